@@ -1,1 +1,0 @@
-namespace KfmRollback.Engine; public static class EngineInfo { public const string Name = "KfmRollback.Engine"; }
