@@ -1,0 +1,218 @@
+#Requires -Version 7.4
+<#
+.SYNOPSIS
+    Builds, tests, packages and benchmarks the KfmRollback module.
+.DESCRIPTION
+    Every task works on a fresh machine: it installs what it needs (Pester from NuGet through a
+    restore-only project, Debian packages through apt-get where a task needs them).
+      Build    the importable module at out/KfmRollback/
+      Test     Build, then every xUnit project and every Pester file (in a fresh pwsh against
+               out/KfmRollback); ends with one line 'N passed, N failed, N skipped'.
+      Package  out/package/KfmRollback.zip (Azure Automation) and a .nupkg (Compress-PSResource)
+      Bench    runs bench/*.ps1, each printing 'bench: <name> ratio=<x> target<=<goal>' lines
+      Drill    the main job: the rollback runbook end to end
+.EXAMPLE
+    dotnet tool restore && dotnet pwsh -NoProfile -File ./build.ps1 -Task Test
+#>
+[CmdletBinding()]
+param(
+    [ValidateSet('Build', 'Test', 'Package', 'Bench', 'Drill')]
+    [string] $Task = 'Build',
+    [ValidateSet('Release', 'Debug')]
+    [string] $Configuration = 'Release',
+    # Pester files or xUnit filters to run instead of everything (for quick local loops).
+    [string[]] $PesterPath,
+    [string] $XunitFilter
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 3.0
+
+$Root = $PSScriptRoot
+$Out = Join-Path $Root 'out'
+$ModuleOut = Join-Path $Out 'KfmRollback'
+$ResultsDir = Join-Path $Out 'test-results'
+$PesterVersion = '5.7.1'
+# The natives the package carries; others in LibGit2Sharp.NativeBinaries are pruned.
+$NativeRids = @('linux-x64', 'linux-arm64', 'linux-musl-x64', 'win-x64', 'osx-arm64')
+
+function Invoke-Native {
+    param([string] $FilePath, [string[]] $Arguments, [switch] $AllowFailure)
+    & $FilePath @Arguments
+    if ($LASTEXITCODE -ne 0 -and -not $AllowFailure) {
+        throw "'$FilePath $($Arguments -join ' ')' failed with exit code $LASTEXITCODE."
+    }
+    $LASTEXITCODE
+}
+
+# The command that starts a fresh pwsh like the one running this script (a dotnet local tool runs
+# as 'dotnet pwsh.dll', an installed pwsh as itself).
+function Get-PwshCommand {
+    $process = [Environment]::ProcessPath
+    if ([IO.Path]::GetFileNameWithoutExtension($process) -eq 'dotnet') {
+        return @($process, (Join-Path $PSHOME 'pwsh.dll'))
+    }
+    return @($process)
+}
+
+function Invoke-FreshPwsh {
+    param([string[]] $Arguments, [switch] $AllowFailure)
+    $command = Get-PwshCommand
+    $exe = $command[0]
+    $prefix = @($command | Select-Object -Skip 1)
+    Invoke-Native -FilePath $exe -Arguments ($prefix + @('-NoProfile', '-NonInteractive') + $Arguments) -AllowFailure:$AllowFailure
+}
+
+function Install-DebianPackage {
+    param([string[]] $Name)
+    $missing = @($Name | Where-Object { -not (& dpkg-query -W -f='${Status}' $_ 2>$null | Select-String 'install ok installed') })
+    if ($missing.Count -eq 0) { return }
+    if (-not (Get-Command apt-get -ErrorAction SilentlyContinue)) {
+        throw "Debian packages $($missing -join ', ') are needed and apt-get is not available; install them with your package manager."
+    }
+    Write-Host "Installing Debian packages: $($missing -join ', ')"
+    $env:DEBIAN_FRONTEND = 'noninteractive'
+    Invoke-Native apt-get @('update', '-qq') | Out-Null
+    Invoke-Native apt-get (@('install', '-y', '-qq', '--no-install-recommends') + $missing) | Out-Null
+}
+
+function Get-PesterModulePath {
+    $packages = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { Join-Path ([Environment]::GetFolderPath('UserProfile')) '.nuget/packages' }
+    $psd1 = Join-Path $packages "pester/$PesterVersion/tools/Pester.psd1"
+    if (-not (Test-Path $psd1)) {
+        Write-Host "Restoring Pester $PesterVersion from NuGet"
+        Invoke-Native dotnet @('restore', (Join-Path $Root 'tests/tools/TestTools.csproj'), '--nologo', '-v', 'q') | Out-Null
+    }
+    if (-not (Test-Path $psd1)) { throw "Pester $PesterVersion was restored but '$psd1' is missing." }
+    $psd1
+}
+
+function Invoke-Build {
+    Write-Host "Building KfmRollback ($Configuration) into $ModuleOut"
+    if (Test-Path $ModuleOut) { Remove-Item $ModuleOut -Recurse -Force }
+    $dependencies = Join-Path $ModuleOut 'Dependencies'
+    Invoke-Native dotnet @('publish', (Join-Path $Root 'src/KfmRollback.Engine/KfmRollback.Engine.csproj'),
+        '-c', $Configuration, '-o', $dependencies, '--nologo', '-v', 'q', '-p:GenerateDocumentationFile=false') | Out-Null
+
+    # Keep only the natives we promise; the rest only make the package bigger.
+    Get-ChildItem (Join-Path $dependencies 'runtimes') -Directory |
+        Where-Object Name -NotIn $NativeRids |
+        Remove-Item -Recurse -Force
+
+    $cmdletBin = Join-Path $Out "obj/cmdlets"
+    Invoke-Native dotnet @('build', (Join-Path $Root 'src/KfmRollback.Cmdlets/KfmRollback.Cmdlets.csproj'),
+        '-c', $Configuration, '-o', $cmdletBin, '--nologo', '-v', 'q') | Out-Null
+    Copy-Item (Join-Path $cmdletBin 'KfmRollback.dll'), (Join-Path $cmdletBin 'KfmRollback.pdb') $ModuleOut
+
+    Copy-Item (Join-Path $Root 'KfmRollback.psd1') $ModuleOut
+    Copy-Item (Join-Path $Root 'module/*') $ModuleOut -Recurse
+    Write-Host "Built $ModuleOut"
+}
+
+function Read-TrxCounters {
+    param([string] $Path)
+    [xml] $trx = Get-Content -Raw $Path
+    $counters = $trx.TestRun.ResultSummary.Counters
+    [pscustomobject]@{
+        Passed  = [int] $counters.passed
+        Failed  = [int] $counters.failed + [int] $counters.error + [int] $counters.timeout + [int] $counters.aborted
+        Skipped = [int] $counters.notExecuted
+    }
+}
+
+function Invoke-Xunit {
+    $projects = Get-ChildItem (Join-Path $Root 'tests') -Recurse -Filter '*.Tests.csproj'
+    foreach ($project in $projects) {
+        $name = $project.BaseName
+        $trx = Join-Path $ResultsDir "$name.trx"
+        if (Test-Path $trx) { Remove-Item $trx }
+        $arguments = @('test', $project.FullName, '-c', $Configuration, '--nologo',
+            '--logger', "trx;LogFileName=$trx", '--logger', 'console;verbosity=minimal')
+        if ($XunitFilter) { $arguments += @('--filter', $XunitFilter) }
+        Write-Host "xUnit: $name"
+        Invoke-Native dotnet $arguments -AllowFailure | Out-Host
+        if (-not (Test-Path $trx)) {
+            # A build failure leaves no results: count it as a failure so nothing passes silently.
+            Write-Host "xUnit: $name produced no results (build failure?)" -ForegroundColor Red
+            [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 }
+            continue
+        }
+        Read-TrxCounters $trx
+    }
+}
+
+function Invoke-PesterSuite {
+    $pester = Get-PesterModulePath
+    $resultFile = Join-Path $ResultsDir 'pester-summary.json'
+    if (Test-Path $resultFile) { Remove-Item $resultFile }
+    $paths = if ($PesterPath) { $PesterPath } else { @(Join-Path $Root 'tests/pester') }
+    $runner = Join-Path $Root 'tests/pester/Invoke-KfmPester.ps1'
+    Invoke-FreshPwsh -AllowFailure @('-File', $runner, '-PesterModule', $pester, '-ModulePath', $ModuleOut,
+        '-SummaryPath', $resultFile, '-ResultsDir', $ResultsDir, '-Path', ($paths -join ',')) | Out-Null
+    if (-not (Test-Path $resultFile)) {
+        Write-Host 'Pester produced no summary (the runner failed before running tests).' -ForegroundColor Red
+        return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 }
+    }
+    Get-Content -Raw $resultFile | ConvertFrom-Json
+}
+
+function Invoke-Test {
+    Invoke-Build
+    New-Item -ItemType Directory -Force $ResultsDir | Out-Null
+    $env:KFM_MODULE_PATH = $ModuleOut
+    $results = @(Invoke-Xunit) + @(Invoke-PesterSuite)
+    $passed = ($results | Measure-Object Passed -Sum).Sum
+    $failed = ($results | Measure-Object Failed -Sum).Sum
+    $skipped = ($results | Measure-Object Skipped -Sum).Sum
+    $total = $passed + $failed + $skipped
+    if ($total -eq 0) {
+        Write-Host 'No test ran.' -ForegroundColor Red
+        $failed = 1
+    }
+    Write-Host ''
+    Write-Host "$passed passed, $failed failed, $skipped skipped"
+    if ($failed -gt 0) { exit 1 }
+}
+
+function Invoke-Package {
+    Invoke-Build
+    $packageDir = Join-Path $Out 'package'
+    if (Test-Path $packageDir) { Remove-Item $packageDir -Recurse -Force }
+    New-Item -ItemType Directory -Force $packageDir | Out-Null
+
+    # Azure Automation imports a zip named like the module whose root is the module folder's content.
+    $zip = Join-Path $packageDir 'KfmRollback.zip'
+    $tooLong = Get-ChildItem $ModuleOut -Recurse -File |
+        ForEach-Object { 'KfmRollback/' + [IO.Path]::GetRelativePath($ModuleOut, $_.FullName).Replace('\', '/') } |
+        Where-Object Length -GE 140
+    if ($tooLong) { throw "Paths of 140 characters or more break Azure Automation: $($tooLong -join ', ')" }
+    Compress-Archive -Path (Join-Path $ModuleOut '*') -DestinationPath $zip
+    $sizeMb = (Get-Item $zip).Length / 1MB
+    if ($sizeMb -gt 100) { throw ('KfmRollback.zip is {0:N1} MB; Azure Automation accepts at most 100 MB.' -f $sizeMb) }
+    Write-Host ('Azure Automation package: {0} ({1:N1} MB)' -f $zip, $sizeMb)
+
+    Compress-PSResource -Path $ModuleOut -DestinationPath $packageDir
+    Get-ChildItem $packageDir -Filter '*.nupkg' | ForEach-Object { Write-Host "PowerShell Gallery package: $($_.FullName)" }
+}
+
+function Invoke-Bench {
+    Invoke-Build
+    $env:KFM_MODULE_PATH = $ModuleOut
+    foreach ($bench in Get-ChildItem (Join-Path $Root 'bench') -Filter '*.ps1' | Sort-Object Name) {
+        Write-Host "== $($bench.Name)"
+        Invoke-FreshPwsh @('-File', $bench.FullName, '-ModulePath', $ModuleOut)
+    }
+}
+
+function Invoke-Drill {
+    Invoke-Build
+    Invoke-FreshPwsh @('-File', (Join-Path $Root 'tests/drill/Invoke-KfmDrill.ps1'), '-ModulePath', $ModuleOut)
+}
+
+switch ($Task) {
+    'Build' { Invoke-Build }
+    'Test' { Invoke-Test }
+    'Package' { Invoke-Package }
+    'Bench' { Invoke-Bench }
+    'Drill' { Invoke-Drill }
+}

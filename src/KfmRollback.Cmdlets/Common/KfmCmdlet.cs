@@ -1,0 +1,82 @@
+using System.Collections.Concurrent;
+using System.Management.Automation;
+using KfmRollback.Engine.Core;
+
+namespace KfmRollback.Cmdlets.Common;
+
+/// <summary>
+/// Base for every KfmRollback cmdlet: turns engine failures into ErrorRecords with stable ids and
+/// the right category, gives long work a token that Ctrl+C (StopProcessing) cancels, and keeps
+/// every Write* call on the pipeline thread while async engine work runs elsewhere.
+/// </summary>
+public abstract class KfmCmdlet : PSCmdlet
+{
+    private readonly CancellationTokenSource _stopping = new();
+    private BlockingCollection<Action>? _pipelineQueue;
+
+    /// <summary>Cancelled when the user presses Ctrl+C or the pipeline stops.</summary>
+    protected CancellationToken Stopping => _stopping.Token;
+
+    protected sealed override void ProcessRecord()
+    {
+        try
+        {
+            ProcessRecordCore();
+        }
+        catch (KfmException ex)
+        {
+            ThrowTerminatingError(ErrorRecords.From(ex));
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            // Ctrl+C: PowerShell already reports the stop; nothing half-done to report.
+        }
+    }
+
+    protected abstract void ProcessRecordCore();
+
+    protected override void StopProcessing() => _stopping.Cancel();
+
+    /// <summary>
+    /// Runs async engine work while pumping output back to this thread, so progress and verbose
+    /// messages appear live and Write* is never called from a worker thread.
+    /// </summary>
+    protected T RunAsync<T>(Func<CancellationToken, Task<T>> work)
+    {
+        using var queue = new BlockingCollection<Action>();
+        _pipelineQueue = queue;
+        try
+        {
+            Task<T> task = Task.Run(async () =>
+            {
+                try { return await work(_stopping.Token).ConfigureAwait(false); }
+                finally { queue.CompleteAdding(); }
+            });
+            foreach (Action action in queue.GetConsumingEnumerable())
+            {
+                action();
+            }
+            return task.GetAwaiter().GetResult();
+        }
+        finally
+        {
+            _pipelineQueue = null;
+        }
+    }
+
+    /// <summary>Calls <paramref name="action"/> on the pipeline thread, from any thread.</summary>
+    protected void OnPipelineThread(Action action)
+    {
+        BlockingCollection<Action>? queue = _pipelineQueue;
+        if (queue is null || queue.IsAddingCompleted)
+        {
+            action();
+            return;
+        }
+        try { queue.Add(action); }
+        catch (InvalidOperationException) { /* work finished meanwhile: the message is moot */ }
+    }
+
+    /// <summary>A reporter the engine can call from any thread for verbose text.</summary>
+    protected Action<string> VerboseSink => message => OnPipelineThread(() => WriteVerbose(message));
+}

@@ -1,0 +1,30 @@
+<#
+.SYNOPSIS
+    Runs the Pester suite against a built module, in this (fresh) pwsh process, and writes a
+    summary of counts for build.ps1.
+#>
+param(
+    [Parameter(Mandatory)] [string] $PesterModule,
+    [Parameter(Mandatory)] [string] $ModulePath,
+    [Parameter(Mandatory)] [string] $SummaryPath,
+    [Parameter(Mandatory)] [string] $ResultsDir,
+    [Parameter(Mandatory)] [string] $Path
+)
+$ErrorActionPreference = 'Stop'
+Import-Module $PesterModule -Force
+$env:KFM_MODULE_PATH = $ModulePath
+
+$configuration = New-PesterConfiguration
+$configuration.Run.Path = $Path -split ','
+$configuration.Run.PassThru = $true
+$configuration.Output.Verbosity = 'Normal'
+$configuration.TestResult.Enabled = $true
+$configuration.TestResult.OutputFormat = 'NUnitXml'
+$configuration.TestResult.OutputPath = Join-Path $ResultsDir 'pester.xml'
+$result = Invoke-Pester -Configuration $configuration
+
+# Container failures (a broken BeforeAll, a syntax error) count as failures, never as silence.
+$failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount
+[pscustomobject]@{ Passed = $result.PassedCount; Failed = $failed; Skipped = $result.SkippedCount + $result.NotRunCount } |
+    ConvertTo-Json | Set-Content -Path $SummaryPath
+exit ([Math]::Min($failed, 1))
