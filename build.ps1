@@ -106,6 +106,11 @@ function Invoke-Build {
 
     Copy-Item (Join-Path $Root 'KfmRollback.psd1') $ModuleOut
     Copy-Item (Join-Path $Root 'module/*') $ModuleOut -Recurse
+
+    # Cmdlet help comes from docs/cmdlets/*.md and the cmdlets' own metadata (a fresh pwsh, so
+    # this build process never loads the module it just built).
+    Invoke-FreshPwsh @('-File', (Join-Path $Root 'tools/New-KfmMamlHelp.ps1'), '-ModulePath', $ModuleOut,
+        '-DocsPath', (Join-Path $Root 'docs/cmdlets'), '-OutFile', (Join-Path $ModuleOut 'en-US/KfmRollback.dll-Help.xml')) | Out-Null
     Write-Host "Built $ModuleOut"
 }
 
