@@ -1,0 +1,228 @@
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
+using KfmRollback.Engine.Core;
+
+namespace KfmRollback.Engine.Rollback.Cluster;
+
+/// <summary>What a cluster rollback will write, computed exactly as <c>kubectl rollout undo</c> does.</summary>
+public sealed class ClusterRollbackPlan
+{
+    public required string Namespace { get; init; }
+    public required string Deployment { get; init; }
+    public required string ResourceVersion { get; init; }
+    public required long CurrentRevision { get; init; }
+    public required long TargetRevision { get; init; }
+    public required string TargetReplicaSet { get; init; }
+    /// <summary>True when the current template already equals the target: kubectl's "skipped rollback".</summary>
+    public required bool AlreadyAtTarget { get; init; }
+    public required JsonObject TargetTemplate { get; init; }
+    public required IReadOnlyDictionary<string, string> Annotations { get; init; }
+
+    /// <summary>
+    /// kubectl's JSON patch plus a resourceVersion <c>test</c>, so a concurrent writer makes the
+    /// apiserver answer 422 instead of the last writer silently winning.
+    /// </summary>
+    public JsonArray Patch()
+    {
+        var annotations = new JsonObject();
+        foreach (var (key, value) in Annotations.OrderBy(a => a.Key, StringComparer.Ordinal))
+        {
+            annotations[key] = value;
+        }
+        return new JsonArray
+        {
+            new JsonObject { ["op"] = "test", ["path"] = "/metadata/resourceVersion", ["value"] = ResourceVersion },
+            new JsonObject { ["op"] = "replace", ["path"] = "/spec/template", ["value"] = TargetTemplate.DeepClone() },
+            new JsonObject { ["op"] = "replace", ["path"] = "/metadata/annotations", ["value"] = annotations },
+        };
+    }
+}
+
+/// <summary>How to choose the rollback target.</summary>
+public sealed record RollbackTarget(long? Revision, string? Digest)
+{
+    public static RollbackTarget Previous { get; } = new(0, null);
+}
+
+/// <summary>
+/// Computes a rollback the way kubectl's DeploymentRollbacker does (pkg/polymorphichelpers/rollback.go),
+/// and refuses where kubectl would, with the same words, so an operator who knows kubectl recognises it.
+/// </summary>
+public static class ClusterRollbackPlanner
+{
+    public static ClusterRollbackPlan Plan(V1Deployment deployment, IEnumerable<V1ReplicaSet> replicaSets, RollbackTarget target, string? container = null)
+    {
+        string name = deployment.Metadata.Name;
+        IReadOnlyList<V1ReplicaSet> owned = DeploymentRevisions.Owned(deployment, replicaSets);
+        V1ReplicaSet targetSet = target.Digest is not null
+            ? FindByDigest(name, owned, target.Digest, container)
+            : FindByRevision(name, owned, target.Revision ?? 0);
+
+        if (deployment.Spec.Paused == true)
+        {
+            throw new KfmException("RollbackDeploymentPaused", KfmErrorKind.InvalidOperation,
+                $"you cannot rollback a paused deployment; resume it first with 'kubectl rollout resume' and try again (deployment \"{name}\"). " +
+                "A paused deployment may be paused on purpose: resume it, or pass -Force with a -ForceReason that is recorded.", name);
+        }
+
+        JsonObject targetTemplate = TemplateWithoutHash(targetSet.Spec.Template);
+        JsonObject currentTemplate = TemplateWithoutHash(deployment.Spec.Template);
+
+        var annotations = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string key in DeploymentRevisions.RollbackSkippedAnnotations)
+        {
+            if (deployment.Metadata.Annotations?.TryGetValue(key, out string? value) == true)
+            {
+                annotations[key] = value;
+            }
+        }
+        foreach (var (key, value) in targetSet.Metadata.Annotations ?? new Dictionary<string, string>())
+        {
+            if (!DeploymentRevisions.RollbackSkippedAnnotations.Contains(key))
+            {
+                annotations[key] = value;
+            }
+        }
+
+        return new ClusterRollbackPlan
+        {
+            Namespace = deployment.Metadata.NamespaceProperty,
+            Deployment = name,
+            ResourceVersion = deployment.Metadata.ResourceVersion,
+            CurrentRevision = DeploymentRevisions.Revision(deployment.Metadata) ?? 0,
+            TargetRevision = DeploymentRevisions.Revision(targetSet.Metadata) ?? 0,
+            TargetReplicaSet = targetSet.Metadata.Name,
+            AlreadyAtTarget = SemanticallyEqual(currentTemplate, targetTemplate),
+            TargetTemplate = targetTemplate,
+            Annotations = annotations,
+        };
+    }
+
+    private static V1ReplicaSet FindByRevision(string name, IReadOnlyList<V1ReplicaSet> owned, long toRevision)
+    {
+        if (toRevision < 0)
+        {
+            throw RevisionNotFound(name, toRevision);
+        }
+
+        var withRevision = owned
+            .Select(rs => (Set: rs, Revision: DeploymentRevisions.Revision(rs.Metadata)))
+            .Where(x => x.Revision.HasValue)
+            .Select(x => (x.Set, Revision: x.Revision!.Value))
+            .ToList();
+
+        if (toRevision > 0)
+        {
+            return withRevision.FirstOrDefault(x => x.Revision == toRevision).Set ?? throw RevisionNotFound(name, toRevision);
+        }
+
+        // The previous revision is the second-highest; the highest is what runs now.
+        var ordered = withRevision.OrderByDescending(x => x.Revision).ToList();
+        if (ordered.Count < 2)
+        {
+            throw new KfmException("RollbackNoHistory", KfmErrorKind.ObjectNotFound,
+                $"no rollout history found for deployment \"{name}\": there is no previous revision to roll back to. " +
+                "Use -Method GitOps with -ToRef <last-known-good digest> to deploy it anew.", name);
+        }
+        return ordered[1].Set;
+    }
+
+    private static V1ReplicaSet FindByDigest(string name, IReadOnlyList<V1ReplicaSet> owned, string digest, string? container)
+    {
+        var matches = owned
+            .Where(rs => ImageRefs.DigestOf(ContainerImage(rs.Spec.Template, container, name)) == digest)
+            .Select(rs => (Set: rs, Revision: DeploymentRevisions.Revision(rs.Metadata) ?? 0))
+            .OrderByDescending(x => x.Revision)
+            .ToList();
+
+        if (matches.Count == 0)
+        {
+            throw new KfmException("RollbackTargetNotInHistory", KfmErrorKind.ObjectNotFound,
+                $"No revision of deployment \"{name}\" runs {digest}; it may have been cleaned up by revisionHistoryLimit. " +
+                "Check Get-KfmRolloutHistory, or roll back through Git with -Method GitOps -ToRef.", digest);
+        }
+        if (matches.Count > 1 && !TemplatesAllEqual(matches.Select(m => m.Set)))
+        {
+            throw new KfmException("RollbackTargetAmbiguous", KfmErrorKind.Ambiguous,
+                $"Revisions {string.Join(", ", matches.Select(m => m.Revision))} of deployment \"{name}\" all run {digest} but differ in other settings. " +
+                "Choose one with -ToRevision.", digest);
+        }
+        return matches[0].Set;
+    }
+
+    /// <summary>The image of the container the rollback is about; several containers need a choice.</summary>
+    public static string ContainerImage(V1PodTemplateSpec template, string? container, string deployment)
+    {
+        IList<V1Container> containers = template.Spec?.Containers ?? new List<V1Container>();
+        if (container is not null)
+        {
+            return containers.FirstOrDefault(c => c.Name == container)?.Image
+                ?? throw new KfmException("ContainerNotFound", KfmErrorKind.ObjectNotFound,
+                    $"Deployment \"{deployment}\" has no container \"{container}\"; it has {string.Join(", ", containers.Select(c => c.Name))}.", container);
+        }
+        if (containers.Count == 1)
+        {
+            return containers[0].Image;
+        }
+        throw new KfmException("ContainerAmbiguous", KfmErrorKind.Ambiguous,
+            $"Deployment \"{deployment}\" has {containers.Count} containers ({string.Join(", ", containers.Select(c => c.Name))}); " +
+            "name the API container with -Container or cluster.container in the configuration.", deployment);
+    }
+
+    private static bool TemplatesAllEqual(IEnumerable<V1ReplicaSet> sets)
+    {
+        var templates = sets.Select(s => TemplateWithoutHash(s.Spec.Template)).ToList();
+        return templates.All(t => SemanticallyEqual(t, templates[0]));
+    }
+
+    private static KfmException RevisionNotFound(string name, long revision) =>
+        new("RollbackRevisionNotFound", KfmErrorKind.ObjectNotFound,
+            $"unable to find specified revision {revision} in history of deployment \"{name}\". See Get-KfmRolloutHistory for the revisions that exist.", revision);
+
+    /// <summary>The template as JSON with the pod-template-hash label removed (kubectl does the same).</summary>
+    internal static JsonObject TemplateWithoutHash(V1PodTemplateSpec template)
+    {
+        var node = (JsonObject)JsonNode.Parse(KubernetesJson.Serialize(template))!;
+        if (node["metadata"]?["labels"] is JsonObject labels)
+        {
+            labels.Remove(DeploymentRevisions.PodTemplateHashLabel);
+        }
+        return node;
+    }
+
+    /// <summary>
+    /// apimachinery's semantic equality treats nil and empty maps/slices alike, so both sides are
+    /// pruned of empties before comparing.
+    /// </summary>
+    internal static bool SemanticallyEqual(JsonNode a, JsonNode b) => JsonNode.DeepEquals(Prune(a.DeepClone()), Prune(b.DeepClone()));
+
+    private static JsonNode? Prune(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject obj:
+                foreach (string key in obj.Select(p => p.Key).ToList())
+                {
+                    JsonNode? pruned = Prune(obj[key]);
+                    if (pruned is null || pruned is JsonObject { Count: 0 } || pruned is JsonArray { Count: 0 })
+                    {
+                        obj.Remove(key);
+                    }
+                    else if (!ReferenceEquals(pruned, obj[key]))
+                    {
+                        obj[key] = pruned;
+                    }
+                }
+                return obj;
+            case JsonArray array:
+                for (int i = 0; i < array.Count; i++)
+                {
+                    Prune(array[i]);
+                }
+                return array;
+            default:
+                return node;
+        }
+    }
+}
