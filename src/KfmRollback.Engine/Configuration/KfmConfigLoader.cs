@@ -52,9 +52,10 @@ public static class KfmConfigLoader
     private static YamlMappingNode ReadRoot(string text, string sourceName)
     {
         var stream = new YamlStream();
+        var parser = new Parser(new StringReader(text));
         try
         {
-            stream.Load(new StringReader(text));
+            stream.Load(parser);
         }
         catch (YamlException e)
         {
@@ -64,10 +65,14 @@ public static class KfmConfigLoader
             throw new KfmException(ConfigErrorIds.ConfigYamlMalformed, KfmErrorKind.InvalidData,
                 $"{at}: the file is not valid YAML: {reason}", sourceName, e);
         }
-        catch (ArgumentException e) // a duplicate key inside one mapping
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
+            // Some malformed inputs (an unclosed '[' running to the end of the file) make YamlDotNet's
+            // scanner fail without a position; the last event it produced is the closest known spot.
+            var mark = parser.Current?.Start ?? Mark.Empty;
+            var at = new ConfigLocation(sourceName, Math.Max(1, mark.Line), Math.Max(1, mark.Column));
             throw new KfmException(ConfigErrorIds.ConfigYamlMalformed, KfmErrorKind.InvalidData,
-                $"{sourceName}: the file is not valid YAML: {e.Message}", sourceName, e);
+                $"{at}: the file is not valid YAML after this point (an unclosed '[', '{{' or quote?).", sourceName, e);
         }
 
         if (stream.Documents.Count == 0)

@@ -5,11 +5,19 @@ internal static class KeySuggester
 {
     public static string? Nearest(string unknown, IEnumerable<string> known)
     {
+        // A truncated name ("stage" for "staging", "deploy" for "deployment") is a common slip
+        // that edit distance alone scores too far away.
+        var lower = unknown.ToLowerInvariant();
+        var knownList = known.ToList();
+        var prefixed = knownList.Where(k => lower.Length >= 4 && CommonPrefix(lower, k) >= lower.Length - 1).ToList();
+        if (prefixed.Count == 1)
+            return prefixed[0];
+
         string? best = null;
         var bestDistance = int.MaxValue;
-        foreach (var candidate in known)
+        foreach (var candidate in knownList)
         {
-            var d = Distance(unknown.ToLowerInvariant(), candidate);
+            var d = Distance(lower, candidate);
             if (d < bestDistance)
             {
                 bestDistance = d;
@@ -19,6 +27,13 @@ internal static class KeySuggester
         // Beyond about a third of the word a "suggestion" is noise that misleads more than it helps.
         var limit = Math.Max(2, unknown.Length / 3);
         return bestDistance <= limit ? best : null;
+    }
+
+    private static int CommonPrefix(string a, string b)
+    {
+        var n = 0;
+        while (n < a.Length && n < b.Length && a[n] == b[n]) n++;
+        return n;
     }
 
     /// <summary>Optimal string alignment distance: Levenshtein plus adjacent transpositions,

@@ -51,7 +51,9 @@ internal sealed class ValidationScope
     /// <summary>At most one of the keys may be set (e.g. token_env and token_file).</summary>
     public void AtMostOne(params string[] keys)
     {
-        var set = keys.Where(Has).ToList();
+        // Report the key written later: the earlier one is what the reader saw first and "kept".
+        var set = _section.Node.Children.Keys.OfType<YamlScalarNode>()
+            .Select(k => k.Value!).Where(k => keys.Contains(k) && Has(k)).ToList();
         if (set.Count > 1)
             throw Invalid(set[1], $"cannot be combined with '{set[0]}'; set only one of {Quote(keys)}.");
     }
