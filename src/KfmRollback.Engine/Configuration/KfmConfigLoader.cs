@@ -12,6 +12,15 @@ namespace KfmRollback.Engine.Configuration;
 /// </summary>
 public static class KfmConfigLoader
 {
+    /// <summary>
+    /// What a cmdlet calls: finds the file (<see cref="ConfigLocator.Resolve"/>) and loads it.
+    /// </summary>
+    /// <param name="configPath">The -ConfigPath parameter, or null.</param>
+    /// <param name="envVarValue">The value of $env:KFM_ROLLBACK_CONFIG, or null.</param>
+    /// <param name="currentDirectory">The session's current file-system directory.</param>
+    public static KfmConfig LocateAndLoad(string? configPath, string? envVarValue, string currentDirectory) =>
+        Load(ConfigLocator.Resolve(configPath, envVarValue, currentDirectory));
+
     /// <summary>Loads a configuration file; relative paths inside it resolve against its directory.</summary>
     /// <exception cref="KfmException">ConfigNotFound, ConfigYamlMalformed, ConfigUnknownKey, ConfigInvalidValue, ConfigMissingKey.</exception>
     public static KfmConfig Load(string path)

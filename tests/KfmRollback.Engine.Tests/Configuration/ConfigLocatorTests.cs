@@ -65,6 +65,16 @@ public sealed class ConfigLocatorTests : IDisposable
     }
 
     [Fact]
+    public void LocateAndLoadUsesTheResolvedFile()
+    {
+        var path = Path.Combine(_dir, "from-env.yaml");
+        File.WriteAllText(path, ConfigTestSupport.Minimal);
+        var config = KfmConfigLoader.LocateAndLoad(null, path, _dir);
+        Assert.Equal(path, config.SourcePath);
+        Assert.Equal(Path.Combine(_dir, "infra"), config.GetEnvironment("prod").Gitops.Path);
+    }
+
+    [Fact]
     public void NothingFoundNamesEverySearchedPlace()
     {
         var e = Assert.Throws<KfmException>(() => ConfigLocator.Resolve(null, null, _dir));
