@@ -1,0 +1,102 @@
+using KfmRollback.Engine.Configuration.Binding;
+
+namespace KfmRollback.Engine.Configuration;
+
+/// <summary>Metrics used to judge a rollback (checklist A): error ratio and latency against a
+/// pre-incident baseline and absolute limits.</summary>
+public sealed class PrometheusConfig : IConfigSection
+{
+    /// <summary>Prometheus base URL (the HTTP API lives under /api/v1/query).</summary>
+    [RequiredKey]
+    public Uri Url { get; init; } = null!;
+
+    /// <summary>Environment variable holding a bearer token for Prometheus, if it needs one.</summary>
+    [EnvVarName]
+    public string? TokenEnv { get; init; }
+
+    /// <summary>File holding a bearer token for Prometheus, if it needs one.</summary>
+    [LocalPath]
+    public string? TokenFile { get; init; }
+
+    /// <summary>Label matchers selecting the API's series; replaces <c>{selector}</c> in the queries.</summary>
+    public string Selector { get; init; } = "job=\"kfm-api\"";
+
+    /// <summary>PromQL templates.</summary>
+    public PrometheusQueries Queries { get; init; } = new();
+
+    /// <summary>Length of the pre-incident window the rollback is compared against.</summary>
+    public TimeSpan BaselineWindow { get; init; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>Length of the post-rollback window that is judged.</summary>
+    public TimeSpan EvaluationWindow { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Pass/fail limits.</summary>
+    public PrometheusThresholds Thresholds { get; init; } = new();
+
+    /// <summary>Fills a query template: <c>{selector}</c> → <see cref="Selector"/>, <c>{window}</c> → e.g. "10m".</summary>
+    public string Render(string template, TimeSpan window) =>
+        template.Replace("{selector}", Selector, StringComparison.Ordinal)
+                .Replace("{window}", DurationParser.Format(window), StringComparison.Ordinal);
+
+    void IConfigSection.Validate(ValidationScope scope)
+    {
+        scope.AtMostOne("token_env", "token_file");
+        if (Selector.Contains('{') || Selector.Contains('}'))
+            throw scope.Invalid("selector", "must be bare label matchers such as job=\"kfm-api\" (no braces).");
+    }
+}
+
+/// <summary>PromQL templates; <c>{selector}</c> and <c>{window}</c> are filled in by <see cref="PrometheusConfig.Render"/>.</summary>
+public sealed class PrometheusQueries : IConfigSection
+{
+    /// <summary>Share of 5xx responses; a ratio over zero traffic is NaN and counts as "no data".</summary>
+    public string ErrorRatio { get; init; } =
+        "sum(rate(http_requests_total{{selector},code=~\"5..\"}[{window}])) / sum(rate(http_requests_total{{selector}}[{window}]))";
+
+    /// <summary>95th percentile latency in seconds.</summary>
+    public string P95 { get; init; } =
+        "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{{selector}}[{window}])))";
+
+    /// <summary>99th percentile latency in seconds.</summary>
+    public string P99 { get; init; } =
+        "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{{selector}}[{window}])))";
+
+    /// <summary>Number of requests in the window (enough samples to judge?).</summary>
+    public string RequestCount { get; init; } =
+        "sum(increase(http_requests_total{{selector}}[{window}]))";
+
+    void IConfigSection.Validate(ValidationScope scope)
+    {
+        // Without {window} every evaluation would look at the same fixed range and the baseline
+        // comparison would compare a window with itself.
+        foreach (var (key, query) in new[] { ("error_ratio", ErrorRatio), ("p95", P95), ("p99", P99), ("request_count", RequestCount) })
+            if (!query.Contains("{window}", StringComparison.Ordinal))
+                throw scope.Invalid(key, "must use the {window} placeholder for its range, e.g. [{window}].");
+    }
+}
+
+/// <summary>Limits a rollback must meet; a window with too few requests is inconclusive, never a pass.</summary>
+public sealed class PrometheusThresholds : IConfigSection
+{
+    /// <summary>Absolute ceiling on the 5xx ratio (0–1).</summary>
+    [Range(0, 1)]
+    public double MaxErrorRatio { get; init; } = 0.01;
+
+    /// <summary>Allowed relative increase over the baseline ratio (0.5 = +50%).</summary>
+    [Range(0, 100)]
+    public double MaxErrorRatioIncrease { get; init; } = 0.5;
+
+    /// <summary>Absolute ceiling on P95 latency in milliseconds.</summary>
+    [Range(1, 600000)]
+    public double MaxP95Ms { get; init; } = 500;
+
+    /// <summary>Allowed P95 relative to the baseline (1.2 = 20% slower).</summary>
+    [Range(1, 100)]
+    public double P95Factor { get; init; } = 1.2;
+
+    /// <summary>Fewest requests in a window for its numbers to count.</summary>
+    [Range(1, int.MaxValue)]
+    public int MinRequests { get; init; } = 100;
+
+    void IConfigSection.Validate(ValidationScope scope) { }
+}
