@@ -1,11 +1,68 @@
 using System.Management.Automation;
+using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Core;
 
 namespace KfmRollback.Cmdlets.Common;
 
-/// <summary>Finds and loads kfm-rollback.yaml for a cmdlet: -ConfigPath, $env:KFM_ROLLBACK_CONFIG, ./kfm-rollback.yaml.</summary>
+/// <summary>
+/// Finds and loads kfm-rollback.yaml for a cmdlet (-ConfigPath, $env:KFM_ROLLBACK_CONFIG,
+/// ./kfm-rollback.yaml, relative to the PowerShell location, not the process directory).
+/// </summary>
 internal static class ConfigSession
 {
-    public static string? ResolveEnvironmentName(PSCmdlet cmdlet, string? environment, string? configPath, bool required) => environment;
+    public const string JournalFileName = "incidents.ndjson";
 
-    public static string? JournalPath(PSCmdlet cmdlet, string? configPath) => null;
+    /// <summary>The configuration, or null when none exists and <paramref name="required"/> is false.</summary>
+    public static KfmConfig? Load(PSCmdlet cmdlet, string? configPath, bool required)
+    {
+        string currentDirectory = cmdlet.SessionState.Path.CurrentFileSystemLocation.ProviderPath;
+        string? explicitPath = string.IsNullOrWhiteSpace(configPath) ? null : cmdlet.GetUnresolvedProviderPathFromPSPath(configPath);
+        string? fromEnvironment = System.Environment.GetEnvironmentVariable(ConfigLocator.EnvironmentVariable);
+        bool anyConfigNamed = explicitPath is not null || !string.IsNullOrWhiteSpace(fromEnvironment)
+            || File.Exists(Path.Combine(currentDirectory, ConfigLocator.DefaultFileName));
+        if (!required && !anyConfigNamed)
+        {
+            return null;
+        }
+        return KfmConfigLoader.LocateAndLoad(explicitPath, fromEnvironment, currentDirectory);
+    }
+
+    /// <summary>
+    /// The environment a cmdlet acts on. Several environments and none named is ambiguous, so it
+    /// fails closed rather than guess which production to touch.
+    /// </summary>
+    public static EnvironmentConfig? ResolveEnvironment(KfmConfig? config, string? environment, bool required)
+    {
+        if (config is null)
+        {
+            if (required)
+            {
+                throw new KfmException("ConfigNotFound", KfmErrorKind.ObjectNotFound,
+                    $"This cmdlet needs the configuration: pass -ConfigPath, set ${ConfigLocator.EnvironmentVariable}, or create ./{ConfigLocator.DefaultFileName} (see docs/configuration.md).");
+            }
+            return null;
+        }
+        if (!string.IsNullOrWhiteSpace(environment))
+        {
+            return config.GetEnvironment(environment);
+        }
+        if (config.Environments.Count == 1)
+        {
+            return config.Environments.Values.Single();
+        }
+        if (!required)
+        {
+            return null;
+        }
+        throw new KfmException("EnvironmentAmbiguous", KfmErrorKind.Ambiguous,
+            $"The configuration '{config.SourcePath}' names several environments ({string.Join(", ", config.EnvironmentNames)}); choose one with -Environment.",
+            config.SourcePath);
+    }
+
+    /// <summary>The incident journal file: the environment's, else the defaults', else null.</summary>
+    public static string? JournalPath(KfmConfig? config, EnvironmentConfig? environment)
+    {
+        string? directory = environment?.Incidents?.Journal ?? config?.Defaults.IncidentJournal;
+        return directory is null ? null : Path.Combine(directory, JournalFileName);
+    }
 }

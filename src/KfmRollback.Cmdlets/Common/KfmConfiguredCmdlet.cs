@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Incidents;
 
@@ -11,6 +12,9 @@ namespace KfmRollback.Cmdlets.Common;
 /// </summary>
 public abstract class KfmConfiguredCmdlet : KfmCmdlet
 {
+    private KfmConfig? _config;
+    private bool _configLoaded;
+
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(EnvironmentNameCompleter))]
     public string? Environment { get; set; }
@@ -21,13 +25,29 @@ public abstract class KfmConfiguredCmdlet : KfmCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public string? JournalPath { get; set; }
 
-    protected string? ResolveEnvironmentName(bool required) => ConfigSession.ResolveEnvironmentName(this, Environment, ConfigPath, required);
+    /// <summary>The configuration, loaded once per invocation; null when optional and absent.</summary>
+    protected KfmConfig? LoadConfig(bool required)
+    {
+        if (!_configLoaded || (_config is null && required))
+        {
+            _config = ConfigSession.Load(this, ConfigPath, required);
+            _configLoaded = true;
+        }
+        return _config;
+    }
+
+    protected EnvironmentConfig? ResolveEnvironment(bool required) =>
+        ConfigSession.ResolveEnvironment(LoadConfig(required), Environment, required);
+
+    protected string? ResolveEnvironmentName(bool required) => ResolveEnvironment(required)?.Name ?? NullIfBlank(Environment);
 
     protected IncidentJournal OpenJournal()
     {
         string path = !string.IsNullOrWhiteSpace(JournalPath)
             ? GetUnresolvedProviderPathFromPSPath(JournalPath)
-            : ConfigSession.JournalPath(this, ConfigPath) ?? KfmPaths.DefaultIncidentJournal();
+            : ConfigSession.JournalPath(LoadConfig(required: false), ResolveEnvironment(required: false)) ?? KfmPaths.DefaultIncidentJournal();
         return new IncidentJournal(path, EngineServices.TextSafety);
     }
+
+    private static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 }

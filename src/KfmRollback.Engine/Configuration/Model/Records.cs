@@ -49,7 +49,7 @@ public sealed class ReceiptGitConfig : IConfigSection
 /// <summary>Where incidents and their timelines are journalled.</summary>
 public sealed class IncidentsConfig : IConfigSection
 {
-    /// <summary>Journal directory (one append-only file per incident).</summary>
+    /// <summary>Directory holding the append-only incident journal, incidents.ndjson.</summary>
     [RequiredKey, LocalPath]
     public string Journal { get; init; } = null!;
 
