@@ -36,13 +36,13 @@ $PesterVersion = '5.7.1'
 # The natives the package carries; others in LibGit2Sharp.NativeBinaries are pruned.
 $NativeRids = @('linux-x64', 'linux-arm64', 'linux-musl-x64', 'win-x64', 'osx-arm64')
 
+# Runs a program with its output on the console; throws on failure unless -AllowFailure.
 function Invoke-Native {
-    param([string] $FilePath, [string[]] $Arguments, [switch] $AllowFailure)
-    & $FilePath @Arguments
+    param([string] $FilePath, [string[]] $Arguments, [switch] $AllowFailure, [switch] $Quiet)
+    if ($Quiet) { & $FilePath @Arguments | Out-Null } else { & $FilePath @Arguments | Out-Host }
     if ($LASTEXITCODE -ne 0 -and -not $AllowFailure) {
         throw "'$FilePath $($Arguments -join ' ')' failed with exit code $LASTEXITCODE."
     }
-    $LASTEXITCODE
 }
 
 # The command that starts a fresh pwsh like the one running this script (a dotnet local tool runs
@@ -56,11 +56,11 @@ function Get-PwshCommand {
 }
 
 function Invoke-FreshPwsh {
-    param([string[]] $Arguments, [switch] $AllowFailure)
+    param([string[]] $Arguments, [switch] $AllowFailure, [switch] $Quiet)
     $command = Get-PwshCommand
     $exe = $command[0]
     $prefix = @($command | Select-Object -Skip 1)
-    Invoke-Native -FilePath $exe -Arguments ($prefix + @('-NoProfile', '-NonInteractive') + $Arguments) -AllowFailure:$AllowFailure
+    Invoke-Native -FilePath $exe -Arguments ($prefix + @('-NoProfile', '-NonInteractive') + $Arguments) -AllowFailure:$AllowFailure -Quiet:$Quiet
 }
 
 function Install-DebianPackage {
@@ -72,8 +72,8 @@ function Install-DebianPackage {
     }
     Write-Host "Installing Debian packages: $($missing -join ', ')"
     $env:DEBIAN_FRONTEND = 'noninteractive'
-    Invoke-Native apt-get @('update', '-qq') | Out-Null
-    Invoke-Native apt-get (@('install', '-y', '-qq', '--no-install-recommends') + $missing) | Out-Null
+    Invoke-Native apt-get @('update', '-qq') -Quiet
+    Invoke-Native apt-get (@('install', '-y', '-qq', '--no-install-recommends') + $missing) -Quiet
 }
 
 function Get-PesterModulePath {
@@ -81,7 +81,7 @@ function Get-PesterModulePath {
     $psd1 = Join-Path $packages "pester/$PesterVersion/tools/Pester.psd1"
     if (-not (Test-Path $psd1)) {
         Write-Host "Restoring Pester $PesterVersion from NuGet"
-        Invoke-Native dotnet @('restore', (Join-Path $Root 'tests/tools/TestTools.csproj'), '--nologo', '-v', 'q') | Out-Null
+        Invoke-Native dotnet @('restore', (Join-Path $Root 'tests/tools/TestTools.csproj'), '--nologo', '-v', 'q') -Quiet
     }
     if (-not (Test-Path $psd1)) { throw "Pester $PesterVersion was restored but '$psd1' is missing." }
     $psd1
@@ -92,7 +92,7 @@ function Invoke-Build {
     if (Test-Path $ModuleOut) { Remove-Item $ModuleOut -Recurse -Force }
     $dependencies = Join-Path $ModuleOut 'Dependencies'
     Invoke-Native dotnet @('publish', (Join-Path $Root 'src/KfmRollback.Engine/KfmRollback.Engine.csproj'),
-        '-c', $Configuration, '-o', $dependencies, '--nologo', '-v', 'q', '-p:GenerateDocumentationFile=false') | Out-Null
+        '-c', $Configuration, '-o', $dependencies, '--nologo', '-v', 'q', '-p:GenerateDocumentationFile=false')
 
     # Keep only the natives we promise; the rest only make the package bigger.
     Get-ChildItem (Join-Path $dependencies 'runtimes') -Directory |
@@ -101,7 +101,7 @@ function Invoke-Build {
 
     $cmdletBin = Join-Path $Out "obj/cmdlets"
     Invoke-Native dotnet @('build', (Join-Path $Root 'src/KfmRollback.Cmdlets/KfmRollback.Cmdlets.csproj'),
-        '-c', $Configuration, '-o', $cmdletBin, '--nologo', '-v', 'q') | Out-Null
+        '-c', $Configuration, '-o', $cmdletBin, '--nologo', '-v', 'q')
     Copy-Item (Join-Path $cmdletBin 'KfmRollback.dll'), (Join-Path $cmdletBin 'KfmRollback.pdb') $ModuleOut
 
     Copy-Item (Join-Path $Root 'KfmRollback.psd1') $ModuleOut
@@ -110,7 +110,7 @@ function Invoke-Build {
     # Cmdlet help comes from docs/cmdlets/*.md and the cmdlets' own metadata (a fresh pwsh, so
     # this build process never loads the module it just built).
     Invoke-FreshPwsh @('-File', (Join-Path $Root 'tools/New-KfmMamlHelp.ps1'), '-ModulePath', $ModuleOut,
-        '-DocsPath', (Join-Path $Root 'docs/cmdlets'), '-OutFile', (Join-Path $ModuleOut 'en-US/KfmRollback.dll-Help.xml')) | Out-Null
+        '-DocsPath', (Join-Path $Root 'docs/cmdlets'), '-OutFile', (Join-Path $ModuleOut 'en-US/KfmRollback.dll-Help.xml'))
     Write-Host "Built $ModuleOut"
 }
 
@@ -135,7 +135,7 @@ function Invoke-Xunit {
             '--logger', "trx;LogFileName=$trx", '--logger', 'console;verbosity=minimal')
         if ($XunitFilter) { $arguments += @('--filter', $XunitFilter) }
         Write-Host "xUnit: $name"
-        Invoke-Native dotnet $arguments -AllowFailure | Out-Host
+        Invoke-Native dotnet $arguments -AllowFailure
         if (-not (Test-Path $trx)) {
             # A build failure leaves no results: count it as a failure so nothing passes silently.
             Write-Host "xUnit: $name produced no results (build failure?)" -ForegroundColor Red
@@ -153,7 +153,7 @@ function Invoke-PesterSuite {
     $paths = if ($PesterPath) { $PesterPath } else { @(Join-Path $Root 'tests/pester') }
     $runner = Join-Path $Root 'tests/pester/Invoke-KfmPester.ps1'
     Invoke-FreshPwsh -AllowFailure @('-File', $runner, '-PesterModule', $pester, '-ModulePath', $ModuleOut,
-        '-SummaryPath', $resultFile, '-ResultsDir', $ResultsDir, '-Path', ($paths -join ',')) | Out-Null
+        '-SummaryPath', $resultFile, '-ResultsDir', $ResultsDir, '-Path', ($paths -join ','))
     if (-not (Test-Path $resultFile)) {
         Write-Host 'Pester produced no summary (the runner failed before running tests).' -ForegroundColor Red
         return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 }

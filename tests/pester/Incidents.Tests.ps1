@@ -1,0 +1,76 @@
+# Incidents as an operator or a restarted automation job uses them.
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    Import-Module $KfmManifest -Force
+}
+
+Describe 'New-KfmIncident / Get-KfmIncident / Add-KfmTimelineEntry' {
+    BeforeEach {
+        $dir = New-KfmTestDirectory
+        $journal = Join-Path $dir 'incidents.ndjson'
+    }
+
+    It 'records the runbook prerequisites and shows the start in UTC and Chicago' {
+        $start = [DateTimeOffset]::Parse('2026-03-02T15:04:05Z')
+        $incident = New-KfmIncident -Id INC-1042 -Commander alice -Reason '5xx spike after deploy' -StartedAt $start `
+            -ImpactedEndpoint 'public:/api/v1/stac/items', 'restricted:/api/v1/datasets/{id}' -JournalPath $journal -Confirm:$false
+        $incident.IncidentId | Should -Be 'INC-1042'
+        $incident.StartedAtUtc | Should -Be '2026-03-02 15:04:05 UTC'
+        $incident.StartedAtChicago | Should -Be '2026-03-02 09:04:05 CST (UTC-06:00)'
+        $incident.ImpactedEndpoints.Exposure | Should -Be @('Public', 'Restricted')
+        (Get-Content $journal | ConvertFrom-Json).type | Should -Be 'incident.opened'
+    }
+
+    It 'finds the same incident again when a restarted job re-runs the command' {
+        $first = New-KfmIncident -Id INC-7 -Commander alice -Reason r -JournalPath $journal -Confirm:$false
+        $second = New-KfmIncident -Id INC-7 -Commander alice -Reason r -JournalPath $journal -Confirm:$false
+        $second.OpenedAt | Should -Be $first.OpenedAt
+        @(Get-Content $journal).Count | Should -Be 1
+    }
+
+    It 'refuses a different incident under an existing id with a stable error id' {
+        New-KfmIncident -Id INC-7 -Commander alice -Reason r -JournalPath $journal -Confirm:$false | Out-Null
+        { New-KfmIncident -Id INC-7 -Commander bob -Reason other -JournalPath $journal -Confirm:$false } |
+            Should -Throw -ErrorId 'IncidentAlreadyExists,KfmRollback.Cmdlets.Incidents.NewKfmIncidentCommand'
+    }
+
+    It 'refuses an endpoint without public/restricted marking' {
+        $err = { New-KfmIncident -Id INC-8 -Commander a -Reason r -ImpactedEndpoint '/api/v1/x' -JournalPath $journal -Confirm:$false } |
+            Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'ImpactedEndpointUnmarked,*'
+        $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        Test-Path $journal | Should -BeFalse
+    }
+
+    It 'writes nothing under -WhatIf' {
+        New-KfmIncident -Id INC-9 -Commander a -Reason r -JournalPath $journal -WhatIf
+        Test-Path $journal | Should -BeFalse
+    }
+
+    It 'appends timeline entries through the pipeline, keeping the incident''s journal' {
+        New-KfmIncident -Id INC-10 -Commander alice -Reason r -JournalPath $journal -Confirm:$false |
+            Add-KfmTimelineEntry -Role IC -Event 'Froze deploys' -Confirm:$false | Out-Null
+        Add-KfmTimelineEntry -IncidentId INC-10 -Event 'Rolled back' -JournalPath $journal -At ([DateTimeOffset]::Parse('2026-03-02T16:20:00Z')) -Confirm:$false | Out-Null
+        $timeline = (Get-KfmIncident -Id INC-10 -JournalPath $journal).Timeline
+        $timeline.Count | Should -Be 2
+        $timeline[0].Line | Should -Match '^\d\d:\d\d UTC  IC  Froze deploys$'
+        $timeline[1].Line | Should -Be '16:20 UTC  OPS  Rolled back'
+    }
+
+    It 'reports an unknown incident as ObjectNotFound' {
+        New-KfmIncident -Id INC-11 -Commander a -Reason r -JournalPath $journal -Confirm:$false | Out-Null
+        $err = { Get-KfmIncident -Id INC-404 -JournalPath $journal } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'IncidentNotFound,*'
+        $err.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+
+    It 'uses the journal the configuration names' {
+        $config = Join-Path $dir 'kfm-rollback.yaml'
+        (Get-Content -Raw (Join-Path $KfmModulePath 'kfm-rollback.example.yaml')) -replace 'incident_journal: ops/incidents', 'incident_journal: journal-from-config' |
+            Set-Content $config
+        New-KfmIncident -Id INC-12 -Commander a -Reason r -ConfigPath $config -Environment prod -Confirm:$false | Out-Null
+        Test-Path (Join-Path $dir 'journal-from-config/incidents.ndjson') | Should -BeTrue
+        (Get-KfmIncident -Id INC-12 -ConfigPath $config -Environment prod).Environment | Should -Be 'prod'
+    }
+}
