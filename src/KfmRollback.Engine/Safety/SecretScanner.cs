@@ -61,7 +61,8 @@ public sealed class SecretScanner
 
     // Candidate runs for the entropy rules; the tests applied afterwards decide.
     private static readonly Regex Base64Run = new(@"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{32,}={0,2}(?![A-Za-z0-9+/=_-])", Opts);
-    private static readonly Regex HexRun = new(@"(?<![A-Za-z0-9])[A-Fa-f0-9]{32,}(?![A-Za-z0-9])", Opts);
+    // 32-hex runs are trace ids, UUIDs and md5s far more often than keys, so hex must be longer than a git SHA.
+    private static readonly Regex HexRun = new(@"(?<![A-Za-z0-9])[A-Fa-f0-9]{41,}(?![A-Za-z0-9])", Opts);
     private static readonly Regex DigestLabelBefore = new(@"(?:sha1|sha224|sha256|sha384|sha512|md5)[:-]$", Opts | RegexOptions.IgnoreCase);
 
     /// <summary>All findings, ordered by position, non-overlapping.</summary>
@@ -124,9 +125,10 @@ public sealed class SecretScanner
         // "sha256:<hex>" and friends are content digests, published on purpose.
         var before = text.Substring(Math.Max(0, start - 7), Math.Min(7, start));
         if (DigestLabelBefore.IsMatch(before)) return false;
-        // Bare 40/64-hex runs are indistinguishable from git commit ids and sha256 digests, which this
-        // tool prints constantly (receipt file names, image ids); flagging them would drown real findings.
-        if (run.Length is 40 or 64) return false;
+        // Bare 64-hex runs are indistinguishable from sha256 digests, which this tool prints constantly
+        // (receipt file names, image ids); flagging them would drown real findings. (40-hex git SHAs are
+        // below the run length.)
+        if (run.Length == 64) return false;
         return ShannonEntropy(run) >= 3.0;
     }
 
@@ -145,8 +147,16 @@ public sealed class SecretScanner
         // Identifiers and prose-like paths rarely mix all three classes with this much disorder;
         // random key material almost always does.
         if (!(upper && lower && digit) || digits < 2) return false;
+        if (LooksLikePath(body)) return false;
         return ShannonEntropy(body) >= 4.0;
     }
+
+    /// <summary>
+    /// URIs and paths ("kfm://audit/entry/01ARZ…") contain '/'-separated words; random base64 almost never
+    /// has a '/'-delimited segment that is a plain lowercase word.
+    /// </summary>
+    private static bool LooksLikePath(string run) =>
+        run.Contains('/') && run.Split('/').Any(segment => segment.Length >= 3 && segment.All(char.IsAsciiLetterLower));
 
     internal static double ShannonEntropy(string s)
     {
