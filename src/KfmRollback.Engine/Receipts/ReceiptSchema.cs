@@ -43,7 +43,10 @@ public static class ReceiptSchema
             if (detail.IsValid || detail.Errors is null) continue;
             var location = detail.InstanceLocation.ToString();
             foreach (var keyword in detail.Errors.Keys)
-                problems.Add($"{(location.Length == 0 ? "/" : location)}: {keyword}");
+            {
+                // An empty keyword is a 'false' subschema: here, a member additionalProperties forbids.
+                problems.Add($"{(location.Length == 0 ? "/" : location)}: {(keyword.Length == 0 ? "not allowed" : keyword)}");
+            }
         }
         if (problems.Count == 0) problems.Add("/: schema");
         return problems.Distinct().ToList();
