@@ -39,25 +39,47 @@ public sealed class SecretScanner
 
     // Each rule's "secret" group is the span reported; the rest is context that makes the match credible
     // (so "Authorization: Bearer [REDACTED:bearer-token]" keeps the readable part).
-    private static readonly (string Kind, Regex Pattern)[] SpecificRules =
+    private static readonly (string Kind, Regex Pattern, Func<string, bool> Confirm)[] SpecificRules =
     {
-        (PrivateKey, new Regex(@"(?<secret>-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----)?)", Opts)),
-        (Jwt, new Regex(@"(?<![A-Za-z0-9_-])(?<secret>eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*)", Opts)),
-        (BearerToken, new Regex(@"\bBearer\s+(?<secret>[A-Za-z0-9\-._~+/]{8,}=*)", Opts | RegexOptions.IgnoreCase)),
-        (BasicAuth, new Regex(@"\bBasic\s+(?<secret>[A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])", Opts)),
-        (AwsAccessKey, new Regex(@"(?<![A-Z0-9])(?<secret>(?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Z0-9])", Opts)),
-        (GitHubToken, new Regex(@"(?<![A-Za-z0-9_])(?<secret>(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}))", Opts)),
-        (GitLabToken, new Regex(@"(?<![A-Za-z0-9_-])(?<secret>glpat-[A-Za-z0-9_-]{20,})", Opts)),
-        (SlackToken, new Regex(@"(?<![A-Za-z0-9])(?<secret>xox[abposr]-[A-Za-z0-9-]{10,})", Opts)),
-        (SasSignature, new Regex(@"(?<![A-Za-z0-9_])sig=(?<secret>[A-Za-z0-9%+/=_-]{10,})", Opts | RegexOptions.IgnoreCase)),
-        (UrlCredentials, new Regex(@"\b[a-z][a-z0-9+.-]*://[^\s/:@]+:(?<secret>[^\s/@]+)@", Opts | RegexOptions.IgnoreCase)),
+        (PrivateKey, new Regex(@"(?<secret>-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----)?)", Opts), Always),
+        (Jwt, new Regex(@"(?<![A-Za-z0-9_-])(?<secret>eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*)", Opts), Always),
+        // "bearer authentication is enforced" is prose; real tokens are long and contain digits.
+        (BearerToken, new Regex(@"\bBearer\s+(?<secret>[A-Za-z0-9\-._~+/]{16,}=*)", Opts | RegexOptions.IgnoreCase), HasDigit),
+        // "Basic verification passed" is prose; a real credential decodes to "user:password".
+        (BasicAuth, new Regex(@"\bBasic\s+(?<secret>[A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])", Opts), DecodesToUserColonPassword),
+        (AwsAccessKey, new Regex(@"(?<![A-Z0-9])(?<secret>(?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Z0-9])", Opts), Always),
+        (GitHubToken, new Regex(@"(?<![A-Za-z0-9_])(?<secret>(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}))", Opts), Always),
+        (GitLabToken, new Regex(@"(?<![A-Za-z0-9_-])(?<secret>glpat-[A-Za-z0-9_-]{20,})", Opts), Always),
+        (SlackToken, new Regex(@"(?<![A-Za-z0-9])(?<secret>xox[abposr]-[A-Za-z0-9-]{10,})", Opts), Always),
+        (SasSignature, new Regex(@"(?<![A-Za-z0-9_])sig=(?<secret>[A-Za-z0-9%+/=_-]{10,})", Opts | RegexOptions.IgnoreCase), Always),
+        (UrlCredentials, new Regex(@"\b[a-z][a-z0-9+.-]*://[^\s/:@]+:(?<secret>[^\s/@]+)@", Opts | RegexOptions.IgnoreCase), Always),
         // key=value or "key": "value" where the key names a credential. The value must not already be a
         // placeholder or a redaction marker, so Redact is idempotent and templates ("password=<PASSWORD>") pass.
         (CredentialAssignment, new Regex(
             @"(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key)(?:[_.-][A-Za-z0-9]+)*" +
             @"(?:\s*=\s*|[""']\s*:\s*)[""']?(?<secret>[^\s""'&,;<>\[\]{}$*%][^\s""'&,;]{3,})",
-            Opts | RegexOptions.IgnoreCase)),
+            Opts | RegexOptions.IgnoreCase), IsNotPlaceholder),
     };
+
+    private static readonly HashSet<string> Placeholders = new(StringComparer.OrdinalIgnoreCase)
+        { "none", "null", "nil", "true", "false", "unset", "empty", "redacted", "hidden", "masked" };
+
+    private static bool Always(string value) => true;
+    private static bool HasDigit(string value) => value.Any(char.IsAsciiDigit);
+    private static bool IsNotPlaceholder(string value) => !Placeholders.Contains(value) && value.Any(c => c != 'x' && c != 'X');
+
+    private static bool DecodesToUserColonPassword(string value)
+    {
+        try
+        {
+            var decoded = Convert.FromBase64String(value.PadRight(value.Length + (4 - value.Length % 4) % 4, '='));
+            return Array.IndexOf(decoded, (byte)':') > 0;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
 
     // Candidate runs for the entropy rules; the tests applied afterwards decide.
     private static readonly Regex Base64Run = new(@"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{32,}={0,2}(?![A-Za-z0-9+/=_-])", Opts);
@@ -70,12 +92,12 @@ public sealed class SecretScanner
     {
         if (string.IsNullOrEmpty(text)) return Array.Empty<SecretFinding>();
         var findings = new List<SecretFinding>();
-        foreach (var (kind, pattern) in SpecificRules)
+        foreach (var (kind, pattern, confirm) in SpecificRules)
         {
             foreach (Match m in pattern.Matches(text))
             {
                 var g = m.Groups["secret"];
-                AddIfFree(findings, new SecretFinding(kind, g.Index, g.Length));
+                if (confirm(g.Value)) AddIfFree(findings, new SecretFinding(kind, g.Index, g.Length));
             }
         }
         foreach (Match m in HexRun.Matches(text))

@@ -25,6 +25,7 @@ public class SecretScannerTests
     [InlineData("json-token")]
     [InlineData("base64")]
     [InlineData("url")]
+    [InlineData("basic")]
     public void FindsCredentialShapes_AndRedactsThemWithoutKeepingTheValue(string which)
     {
         var (text, secret, kind) = which switch
@@ -41,6 +42,7 @@ public class SecretScannerTests
             "json-token" => ("{\"refresh_token\": \"r3fr3sh-value\"}", "r3fr3sh-value", SecretScanner.CredentialAssignment),
             "base64" => ($"blob {RandomBase64} here", RandomBase64, SecretScanner.HighEntropyBase64),
             "url" => ("postgres://kfm:s3cretPw@db:5432/kfm", "s3cretPw", SecretScanner.UrlCredentials),
+            "basic" => ("Authorization: Basic " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("ops:pa55word")), Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("ops:pa55word")), SecretScanner.BasicAuth),
             _ => throw new ArgumentOutOfRangeException(nameof(which)),
         };
         var findings = SecretScanner.Default.Scan(text);
@@ -64,6 +66,8 @@ public class SecretScannerTests
     [InlineData("see src/KfmRollback.Engine/Receipts/ReceiptStore.cs and KfmRollbackEngineReceiptsReceiptStoreTests")]
     [InlineData("password=<PASSWORD> and token=$KFM_TOKEN are placeholders")]
     [InlineData("the token was rotated; secret manager updated")]
+    [InlineData("Basic verification passed; bearer authentication is enforced on every endpoint")]
+    [InlineData("token=none, password=xxxxxxxx in the template")]
     [InlineData("trace id 4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7")]
     public void IgnoresDigestsCommitIdsAndOrdinaryOpsText(string text)
     {
