@@ -176,8 +176,54 @@ internal sealed class GitStoreBackend : IReceiptStoreBackend
 
     public IEnumerable<ReceiptStoreProblem> ExtraProblems()
     {
-        if (!Repository.IsValid(_workTree)) yield break;
+        if (!Repository.IsValid(_workTree)) return Array.Empty<ReceiptStoreProblem>();
         using var repo = new Repository(_workTree);
+        return UncommittedChanges(repo).Concat(LedgerHistoryRewrites(repo)).ToList();
+    }
+
+    /// <summary>
+    /// The ledger is append-only, so every committed version must start with the bytes of the one before.
+    /// This makes git history an anchor of its own: a rewritten or truncated ledger that was committed
+    /// (even with a freshly recomputed chain) is caught without an externally recorded chain head.
+    /// </summary>
+    private IEnumerable<ReceiptStoreProblem> LedgerHistoryRewrites(Repository repo)
+    {
+        if (repo.Info.IsHeadUnborn) yield break;
+        var ledgerRelative = RelativeToWorkTree(Path.Combine(Directory, ReceiptStore.LedgerFileName));
+        var oldestFirst = repo.Commits.QueryBy(new CommitFilter
+        {
+            FirstParentOnly = true,
+            SortBy = CommitSortStrategies.Topological | CommitSortStrategies.Reverse,
+        });
+        byte[]? previous = null;
+        string? previousSha = null;
+        foreach (var commit in oldestFirst)
+        {
+            var content = commit[ledgerRelative]?.Target is Blob blob ? ReadAll(blob) : null;
+            if (previous is not null && (content is null || !content.AsSpan().StartsWith(previous)))
+            {
+                yield return new ReceiptStoreProblem(ReceiptProblemKind.LedgerHistoryRewritten, null, Path.Combine(_workTree, ledgerRelative),
+                    $"commit {commit.Sha} {(content is null ? "deletes" : "rewrites")} ledger lines committed in {previousSha}; the ledger may only grow. " +
+                    $"Inspect with `git log -p -- {ledgerRelative}` and restore the earlier lines.");
+            }
+            if (content is not null)
+            {
+                previous = content;
+                previousSha = commit.Sha;
+            }
+        }
+    }
+
+    private static byte[] ReadAll(Blob blob)
+    {
+        using var stream = blob.GetContentStream();
+        using var buffer = new MemoryStream();
+        stream.CopyTo(buffer);
+        return buffer.ToArray();
+    }
+
+    private IEnumerable<ReceiptStoreProblem> UncommittedChanges(Repository repo)
+    {
         var status = repo.RetrieveStatus(new StatusOptions { IncludeUntracked = true, RecurseUntrackedDirs = true, IncludeIgnored = false });
         foreach (var entry in status.Where(e => e.State != FileStatus.Unaltered && !e.State.HasFlag(FileStatus.Ignored) && InStore(e.FilePath)))
         {

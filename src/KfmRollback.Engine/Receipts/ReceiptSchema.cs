@@ -22,6 +22,10 @@ public static class ReceiptSchema
 
     private static readonly Lazy<JsonSchema> LazySchema = new(() => JsonSchema.FromText(LazyText.Value));
 
+    // JsonSchema.Net builds and caches evaluation state inside the schema object on first use; concurrent
+    // saves share one schema, so evaluations are serialised rather than trusting that cache to be thread-safe.
+    private static readonly object EvaluationGate = new();
+
     public static string Text => LazyText.Value;
 
     /// <summary>
@@ -35,7 +39,8 @@ public static class ReceiptSchema
             OutputFormat = OutputFormat.List,
             RequireFormatValidation = true,
         };
-        var result = LazySchema.Value.Evaluate(receipt, options);
+        EvaluationResults result;
+        lock (EvaluationGate) result = LazySchema.Value.Evaluate(receipt, options);
         if (result.IsValid) return Array.Empty<string>();
         var problems = new List<string>();
         foreach (var detail in result.Details)

@@ -45,6 +45,8 @@ public enum ReceiptProblemKind
     SignatureInvalid,
     /// <summary>Git backend: store files differ from the last commit.</summary>
     UncommittedChange,
+    /// <summary>Git backend: a commit changed or removed ledger lines an earlier commit recorded.</summary>
+    LedgerHistoryRewritten,
 }
 
 public sealed record ReceiptStoreProblem(ReceiptProblemKind Kind, long? Sequence, string? Path, string Detail);

@@ -160,4 +160,30 @@ public class GitReceiptStoreTests : IDisposable
         Assert.NotNull(repo.Head.Tip[Path.GetFileName(saved.SignaturePath!)]);
         Assert.True(store.Verify(saved.ChainHead, pub).IsValid);
     }
+
+    [Fact]
+    public void ACommittedRewriteOfTheLedger_IsCaughtFromGitHistoryWithoutAnAnchor()
+    {
+        var workTree = _dir.Sub("repo");
+        var store = new GitReceiptStore(workTree, null, new ReceiptStoreOptions { Clock = _clock });
+        store.Save(Samples.Receipt("INC-1"));
+        var dropped = store.Save(Samples.Receipt("INC-2"));
+        store.Save(Samples.Receipt("INC-3"));
+        // Drop seq 2 and its receipt, re-chain the rest, and commit it all: the work tree alone looks perfect.
+        LedgerForger.Rewrite(store.LedgerPath, (i, _) => i != 1);
+        File.Delete(dropped.Path);
+        string forgery;
+        using (var repo = new Repository(workTree))
+        {
+            Commands.Stage(repo, new[] { "ledger.ndjson", Path.GetFileName(dropped.Path) });
+            var who = new Signature("Mallory", "m@localhost", Samples.Now);
+            forgery = repo.Commit("cleanup", who, who).Sha;
+        }
+
+        var report = store.Verify();
+        var problem = Assert.Single(report.Problems);
+        Assert.Equal(ReceiptProblemKind.LedgerHistoryRewritten, problem.Kind);
+        Assert.Contains(forgery, problem.Detail);
+        Assert.Equal(2, report.Entries);
+    }
 }

@@ -322,4 +322,23 @@ public class ReceiptStoreTests : IDisposable
         Assert.Equal("ReceiptSchemaInvalid", Assert.Throws<KfmException>(() => store.Save(bad)).ErrorId);
         Assert.False(Directory.Exists(store.Directory));
     }
+
+    [Fact]
+    public void AForgerWhoRecomputesTheChain_IsCaughtByTheReceiptCrossCheckAndTheAnchor()
+    {
+        var store = Store();
+        store.Save(Samples.Receipt("INC-1"));
+        var anchor = store.Save(Samples.Receipt("INC-2")).ChainHead;
+        LedgerForger.Rewrite(store.LedgerPath, (i, line) =>
+        {
+            if (i == 0) line["incident_id"] = "INC-999";
+            return true;
+        });
+
+        var report = store.Verify();
+        var problem = Assert.Single(report.Problems);
+        Assert.Equal(ReceiptProblemKind.LedgerEntryMismatch, problem.Kind);
+        Assert.Equal(1, problem.Sequence);
+        Assert.Contains(store.Verify(anchor).Problems, p => p.Kind == ReceiptProblemKind.AnchorNotFound);
+    }
 }

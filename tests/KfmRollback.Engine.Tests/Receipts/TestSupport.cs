@@ -70,3 +70,31 @@ internal static class Samples
         return (key.ExportPkcs8PrivateKeyPem(), key.ExportSubjectPublicKeyInfoPem());
     }
 }
+
+/// <summary>
+/// Plays a forger who knows the format: edits ledger lines and recomputes every entry digest and prev
+/// link, so the chain itself looks intact. Only cross-checks and anchors can catch this.
+/// </summary>
+internal static class LedgerForger
+{
+    public static void Rewrite(string ledgerPath, Func<int, System.Text.Json.Nodes.JsonObject, bool> keepAndEdit)
+    {
+        string? prev = null;
+        long seq = 0;
+        var output = new List<string>();
+        var index = 0;
+        foreach (var line in File.ReadAllLines(ledgerPath).Where(l => l.Length > 0))
+        {
+            var node = System.Text.Json.Nodes.JsonNode.Parse(line)!.AsObject();
+            if (!keepAndEdit(index++, node)) continue;
+            node["seq"] = ++seq;
+            node["prev"] = prev;
+            node.Remove("entry_digest");
+            var digest = ReceiptDigest.Of(node);
+            node["entry_digest"] = digest;
+            prev = digest;
+            output.Add(node.ToJsonString());
+        }
+        File.WriteAllLines(ledgerPath, output);
+    }
+}
