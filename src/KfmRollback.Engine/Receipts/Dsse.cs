@@ -139,7 +139,7 @@ public sealed class DsseSigner : IDisposable
         var payload = DecodeBase64(envelope.Payload);
         if (payload is null) return new(false, "payload is not base64.");
         var pae = Pae(envelope.PayloadType, payload);
-        var signed = envelope.Signatures.Any(s => DecodeBase64(s.Sig) is { } sig && VerifyEither(key, pae, sig));
+        var signed = (envelope.Signatures ?? Array.Empty<DsseSignature>()).Any(s => DecodeBase64(s.Sig) is { } sig && VerifyEither(key, pae, sig));
         if (!signed) return new(false, "no signature verifies with the given public key.");
 
         JsonObject? statement;

@@ -122,6 +122,7 @@ public class ReceiptStore
     /// <summary>Ledger entries in order. Throws ReceiptLedgerCorrupt if any line is unreadable.</summary>
     public IReadOnlyList<LedgerEntry> List()
     {
+        EnsureExists();
         if (!File.Exists(LedgerPath)) return Array.Empty<LedgerEntry>();
         var lines = LedgerChain.Check(File.ReadAllBytes(LedgerPath), LedgerPath);
         var unreadable = lines.FirstOrDefault(l => l.Entry is null);
@@ -170,6 +171,7 @@ public class ReceiptStore
     /// </summary>
     public ReceiptStoreReport Verify(string? anchor = null, string? publicKeyPem = null)
     {
+        EnsureExists();
         var anchorDigest = anchor is null ? null : NormalizeAnchor(anchor);
         using var key = publicKeyPem is null ? null : DsseSigner.LoadP256(publicKeyPem, "DssePublicKeyInvalid", "public key");
 
@@ -201,6 +203,14 @@ public class ReceiptStore
         }
         problems.AddRange(_backend.ExtraProblems());
         return new ReceiptStoreReport(problems.Count == 0, lines.Count, chainHead, problems);
+    }
+
+    /// <summary>A mistyped store path must not read as "empty and therefore valid".</summary>
+    private void EnsureExists()
+    {
+        if (System.IO.Directory.Exists(Directory)) return;
+        throw new KfmException("ReceiptStoreNotFound", KfmErrorKind.ObjectNotFound,
+            $"There is no receipt store at {_backend.Description}. Check the path (receipts are saved where Save-KfmRollbackReceipt was pointed).", Directory);
     }
 
     private IEnumerable<ReceiptStoreProblem> CheckReceipt(LedgerEntry entry, System.Security.Cryptography.ECDsa? key)

@@ -155,4 +155,15 @@ public class DsseSignerTests : IDisposable
         Assert.Equal(ReceiptProblemKind.SignatureInvalid, problem.Kind);
         Assert.Equal(2, problem.Sequence);
     }
+
+    [Fact]
+    public void EnvelopeWithoutSignatures_DoesNotVerify()
+    {
+        var (priv, pub) = Samples.NewP256Key();
+        using var signer = DsseSigner.FromPem(priv);
+        var e = signer.Sign(Samples.Receipt());
+        var unsigned = DsseEnvelope.Parse($"{{\"payloadType\":\"{e.PayloadType}\",\"payload\":\"{e.Payload}\",\"signatures\":[]}}");
+        Assert.False(DsseSigner.Verify(unsigned, pub).IsValid);
+        Assert.Equal("DsseEnvelopeInvalid", Assert.Throws<KfmException>(() => DsseEnvelope.Parse("{\"payload\":1}")).ErrorId);
+    }
 }

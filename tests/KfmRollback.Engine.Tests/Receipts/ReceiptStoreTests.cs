@@ -341,4 +341,13 @@ public class ReceiptStoreTests : IDisposable
         Assert.Equal(1, problem.Sequence);
         Assert.Contains(store.Verify(anchor).Problems, p => p.Kind == ReceiptProblemKind.AnchorNotFound);
     }
+
+    [Fact]
+    public void AMistypedStorePath_IsNotFound_RatherThanEmptyAndValid()
+    {
+        var store = new ReceiptStore(_dir.Sub("no-such-store"));
+        Assert.Equal("ReceiptStoreNotFound", Assert.Throws<KfmException>(() => store.Verify()).ErrorId);
+        Assert.Equal("ReceiptStoreNotFound", Assert.Throws<KfmException>(() => store.List()).ErrorId);
+        Assert.False(Directory.Exists(store.Directory));
+    }
 }
