@@ -41,7 +41,7 @@ public class ReceiptFactoryTests
     public void Create_AcceptsGitShaAndImageAtDigest_AndRecordsRevisionDetail()
     {
         var input = Samples.Input();
-        input.CurrentRef = "ghcr.io/kfm/kfm-api@sha256:" + new string('A', 64);
+        input.CurrentRef = "images.example.invalid/kfm/kfm-api@sha256:" + new string('A', 64);
         input.RollbackTargetRef = Samples.GitSha.ToUpperInvariant();
         input.RevisionMethod = "Cluster";
         input.RevisionFrom = "7";

@@ -58,7 +58,7 @@ public class SecretScannerTests
     }
 
     [Theory]
-    [InlineData("image ghcr.io/kfm/kfm-api@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 is running")]
+    [InlineData("image images.example.invalid/kfm/kfm-api@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 is running")]
     [InlineData("reverted commit 0123456789abcdef0123456789abcdef01234567 on main")]
     [InlineData("receipt 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.json stored")]
     [InlineData("audit_ref kfm://audit/entry/01ARZ3NDEKTSV4RRFFQ69G5FAV dataset 2026-02.abcd1234")]
