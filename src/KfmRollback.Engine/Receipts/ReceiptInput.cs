@@ -1,0 +1,38 @@
+namespace KfmRollback.Engine.Receipts;
+
+/// <summary>
+/// What the caller (the cmdlet layer) knows about a rollback. Every property is optional here;
+/// <see cref="ReceiptFactory.Create"/> decides what is required, normalises and refuses.
+/// </summary>
+public sealed class ReceiptInput
+{
+    public string? IncidentId { get; set; }
+    public string? RequestedBy { get; set; }
+    public string? ApprovedBy { get; set; }
+    public DateTimeOffset? StartedAt { get; set; }
+    /// <summary>Defaults to the clock's now.</summary>
+    public DateTimeOffset? CompletedAt { get; set; }
+    public string? Environment { get; set; }
+    public string? Reason { get; set; }
+    /// <summary>Image digest (<c>sha256:…</c>, or <c>image@sha256:…</c>) or full git commit id.</summary>
+    public string? CurrentRef { get; set; }
+    public string? RollbackTargetRef { get; set; }
+    /// <summary>Any of api, config, policy, in any order or case; duplicates are collapsed.</summary>
+    public IEnumerable<string>? ChangedSurfaces { get; set; }
+    /// <summary>"pass" or "fail" (any case), or true/false via <see cref="ReceiptInputExtensions"/>.</summary>
+    public string? Health { get; set; }
+    public string? PolicyInvariants { get; set; }
+    public string? ContractSmoke { get; set; }
+    /// <summary>Policy-safe summary; refused if it looks like it carries a credential. Defaults to "".</summary>
+    public string? Notes { get; set; }
+    /// <summary>"gitops" or "cluster"; optional.</summary>
+    public string? RevisionMethod { get; set; }
+    public string? RevisionFrom { get; set; }
+    public string? RevisionTo { get; set; }
+}
+
+public static class ReceiptInputExtensions
+{
+    /// <summary>Maps a boolean check result onto the runbook's "pass"/"fail" vocabulary.</summary>
+    public static string ToOutcome(this bool passed) => passed ? ReceiptVerification.Pass : ReceiptVerification.Fail;
+}
