@@ -76,10 +76,17 @@ function Install-DebianPackage {
     Invoke-Native apt-get (@('install', '-y', '-qq', '--no-install-recommends') + $missing) -Quiet
 }
 
+function Get-NuGetPackagesFolder {
+    if ($env:NUGET_PACKAGES) { return $env:NUGET_PACKAGES }
+    Join-Path ([Environment]::GetFolderPath('UserProfile')) '.nuget/packages'
+}
+
+# Restores tests/tools (Pester, the YamlDotNet used by isolation tests) and returns Pester's psd1.
 function Get-PesterModulePath {
-    $packages = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { Join-Path ([Environment]::GetFolderPath('UserProfile')) '.nuget/packages' }
+    $packages = Get-NuGetPackagesFolder
     $psd1 = Join-Path $packages "pester/$PesterVersion/tools/Pester.psd1"
-    if (-not (Test-Path $psd1)) {
+    $conflictingYaml = Join-Path $packages 'yamldotnet/16.3.0/lib/net8.0/YamlDotNet.dll'
+    if (-not (Test-Path $psd1) -or -not (Test-Path $conflictingYaml)) {
         Write-Host "Restoring Pester $PesterVersion from NuGet"
         Invoke-Native dotnet @('restore', (Join-Path $Root 'tests/tools/TestTools.csproj'), '--nologo', '-v', 'q') -Quiet
     }
@@ -165,6 +172,7 @@ function Invoke-Test {
     Invoke-Build
     New-Item -ItemType Directory -Force $ResultsDir | Out-Null
     $env:KFM_MODULE_PATH = $ModuleOut
+    $env:KFM_TEST_NUGET_PACKAGES = Get-NuGetPackagesFolder
     $results = @(Invoke-Xunit) + @(Invoke-PesterSuite)
     $passed = ($results | Measure-Object Passed -Sum).Sum
     $failed = ($results | Measure-Object Failed -Sum).Sum

@@ -31,3 +31,20 @@ function New-KfmTestDirectory {
     New-Item -ItemType Directory -Path $path | Out-Null
     $path
 }
+
+function New-KfmTestDigest {
+    param([char] $Fill)
+    'sha256:' + ([string] $Fill) * 64
+}
+
+# An ECDSA P-256 key pair as PEM files, for receipt signing tests.
+function New-KfmTestKeyPair {
+    param([Parameter(Mandatory)] [string] $PrivatePath, [Parameter(Mandatory)] [string] $PublicPath)
+    $key = [Security.Cryptography.ECDsa]::Create([Security.Cryptography.ECCurve+NamedCurves]::nistP256)
+    try {
+        New-Item -ItemType Directory -Force (Split-Path $PrivatePath) | Out-Null
+        Set-Content -Path $PrivatePath -Value $key.ExportPkcs8PrivateKeyPem() -NoNewline
+        Set-Content -Path $PublicPath -Value $key.ExportSubjectPublicKeyInfoPem() -NoNewline
+    }
+    finally { $key.Dispose() }
+}

@@ -28,6 +28,12 @@ public sealed class RollbackReceipt
     [JsonPropertyName("verification")] public required ReceiptVerification Verification { get; init; }
     [JsonPropertyName("notes")] public string Notes { get; init; } = string.Empty;
     [JsonPropertyName("kfm_integrity")] public required KfmIntegrity KfmIntegrity { get; init; }
+
+    /// <summary>The receipt as the runbook's JSON (indented), exactly what the store writes.</summary>
+    public string ToJson() => System.Text.Encoding.UTF8.GetString(ReceiptJson.ToPrettyBytes(this));
+
+    /// <summary>The content address: sha256 of the RFC 8785 canonical JSON.</summary>
+    [JsonIgnore] public string Digest => ReceiptDigest.Of(this);
 }
 
 /// <summary>Outcome of runbook checklist sections A-C; each is "pass" or "fail".</summary>

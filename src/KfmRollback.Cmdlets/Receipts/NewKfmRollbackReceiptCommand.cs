@@ -1,0 +1,90 @@
+using System.Management.Automation;
+using KfmRollback.Cmdlets.Common;
+using KfmRollback.Engine.Receipts;
+
+namespace KfmRollback.Cmdlets.Receipts;
+
+/// <summary>Builds the runbook's rollback receipt from what the pipeline carries, validated against its schema.</summary>
+[Cmdlet(VerbsCommon.New, "KfmRollbackReceipt")]
+[OutputType(typeof(RollbackReceipt))]
+public sealed class NewKfmRollbackReceiptCommand : KfmConfiguredCmdlet
+{
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("Id", "incident_id")]
+    public string IncidentId { get; set; } = string.Empty;
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("Commander", "requested_by")]
+    public string? RequestedBy { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("approved_by")]
+    public string? ApprovedBy { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("started_at")]
+    public DateTimeOffset? StartedAt { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("completed_at")]
+    public DateTimeOffset? CompletedAt { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? Reason { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("current_ref", "FromRef")]
+    public string? CurrentRef { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("TargetRef", "rollback_target_ref", "ToRef")]
+    public string? RollbackTargetRef { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("ChangedSurfaces", "changed_surfaces", "Surface")]
+    [ValidateSet("api", "config", "policy", IgnoreCase = true)]
+    public string[]? ChangedSurface { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateSet("pass", "fail", "inconclusive", IgnoreCase = true)]
+    public string? Health { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("policy_invariants")]
+    [ValidateSet("pass", "fail", "inconclusive", IgnoreCase = true)]
+    public string? PolicyInvariants { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("contract_smoke")]
+    [ValidateSet("pass", "fail", "inconclusive", IgnoreCase = true)]
+    public string? ContractSmoke { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? Notes { get; set; }
+
+    protected override void ProcessRecordCore()
+    {
+        var input = new ReceiptInput
+        {
+            IncidentId = IncidentId,
+            RequestedBy = RequestedBy,
+            ApprovedBy = ApprovedBy,
+            StartedAt = StartedAt,
+            CompletedAt = CompletedAt,
+            Environment = ResolveEnvironmentName(required: false),
+            Reason = Reason,
+            CurrentRef = CurrentRef,
+            RollbackTargetRef = RollbackTargetRef,
+            ChangedSurfaces = ChangedSurface,
+            // A verdict that is not a clear pass is a fail in the receipt: inconclusive never passes.
+            Health = Verdict(Health),
+            PolicyInvariants = Verdict(PolicyInvariants),
+            ContractSmoke = Verdict(ContractSmoke),
+            Notes = Notes,
+        };
+        WriteObject(new ReceiptFactory().Create(input));
+    }
+
+    private static string? Verdict(string? value) =>
+        value is null ? null : string.Equals(value, "pass", StringComparison.OrdinalIgnoreCase) ? ReceiptVerification.Pass : ReceiptVerification.Fail;
+}

@@ -1,0 +1,48 @@
+using System.Management.Automation;
+using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Receipts;
+
+namespace KfmRollback.Cmdlets.Receipts;
+
+/// <summary>Stores a receipt immutably under its digest and chains it into the store's ledger.</summary>
+[Cmdlet(VerbsData.Save, "KfmRollbackReceipt", SupportsShouldProcess = true)]
+[OutputType(typeof(ReceiptSaveResult))]
+public sealed class SaveKfmRollbackReceiptCommand : ReceiptStoreCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    public RollbackReceipt Receipt { get; set; } = null!;
+
+    protected override void ProcessRecordCore()
+    {
+        ReceiptStoreLocation location = ResolveStoreLocation();
+        string digest = ReceiptDigest.Of(Receipt);
+        if (!ShouldProcess($"{location.Path}{(location.IsGit ? " (git)" : string.Empty)}", $"Store receipt {digest} for incident {Receipt.IncidentId}"))
+        {
+            return;
+        }
+
+        ReceiptSaveResult result = location.Open(forWriting: true).Save(Receipt);
+        WriteVerbose(result.AlreadyStored
+            ? $"Receipt {result.Digest} was already stored at {result.Path}; nothing written."
+            : $"Stored receipt {result.Digest} at {result.Path}; ledger entry {result.Sequence}, chain head {result.ChainHead}.");
+        if (!result.AlreadyStored)
+        {
+            RecordOnTimeline(result);
+        }
+        WriteObject(result);
+    }
+
+    /// <summary>The incident's timeline names the receipt and the chain head, the anchor to keep.</summary>
+    private void RecordOnTimeline(ReceiptSaveResult result)
+    {
+        try
+        {
+            OpenJournal().AppendTimeline(Receipt.IncidentId, "OPS",
+                $"Rollback receipt stored: {result.Digest} (chain head {result.ChainHead})", Actor.Current());
+        }
+        catch (KfmException ex) when (ex.ErrorId is "IncidentNotFound")
+        {
+            WriteVerbose($"Incident {Receipt.IncidentId} is not in the journal; the receipt is stored without a timeline entry.");
+        }
+    }
+}
