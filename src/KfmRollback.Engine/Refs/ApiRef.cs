@@ -1,0 +1,38 @@
+namespace KfmRollback.Engine.Refs;
+
+/// <summary>Where a ref was read from.</summary>
+public enum RefSource
+{
+    Cluster,
+    GitOps,
+}
+
+/// <summary>
+/// The runbook's step 1: the API's current ref and its last-known-good, from the cluster or from
+/// Git. Property names bind by name into Invoke-KfmRollback and New-KfmRollbackReceipt.
+/// </summary>
+public sealed class ApiRef
+{
+    public required string Environment { get; init; }
+    public required RefSource Source { get; init; }
+    /// <summary>The image reference as written (spec image or GitOps file); may be a mutable tag.</summary>
+    public required string CurrentImage { get; init; }
+    /// <summary>The immutable current ref: an image digest, or null when only a tag is known.</summary>
+    public string? CurrentRef { get; init; }
+    public bool CurrentIsDigest => CurrentRef is not null && ImageRefs.IsDigest(CurrentRef);
+    /// <summary>Cluster source: the distinct digests the pods actually run.</summary>
+    public IReadOnlyList<string> RunningDigests { get; init; } = Array.Empty<string>();
+    /// <summary>Cluster source: pods disagree (a rollout is in flight).</summary>
+    public bool RolloutInFlight { get; init; }
+    /// <summary>Cluster source: the Deployment's revision.</summary>
+    public long? Revision { get; init; }
+    /// <summary>GitOps source: the commit on the deploy branch the ref was read from.</summary>
+    public string? Commit { get; init; }
+    public string? LastKnownGoodRef { get; init; }
+    /// <summary>How the last-known-good was found: previous-revision, receipt-store or git-history.</summary>
+    public string? LastKnownGoodSource { get; init; }
+    public long? LastKnownGoodRevision { get; init; }
+    public string? Namespace { get; init; }
+    public string? Deployment { get; init; }
+    public string? Container { get; init; }
+}

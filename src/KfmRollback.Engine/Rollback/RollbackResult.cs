@@ -1,0 +1,49 @@
+namespace KfmRollback.Engine.Rollback;
+
+public enum RollbackMethod
+{
+    GitOps,
+    Cluster,
+}
+
+public enum RollbackOutcome
+{
+    Succeeded,
+    /// <summary>Already at the target; nothing was changed.</summary>
+    NoOp,
+    /// <summary>-WhatIf: the plan was shown, nothing was changed.</summary>
+    Planned,
+    /// <summary>A GitOps change is pushed and waits for review/merge.</summary>
+    PendingMerge,
+    Failed,
+}
+
+/// <summary>
+/// What a rollback did. Binds by property name into New-KfmRollbackReceipt (IncidentId,
+/// Environment, CurrentRef, RollbackTargetRef, ChangedSurfaces, StartedAt, CompletedAt) and into
+/// the verification cmdlets.
+/// </summary>
+public sealed class RollbackResult
+{
+    public required string Environment { get; init; }
+    public string? IncidentId { get; init; }
+    public required RollbackMethod Method { get; init; }
+    public IReadOnlyList<string> ChangedSurfaces { get; init; } = new[] { "api" };
+    public required RollbackOutcome Outcome { get; init; }
+    public string? CurrentRef { get; init; }
+    public string? RollbackTargetRef { get; init; }
+    public long? FromRevision { get; init; }
+    public long? ToRevision { get; init; }
+    public required DateTimeOffset StartedAt { get; init; }
+    public DateTimeOffset? CompletedAt { get; init; }
+    public TimeSpan? Duration => CompletedAt - StartedAt;
+    /// <summary>GitOps: the rollback branch, its commit and the pull request.</summary>
+    public string? Branch { get; init; }
+    public string? Commit { get; init; }
+    public string? PullRequestUrl { get; init; }
+    /// <summary>The exact change (JSON patch or unified diff), shown under -WhatIf.</summary>
+    public string? Change { get; init; }
+    /// <summary>Policy-safe words on what happened, especially why it failed.</summary>
+    public string? Detail { get; init; }
+    public string? Reason { get; init; }
+}
