@@ -190,22 +190,9 @@ function Invoke-Test {
 function Invoke-Package {
     Invoke-Build
     $packageDir = Join-Path $Out 'package'
-    if (Test-Path $packageDir) { Remove-Item $packageDir -Recurse -Force }
-    New-Item -ItemType Directory -Force $packageDir | Out-Null
-
-    # Azure Automation imports a zip named like the module whose root is the module folder's content.
-    $zip = Join-Path $packageDir 'KfmRollback.zip'
-    $tooLong = Get-ChildItem $ModuleOut -Recurse -File |
-        ForEach-Object { 'KfmRollback/' + [IO.Path]::GetRelativePath($ModuleOut, $_.FullName).Replace('\', '/') } |
-        Where-Object Length -GE 140
-    if ($tooLong) { throw "Paths of 140 characters or more break Azure Automation: $($tooLong -join ', ')" }
-    Compress-Archive -Path (Join-Path $ModuleOut '*') -DestinationPath $zip
-    $sizeMb = (Get-Item $zip).Length / 1MB
-    if ($sizeMb -gt 100) { throw ('KfmRollback.zip is {0:N1} MB; Azure Automation accepts at most 100 MB.' -f $sizeMb) }
-    Write-Host ('Azure Automation package: {0} ({1:N1} MB)' -f $zip, $sizeMb)
-
-    Compress-PSResource -Path $ModuleOut -DestinationPath $packageDir
-    Get-ChildItem $packageDir -Filter '*.nupkg' | ForEach-Object { Write-Host "PowerShell Gallery package: $($_.FullName)" }
+    $result = & (Join-Path $Root 'tools/New-KfmPackage.ps1') -ModulePath $ModuleOut -DestinationPath $packageDir
+    Write-Host ('Azure Automation package: {0} ({1} MB)' -f $result.Zip, $result.ZipMB)
+    Write-Host "PowerShell Gallery package: $($result.Nupkg)"
 }
 
 function Invoke-Bench {

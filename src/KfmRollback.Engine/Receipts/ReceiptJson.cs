@@ -9,7 +9,13 @@ namespace KfmRollback.Engine.Receipts;
 /// <summary>Converts receipts to and from JSON; parsing always goes through the schema first.</summary>
 public static class ReceiptJson
 {
-    private static readonly JsonSerializerOptions Pretty = new() { WriteIndented = true };
+    // Relaxed escaping keeps the file readable ("0.1.0+abc", not "0.1.0\u002Babc"); it is never
+    // embedded in HTML, and the digest is taken over the JCS form anyway.
+    private static readonly JsonSerializerOptions Pretty = new()
+    {
+        WriteIndented = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
     private static readonly JsonSerializerOptions Compact = new() { WriteIndented = false };
 
     public static JsonObject ToJsonObject(RollbackReceipt receipt) =>
