@@ -11,9 +11,11 @@ public enum RefSource
 /// The runbook's step 1: the API's current ref and its last-known-good, from the cluster or from
 /// Git. Property names bind by name into Invoke-KfmRollback and New-KfmRollbackReceipt.
 /// </summary>
-public sealed class ApiRef
+public sealed record ApiRef
 {
     public required string Environment { get; init; }
+    /// <summary>The incident this lookup serves, carried along the pipeline.</summary>
+    public string? IncidentId { get; init; }
     public required RefSource Source { get; init; }
     /// <summary>The image reference as written (spec image or GitOps file); may be a mutable tag.</summary>
     public required string CurrentImage { get; init; }

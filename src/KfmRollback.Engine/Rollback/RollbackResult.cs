@@ -23,7 +23,7 @@ public enum RollbackOutcome
 /// Environment, CurrentRef, RollbackTargetRef, ChangedSurfaces, StartedAt, CompletedAt) and into
 /// the verification cmdlets.
 /// </summary>
-public sealed class RollbackResult
+public sealed record RollbackResult
 {
     public required string Environment { get; init; }
     public string? IncidentId { get; init; }
@@ -46,4 +46,6 @@ public sealed class RollbackResult
     /// <summary>Policy-safe words on what happened, especially why it failed.</summary>
     public string? Detail { get; init; }
     public string? Reason { get; init; }
+    /// <summary>Why it failed, when <see cref="Outcome"/> is Failed; the cmdlet reports it as an error too.</summary>
+    public Core.KfmException? Error { get; init; }
 }

@@ -51,7 +51,8 @@ public sealed record RollbackTarget(long? Revision, string? Digest)
 /// </summary>
 public static class ClusterRollbackPlanner
 {
-    public static ClusterRollbackPlan Plan(V1Deployment deployment, IEnumerable<V1ReplicaSet> replicaSets, RollbackTarget target, string? container = null)
+    /// <param name="allowPaused">Plan even for a paused Deployment (the caller's -Force, with a recorded reason).</param>
+    public static ClusterRollbackPlan Plan(V1Deployment deployment, IEnumerable<V1ReplicaSet> replicaSets, RollbackTarget target, string? container = null, bool allowPaused = false)
     {
         string name = deployment.Metadata.Name;
         IReadOnlyList<V1ReplicaSet> owned = DeploymentRevisions.Owned(deployment, replicaSets);
@@ -59,7 +60,7 @@ public static class ClusterRollbackPlanner
             ? FindByDigest(name, owned, target.Digest, container)
             : FindByRevision(name, owned, target.Revision ?? 0);
 
-        if (deployment.Spec.Paused == true)
+        if (deployment.Spec.Paused == true && !allowPaused)
         {
             throw new KfmException("RollbackDeploymentPaused", KfmErrorKind.InvalidOperation,
                 $"you cannot rollback a paused deployment; resume it first with 'kubectl rollout resume' and try again (deployment \"{name}\"). " +

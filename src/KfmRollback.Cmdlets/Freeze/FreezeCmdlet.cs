@@ -1,0 +1,32 @@
+using System.Management.Automation;
+using KfmRollback.Cmdlets.Common;
+using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Freeze;
+
+namespace KfmRollback.Cmdlets.Freeze;
+
+/// <summary>The mechanism names users type, mapped onto the configuration's kinds.</summary>
+public enum FreezeMechanismName
+{
+    ArgoCD,
+    FluxKustomization,
+    FluxHelmRelease,
+    KillSwitch,
+}
+
+/// <summary>Shared by the freeze cmdlets: -Mechanism selects among the configured mechanisms (default: all).</summary>
+public abstract class FreezeCmdlet : KfmEnvironmentCmdlet
+{
+    [Parameter]
+    public FreezeMechanismName[]? Mechanism { get; set; }
+
+    protected IReadOnlyCollection<FreezeKind>? SelectedKinds() => Mechanism?.Select(m => m switch
+    {
+        FreezeMechanismName.ArgoCD => FreezeKind.Argocd,
+        FreezeMechanismName.FluxKustomization => FreezeKind.FluxKustomization,
+        FreezeMechanismName.FluxHelmRelease => FreezeKind.FluxHelmrelease,
+        _ => FreezeKind.Killswitch,
+    }).Distinct().ToList();
+
+    protected static FreezeMechanisms Mechanisms => FreezeMechanisms.Default;
+}

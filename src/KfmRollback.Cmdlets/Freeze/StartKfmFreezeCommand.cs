@@ -1,0 +1,36 @@
+using System.Management.Automation;
+using KfmRollback.Engine.Freeze;
+
+namespace KfmRollback.Cmdlets.Freeze;
+
+/// <summary>Freezes deploys (runbook step 0): Argo CD auto-sync off, Flux suspended, kill switch on.</summary>
+[Cmdlet(VerbsLifecycle.Start, "KfmFreeze", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(FreezeSummary))]
+public sealed class StartKfmFreezeCommand : FreezeCmdlet
+{
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? Reason { get; set; }
+
+    protected override void ProcessRecordCore()
+    {
+        var environment = RequireEnvironment();
+        string reason = Reason ?? TryGetIncident()?.Reason ?? "incident response";
+        bool dryRun = !ShouldProcess($"deploy mechanisms of {environment.Name} ({string.Join(", ", environment.Freeze.Mechanisms.Select(m => m.Kind))})", "Freeze deploys");
+        if (dryRun && !MyInvocation.BoundParameters.ContainsKey("WhatIf"))
+        {
+            return;
+        }
+        var request = FreezeOperations.Request(IncidentId, reason);
+        Action<string, string> timeline = TimelineWriter();
+        FreezeSummary summary = RunAsync(token => FreezeOperations.ApplyAsync(environment, SelectedKinds(), freeze: true, request, dryRun, Mechanisms, timeline, token));
+        foreach (FreezeState state in summary.Mechanisms)
+        {
+            if (dryRun) { WriteVerbose($"{state.Target}: {state.Detail}"); }
+            if (!state.Freezable) { WriteWarning($"{state.Target} is not freezable this way: {state.Detail}"); }
+        }
+        if (!dryRun)
+        {
+            WriteObject(summary);
+        }
+    }
+}

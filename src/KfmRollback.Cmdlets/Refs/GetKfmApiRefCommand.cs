@@ -1,0 +1,37 @@
+using System.Management.Automation;
+using KfmRollback.Cmdlets.Common;
+using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Refs;
+
+namespace KfmRollback.Cmdlets.Refs;
+
+/// <summary>The API's current ref and last-known-good (runbook step 1).</summary>
+[Cmdlet(VerbsCommon.Get, "KfmApiRef")]
+[OutputType(typeof(ApiRef))]
+public sealed class GetKfmApiRefCommand : KfmEnvironmentCmdlet
+{
+    [Parameter]
+    public ApiRefSource Source { get; set; } = ApiRefSource.Cluster;
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? Container { get; set; }
+
+    protected override void ProcessRecordCore()
+    {
+        var environment = RequireEnvironment();
+        ApiRef reference = Source switch
+        {
+            ApiRefSource.Cluster => RunAsync(token => ClusterOperations.ReadApiRefAsync(environment, Container, IncidentId, token)),
+            _ => throw new PSArgumentException($"-Source {Source} is not available in this version; use -Source Cluster."),
+        };
+        if (!reference.CurrentIsDigest)
+        {
+            WriteWarning($"{environment.Name}: the current image '{reference.CurrentImage}' is a mutable tag and the pods do not agree on one digest; a rollback target must be a digest.");
+        }
+        if (reference.RolloutInFlight)
+        {
+            WriteWarning($"{environment.Name}: a rollout is in flight (pods run {reference.RunningDigests.Count} different digests).");
+        }
+        WriteObject(reference);
+    }
+}

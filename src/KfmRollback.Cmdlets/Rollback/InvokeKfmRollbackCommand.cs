@@ -1,0 +1,123 @@
+using System.Management.Automation;
+using KfmRollback.Cmdlets.Common;
+using KfmRollback.Engine;
+using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Freeze;
+using KfmRollback.Engine.Rollback;
+using KfmRollback.Engine.Rollback.Cluster;
+
+namespace KfmRollback.Cmdlets.Rollback;
+
+/// <summary>Rolls the API back to its last-known-good (runbook steps 2-5).</summary>
+[Cmdlet(VerbsLifecycle.Invoke, "KfmRollback", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = PreviousSet)]
+[OutputType(typeof(RollbackResult))]
+public sealed class InvokeKfmRollbackCommand : KfmEnvironmentCmdlet
+{
+    private const string PreviousSet = "Previous";
+    private const string RevisionSet = "ToRevision";
+    private const string RefSet = "ToRef";
+
+    [Parameter(Mandatory = true)]
+    public RollbackMethodName Method { get; set; }
+
+    [Parameter(Mandatory = true, ParameterSetName = RevisionSet)]
+    public long ToRevision { get; set; }
+
+    [Parameter(Mandatory = true, ParameterSetName = RefSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("LastKnownGoodRef")]
+    public string ToRef { get; set; } = string.Empty;
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? Container { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? Reason { get; set; }
+
+    [Parameter]
+    public SwitchParameter Wait { get; set; }
+
+    [Parameter]
+    [DurationTransformation]
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    [Parameter]
+    public string? ForceReason { get; set; }
+
+    protected override void ProcessRecordCore()
+    {
+        var environment = RequireEnvironment();
+        if (Method != RollbackMethodName.Cluster)
+        {
+            throw new PSArgumentException($"-Method {Method} is not available in this version of the module; use -Method Cluster.");
+        }
+        if (ParameterSetName == RefSet && !ImageRefs.IsDigest(ToRef))
+        {
+            throw new KfmException("RollbackTargetNotDigest", KfmErrorKind.InvalidArgument,
+                $"-ToRef must be an image digest (sha256: and 64 hex characters); '{ToRef}' is not. Get-KfmRolloutHistory shows the digest of each revision.", ToRef);
+        }
+
+        bool whatIf = MyInvocation.BoundParameters.ContainsKey("WhatIf");
+        var request = new ClusterRollbackRequest
+        {
+            Environment = environment,
+            IncidentId = IncidentId,
+            Actor = Actor.Current(),
+            Reason = Reason ?? TryGetIncident()?.Reason,
+            Target = ParameterSetName switch
+            {
+                RevisionSet => new RollbackTarget(ToRevision, null),
+                RefSet => new RollbackTarget(null, ToRef),
+                _ => RollbackTarget.Previous,
+            },
+            Container = Container,
+            Force = Force,
+            ForceReason = ForceReason,
+            DryRun = whatIf,
+            Wait = Wait,
+            Timeout = Timeout,
+            ClusterFreezes = FreezeMechanisms.Default.ClusterControllers(environment),
+        };
+
+        string target = $"deployment {environment.Cluster.Namespace}/{environment.Cluster.Deployment} in {environment.Name}";
+        if (!whatIf && !ShouldProcess(target, $"Cluster rollback to {DescribeTarget()}"))
+        {
+            return;
+        }
+
+        var reporter = new RollbackReporter
+        {
+            Verbose = VerboseSink,
+            Progress = (status, percent) => OnPipelineThread(() => WriteProgress(new ProgressRecord(1, $"Rolling back {environment.Name}", status) { PercentComplete = percent })),
+            Timeline = whatIf ? null : TimelineWriter(),
+        };
+        RollbackResult result = RunAsync(token => ClusterOperations.RollbackAsync(request, reporter, token));
+        WriteProgress(new ProgressRecord(1, $"Rolling back {environment.Name}", "done") { RecordType = ProgressRecordType.Completed });
+
+        if (whatIf)
+        {
+            // -WhatIf shows the exact change and stops; nothing was written.
+            ShouldProcess(target, result.Outcome == RollbackOutcome.NoOp ? result.Detail : $"{result.Detail}; JSON patch:{System.Environment.NewLine}{result.Change}");
+            return;
+        }
+        if (result.Error is { } error)
+        {
+            WriteError(ErrorRecords.From(error));
+        }
+        else if (result.Outcome == RollbackOutcome.NoOp)
+        {
+            WriteWarning(result.Detail);
+        }
+        WriteObject(result);
+    }
+
+    private string DescribeTarget() => ParameterSetName switch
+    {
+        RevisionSet => $"revision {ToRevision}",
+        RefSet => ToRef,
+        _ => "the previous revision",
+    };
+}

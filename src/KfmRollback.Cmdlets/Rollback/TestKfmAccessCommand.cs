@@ -1,0 +1,33 @@
+using System.Management.Automation;
+using KfmRollback.Cmdlets.Common;
+using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Rollback;
+
+namespace KfmRollback.Cmdlets.Rollback;
+
+/// <summary>Checks, without changing anything, that the current identity may do every verb a rollback needs.</summary>
+[Cmdlet(VerbsDiagnostic.Test, "KfmAccess")]
+[OutputType(typeof(AccessCheck), typeof(bool))]
+public sealed class TestKfmAccessCommand : KfmEnvironmentCmdlet
+{
+    [Parameter]
+    public RollbackMethodName Method { get; set; } = RollbackMethodName.Cluster;
+
+    [Parameter]
+    public SwitchParameter Wait { get; set; } = true;
+
+    [Parameter]
+    public SwitchParameter Quiet { get; set; }
+
+    protected override void ProcessRecordCore()
+    {
+        var environment = RequireEnvironment();
+        var checks = RunAsync(token => ClusterOperations.CheckAccessAsync(environment, Method.ToEngine(), Wait, token));
+        if (Quiet)
+        {
+            WriteObject(checks.All(c => c.Allowed));
+            return;
+        }
+        WriteObject(checks, enumerateCollection: true);
+    }
+}

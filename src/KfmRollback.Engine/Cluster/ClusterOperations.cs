@@ -1,0 +1,57 @@
+using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Receipts;
+using KfmRollback.Engine.Refs;
+using KfmRollback.Engine.Rollback;
+using KfmRollback.Engine.Rollback.Cluster;
+
+namespace KfmRollback.Engine.Cluster;
+
+/// <summary>
+/// The cluster-side operations the cmdlets call, taking only configuration and plain values so
+/// that no KubernetesClient type ever reaches the cmdlet assembly.
+/// </summary>
+public static class ClusterOperations
+{
+    public static async Task<ApiRef> ReadApiRefAsync(EnvironmentConfig environment, string? container, string? incidentId, CancellationToken cancellationToken)
+    {
+        var snapshot = await DeploymentSnapshot.ReadAsync(ClusterClientFactory.For(environment.Cluster), environment.Cluster.Namespace, environment.Cluster.Deployment, cancellationToken).ConfigureAwait(false);
+        ApiRef reference = ClusterRefReader.Read(snapshot, environment.Name, container ?? environment.Cluster.Container, () => LastVerifiedDigest(environment));
+        return reference with { IncidentId = incidentId };
+    }
+
+    public static async Task<IReadOnlyList<RolloutRevision>> ReadHistoryAsync(EnvironmentConfig environment, string? container, CancellationToken cancellationToken)
+    {
+        var snapshot = await DeploymentSnapshot.ReadAsync(ClusterClientFactory.For(environment.Cluster), environment.Cluster.Namespace, environment.Cluster.Deployment, cancellationToken, includePods: false).ConfigureAwait(false);
+        return RolloutHistory.Read(snapshot, environment, container);
+    }
+
+    public static Task<IReadOnlyList<AccessCheck>> CheckAccessAsync(EnvironmentConfig environment, RollbackMethod method, bool wait, CancellationToken cancellationToken)
+    {
+        if (method != RollbackMethod.Cluster)
+        {
+            throw new KfmException("AccessCheckUnsupported", KfmErrorKind.InvalidArgument,
+                $"Test-KfmAccess checks Kubernetes permissions, which the {method} method does not use; it needs push access to the GitOps repository.", method);
+        }
+        return AccessPreflight.CheckAsync(ClusterClientFactory.For(environment.Cluster), environment.Name,
+            ClusterRollback.Requirements(environment.Cluster.Namespace, wait), cancellationToken);
+    }
+
+    public static Task<RollbackResult> RollbackAsync(ClusterRollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken) =>
+        new ClusterRollback(ClusterClientFactory.For(request.Environment.Cluster)).RunAsync(request, reporter, cancellationToken);
+
+    /// <summary>The last verified rollback target the environment's receipt store records, if any.</summary>
+    public static string? LastVerifiedDigest(EnvironmentConfig environment)
+    {
+        if (environment.Receipts is null)
+        {
+            return null;
+        }
+        ReceiptStoreLocation location = ReceiptStoreLocation.FromConfig(environment.Receipts);
+        if (!Directory.Exists(location.IsGit ? Path.Combine(location.Path, location.Subdirectory) : location.Path))
+        {
+            return null;
+        }
+        return VerifiedTargets.LastVerifiedDigest(location.Open(forWriting: false), environment.Name);
+    }
+}

@@ -1,0 +1,176 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
+using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Core;
+
+namespace KfmRollback.Engine.Freeze;
+
+/// <summary>
+/// Shared machinery for freezes that flip a field on a custom resource (Argo CD Application,
+/// Flux Kustomization/HelmRelease): read, record the prior value in an annotation, patch with a
+/// resourceVersion precondition, and restore exactly on thaw.
+/// </summary>
+public abstract class CustomObjectFreeze : IFreezeMechanism
+{
+    private readonly IKubernetes _client;
+
+    protected CustomObjectFreeze(IKubernetes client, string environment, string group, string version, string plural, string @namespace, string name)
+    {
+        _client = client;
+        Environment = environment;
+        Group = group;
+        Version = version;
+        Plural = plural;
+        Namespace = @namespace;
+        Name = name;
+    }
+
+    public abstract FreezeKind Kind { get; }
+    protected string Environment { get; }
+    protected string Group { get; }
+    protected string Version { get; }
+    protected string Plural { get; }
+    protected string Namespace { get; }
+    protected string Name { get; }
+    protected abstract string KindName { get; }
+
+    public string Target => $"{KindName} {Namespace}/{Name}";
+
+    /// <summary>True when the object, as it stands, would not deploy changes.</summary>
+    protected abstract bool IsStopped(JsonObject resource);
+
+    /// <summary>The setting freezing changes, as it is now (restored exactly on thaw).</summary>
+    protected abstract JsonNode? CurrentSetting(JsonObject resource);
+
+    /// <summary>The merge-patch fragment of <c>spec</c> that stops deploys.</summary>
+    protected abstract JsonObject StopSpec();
+
+    /// <summary>The merge-patch fragment of <c>spec</c> that restores <paramref name="prior"/>.</summary>
+    protected abstract JsonObject RestoreSpec(JsonNode? prior);
+
+    /// <summary>Why this object cannot be frozen this way, or null when it can.</summary>
+    protected virtual string? WhyNotFreezable(JsonObject resource) => null;
+
+    public async Task<FreezeState> GetAsync(CancellationToken cancellationToken) => Describe(await ReadAsync(cancellationToken).ConfigureAwait(false), changed: false);
+
+    public async Task<FreezeState> FreezeAsync(FreezeRequest request, bool dryRun, CancellationToken cancellationToken)
+    {
+        JsonObject resource = await ReadAsync(cancellationToken).ConfigureAwait(false);
+        string? notFreezable = WhyNotFreezable(resource);
+        if (notFreezable is not null)
+        {
+            return Describe(resource, changed: false) with { Freezable = false, Detail = notFreezable };
+        }
+        if (FreezeRecord.FromAnnotations(Annotations(resource)) is not null && IsStopped(resource))
+        {
+            return Describe(resource, changed: false) with { Detail = "already frozen; nothing changed" };
+        }
+
+        var record = new FreezeRecord(request.IncidentId, request.Actor, request.At, request.Reason, CurrentSetting(resource));
+        JsonObject patch = MergePatch(resource, record.ToAnnotationValue(), StopSpec());
+        if (dryRun)
+        {
+            return Describe(resource, changed: false) with { Detail = "would apply merge patch " + patch.ToJsonString() };
+        }
+        JsonObject updated = await PatchAsync(patch, cancellationToken).ConfigureAwait(false);
+        return Describe(updated, changed: true);
+    }
+
+    public async Task<FreezeState> ThawAsync(FreezeRequest request, bool dryRun, CancellationToken cancellationToken)
+    {
+        JsonObject resource = await ReadAsync(cancellationToken).ConfigureAwait(false);
+        FreezeRecord? record = FreezeRecord.FromAnnotations(Annotations(resource));
+        if (record is null)
+        {
+            return Describe(resource, changed: false) with
+            {
+                Detail = IsStopped(resource)
+                    ? "stopped, but not by KfmRollback (no freeze record); left as it is: resume it with its own tooling if that is intended"
+                    : "not frozen; nothing changed",
+            };
+        }
+        JsonObject patch = MergePatch(resource, null, RestoreSpec(record.Prior));
+        if (dryRun)
+        {
+            return Describe(resource, changed: false) with { Detail = "would apply merge patch " + patch.ToJsonString() };
+        }
+        JsonObject updated = await PatchAsync(patch, cancellationToken).ConfigureAwait(false);
+        return Describe(updated, changed: true);
+    }
+
+    private static JsonObject MergePatch(JsonObject resource, string? annotation, JsonObject spec) => new()
+    {
+        ["metadata"] = new JsonObject
+        {
+            // The precondition: a concurrent edit makes the apiserver answer 409 instead of being overwritten.
+            ["resourceVersion"] = (string?)resource["metadata"]?["resourceVersion"],
+            ["annotations"] = new JsonObject { [FreezeRecord.Annotation] = annotation },
+        },
+        ["spec"] = spec,
+    };
+
+    private FreezeState Describe(JsonObject resource, bool changed)
+    {
+        FreezeRecord? record = FreezeRecord.FromAnnotations(Annotations(resource));
+        return new FreezeState
+        {
+            Environment = Environment,
+            Mechanism = Kind,
+            Target = Target,
+            Frozen = IsStopped(resource),
+            IncidentId = record?.IncidentId,
+            FrozenBy = record?.FrozenBy,
+            FrozenAt = record?.FrozenAt,
+            Reason = record?.Reason,
+            PriorSettings = record?.Prior?.ToJsonString(),
+            Changed = changed,
+            Freezable = WhyNotFreezable(resource) is null,
+            Detail = WhyNotFreezable(resource),
+        };
+    }
+
+    protected static IDictionary<string, string>? Annotations(JsonObject resource) =>
+        (resource["metadata"]?["annotations"] as JsonObject)?.ToDictionary(p => p.Key, p => p.Value?.GetValue<string>() ?? string.Empty);
+
+    private async Task<JsonObject> ReadAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            object result = await _client.CustomObjects.GetNamespacedCustomObjectAsync(Group, Version, Namespace, Plural, Name, cancellationToken).ConfigureAwait(false);
+            return ToJsonObject(result);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw KubernetesErrors.Wrap(ex, $"Reading {Target}", Target);
+        }
+    }
+
+    private async Task<JsonObject> PatchAsync(JsonObject patch, CancellationToken cancellationToken)
+    {
+        try
+        {
+            object result = await _client.CustomObjects.PatchNamespacedCustomObjectAsync(
+                new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), Group, Version, Namespace, Plural, Name, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return ToJsonObject(result);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            if (KubernetesErrors.IsConflict(ex))
+            {
+                throw new KfmException("FreezeConflict", KfmErrorKind.ResourceBusy,
+                    $"{Target} changed while it was being frozen or thawed (someone else edited it). Run the command again: it reads the object afresh.", Target, ex);
+            }
+            throw KubernetesErrors.Wrap(ex, $"Patching {Target}", Target);
+        }
+    }
+
+    private static JsonObject ToJsonObject(object result) => result switch
+    {
+        JsonElement element => JsonNode.Parse(element.GetRawText())!.AsObject(),
+        JsonObject node => node,
+        _ => JsonNode.Parse(KubernetesJson.Serialize(result))!.AsObject(),
+    };
+}

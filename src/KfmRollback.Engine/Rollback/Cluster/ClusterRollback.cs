@@ -1,0 +1,193 @@
+using System.Net;
+using k8s;
+using k8s.Models;
+using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Freeze;
+
+namespace KfmRollback.Engine.Rollback.Cluster;
+
+/// <summary>
+/// The emergency cluster rollback (runbook step 3): `kubectl rollout undo` semantics, without
+/// its hazards. It checks permissions first, refuses while a GitOps controller could revert it,
+/// serialises operators with a Lease, patches with a resourceVersion precondition, and can wait
+/// by watching until the rollout completes or fails.
+/// </summary>
+public sealed class ClusterRollback
+{
+    private const int ConflictRetries = 3;
+    private readonly IKubernetes _client;
+    private readonly IClock _clock;
+
+    public ClusterRollback(IKubernetes client, IClock? clock = null)
+    {
+        _client = client;
+        _clock = clock ?? SystemClock.Instance;
+    }
+
+    /// <summary>Permissions a cluster rollback needs in the Deployment's namespace.</summary>
+    public static IReadOnlyList<AccessRequirement> Requirements(string @namespace, bool wait) =>
+        new List<AccessRequirement>
+        {
+            new("get", "apps", "deployments", @namespace, "read the Deployment"),
+            new("patch", "apps", "deployments", @namespace, "apply the rollback patch"),
+            new("list", "apps", "replicasets", @namespace, "read the revision history"),
+            new("list", "", "pods", @namespace, "see which digests run"),
+            new("get", "coordination.k8s.io", "leases", @namespace, "read the rollback lock"),
+            new("create", "coordination.k8s.io", "leases", @namespace, "take the rollback lock"),
+            new("update", "coordination.k8s.io", "leases", @namespace, "renew and release the rollback lock"),
+        }.Concat(wait
+            ? new[] { new AccessRequirement("watch", "apps", "deployments", @namespace, "wait for the rollout"), new AccessRequirement("watch", "", "pods", @namespace, "see crash loops of the target") }
+            : Array.Empty<AccessRequirement>()).ToList();
+
+    public async Task<RollbackResult> RunAsync(ClusterRollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken)
+    {
+        var cluster = request.Environment.Cluster;
+        string ns = cluster.Namespace, name = cluster.Deployment;
+        DateTimeOffset started = _clock.UtcNow;
+        if (request.Force && string.IsNullOrWhiteSpace(request.ForceReason))
+        {
+            throw new KfmException("ForceReasonMissing", KfmErrorKind.InvalidArgument,
+                "-Force overrides a safety refusal, so it needs -ForceReason saying why; the reason is recorded on the incident timeline.");
+        }
+
+        await PreflightAsync(request, ns, cancellationToken).ConfigureAwait(false);
+        await EnsureFrozenAsync(request, reporter, cancellationToken).ConfigureAwait(false);
+
+        if (request.DryRun)
+        {
+            DeploymentSnapshot preview = await DeploymentSnapshot.ReadAsync(_client, ns, name, cancellationToken, includePods: false).ConfigureAwait(false);
+            ClusterRollbackPlan plan = Plan(preview, request);
+            return Result(request, plan, started, plan.AlreadyAtTarget ? RollbackOutcome.NoOp : RollbackOutcome.Planned,
+                plan.AlreadyAtTarget ? Skipped(plan) : $"would patch deployment {ns}/{name}: revision {plan.CurrentRevision} → template of revision {plan.TargetRevision}",
+                before: preview);
+        }
+
+        string holder = $"{request.Actor} ({request.IncidentId ?? "no incident"})";
+        await using RollbackLease lease = await RollbackLease.AcquireAsync(_client, ns, cluster.EffectiveLeaseName, holder, cluster.LeaseDuration, _clock, cancellationToken).ConfigureAwait(false);
+        reporter.Say($"Holding rollback lock {ns}/{cluster.EffectiveLeaseName} as {holder}.");
+
+        for (int attempt = 1; ; attempt++)
+        {
+            DeploymentSnapshot snapshot = await DeploymentSnapshot.ReadAsync(_client, ns, name, cancellationToken).ConfigureAwait(false);
+            ClusterRollbackPlan plan = Plan(snapshot, request);
+            if (plan.AlreadyAtTarget)
+            {
+                reporter.Record("OPS", $"Cluster rollback of {ns}/{name} skipped: already at revision {plan.TargetRevision}'s template");
+                return Result(request, plan, started, RollbackOutcome.NoOp, Skipped(plan), snapshot);
+            }
+
+            V1Deployment patched;
+            try
+            {
+                reporter.Say($"Patching deployment {ns}/{name} (attempt {attempt}): {plan.Patch().ToJsonString()}");
+                patched = await _client.AppsV1.PatchNamespacedDeploymentAsync(
+                    new V1Patch(plan.Patch().ToJsonString(), V1Patch.PatchType.JsonPatch), name, ns, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (KubernetesErrors.IsConflict(ex) && attempt < ConflictRetries)
+            {
+                reporter.Say($"The apiserver answered 409 Conflict; reading deployment {ns}/{name} afresh and planning again.");
+                continue;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                KfmException error = KubernetesErrors.IsInvalid(ex)
+                    ? new KfmException("RollbackConcurrentChange", KfmErrorKind.ResourceBusy,
+                        $"Deployment {ns}/{name} changed between reading and patching (resourceVersion precondition failed): someone else is changing it. Nothing was rolled back; find out who, then retry.", name, ex)
+                    : KubernetesErrors.Wrap(ex, $"Patching deployment {ns}/{name}", name);
+                reporter.Record("OPS", $"Cluster rollback of {ns}/{name} failed before any change: {error.ErrorId}");
+                return Result(request, plan, started, RollbackOutcome.Failed, error.Message, snapshot) with { Error = error };
+            }
+
+            reporter.Record("OPS", $"Cluster rollback of {ns}/{name}: revision {plan.CurrentRevision} → template of revision {plan.TargetRevision} " +
+                $"({Short(CurrentDigest(snapshot, request))} → {Short(TargetDigest(snapshot, plan, request))})");
+            if (!request.Wait)
+            {
+                return Result(request, plan, started, RollbackOutcome.Succeeded, "rollback applied; not waiting for the rollout (-Wait waits)", snapshot);
+            }
+
+            string? targetHash = snapshot.ReplicaSets.FirstOrDefault(rs => rs.Metadata.Name == plan.TargetReplicaSet)?.Metadata.Labels?
+                .TryGetValue(DeploymentRevisions.PodTemplateHashLabel, out string? hash) == true ? hash : null;
+            var watcher = new RolloutWatcher(_client, ns, name, status => reporter.Progress?.Invoke(status.Message, status.PercentComplete));
+            RolloutStatus final = await watcher.WaitAsync(targetHash, request.Timeout, cancellationToken).ConfigureAwait(false);
+            bool ok = final.Phase == RolloutPhase.Complete;
+            reporter.Record("OPS", ok ? $"Rollout of {ns}/{name} complete: {final.Message}" : $"Rollout of {ns}/{name} FAILED: {final.Message}");
+            RollbackResult result = Result(request, plan, started, ok ? RollbackOutcome.Succeeded : RollbackOutcome.Failed, final.Message, snapshot);
+            return ok ? result : result with
+            {
+                Error = new KfmException("RollbackRolloutFailed", KfmErrorKind.InvalidOperation,
+                    $"The rollback of {ns}/{name} was applied but its rollout failed: {final.Message}. Fail closed (Enable-KfmFailClosed) if the API is unsafe, and escalate.", name),
+            };
+        }
+    }
+
+    private ClusterRollbackPlan Plan(DeploymentSnapshot snapshot, ClusterRollbackRequest request) =>
+        ClusterRollbackPlanner.Plan(snapshot.Deployment, snapshot.ReplicaSets, request.Target, request.Container ?? request.Environment.Cluster.Container, allowPaused: request.Force);
+
+    private async Task PreflightAsync(ClusterRollbackRequest request, string ns, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<AccessCheck> checks = await AccessPreflight.CheckAsync(_client, request.Environment.Name, Requirements(ns, request.Wait && !request.DryRun), cancellationToken).ConfigureAwait(false);
+        var denied = checks.Where(c => !c.Allowed).ToList();
+        if (denied.Count > 0)
+        {
+            throw new KfmException("RollbackAccessDenied", KfmErrorKind.PermissionDenied,
+                $"Missing permissions, so nothing was changed: {string.Join("; ", denied.Select(d => $"{d.Resource} (to {d.Why})"))}. docs/rbac.md has the Role the module needs.",
+                request.Environment.Name);
+        }
+    }
+
+    /// <summary>Default-deny: a GitOps controller left running would silently revert the rollback.</summary>
+    private static async Task EnsureFrozenAsync(ClusterRollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken)
+    {
+        var unfrozen = new List<string>();
+        foreach (IFreezeMechanism mechanism in request.ClusterFreezes)
+        {
+            FreezeState state = await mechanism.GetAsync(cancellationToken).ConfigureAwait(false);
+            if (!state.Frozen)
+            {
+                unfrozen.Add(mechanism.Target);
+            }
+        }
+        if (unfrozen.Count == 0)
+        {
+            return;
+        }
+        if (!request.Force)
+        {
+            throw new KfmException("RollbackGitOpsNotFrozen", KfmErrorKind.Ambiguous,
+                $"{string.Join(", ", unfrozen)} can still sync and would revert a cluster rollback within seconds (self-heal). " +
+                "Freeze first with Start-KfmFreeze, or pass -Force with -ForceReason to roll back anyway.", unfrozen[0]);
+        }
+        reporter.Record("OPS", $"FORCED cluster rollback while {string.Join(", ", unfrozen)} not frozen: {request.ForceReason}");
+    }
+
+    private RollbackResult Result(ClusterRollbackRequest request, ClusterRollbackPlan plan, DateTimeOffset started, RollbackOutcome outcome, string detail, DeploymentSnapshot before) => new()
+    {
+        Environment = request.Environment.Name,
+        IncidentId = request.IncidentId,
+        Method = RollbackMethod.Cluster,
+        Outcome = outcome,
+        CurrentRef = CurrentDigest(before, request),
+        RollbackTargetRef = TargetDigest(before, plan, request),
+        FromRevision = plan.CurrentRevision,
+        ToRevision = plan.TargetRevision,
+        StartedAt = started,
+        CompletedAt = _clock.UtcNow,
+        Change = plan.Patch().ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }),
+        Detail = detail,
+        Reason = request.Reason,
+    };
+
+    private static string? CurrentDigest(DeploymentSnapshot snapshot, ClusterRollbackRequest request) =>
+        ClusterRefReader.Read(snapshot, request.Environment.Name, request.Container ?? request.Environment.Cluster.Container).CurrentRef;
+
+    private static string? TargetDigest(DeploymentSnapshot snapshot, ClusterRollbackPlan plan, ClusterRollbackRequest request)
+    {
+        V1ReplicaSet? target = snapshot.ReplicaSets.FirstOrDefault(rs => rs.Metadata.Name == plan.TargetReplicaSet);
+        return target is null ? null : ImageRefs.DigestOf(ClusterRollbackPlanner.ContainerImage(target.Spec.Template, request.Container ?? request.Environment.Cluster.Container, plan.Deployment));
+    }
+
+    private static string Skipped(ClusterRollbackPlan plan) => $"skipped rollback (current template already matches revision {plan.TargetRevision})";
+
+    private static string Short(string? digest) => digest is null ? "unknown" : digest.Length > 19 ? digest[..19] : digest;
+}
