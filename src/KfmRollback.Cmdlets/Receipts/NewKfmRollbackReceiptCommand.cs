@@ -1,5 +1,7 @@
 using System.Management.Automation;
 using KfmRollback.Cmdlets.Common;
+using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Incidents;
 using KfmRollback.Engine.Receipts;
 
 namespace KfmRollback.Cmdlets.Receipts;
@@ -62,17 +64,29 @@ public sealed class NewKfmRollbackReceiptCommand : KfmConfiguredCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public string? Notes { get; set; }
 
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? Method { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? FromRevision { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? ToRevision { get; set; }
+
     protected override void ProcessRecordCore()
     {
+        // What the pipeline did not carry, the incident knows: its commander requested the
+        // rollback, and its reason is the rollback's reason.
+        Incident? incident = RequestedBy is null || Reason is null || StartedAt is null ? TryGetIncident() : null;
         var input = new ReceiptInput
         {
             IncidentId = IncidentId,
-            RequestedBy = RequestedBy,
+            RequestedBy = RequestedBy ?? incident?.Commander,
             ApprovedBy = ApprovedBy,
-            StartedAt = StartedAt,
+            StartedAt = StartedAt ?? incident?.StartedAt,
             CompletedAt = CompletedAt,
             Environment = ResolveEnvironmentName(required: false),
-            Reason = Reason,
+            Reason = Reason ?? incident?.Reason,
             CurrentRef = CurrentRef,
             RollbackTargetRef = RollbackTargetRef,
             ChangedSurfaces = ChangedSurface,
@@ -81,8 +95,17 @@ public sealed class NewKfmRollbackReceiptCommand : KfmConfiguredCmdlet
             PolicyInvariants = Verdict(PolicyInvariants),
             ContractSmoke = Verdict(ContractSmoke),
             Notes = Notes,
+            RevisionMethod = Method?.ToLowerInvariant(),
+            RevisionFrom = FromRevision,
+            RevisionTo = ToRevision,
         };
         WriteObject(new ReceiptFactory().Create(input));
+    }
+
+    private Incident? TryGetIncident()
+    {
+        try { return OpenJournal().Get(IncidentId); }
+        catch (KfmException ex) when (ex.ErrorId is "IncidentNotFound" or "IncidentIdInvalid") { return null; }
     }
 
     private static string? Verdict(string? value) =>
