@@ -1,0 +1,17 @@
+using System.Diagnostics;
+
+namespace KfmRollback.Lab;
+
+/// <summary>Simulated clock: starts at the real time and runs <see cref="Scale"/> times faster; can be advanced.</summary>
+public sealed class SimClock(double scale)
+{
+    readonly DateTimeOffset _start = DateTimeOffset.UtcNow;
+    readonly Stopwatch _sw = Stopwatch.StartNew();
+    long _offsetTicks;
+
+    public double Scale { get; } = scale <= 0 ? 1 : scale;
+    public DateTimeOffset Now => _start + TimeSpan.FromTicks((long)(_sw.Elapsed.Ticks * Scale) + Interlocked.Read(ref _offsetTicks));
+    public void Advance(TimeSpan by) => Interlocked.Add(ref _offsetTicks, by.Ticks);
+    /// <summary>Real time that corresponds to a simulated duration.</summary>
+    public TimeSpan ToReal(TimeSpan sim) => TimeSpan.FromTicks((long)(sim.Ticks / Scale));
+}
