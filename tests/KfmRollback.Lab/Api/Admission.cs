@@ -5,8 +5,20 @@ namespace KfmRollback.Lab.Api;
 /// <summary>Defaulting and validation the real apiserver applies to the types the lab serves.</summary>
 public static class Admission
 {
+    /// <summary>Go decoding turns JSON nulls into zero values that are then omitted: drop them.</summary>
+    public static void StripNulls(JsonNode? n)
+    {
+        if (n is JsonObject o)
+        {
+            foreach (var k in o.Where(kv => kv.Value is null).Select(kv => kv.Key).ToList()) o.Remove(k);
+            foreach (var (_, v) in o) StripNulls(v);
+        }
+        else if (n is JsonArray a) foreach (var v in a) StripNulls(v);
+    }
+
     public static void Default(ResourceType rt, JsonObject o)
     {
+        StripNulls(o);
         if (rt == Resources.Deployments)
         {
             var spec = o.Obj("spec");

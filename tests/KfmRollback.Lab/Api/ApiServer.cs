@@ -100,6 +100,8 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
         };
         if (!rt.Verbs.Contains(verb)) throw ApiException.MethodNotAllowed(verb);
         if (rt == Resources.SelfSubjectAccessReviews) { await Ssar(ctx, user); return; }
+        if ((ctx.Request.ContentType ?? "").Contains("protobuf"))
+            throw new ApiException(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml");
         if (!Allowed(user, verb)) throw ApiException.Forbidden(user, verb, rt, ns, name);
 
         // Faults.
@@ -396,7 +398,7 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
         CheckKind(rt, o);
         FixNs(rt, o, ns);
         if (o.Name() != name) throw ApiException.BadRequest("the name of the object (" + o.Name() + ") does not match the name on the URL (" + name + ")");
-        if (sub == null) { Admission.Default(rt, o); Admission.Validate(rt, o); }
+        if (sub == null) { Admission.Default(rt, o); Admission.Validate(rt, o); } else Admission.StripNulls(o);
         await WriteJson(ctx, 200, store.Update(rt, o, dryRun, sub == "status"));
     }
 
@@ -443,7 +445,7 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
             patched.Meta()["name"] = name;
             if (rt.Namespaced) patched.Meta()["namespace"] = ns;
             patched["kind"] = rt.Kind; patched["apiVersion"] = rt.GroupVersion;
-            if (sub == null) { Admission.Default(rt, patched); Admission.Validate(rt, patched); }
+            if (sub == null) { Admission.Default(rt, patched); Admission.Validate(rt, patched); } else Admission.StripNulls(patched);
             return store.Update(rt, patched, dryRun, sub == "status");
         });
         await WriteJson(ctx, 200, result);
@@ -475,7 +477,16 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
 
     async Task Ssar(HttpContext ctx, string user)
     {
-        var o = await Body(ctx);
+        JsonObject o;
+        if ((ctx.Request.ContentType ?? "").Contains("protobuf"))
+        {
+            using var ms = new MemoryStream();
+            await ctx.Request.Body.CopyToAsync(ms);
+            var bytes = ms.ToArray();
+            if (!Protobuf.IsK8sProtobuf(bytes)) throw ApiException.BadRequest("not a Kubernetes protobuf body");
+            o = Protobuf.DecodeSsar(bytes);
+        }
+        else o = await Body(ctx);
         var ra = o.At("spec.resourceAttributes");
         var nra = o.At("spec.nonResourceAttributes");
         var verb = ra.Str("verb") ?? nra.Str("verb") ?? "";
