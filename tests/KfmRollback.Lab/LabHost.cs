@@ -119,7 +119,7 @@ public sealed class LabHost : IAsyncDisposable
 
         _api = Build(Options.Port, Certs?.Server);
         _api.Map("/lab/{**rest}", admin.Handle);
-        _api.Run(apiServer.Handle);
+        _api.Map("/{**path}", apiServer.Handle);
         await _api.StartAsync(ct);
         Port = BoundPort(_api);
 

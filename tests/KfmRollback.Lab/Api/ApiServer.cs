@@ -48,7 +48,12 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
 
         var segs = path.Trim('/').Split('/', StringSplitOptions.RemoveEmptyEntries);
         if (segs.Length == 0) { await WriteJson(ctx, 200, new JsonObject { ["paths"] = new JsonArray("/api", "/api/v1", "/apis", "/version", "/healthz") }); return; }
-        if (segs[0] == "openapi") throw new ApiException(404, "NotFound", "the server could not find the requested resource");
+        if (segs[0] == "openapi")
+        {
+            if (segs.Length == 2 && segs[1] == "v3") { await WriteJson(ctx, 200, OpenApiDocs.Index()); return; }
+            if (segs.Length > 2 && segs[1] == "v3" && OpenApiDocs.ForGroupVersion(string.Join('/', segs[2..])) is { } doc) { await WriteJson(ctx, 200, doc); return; }
+            throw new ApiException(404, "NotFound", "the server could not find the requested resource");
+        }
 
         string group, version; string[] rest;
         if (segs[0] == "api")
