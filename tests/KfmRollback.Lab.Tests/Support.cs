@@ -40,6 +40,15 @@ public sealed class Lab : IAsyncDisposable
 
     public HttpClient Http => _http;
 
+    /// <summary>A client of its own (watch streams should not share pooled connections).</summary>
+    public HttpClient NewClient(string? token = null)
+    {
+        var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, cert, _, _) => cert != null && Host.Certs != null && cert.Thumbprint == Host.Certs.Server.Thumbprint };
+        var c = new HttpClient(handler) { BaseAddress = new Uri(Host.ApiServerUrl), Timeout = TimeSpan.FromSeconds(60) };
+        c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token ?? Host.AdminToken);
+        return c;
+    }
+
     public async Task<Run> K(params string[] args) => await Exec(Kubectl, ["--kubeconfig", Host.KubeconfigPath, .. args]);
     public async Task<Run> KAs(string context, params string[] args) => await Exec(Kubectl, ["--kubeconfig", Host.KubeconfigPath, "--context", context, .. args]);
 

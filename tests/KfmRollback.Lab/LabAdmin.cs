@@ -98,6 +98,7 @@ public sealed class LabAdmin(LabHost lab)
             ["kfmApi"] = new JsonObject { ["build"] = entry?.Name, ["digest"] = digest, ["readyPods"] = ready, ["regression"] = entry?.Regression.ToString() },
             ["deployments"] = deps,
             ["faults"] = lab.Faults.ToJson(),
+            ["lastApiError"] = ApiServer.LastError,
             ["controllerErrors"] = new JsonArray(lab.LoopErrors.Select(e => (JsonNode?)e).ToArray()),
         };
     }

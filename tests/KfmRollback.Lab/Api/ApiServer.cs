@@ -35,7 +35,15 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
         catch (JsonException e) { if (!ctx.Response.HasStarted) await WriteStatus(ctx, ApiException.BadRequest($"the object provided is unrecognized: {e.Message}")); }
         catch (OperationCanceledException) { }
         catch (IOException) { }
+        catch (Exception e)
+        {
+            LastError = e.ToString();
+            if (!ctx.Response.HasStarted) await WriteStatus(ctx, new ApiException(500, "InternalError", "Internal error occurred: " + e.Message));
+        }
     }
+
+    /// <summary>The last unexpected handler exception (shown by /lab/state).</summary>
+    public static string? LastError { get; private set; }
 
     async Task HandleInner(HttpContext ctx)
     {
@@ -311,8 +319,9 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
         async Task<bool> Send(WatchEvent ev)
         {
             lastRv = Math.Max(lastRv, ev.Rv);
-            if (!(ls.Matches(ev.Object) && fs.Matches(ev.Object))) return true;
-            JsonNode obj = asTable ? Tables.Table(rt, [ev.Object], store.Clock.Now, ev.Rv.ToString(), null, first, q["includeObject"] == "Object") : ev.Object;
+            var o = ev.Object;
+            if (!(ls.Matches(o) && fs.Matches(o))) return true;
+            JsonNode obj = asTable ? Tables.Table(rt, [o], store.Clock.Now, ev.Rv.ToString(), null, first, q["includeObject"] == "Object") : o;
             first = false;
             await WriteLine(ctx, new JsonObject { ["type"] = ev.Type, ["object"] = obj });
             sent++;

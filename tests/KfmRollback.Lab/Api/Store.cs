@@ -3,7 +3,12 @@ using System.Threading.Channels;
 
 namespace KfmRollback.Lab.Api;
 
-public sealed record WatchEvent(string Type, ResourceType Rt, string Ns, string Name, long Rv, JsonObject Object);
+/// <summary>A change; the object is kept serialised so each watcher parses its own copy (JsonNode is not thread-safe).</summary>
+public sealed record WatchEvent(string Type, ResourceType Rt, string Ns, string Name, long Rv, string Json)
+{
+    public WatchEvent(string type, ResourceType rt, string ns, string name, long rv, JsonObject obj) : this(type, rt, ns, name, rv, obj.ToJsonString()) { }
+    public JsonObject Object => J.Parse(Json);
+}
 
 /// <summary>
 /// In-memory object store with one global, monotonically increasing resourceVersion and an
