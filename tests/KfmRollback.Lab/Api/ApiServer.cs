@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Http;
 namespace KfmRollback.Lab.Api;
 
 /// <summary>The Kubernetes apiserver subset: discovery, CRUD, patch, watch, Table output, subresources.</summary>
-public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<string, string> tokens, Func<string> serverAddress)
+public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<string, string> tokens, Func<string> serverAddress, bool plainHttp = false)
 {
     public static readonly string[] ReadVerbs = ["get", "list", "watch"];
 
@@ -24,6 +24,9 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
     public string? Authenticate(HttpContext ctx)
     {
         var h = ctx.Request.Headers.Authorization.ToString();
+        // client-go never sends bearer tokens over plain HTTP: in --http mode a request without
+        // credentials is the admin (the lab only listens on 127.0.0.1).
+        if (plainHttp && h.Length == 0) return "admin";
         if (!h.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return null;
         return tokens.TryGetValue(h[7..].Trim(), out var u) ? u : null;
     }
