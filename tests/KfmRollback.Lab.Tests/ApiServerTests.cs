@@ -201,6 +201,16 @@ public class ApiServerTests
         var groups = await lab.GetJson("/apis");
         foreach (var g in new[] { "apps", "coordination.k8s.io", "authorization.k8s.io", "argoproj.io", "kustomize.toolkit.fluxcd.io", "helm.toolkit.fluxcd.io" })
             Assert.Contains((JsonArray)groups["groups"]!, x => x.Str("name") == g);
+        using var req = new HttpRequestMessage(HttpMethod.Get, "/apis");
+        req.Headers.TryAddWithoutValidation("Accept", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json");
+        using var agg = await lab.Http.SendAsync(req);
+        Assert.Equal("application/json; g=apidiscovery.k8s.io; v=v2; as=APIGroupDiscoveryList", agg.Content.Headers.ContentType!.ToString().Replace(";", "; ").Replace(";  ", "; "));
+        var aggBody = JsonNode.Parse(await agg.Content.ReadAsStringAsync())!;
+        Assert.Equal("APIGroupDiscoveryList", aggBody.Str("kind"));
+        var appsGroup = ((JsonArray)aggBody["items"]!).First(i => i.Str("metadata.name") == "apps")!;
+        var dep = ((JsonArray)((JsonArray)appsGroup["versions"]!)[0]!["resources"]!).First(r => r.Str("resource") == "deployments")!;
+        Assert.Equal("Namespaced", dep.Str("scope"));
+        Assert.Contains((JsonArray)dep["subresources"]!, x => x.Str("subresource") == "scale" && x.Str("responseKind.kind") == "Scale");
         var version = (await lab.K("version", "-o", "json")).Ok();
         Assert.Equal("32", JsonNode.Parse(version.Out).Str("serverVersion.minor"));
         var scale = await lab.GetJson(Deploy + "/scale");

@@ -204,4 +204,34 @@ public class KubectlParityTests
         var missing = await lab.K("get", "deploy", "web");
         Assert.Contains("Error from server (NotFound): deployments.apps \"web\" not found", missing.Err);
     }
+
+    [Fact]
+    public async Task ChangeCause_IsCopiedToTheNewReplicaSet()
+    {
+        await using var lab = await Lab.Start(argoAutoSync: false);
+        await lab.RolledOut();
+        (await lab.K("annotate", "deployment/kfm-api", "-n", "kfm", "--overwrite", "kubernetes.io/change-cause=deploy kfm-api 1.4.0 again (CHG-2001)")).Ok();
+        (await lab.K("set", "image", "deployment/kfm-api", "-n", "kfm", $"api={lab.Host.Images.Get("good-1.4.0").Image}")).Ok();
+        (await lab.K("rollout", "status", "deployment/kfm-api", "-n", "kfm", "--timeout=60s")).Ok();
+        var h = History((await lab.K("rollout", "history", "deployment/kfm-api", "-n", "kfm")).Ok().Out);
+        Assert.Equal((5, "deploy kfm-api 1.4.0 again (CHG-2001)"), h[^1]);
+        Assert.Equal([2, 3, 4, 5], h.Select(x => x.rev));   // revision 1 had the same template: reused as 5
+    }
+
+    [Fact]
+    public async Task RevisionHistoryLimit_CleansOldReplicaSets_ZeroMakesUndoImpossible()
+    {
+        await using var lab = await Lab.Start(argoAutoSync: false);
+        await lab.RolledOut();
+        (await lab.K("patch", "deployment/kfm-api", "-n", "kfm", "--type=merge", "-p", "{\"spec\":{\"revisionHistoryLimit\":1}}")).Ok();
+        await Lab.Eventually(() => lab.Host.Store.List(Resources.ReplicaSets, "kfm").Count == 2, "old ReplicaSets cleaned to the limit");
+        var h = History((await lab.K("rollout", "history", "deployment/kfm-api", "-n", "kfm")).Ok().Out);
+        Assert.Equal([3, 4], h.Select(x => x.rev));   // the oldest go first
+
+        (await lab.K("patch", "deployment/kfm-api", "-n", "kfm", "--type=merge", "-p", "{\"spec\":{\"revisionHistoryLimit\":0}}")).Ok();
+        await Lab.Eventually(() => lab.Host.Store.List(Resources.ReplicaSets, "kfm").Count == 1, "only the current ReplicaSet left");
+        var undo = await lab.K("rollout", "undo", "deployment/kfm-api", "-n", "kfm");
+        Assert.NotEqual(0, undo.ExitCode);
+        Assert.Contains("no rollout history found for deployment \"kfm-api\"", undo.Err);
+    }
 }

@@ -69,12 +69,20 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
         string group, version; string[] rest;
         if (segs[0] == "api")
         {
-            if (segs.Length == 1) { await WriteJson(ctx, 200, ApiVersions()); return; }
+            if (segs.Length == 1)
+            {
+                if (WantsAggregated(ctx)) { await WriteJson(ctx, 200, AggregatedDiscovery(core: true), AggregatedType); return; }
+                await WriteJson(ctx, 200, ApiVersions()); return;
+            }
             group = ""; version = segs[1]; rest = segs[2..];
         }
         else if (segs[0] == "apis")
         {
-            if (segs.Length == 1) { await WriteJson(ctx, 200, GroupList()); return; }
+            if (segs.Length == 1)
+            {
+                if (WantsAggregated(ctx)) { await WriteJson(ctx, 200, AggregatedDiscovery(core: false), AggregatedType); return; }
+                await WriteJson(ctx, 200, GroupList()); return;
+            }
             if (segs.Length == 2)
             {
                 var g = GroupList()["groups"]!.AsArray().FirstOrDefault(x => x.Str("name") == segs[1]);
@@ -160,6 +168,64 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
         ["major"] = "1", ["minor"] = "32", ["gitVersion"] = "v1.32.0-kfm-lab", ["gitCommit"] = "0000000000000000000000000000000000000000",
         ["gitTreeState"] = "clean", ["buildDate"] = "2026-01-01T00:00:00Z", ["goVersion"] = "go1.23.0", ["compiler"] = "gc", ["platform"] = "linux/amd64",
     };
+
+    const string AggregatedType = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+    static bool WantsAggregated(HttpContext ctx)
+    {
+        foreach (var part in ctx.Request.Headers.Accept.ToString().Split(','))
+        {
+            var p = part.Replace(" ", "");
+            if (p.Contains("as=APIGroupDiscoveryList") && p.Contains("v=v2") && !p.Contains("v=v2beta1")) return true;
+            if (p.StartsWith("application/json") && !p.Contains("as=")) return false;
+        }
+        return false;
+    }
+
+    /// <summary>apidiscovery.k8s.io/v2 APIGroupDiscoveryList, the format kubectl 1.32 asks for first.</summary>
+    static JsonObject AggregatedDiscovery(bool core)
+    {
+        var items = new JsonArray();
+        foreach (var g in core ? [""] : Resources.Groups)
+        {
+            var versions = new JsonArray();
+            foreach (var v in Resources.All.Where(r => r.Group == g).Select(r => r.Version).Distinct())
+            {
+                var res = new JsonArray();
+                foreach (var rt in Resources.All.Where(r => r.Group == g && r.Version == v))
+                {
+                    var subs = new JsonArray();
+                    foreach (var sub in Resources.SubresourcesOf(rt))
+                    {
+                        var kind = sub == "scale" ? new JsonObject { ["group"] = "autoscaling", ["version"] = "v1", ["kind"] = "Scale" }
+                                                  : new JsonObject { ["group"] = rt.Group, ["version"] = rt.Version, ["kind"] = rt.Kind };
+                        subs.Add(new JsonObject
+                        {
+                            ["subresource"] = sub, ["responseKind"] = kind,
+                            ["verbs"] = sub == "log" ? new JsonArray("get") : new JsonArray("get", "patch", "update"),
+                        });
+                    }
+                    var r = new JsonObject
+                    {
+                        ["resource"] = rt.Plural,
+                        ["responseKind"] = new JsonObject { ["group"] = rt.Group, ["version"] = rt.Version, ["kind"] = rt.Kind },
+                        ["scope"] = rt.Namespaced ? "Namespaced" : "Cluster",
+                        ["singularResource"] = rt.Singular,
+                        ["verbs"] = new JsonArray(rt.Verbs.Select(x => (JsonNode)x).ToArray()),
+                    };
+                    if (rt.ShortNames.Length > 0) r["shortNames"] = new JsonArray(rt.ShortNames.Select(x => (JsonNode)x).ToArray());
+                    if (rt.Categories.Length > 0) r["categories"] = new JsonArray(rt.Categories.Select(x => (JsonNode)x).ToArray());
+                    if (subs.Count > 0) r["subresources"] = subs;
+                    res.Add(r);
+                }
+                versions.Add(new JsonObject { ["version"] = v, ["resources"] = res, ["freshness"] = "Current" });
+            }
+            var meta = new JsonObject { ["creationTimestamp"] = null };
+            if (g != "") meta["name"] = g;
+            items.Add(new JsonObject { ["metadata"] = meta, ["versions"] = versions });
+        }
+        return new JsonObject { ["kind"] = "APIGroupDiscoveryList", ["apiVersion"] = "apidiscovery.k8s.io/v2", ["metadata"] = new JsonObject(), ["items"] = items };
+    }
 
     JsonObject ApiVersions() => new()
     {
