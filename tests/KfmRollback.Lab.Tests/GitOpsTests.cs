@@ -166,3 +166,39 @@ public class GitOpsTests
         Assert.NotEqual(good.Image, lab.Image());
     }
 }
+
+public class SyncWindowTests
+{
+    [Fact]
+    public async Task DenySyncWindow_FreezesSelfHeal_UntilRemoved()
+    {
+        await using var lab = await Lab.Start();
+        await lab.RolledOut();
+        var desired = lab.Host.Images.Get("good-1.5.1").Image;
+        var window = "{\"spec\":{\"syncWindows\":[{\"kind\":\"deny\",\"schedule\":\"* * * * *\",\"duration\":\"1h\",\"applications\":[\"kfm-*\"],\"manualSync\":true}]}}";
+        (await lab.K("patch", "appproject", "default", "-n", "argocd", "--type=merge", "-p", window)).Ok();
+        (await lab.K("rollout", "undo", "deployment/kfm-api", "-n", "kfm")).Ok();
+        await Lab.Eventually(() => lab.Host.Store.Get(Resources.Applications, "argocd", "kfm-api").Str("status.sync.status") == "OutOfSync", "OutOfSync");
+        await lab.Send(HttpMethod.Post, "/lab/advance?seconds=30");
+        lab.Host.TickNow(); lab.Host.TickNow();
+        Assert.NotEqual(desired, lab.Image());
+        var cond = (lab.Host.Store.Get(Resources.Applications, "argocd", "kfm-api")!.At("status.conditions") as JsonArray)?.FirstOrDefault();
+        Assert.Equal("Sync denied by sync window", cond.Str("message"));
+
+        (await lab.K("patch", "appproject", "default", "-n", "argocd", "--type=merge", "-p", "{\"spec\":{\"syncWindows\":[]}}")).Ok();
+        await Lab.Eventually(() => lab.Image() == desired, "self-heal resumes once the window is gone");
+    }
+
+    [Theory]
+    [InlineData("0 2 * * *", "1h", 2, 30, true)]
+    [InlineData("0 2 * * *", "1h", 3, 30, false)]
+    [InlineData("*/15 * * * *", "5m", 10, 47, true)]
+    [InlineData("*/15 * * * *", "5m", 10, 51, false)]
+    [InlineData("0 22 * * 1-5", "4h", 1, 0, true)]   // Tuesday 01:00, window opened Monday 22:00
+    public void CronWindows(string schedule, string duration, int hour, int minute, bool active)
+    {
+        var w = new JsonObject { ["kind"] = "deny", ["schedule"] = schedule, ["duration"] = duration };
+        var now = new DateTimeOffset(2026, 6, 2, hour, minute, 0, TimeSpan.Zero);   // 2026-06-02 is a Tuesday
+        Assert.Equal(active, KfmRollback.Lab.Controllers.SyncWindows.Active(w, now));
+    }
+}

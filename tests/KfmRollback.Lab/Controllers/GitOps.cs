@@ -142,6 +142,9 @@ public sealed class GitOps(Store store, double selfHealSeconds)
         if (automated && desired != null && deploy != null && desiredRev != lastSynced) doSync = true;   // Git changed
         else if (DriftDue(uid, drift && selfHeal)) doSync = true;                                        // self-heal
 
+        var project = store.Get(Resources.AppProjects, app.Ns(), app.Str("spec.project") ?? "default");
+        var blocked = doSync && SyncWindows.AutomatedSyncBlocked(project, app, Now);
+        if (blocked) doSync = false;
         if (doSync && deploy != null && desired != null)
         {
             Apply(app, deploy, desired);
@@ -157,6 +160,13 @@ public sealed class GitOps(Store store, double selfHealSeconds)
             sync["status"] = deploy == null || desired == null ? "Unknown" : drift ? "OutOfSync" : "Synced";
             sync["comparedTo"] = new JsonObject { ["source"] = a.At("spec.source")?.DeepClone(), ["destination"] = a.At("spec.destination")?.DeepClone() };
             st.Obj("health")["status"] = Health(deploy);
+            if (blocked)
+                st["conditions"] = new JsonArray(new JsonObject
+                {
+                    ["type"] = "SyncError", ["message"] = "Sync denied by sync window",
+                    ["lastTransitionTime"] = (old["conditions"] as JsonArray)?.FirstOrDefault().Str("lastTransitionTime") ?? J.Time(Now),
+                });
+            else if (!drift) st.Remove("conditions");
             st.Obj("summary")["images"] = new JsonArray((deploy?.At("spec.template.spec.containers") as JsonArray)?.Select(c => (JsonNode?)c.Str("image")).ToArray() ?? []);
             if (doSync)
             {
