@@ -1,0 +1,341 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using KfmRollback.Lab.Api;
+using KfmRollback.Lab.Controllers;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Prometheus;
+
+namespace KfmRollback.Lab;
+
+/// <summary>
+/// Stand-in for the KFM governed API (v1). Its behaviour follows the image digest that the majority of
+/// ready pods of Deployment kfm/kfm-api run, looked up in the <see cref="ImageCatalogue"/>.
+/// </summary>
+public sealed class KfmApi
+{
+    readonly Store _store;
+    readonly ImageCatalogue _images;
+    readonly string _public, _steward;
+    long _requestCount;
+    public CollectorRegistry Registry { get; } = Metrics.NewCustomRegistry();
+    readonly Counter _requests;
+    readonly Histogram _duration;
+
+    public sealed record Dataset(string Id, string Title, string PolicyLabel, string Slice, long SizeBytes);
+    public static readonly Dataset[] Datasets =
+    [
+        new("kansas_counties", "Kansas county boundaries", "public", "2026-02", 1_482_113),
+        new("railroad_lines_1880", "Railroad lines, 1880", "public_generalized", "2026-01", 733_020),
+        new("burial_sites", "Burial sites (precise locations)", "restricted_sensitive_location", "2026-02", 90_411),
+        new("tribal_consultation_notes", "Tribal consultation notes", "restricted", "2025-12", 12_880),
+    ];
+    static bool IsPublic(Dataset d) => d.PolicyLabel is "public" or "public_generalized";
+
+    public KfmApi(Store store, ImageCatalogue images, string publicToken, string stewardToken)
+    {
+        _store = store; _images = images; _public = publicToken; _steward = stewardToken;
+        var f = Metrics.WithCustomRegistry(Registry);
+        _requests = f.CreateCounter("http_requests_total", "HTTP requests served by the KFM API stand-in.", new CounterConfiguration { LabelNames = ["code", "route", "method"] });
+        _duration = f.CreateHistogram("http_request_duration_seconds", "HTTP request duration in seconds.", new HistogramConfiguration
+        {
+            LabelNames = ["route", "method"],
+            Buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+        });
+    }
+
+    /// <summary>The build the API currently behaves as: majority digest over ready kfm/kfm-api pods (null: none ready).</summary>
+    public (CatalogueEntry? entry, string? digest, int readyPods) CurrentBuild()
+    {
+        var d = _store.Get(Resources.Deployments, "kfm", "kfm-api");
+        if (d == null) return (null, null, 0);
+        var sel = LabelSelector.FromObject(d.At("spec.selector"));
+        var digests = _store.List(Resources.Pods, "kfm").Where(p => sel.Matches(p) && Workloads.PodReady(p))
+            .Select(p => (p.At("status.containerStatuses") as JsonArray)?.FirstOrDefault(c => c.Str("name") == "api") ?? (p.At("status.containerStatuses") as JsonArray)?.FirstOrDefault())
+            .Select(c => c.Str("imageID") ?? "")
+            .Select(id => id.Contains('@') ? id[(id.IndexOf('@') + 1)..] : id)
+            .Where(x => x.Length > 0).ToList();
+        if (digests.Count == 0) return (null, null, 0);
+        var top = digests.GroupBy(x => x).OrderByDescending(g => g.Count()).ThenBy(g => g.Key).First().Key;
+        return (_images.ByDigest(top), top, digests.Count);
+    }
+
+    bool Maintenance() => _store.Get(Resources.ConfigMaps, "kfm", "kfm-api-config").Str("data.maintenance") == "true";
+
+    static string Ulid()
+    {
+        const string A = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+        var ms = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var sb = new StringBuilder();
+        for (int i = 9; i >= 0; i--) sb.Append(A[(int)((ms >> (i * 5)) & 31)]);
+        var rnd = RandomNumberGenerator.GetBytes(16);
+        for (int i = 0; i < 16; i++) sb.Append(A[rnd[i] & 31]);
+        return sb.ToString();
+    }
+
+    public static string VersionId(Dataset d) =>
+        $"{d.Slice}.{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(d.Id + d.Slice)))[..8]}";
+
+    sealed record Call(HttpContext Ctx, bool Steward, Regression Reg, string AuditRef);
+
+    static string Route(HttpContext ctx) => (ctx.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
+
+    public void Map(WebApplication app)
+    {
+        app.Use(async (ctx, next) =>
+        {
+            var sw = Stopwatch.StartNew();
+            try { await next(); }
+            finally
+            {
+                var route = Route(ctx);
+                if (route != "/metrics")
+                {
+                    _requests.WithLabels(ctx.Response.StatusCode.ToString(), route, ctx.Request.Method).Inc();
+                    _duration.WithLabels(route, ctx.Request.Method).Observe(sw.Elapsed.TotalSeconds);
+                }
+            }
+        });
+        app.MapGet("/metrics", async ctx =>
+        {
+            ctx.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            await Registry.CollectAndExportAsTextAsync(ctx.Response.Body, ctx.RequestAborted);
+        });
+        app.MapGet("/api/v1/healthz", (HttpContext ctx) => Results.Json(new JsonObject { ["ok"] = true }));
+        app.MapGet("/api/v1/readyz", (HttpContext ctx) =>
+        {
+            var (entry, digest, ready) = CurrentBuild();
+            var maint = Maintenance();
+            var ok = ready > 0 && !maint;
+            var body = new JsonObject
+            {
+                ["ok"] = ok,
+                ["checks"] = new JsonObject { ["pods_ready"] = ready, ["maintenance"] = maint, ["policy"] = "ok", ["catalog"] = "ok" },
+            };
+            if (!ok) ctx.Response.Headers.RetryAfter = "30";
+            return Results.Json(body, statusCode: ok ? 200 : 503);
+        });
+        app.MapGet("/api/v1/meta", (HttpContext ctx, CancellationToken _ct) => Governed(ctx, c =>
+        {
+            var (entry, digest, _) = CurrentBuild();
+            return Ok(c, new JsonObject
+            {
+                ["service"] = "kfm-api", ["api_version"] = "v1", ["contract_version"] = "1.3.0",
+                ["commit"] = digest == null ? null : digest[7..19], ["build_time"] = "2026-02-01T00:00:00Z",
+                ["image_digest"] = digest, ["build"] = entry?.Name,
+            });
+        }));
+        app.MapGet("/api/v1/datasets", (HttpContext ctx, CancellationToken _ct) => Governed(ctx, c =>
+        {
+            var items = new JsonArray(Datasets.Where(d => c.Steward || IsPublic(d)).Select(d => (JsonNode)DatasetJson(c, d)).ToArray());
+            return Ok(c, new JsonObject { ["items"] = items, ["count"] = items.Count });
+        }));
+        app.MapGet("/api/v1/datasets/{id}", (HttpContext ctx, string id) => Governed(ctx, c =>
+        {
+            var d = Datasets.FirstOrDefault(x => x.Id == id);
+            if (d != null && (c.Steward || IsPublic(d))) return Ok(c, DatasetJson(c, d));
+            if (d != null && c.Reg == Regression.ExistenceLeak)
+                return Error(c, 403, "POLICY_DENY", "This resource is not available for your role.");
+            return Error(c, 404, "NOT_FOUND", "The requested resource was not found or is not available.");
+        }));
+        app.MapGet("/api/v1/stac/items", (HttpContext ctx, CancellationToken _ct) => Governed(ctx, c =>
+        {
+            var coll = ctx.Request.Query["collection"].ToString();
+            var features = new JsonArray();
+            foreach (var d in Datasets.Where(d => (c.Steward || IsPublic(d)) && (coll.Length == 0 || d.Id == coll)))
+            {
+                var props = new JsonObject { ["datetime"] = $"{d.Slice}-01T00:00:00Z", ["dataset_version_id"] = Dvid(c, d) };
+                if (c.Reg != Regression.ContractBreak) props["policy_label"] = d.PolicyLabel;
+                features.Add(new JsonObject { ["type"] = "Feature", ["stac_version"] = "1.0.0", ["id"] = $"{d.Id}-{d.Slice}", ["collection"] = d.Id, ["properties"] = props });
+            }
+            return Ok(c, new JsonObject { ["type"] = "FeatureCollection", ["features"] = features });
+        }));
+        app.MapPost("/api/v1/evidence/resolve", (HttpContext ctx, CancellationToken _ct) => Governed(ctx, async c =>
+        {
+            JsonNode? body = null;
+            try { body = await JsonNode.ParseAsync(ctx.Request.Body); } catch (System.Text.Json.JsonException) { }
+            var id = body.Str("dataset_id");
+            if (id == null) return Error(c, 400, "BAD_REQUEST", "dataset_id is required.");
+            var d = Datasets.FirstOrDefault(x => x.Id == id);
+            if (d == null || (!c.Steward && !IsPublic(d)))
+            {
+                if (d != null && c.Reg == Regression.ExistenceLeak) return Error(c, 403, "POLICY_DENY", "This resource is not available for your role.");
+                return Error(c, 404, "NOT_FOUND", "The requested resource was not found or is not available.");
+            }
+            var bundle = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("bundle:" + d.Id + d.Slice)));
+            var decision = new JsonObject
+            {
+                ["decision"] = "allow", ["policy_label"] = d.PolicyLabel,
+                ["obligations"] = new JsonArray(d.PolicyLabel.StartsWith("restricted") ? ["generalize_geometry"] : Array.Empty<JsonNode>()),
+                ["reason_codes"] = new JsonArray(),
+            };
+            return Ok(c, new JsonObject { ["bundle_digest"] = bundle, ["dataset_id"] = d.Id, ["dataset_version_id"] = Dvid(c, d), ["decision"] = decision });
+        }));
+    }
+
+    JsonObject DatasetJson(Call c, Dataset d)
+    {
+        var o = new JsonObject { ["dataset_id"] = d.Id, ["title"] = d.Title };
+        if (c.Reg != Regression.ContractBreak) o["policy_label"] = d.PolicyLabel;
+        o["dataset_version_id"] = Dvid(c, d);
+        o["size_bytes"] = c.Reg == Regression.ContractBreak ? JsonValue.Create(d.SizeBytes.ToString()) : JsonValue.Create(d.SizeBytes);
+        o["updated_at"] = $"{d.Slice}-15T12:00:00Z";
+        return o;
+    }
+
+    static string Dvid(Call c, Dataset d) => c.Reg == Regression.WrongDatasetVersionId ? $"v{d.Slice.Replace("-", "")}-{d.Id.Length}" : VersionId(d);
+
+    static IResult Ok(Call c, JsonObject body)
+    {
+        if (c.Reg != Regression.MissingAuditRef) body["audit_ref"] = c.AuditRef;
+        return Results.Json(body);
+    }
+
+    static IResult Error(Call c, int code, string errorCode, string message, string? retryAfter = null)
+    {
+        var body = new JsonObject { ["error_code"] = errorCode, ["message"] = message };
+        if (c.Reg != Regression.MissingAuditRef) body["audit_ref"] = c.AuditRef;
+        if (retryAfter != null) c.Ctx.Response.Headers.RetryAfter = retryAfter;
+        return Results.Json(body, statusCode: code);
+    }
+
+    Task<IResult> Governed(HttpContext ctx, Func<Call, IResult> f) => Governed(ctx, c => Task.FromResult(f(c)));
+
+    async Task<IResult> Governed(HttpContext ctx, Func<Call, Task<IResult>> f)
+    {
+        var auditRef = "kfm://audit/entry/" + Ulid();
+        var auth = ctx.Request.Headers.Authorization.ToString();
+        bool steward = false;
+        if (auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            var tok = auth[7..].Trim();
+            if (tok == _steward) steward = true;
+            else if (tok != _public)
+                return Error(new Call(ctx, false, Regression.None, auditRef), 401, "UNAUTHORIZED", "A valid bearer token is required.");
+        }
+        var (entry, _, ready) = CurrentBuild();
+        var reg = entry?.Regression ?? Regression.None;
+        var call = new Call(ctx, steward, reg, auditRef);
+        if (Maintenance()) return Error(call, 503, "MAINTENANCE", "The API is in maintenance mode; retry later.", "30");
+        if (ready == 0) return Error(call, 503, "UNAVAILABLE", "No ready API instance is serving requests.", "5");
+        var n = Interlocked.Increment(ref _requestCount);
+        if (reg == Regression.Http5xx && n % 5 < 2) return Error(call, 500, "INTERNAL", "An internal error occurred.");
+        if (reg == Regression.Latency) await Task.Delay(600, ctx.RequestAborted);
+        return await f(call);
+    }
+
+    /// <summary>Steady synthetic traffic, so metrics always have data.</summary>
+    public async Task DriveTraffic(string baseUrl, double perSecond, CancellationToken ct)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromSeconds(5) };
+        var calls = new (string method, string path, string token)[]
+        {
+            ("GET", "/api/v1/datasets", _public), ("GET", "/api/v1/datasets/kansas_counties", _public),
+            ("GET", "/api/v1/datasets/burial_sites", _steward), ("GET", "/api/v1/stac/items", _public),
+            ("POST", "/api/v1/evidence/resolve", _steward), ("GET", "/api/v1/datasets/no_such_dataset", _public),
+            ("GET", "/api/v1/healthz", _public),
+        };
+        var delay = TimeSpan.FromSeconds(1 / perSecond);
+        for (long i = 0; !ct.IsCancellationRequested; i++)
+        {
+            var (m, p, t) = calls[i % calls.Length];
+            try
+            {
+                using var req = new HttpRequestMessage(new HttpMethod(m), p);
+                req.Headers.Authorization = new("Bearer", t);
+                if (m == "POST") req.Content = new StringContent("{\"dataset_id\":\"burial_sites\"}", Encoding.UTF8, "application/json");
+                using var resp = await http.SendAsync(req, ct);
+            }
+            catch (Exception) when (!ct.IsCancellationRequested) { }
+            catch (OperationCanceledException) { break; }
+            try { await Task.Delay(delay, ct); } catch (OperationCanceledException) { break; }
+        }
+    }
+
+    public JsonObject OpenApi()
+    {
+        JsonObject Ref(string n) => new() { ["$ref"] = "#/components/schemas/" + n };
+        JsonObject Resp(string desc, JsonObject schema) => new() { ["description"] = desc, ["content"] = new JsonObject { ["application/json"] = new JsonObject { ["schema"] = schema } } };
+        JsonObject Errors() => new()
+        {
+            ["401"] = Resp("Unauthorized", Ref("Error")), ["404"] = Resp("Not found or not permitted (identical for both)", Ref("Error")),
+            ["500"] = Resp("Internal error", Ref("Error")), ["503"] = Resp("Maintenance or unavailable; Retry-After is set", Ref("Error")),
+        };
+        JsonObject Op(string id, string summary, JsonObject ok, bool governed = true)
+        {
+            var responses = governed ? Errors() : new JsonObject();
+            responses["200"] = Resp("OK", ok);
+            var o = new JsonObject { ["operationId"] = id, ["summary"] = summary, ["responses"] = responses };
+            if (governed) o["security"] = new JsonArray(new JsonObject { ["bearer"] = new JsonArray() }, new JsonObject());
+            return o;
+        }
+        var dsIdParam = new JsonObject { ["name"] = "id", ["in"] = "path", ["required"] = true, ["schema"] = new JsonObject { ["type"] = "string", ["pattern"] = "^[a-z0-9_]+$" } };
+        var getById = Op("getDataset", "One dataset", Ref("Dataset"));
+        getById["parameters"] = new JsonArray(dsIdParam);
+        var resolve = Op("resolveEvidence", "Resolve an evidence bundle (fails closed)", Ref("EvidenceBundle"));
+        resolve["requestBody"] = new JsonObject { ["required"] = true, ["content"] = new JsonObject { ["application/json"] = new JsonObject { ["schema"] = new JsonObject { ["type"] = "object", ["required"] = new JsonArray("dataset_id"), ["properties"] = new JsonObject { ["dataset_id"] = new JsonObject { ["type"] = "string" } } } } } };
+        var str = () => new JsonObject { ["type"] = "string" };
+        return new JsonObject
+        {
+            ["openapi"] = "3.0.3",
+            ["info"] = new JsonObject { ["title"] = "KFM governed API (lab stand-in)", ["version"] = "1.3.0" },
+            ["servers"] = new JsonArray(new JsonObject { ["url"] = "/" }),
+            ["paths"] = new JsonObject
+            {
+                ["/api/v1/healthz"] = new JsonObject { ["get"] = Op("healthz", "Liveness", new JsonObject { ["type"] = "object", ["required"] = new JsonArray("ok"), ["properties"] = new JsonObject { ["ok"] = new JsonObject { ["type"] = "boolean" } } }, false) },
+                ["/api/v1/readyz"] = new JsonObject { ["get"] = Op("readyz", "Readiness (503 when not ready)", Ref("Ready"), false) },
+                ["/api/v1/meta"] = new JsonObject { ["get"] = Op("meta", "Build and contract metadata", Ref("Meta")) },
+                ["/api/v1/datasets"] = new JsonObject { ["get"] = Op("listDatasets", "Datasets visible to the caller", Ref("DatasetList")) },
+                ["/api/v1/datasets/{id}"] = new JsonObject { ["get"] = getById },
+                ["/api/v1/stac/items"] = new JsonObject { ["get"] = Op("stacItems", "STAC items", new JsonObject { ["type"] = "object", ["required"] = new JsonArray("type", "features", "audit_ref") }) },
+                ["/api/v1/evidence/resolve"] = new JsonObject { ["post"] = resolve },
+            },
+            ["components"] = new JsonObject
+            {
+                ["securitySchemes"] = new JsonObject { ["bearer"] = new JsonObject { ["type"] = "http", ["scheme"] = "bearer" } },
+                ["schemas"] = new JsonObject
+                {
+                    ["Error"] = new JsonObject
+                    {
+                        ["type"] = "object", ["required"] = new JsonArray("error_code", "message", "audit_ref"),
+                        ["properties"] = new JsonObject { ["error_code"] = str(), ["message"] = str(), ["audit_ref"] = Ref("AuditRef"), ["remediation"] = new JsonObject { ["type"] = "object" } },
+                    },
+                    ["AuditRef"] = new JsonObject { ["type"] = "string", ["pattern"] = "^kfm://(audit/entry/[0-9A-HJKMNP-TV-Z]{26}|run/.+)$" },
+                    ["PolicyLabel"] = new JsonObject { ["type"] = "string", ["enum"] = new JsonArray("public", "public_generalized", "internal", "restricted", "restricted_sensitive_location", "embargoed", "quarantine") },
+                    ["Dataset"] = new JsonObject
+                    {
+                        ["type"] = "object", ["required"] = new JsonArray("dataset_id", "policy_label", "dataset_version_id", "size_bytes"),
+                        ["properties"] = new JsonObject
+                        {
+                            ["dataset_id"] = new JsonObject { ["type"] = "string", ["pattern"] = "^[a-z0-9_]+$" }, ["title"] = str(),
+                            ["policy_label"] = Ref("PolicyLabel"),
+                            ["dataset_version_id"] = new JsonObject { ["type"] = "string", ["pattern"] = "^[0-9]{4}-[0-9]{2}(-[0-9]{2})?\\.[0-9a-f]{8}$" },
+                            ["size_bytes"] = new JsonObject { ["type"] = "integer" }, ["updated_at"] = new JsonObject { ["type"] = "string", ["format"] = "date-time" },
+                            ["audit_ref"] = Ref("AuditRef"),
+                        },
+                    },
+                    ["DatasetList"] = new JsonObject
+                    {
+                        ["type"] = "object", ["required"] = new JsonArray("items", "audit_ref"),
+                        ["properties"] = new JsonObject { ["items"] = new JsonObject { ["type"] = "array", ["items"] = Ref("Dataset") }, ["count"] = new JsonObject { ["type"] = "integer" }, ["audit_ref"] = Ref("AuditRef") },
+                    },
+                    ["EvidenceBundle"] = new JsonObject
+                    {
+                        ["type"] = "object", ["required"] = new JsonArray("bundle_digest", "decision", "audit_ref"),
+                        ["properties"] = new JsonObject
+                        {
+                            ["bundle_digest"] = new JsonObject { ["type"] = "string", ["pattern"] = "^sha256:[a-f0-9]{64}$" },
+                            ["decision"] = new JsonObject { ["type"] = "object", ["required"] = new JsonArray("decision", "policy_label", "obligations", "reason_codes") },
+                            ["audit_ref"] = Ref("AuditRef"),
+                        },
+                    },
+                    ["Meta"] = new JsonObject { ["type"] = "object", ["required"] = new JsonArray("service", "api_version", "contract_version", "commit", "build_time") },
+                    ["Ready"] = new JsonObject { ["type"] = "object", ["required"] = new JsonArray("ok", "checks") },
+                },
+            },
+        };
+    }
+}
