@@ -10,13 +10,14 @@
                out/KfmRollback); ends with one line 'N passed, N failed, N skipped'.
       Package  out/package/KfmRollback.zip (Azure Automation) and a .nupkg (Compress-PSResource)
       Bench    runs bench/*.ps1, each printing 'bench: <name> ratio=<x> target<=<goal>' lines
-      Drill    the main job: the rollback runbook end to end
+      Drill    the main job: the rollback runbook end to end, on the embedded lab
+      Lab      starts the lab cluster in the foreground (out/lab/kubeconfig, out/lab/kfm-rollback.yaml)
 .EXAMPLE
     dotnet tool restore && dotnet pwsh -NoProfile -File ./build.ps1 -Task Test
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Package', 'Bench', 'Drill')]
+    [ValidateSet('Build', 'Test', 'Package', 'Bench', 'Drill', 'Lab')]
     [string] $Task = 'Build',
     [ValidateSet('Release', 'Debug')]
     [string] $Configuration = 'Release',
@@ -32,6 +33,9 @@ $Root = $PSScriptRoot
 $Out = Join-Path $Root 'out'
 $ModuleOut = Join-Path $Out 'KfmRollback'
 $ResultsDir = Join-Path $Out 'test-results'
+$LabBin = Join-Path $Out 'lab-bin'
+# Debian packages the tests and the lab use: a real Prometheus for metrics.
+$TestDebianPackages = @('prometheus')
 $PesterVersion = '5.7.1'
 # The natives the package carries; others in LibGit2Sharp.NativeBinaries are pruned.
 $NativeRids = @('linux-x64', 'linux-arm64', 'linux-musl-x64', 'win-x64', 'osx-arm64')
@@ -121,6 +125,13 @@ function Invoke-Build {
     Write-Host "Built $ModuleOut"
 }
 
+# The lab cluster (tests/KfmRollback.Lab): an in-process apiserver subset with controllers.
+function Invoke-BuildLab {
+    Invoke-Native dotnet @('build', (Join-Path $Root 'tests/KfmRollback.Lab/KfmRollback.Lab.csproj'),
+        '-c', $Configuration, '-o', $LabBin, '--nologo', '-v', 'q')
+    $env:KFM_LAB_DLL = Join-Path $LabBin 'KfmRollback.Lab.dll'
+}
+
 function Read-TrxCounters {
     param([string] $Path)
     [xml] $trx = Get-Content -Raw $Path
@@ -169,7 +180,9 @@ function Invoke-PesterSuite {
 }
 
 function Invoke-Test {
+    Install-DebianPackage $TestDebianPackages
     Invoke-Build
+    Invoke-BuildLab
     New-Item -ItemType Directory -Force $ResultsDir | Out-Null
     $env:KFM_MODULE_PATH = $ModuleOut
     $env:KFM_TEST_NUGET_PACKAGES = Get-NuGetPackagesFolder
@@ -206,7 +219,39 @@ function Invoke-Bench {
 
 function Invoke-Drill {
     Invoke-Build
-    Invoke-FreshPwsh @('-File', (Join-Path $Root 'tests/drill/Invoke-KfmDrill.ps1'), '-ModulePath', $ModuleOut)
+    Invoke-BuildLab
+    Invoke-FreshPwsh @('-File', (Join-Path $Root 'tests/drill/Invoke-KfmDrill.ps1'), '-ModulePath', $ModuleOut, '-LabDll', $env:KFM_LAB_DLL)
+}
+
+# Runs the lab in the foreground until Ctrl+C or SIGTERM; the lab stops every process it started.
+function Invoke-Lab {
+    Install-DebianPackage $TestDebianPackages
+    Invoke-BuildLab
+    $labDir = Join-Path $Out 'lab'
+    if (Test-Path $labDir) { Remove-Item $labDir -Recurse -Force }
+    New-Item -ItemType Directory -Force $labDir | Out-Null
+    $process = Start-Process -FilePath ([Environment]::ProcessPath) -PassThru -NoNewWindow `
+        -ArgumentList @($env:KFM_LAB_DLL, '--out', $labDir, '--prometheus', '--parent-pid', $PID)
+    try {
+        $ready = Join-Path $labDir 'ready'
+        $deadline = [DateTime]::UtcNow.AddSeconds(30)
+        while (-not (Test-Path $ready)) {
+            if ($process.HasExited) { throw "The lab exited with code $($process.ExitCode) before it was ready." }
+            if ([DateTime]::UtcNow -gt $deadline) { throw 'The lab did not become ready within 30 s.' }
+            Start-Sleep -Milliseconds 100
+        }
+        $config = & (Join-Path $Root 'tests/lab/New-KfmLabConfig.ps1') -LabDirectory $labDir
+        $lab = Get-Content -Raw (Join-Path $labDir 'lab.json') | ConvertFrom-Json
+        Write-Host ''
+        Write-Host "The lab is running (apiserver $($lab.apiserver.url), KFM API $($lab.kfmApi.url)$(if ($lab.prometheus) { ", Prometheus $($lab.prometheus.url)" }))."
+        Write-Host "  kubectl --kubeconfig $(Join-Path $labDir 'kubeconfig') get deploy,rs,pods -n kfm"
+        Write-Host "  `$env:KFM_ROLLBACK_CONFIG = '$config'; Import-Module $ModuleOut; Get-KfmApiRef"
+        Write-Host 'Press Ctrl+C to stop it.'
+        $process.WaitForExit()
+    }
+    finally {
+        if (-not $process.HasExited) { $process.Kill($true); $process.WaitForExit() }
+    }
 }
 
 switch ($Task) {
@@ -215,4 +260,5 @@ switch ($Task) {
     'Package' { Invoke-Package }
     'Bench' { Invoke-Bench }
     'Drill' { Invoke-Drill }
+    'Lab' { Invoke-Lab }
 }

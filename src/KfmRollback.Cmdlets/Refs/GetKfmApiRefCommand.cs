@@ -30,7 +30,9 @@ public sealed class GetKfmApiRefCommand : KfmEnvironmentCmdlet
         }
         if (reference.RolloutInFlight)
         {
-            WriteWarning($"{environment.Name}: a rollout is in flight (pods run {reference.RunningDigests.Count} different digests).");
+            WriteWarning(reference.RunningDigests.Count > 1
+                ? $"{environment.Name}: a rollout is in flight: pods run {reference.RunningDigests.Count} different digests."
+                : $"{environment.Name}: a rollout is in flight: not every replica runs the current template yet.");
         }
         WriteObject(reference);
     }

@@ -15,7 +15,7 @@ namespace KfmRollback.Engine.Rollback.Cluster;
 /// </summary>
 public sealed class ClusterRollback
 {
-    private const int ConflictRetries = 3;
+    private const int ConflictRetries = 5;
     private readonly IKubernetes _client;
     private readonly IClock _clock;
 
@@ -63,7 +63,8 @@ public sealed class ClusterRollback
                 before: preview);
         }
 
-        string holder = $"{request.Actor} ({request.IncidentId ?? "no incident"})";
+        // Unique per run: the same person in two terminals must not share the lock.
+        string holder = $"{request.Actor} ({request.IncidentId ?? "no incident"}) [{Guid.NewGuid().ToString("N")[..8]}]";
         await using RollbackLease lease = await RollbackLease.AcquireAsync(_client, ns, cluster.EffectiveLeaseName, holder, cluster.LeaseDuration, _clock, cancellationToken).ConfigureAwait(false);
         reporter.Say($"Holding rollback lock {ns}/{cluster.EffectiveLeaseName} as {holder}.");
 
@@ -77,24 +78,37 @@ public sealed class ClusterRollback
                 return Result(request, plan, started, RollbackOutcome.NoOp, Skipped(plan), snapshot);
             }
 
-            V1Deployment patched;
+            Exception? failure;
             try
             {
                 reporter.Say($"Patching deployment {ns}/{name} (attempt {attempt}): {plan.Patch().ToJsonString()}");
-                patched = await _client.AppsV1.PatchNamespacedDeploymentAsync(
+                await _client.AppsV1.PatchNamespacedDeploymentAsync(
                     new V1Patch(plan.Patch().ToJsonString(), V1Patch.PatchType.JsonPatch), name, ns, cancellationToken: cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (KubernetesErrors.IsConflict(ex) && attempt < ConflictRetries)
-            {
-                reporter.Say($"The apiserver answered 409 Conflict; reading deployment {ns}/{name} afresh and planning again.");
-                continue;
+                failure = null;
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                KfmException error = KubernetesErrors.IsInvalid(ex)
+                failure = ex;
+            }
+
+            if (failure is not null)
+            {
+                if (attempt < ConflictRetries && KubernetesErrors.IsConflict(failure))
+                {
+                    reporter.Say($"The apiserver answered 409 Conflict; reading deployment {ns}/{name} afresh and planning again.");
+                    continue;
+                }
+                if (attempt < ConflictRetries && KubernetesErrors.IsInvalid(failure) && await SpecUnchangedAsync(snapshot, cancellationToken).ConfigureAwait(false))
+                {
+                    // The resourceVersion moved only because the controller wrote status: the spec
+                    // planned against is intact, so plan again from a fresh read.
+                    reporter.Say($"Deployment {ns}/{name} changed status between read and patch (spec unchanged); planning again.");
+                    continue;
+                }
+                KfmException error = KubernetesErrors.IsInvalid(failure)
                     ? new KfmException("RollbackConcurrentChange", KfmErrorKind.ResourceBusy,
-                        $"Deployment {ns}/{name} changed between reading and patching (resourceVersion precondition failed): someone else is changing it. Nothing was rolled back; find out who, then retry.", name, ex)
-                    : KubernetesErrors.Wrap(ex, $"Patching deployment {ns}/{name}", name);
+                        $"Deployment {ns}/{name} changed between reading and patching (resourceVersion precondition failed and its spec changed): someone else is changing it. Nothing was rolled back; find out who, then retry.", name, failure)
+                    : KubernetesErrors.Wrap(failure, $"Patching deployment {ns}/{name}", name);
                 reporter.Record("OPS", $"Cluster rollback of {ns}/{name} failed before any change: {error.ErrorId}");
                 return Result(request, plan, started, RollbackOutcome.Failed, error.Message, snapshot) with { Error = error };
             }
@@ -119,6 +133,13 @@ public sealed class ClusterRollback
                     $"The rollback of {ns}/{name} was applied but its rollout failed: {final.Message}. Fail closed (Enable-KfmFailClosed) if the API is unsafe, and escalate.", name),
             };
         }
+    }
+
+    /// <summary>True when nobody changed the Deployment's spec since <paramref name="planned"/> was read.</summary>
+    private async Task<bool> SpecUnchangedAsync(DeploymentSnapshot planned, CancellationToken cancellationToken)
+    {
+        V1Deployment now = await _client.AppsV1.ReadNamespacedDeploymentAsync(planned.Name, planned.Namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return now.Metadata.Generation == planned.Deployment.Metadata.Generation;
     }
 
     private ClusterRollbackPlan Plan(DeploymentSnapshot snapshot, ClusterRollbackRequest request) =>

@@ -1,0 +1,73 @@
+<#
+.SYNOPSIS
+    Writes kfm-rollback.yaml for a running lab (from its lab.json), so the module, the tests and
+    the drill talk to the lab exactly as they would to a real cluster.
+#>
+param(
+    [Parameter(Mandatory)] [string] $LabDirectory,
+    [string] $Path = (Join-Path $LabDirectory 'kfm-rollback.yaml')
+)
+$ErrorActionPreference = 'Stop'
+$lab = Get-Content -Raw (Join-Path $LabDirectory 'lab.json') | ConvertFrom-Json
+$prometheus = if ($lab.prometheus) { $lab.prometheus.url } else { 'http://127.0.0.1:9' }
+
+@"
+# Generated for the lab in $LabDirectory. Secrets are references: the lab's tokens are in lab.json
+# and reach the module through environment variables (KFM_LAB_PUBLIC_TOKEN, KFM_LAB_STEWARD_TOKEN).
+defaults:
+  incident_journal: state/incidents
+  receipt_store: state/receipts
+
+environments:
+  lab:
+    cluster:
+      kubeconfig_path: $(Join-Path $LabDirectory 'kubeconfig')
+      context: lab
+      namespace: kfm
+      deployment: kfm-api
+      container: api
+      lease_duration: 2m
+    gitops:
+      path: gitops
+      branch: main
+      file: infra/gitops/apps/kfm-api/overlays/prod/kustomization.yaml
+      kind: kustomize
+      image_name: registry.kfm.local/kfm-api
+      kill_switch_path: infra/gitops/FREEZE
+    freeze:
+      mechanisms:
+        - kind: argocd
+          name: kfm-api
+          namespace: argocd
+    prometheus:
+      url: $prometheus
+      selector: job="kfm-api"
+      baseline_window: 2m
+      evaluation_window: 1m
+    api:
+      base_url: $($lab.kfmApi.url)
+      openapi_path: $($lab.kfmApi.openapi)
+      probe:
+        callers:
+          anonymous:
+            anonymous: true
+            role: public
+          public-user:
+            token_env: KFM_LAB_PUBLIC_TOKEN
+            role: public
+          steward:
+            token_env: KFM_LAB_STEWARD_TOKEN
+            role: restricted
+        endpoints:
+          - path: /api/v1/datasets
+          - path: /api/v1/datasets/{id}
+        restricted_ids_env: KFM_LAB_RESTRICTED_IDS
+    config_surface:
+      configmaps: [kfm-api-config]
+    fail_closed:
+      mode: maintenance-flag
+      configmap: kfm-api-config
+      key: maintenance
+    approval_required: false
+"@ | Set-Content -Path $Path
+$Path

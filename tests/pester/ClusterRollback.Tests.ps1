@@ -1,0 +1,243 @@
+# Emergency cluster rollback against the lab cluster, as an operator runs it.
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'LabHelpers.ps1')
+    Import-Module $KfmManifest -Force
+
+    function Start-Lab {
+        param([double] $PodStartSeconds = 2)
+        $lab = Start-KfmTestLab -PodStartSeconds $PodStartSeconds
+        $env:KFM_ROLLBACK_CONFIG = $lab.Config
+        $lab
+    }
+    function Get-Revisions($Lab) {
+        Invoke-KfmLabKubectl $Lab get rs -n kfm -o json | ConvertFrom-Json -Depth 30 | ForEach-Object items |
+            ForEach-Object { [int] $_.metadata.annotations.'deployment.kubernetes.io/revision' } | Sort-Object
+    }
+}
+
+AfterAll { Remove-Item env:KFM_ROLLBACK_CONFIG -ErrorAction SilentlyContinue }
+
+Describe 'Refs and history' {
+    BeforeAll { $lab = Start-Lab }
+    AfterAll { Stop-KfmTestLab $lab }
+
+    It 'reports the digest the pods run and the previous revision as last-known-good' {
+        $ref = Get-KfmApiRef
+        $podDigests = Invoke-KfmLabKubectl $lab get pods -n kfm -o 'jsonpath={.items[*].status.containerStatuses[*].imageID}'
+        $expected = ($podDigests -split ' ' | ForEach-Object { $_ -replace '^.*@', '' } | Sort-Object -Unique)
+        $ref.RunningDigests | Should -Be $expected
+        $ref.CurrentRef | Should -Be $expected
+        $ref.RolloutInFlight | Should -BeFalse
+        $previous = Get-KfmRolloutHistory | Where-Object { $_.Revision -eq $ref.Revision - 1 }
+        $ref.LastKnownGoodRef | Should -Be $previous.Digest
+        $ref.LastKnownGoodSource | Should -Be 'previous-revision'
+    }
+
+    It 'lists the revisions and change-causes kubectl rollout history lists' {
+        $kubectl = Invoke-KfmLabKubectl $lab rollout history deployment/kfm-api -n kfm | Select-Object -Skip 2 | Where-Object { $_ } |
+            ForEach-Object { $revision, $cause = $_ -split '\s+', 2; '{0}={1}' -f $revision, $cause.Trim() }
+        $module = Get-KfmRolloutHistory | ForEach-Object { '{0}={1}' -f $_.Revision, ($_.ChangeCause ?? '<none>') }
+        $module | Should -Be $kubectl
+        (Get-KfmRolloutHistory | Where-Object IsCurrent).Revision | Should -Be (Get-KfmApiRef).Revision
+    }
+
+    It 'answers every permission a rollback needs' {
+        $checks = Test-KfmAccess
+        $checks.Count | Should -BeGreaterThan 5
+        $checks.Allowed | Should -Not -Contain $false
+        Test-KfmAccess -Quiet | Should -BeTrue
+    }
+}
+
+Describe 'Freeze, then roll back' {
+    BeforeAll {
+        $lab = Start-Lab
+        $journal = Join-Path $lab.Directory 'state/incidents/incidents.ndjson'
+        $incident = New-KfmIncident -Id INC-77 -Commander alice -Reason '5xx spike after deploy' -Environment lab -Confirm:$false
+    }
+    AfterAll { Stop-KfmTestLab $lab }
+
+    It 'refuses while Argo CD can self-heal, and changes nothing' {
+        $before = (Get-KfmLabDeployment $lab).metadata.generation
+        $err = { $incident | Invoke-KfmRollback -Method Cluster -Confirm:$false } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'RollbackGitOpsNotFrozen,*'
+        $err.Exception.Message | Should -Match 'Start-KfmFreeze'
+        $err.Exception.Message | Should -Match '-Force'
+        (Get-KfmLabDeployment $lab).metadata.generation | Should -Be $before
+    }
+
+    It 'freezes Argo CD, recording incident, who and the prior sync policy on the Application' {
+        $summary = $incident | Start-KfmFreeze -Confirm:$false
+        $summary.Complete | Should -BeTrue
+        $app = (Invoke-KfmLabKubectl $lab get application kfm-api -n argocd -o json) -join "`n" | ConvertFrom-Json -Depth 30
+        $app.spec.syncPolicy.automated | Should -BeNullOrEmpty
+        $record = $app.metadata.annotations.'kfm.dev/freeze' | ConvertFrom-Json
+        $record.incident | Should -Be 'INC-77'
+        $record.prior.selfHeal | Should -BeTrue
+        (Get-KfmFreeze).Frozen | Should -BeTrue
+        ($incident | Start-KfmFreeze -Confirm:$false).Mechanisms.Changed | Should -BeFalse -Because 'freezing twice is a no-op'
+    }
+
+    It '-WhatIf shows the exact patch and changes nothing' {
+        $before = Invoke-KfmLabKubectl $lab get 'deploy,rs' -n kfm -o 'jsonpath={.items[*].metadata.generation}'
+        # What-if text goes to the host, so read it from a child pwsh's console output.
+        $output = Invoke-KfmChildPwsh -Script "Import-Module '$KfmManifest'; Invoke-KfmRollback -ConfigPath '$($lab.Config)' -Method Cluster -WhatIf" | Out-String
+        $output | Should -Match 'What if:'
+        $output | Should -Match '"op": "test"'
+        $output | Should -Match '/spec/template'
+        Invoke-KfmLabKubectl $lab get 'deploy,rs' -n kfm -o 'jsonpath={.items[*].metadata.generation}' | Should -Be $before
+    }
+
+    It 'rolls back, waits, and self-heal does not revert it' {
+        $ref = Get-KfmApiRef
+        $result = $ref | Invoke-KfmRollback -Method Cluster -Wait -Timeout 60 -IncidentId INC-77 -Confirm:$false
+        $result.Outcome | Should -Be 'Succeeded'
+        $result.RollbackTargetRef | Should -Be $ref.LastKnownGoodRef
+        $result.CurrentRef | Should -Be $ref.CurrentRef
+        Start-Sleep -Seconds 2   # several self-heal periods at the lab's time scale
+        (Get-KfmApiRef).CurrentRef | Should -Be $ref.LastKnownGoodRef
+        $timeline = (Get-KfmIncident INC-77).Timeline.Event
+        $timeline | Should -Contain ($timeline | Where-Object { $_ -like 'Cluster rollback of kfm/kfm-api*' })
+        $timeline | Where-Object { $_ -like 'Rollout of kfm/kfm-api complete*' } | Should -Not -BeNullOrEmpty
+    }
+
+    It 'says so, and changes nothing, when already at the target' {
+        $current = (Get-KfmApiRef).Revision
+        $result = Invoke-KfmRollback -Method Cluster -ToRevision $current -IncidentId INC-77 -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
+        $result.Outcome | Should -Be 'NoOp'
+        $warnings | Should -Match 'skipped rollback'
+        (Get-KfmApiRef).Revision | Should -Be $current
+    }
+
+    It 'restores exactly the prior sync policy on Stop-KfmFreeze' {
+        Stop-KfmFreeze -IncidentId INC-77 -Force | Out-Null
+        $app = (Invoke-KfmLabKubectl $lab get application kfm-api -n argocd -o json) -join "`n" | ConvertFrom-Json -Depth 30
+        $app.spec.syncPolicy.automated.selfHeal | Should -BeTrue
+        $app.spec.syncPolicy.automated.prune | Should -BeTrue
+        $app.metadata.annotations.'kfm.dev/freeze' | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Safety refusals and the lock' {
+    BeforeAll {
+        $lab = Start-Lab -PodStartSeconds 20
+        Start-KfmFreeze -IncidentId INC-8 -Confirm:$false | Out-Null
+    }
+    AfterAll { Stop-KfmTestLab $lab }
+
+    It 'refuses a paused deployment, and -Force needs a reason' {
+        Invoke-KfmLabKubectl $lab rollout pause deployment/kfm-api -n kfm | Out-Null
+        try {
+            { Invoke-KfmRollback -Method Cluster -Confirm:$false } | Should -Throw -ErrorId 'RollbackDeploymentPaused,KfmRollback.Cmdlets.Rollback.InvokeKfmRollbackCommand'
+            { Invoke-KfmRollback -Method Cluster -Force -Confirm:$false } | Should -Throw -ErrorId 'ForceReasonMissing,KfmRollback.Cmdlets.Rollback.InvokeKfmRollbackCommand'
+        }
+        finally { Invoke-KfmLabKubectl $lab rollout resume deployment/kfm-api -n kfm | Out-Null }
+    }
+
+    It 'names the holder and since when while another operator holds the lock' {
+        $now = [DateTime]::UtcNow.ToString('yyyy-MM-ddTHH:mm:ss.ffffffZ')
+        @"
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata: { name: kfm-rollback-kfm-api, namespace: kfm }
+spec: { holderIdentity: bob@laptop (INC-9), leaseDurationSeconds: 600, acquireTime: '$now', renewTime: '$now' }
+"@ | Set-Content (Join-Path $lab.Directory 'lease.yaml')
+        Invoke-KfmLabKubectl $lab apply -f (Join-Path $lab.Directory 'lease.yaml') | Out-Null
+        try {
+            $before = (Get-KfmLabDeployment $lab).metadata.generation
+            $err = { Invoke-KfmRollback -Method Cluster -Confirm:$false } | Should -Throw -PassThru
+            $err.FullyQualifiedErrorId | Should -BeLike 'RollbackLocked,*'
+            $err.Exception.Message | Should -Match 'bob@laptop \(INC-9\)'
+            $err.Exception.Message | Should -Match 'since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC'
+            $err.CategoryInfo.Category | Should -Be 'ResourceBusy'
+            (Get-KfmLabDeployment $lab).metadata.generation | Should -Be $before
+        }
+        finally { Invoke-KfmLabKubectl $lab delete lease kfm-rollback-kfm-api -n kfm | Out-Null }
+    }
+
+    It 'lets exactly one of two concurrent rollbacks proceed' {
+        $config = $lab.Config
+        $jobs = 1..2 | ForEach-Object {
+            Start-ThreadJob -ArgumentList $KfmManifest, $config -ScriptBlock {
+                param($manifest, $config)
+                Import-Module $manifest
+                try {
+                    $r = Invoke-KfmRollback -ConfigPath $config -Method Cluster -Wait -Timeout 120 -Confirm:$false -ErrorAction Stop
+                    "ok:$($r.Outcome)"
+                }
+                catch { "error:$($_.FullyQualifiedErrorId.Split(',')[0])" }
+            }
+        }
+        $results = $jobs | Wait-Job -Timeout 150 | Receive-Job
+        $jobs | Remove-Job -Force
+        ($results | Where-Object { $_ -eq 'ok:Succeeded' }).Count | Should -Be 1 -Because ($results -join '; ')
+        ($results | Where-Object { $_ -in 'error:RollbackLocked', 'error:RollbackConcurrentChange' }).Count | Should -Be 1 -Because ($results -join '; ')
+    }
+}
+
+Describe 'Faults' {
+    BeforeAll {
+        $lab = Start-Lab
+        Start-KfmFreeze -IncidentId INC-9 -Confirm:$false | Out-Null
+    }
+    AfterAll { Stop-KfmTestLab $lab }
+    AfterEach { Invoke-KfmLabAdmin $lab faults -Method DELETE | Out-Null }
+
+    It 'retries a 409 on the patch from a fresh read' {
+        Invoke-KfmLabAdmin $lab faults -Method POST -Body @{ resource = 'deployments'; verb = 'patch'; conflictCount = 1 } | Out-Null
+        $before = (Get-KfmApiRef).Revision
+        $result = Invoke-KfmRollback -Method Cluster -Confirm:$false -Verbose 4>&1 | Tee-Object -Variable all | Where-Object { $_ -isnot [Management.Automation.VerboseRecord] }
+        $result.Outcome | Should -Be 'Succeeded'
+        (($all | Where-Object { $_ -is [Management.Automation.VerboseRecord] }).Message -join "`n") | Should -Match '409 Conflict'
+        (Get-KfmApiRef).Revision | Should -Be ($before + 1)
+    }
+
+    It 'fails clearly on a 500, changes nothing, and returns a failed result' {
+        Invoke-KfmLabAdmin $lab faults -Method POST -Body @{ resource = 'deployments'; verb = 'patch'; errorRate = '1'; errorCode = 500 } | Out-Null
+        $before = (Get-KfmLabDeployment $lab).metadata.generation
+        $result = Invoke-KfmRollback -Method Cluster -Confirm:$false -ErrorVariable failures -ErrorAction SilentlyContinue
+        $result.Outcome | Should -Be 'Failed'
+        $failures[0].FullyQualifiedErrorId | Should -BeLike 'ClusterServerError,*'
+        $failures[0].Exception.Message | Should -Match 'Nothing was changed'
+        (Get-KfmLabDeployment $lab).metadata.generation | Should -Be $before
+    }
+
+    It 'still completes the wait when watch streams drop mid-way' {
+        Invoke-KfmLabAdmin $lab faults -Method POST -Body @{ resource = 'deployments'; verb = 'watch'; dropWatchAfterEvents = 1 } | Out-Null
+        $result = Invoke-KfmRollback -Method Cluster -Wait -Timeout 60 -Confirm:$false
+        $result.Outcome | Should -Be 'Succeeded'
+        $result.Detail | Should -Match 'successfully rolled out'
+    }
+
+    It 'copes with a slow apiserver' {
+        Invoke-KfmLabAdmin $lab faults -Method POST -Body @{ globalLatencyMs = 300 } | Out-Null
+        (Invoke-KfmRollback -Method Cluster -Wait -Timeout 90 -Confirm:$false).Outcome | Should -Be 'Succeeded'
+    }
+
+    It 'stops waiting at once when the target crash-loops' {
+        $target = (Get-KfmApiRef).LastKnownGoodRef
+        Invoke-KfmLabAdmin $lab images -Method POST -Body @{ digest = $target; state = 'CrashLoopBackOff' } | Out-Null
+        try {
+            $watch = [Diagnostics.Stopwatch]::StartNew()
+            $result = Invoke-KfmRollback -Method Cluster -Wait -Timeout 120 -Confirm:$false -ErrorVariable failures -ErrorAction SilentlyContinue
+            $watch.Elapsed.TotalSeconds | Should -BeLessThan 60 -Because 'it must not wait for the progress deadline'
+            $result.Outcome | Should -Be 'Failed'
+            $result.Detail | Should -Match 'CrashLoopBackOff'
+            $failures[0].FullyQualifiedErrorId | Should -BeLike 'RollbackRolloutFailed,*'
+        }
+        finally { Invoke-KfmLabAdmin $lab images -Method POST -Body @{ digest = $target; state = 'None' } | Out-Null }
+    }
+
+    It 'changes nothing when a permission is missing' {
+        $viewerConfig = Join-Path $lab.Directory 'viewer.yaml'
+        (Get-Content -Raw $lab.Config) -replace 'context: lab\b', 'context: lab-viewer' | Set-Content $viewerConfig
+        $before = (Get-KfmLabDeployment $lab).metadata.generation
+        $err = { Invoke-KfmRollback -ConfigPath $viewerConfig -Method Cluster -Confirm:$false } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'RollbackAccessDenied,*'
+        $err.Exception.Message | Should -Match 'patch deployments.apps'
+        $err.CategoryInfo.Category | Should -Be 'PermissionDenied'
+        (Get-KfmLabDeployment $lab).metadata.generation | Should -Be $before
+        Test-KfmAccess -ConfigPath $viewerConfig -Quiet | Should -BeFalse
+    }
+}

@@ -1,0 +1,82 @@
+# Starts and stops the lab cluster (tests/KfmRollback.Lab) for Pester files, one per file.
+
+. (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+
+$script:LabDll = if ($env:KFM_LAB_DLL) { $env:KFM_LAB_DLL } else { Join-Path $PSScriptRoot '../../out/lab-bin/KfmRollback.Lab.dll' }
+
+# Starts a lab in its own process (it exits if this pwsh dies) and writes a module configuration
+# for it. Returns an object with the lab's facts, its directory and the config path.
+function Start-KfmTestLab {
+    param([double] $TimeScale = 10, [double] $PodStartSeconds = 2, [switch] $Prometheus, [string[]] $ExtraArguments = @())
+    if (-not (Test-Path $script:LabDll)) { throw "The lab is not built at $script:LabDll: run build.ps1 -Task Test (it builds the lab)." }
+    $dir = New-KfmTestDirectory
+    $arguments = @($script:LabDll, '--out', $dir, '--time-scale', "$TimeScale", '--pod-start-seconds', "$PodStartSeconds", '--parent-pid', "$PID") + $ExtraArguments
+    if ($Prometheus) { $arguments += '--prometheus' }
+    $process = Start-Process -FilePath ([Environment]::ProcessPath) -ArgumentList $arguments -PassThru `
+        -RedirectStandardOutput (Join-Path $dir 'lab.out') -RedirectStandardError (Join-Path $dir 'lab.err')
+    $deadline = [DateTime]::UtcNow.AddSeconds(30)
+    while (-not (Test-Path (Join-Path $dir 'ready'))) {
+        if ($process.HasExited) { throw "The lab exited ($($process.ExitCode)): $(Get-Content -Raw (Join-Path $dir 'lab.err'))" }
+        if ([DateTime]::UtcNow -gt $deadline) { $process.Kill($true); throw 'The lab did not become ready within 30 s.' }
+        Start-Sleep -Milliseconds 50
+    }
+    $facts = Get-Content -Raw (Join-Path $dir 'lab.json') | ConvertFrom-Json
+    $config = & (Join-Path $PSScriptRoot '../lab/New-KfmLabConfig.ps1') -LabDirectory $dir
+    [pscustomobject]@{
+        Directory  = $dir
+        Process    = $process
+        Kubeconfig = Join-Path $dir 'kubeconfig'
+        Config     = $config
+        Facts      = $facts
+        AdminToken = $facts.adminToken
+        Url        = $facts.apiserver.url
+    }
+}
+
+function Stop-KfmTestLab {
+    param($Lab)
+    if ($Lab -and -not $Lab.Process.HasExited) {
+        $Lab.Process.Kill($true)
+        $Lab.Process.WaitForExit(10000) | Out-Null
+    }
+}
+
+# Calls the lab's admin endpoints (faults, image marks, state).
+function Invoke-KfmLabAdmin {
+    param([Parameter(Mandatory)] $Lab, [Parameter(Mandatory)] [string] $Path, [string] $Method = 'GET', $Body)
+    $parameters = @{
+        Uri                  = "$($Lab.Url)/lab/$Path"
+        Method               = $Method
+        Headers              = @{ Authorization = "Bearer $($Lab.AdminToken)" }
+        SkipCertificateCheck = $true
+    }
+    if ($null -ne $Body) { $parameters.Body = ($Body | ConvertTo-Json -Depth 10); $parameters.ContentType = 'application/json' }
+    Invoke-RestMethod @parameters
+}
+
+# Real kubectl against the lab: Invoke-KfmLabKubectl $lab get pods -n kfm -o json. A simple
+# function on purpose, so kubectl flags such as -o reach kubectl instead of PowerShell's binder.
+# Returns stdout; throws with stderr when kubectl fails.
+function Invoke-KfmLabKubectl {
+    $lab, $arguments = $args
+    $result = Invoke-KfmLabKubectlRaw $lab @arguments
+    if ($result.ExitCode -ne 0) { throw "kubectl $($arguments -join ' ') failed: $($result.Error)" }
+    $result.Output
+}
+
+# Like Invoke-KfmLabKubectl, but returns Output, Error and ExitCode instead of throwing.
+function Invoke-KfmLabKubectlRaw {
+    $lab, $arguments = $args
+    $err = New-TemporaryFile
+    try {
+        $out = & /usr/bin/kubectl --kubeconfig $lab.Kubeconfig @arguments 2>$err
+        [pscustomobject]@{ Output = $out; Error = (Get-Content -Raw $err); ExitCode = $LASTEXITCODE }
+    }
+    finally { Remove-Item $err }
+}
+
+# The Deployment as JSON (parsed), for comparing templates and annotations.
+function Get-KfmLabDeployment {
+    param([Parameter(Mandatory)] $Lab, [string] $Name = 'kfm-api', [string] $Namespace = 'kfm')
+    (Invoke-KfmLabKubectl $Lab get deployment $Name -n $Namespace -o json) -join "`n" | ConvertFrom-Json -Depth 50
+}
