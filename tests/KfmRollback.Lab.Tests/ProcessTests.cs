@@ -119,5 +119,6 @@ public class ProcessTests
         }));
         Assert.Contains("apt-get install -y prometheus", ex.Message);
         Assert.False(File.Exists(Path.Combine(dir, "ready")));
+        try { Directory.Delete(dir, true); } catch (IOException) { }
     }
 }
