@@ -168,7 +168,7 @@ public class KubectlParityTests
         await using var lab = await Lab.Start();
         await lab.RolledOut();
         var before = lab.Host.Store.List(Resources.Pods, "kfm").Select(p => p.Name()).ToHashSet();
-        var watch = Lab.Exec(Lab.Kubectl, ["--kubeconfig", lab.Host.KubeconfigPath, "get", "pods", "-n", "kfm", "--watch", "--request-timeout=8s"], TimeSpan.FromSeconds(30));
+        var watch = Lab.Exec(Lab.Kubectl, [.. lab.KubectlArgs, "get", "pods", "-n", "kfm", "--watch", "--request-timeout=8s"], TimeSpan.FromSeconds(30));
         await Task.Delay(1000);
         (await lab.K("scale", "deployment/kfm-api", "-n", "kfm", "--replicas=5")).Ok();
         var r = await watch;

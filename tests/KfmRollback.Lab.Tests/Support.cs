@@ -49,8 +49,10 @@ public sealed class Lab : IAsyncDisposable
         return c;
     }
 
-    public async Task<Run> K(params string[] args) => await Exec(Kubectl, ["--kubeconfig", Host.KubeconfigPath, .. args]);
-    public async Task<Run> KAs(string context, params string[] args) => await Exec(Kubectl, ["--kubeconfig", Host.KubeconfigPath, "--context", context, .. args]);
+    /// <summary>kubectl against this lab; its discovery cache stays in the lab directory, not in $HOME.</summary>
+    public async Task<Run> K(params string[] args) => await Exec(Kubectl, [.. KubectlArgs, .. args]);
+    public async Task<Run> KAs(string context, params string[] args) => await Exec(Kubectl, [.. KubectlArgs, "--context", context, .. args]);
+    public string[] KubectlArgs => ["--kubeconfig", Host.KubeconfigPath, "--cache-dir", Path.Combine(Dir, "kube-cache")];
 
     public static async Task<Run> Exec(string file, string[] args, TimeSpan? timeout = null)
     {
