@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using KfmRollback.Lab.Api;
+using KfmRollback.Lab.Controllers;
 using Xunit;
 
 namespace KfmRollback.Lab.Tests;
@@ -233,5 +234,20 @@ public class KubectlParityTests
         var undo = await lab.K("rollout", "undo", "deployment/kfm-api", "-n", "kfm");
         Assert.NotEqual(0, undo.ExitCode);
         Assert.Contains("no rollout history found for deployment \"kfm-api\"", undo.Err);
+    }
+
+    [Fact]
+    public async Task DeletePod_GoesTerminating_IsReplaced_ForceDeleteRemovesIt()
+    {
+        await using var lab = await Lab.Start();
+        await lab.RolledOut();
+        var victim = lab.Host.Store.List(Resources.Pods, "kfm").First().Name();
+        (await lab.K("delete", "pod", victim, "-n", "kfm", "--grace-period=3600", "--wait=false")).Ok();
+        var shown = (await lab.K("get", "pod", victim, "-n", "kfm")).Ok();
+        Assert.Matches(@"\sTerminating\s", Lines(shown.Out)[1]);
+        await Lab.Eventually(() => lab.Host.Store.List(Resources.Pods, "kfm").Count(p => p.At("metadata.deletionTimestamp") == null && Workloads.PodReady(p)) == 3, "replacement pod ready");
+        Assert.Equal(3, lab.Deployment().Long("status.replicas"));   // terminating pods are not counted
+        (await lab.K("delete", "pod", victim, "-n", "kfm", "--grace-period=0", "--force")).Ok();
+        Assert.Null(lab.Host.Store.Get(Resources.Pods, "kfm", victim));
     }
 }

@@ -114,7 +114,7 @@ public sealed class LabHost : IAsyncDisposable
         if (Options.Seed) Seeder.Seed(this);
 
         var tokens = new Dictionary<string, string> { [AdminToken] = "admin", [ViewerToken] = "viewer" };
-        var apiServer = new ApiServer(Store, Faults, tokens, () => $"127.0.0.1:{Port}", Options.Http);
+        var apiServer = new ApiServer(Store, Faults, tokens, () => $"127.0.0.1:{Port}", Options.Http, (pod, grace) => Workloads.DeletePod(pod, grace));
         var admin = new LabAdmin(this);
 
         _api = Build(Options.Port, Certs?.Server);

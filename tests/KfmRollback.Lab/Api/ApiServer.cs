@@ -6,7 +6,8 @@ using Microsoft.AspNetCore.Http;
 namespace KfmRollback.Lab.Api;
 
 /// <summary>The Kubernetes apiserver subset: discovery, CRUD, patch, watch, Table output, subresources.</summary>
-public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<string, string> tokens, Func<string> serverAddress, bool plainHttp = false)
+public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<string, string> tokens, Func<string> serverAddress, bool plainHttp = false,
+    Action<JsonObject, double?>? deletePod = null)
 {
     public static readonly string[] ReadVerbs = ["get", "list", "watch"];
 
@@ -151,7 +152,18 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
             case "create": await Create(ctx, rt, ns, name, sub, dryRun); break;
             case "update": await Update(ctx, rt, ns, name, sub, dryRun); break;
             case "patch": await PatchObj(ctx, rt, ns, name!, sub, dryRun); break;
-            case "delete": await WriteJson(ctx, 200, store.Delete(rt, ns, name!, dryRun)); break;
+            case "delete":
+                if (rt == Resources.Pods && deletePod != null && !dryRun)
+                {
+                    var pod = store.Get(rt, ns, name!) ?? throw ApiException.NotFound(rt, name!);
+                    double? grace = double.TryParse(q["gracePeriodSeconds"], System.Globalization.CultureInfo.InvariantCulture, out var g) ? g : null;
+                    var body = await TryBody(ctx);
+                    if (grace == null && body?.Long("gracePeriodSeconds") is long bg) grace = bg;
+                    deletePod(pod, grace);
+                    await WriteJson(ctx, 200, store.Get(rt, ns, name!) ?? pod);
+                }
+                else await WriteJson(ctx, 200, store.Delete(rt, ns, name!, dryRun));
+                break;
             case "deletecollection":
                 {
                     var items = Filter(ctx, store.List(rt, ns)).ToList();
@@ -440,6 +452,14 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
         var text = await sr.ReadToEndAsync();
         if (string.IsNullOrWhiteSpace(text)) throw ApiException.BadRequest("the request body is empty");
         return JsonNode.Parse(text) as JsonObject ?? throw ApiException.BadRequest("the object provided is unrecognized");
+    }
+
+    static async Task<JsonObject?> TryBody(HttpContext ctx)
+    {
+        using var sr = new StreamReader(ctx.Request.Body);
+        var text = await sr.ReadToEndAsync();
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        try { return JsonNode.Parse(text) as JsonObject; } catch (JsonException) { return null; }
     }
 
     static void FixNs(ResourceType rt, JsonObject o, string? ns)

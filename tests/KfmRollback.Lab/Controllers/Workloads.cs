@@ -7,6 +7,8 @@ public sealed class WorkloadOptions
 {
     /// <summary>Simulated seconds from pod creation to Ready.</summary>
     public double PodStartSeconds { get; set; } = 2;
+    /// <summary>Simulated seconds a deleted pod stays Terminating (capped by its grace period).</summary>
+    public double PodTerminationSeconds { get; set; } = 2;
     /// <summary>Simulated seconds between restarts of a crash-looping container.</summary>
     public double CrashRestartSeconds { get; set; } = 10;
 }
@@ -116,6 +118,14 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
         try { store.Create(Resources.Events, ev); } catch (ApiException) { }
     }
 
+    /// <summary>Deletes a pod gracefully (Terminating first), like the kubelet path of a real cluster.</summary>
+    public void DeletePod(JsonObject pod, double? graceSeconds = null)
+    {
+        var grace = graceSeconds ?? Math.Min(opts.PodTerminationSeconds, pod.Long("spec.terminationGracePeriodSeconds") ?? 30);
+        if (grace <= 0) store.Delete(P, pod.Ns(), pod.Name());
+        else store.MarkDeleting(P, pod.Ns(), pod.Name(), grace);
+    }
+
     // ------------------------------------------------------------ garbage collector
     void CollectGarbage()
     {
@@ -131,7 +141,12 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
         {
             var refs = (JsonArray)o.At("metadata.ownerReferences")!;
             if (refs.All(r => !uids.Contains(r.Str("uid") ?? "")))
-                try { store.Delete(rt, o.Ns(), o.Name()); } catch (ApiException) { }
+                try
+                {
+                    if (rt == P) { if (o.At("metadata.deletionTimestamp") == null) DeletePod(o); }
+                    else store.Delete(rt, o.Ns(), o.Name());
+                }
+                catch (ApiException) { }
         }
     }
 
@@ -467,7 +482,7 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
         else if (pods.Count > want)
         {
             var victims = pods.OrderBy(p => PodReady(p) ? 1 : 0).ThenByDescending(p => p.Str("metadata.creationTimestamp")).Take(pods.Count - (int)want).ToList();
-            foreach (var v in victims) { try { store.Delete(P, ns, v.Name()); pods.Remove(v); } catch (ApiException) { } }
+            foreach (var v in victims) { try { DeletePod(v); pods.Remove(v); } catch (ApiException) { } }
             Event(rs, "Normal", "SuccessfulDelete", $"Deleted {victims.Count} pod(s) of {rs.Name()}", "replicaset-controller");
         }
         var ready = pods.Count(PodReady);
@@ -491,6 +506,11 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
     // ------------------------------------------------------------ kubelet stand-in
     void SyncPod(JsonObject p)
     {
+        if (J.ParseTime(p.Str("metadata.deletionTimestamp")) is { } gone)
+        {
+            if (Now >= gone) store.Delete(P, p.Ns(), p.Name());
+            return;   // a terminating pod keeps its last status
+        }
         var created = J.ParseTime(p.Str("metadata.creationTimestamp")) ?? Now;
         var startedAt = created.AddSeconds(opts.PodStartSeconds);
         var now = Now;
