@@ -29,8 +29,8 @@ public static class Resources
     public static readonly ResourceType Applications = new("argoproj.io", "v1alpha1", "applications", "application", "Application", true, ["app", "apps"], false, true, Std, ["argoproj"]);
     public static readonly ResourceType AppProjects = new("argoproj.io", "v1alpha1", "appprojects", "appproject", "AppProject", true, ["appproj", "appprojs"], false, true, Std, ["argoproj"]);
     public static readonly ResourceType ApplicationSets = new("argoproj.io", "v1alpha1", "applicationsets", "applicationset", "ApplicationSet", true, ["appset", "appsets"], false, true, Std, ["argoproj"]);
-    public static readonly ResourceType Kustomizations = new("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "kustomization", "Kustomization", true, ["ks"], true, true, Std, ["all"]);
-    public static readonly ResourceType HelmReleases = new("helm.toolkit.fluxcd.io", "v2", "helmreleases", "helmrelease", "HelmRelease", true, ["hr"], true, true, Std, ["all"]);
+    public static readonly ResourceType Kustomizations = new("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "kustomization", "Kustomization", true, ["ks"], true, true, Std, []);
+    public static readonly ResourceType HelmReleases = new("helm.toolkit.fluxcd.io", "v2", "helmreleases", "helmrelease", "HelmRelease", true, ["hr"], true, true, Std, []);
 
     public static readonly ResourceType[] All =
         [Namespaces, Pods, ConfigMaps, Secrets, Events, Deployments, ReplicaSets, Leases, SelfSubjectAccessReviews, Applications, AppProjects, ApplicationSets, Kustomizations, HelmReleases];
