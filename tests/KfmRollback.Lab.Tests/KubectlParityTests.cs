@@ -250,4 +250,34 @@ public class KubectlParityTests
         (await lab.K("delete", "pod", victim, "-n", "kfm", "--grace-period=0", "--force")).Ok();
         Assert.Null(lab.Host.Store.Get(Resources.Pods, "kfm", victim));
     }
+
+    [Fact]
+    public async Task MinReadySeconds_DelaysAvailability()
+    {
+        await using var lab = await Lab.Start();
+        var file = Path.Combine(lab.Dir, "slow.yaml");
+        File.WriteAllText(file, """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: slow, namespace: default}
+            spec:
+              replicas: 2
+              minReadySeconds: 3600
+              selector: {matchLabels: {app: slow}}
+              template:
+                metadata: {labels: {app: slow}}
+                spec:
+                  containers: [{name: web, image: "nginx:1.25"}]
+            """);
+        (await lab.K("apply", "-f", file)).Ok();
+        await Lab.Eventually(() => lab.Deployment("default", "slow").Long("status.readyReplicas") == 2, "pods ready");
+        var d = lab.Deployment("default", "slow");
+        Assert.Null(d.At("status.availableReplicas"));
+        Assert.Equal(2, d.Long("status.unavailableReplicas"));
+        var st = await lab.K("rollout", "status", "deployment/slow", "--watch=false");
+        Assert.Contains("0 of 2 updated replicas are available", st.Out);
+        await lab.Send(HttpMethod.Post, "/lab/advance?seconds=3600");
+        await lab.RolledOut("default", "slow");
+        Assert.Contains("successfully rolled out", (await lab.K("rollout", "status", "deployment/slow", "--watch=false")).Ok().Out);
+    }
 }

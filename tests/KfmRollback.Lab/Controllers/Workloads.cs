@@ -234,6 +234,7 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
                 }
                 anns[DesiredAnn] = replicas.ToString();
                 anns[MaxAnn] = (replicas + surge).ToString();
+                copy.Obj("spec")["minReadySeconds"] = d.Long("spec.minReadySeconds") ?? 0;
                 if (!J.Same(copy, newRs)) newRs = store.Update(RS, copy);
             }
         }
@@ -486,11 +487,13 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
             Event(rs, "Normal", "SuccessfulDelete", $"Deleted {victims.Count} pod(s) of {rs.Name()}", "replicaset-controller");
         }
         var ready = pods.Count(PodReady);
+        var minReady = rs.Long("spec.minReadySeconds") ?? 0;
+        var available = pods.Count(p => PodReady(p) && (minReady == 0 || ReadySince(p) is { } t && t.AddSeconds(minReady) <= Now));
         store.Mutate(RS, ns, rs.Name(), cur =>
         {
             var st = new JsonObject
             {
-                ["replicas"] = pods.Count, ["fullyLabeledReplicas"] = pods.Count, ["readyReplicas"] = ready, ["availableReplicas"] = ready,
+                ["replicas"] = pods.Count, ["fullyLabeledReplicas"] = pods.Count, ["readyReplicas"] = ready, ["availableReplicas"] = available,
                 ["observedGeneration"] = cur.Long("metadata.generation") ?? 1,
             };
             foreach (var f in new[] { "fullyLabeledReplicas", "readyReplicas", "availableReplicas" }) if ((st.Long(f) ?? 0) == 0) st.Remove(f);
@@ -499,6 +502,9 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
             return true;
         }, statusOnly: true);
     }
+
+    static DateTimeOffset? ReadySince(JsonObject p) =>
+        J.ParseTime((p.At("status.conditions") as JsonArray)?.FirstOrDefault(c => c.Str("type") == "Ready").Str("lastTransitionTime"));
 
     public static bool PodReady(JsonObject p) =>
         (p.At("status.conditions") as JsonArray)?.Any(c => c.Str("type") == "Ready" && c.Str("status") == "True") == true;
