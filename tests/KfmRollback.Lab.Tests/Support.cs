@@ -120,9 +120,12 @@ public sealed class Lab : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        var errors = Host.LoopErrors;
         _http.Dispose();
         await Host.DisposeAsync();
         try { Directory.Delete(Dir, true); } catch (Exception) { }
+        // Every test also checks that no controller threw while it ran.
+        Assert.True(errors.Count == 0, "controller errors:\n" + string.Join("\n", errors));
     }
 }
 

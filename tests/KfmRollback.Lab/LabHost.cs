@@ -85,7 +85,13 @@ public sealed class LabHost : IAsyncDisposable
         Store.Changed += () => { if (_wake.CurrentCount == 0) _wake.Release(); };
     }
 
-    public IReadOnlyList<string> LoopErrors { get { lock (_loopErrors) return _loopErrors.ToList(); } }
+    public IReadOnlyList<string> LoopErrors
+    {
+        get
+        {
+            lock (_loopErrors) lock (Workloads.Errors) return _loopErrors.Concat(Workloads.Errors).ToList();
+        }
+    }
 
     public static async Task<LabHost> StartAsync(LabOptions o, CancellationToken ct = default)
     {

@@ -35,9 +35,19 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
     public void Tick()
     {
         CollectGarbage();
-        foreach (var d in store.List(D)) { try { SyncDeployment(d); } catch (ApiException) { } }
-        foreach (var rs in store.List(RS)) { try { SyncReplicaSet(rs); } catch (ApiException) { } }
-        foreach (var p in store.List(P)) { try { SyncPod(p); } catch (ApiException) { } }
+        foreach (var d in store.List(D)) Guard(() => SyncDeployment(d));
+        foreach (var rs in store.List(RS)) Guard(() => SyncReplicaSet(rs));
+        foreach (var p in store.List(P)) Guard(() => SyncPod(p));
+    }
+
+    /// <summary>Errors reconciling one object must not stop the others; they are kept for /lab/state.</summary>
+    public List<string> Errors { get; } = new();
+
+    void Guard(Action a)
+    {
+        try { a(); }
+        catch (ApiException) { }
+        catch (Exception e) { lock (Errors) { if (Errors.Count < 50) Errors.Add(e.ToString()); } }
     }
 
     // ------------------------------------------------------------ helpers
