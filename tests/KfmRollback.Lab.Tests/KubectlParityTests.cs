@@ -161,6 +161,9 @@ public class KubectlParityTests
         Assert.NotEqual(0, w.ExitCode);
         Assert.Contains("deployments.apps \"kfm-api\" is forbidden: User \"viewer\" cannot patch resource \"deployments\" in API group \"apps\" in the namespace \"kfm\"", w.Err);
         (await lab.KAs("lab-viewer", "get", "deploy", "-n", "kfm")).Ok();
+        var sec = await lab.KAs("lab-viewer", "auth", "can-i", "get", "secrets", "-n", "kfm");
+        Assert.Equal("no", sec.Out.Trim());   // like the built-in view role
+        Assert.Contains("cannot list resource \"secrets\"", (await lab.KAs("lab-viewer", "get", "secrets", "-n", "kfm")).Err);
     }
 
     [Fact]

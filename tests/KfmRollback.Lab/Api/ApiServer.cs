@@ -11,7 +11,9 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
 {
     public static readonly string[] ReadVerbs = ["get", "list", "watch"];
 
-    public static bool Allowed(string user, string verb) => user == "admin" || ReadVerbs.Contains(verb);
+    /// <summary>admin: everything; viewer: like the built-in "view" role (read-only, and no secrets).</summary>
+    public static bool Allowed(string user, string verb, string resource = "") =>
+        user == "admin" || (ReadVerbs.Contains(verb) && resource != "secrets");
 
     public static async Task WriteJson(HttpContext ctx, int code, JsonNode body, string contentType = "application/json")
     {
@@ -127,7 +129,7 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
         if (rt == Resources.SelfSubjectAccessReviews) { await Ssar(ctx, user); return; }
         if ((ctx.Request.ContentType ?? "").Contains("protobuf"))
             throw new ApiException(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml");
-        if (!Allowed(user, verb)) throw ApiException.Forbidden(user, verb, rt, ns, name);
+        if (!Allowed(user, verb, rt.Plural)) throw ApiException.Forbidden(user, verb, rt, ns, name);
 
         // Faults.
         var rules = faults.Match(verb, rt.Plural, path);
@@ -593,7 +595,7 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
         var ra = o.At("spec.resourceAttributes");
         var nra = o.At("spec.nonResourceAttributes");
         var verb = ra.Str("verb") ?? nra.Str("verb") ?? "";
-        var allowed = user == "admin" || ReadVerbs.Contains(verb);
+        var allowed = ra != null ? Allowed(user, verb, ra.Str("resource") ?? "") : Allowed(user, verb);
         var status = new JsonObject { ["allowed"] = allowed };
         if (allowed) status["reason"] = $"RBAC: allowed by ClusterRoleBinding \"lab-{user}\" of ClusterRole \"{(user == "admin" ? "cluster-admin" : "view")}\" to User \"{user}\"";
         o["status"] = status;
