@@ -283,4 +283,28 @@ public class KubectlParityTests
         await lab.RolledOut("default", "slow");
         Assert.Contains("successfully rolled out", (await lab.K("rollout", "status", "deployment/slow", "--watch=false")).Ok().Out);
     }
+
+    [Fact]
+    public async Task Hpa_OwnsReplicas_RevertsManualScale()
+    {
+        await using var lab = await Lab.Start(argoAutoSync: false);
+        await lab.RolledOut();
+        var file = Path.Combine(lab.Dir, "hpa.yaml");
+        File.WriteAllText(file, """
+            apiVersion: autoscaling/v2
+            kind: HorizontalPodAutoscaler
+            metadata: {name: kfm-api, namespace: kfm}
+            spec:
+              scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: kfm-api}
+              minReplicas: 4
+              maxReplicas: 6
+              metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 80}}}]
+            """);
+        (await lab.K("apply", "-f", file)).Ok();
+        await Lab.Eventually(() => lab.Deployment().Long("spec.replicas") == 4, "HPA scales to minReplicas");
+        (await lab.K("scale", "deployment/kfm-api", "-n", "kfm", "--replicas=2")).Ok();
+        await Lab.Eventually(() => lab.Deployment().Long("spec.replicas") == 4, "HPA takes spec.replicas back");
+        var row = Lines((await lab.K("get", "hpa", "-n", "kfm")).Ok().Out)[1];
+        Assert.Matches(@"^kfm-api\s+Deployment/kfm-api\s+.*\s4\s+6\s+\d+\s", row);
+    }
 }

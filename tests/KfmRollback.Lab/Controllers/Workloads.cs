@@ -35,6 +35,7 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
     public void Tick()
     {
         CollectGarbage();
+        foreach (var h in store.List(Resources.HorizontalPodAutoscalers)) Guard(() => SyncHpa(h));
         foreach (var d in store.List(D)) Guard(() => SyncDeployment(d));
         foreach (var rs in store.List(RS)) Guard(() => SyncReplicaSet(rs));
         foreach (var p in store.List(P)) Guard(() => SyncPod(p));
@@ -134,6 +135,50 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
         var grace = graceSeconds ?? Math.Min(opts.PodTerminationSeconds, pod.Long("spec.terminationGracePeriodSeconds") ?? 30);
         if (grace <= 0) store.Delete(P, pod.Ns(), pod.Name());
         else store.MarkDeleting(P, pod.Ns(), pod.Name(), grace);
+    }
+
+    // ------------------------------------------------------------ HPA stand-in
+    /// <summary>
+    /// The HPA owns spec.replicas of its target Deployment: it keeps it at the recommendation, which is
+    /// annotation <c>lab.kfm.local/recommended-replicas</c> (default minReplicas) clamped to [min, max].
+    /// A target scaled to 0 is left alone (scaling disabled), as a real HPA does.
+    /// </summary>
+    void SyncHpa(JsonObject h)
+    {
+        if (h.Str("spec.scaleTargetRef.kind") != "Deployment") return;
+        var d = store.Get(D, h.Ns(), h.Str("spec.scaleTargetRef.name") ?? "");
+        var min = h.Long("spec.minReplicas") ?? 1;
+        var max = h.Long("spec.maxReplicas") ?? min;
+        var rec = long.TryParse((h.At("metadata.annotations") as JsonObject)?["lab.kfm.local/recommended-replicas"]?.GetValue<string>(), out var r) ? r : min;
+        var desired = Math.Clamp(rec, min, Math.Max(min, max));
+        var current = d?.Long("spec.replicas") ?? 0;
+        var active = d != null && current > 0;
+        if (active && current != desired)
+        {
+            store.Mutate(D, d!.Ns(), d.Name(), x => { x.Obj("spec")["replicas"] = desired; return true; });
+            Event(h, "Normal", "SuccessfulRescale", $"New size: {desired}; reason: recommendation", "horizontal-pod-autoscaler");
+        }
+        store.Mutate(Resources.HorizontalPodAutoscalers, h.Ns(), h.Name(), x =>
+        {
+            var st = new JsonObject
+            {
+                ["currentReplicas"] = d?.Long("status.replicas") ?? 0,
+                ["desiredReplicas"] = active ? desired : 0,
+                ["conditions"] = new JsonArray(new JsonObject
+                {
+                    ["type"] = "ScalingActive", ["status"] = active ? "True" : "False",
+                    ["reason"] = d == null ? "FailedGetScale" : active ? "ValidMetricFound" : "ScalingDisabled",
+                    ["message"] = d == null ? "the HPA controller was unable to get the target's current scale" : active ? "the HPA was able to successfully calculate a replica count" : "scaling is disabled since the replica count of the target is zero",
+                }),
+            };
+            var old = x["status"] as JsonObject;
+            if (old?["conditions"] is JsonArray oc && oc.FirstOrDefault() is JsonObject c0 && c0.Str("reason") == st.At("conditions")!.AsArray()[0].Str("reason"))
+                st["conditions"]![0]!["lastTransitionTime"] = c0.Str("lastTransitionTime");
+            else st["conditions"]![0]!["lastTransitionTime"] = J.Time(Now);
+            if (J.Same(st, old)) return false;
+            x["status"] = st;
+            return true;
+        }, statusOnly: true);
     }
 
     // ------------------------------------------------------------ garbage collector
