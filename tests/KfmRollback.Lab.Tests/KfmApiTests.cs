@@ -74,6 +74,8 @@ public class KfmApiTests
         Assert.Equal(n.Str("message"), r.Str("message"));
         Assert.Equal(n.Select(x => x.Key).OrderBy(x => x), r.Select(x => x.Key).OrderBy(x => x));
         Assert.Matches(AuditRef, r.Str("audit_ref"));
+        Assert.Equal(nr.Content.Headers.ContentLength, rr.Content.Headers.ContentLength);
+        Assert.Equal(nr.Content.Headers.ContentType?.ToString(), rr.Content.Headers.ContentType?.ToString());
         var (sc, s, _) = await c.Call("/api/v1/datasets/burial_sites", stew);
         Assert.Equal(200, sc); Assert.Equal("restricted_sensitive_location", s.Str("policy_label"));
         var (ec, ev, _) = await c.Call("/api/v1/evidence/resolve", stew, "{\"dataset_id\":\"burial_sites\"}");
