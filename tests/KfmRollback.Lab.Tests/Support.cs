@@ -93,8 +93,7 @@ public sealed class Lab : IAsyncDisposable
     public JsonObject Deployment(string ns = "kfm", string name = "kfm-api") =>
         Host.Store.Get(Api.Resources.Deployments, ns, name) ?? throw new Xunit.Sdk.XunitException($"deployment {ns}/{name} missing");
 
-    public string Image(string ns = "kfm", string name = "kfm-api") => Deployment(ns, name).Str("spec.template.spec.containers.0.image")
-        ?? ((JsonArray)Deployment(ns, name).At("spec.template.spec.containers")!)[0].Str("image")!;
+    public string Image(string ns = "kfm", string name = "kfm-api") => Deployment(ns, name).Str("spec.template.spec.containers.0.image")!;
 
     /// <summary>Polls a condition; fails with the message after the bound (the bound is not an assertion on speed).</summary>
     public static async Task Eventually(Func<Task<bool>> cond, string what, int seconds = 40)
