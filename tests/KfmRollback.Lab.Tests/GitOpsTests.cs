@@ -127,6 +127,13 @@ public class GitOpsTests
         // A suspended object is not reconciled: Ready's observedGeneration lags the new generation.
         Assert.NotEqual(lab.Host.Store.Get(Resources.Kustomizations, "flux-system", "web").Long("metadata.generation"), ReadyGen(lab).gen);
 
+        // Resume, and force a reconcile the Flux way: Git's image is back at once.
+        (await lab.K("patch", "kustomization", "web", "-n", "flux-system", "--type=merge", "-p", "{\"spec\":{\"suspend\":false}}")).Ok();
+        (await lab.K("annotate", "kustomization", "web", "-n", "flux-system", "--overwrite", "reconcile.fluxcd.io/requestedAt=2026-11-28T12:00:00.000000000Z")).Ok();
+        await Lab.Eventually(() => lab.Image("default", "web") == "nginx:1.25", "forced reconcile re-applies Git");
+        await Lab.Eventually(() => lab.Host.Store.Get(Resources.Kustomizations, "flux-system", "web").Str("status.lastHandledReconcileAt") == "2026-11-28T12:00:00.000000000Z", "lastHandledReconcileAt");
+        await Lab.Eventually(() => ReadyGen(lab).gen == lab.Host.Store.Get(Resources.Kustomizations, "flux-system", "web").Long("metadata.generation"), "Ready observedGeneration catches up");
+
         // A strategic merge patch on a CRD is refused, as on a real apiserver.
         var smp = await lab.K("patch", "kustomization", "web", "-n", "flux-system", "-p", "{\"spec\":{\"suspend\":false}}");
         Assert.NotEqual(0, smp.ExitCode);

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using KfmRollback.Lab.Api;
+using KfmRollback.Lab.Controllers;
 using Xunit;
 
 namespace KfmRollback.Lab.Tests;
@@ -58,8 +59,7 @@ public class KubectlParityTests
         var h = History((await lab.K("rollout", "history", "deployment/kfm-api", "-n", "kfm")).Ok().Out);
         Assert.Equal([1, 3, 4, 5], h.Select(x => x.rev));
         Assert.Equal("deploy kfm-api 1.4.1 (CHG-1002)", h[3].cause);
-        var rs = lab.Host.Store.List(Resources.ReplicaSets, "kfm").Single(x => x.Str("spec.template.spec.containers.0.image") == null
-            && ((JsonArray)x.At("spec.template.spec.containers")!)[0].Str("image") == lab.Host.Images.Get("good-1.4.1").Image);
+        var rs = lab.Host.Store.List(Resources.ReplicaSets, "kfm").Single(x => x.Str("spec.template.spec.containers.0.image") == lab.Host.Images.Get("good-1.4.1").Image);
         var ann = (JsonObject)rs.At("metadata.annotations")!;
         Assert.Equal("5", ann["deployment.kubernetes.io/revision"]!.GetValue<string>());
         Assert.Equal("2", ann["deployment.kubernetes.io/revision-history"]!.GetValue<string>());
@@ -160,6 +160,9 @@ public class KubectlParityTests
         Assert.NotEqual(0, w.ExitCode);
         Assert.Contains("deployments.apps \"kfm-api\" is forbidden: User \"viewer\" cannot patch resource \"deployments\" in API group \"apps\" in the namespace \"kfm\"", w.Err);
         (await lab.KAs("lab-viewer", "get", "deploy", "-n", "kfm")).Ok();
+        var sec = await lab.KAs("lab-viewer", "auth", "can-i", "get", "secrets", "-n", "kfm");
+        Assert.Equal("no", sec.Out.Trim());   // like the built-in view role
+        Assert.Contains("cannot list resource \"secrets\"", (await lab.KAs("lab-viewer", "get", "secrets", "-n", "kfm")).Err);
     }
 
     [Fact]
@@ -168,7 +171,7 @@ public class KubectlParityTests
         await using var lab = await Lab.Start();
         await lab.RolledOut();
         var before = lab.Host.Store.List(Resources.Pods, "kfm").Select(p => p.Name()).ToHashSet();
-        var watch = Lab.Exec(Lab.Kubectl, ["--kubeconfig", lab.Host.KubeconfigPath, "get", "pods", "-n", "kfm", "--watch", "--request-timeout=8s"], TimeSpan.FromSeconds(30));
+        var watch = Lab.Exec(Lab.Kubectl, [.. lab.KubectlArgs, "get", "pods", "-n", "kfm", "--watch", "--request-timeout=8s"], TimeSpan.FromSeconds(30));
         await Task.Delay(1000);
         (await lab.K("scale", "deployment/kfm-api", "-n", "kfm", "--replicas=5")).Ok();
         var r = await watch;
@@ -233,5 +236,74 @@ public class KubectlParityTests
         var undo = await lab.K("rollout", "undo", "deployment/kfm-api", "-n", "kfm");
         Assert.NotEqual(0, undo.ExitCode);
         Assert.Contains("no rollout history found for deployment \"kfm-api\"", undo.Err);
+    }
+
+    [Fact]
+    public async Task DeletePod_GoesTerminating_IsReplaced_ForceDeleteRemovesIt()
+    {
+        await using var lab = await Lab.Start();
+        await lab.RolledOut();
+        var victim = lab.Host.Store.List(Resources.Pods, "kfm").First().Name();
+        (await lab.K("delete", "pod", victim, "-n", "kfm", "--grace-period=3600", "--wait=false")).Ok();
+        var shown = (await lab.K("get", "pod", victim, "-n", "kfm")).Ok();
+        Assert.Matches(@"\sTerminating\s", Lines(shown.Out)[1]);
+        await Lab.Eventually(() => lab.Host.Store.List(Resources.Pods, "kfm").Count(p => p.At("metadata.deletionTimestamp") == null && Workloads.PodReady(p)) == 3, "replacement pod ready");
+        Assert.Equal(3, lab.Deployment().Long("status.replicas"));   // terminating pods are not counted
+        (await lab.K("delete", "pod", victim, "-n", "kfm", "--grace-period=0", "--force")).Ok();
+        Assert.Null(lab.Host.Store.Get(Resources.Pods, "kfm", victim));
+    }
+
+    [Fact]
+    public async Task MinReadySeconds_DelaysAvailability()
+    {
+        await using var lab = await Lab.Start();
+        var file = Path.Combine(lab.Dir, "slow.yaml");
+        File.WriteAllText(file, """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: slow, namespace: default}
+            spec:
+              replicas: 2
+              minReadySeconds: 3600
+              selector: {matchLabels: {app: slow}}
+              template:
+                metadata: {labels: {app: slow}}
+                spec:
+                  containers: [{name: web, image: "nginx:1.25"}]
+            """);
+        (await lab.K("apply", "-f", file)).Ok();
+        await Lab.Eventually(() => lab.Deployment("default", "slow").Long("status.readyReplicas") == 2, "pods ready");
+        var d = lab.Deployment("default", "slow");
+        Assert.Null(d.At("status.availableReplicas"));
+        Assert.Equal(2, d.Long("status.unavailableReplicas"));
+        var st = await lab.K("rollout", "status", "deployment/slow", "--watch=false");
+        Assert.Contains("0 of 2 updated replicas are available", st.Out);
+        await lab.Send(HttpMethod.Post, "/lab/advance?seconds=3600");
+        await lab.RolledOut("default", "slow");
+        Assert.Contains("successfully rolled out", (await lab.K("rollout", "status", "deployment/slow", "--watch=false")).Ok().Out);
+    }
+
+    [Fact]
+    public async Task Hpa_OwnsReplicas_RevertsManualScale()
+    {
+        await using var lab = await Lab.Start(argoAutoSync: false);
+        await lab.RolledOut();
+        var file = Path.Combine(lab.Dir, "hpa.yaml");
+        File.WriteAllText(file, """
+            apiVersion: autoscaling/v2
+            kind: HorizontalPodAutoscaler
+            metadata: {name: kfm-api, namespace: kfm}
+            spec:
+              scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: kfm-api}
+              minReplicas: 4
+              maxReplicas: 6
+              metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 80}}}]
+            """);
+        (await lab.K("apply", "-f", file)).Ok();
+        await Lab.Eventually(() => lab.Deployment().Long("spec.replicas") == 4, "HPA scales to minReplicas");
+        (await lab.K("scale", "deployment/kfm-api", "-n", "kfm", "--replicas=2")).Ok();
+        await Lab.Eventually(() => lab.Deployment().Long("spec.replicas") == 4, "HPA takes spec.replicas back");
+        var row = Lines((await lab.K("get", "hpa", "-n", "kfm")).Ok().Out)[1];
+        Assert.Matches(@"^kfm-api\s+Deployment/kfm-api\s+.*\s4\s+6\s+\d+\s", row);
     }
 }

@@ -79,7 +79,7 @@ public class ProcessTests
             }
 
             // Real kubectl verifies the inline CA (no --insecure-skip-tls-verify).
-            var r = await Lab.Exec(Lab.Kubectl, ["--kubeconfig", Path.Combine(dir, "kubeconfig"), "get", "ns", "kfm", "-o", "name"]);
+            var r = await Lab.Exec(Lab.Kubectl, ["--kubeconfig", Path.Combine(dir, "kubeconfig"), "--cache-dir", Path.Combine(dir, "kube-cache"), "get", "ns", "kfm", "-o", "name"]);
             Assert.Equal("namespace/kfm", r.Ok().Out.Trim());
 
             (await Lab.Exec("/bin/kill", ["-TERM", p.Id.ToString()])).Ok();
@@ -100,7 +100,7 @@ public class ProcessTests
         {
             await Lab.Eventually(() => File.Exists(Path.Combine(dir, "ready")) || p.HasExited, "ready file", 30);
             Assert.Contains("server: http://127.0.0.1:", File.ReadAllText(Path.Combine(dir, "kubeconfig")));
-            var r = await Lab.Exec(Lab.Kubectl, ["--kubeconfig", Path.Combine(dir, "kubeconfig"), "get", "deploy", "-n", "kfm", "-o", "name"]);
+            var r = await Lab.Exec(Lab.Kubectl, ["--kubeconfig", Path.Combine(dir, "kubeconfig"), "--cache-dir", Path.Combine(dir, "kube-cache"), "get", "deploy", "-n", "kfm", "-o", "name"]);
             Assert.Equal("deployment.apps/kfm-api", r.Ok().Out.Trim());
             await parent.WaitForExitAsync();
             await Lab.Eventually(() => p.HasExited, "lab exits after its parent", 20);
@@ -119,5 +119,6 @@ public class ProcessTests
         }));
         Assert.Contains("apt-get install -y prometheus", ex.Message);
         Assert.False(File.Exists(Path.Combine(dir, "ready")));
+        try { Directory.Delete(dir, true); } catch (IOException) { }
     }
 }

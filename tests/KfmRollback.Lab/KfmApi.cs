@@ -53,7 +53,7 @@ public sealed class KfmApi
         var d = _store.Get(Resources.Deployments, "kfm", "kfm-api");
         if (d == null) return (null, null, 0);
         var sel = LabelSelector.FromObject(d.At("spec.selector"));
-        var digests = _store.List(Resources.Pods, "kfm").Where(p => sel.Matches(p) && Workloads.PodReady(p))
+        var digests = _store.List(Resources.Pods, "kfm").Where(p => sel.Matches(p) && Workloads.PodReady(p) && p.At("metadata.deletionTimestamp") == null)
             .Select(p => (p.At("status.containerStatuses") as JsonArray)?.FirstOrDefault(c => c.Str("name") == "api") ?? (p.At("status.containerStatuses") as JsonArray)?.FirstOrDefault())
             .Select(c => c.Str("imageID") ?? "")
             .Select(id => id.Contains('@') ? id[(id.IndexOf('@') + 1)..] : id)

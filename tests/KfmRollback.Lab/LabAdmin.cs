@@ -87,7 +87,7 @@ public sealed class LabAdmin(LabHost lab)
             deps.Add(new JsonObject
             {
                 ["namespace"] = d.Ns(), ["name"] = d.Name(), ["generation"] = d.Long("metadata.generation"),
-                ["revision"] = d.Str("metadata.annotations.deployment\\.kubernetes\\.io/revision") ?? (d.At("metadata.annotations") as JsonObject)?["deployment.kubernetes.io/revision"]?.GetValue<string>(),
+                ["revision"] = (d.At("metadata.annotations") as JsonObject)?["deployment.kubernetes.io/revision"]?.GetValue<string>(),
                 ["images"] = new JsonArray((d.At("spec.template.spec.containers") as JsonArray)?.Select(c => (JsonNode?)c.Str("image")).ToArray() ?? []),
                 ["status"] = d["status"]?.DeepClone(),
             });

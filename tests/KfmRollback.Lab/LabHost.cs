@@ -85,7 +85,13 @@ public sealed class LabHost : IAsyncDisposable
         Store.Changed += () => { if (_wake.CurrentCount == 0) _wake.Release(); };
     }
 
-    public IReadOnlyList<string> LoopErrors { get { lock (_loopErrors) return _loopErrors.ToList(); } }
+    public IReadOnlyList<string> LoopErrors
+    {
+        get
+        {
+            lock (_loopErrors) lock (Workloads.Errors) return _loopErrors.Concat(Workloads.Errors).ToList();
+        }
+    }
 
     public static async Task<LabHost> StartAsync(LabOptions o, CancellationToken ct = default)
     {
@@ -114,7 +120,7 @@ public sealed class LabHost : IAsyncDisposable
         if (Options.Seed) Seeder.Seed(this);
 
         var tokens = new Dictionary<string, string> { [AdminToken] = "admin", [ViewerToken] = "viewer" };
-        var apiServer = new ApiServer(Store, Faults, tokens, () => $"127.0.0.1:{Port}", Options.Http);
+        var apiServer = new ApiServer(Store, Faults, tokens, () => $"127.0.0.1:{Port}", Options.Http, (pod, grace) => Workloads.DeletePod(pod, grace));
         var admin = new LabAdmin(this);
 
         _api = Build(Options.Port, Certs?.Server);

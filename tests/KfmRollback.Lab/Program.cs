@@ -4,9 +4,9 @@ using System.Runtime.InteropServices;
 using KfmRollback.Lab;
 
 // dotnet KfmRollback.Lab.dll --out <dir> [--port N] [--kfm-port N] [--http] [--time-scale X]
-//   [--pod-start-seconds S] [--prometheus] [--parent-pid PID] [--no-seed] [--traffic RPS]
+//   [--pod-start-seconds S] [--self-heal-seconds S] [--prometheus] [--parent-pid PID] [--no-seed] [--traffic RPS]
 string? outDir = null; int port = 0, kfmPort = 0; bool http = false, prom = false, seed = true;
-double scale = 1, podStart = 2, traffic = 4; int? parent = null;
+double scale = 1, podStart = 2, traffic = 4, selfHeal = 3; int? parent = null;
 for (int i = 0; i < args.Length; i++)
 {
     string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -18,12 +18,13 @@ for (int i = 0; i < args.Length; i++)
         case "--http": http = true; break;
         case "--time-scale": scale = double.Parse(Next(), CultureInfo.InvariantCulture); break;
         case "--pod-start-seconds": podStart = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+        case "--self-heal-seconds": selfHeal = double.Parse(Next(), CultureInfo.InvariantCulture); break;
         case "--traffic": traffic = double.Parse(Next(), CultureInfo.InvariantCulture); break;
         case "--prometheus": prom = true; break;
         case "--parent-pid": parent = int.Parse(Next(), CultureInfo.InvariantCulture); break;
         case "--no-seed": seed = false; break;
         case "-h" or "--help":
-            Console.WriteLine("usage: KfmRollback.Lab --out <dir> [--port N] [--kfm-port N] [--http] [--time-scale X] [--pod-start-seconds S] [--traffic RPS] [--prometheus] [--parent-pid PID] [--no-seed]");
+            Console.WriteLine("usage: KfmRollback.Lab --out <dir> [--port N] [--kfm-port N] [--http] [--time-scale X] [--pod-start-seconds S] [--self-heal-seconds S] [--traffic RPS] [--prometheus] [--parent-pid PID] [--no-seed]");
             return 0;
         default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
     }
@@ -36,7 +37,7 @@ try
     lab = await LabHost.StartAsync(new LabOptions
     {
         OutDir = Path.GetFullPath(outDir), Port = port, KfmApiPort = kfmPort, Http = http, TimeScale = scale,
-        PodStartSeconds = podStart, Prometheus = prom, Seed = seed, TrafficPerSecond = traffic,
+        PodStartSeconds = podStart, SelfHealSeconds = selfHeal, Prometheus = prom, Seed = seed, TrafficPerSecond = traffic,
     });
 }
 catch (Exception e)

@@ -51,7 +51,7 @@ public sealed class PrometheusProcess : IAsyncDisposable
         pp.Url = $"http://127.0.0.1:{port}";
         var args = $"--config.file={cfg} --storage.tsdb.path={data} --web.listen-address=127.0.0.1:{port} --storage.tsdb.retention.time=2h --log.level=warn";
         // Watchdog: prometheus dies with the lab even if the lab is killed with SIGKILL.
-        var script = $"\"{binary}\" {args} > \"{Path.Combine(pp.Dir, "prometheus.log")}\" 2>&1 & P=$!; trap 'kill $P 2>/dev/null; exit 0' TERM INT; "
+        var script = $"\"{binary}\" {args} > \"{Path.Combine(pp.Dir, "prometheus.log")}\" 2>&1 & P=$!; trap 'kill $P 2>/dev/null; wait $P; exit 0' TERM INT; "
                      + $"while kill -0 {Environment.ProcessId} 2>/dev/null && kill -0 $P 2>/dev/null; do sleep 0.5; done; kill $P 2>/dev/null; wait $P";
         var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, RedirectStandardInput = false };
         psi.ArgumentList.Add("-c");
@@ -76,6 +76,9 @@ public sealed class PrometheusProcess : IAsyncDisposable
         throw new TimeoutException("prometheus did not become ready within 30 s");
     }
 
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    static extern int SysKill(int pid, int sig);
+
     public async ValueTask DisposeAsync()
     {
         if (_proc == null) return;
@@ -83,8 +86,14 @@ public sealed class PrometheusProcess : IAsyncDisposable
         {
             if (!_proc.HasExited)
             {
-                _proc.Kill(entireProcessTree: true);
-                await _proc.WaitForExitAsync(new CancellationTokenSource(5000).Token);
+                // SIGTERM to the watchdog: it stops prometheus and reaps it (no zombie left behind).
+                _ = SysKill(_proc.Id, 15);
+                try { await _proc.WaitForExitAsync(new CancellationTokenSource(8000).Token); }
+                catch (OperationCanceledException)
+                {
+                    _proc.Kill(entireProcessTree: true);
+                    await _proc.WaitForExitAsync(new CancellationTokenSource(5000).Token);
+                }
             }
         }
         catch (Exception) { }

@@ -67,6 +67,14 @@ public static class Admission
     public static void Validate(ResourceType rt, JsonObject o)
     {
         var name = o.Name();
+        foreach (var field in new[] { "labels", "annotations" })
+            if (o.At("metadata." + field) is JsonNode m)
+            {
+                if (m is not JsonObject mo) throw ApiException.BadRequest($"json: cannot unmarshal {m.GetValueKind().ToString().ToLowerInvariant()} into Go struct field ObjectMeta.metadata.{field} of type map[string]string");
+                foreach (var (k, v) in mo)
+                    if (v is not JsonValue jv || jv.GetValueKind() != System.Text.Json.JsonValueKind.String)
+                        throw ApiException.BadRequest($"json: cannot unmarshal {v?.GetValueKind().ToString().ToLowerInvariant() ?? "null"} into Go struct field ObjectMeta.metadata.{field} of type string");
+            }
         if (rt == Resources.Deployments || rt == Resources.ReplicaSets)
         {
             var sel = o.At("spec.selector");

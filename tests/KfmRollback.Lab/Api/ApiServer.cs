@@ -6,11 +6,14 @@ using Microsoft.AspNetCore.Http;
 namespace KfmRollback.Lab.Api;
 
 /// <summary>The Kubernetes apiserver subset: discovery, CRUD, patch, watch, Table output, subresources.</summary>
-public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<string, string> tokens, Func<string> serverAddress, bool plainHttp = false)
+public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<string, string> tokens, Func<string> serverAddress, bool plainHttp = false,
+    Action<JsonObject, double?>? deletePod = null)
 {
     public static readonly string[] ReadVerbs = ["get", "list", "watch"];
 
-    public static bool Allowed(string user, string verb) => user == "admin" || ReadVerbs.Contains(verb);
+    /// <summary>admin: everything; viewer: like the built-in "view" role (read-only, and no secrets).</summary>
+    public static bool Allowed(string user, string verb, string resource = "") =>
+        user == "admin" || (ReadVerbs.Contains(verb) && resource != "secrets");
 
     public static async Task WriteJson(HttpContext ctx, int code, JsonNode body, string contentType = "application/json")
     {
@@ -126,7 +129,7 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
         if (rt == Resources.SelfSubjectAccessReviews) { await Ssar(ctx, user); return; }
         if ((ctx.Request.ContentType ?? "").Contains("protobuf"))
             throw new ApiException(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml");
-        if (!Allowed(user, verb)) throw ApiException.Forbidden(user, verb, rt, ns, name);
+        if (!Allowed(user, verb, rt.Plural)) throw ApiException.Forbidden(user, verb, rt, ns, name);
 
         // Faults.
         var rules = faults.Match(verb, rt.Plural, path);
@@ -151,7 +154,18 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
             case "create": await Create(ctx, rt, ns, name, sub, dryRun); break;
             case "update": await Update(ctx, rt, ns, name, sub, dryRun); break;
             case "patch": await PatchObj(ctx, rt, ns, name!, sub, dryRun); break;
-            case "delete": await WriteJson(ctx, 200, store.Delete(rt, ns, name!, dryRun)); break;
+            case "delete":
+                if (rt == Resources.Pods && deletePod != null && !dryRun)
+                {
+                    var pod = store.Get(rt, ns, name!) ?? throw ApiException.NotFound(rt, name!);
+                    double? grace = double.TryParse(q["gracePeriodSeconds"], System.Globalization.CultureInfo.InvariantCulture, out var g) ? g : null;
+                    var body = await TryBody(ctx);
+                    if (grace == null && body?.Long("gracePeriodSeconds") is long bg) grace = bg;
+                    deletePod(pod, grace);
+                    await WriteJson(ctx, 200, store.Get(rt, ns, name!) ?? pod);
+                }
+                else await WriteJson(ctx, 200, store.Delete(rt, ns, name!, dryRun));
+                break;
             case "deletecollection":
                 {
                     var items = Filter(ctx, store.List(rt, ns)).ToList();
@@ -442,6 +456,14 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
         return JsonNode.Parse(text) as JsonObject ?? throw ApiException.BadRequest("the object provided is unrecognized");
     }
 
+    static async Task<JsonObject?> TryBody(HttpContext ctx)
+    {
+        using var sr = new StreamReader(ctx.Request.Body);
+        var text = await sr.ReadToEndAsync();
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        try { return JsonNode.Parse(text) as JsonObject; } catch (JsonException) { return null; }
+    }
+
     static void FixNs(ResourceType rt, JsonObject o, string? ns)
     {
         var m = o.Meta();
@@ -573,7 +595,7 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
         var ra = o.At("spec.resourceAttributes");
         var nra = o.At("spec.nonResourceAttributes");
         var verb = ra.Str("verb") ?? nra.Str("verb") ?? "";
-        var allowed = user == "admin" || ReadVerbs.Contains(verb);
+        var allowed = ra != null ? Allowed(user, verb, ra.Str("resource") ?? "") : Allowed(user, verb);
         var status = new JsonObject { ["allowed"] = allowed };
         if (allowed) status["reason"] = $"RBAC: allowed by ClusterRoleBinding \"lab-{user}\" of ClusterRole \"{(user == "admin" ? "cluster-admin" : "view")}\" to User \"{user}\"";
         o["status"] = status;

@@ -24,16 +24,17 @@ public static class Resources
     public static readonly ResourceType Events = new("", "v1", "events", "event", "Event", true, ["ev"], false, false, Std, []);
     public static readonly ResourceType Deployments = new("apps", "v1", "deployments", "deployment", "Deployment", true, ["deploy"], true, false, Std, ["all"]);
     public static readonly ResourceType ReplicaSets = new("apps", "v1", "replicasets", "replicaset", "ReplicaSet", true, ["rs"], true, false, Std, ["all"]);
+    public static readonly ResourceType HorizontalPodAutoscalers = new("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", true, ["hpa"], true, false, Std, ["all"]);
     public static readonly ResourceType Leases = new("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, [], false, false, Std, []);
     public static readonly ResourceType SelfSubjectAccessReviews = new("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview", "SelfSubjectAccessReview", false, [], false, false, ["create"], []);
     public static readonly ResourceType Applications = new("argoproj.io", "v1alpha1", "applications", "application", "Application", true, ["app", "apps"], false, true, Std, ["argoproj"]);
     public static readonly ResourceType AppProjects = new("argoproj.io", "v1alpha1", "appprojects", "appproject", "AppProject", true, ["appproj", "appprojs"], false, true, Std, ["argoproj"]);
     public static readonly ResourceType ApplicationSets = new("argoproj.io", "v1alpha1", "applicationsets", "applicationset", "ApplicationSet", true, ["appset", "appsets"], false, true, Std, ["argoproj"]);
-    public static readonly ResourceType Kustomizations = new("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "kustomization", "Kustomization", true, ["ks"], true, true, Std, ["all"]);
-    public static readonly ResourceType HelmReleases = new("helm.toolkit.fluxcd.io", "v2", "helmreleases", "helmrelease", "HelmRelease", true, ["hr"], true, true, Std, ["all"]);
+    public static readonly ResourceType Kustomizations = new("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "kustomization", "Kustomization", true, ["ks"], true, true, Std, []);
+    public static readonly ResourceType HelmReleases = new("helm.toolkit.fluxcd.io", "v2", "helmreleases", "helmrelease", "HelmRelease", true, ["hr"], true, true, Std, []);
 
     public static readonly ResourceType[] All =
-        [Namespaces, Pods, ConfigMaps, Secrets, Events, Deployments, ReplicaSets, Leases, SelfSubjectAccessReviews, Applications, AppProjects, ApplicationSets, Kustomizations, HelmReleases];
+        [Namespaces, Pods, ConfigMaps, Secrets, Events, Deployments, ReplicaSets, HorizontalPodAutoscalers, Leases, SelfSubjectAccessReviews, Applications, AppProjects, ApplicationSets, Kustomizations, HelmReleases];
 
     public static IEnumerable<string> Groups => All.Where(r => r.Group != "").Select(r => r.Group).Distinct();
 
@@ -47,7 +48,7 @@ public static class Resources
         "replicasets" => ["status", "scale"],
         "pods" => ["status", "log"],
         "namespaces" => ["status"],
-        "kustomizations" or "helmreleases" => ["status"],
+        "kustomizations" or "helmreleases" or "horizontalpodautoscalers" => ["status"],
         _ => []
     };
 }

@@ -224,6 +224,29 @@ public sealed class Store(SimClock clock)
         return old;
     }
 
+    /// <summary>Graceful deletion: sets deletionTimestamp (= now + grace) once; the kubelet stand-in removes it later.</summary>
+    public JsonObject MarkDeleting(ResourceType rt, string? ns, string name, double graceSeconds, bool dryRun = false)
+    {
+        JsonObject result;
+        lock (_lock)
+        {
+            var b = Bucket(rt);
+            var key = K(rt.Namespaced ? ns ?? "" : "", name);
+            if (!b.TryGetValue(key, out var old)) throw ApiException.NotFound(rt, name);
+            if (old.At("metadata.deletionTimestamp") != null || dryRun) return old.Clone();
+            var next = old.Clone();
+            next.Meta()["deletionTimestamp"] = J.Time(clock.Now.AddSeconds(graceSeconds));
+            next.Meta()["deletionGracePeriodSeconds"] = (long)Math.Ceiling(graceSeconds);
+            _rv++;
+            next.Meta()["resourceVersion"] = _rv.ToString();
+            b[key] = next.Clone();
+            Emit("MODIFIED", rt, next);
+            result = next;
+        }
+        Notify();
+        return result;
+    }
+
     /// <summary>Drops the whole event log: watches from any older resourceVersion get 410 Gone.</summary>
     public void Compact()
     {

@@ -20,6 +20,7 @@ public static class Tables
             "secrets" => [Col("Name", format: "name"), Col("Type"), Col("Data", "integer"), Col("Age")],
             "events" => [Col("Last Seen"), Col("Type"), Col("Reason"), Col("Object"), Col("Message")],
             "leases" => [Col("Name", format: "name"), Col("Holder"), Col("Age")],
+            "horizontalpodautoscalers" => [Col("Name", format: "name"), Col("Reference"), Col("Targets"), Col("MinPods", "integer"), Col("MaxPods", "integer"), Col("Replicas", "integer"), Col("Age")],
             "applications" => [Col("Name", format: "name"), Col("Sync Status"), Col("Health Status"), Col("Revision", priority: 10), Col("Project", priority: 10)],
             "kustomizations" or "helmreleases" => [Col("Name", format: "name"), Col("Age", "date"), Col("Ready"), Col("Status")],
             _ => [Col("Name", format: "name"), Col("Age")],
@@ -94,6 +95,9 @@ public static class Tables
                 return [N(Age(o.Str("lastTimestamp") ?? o.Str("metadata.creationTimestamp"), now)), N(o.Str("type")), N(o.Str("reason")),
                     N($"{o.Str("involvedObject.kind")?.ToLowerInvariant()}/{o.Str("involvedObject.name")}"), N(o.Str("message"))];
             case "leases": return [N(o.Name()), N(o.Str("spec.holderIdentity") ?? ""), N(age)];
+            case "horizontalpodautoscalers":
+                return [N(o.Name()), N($"{o.Str("spec.scaleTargetRef.kind")}/{o.Str("spec.scaleTargetRef.name")}"), N("cpu: <unknown>/80%"),
+                    N(o.Long("spec.minReplicas") ?? 1), N(o.Long("spec.maxReplicas") ?? 0), N(o.Long("status.currentReplicas") ?? 0), N(age)];
             case "applications": return [N(o.Name()), N(o.Str("status.sync.status") ?? ""), N(o.Str("status.health.status") ?? ""), N(o.Str("status.sync.revision") ?? ""), N(o.Str("spec.project") ?? "")];
             case "kustomizations" or "helmreleases":
                 {

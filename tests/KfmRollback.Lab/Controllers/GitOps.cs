@@ -18,6 +18,7 @@ public sealed class GitOps(Store store, double selfHealSeconds)
     public const string DeploymentAnn = "lab.kfm.local/deployment";
     public const string ContainerAnn = "lab.kfm.local/container";
     public const string ChangeCauseAnn = "lab.kfm.local/change-cause";
+    public const string DesiredImageAnn = "lab.kfm.local/desired-image";
     readonly Dictionary<string, DateTimeOffset> _driftSince = new();
     readonly Dictionary<string, JsonNode?> _appSetPolicy = new();
 
@@ -129,7 +130,7 @@ public sealed class GitOps(Store store, double selfHealSeconds)
         }
 
         var ns = app.Str("spec.destination.namespace") ?? app.Ns();
-        var desired = ArgoImage(app.At("spec.source.kustomize.images"));
+        var desired = Ann(app, DesiredImageAnn) ?? ArgoImage(app.At("spec.source.kustomize.images")) ?? HelmImage(app.At("spec.source.helm.valuesObject.image"));
         var automatedNode = app.At("spec.syncPolicy.automated");
         var automated = automatedNode is JsonObject ao && !(ao["enabled"] is JsonValue ev && ev.TryGetValue<bool>(out var en) && !en);
         var selfHeal = automated && app.Bool("spec.syncPolicy.automated.selfHeal");
@@ -197,7 +198,8 @@ public sealed class GitOps(Store store, double selfHealSeconds)
         var rev = desired == null ? "" : "main@sha1:" + FakeSha(desired);
         var gen = obj.Long("metadata.generation") ?? 1;
         var drift = deploy != null && desired != null && live != desired;
-        var newlyDesired = obj.Str("status.lastAppliedRevision") != rev;
+        var requested = (obj.At("metadata.annotations") as JsonObject)?["reconcile.fluxcd.io/requestedAt"]?.GetValue<string>();
+        var newlyDesired = obj.Str("status.lastAppliedRevision") != rev || (requested != null && requested != obj.Str("status.lastHandledReconcileAt"));
         if (deploy != null && desired != null && (newlyDesired && drift || DriftDue(obj.Uid(), drift)))
         {
             Apply(obj, deploy, desired);
@@ -222,6 +224,7 @@ public sealed class GitOps(Store store, double selfHealSeconds)
             st["conditions"] = conds;
             st["observedGeneration"] = gen;
             if (ok) { st["lastAppliedRevision"] = rev; st["lastAttemptedRevision"] = rev; }
+            if (requested != null) st["lastHandledReconcileAt"] = requested;
             if (J.Same(st, old)) return false;
             o["status"] = st;
             return true;

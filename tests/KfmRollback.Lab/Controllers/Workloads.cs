@@ -7,6 +7,8 @@ public sealed class WorkloadOptions
 {
     /// <summary>Simulated seconds from pod creation to Ready.</summary>
     public double PodStartSeconds { get; set; } = 2;
+    /// <summary>Simulated seconds a deleted pod stays Terminating (capped by its grace period).</summary>
+    public double PodTerminationSeconds { get; set; } = 2;
     /// <summary>Simulated seconds between restarts of a crash-looping container.</summary>
     public double CrashRestartSeconds { get; set; } = 10;
 }
@@ -33,9 +35,20 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
     public void Tick()
     {
         CollectGarbage();
-        foreach (var d in store.List(D)) { try { SyncDeployment(d); } catch (ApiException) { } }
-        foreach (var rs in store.List(RS)) { try { SyncReplicaSet(rs); } catch (ApiException) { } }
-        foreach (var p in store.List(P)) { try { SyncPod(p); } catch (ApiException) { } }
+        foreach (var h in store.List(Resources.HorizontalPodAutoscalers)) Guard(() => SyncHpa(h));
+        foreach (var d in store.List(D)) Guard(() => SyncDeployment(d));
+        foreach (var rs in store.List(RS)) Guard(() => SyncReplicaSet(rs));
+        foreach (var p in store.List(P)) Guard(() => SyncPod(p));
+    }
+
+    /// <summary>Errors reconciling one object must not stop the others; they are kept for /lab/state.</summary>
+    public List<string> Errors { get; } = new();
+
+    void Guard(Action a)
+    {
+        try { a(); }
+        catch (ApiException) { }
+        catch (Exception e) { lock (Errors) { if (Errors.Count < 50) Errors.Add(e.ToString()); } }
     }
 
     // ------------------------------------------------------------ helpers
@@ -116,6 +129,58 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
         try { store.Create(Resources.Events, ev); } catch (ApiException) { }
     }
 
+    /// <summary>Deletes a pod gracefully (Terminating first), like the kubelet path of a real cluster.</summary>
+    public void DeletePod(JsonObject pod, double? graceSeconds = null)
+    {
+        var grace = graceSeconds ?? Math.Min(opts.PodTerminationSeconds, pod.Long("spec.terminationGracePeriodSeconds") ?? 30);
+        if (grace <= 0) store.Delete(P, pod.Ns(), pod.Name());
+        else store.MarkDeleting(P, pod.Ns(), pod.Name(), grace);
+    }
+
+    // ------------------------------------------------------------ HPA stand-in
+    /// <summary>
+    /// The HPA owns spec.replicas of its target Deployment: it keeps it at the recommendation, which is
+    /// annotation <c>lab.kfm.local/recommended-replicas</c> (default minReplicas) clamped to [min, max].
+    /// A target scaled to 0 is left alone (scaling disabled), as a real HPA does.
+    /// </summary>
+    void SyncHpa(JsonObject h)
+    {
+        if (h.Str("spec.scaleTargetRef.kind") != "Deployment") return;
+        var d = store.Get(D, h.Ns(), h.Str("spec.scaleTargetRef.name") ?? "");
+        var min = h.Long("spec.minReplicas") ?? 1;
+        var max = h.Long("spec.maxReplicas") ?? min;
+        var rec = long.TryParse((h.At("metadata.annotations") as JsonObject)?["lab.kfm.local/recommended-replicas"]?.GetValue<string>(), out var r) ? r : min;
+        var desired = Math.Clamp(rec, min, Math.Max(min, max));
+        var current = d?.Long("spec.replicas") ?? 0;
+        var active = d != null && current > 0;
+        if (active && current != desired)
+        {
+            store.Mutate(D, d!.Ns(), d.Name(), x => { x.Obj("spec")["replicas"] = desired; return true; });
+            Event(h, "Normal", "SuccessfulRescale", $"New size: {desired}; reason: recommendation", "horizontal-pod-autoscaler");
+        }
+        store.Mutate(Resources.HorizontalPodAutoscalers, h.Ns(), h.Name(), x =>
+        {
+            var st = new JsonObject
+            {
+                ["currentReplicas"] = d?.Long("status.replicas") ?? 0,
+                ["desiredReplicas"] = active ? desired : 0,
+                ["conditions"] = new JsonArray(new JsonObject
+                {
+                    ["type"] = "ScalingActive", ["status"] = active ? "True" : "False",
+                    ["reason"] = d == null ? "FailedGetScale" : active ? "ValidMetricFound" : "ScalingDisabled",
+                    ["message"] = d == null ? "the HPA controller was unable to get the target's current scale" : active ? "the HPA was able to successfully calculate a replica count" : "scaling is disabled since the replica count of the target is zero",
+                }),
+            };
+            var old = x["status"] as JsonObject;
+            if (old?["conditions"] is JsonArray oc && oc.FirstOrDefault() is JsonObject c0 && c0.Str("reason") == st.At("conditions")!.AsArray()[0].Str("reason"))
+                st["conditions"]![0]!["lastTransitionTime"] = c0.Str("lastTransitionTime");
+            else st["conditions"]![0]!["lastTransitionTime"] = J.Time(Now);
+            if (J.Same(st, old)) return false;
+            x["status"] = st;
+            return true;
+        }, statusOnly: true);
+    }
+
     // ------------------------------------------------------------ garbage collector
     void CollectGarbage()
     {
@@ -131,7 +196,12 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
         {
             var refs = (JsonArray)o.At("metadata.ownerReferences")!;
             if (refs.All(r => !uids.Contains(r.Str("uid") ?? "")))
-                try { store.Delete(rt, o.Ns(), o.Name()); } catch (ApiException) { }
+                try
+                {
+                    if (rt == P) { if (o.At("metadata.deletionTimestamp") == null) DeletePod(o); }
+                    else store.Delete(rt, o.Ns(), o.Name());
+                }
+                catch (ApiException) { }
         }
     }
 
@@ -219,6 +289,7 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
                 }
                 anns[DesiredAnn] = replicas.ToString();
                 anns[MaxAnn] = (replicas + surge).ToString();
+                copy.Obj("spec")["minReadySeconds"] = d.Long("spec.minReadySeconds") ?? 0;
                 if (!J.Same(copy, newRs)) newRs = store.Update(RS, copy);
             }
         }
@@ -467,15 +538,17 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
         else if (pods.Count > want)
         {
             var victims = pods.OrderBy(p => PodReady(p) ? 1 : 0).ThenByDescending(p => p.Str("metadata.creationTimestamp")).Take(pods.Count - (int)want).ToList();
-            foreach (var v in victims) { try { store.Delete(P, ns, v.Name()); pods.Remove(v); } catch (ApiException) { } }
+            foreach (var v in victims) { try { DeletePod(v); pods.Remove(v); } catch (ApiException) { } }
             Event(rs, "Normal", "SuccessfulDelete", $"Deleted {victims.Count} pod(s) of {rs.Name()}", "replicaset-controller");
         }
         var ready = pods.Count(PodReady);
+        var minReady = rs.Long("spec.minReadySeconds") ?? 0;
+        var available = pods.Count(p => PodReady(p) && (minReady == 0 || ReadySince(p) is { } t && t.AddSeconds(minReady) <= Now));
         store.Mutate(RS, ns, rs.Name(), cur =>
         {
             var st = new JsonObject
             {
-                ["replicas"] = pods.Count, ["fullyLabeledReplicas"] = pods.Count, ["readyReplicas"] = ready, ["availableReplicas"] = ready,
+                ["replicas"] = pods.Count, ["fullyLabeledReplicas"] = pods.Count, ["readyReplicas"] = ready, ["availableReplicas"] = available,
                 ["observedGeneration"] = cur.Long("metadata.generation") ?? 1,
             };
             foreach (var f in new[] { "fullyLabeledReplicas", "readyReplicas", "availableReplicas" }) if ((st.Long(f) ?? 0) == 0) st.Remove(f);
@@ -485,12 +558,20 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
         }, statusOnly: true);
     }
 
+    static DateTimeOffset? ReadySince(JsonObject p) =>
+        J.ParseTime((p.At("status.conditions") as JsonArray)?.FirstOrDefault(c => c.Str("type") == "Ready").Str("lastTransitionTime"));
+
     public static bool PodReady(JsonObject p) =>
         (p.At("status.conditions") as JsonArray)?.Any(c => c.Str("type") == "Ready" && c.Str("status") == "True") == true;
 
     // ------------------------------------------------------------ kubelet stand-in
     void SyncPod(JsonObject p)
     {
+        if (J.ParseTime(p.Str("metadata.deletionTimestamp")) is { } gone)
+        {
+            if (Now >= gone) store.Delete(P, p.Ns(), p.Name());
+            return;   // a terminating pod keeps its last status
+        }
         var created = J.ParseTime(p.Str("metadata.creationTimestamp")) ?? Now;
         var startedAt = created.AddSeconds(opts.PodStartSeconds);
         var now = Now;
