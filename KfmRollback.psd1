@@ -22,6 +22,8 @@
         'Get-KfmRolloutHistory'
         'Test-KfmAccess'
         'Invoke-KfmRollback'
+        'Enable-KfmFailClosed'
+        'Disable-KfmFailClosed'
         'New-KfmRollbackReceipt'
         'Save-KfmRollbackReceipt'
         'Get-KfmRollbackReceipt'

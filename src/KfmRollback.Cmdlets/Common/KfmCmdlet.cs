@@ -15,7 +15,7 @@ public abstract class KfmCmdlet : PSCmdlet
     private BlockingCollection<Action>? _pipelineQueue;
 
     /// <summary>Cancelled when the user presses Ctrl+C or the pipeline stops.</summary>
-    protected CancellationToken Stopping => _stopping.Token;
+    protected CancellationToken StopToken => _stopping.Token;
 
     protected sealed override void ProcessRecord()
     {

@@ -13,14 +13,14 @@ public sealed class ModuleInitializer : IModuleAssemblyInitializer, IModuleAssem
 {
     internal const string EngineAssemblyName = "KfmRollback.Engine";
 
+    internal static string ModuleDirectory { get; } =
+        Path.GetDirectoryName(typeof(ModuleInitializer).Assembly.Location) ?? AppContext.BaseDirectory;
+
     private static readonly Lazy<KfmLoadContext> s_context = new(() =>
         new KfmLoadContext(Path.Combine(ModuleDirectory, "Dependencies")));
 
     private static readonly object s_gate = new();
     private static bool s_hooked;
-
-    internal static string ModuleDirectory { get; } =
-        Path.GetDirectoryName(typeof(ModuleInitializer).Assembly.Location)!;
 
     public void OnImport()
     {

@@ -1,0 +1,41 @@
+using System.Management.Automation;
+using KfmRollback.Cmdlets.Common;
+using KfmRollback.Engine.Core;
+using KfmRollback.Engine.FailClosed;
+
+namespace KfmRollback.Cmdlets.FailClosed;
+
+/// <summary>Stops the API serving (scale to zero or maintenance 503) when a rollback did not make it safe.</summary>
+[Cmdlet(VerbsLifecycle.Enable, "KfmFailClosed", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(FailClosedState))]
+public sealed class EnableKfmFailClosedCommand : KfmEnvironmentCmdlet
+{
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? Reason { get; set; }
+
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    protected override void ProcessRecordCore()
+    {
+        var environment = RequireEnvironment();
+        bool dryRun = MyInvocation.BoundParameters.ContainsKey("WhatIf");
+        string mode = environment.FailClosed?.Mode.ToString() ?? "unconfigured";
+        if (!dryRun && !(Force || ShouldProcess($"the API in {environment.Name}", $"Fail closed ({mode}): the API stops serving")))
+        {
+            return;
+        }
+        string reason = Reason ?? TryGetIncident()?.Reason ?? "rollback did not restore a safe state";
+        FailClosedState state = RunAsync(token => FailClosedOperations.For(environment).EnableAsync(environment, IncidentId, Actor.Current(), reason, dryRun, token));
+        if (dryRun)
+        {
+            Host.UI.WriteLine($"What if: {state.Target}: {state.Detail}");
+            return;
+        }
+        if (state.Changed)
+        {
+            TimelineWriter()("OPS", $"FAILED CLOSED {environment.Name} ({state.Mode}, {state.Target}): {reason}");
+        }
+        WriteObject(state);
+    }
+}
