@@ -1,63 +1,127 @@
 <#
 .SYNOPSIS
-    The rollback drill: the runbook end to end, as an operator would run it.
+    The rollback drill: a bad deploy on the embedded lab cluster, rolled back by the runbook.
 .DESCRIPTION
-    Runs the parts of the runbook the module ships in a scratch workspace: open the incident
-    (UTC + America/Chicago), record the timeline, write the rollback receipt with the runbook's
-    fields, store it in a git-backed, signed, hash-chained store, and audit the store with the
-    anchor the incident ticket would keep. Exits 0 only when every step did what the runbook asks.
+    Starts the lab (an emulated apiserver with a deployment controller, Argo CD self-heal and a
+    stand-in KFM API), deploys a good build and then a bad one through Argo CD, and runs the
+    runbook as an operator would:
+
+        New-KfmIncident | Start-KfmFreeze | Get-KfmApiRef | Invoke-KfmRollback -Method Cluster -Wait |
+            New-KfmRollbackReceipt | Save-KfmRollbackReceipt
+
+    It prints a short summary and the receipt, exits 0 only when the stand-in API serves the good
+    build afterwards (and the receipt store verifies), and stops every process it started.
 #>
 param(
     [Parameter(Mandatory)] [string] $ModulePath,
+    [Parameter(Mandatory)] [string] $LabDll,
     [string] $Workspace = (Join-Path ([IO.Path]::GetTempPath()) ("kfm-drill-" + [Guid]::NewGuid().ToString('N').Substring(0, 8)))
 )
 $ErrorActionPreference = 'Stop'
 Import-Module (Join-Path (Resolve-Path $ModulePath) 'KfmRollback.psd1')
-
-New-Item -ItemType Directory -Force $Workspace | Out-Null
-$journal = Join-Path $Workspace 'incidents.ndjson'
-$store = Join-Path $Workspace 'receipts'
 $failures = [Collections.Generic.List[string]]::new()
 function Step([string] $Text) { Write-Host "==> $Text" -ForegroundColor Cyan }
 
-Step 'Open the incident'
-$incident = New-KfmIncident -Id ('DRILL-' + (Get-Date -AsUTC -Format 'yyyyMMdd-HHmmss')) -Commander 'drill-ic' `
-    -Reason '5xx spike after deploy (drill)' -Environment drill -JournalPath $journal `
-    -ImpactedEndpoint 'public:/api/v1/stac/items', 'restricted:/api/v1/datasets/{id}' -Confirm:$false
-$incident | Format-List | Out-Host
+function Invoke-Kubectl {
+    $output = & /usr/bin/kubectl --kubeconfig (Join-Path $Workspace 'kubeconfig') @args 2>&1
+    if ($LASTEXITCODE -ne 0) { throw "kubectl $($args -join ' ') failed: $output" }
+    $output
+}
 
-Step 'Record the timeline'
-$incident | Add-KfmTimelineEntry -Role IC -Event 'Froze deploys and captured evidence' -Confirm:$false | Out-Null
+# What the stand-in API says it is running, as a client sees it.
+function Get-ServedBuild($Facts) {
+    $headers = @{ Authorization = "Bearer $($Facts.kfmApi.tokens.public)" }
+    Invoke-RestMethod -Uri "$($Facts.kfmApi.url)/api/v1/meta" -Headers $headers -SkipHttpErrorCheck
+}
 
-Step 'Write and store the rollback receipt'
-$current = 'sha256:' + (-join ((1..64) | ForEach-Object { '{0:x}' -f (Get-Random -Maximum 16) }))
-$target = 'sha256:' + (-join ((1..64) | ForEach-Object { '{0:x}' -f (Get-Random -Maximum 16) }))
-$saved = $incident |
-    New-KfmRollbackReceipt -ApprovedBy 'drill-approver' -CurrentRef $current -RollbackTargetRef $target -ChangedSurface api `
-        -Health pass -PolicyInvariants pass -ContractSmoke pass -Notes 'Drill: receipt path only.' |
-    Save-KfmRollbackReceipt -Store $store -Git -Branch receipts -JournalPath $journal -Confirm:$false
-$saved | Format-List Digest, Sequence, ChainHead, CommitId | Out-Host
+function Wait-Until([scriptblock] $Condition, [string] $What, [int] $Seconds = 60) {
+    $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
+    while (-not (& $Condition)) {
+        if ([DateTime]::UtcNow -gt $deadline) { throw "Timed out after $Seconds s waiting for $What." }
+        Start-Sleep -Milliseconds 200
+    }
+}
 
-Step 'Audit the store with the anchor'
-$report = Test-KfmRollbackReceipt -Store $store -Git -Branch receipts -Anchor $saved.ChainHead
-if (-not $report.IsValid) { $failures.Add('the receipt store did not verify') }
+New-Item -ItemType Directory -Force $Workspace | Out-Null
+Step "Starting the lab cluster in $Workspace"
+$lab = Start-Process -FilePath ([Environment]::ProcessPath) -PassThru -NoNewWindow `
+    -ArgumentList @($LabDll, '--out', $Workspace, '--time-scale', '5', '--parent-pid', "$PID") `
+    -RedirectStandardOutput (Join-Path $Workspace 'lab.out') -RedirectStandardError (Join-Path $Workspace 'lab.err')
+try {
+    Wait-Until { Test-Path (Join-Path $Workspace 'ready') } 'the lab to start' 30
+    $facts = Get-Content -Raw (Join-Path $Workspace 'lab.json') | ConvertFrom-Json
+    $env:KFM_ROLLBACK_CONFIG = & (Join-Path $PSScriptRoot '../lab/New-KfmLabConfig.ps1') -LabDirectory $Workspace
+    $catalogue = $facts.catalogue.PSObject.Properties.Value
+    $good = $catalogue | Where-Object name -EQ 'good-1.5.1'
+    $bad = $catalogue | Where-Object name -EQ 'bad-5xx'
 
-Step 'Tamper with a copy and check it is caught'
-$copy = Join-Path $Workspace 'tampered'
-Copy-Item $store $copy -Recurse
-$file = Join-Path $copy ($saved.Digest.Substring(7) + '.json')
-(Get-Content -Raw $file).Replace('drill-approver', 'someone-else') | Set-Content -NoNewline $file
-if (Test-KfmRollbackReceipt -Store $copy -Quiet) { $failures.Add('an edited receipt was not detected') }
+    foreach ($build in $good, $bad) {
+        Step "Deploying $($build.name) through Argo CD (self-heal on)"
+        $patch = @{ spec = @{ source = @{ kustomize = @{ images = @($build.image) } } } } | ConvertTo-Json -Depth 10 -Compress
+        Invoke-Kubectl patch application kfm-api -n argocd --type merge -p $patch | Out-Null
+        Wait-Until { (Get-ServedBuild $facts).image_digest -eq $build.digest } "the API to serve $($build.name)"
+        Invoke-Kubectl rollout status deployment/kfm-api -n kfm --timeout=60s | Out-Null
+    }
+    $served = Get-ServedBuild $facts
+    Write-Host "    The API now serves $($served.build) ($($served.image_digest.Substring(0, 19))…): the incident begins." -ForegroundColor Yellow
 
-Write-Host ''
-Write-Host 'Timeline:' -ForegroundColor Cyan
-(Get-KfmIncident -Id $incident.IncidentId -JournalPath $journal).Timeline | ForEach-Object Line | Out-Host
-Write-Host 'Receipt:' -ForegroundColor Cyan
-(Get-KfmRollbackReceipt -Store $store -Git -Branch receipts -Digest $saved.Digest).Receipt.ToJson() | Out-Host
+    Step 'Runbook: incident → freeze → refs → cluster rollback → receipt'
+    $saved = New-KfmIncident -Id ('DRILL-' + (Get-Date -AsUTC -Format 'yyyyMMdd-HHmmss')) -Commander 'drill-ic' `
+            -Reason '5xx spike after deploy (drill)' -Environment lab `
+            -ImpactedEndpoint 'public:/api/v1/stac/items', 'restricted:/api/v1/datasets/{id}' -Confirm:$false |
+        Start-KfmFreeze -Confirm:$false |
+        Get-KfmApiRef -WarningAction SilentlyContinue |
+        Invoke-KfmRollback -Method Cluster -Wait -Timeout 2m -Confirm:$false |
+        ForEach-Object {
+            $script:rollback = $_
+            # Checklist A as far as this drill can see it from outside: the API serves the target
+            # build and is ready. Policy invariants and the contract are not probed here, so the
+            # receipt does not claim them.
+            $after = Get-ServedBuild $facts
+            $ready = (Invoke-WebRequest "$($facts.kfmApi.url)/api/v1/readyz" -SkipHttpErrorCheck).StatusCode -eq 200
+            $healthy = $_.Outcome -eq 'Succeeded' -and $after.image_digest -eq $_.RollbackTargetRef -and $ready
+            $_ | New-KfmRollbackReceipt -ApprovedBy 'drill-approver' `
+                -Health $(if ($healthy) { 'pass' } else { 'fail' }) -PolicyInvariants fail -ContractSmoke fail `
+                -Notes 'Drill on the lab cluster. Health checked (served build, readyz); policy invariants and contract were not probed by this drill, so they are recorded as fail.'
+        } |
+        Save-KfmRollbackReceipt -Confirm:$false
+
+    $incidentId = $rollback.IncidentId
+    $served = Get-ServedBuild $facts
+    if ($rollback.Outcome -ne 'Succeeded') { $failures.Add("the rollback outcome was $($rollback.Outcome): $($rollback.Detail)") }
+    if ($served.image_digest -ne $good.digest) { $failures.Add("the API serves $($served.build), not $($good.name)") }
+
+    Step 'Self-heal check: Argo CD is frozen, so the rollback stays'
+    Start-Sleep -Seconds 2
+    if ((Get-ServedBuild $facts).image_digest -ne $good.digest) { $failures.Add('the rollback was reverted after the freeze') }
+
+    $report = Test-KfmRollbackReceipt -Anchor $saved.ChainHead -ErrorAction SilentlyContinue
+    if (-not $report.IsValid) { $failures.Add('the receipt store did not verify') }
+
+    Write-Host ''
+    Write-Host 'Summary' -ForegroundColor Cyan
+    [pscustomobject]@{
+        Incident        = $incidentId
+        RolledBackFrom  = "$($bad.name) $($rollback.CurrentRef)"
+        RolledBackTo    = "$($served.build) $($rollback.RollbackTargetRef)"
+        Revisions       = "$($rollback.FromRevision) -> template of $($rollback.ToRevision)"
+        Took            = '{0:N1} s' -f $rollback.Duration.TotalSeconds
+        Receipt         = $saved.Digest
+        ChainHead       = $saved.ChainHead
+    } | Format-List | Out-Host
+    Write-Host 'Timeline' -ForegroundColor Cyan
+    (Get-KfmIncident -Id $incidentId).Timeline | ForEach-Object Line | Out-Host
+    Write-Host 'Receipt' -ForegroundColor Cyan
+    (Get-KfmRollbackReceipt -Digest $saved.Digest).Receipt.ToJson() | Out-Host
+}
+finally {
+    if (-not $lab.HasExited) { $lab.Kill($true); $lab.WaitForExit(10000) | Out-Null }
+    Remove-Item env:KFM_ROLLBACK_CONFIG -ErrorAction SilentlyContinue
+}
 
 if ($failures.Count) {
     Write-Host ("DRILL FAILED: " + ($failures -join '; ')) -ForegroundColor Red
     exit 1
 }
-Write-Host "DRILL PASSED: incident $($incident.IncidentId), receipt $($saved.Digest), chain head $($saved.ChainHead)" -ForegroundColor Green
+Write-Host "DRILL PASSED: the API serves $($good.name) again; receipt $($saved.Digest)" -ForegroundColor Green
 Remove-Item $Workspace -Recurse -Force
