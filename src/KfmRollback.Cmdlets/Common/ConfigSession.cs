@@ -24,7 +24,27 @@ internal static class ConfigSession
         {
             return null;
         }
-        return KfmConfigLoader.LocateAndLoad(explicitPath, fromEnvironment, currentDirectory);
+        string path = ConfigLocator.Resolve(explicitPath, fromEnvironment, currentDirectory);
+        return LoadCached(path);
+    }
+
+    // Parsed configurations are immutable, so one parse per file version is shared by every
+    // cmdlet and runspace in the process (a fleet of parallel rollbacks reads the same file).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (DateTime Written, long Length, KfmConfig Config)> s_cache = new();
+
+    private static KfmConfig LoadCached(string path)
+    {
+        var file = new FileInfo(path);
+        if (file.Exists && s_cache.TryGetValue(file.FullName, out var cached) && cached.Written == file.LastWriteTimeUtc && cached.Length == file.Length)
+        {
+            return cached.Config;
+        }
+        KfmConfig config = KfmConfigLoader.Load(path);
+        if (file.Exists)
+        {
+            s_cache[file.FullName] = (file.LastWriteTimeUtc, file.Length, config);
+        }
+        return config;
     }
 
     /// <summary>

@@ -26,36 +26,38 @@ public static class AccessPreflight
 {
     public static async Task<IReadOnlyList<AccessCheck>> CheckAsync(IKubernetes client, string environment, IEnumerable<AccessRequirement> requirements, CancellationToken cancellationToken)
     {
-        var checks = new List<AccessCheck>();
-        foreach (AccessRequirement requirement in requirements.Distinct())
+        // One review per permission, asked concurrently: a preflight should cost one round trip.
+        AccessRequirement[] distinct = requirements.Distinct().ToArray();
+        return await Task.WhenAll(distinct.Select(r => CheckOneAsync(client, environment, r, cancellationToken))).ConfigureAwait(false);
+    }
+
+    private static async Task<AccessCheck> CheckOneAsync(IKubernetes client, string environment, AccessRequirement requirement, CancellationToken cancellationToken)
+    {
+        var review = new V1SelfSubjectAccessReview
         {
-            var review = new V1SelfSubjectAccessReview
+            ApiVersion = "authorization.k8s.io/v1",
+            Kind = "SelfSubjectAccessReview",
+            Spec = new V1SelfSubjectAccessReviewSpec
             {
-                ApiVersion = "authorization.k8s.io/v1",
-                Kind = "SelfSubjectAccessReview",
-                Spec = new V1SelfSubjectAccessReviewSpec
+                ResourceAttributes = new V1ResourceAttributes
                 {
-                    ResourceAttributes = new V1ResourceAttributes
-                    {
-                        Verb = requirement.Verb,
-                        Group = requirement.Group,
-                        Resource = requirement.Resource,
-                        Subresource = requirement.Subresource,
-                        NamespaceProperty = requirement.Namespace,
-                        Name = requirement.Name,
-                    },
+                    Verb = requirement.Verb,
+                    Group = requirement.Group,
+                    Resource = requirement.Resource,
+                    Subresource = requirement.Subresource,
+                    NamespaceProperty = requirement.Namespace,
+                    Name = requirement.Name,
                 },
-            };
-            try
-            {
-                V1SelfSubjectAccessReview answer = await client.AuthorizationV1.CreateSelfSubjectAccessReviewAsync(review, cancellationToken: cancellationToken).ConfigureAwait(false);
-                checks.Add(new AccessCheck(environment, requirement, answer.Status?.Allowed == true, answer.Status?.Reason));
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-            {
-                throw KubernetesErrors.Wrap(ex, "Checking permissions (SelfSubjectAccessReview)");
-            }
+            },
+        };
+        try
+        {
+            V1SelfSubjectAccessReview answer = await client.AuthorizationV1.CreateSelfSubjectAccessReviewAsync(review, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return new AccessCheck(environment, requirement, answer.Status?.Allowed == true, answer.Status?.Reason);
         }
-        return checks;
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw KubernetesErrors.Wrap(ex, "Checking permissions (SelfSubjectAccessReview)");
+        }
     }
 }

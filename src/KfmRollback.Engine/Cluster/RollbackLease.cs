@@ -129,24 +129,28 @@ public sealed class RollbackLease : IAsyncDisposable
         }
     }
 
-    /// <summary>Releases the lease (empties the holder) so the next operator need not wait for expiry.</summary>
+    /// <summary>
+    /// Releases the lease (clears the holder) so the next operator need not wait for expiry; one
+    /// JSON patch whose test op makes sure it only clears our own hold.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         _renewing.Cancel();
         await _renewal.ConfigureAwait(false);
+        var release = new System.Text.Json.Nodes.JsonArray
+        {
+            new System.Text.Json.Nodes.JsonObject { ["op"] = "test", ["path"] = "/spec/holderIdentity", ["value"] = _lease.Spec.HolderIdentity },
+            new System.Text.Json.Nodes.JsonObject { ["op"] = "remove", ["path"] = "/spec/holderIdentity" },
+        };
         try
         {
-            V1Lease current = await _client.CoordinationV1.ReadNamespacedLeaseAsync(_lease.Metadata.Name, _lease.Metadata.NamespaceProperty).ConfigureAwait(false);
-            if (current.Spec.HolderIdentity == _lease.Spec.HolderIdentity)
-            {
-                current.Spec.HolderIdentity = null;
-                current.Spec.AcquireTime = null;
-                await _client.CoordinationV1.ReplaceNamespacedLeaseAsync(current, current.Metadata.Name, current.Metadata.NamespaceProperty).ConfigureAwait(false);
-            }
+            await _client.CoordinationV1.PatchNamespacedLeaseAsync(new V1Patch(release.ToJsonString(), V1Patch.PatchType.JsonPatch),
+                _lease.Metadata.Name, _lease.Metadata.NamespaceProperty).ConfigureAwait(false);
         }
         catch (Exception)
         {
-            // Releasing is a courtesy: an unreleased lease expires after its duration.
+            // Releasing is a courtesy: an unreleased lease expires after its duration, and a
+            // failed test means someone else holds it now.
         }
         _renewing.Dispose();
     }

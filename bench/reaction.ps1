@@ -1,0 +1,76 @@
+<#
+.SYNOPSIS
+    Reaction time: one rollout waited on at once by `Invoke-KfmRollback -Wait` and by a
+    `kubectl rollout status` started at the same moment; for each, the delay from the lab marking
+    the rollout complete (seen by a raw watch on the apiserver) to the waiter returning. Median of
+    the runs. Prints the module's delay and 'bench: reaction ratio=<module / kubectl> target<=1.5'.
+#>
+param(
+    [string] $ModulePath = (Join-Path $PSScriptRoot '../out/KfmRollback'),
+    [int] $Runs = 7
+)
+$ErrorActionPreference = 'Stop'
+. (Join-Path $PSScriptRoot 'BenchHelpers.ps1')
+$env:KFM_MODULE_PATH = (Resolve-Path $ModulePath).Path
+. (Join-Path $PSScriptRoot '../tests/pester/LabHelpers.ps1')
+Import-Module (Join-Path $env:KFM_MODULE_PATH 'KfmRollback.psd1')
+
+# Watches the Deployment and records the wall-clock moment its status first says "complete"
+# by kubectl's rules, so both waiters are measured from the same instant.
+function Start-CompletionWatch($Lab, [long] $Generation) {
+    $handler = [Net.Http.HttpClientHandler]::new()
+    $handler.ServerCertificateCustomValidationCallback = [Net.Http.HttpClientHandler]::DangerousAcceptAnyServerCertificateValidator
+    $client = [Net.Http.HttpClient]::new($handler)
+    $client.DefaultRequestHeaders.Authorization = [Net.Http.Headers.AuthenticationHeaderValue]::new('Bearer', $Lab.AdminToken)
+    $client.Timeout = [TimeSpan]::FromMinutes(5)
+    Start-ThreadJob -ArgumentList $client, $Lab.Url, $Generation -ScriptBlock {
+        param($client, $url, $generation)
+        $stream = $client.GetStreamAsync("$url/apis/apps/v1/namespaces/kfm/deployments?watch=true&fieldSelector=metadata.name%3Dkfm-api").GetAwaiter().GetResult()
+        $reader = [IO.StreamReader]::new($stream)
+        while ($null -ne ($line = $reader.ReadLine())) {
+            $d = ($line | ConvertFrom-Json -Depth 30).object
+            $desired = if ($null -ne $d.spec.replicas) { $d.spec.replicas } else { 1 }
+            if ($d.metadata.generation -ge $generation -and $d.status.observedGeneration -ge $d.metadata.generation -and
+                $d.status.updatedReplicas -eq $desired -and $d.status.replicas -eq $desired -and $d.status.availableReplicas -eq $desired) {
+                return [DateTime]::UtcNow
+            }
+        }
+    }
+}
+
+$lab = Start-KfmTestLab -TimeScale 1 -PodStartSeconds 2 -ExtraArguments @('--traffic', '0')
+try {
+    $env:KFM_ROLLBACK_CONFIG = $lab.Config
+    Start-KfmFreeze -Confirm:$false | Out-Null
+    $module = [Collections.Generic.List[double]]::new()
+    $kubectl = [Collections.Generic.List[double]]::new()
+    for ($i = 0; $i -lt $Runs; $i++) {
+        $generation = (Get-KfmLabDeployment $lab).metadata.generation + 1
+        $complete = Start-CompletionWatch $lab $generation
+        $rollback = Start-ThreadJob -ArgumentList (Join-Path $env:KFM_MODULE_PATH 'KfmRollback.psd1'), $lab.Config -ScriptBlock {
+            param($manifest, $config)
+            Import-Module $manifest
+            $null = Invoke-KfmRollback -ConfigPath $config -Method Cluster -Wait -Timeout 120 -Confirm:$false
+            [DateTime]::UtcNow
+        }
+        # Start kubectl as soon as the rollout exists, so both are waiting long before it completes.
+        while ((Get-KfmLabDeployment $lab).metadata.generation -lt $generation) { Start-Sleep -Milliseconds 10 }
+        $process = Start-Process /usr/bin/kubectl -ArgumentList @('--kubeconfig', $lab.Kubeconfig, 'rollout', 'status', 'deployment/kfm-api', '-n', 'kfm', '--timeout=120s') -PassThru -RedirectStandardOutput /dev/null
+        $process.WaitForExit()
+        $kubectlDone = [DateTime]::UtcNow
+        $moduleDone = $rollback | Wait-Job | Receive-Job
+        $completedAt = $complete | Wait-Job -Timeout 60 | Receive-Job
+        Remove-Job $rollback, $complete -Force
+        if (-not $completedAt) { throw 'the completion watch saw no completion' }
+        $module.Add(($moduleDone - $completedAt).TotalMilliseconds)
+        $kubectl.Add(($kubectlDone - $completedAt).TotalMilliseconds)
+    }
+    $m = Get-Median $module
+    $k = Get-Median $kubectl
+    Write-Host ('delay after completion (median of {0}): module {1:N0} ms, kubectl rollout status {2:N0} ms' -f $Runs, $m, $k)
+    Write-BenchLine -Name 'reaction' -Ratio ($m / $k) -Target '<=1.5'
+}
+finally {
+    Stop-KfmTestLab $lab
+    Remove-Item env:KFM_ROLLBACK_CONFIG -ErrorAction SilentlyContinue
+}
