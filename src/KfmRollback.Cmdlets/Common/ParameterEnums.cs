@@ -18,8 +18,24 @@ public enum RollbackMethodName
     Cluster,
 }
 
+/// <summary>What Invoke-KfmRollback puts back.</summary>
+public enum RollbackSurfaceName
+{
+    Image,
+    Config,
+    Policy,
+}
+
 internal static class ParameterEnumMapping
 {
+    public static Engine.Rollback.Surfaces.RollbackSurfaces ToEngine(this IEnumerable<RollbackSurfaceName> surfaces) =>
+        surfaces.Aggregate((Engine.Rollback.Surfaces.RollbackSurfaces)0, (all, s) => all | s switch
+        {
+            RollbackSurfaceName.Image => Engine.Rollback.Surfaces.RollbackSurfaces.Image,
+            RollbackSurfaceName.Config => Engine.Rollback.Surfaces.RollbackSurfaces.Config,
+            _ => Engine.Rollback.Surfaces.RollbackSurfaces.Policy,
+        });
+
     public static Engine.Refs.RefSource ToEngine(this ApiRefSource source) =>
         source == ApiRefSource.Cluster ? Engine.Refs.RefSource.Cluster : Engine.Refs.RefSource.GitOps;
 

@@ -30,6 +30,12 @@ public sealed class StartKfmFreezeCommand : FreezeCmdlet
         }
         if (!dryRun)
         {
+            // The running configuration, as evidence and as what a config rollback can come back to.
+            var snapshots = RunAsync(token => KfmRollback.Engine.Cluster.ClusterOperations.SnapshotConfigAsync(environment, token));
+            foreach (var state in snapshots)
+            {
+                WriteVerbose($"{state.Kind} {state.Name}: {state.Action} {state.ContentSha256}");
+            }
             WriteObject(summary);
         }
     }

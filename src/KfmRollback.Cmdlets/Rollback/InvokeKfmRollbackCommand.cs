@@ -21,6 +21,10 @@ public sealed class InvokeKfmRollbackCommand : KfmEnvironmentCmdlet
     [Parameter(Mandatory = true)]
     public RollbackMethodName Method { get; set; }
 
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public RollbackSurfaceName[] Surface { get; set; } = { RollbackSurfaceName.Image };
+
     [Parameter(Mandatory = true, ParameterSetName = RevisionSet)]
     public long ToRevision { get; set; }
 
@@ -74,6 +78,7 @@ public sealed class InvokeKfmRollbackCommand : KfmEnvironmentCmdlet
                 _ => RollbackTarget.Previous,
             },
             Container = Container,
+            Surfaces = Surface.ToEngine(),
             Force = Force,
             ForceReason = ForceReason,
             DryRun = whatIf,

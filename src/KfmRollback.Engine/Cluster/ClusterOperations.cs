@@ -40,6 +40,23 @@ public static class ClusterOperations
     public static Task<RollbackResult> RollbackAsync(ClusterRollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken) =>
         new ClusterRollback(ClusterClientFactory.For(request.Environment.Cluster)).RunAsync(request, reporter, cancellationToken);
 
+    /// <summary>
+    /// Snapshots the runtime configuration the running revision uses (at freeze time), so a later
+    /// rollback can tell whether a reused ConfigMap or Secret name changed content. Hashes only.
+    /// </summary>
+    public static async Task<IReadOnlyList<Rollback.Surfaces.ConfigObjectState>> SnapshotConfigAsync(EnvironmentConfig environment, CancellationToken cancellationToken)
+    {
+        var client = ClusterClientFactory.For(environment.Cluster);
+        var snapshot = await DeploymentSnapshot.ReadAsync(client, environment.Cluster.Namespace, environment.Cluster.Deployment, cancellationToken, includePods: false).ConfigureAwait(false);
+        var current = snapshot.CurrentReplicaSet;
+        if (current is null)
+        {
+            return Array.Empty<Rollback.Surfaces.ConfigObjectState>();
+        }
+        return await new Rollback.Surfaces.SurfaceRollback(client, environment)
+            .SnapshotAsync(current.Spec.Template, Rollback.Surfaces.SurfaceRollback.PodTemplateHash(current), cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>The last verified rollback target the environment's receipt store records, if any.</summary>
     public static string? LastVerifiedDigest(EnvironmentConfig environment)
     {

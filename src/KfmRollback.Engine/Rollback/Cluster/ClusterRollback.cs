@@ -4,6 +4,8 @@ using k8s.Models;
 using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Freeze;
+using KfmRollback.Engine.Rollback.Surfaces;
+using System.Text.Json.Nodes;
 
 namespace KfmRollback.Engine.Rollback.Cluster;
 
@@ -68,11 +70,24 @@ public sealed class ClusterRollback
         await using RollbackLease lease = await RollbackLease.AcquireAsync(_client, ns, cluster.EffectiveLeaseName, holder, cluster.LeaseDuration, _clock, cancellationToken).ConfigureAwait(false);
         reporter.Say($"Holding rollback lock {ns}/{cluster.EffectiveLeaseName} as {holder}.");
 
+        var surfaces = new SurfaceRollback(_client, request.Environment);
+        bool configRestored = false;
         for (int attempt = 1; ; attempt++)
         {
             DeploymentSnapshot snapshot = await DeploymentSnapshot.ReadAsync(_client, ns, name, cancellationToken).ConfigureAwait(false);
             ClusterRollbackPlan plan = Plan(snapshot, request);
-            if (plan.AlreadyAtTarget)
+            V1ReplicaSet target = snapshot.ReplicaSets.First(rs => rs.Metadata.Name == plan.TargetReplicaSet);
+
+            // Runtime configuration and a policy ConfigMap first: every check happens before any
+            // change, so a missing or unverifiable object leaves everything as it was.
+            if (!configRestored && (request.Surfaces.HasFlag(RollbackSurfaces.Config) || request.Surfaces.HasFlag(RollbackSurfaces.Policy)))
+            {
+                IReadOnlyList<ConfigObjectState> restored = await surfaces.RestoreConfigAsync(target, request.Surfaces, request.Force, reporter, cancellationToken).ConfigureAwait(false);
+                configRestored = restored.Any(r => r.Action == "restore");
+            }
+
+            JsonArray? patch = SelectPatch(request, snapshot, plan, target, surfaces, configRestored);
+            if (patch is null)
             {
                 reporter.Record("OPS", $"Cluster rollback of {ns}/{name} skipped: already at revision {plan.TargetRevision}'s template");
                 return Result(request, plan, started, RollbackOutcome.NoOp, Skipped(plan), snapshot);
@@ -81,9 +96,9 @@ public sealed class ClusterRollback
             Exception? failure;
             try
             {
-                reporter.Say($"Patching deployment {ns}/{name} (attempt {attempt}): {plan.Patch().ToJsonString()}");
+                reporter.Say($"Patching deployment {ns}/{name} (attempt {attempt}): {patch.ToJsonString()}");
                 await _client.AppsV1.PatchNamespacedDeploymentAsync(
-                    new V1Patch(plan.Patch().ToJsonString(), V1Patch.PatchType.JsonPatch), name, ns, cancellationToken: cancellationToken).ConfigureAwait(false);
+                    new V1Patch(patch.ToJsonString(), V1Patch.PatchType.JsonPatch), name, ns, cancellationToken: cancellationToken).ConfigureAwait(false);
                 failure = null;
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -109,23 +124,26 @@ public sealed class ClusterRollback
                     ? new KfmException("RollbackConcurrentChange", KfmErrorKind.ResourceBusy,
                         $"Deployment {ns}/{name} changed between reading and patching (resourceVersion precondition failed and its spec changed): someone else is changing it. Nothing was rolled back; find out who, then retry.", name, failure)
                     : KubernetesErrors.Wrap(failure, $"Patching deployment {ns}/{name}", name);
-                reporter.Record("OPS", $"Cluster rollback of {ns}/{name} failed before any change: {error.ErrorId}");
+                reporter.Record("OPS", $"Cluster rollback of {ns}/{name} failed before the deployment changed: {error.ErrorId}");
                 return Result(request, plan, started, RollbackOutcome.Failed, error.Message, snapshot) with { Error = error };
             }
 
-            reporter.Record("OPS", $"Cluster rollback of {ns}/{name}: revision {plan.CurrentRevision} → template of revision {plan.TargetRevision} " +
+            reporter.Record("OPS", $"Cluster rollback of {ns}/{name} ({Surfaces(request)}): revision {plan.CurrentRevision} → template of revision {plan.TargetRevision} " +
                 $"({Short(CurrentDigest(snapshot, request))} → {Short(TargetDigest(snapshot, plan, request))})");
             if (!request.Wait)
             {
                 return Result(request, plan, started, RollbackOutcome.Succeeded, "rollback applied; not waiting for the rollout (-Wait waits)", snapshot);
             }
 
-            string? targetHash = snapshot.ReplicaSets.FirstOrDefault(rs => rs.Metadata.Name == plan.TargetReplicaSet)?.Metadata.Labels?
-                .TryGetValue(DeploymentRevisions.PodTemplateHashLabel, out string? hash) == true ? hash : null;
             var watcher = new RolloutWatcher(_client, ns, name, status => reporter.Progress?.Invoke(status.Message, status.PercentComplete));
-            RolloutStatus final = await watcher.WaitAsync(targetHash, request.Timeout, cancellationToken).ConfigureAwait(false);
+            RolloutStatus final = await watcher.WaitAsync(SurfaceRollback.PodTemplateHash(target), request.Timeout, cancellationToken).ConfigureAwait(false);
             bool ok = final.Phase == RolloutPhase.Complete;
             reporter.Record("OPS", ok ? $"Rollout of {ns}/{name} complete: {final.Message}" : $"Rollout of {ns}/{name} FAILED: {final.Message}");
+            if (ok)
+            {
+                // What now runs is the known state to come back to: snapshot its configuration.
+                await surfaces.SnapshotAsync(target.Spec.Template, SurfaceRollback.PodTemplateHash(target), cancellationToken).ConfigureAwait(false);
+            }
             RollbackResult result = Result(request, plan, started, ok ? RollbackOutcome.Succeeded : RollbackOutcome.Failed, final.Message, snapshot);
             return ok ? result : result with
             {
@@ -134,6 +152,28 @@ public sealed class ClusterRollback
             };
         }
     }
+
+    /// <summary>The one patch this rollback sends, or null when nothing needs to change.</summary>
+    private JsonArray? SelectPatch(ClusterRollbackRequest request, DeploymentSnapshot snapshot, ClusterRollbackPlan plan, V1ReplicaSet target, SurfaceRollback surfaces, bool configRestored)
+    {
+        if (request.Surfaces.HasFlag(RollbackSurfaces.Image) && !plan.AlreadyAtTarget)
+        {
+            return plan.Patch();
+        }
+        if (request.Surfaces.HasFlag(RollbackSurfaces.Policy))
+        {
+            string container = ClusterRefReader.ResolveContainerName(snapshot.Deployment.Spec.Template, request.Container ?? request.Environment.Cluster.Container, snapshot.Name);
+            JsonArray? policy = surfaces.PolicyTemplatePatch(snapshot.Deployment, target, container);
+            if (policy is not null)
+            {
+                return policy;
+            }
+        }
+        // Restored configuration only takes effect in new pods.
+        return configRestored ? SurfaceRollback.RestartPatch(snapshot.Deployment, _clock.UtcNow) : null;
+    }
+
+    private static string Surfaces(ClusterRollbackRequest request) => request.Surfaces.ToString().ToLowerInvariant().Replace(", ", "+");
 
     /// <summary>True when nobody changed the Deployment's spec since <paramref name="planned"/> was read.</summary>
     private async Task<bool> SpecUnchangedAsync(DeploymentSnapshot planned, CancellationToken cancellationToken)
@@ -187,6 +227,7 @@ public sealed class ClusterRollback
         Environment = request.Environment.Name,
         IncidentId = request.IncidentId,
         Method = RollbackMethod.Cluster,
+        ChangedSurfaces = ChangedSurfaces(request.Surfaces),
         Outcome = outcome,
         CurrentRef = CurrentDigest(before, request),
         RollbackTargetRef = TargetDigest(before, plan, request),
@@ -206,6 +247,15 @@ public sealed class ClusterRollback
     {
         V1ReplicaSet? target = snapshot.ReplicaSets.FirstOrDefault(rs => rs.Metadata.Name == plan.TargetReplicaSet);
         return target is null ? null : ImageRefs.DigestOf(ClusterRollbackPlanner.ContainerImage(target.Spec.Template, request.Container ?? request.Environment.Cluster.Container, plan.Deployment));
+    }
+
+    private static IReadOnlyList<string> ChangedSurfaces(RollbackSurfaces surfaces)
+    {
+        var names = new List<string>();
+        if (surfaces.HasFlag(RollbackSurfaces.Image)) { names.Add("api"); }
+        if (surfaces.HasFlag(RollbackSurfaces.Config)) { names.Add("config"); }
+        if (surfaces.HasFlag(RollbackSurfaces.Policy)) { names.Add("policy"); }
+        return names;
     }
 
     private static string Skipped(ClusterRollbackPlan plan) => $"skipped rollback (current template already matches revision {plan.TargetRevision})";

@@ -11,6 +11,8 @@ public sealed class ClusterRollbackRequest
     public required string Actor { get; init; }
     public string? Reason { get; init; }
     public RollbackTarget Target { get; init; } = RollbackTarget.Previous;
+    /// <summary>What to put back: the image (template), the runtime configuration, the policy bundle link.</summary>
+    public Surfaces.RollbackSurfaces Surfaces { get; init; } = Rollback.Surfaces.RollbackSurfaces.Image;
     public string? Container { get; init; }
     /// <summary>Override the default-deny refusals (unfrozen GitOps controller, paused deployment).</summary>
     public bool Force { get; init; }

@@ -1,0 +1,80 @@
+# Runtime configuration and secrets rolled back with the image, and never shown.
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'LabHelpers.ps1')
+    Import-Module $KfmManifest -Force
+    $lab = Start-KfmTestLab
+    $canaryBefore = 'kfm-canary-' + [Guid]::NewGuid().ToString('N')
+    $canaryAfter = 'kfm-canary-' + [Guid]::NewGuid().ToString('N')
+    function Set-Secret([string] $Value) {
+        $b64 = [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes($Value))
+        "apiVersion: v1`nkind: Secret`nmetadata: { name: kfm-api-oidc, namespace: kfm }`ntype: Opaque`ndata: { client_secret: $b64 }" | Set-Content (Join-Path $lab.Directory 'secret.yaml')
+        Invoke-KfmLabKubectl $lab apply -f (Join-Path $lab.Directory 'secret.yaml') | Out-Null
+    }
+    function Get-ConfigValue([string] $Key) { Invoke-KfmLabKubectl $lab get configmap kfm-api-config -n kfm -o "jsonpath={.data.$Key}" }
+    function Get-SecretValue { [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String((Invoke-KfmLabKubectl $lab get secret kfm-api-oidc -n kfm -o 'jsonpath={.data.client_secret}'))) }
+
+    Set-Secret $canaryBefore
+    $config = Join-Path $lab.Directory 'surfaces.yaml'
+    (Get-Content -Raw $lab.Config) -replace 'configmaps: \[kfm-api-config\]', "configmaps: [kfm-api-config]`n      secrets: [kfm-api-oidc]" | Set-Content $config
+    $env:KFM_ROLLBACK_CONFIG = $config
+    $journal = Join-Path $lab.Directory 'state/incidents/incidents.ndjson'
+    New-KfmIncident -Id INC-CFG -Commander alice -Reason 'config change broke auth' -Environment lab -Confirm:$false | Out-Null
+}
+
+AfterAll {
+    Stop-KfmTestLab $lab
+    Remove-Item env:KFM_ROLLBACK_CONFIG -ErrorAction SilentlyContinue
+}
+
+Describe 'Invoke-KfmRollback -Surface Config' {
+    It 'restores a reused ConfigMap and Secret to what the target revision ran with' {
+        $everything = & {
+            Start-KfmFreeze -IncidentId INC-CFG -Confirm:$false -Verbose
+            $good = Get-KfmApiRef
+            # A bad deploy that also reuses the names with other content.
+            $bad = $lab.Facts.catalogue.'bad-5xx'.image
+            Invoke-KfmLabKubectl $lab set image deployment/kfm-api -n kfm "api=$bad" | Out-Null
+            Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=60s | Out-Null
+            Invoke-KfmLabKubectl $lab patch configmap kfm-api-config -n kfm --type merge -p '{"data":{"log_level":"trace"}}' | Out-Null
+            Set-Secret $canaryAfter
+            $script:result = Invoke-KfmRollback -IncidentId INC-CFG -Method Cluster -Surface Image, Config -Wait -Timeout 60 -Confirm:$false -Verbose -Debug
+            $script:result
+            $script:result | New-KfmRollbackReceipt -ApprovedBy bob -Health pass -PolicyInvariants pass -ContractSmoke pass | Save-KfmRollbackReceipt -Confirm:$false -Verbose
+        } *>&1 | Out-String -Width 500
+
+        $result.Outcome | Should -Be 'Succeeded'
+        $result.ChangedSurfaces | Should -Be @('api', 'config')
+        Get-ConfigValue 'log_level' | Should -Be 'info'
+        Get-SecretValue | Should -Be $canaryBefore
+        (Get-KfmIncident INC-CFG).Timeline.Event | Where-Object { $_ -like 'Restored secret kfm/kfm-api-oidc*' } | Should -Not -BeNullOrEmpty
+
+        # The secret's values, before and after, appear nowhere the module writes.
+        foreach ($canary in $canaryBefore, $canaryAfter) {
+            $b64 = [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes($canary))
+            foreach ($needle in $canary, $b64) {
+                $everything | Should -Not -Match ([regex]::Escape($needle))
+                Get-Content -Raw $journal | Should -Not -Match ([regex]::Escape($needle))
+                Get-ChildItem (Join-Path $lab.Directory 'state/receipts') -Recurse -File | Get-Content -Raw | Should -Not -Match ([regex]::Escape($needle))
+            }
+        }
+    }
+
+    It 'fails closed, changing nothing, when no snapshot records what a revision used' {
+        $generation = (Get-KfmLabDeployment $lab).metadata.generation
+        $before = Get-ConfigValue 'log_level'
+        $err = { Invoke-KfmRollback -IncidentId INC-CFG -Method Cluster -Surface Config -ToRevision 1 -Confirm:$false } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'ConfigSurfaceUnverifiable,*'
+        $err.Exception.Message | Should -Match 'configmap kfm/kfm-api-config'
+        (Get-KfmLabDeployment $lab).metadata.generation | Should -Be $generation
+        Get-ConfigValue 'log_level' | Should -Be $before
+    }
+
+    It 'fails closed when a ConfigMap the target uses no longer exists' {
+        $missingConfig = Join-Path $lab.Directory 'missing.yaml'
+        (Get-Content -Raw $config) -replace 'configmaps: \[kfm-api-config\]', 'configmaps: [kfm-api-config, kfm-api-flags]' | Set-Content $missingConfig
+        $err = { Invoke-KfmRollback -ConfigPath $missingConfig -IncidentId INC-CFG -Method Cluster -Surface Config -Confirm:$false } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'ConfigSurfaceMissing,*'
+        $err.Exception.Message | Should -Match 'kfm-api-flags'
+    }
+}
