@@ -16,7 +16,7 @@ BeforeAll {
 
     Set-Secret $canaryBefore
     $config = Join-Path $lab.Directory 'surfaces.yaml'
-    (Get-Content -Raw $lab.Config) -replace 'configmaps: \[kfm-api-config\]', "configmaps: [kfm-api-config]`n      secrets: [kfm-api-oidc]" | Set-Content $config
+    (Get-Content -Raw $lab.Config) -replace 'configmaps: \[kfm-api-config\]', "configmaps: [kfm-api-config]`n      secrets: [kfm-api-oidc]`n    policy_surface:`n      configmap: kfm-api-config`n      key: policy_bundle" | Set-Content $config
     $env:KFM_ROLLBACK_CONFIG = $config
     $journal = Join-Path $lab.Directory 'state/incidents/incidents.ndjson'
     New-KfmIncident -Id INC-CFG -Commander alice -Reason 'config change broke auth' -Environment lab -Confirm:$false | Out-Null
@@ -58,6 +58,17 @@ Describe 'Invoke-KfmRollback -Surface Config' {
                 Get-ChildItem (Join-Path $lab.Directory 'state/receipts') -Recurse -File | Get-Content -Raw | Should -Not -Match ([regex]::Escape($needle))
             }
         }
+    }
+
+    It 'puts the policy bundle link back and restarts the pods (-Surface Policy)' {
+        $good = Get-ConfigValue 'policy_bundle'
+        $revision = (Get-KfmApiRef).Revision
+        Invoke-KfmLabKubectl $lab patch configmap kfm-api-config -n kfm --type merge -p ('{"data":{"policy_bundle":"kfm-policy@sha256-' + ('b' * 64) + '"}}') | Out-Null
+        $result = Invoke-KfmRollback -IncidentId INC-CFG -Method Cluster -Surface Policy -ToRevision $revision -Wait -Timeout 60 -Confirm:$false
+        $result.Outcome | Should -Be 'Succeeded'
+        $result.ChangedSurfaces | Should -Be @('policy')
+        Get-ConfigValue 'policy_bundle' | Should -Be $good
+        (Get-KfmLabDeployment $lab).spec.template.metadata.annotations.'kubectl.kubernetes.io/restartedAt' | Should -Not -BeNullOrEmpty -Because 'pods restart to load the restored bundle link'
     }
 
     It 'fails closed, changing nothing, when no snapshot records what a revision used' {
