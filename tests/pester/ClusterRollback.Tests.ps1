@@ -119,6 +119,56 @@ Describe 'Freeze, then roll back' {
     }
 }
 
+Describe 'Freeze edge cases' {
+    BeforeAll { $lab = Start-Lab }
+    AfterAll { Stop-KfmTestLab $lab }
+
+    It 'reports an ApplicationSet-owned Application as not freezable, and leaves it alone' {
+        "apiVersion: argoproj.io/v1alpha1`nkind: ApplicationSet`nmetadata: { name: kfm-apps, namespace: argocd }`nspec: { generators: [], template: { metadata: { name: kfm-api-generated }, spec: {} } }" |
+            Set-Content (Join-Path $lab.Directory 'appset.yaml')
+        Invoke-KfmLabKubectl $lab apply -f (Join-Path $lab.Directory 'appset.yaml') | Out-Null
+        $setUid = Invoke-KfmLabKubectl $lab get applicationsets kfm-apps -n argocd -o 'jsonpath={.metadata.uid}'
+        @"
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: kfm-api-generated
+  namespace: argocd
+  ownerReferences: [ { apiVersion: argoproj.io/v1alpha1, kind: ApplicationSet, name: kfm-apps, uid: $setUid, controller: true } ]
+spec:
+  project: default
+  destination: { namespace: kfm, server: https://kubernetes.default.svc }
+  source: { repoURL: https://git.kfm.local/kfm/infra.git, path: apps/kfm-api, targetRevision: main }
+  syncPolicy: { automated: { selfHeal: true, prune: true } }
+"@ | Set-Content (Join-Path $lab.Directory 'appset-app.yaml')
+        Invoke-KfmLabKubectl $lab apply -f (Join-Path $lab.Directory 'appset-app.yaml') | Out-Null
+        $config = Join-Path $lab.Directory 'appset-config.yaml'
+        (Get-Content -Raw $lab.Config) -replace 'name: kfm-api\r?\n(\s+)namespace: argocd', "name: kfm-api-generated`n`$1namespace: argocd" | Set-Content $config
+        $summary = Start-KfmFreeze -ConfigPath $config -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
+        $summary.Complete | Should -BeFalse
+        $summary.Mechanisms[0].Freezable | Should -BeFalse
+        ($warnings -join ' ') | Should -Match 'ApplicationSet'
+        $app = (Invoke-KfmLabKubectl $lab get application kfm-api-generated -n argocd -o json) -join "`n" | ConvertFrom-Json -Depth 30
+        $app.spec.syncPolicy.automated.selfHeal | Should -BeTrue
+    }
+
+    It 'takes the last-known-good from the receipt store when history has none' {
+        $ref = Get-KfmApiRef
+        # A store that records a verified rollback to an older build.
+        $verified = $lab.Facts.catalogue.'good-1.4.0'.digest
+        New-KfmRollbackReceipt -IncidentId INC-OLD -RequestedBy a -ApprovedBy b -Environment lab -Reason 'earlier incident' -StartedAt (Get-Date) `
+            -CurrentRef $lab.Facts.catalogue.'bad-5xx'.digest -RollbackTargetRef $verified -ChangedSurface api -Health pass -PolicyInvariants pass -ContractSmoke pass |
+            Save-KfmRollbackReceipt -Confirm:$false | Out-Null
+        # Remove every older ReplicaSet, so the history has no previous revision.
+        $rs = (Invoke-KfmLabKubectl $lab get rs -n kfm -o json) -join "`n" | ConvertFrom-Json -Depth 30
+        $rs.items | Where-Object { $_.metadata.annotations.'deployment.kubernetes.io/revision' -ne "$($ref.Revision)" } |
+            ForEach-Object { Invoke-KfmLabKubectl $lab delete rs $_.metadata.name -n kfm | Out-Null }
+        $after = Get-KfmApiRef
+        $after.LastKnownGoodRef | Should -Be $verified
+        $after.LastKnownGoodSource | Should -Be 'receipt-store'
+    }
+}
+
 Describe 'Safety refusals and the lock' {
     BeforeAll {
         $lab = Start-Lab -PodStartSeconds 20

@@ -52,7 +52,7 @@ public static class KubernetesErrors
             HttpStatusCode.Forbidden => new KfmException("ClusterForbidden", KfmErrorKind.PermissionDenied,
                 $"{what}: forbidden ({detail}). Test-KfmAccess lists what is missing; docs/rbac.md has the Role the module needs.", target, ex),
             HttpStatusCode.NotFound => new KfmException("ClusterObjectNotFound", KfmErrorKind.ObjectNotFound,
-                $"{what}: {detail}. Check cluster.namespace and cluster.deployment in the configuration.", target, ex),
+                $"{what}: {detail}. Check the names in the configuration (cluster.namespace, cluster.deployment, freeze.mechanisms).", target, ex),
             HttpStatusCode.Conflict => new KfmException("ClusterConflict", KfmErrorKind.ResourceBusy,
                 $"{what}: {detail}", target, ex),
             HttpStatusCode.UnprocessableEntity => new KfmException("ClusterInvalid", KfmErrorKind.InvalidOperation,
