@@ -77,6 +77,40 @@ public abstract class KfmCmdlet : PSCmdlet
         catch (InvalidOperationException) { /* work finished meanwhile: the message is moot */ }
     }
 
+    /// <summary>How a change should go: applied, only described (-WhatIf), or declined at the prompt.</summary>
+    protected enum ChangeMode
+    {
+        Apply,
+        WhatIf,
+        Declined,
+    }
+
+    /// <summary>
+    /// -WhatIf (or $WhatIfPreference) first, so the caller can run the engine's dry run and show the
+    /// exact change; then -Force (<paramref name="force"/>) skips the prompt; else ShouldProcess asks.
+    /// </summary>
+    protected ChangeMode DecideChange(string target, string action, bool force = false)
+    {
+        if (WhatIfRequested())
+        {
+            ShouldProcess(target, action);
+            return ChangeMode.WhatIf;
+        }
+        return force || ShouldProcess(target, action) ? ChangeMode.Apply : ChangeMode.Declined;
+    }
+
+    private bool WhatIfRequested()
+    {
+        if (MyInvocation.BoundParameters.TryGetValue("WhatIf", out object? bound))
+        {
+            return bound is SwitchParameter { IsPresent: true } || bound is true;
+        }
+        return LanguagePrimitives.IsTrue(GetVariableValue("WhatIfPreference"));
+    }
+
+    /// <summary>Shows a dry run's details the way -WhatIf messages appear.</summary>
+    protected void WriteWhatIf(string text) => Host.UI.WriteLine("What if: " + text);
+
     /// <summary>A reporter the engine can call from any thread for verbose text.</summary>
     protected Action<string> VerboseSink => message => OnPipelineThread(() => WriteVerbose(message));
 }

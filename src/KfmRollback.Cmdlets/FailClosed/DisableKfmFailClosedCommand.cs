@@ -15,15 +15,16 @@ public sealed class DisableKfmFailClosedCommand : KfmEnvironmentCmdlet
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
-        bool dryRun = MyInvocation.BoundParameters.ContainsKey("WhatIf");
-        if (!dryRun && !(Force || ShouldProcess($"the API in {environment.Name}", "Serve again (undo fail-closed)")))
+        ChangeMode change = DecideChange($"the API in {environment.Name}", "Serve again (undo fail-closed)", Force);
+        if (change == ChangeMode.Declined)
         {
             return;
         }
+        bool dryRun = change == ChangeMode.WhatIf;
         FailClosedState state = RunAsync(token => FailClosedOperations.For(environment).DisableAsync(environment, dryRun, token));
         if (dryRun)
         {
-            Host.UI.WriteLine($"What if: {state.Target}: {state.Detail}");
+            WriteWhatIf($"{state.Target}: {state.Detail}");
             return;
         }
         if (state.Changed)

@@ -19,17 +19,18 @@ public sealed class EnableKfmFailClosedCommand : KfmEnvironmentCmdlet
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
-        bool dryRun = MyInvocation.BoundParameters.ContainsKey("WhatIf");
         string mode = environment.FailClosed?.Mode.ToString() ?? "unconfigured";
-        if (!dryRun && !(Force || ShouldProcess($"the API in {environment.Name}", $"Fail closed ({mode}): the API stops serving")))
+        ChangeMode change = DecideChange($"the API in {environment.Name}", $"Fail closed ({mode}): the API stops serving", Force);
+        if (change == ChangeMode.Declined)
         {
             return;
         }
+        bool dryRun = change == ChangeMode.WhatIf;
         string reason = Reason ?? TryGetIncident()?.Reason ?? "rollback did not restore a safe state";
         FailClosedState state = RunAsync(token => FailClosedOperations.For(environment).EnableAsync(environment, IncidentId, Actor.Current(), reason, dryRun, token));
         if (dryRun)
         {
-            Host.UI.WriteLine($"What if: {state.Target}: {state.Detail}");
+            WriteWhatIf($"{state.Target}: {state.Detail}");
             return;
         }
         if (state.Changed)

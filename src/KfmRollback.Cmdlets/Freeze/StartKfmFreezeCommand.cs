@@ -15,17 +15,18 @@ public sealed class StartKfmFreezeCommand : FreezeCmdlet
     {
         var environment = RequireEnvironment();
         string reason = Reason ?? TryGetIncident()?.Reason ?? "incident response";
-        bool dryRun = !ShouldProcess($"deploy mechanisms of {environment.Name} ({string.Join(", ", environment.Freeze.Mechanisms.Select(m => m.Kind))})", "Freeze deploys");
-        if (dryRun && !MyInvocation.BoundParameters.ContainsKey("WhatIf"))
+        ChangeMode change = DecideChange($"deploy mechanisms of {environment.Name} ({string.Join(", ", environment.Freeze.Mechanisms.Select(m => m.Kind))})", "Freeze deploys");
+        if (change == ChangeMode.Declined)
         {
             return;
         }
+        bool dryRun = change == ChangeMode.WhatIf;
         var request = FreezeOperations.Request(IncidentId, reason);
         Action<string, string> timeline = TimelineWriter();
         FreezeSummary summary = RunAsync(token => FreezeOperations.ApplyAsync(environment, SelectedKinds(), freeze: true, request, dryRun, Mechanisms, timeline, token));
         foreach (FreezeState state in summary.Mechanisms)
         {
-            if (dryRun) { WriteVerbose($"{state.Target}: {state.Detail}"); }
+            if (dryRun) { WriteWhatIf($"{state.Target}: {state.Detail}"); }
             if (!state.Freezable) { WriteWarning($"{state.Target} is not freezable this way: {state.Detail}"); }
         }
         if (!dryRun)

@@ -17,18 +17,19 @@ public sealed class StopKfmFreezeCommand : FreezeCmdlet
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
-        bool dryRun = MyInvocation.BoundParameters.ContainsKey("WhatIf");
-        if (!dryRun && !(Force || ShouldProcess($"deploy mechanisms of {environment.Name}", "Thaw deploys (GitOps controllers will sync again)")))
+        ChangeMode change = DecideChange($"deploy mechanisms of {environment.Name}", "Thaw deploys (GitOps controllers will sync again)", Force);
+        if (change == ChangeMode.Declined)
         {
             return;
         }
+        bool dryRun = change == ChangeMode.WhatIf;
         var request = FreezeOperations.Request(IncidentId, Reason ?? "rollback verified");
         FreezeSummary summary = RunAsync(token => FreezeOperations.ApplyAsync(environment, SelectedKinds(), freeze: false, request, dryRun, Mechanisms, TimelineWriter(), token));
         if (dryRun)
         {
             foreach (FreezeState state in summary.Mechanisms)
             {
-                Host.UI.WriteLine($"What if: {state.Target}: {state.Detail}");
+                WriteWhatIf($"{state.Target}: {state.Detail}");
             }
             return;
         }

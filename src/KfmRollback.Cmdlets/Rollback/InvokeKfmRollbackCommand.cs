@@ -64,7 +64,6 @@ public sealed class InvokeKfmRollbackCommand : KfmEnvironmentCmdlet
                 $"-ToRef must be an image digest (sha256: and 64 hex characters); '{ToRef}' is not. Get-KfmRolloutHistory shows the digest of each revision.", ToRef);
         }
 
-        bool whatIf = MyInvocation.BoundParameters.ContainsKey("WhatIf");
         var request = new ClusterRollbackRequest
         {
             Environment = environment,
@@ -81,18 +80,21 @@ public sealed class InvokeKfmRollbackCommand : KfmEnvironmentCmdlet
             Surfaces = Surface.ToEngine(),
             Force = Force,
             ForceReason = ForceReason,
-            DryRun = whatIf,
+            DryRun = false,
             Wait = Wait,
             Timeout = Timeout,
             ClusterFreezes = FreezeMechanisms.Default.ClusterControllers(environment),
         };
 
         string target = $"deployment {environment.Cluster.Namespace}/{environment.Cluster.Deployment} in {environment.Name}";
-        if (!whatIf && !ShouldProcess(target, $"Cluster rollback to {DescribeTarget()}"))
+        ChangeMode change = DecideChange(target, $"Cluster rollback to {DescribeTarget()}");
+        if (change == ChangeMode.Declined)
         {
             return;
         }
+        bool whatIf = change == ChangeMode.WhatIf;
 
+        request = request with { DryRun = whatIf };
         var reporter = new RollbackReporter
         {
             Verbose = VerboseSink,
@@ -105,7 +107,7 @@ public sealed class InvokeKfmRollbackCommand : KfmEnvironmentCmdlet
         if (whatIf)
         {
             // -WhatIf shows the exact change and stops; nothing was written.
-            ShouldProcess(target, result.Outcome == RollbackOutcome.NoOp ? result.Detail : $"{result.Detail}; JSON patch:{System.Environment.NewLine}{result.Change}");
+            WriteWhatIf(result.Outcome == RollbackOutcome.NoOp ? result.Detail! : $"{result.Detail}; JSON patch:{System.Environment.NewLine}{result.Change}");
             return;
         }
         if (result.Error is { } error)

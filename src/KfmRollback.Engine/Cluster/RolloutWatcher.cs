@@ -108,9 +108,9 @@ public sealed class RolloutWatcher
             bool needRelist = false;
             try
             {
-                var response = _client.AppsV1.ListNamespacedDeploymentWithHttpMessagesAsync(_namespace, fieldSelector: $"metadata.name={_name}",
-                    resourceVersion: from, watch: true, timeoutSeconds: 300, allowWatchBookmarks: true, cancellationToken: token);
-                await foreach (var (type, deployment) in response.WatchAsync<V1Deployment, V1DeploymentList>(_ => needRelist = true, token).ConfigureAwait(false))
+                var events = _client.AppsV1.WatchListNamespacedDeploymentAsync(_namespace, fieldSelector: $"metadata.name={_name}",
+                    resourceVersion: from, timeoutSeconds: 300, allowWatchBookmarks: true, onError: _ => needRelist = true, cancellationToken: token);
+                await foreach (var (type, deployment) in events.ConfigureAwait(false))
                 {
                     if (type == WatchEventType.Error)
                     {
@@ -190,9 +190,9 @@ public sealed class RolloutWatcher
                 V1PodList list = await _client.CoreV1.ListNamespacedPodAsync(_namespace, labelSelector: labelSelector, cancellationToken: token).ConfigureAwait(false);
                 state.ReplacePods(list.Items);
                 changes.TryWrite(true);
-                var response = _client.CoreV1.ListNamespacedPodWithHttpMessagesAsync(_namespace, labelSelector: labelSelector,
-                    resourceVersion: list.Metadata.ResourceVersion, watch: true, timeoutSeconds: 300, cancellationToken: token);
-                await foreach (var (type, pod) in response.WatchAsync<V1Pod, V1PodList>(_ => { }, token).ConfigureAwait(false))
+                var events = _client.CoreV1.WatchListNamespacedPodAsync(_namespace, labelSelector: labelSelector,
+                    resourceVersion: list.Metadata.ResourceVersion, timeoutSeconds: 300, cancellationToken: token);
+                await foreach (var (type, pod) in events.ConfigureAwait(false))
                 {
                     if (type == WatchEventType.Error)
                     {

@@ -4,7 +4,7 @@ using KfmRollback.Engine.Freeze;
 namespace KfmRollback.Engine.Rollback.Cluster;
 
 /// <summary>Everything a cluster rollback needs, filled by the cmdlet from parameters and configuration.</summary>
-public sealed class ClusterRollbackRequest
+public sealed record ClusterRollbackRequest
 {
     public required EnvironmentConfig Environment { get; init; }
     public string? IncidentId { get; init; }
