@@ -42,6 +42,18 @@ Describe 'Refs and history' {
         (Get-KfmRolloutHistory | Where-Object IsCurrent).Revision | Should -Be (Get-KfmApiRef).Revision
     }
 
+    It 'uses a bearer token from cluster.token_env instead of the kubeconfig user' {
+        $tokenConfig = Join-Path $lab.Directory 'token.yaml'
+        (Get-Content -Raw $lab.Config) -replace '      context: lab\r?\n', "      context: lab`n      token_env: KFM_TEST_CLUSTER_TOKEN`n" | Set-Content $tokenConfig
+        $env:KFM_TEST_CLUSTER_TOKEN = $lab.Facts.viewerToken
+        try { Test-KfmAccess -ConfigPath $tokenConfig -Quiet | Should -BeFalse -Because 'the viewer token may not patch' }
+        finally { Remove-Item env:KFM_TEST_CLUSTER_TOKEN }
+        $env:KFM_TEST_CLUSTER_TOKEN = $lab.Facts.adminToken
+        try { Test-KfmAccess -ConfigPath $tokenConfig -Quiet | Should -BeTrue } finally { Remove-Item env:KFM_TEST_CLUSTER_TOKEN }
+        $err = { Test-KfmAccess -ConfigPath $tokenConfig } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'ClusterTokenMissing,*'
+    }
+
     It 'answers every permission a rollback needs' {
         $checks = Test-KfmAccess
         $checks.Count | Should -BeGreaterThan 5

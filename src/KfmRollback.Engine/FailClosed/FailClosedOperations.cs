@@ -36,7 +36,29 @@ public sealed class FailClosedOperations
             : DescribeFlag(environment, config, await ReadConfigMapAsync(environment, config, cancellationToken).ConfigureAwait(false), changed: false);
     }
 
-    public async Task<FailClosedState> EnableAsync(EnvironmentConfig environment, string? incidentId, string actor, string reason, bool dryRun, CancellationToken cancellationToken)
+    public Task<FailClosedState> EnableAsync(EnvironmentConfig environment, string? incidentId, string actor, string reason, bool dryRun, CancellationToken cancellationToken) =>
+        RetryOnConflictAsync(() => EnableOnceAsync(environment, incidentId, actor, reason, dryRun, cancellationToken));
+
+    public Task<FailClosedState> DisableAsync(EnvironmentConfig environment, bool dryRun, CancellationToken cancellationToken) =>
+        RetryOnConflictAsync(() => DisableOnceAsync(environment, dryRun, cancellationToken));
+
+    /// <summary>Status writes move resourceVersion; a conflict is answered by reading afresh and deciding again.</summary>
+    private static async Task<FailClosedState> RetryOnConflictAsync(Func<Task<FailClosedState>> attempt)
+    {
+        for (int tries = 1; ; tries++)
+        {
+            try
+            {
+                return await attempt().ConfigureAwait(false);
+            }
+            catch (KfmException ex) when (ex.ErrorId == "FailClosedConflict" && tries < 5)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50 * tries)).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<FailClosedState> EnableOnceAsync(EnvironmentConfig environment, string? incidentId, string actor, string reason, bool dryRun, CancellationToken cancellationToken)
     {
         FailClosedConfig config = Require(environment);
         var record = new JsonObject
@@ -86,7 +108,7 @@ public sealed class FailClosedOperations
         return DescribeFlag(environment, config, await PatchConfigMapAsync(environment, config, flagPatch, cancellationToken).ConfigureAwait(false), changed: true);
     }
 
-    public async Task<FailClosedState> DisableAsync(EnvironmentConfig environment, bool dryRun, CancellationToken cancellationToken)
+    private async Task<FailClosedState> DisableOnceAsync(EnvironmentConfig environment, bool dryRun, CancellationToken cancellationToken)
     {
         FailClosedConfig config = Require(environment);
         if (config.Mode == FailClosedMode.ScaleToZero)

@@ -56,7 +56,32 @@ public abstract class CustomObjectFreeze : IFreezeMechanism
 
     public async Task<FreezeState> GetAsync(CancellationToken cancellationToken) => Describe(await ReadAsync(cancellationToken).ConfigureAwait(false), changed: false);
 
-    public async Task<FreezeState> FreezeAsync(FreezeRequest request, bool dryRun, CancellationToken cancellationToken)
+    public Task<FreezeState> FreezeAsync(FreezeRequest request, bool dryRun, CancellationToken cancellationToken) =>
+        RetryOnConflictAsync(() => FreezeOnceAsync(request, dryRun, cancellationToken));
+
+    public Task<FreezeState> ThawAsync(FreezeRequest request, bool dryRun, CancellationToken cancellationToken) =>
+        RetryOnConflictAsync(() => ThawOnceAsync(request, dryRun, cancellationToken));
+
+    /// <summary>
+    /// The controller writes status all the time, which moves resourceVersion; a conflict is
+    /// answered by reading afresh and deciding again (the decision looks at spec only).
+    /// </summary>
+    private static async Task<FreezeState> RetryOnConflictAsync(Func<Task<FreezeState>> attempt)
+    {
+        for (int tries = 1; ; tries++)
+        {
+            try
+            {
+                return await attempt().ConfigureAwait(false);
+            }
+            catch (KfmException ex) when (ex.ErrorId == "FreezeConflict" && tries < 5)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50 * tries)).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<FreezeState> FreezeOnceAsync(FreezeRequest request, bool dryRun, CancellationToken cancellationToken)
     {
         JsonObject resource = await ReadAsync(cancellationToken).ConfigureAwait(false);
         string? notFreezable = WhyNotFreezable(resource);
@@ -79,7 +104,7 @@ public abstract class CustomObjectFreeze : IFreezeMechanism
         return Describe(updated, changed: true);
     }
 
-    public async Task<FreezeState> ThawAsync(FreezeRequest request, bool dryRun, CancellationToken cancellationToken)
+    private async Task<FreezeState> ThawOnceAsync(FreezeRequest request, bool dryRun, CancellationToken cancellationToken)
     {
         JsonObject resource = await ReadAsync(cancellationToken).ConfigureAwait(false);
         FreezeRecord? record = FreezeRecord.FromAnnotations(Annotations(resource));
@@ -161,7 +186,7 @@ public abstract class CustomObjectFreeze : IFreezeMechanism
             if (KubernetesErrors.IsConflict(ex))
             {
                 throw new KfmException("FreezeConflict", KfmErrorKind.ResourceBusy,
-                    $"{Target} changed while it was being frozen or thawed (someone else edited it). Run the command again: it reads the object afresh.", Target, ex);
+                    $"{Target} kept changing while it was being frozen or thawed (someone else is editing it). Run the command again: it reads the object afresh.", Target, ex);
             }
             throw KubernetesErrors.Wrap(ex, $"Patching {Target}", Target);
         }

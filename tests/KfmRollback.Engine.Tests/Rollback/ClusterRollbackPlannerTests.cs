@@ -173,6 +173,19 @@ public sealed class ClusterRollbackPlannerTests
         Assert.Equal("RollbackTargetNotInHistory", ex.ErrorId);
     }
 
+    [Fact]
+    public void Several_containers_and_no_choice_is_ambiguous_and_a_wrong_name_is_not_found()
+    {
+        V1PodTemplateSpec template = Template('a');
+        template.Spec.Containers.Add(new V1Container { Name = "sidecar", Image = "registry.kfm.local/proxy:1" });
+
+        var ambiguous = Assert.Throws<KfmException>(() => ClusterRollbackPlanner.ContainerImage(template, null, "kfm-api"));
+        Assert.Equal("ContainerAmbiguous", ambiguous.ErrorId);
+        Assert.Contains("-Container", ambiguous.Message);
+        Assert.Equal(Digest('a'), ImageRefs.DigestOf(ClusterRollbackPlanner.ContainerImage(template, "api", "kfm-api")));
+        Assert.Equal("ContainerNotFound", Assert.Throws<KfmException>(() => ClusterRollbackPlanner.ContainerImage(template, "web", "kfm-api")).ErrorId);
+    }
+
     [Theory]
     [InlineData("docker-pullable://registry.kfm.local/kfm-api@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")]
     [InlineData("registry.kfm.local/kfm-api@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")]
