@@ -6,54 +6,29 @@ namespace KfmRollback.Engine.Cluster;
 /// <summary>The ConfigMaps, Secrets and policy bundle a pod template depends on.</summary>
 public static class TemplateReferences
 {
-    public static IReadOnlyList<string> ConfigMaps(V1PodTemplateSpec template)
-    {
-        var names = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (V1Volume volume in template.Spec?.Volumes ?? new List<V1Volume>())
-        {
-            Add(names, volume.ConfigMap?.Name);
-            foreach (V1VolumeProjection projection in volume.Projected?.Sources ?? new List<V1VolumeProjection>())
-            {
-                Add(names, projection.ConfigMap?.Name);
-            }
-        }
-        foreach (V1Container container in AllContainers(template))
-        {
-            foreach (V1EnvFromSource source in container.EnvFrom ?? new List<V1EnvFromSource>())
-            {
-                Add(names, source.ConfigMapRef?.Name);
-            }
-            foreach (V1EnvVar variable in container.Env ?? new List<V1EnvVar>())
-            {
-                Add(names, variable.ValueFrom?.ConfigMapKeyRef?.Name);
-            }
-        }
-        return names.ToList();
-    }
+    public static IReadOnlyList<string> ConfigMaps(V1PodTemplateSpec template) => Names(template,
+        volume => volume.ConfigMap?.Name, projection => projection.ConfigMap?.Name,
+        source => source.ConfigMapRef?.Name, variable => variable.ValueFrom?.ConfigMapKeyRef?.Name);
 
-    public static IReadOnlyList<string> Secrets(V1PodTemplateSpec template)
+    public static IReadOnlyList<string> Secrets(V1PodTemplateSpec template) => Names(template,
+        volume => volume.Secret?.SecretName, projection => projection.Secret?.Name,
+        source => source.SecretRef?.Name, variable => variable.ValueFrom?.SecretKeyRef?.Name);
+
+    /// <summary>Every place a pod can reference a ConfigMap or Secret: volumes, projected volumes, envFrom, env.</summary>
+    private static IReadOnlyList<string> Names(V1PodTemplateSpec template, Func<V1Volume, string?> volume, Func<V1VolumeProjection, string?> projection,
+        Func<V1EnvFromSource, string?> envFrom, Func<V1EnvVar, string?> env)
     {
-        var names = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (V1Volume volume in template.Spec?.Volumes ?? new List<V1Volume>())
-        {
-            Add(names, volume.Secret?.SecretName);
-            foreach (V1VolumeProjection projection in volume.Projected?.Sources ?? new List<V1VolumeProjection>())
-            {
-                Add(names, projection.Secret?.Name);
-            }
-        }
-        foreach (V1Container container in AllContainers(template))
-        {
-            foreach (V1EnvFromSource source in container.EnvFrom ?? new List<V1EnvFromSource>())
-            {
-                Add(names, source.SecretRef?.Name);
-            }
-            foreach (V1EnvVar variable in container.Env ?? new List<V1EnvVar>())
-            {
-                Add(names, variable.ValueFrom?.SecretKeyRef?.Name);
-            }
-        }
-        return names.ToList();
+        var volumes = template.Spec?.Volumes ?? new List<V1Volume>();
+        var containers = AllContainers(template).ToList();
+        return volumes.Select(volume)
+            .Concat(volumes.SelectMany(v => v.Projected?.Sources ?? new List<V1VolumeProjection>()).Select(projection))
+            .Concat(containers.SelectMany(c => c.EnvFrom ?? new List<V1EnvFromSource>()).Select(envFrom))
+            .Concat(containers.SelectMany(c => c.Env ?? new List<V1EnvVar>()).Select(env))
+            .Where(name => !string.IsNullOrEmpty(name))
+            .Select(name => name!)
+            .Distinct(StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal)
+            .ToList();
     }
 
     /// <summary>
@@ -79,12 +54,4 @@ public static class TemplateReferences
 
     private static IEnumerable<V1Container> AllContainers(V1PodTemplateSpec template) =>
         (template.Spec?.Containers ?? new List<V1Container>()).Concat(template.Spec?.InitContainers ?? new List<V1Container>());
-
-    private static void Add(SortedSet<string> names, string? name)
-    {
-        if (!string.IsNullOrEmpty(name))
-        {
-            names.Add(name);
-        }
-    }
 }
