@@ -209,13 +209,11 @@ public sealed class KfmApi
         var auditRef = "kfm://audit/entry/" + Ulid();
         var auth = ctx.Request.Headers.Authorization.ToString();
         bool steward = false;
-        if (auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-        {
-            var tok = auth[7..].Trim();
-            if (tok == _steward) steward = true;
-            else if (tok != _public)
-                return Error(new Call(ctx, false, Regression.None, auditRef), 401, "UNAUTHORIZED", "A valid bearer token is required.");
-        }
+        // Governed endpoints serve identified callers only: no token or an unknown one is a 401.
+        var tok = auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? auth[7..].Trim() : "";
+        if (tok == _steward) steward = true;
+        else if (tok != _public)
+            return Error(new Call(ctx, false, Regression.None, auditRef), 401, "UNAUTHORIZED", "A valid bearer token is required.");
         var (entry, _, ready) = CurrentBuild();
         var reg = entry?.Regression ?? Regression.None;
         var call = new Call(ctx, steward, reg, auditRef);

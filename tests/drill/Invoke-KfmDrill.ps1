@@ -7,7 +7,7 @@
     runbook as an operator would:
 
         New-KfmIncident | Start-KfmFreeze | Get-KfmApiRef | Invoke-KfmRollback -Method Cluster -Wait |
-            New-KfmRollbackReceipt | Save-KfmRollbackReceipt
+            Test-KfmRollback -Wait | New-KfmRollbackReceipt | Save-KfmRollbackReceipt
 
     It prints a short summary and the receipt, exits 0 only when the stand-in API serves the good
     build afterwards (and the receipt store verifies), and stops every process it started.
@@ -29,9 +29,14 @@ function Invoke-Kubectl {
 }
 
 # What the stand-in API says it is running, as a client sees it.
+# (A 5xx-regressed build fails some requests: ask again, as a client would.)
 function Get-ServedBuild($Facts) {
     $headers = @{ Authorization = "Bearer $($Facts.kfmApi.tokens.public)" }
-    Invoke-RestMethod -Uri "$($Facts.kfmApi.url)/api/v1/meta" -Headers $headers -SkipHttpErrorCheck
+    for ($i = 0; $i -lt 10; $i++) {
+        $meta = Invoke-RestMethod -Uri "$($Facts.kfmApi.url)/api/v1/meta" -Headers $headers -SkipHttpErrorCheck
+        if ($meta.image_digest) { return $meta }
+    }
+    $meta
 }
 
 function Wait-Until([scriptblock] $Condition, [string] $What, [int] $Seconds = 60) {
@@ -45,12 +50,16 @@ function Wait-Until([scriptblock] $Condition, [string] $What, [int] $Seconds = 6
 New-Item -ItemType Directory -Force $Workspace | Out-Null
 Step "Starting the lab cluster in $Workspace"
 $lab = Start-Process -FilePath ([Environment]::ProcessPath) -PassThru -NoNewWindow `
-    -ArgumentList @($LabDll, '--out', $Workspace, '--time-scale', '5', '--parent-pid', "$PID") `
+    -ArgumentList @($LabDll, '--out', $Workspace, '--time-scale', '5', '--prometheus', '--traffic', '8', '--parent-pid', "$PID") `
     -RedirectStandardOutput (Join-Path $Workspace 'lab.out') -RedirectStandardError (Join-Path $Workspace 'lab.err')
 try {
     Wait-Until { Test-Path (Join-Path $Workspace 'ready') } 'the lab to start' 30
     $facts = Get-Content -Raw (Join-Path $Workspace 'lab.json') | ConvertFrom-Json
     $env:KFM_ROLLBACK_CONFIG = & (Join-Path $PSScriptRoot '../lab/New-KfmLabConfig.ps1') -LabDirectory $Workspace
+    # The probe plan's credentials and restricted ids come from the environment, never the config.
+    $env:KFM_LAB_PUBLIC_TOKEN = $facts.kfmApi.tokens.public
+    $env:KFM_LAB_STEWARD_TOKEN = $facts.kfmApi.tokens.steward
+    $env:KFM_LAB_RESTRICTED_IDS = 'burial_sites,tribal_consultation_notes'
     $catalogue = $facts.catalogue.PSObject.Properties.Value
     $good = $catalogue | Where-Object name -EQ 'good-1.5.1'
     $bad = $catalogue | Where-Object name -EQ 'bad-5xx'
@@ -72,18 +81,10 @@ try {
         Start-KfmFreeze -Confirm:$false |
         Get-KfmApiRef -WarningAction SilentlyContinue |
         Invoke-KfmRollback -Method Cluster -Wait -Timeout 2m -Confirm:$false |
-        ForEach-Object {
-            $script:rollback = $_
-            # Checklist A as far as this drill can see it from outside: the API serves the target
-            # build and is ready. Policy invariants and the contract are not probed here, so the
-            # receipt does not claim them.
-            $after = Get-ServedBuild $facts
-            $ready = (Invoke-WebRequest "$($facts.kfmApi.url)/api/v1/readyz" -SkipHttpErrorCheck).StatusCode -eq 200
-            $healthy = $_.Outcome -eq 'Succeeded' -and $after.image_digest -eq $_.RollbackTargetRef -and $ready
-            $_ | New-KfmRollbackReceipt -ApprovedBy 'drill-approver' `
-                -Health $(if ($healthy) { 'pass' } else { 'fail' }) -PolicyInvariants fail -ContractSmoke fail `
-                -Notes 'Drill on the lab cluster. Health checked (served build, readyz); policy invariants and contract were not probed by this drill, so they are recorded as fail.'
-        } |
+        ForEach-Object { $script:rollback = $_; $_ } |
+        Test-KfmRollback -Wait -Timeout 2m |
+        ForEach-Object { $script:verification = $_; $_ } |
+        New-KfmRollbackReceipt -ApprovedBy 'drill-approver' -Notes 'Drill on the lab cluster; contract smoke checks are not part of this version, so contract_smoke records fail.' |
         Save-KfmRollbackReceipt -Confirm:$false
 
     $incidentId = $rollback.IncidentId
@@ -109,6 +110,10 @@ try {
         Receipt         = $saved.Digest
         ChainHead       = $saved.ChainHead
     } | Format-List | Out-Host
+    Write-Host 'Verification' -ForegroundColor Cyan
+    $verification.Results | Format-Table Check, Verdict, Summary -AutoSize | Out-Host
+    if ($verification.Health -ne 'pass') { $failures.Add('checklist A (health) did not pass after the rollback') }
+    if ($verification.PolicyInvariants -ne 'pass') { $failures.Add('checklist B (policy invariants) did not pass after the rollback') }
     Write-Host 'Timeline' -ForegroundColor Cyan
     (Get-KfmIncident -Id $incidentId).Timeline | ForEach-Object Line | Out-Host
     Write-Host 'Receipt' -ForegroundColor Cyan
@@ -116,7 +121,7 @@ try {
 }
 finally {
     if (-not $lab.HasExited) { $lab.Kill($true); $lab.WaitForExit(10000) | Out-Null }
-    Remove-Item env:KFM_ROLLBACK_CONFIG -ErrorAction SilentlyContinue
+    Remove-Item env:KFM_ROLLBACK_CONFIG, env:KFM_LAB_PUBLIC_TOKEN, env:KFM_LAB_STEWARD_TOKEN, env:KFM_LAB_RESTRICTED_IDS -ErrorAction SilentlyContinue
 }
 
 if ($failures.Count) {

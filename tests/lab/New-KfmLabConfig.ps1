@@ -42,8 +42,10 @@ environments:
     prometheus:
       url: $prometheus
       selector: job="kfm-api"
-      baseline_window: 2m
-      evaluation_window: 1m
+      baseline_window: 1m
+      evaluation_window: 30s
+      thresholds:
+        min_requests: 40
     api:
       base_url: $($lab.kfmApi.url)
       openapi_path: $($lab.kfmApi.openapi)

@@ -159,7 +159,7 @@ public sealed class ConfigValueTests
     {
         var prometheus = Prod(Minimal).Prometheus;
         var query = prometheus.Render(prometheus.Queries.ErrorRatio, TimeSpan.FromMinutes(5));
-        Assert.Equal("sum(rate(http_requests_total{job=\"kfm-api\",code=~\"5..\"}[5m])) / sum(rate(http_requests_total{job=\"kfm-api\"}[5m]))", query);
+        Assert.Equal("(sum(rate(http_requests_total{job=\"kfm-api\",code=~\"5..\"}[5m])) or vector(0)) / sum(rate(http_requests_total{job=\"kfm-api\"}[5m]))", query);
         Assert.Contains("http_request_duration_seconds_bucket{job=\"kfm-api\"}[10m]",
             prometheus.Render(prometheus.Queries.P95, prometheus.EvaluationWindow));
     }

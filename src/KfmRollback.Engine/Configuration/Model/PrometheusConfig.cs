@@ -49,9 +49,12 @@ public sealed class PrometheusConfig : IConfigSection
 /// <summary>PromQL templates; <c>{selector}</c> and <c>{window}</c> are filled in by <see cref="PrometheusConfig.Render"/>.</summary>
 public sealed class PrometheusQueries : IConfigSection
 {
-    /// <summary>Share of 5xx responses; a ratio over zero traffic is NaN and counts as "no data".</summary>
+    /// <summary>
+    /// Share of 5xx responses. No 5xx series at all means none happened (<c>or vector(0)</c>); a
+    /// ratio over zero traffic is still empty and counts as "no data".
+    /// </summary>
     public string ErrorRatio { get; init; } =
-        "sum(rate(http_requests_total{{selector},code=~\"5..\"}[{window}])) / sum(rate(http_requests_total{{selector}}[{window}]))";
+        "(sum(rate(http_requests_total{{selector},code=~\"5..\"}[{window}])) or vector(0)) / sum(rate(http_requests_total{{selector}}[{window}]))";
 
     /// <summary>95th percentile latency in seconds.</summary>
     public string P95 { get; init; } =

@@ -1,0 +1,34 @@
+using System.Management.Automation;
+using KfmRollback.Engine.Rollback;
+using KfmRollback.Engine.Verification;
+
+namespace KfmRollback.Cmdlets.Verification;
+
+/// <summary>Runs the verification checklist after a rollback and returns one summary for the receipt.</summary>
+[Cmdlet(VerbsDiagnostic.Test, "KfmRollback")]
+[OutputType(typeof(VerificationSummary), typeof(bool))]
+public sealed class TestKfmRollbackCommand : VerificationCmdlet
+{
+    /// <summary>The rollback to verify; its refs and timings travel on in the summary.</summary>
+    [Parameter(ValueFromPipeline = true)]
+    public RollbackResult? Rollback { get; set; }
+
+    protected override void ProcessRecordCore()
+    {
+        VerificationSummary summary = Run(health: true, policy: true);
+        if (Rollback is not null)
+        {
+            summary = summary.For(Rollback);
+        }
+        foreach (CheckResult failed in summary.Results.Where(r => r.Verdict != Verdict.Pass))
+        {
+            WriteVerbose($"{failed.Check}: {failed.Verdict}: {failed.Summary}");
+        }
+        if (Quiet)
+        {
+            WriteObject(summary.Passed);
+            return;
+        }
+        WriteObject(summary);
+    }
+}

@@ -1,0 +1,93 @@
+namespace KfmRollback.Engine.Verification;
+
+public enum Verdict
+{
+    Pass,
+    Fail,
+    /// <summary>Not enough evidence either way (no data, too few requests, a query failed): never a pass.</summary>
+    Inconclusive,
+}
+
+/// <summary>The runbook's verification checklist sections.</summary>
+public enum CheckSection
+{
+    Health,
+    PolicyInvariants,
+    Contract,
+    Observability,
+}
+
+/// <summary>
+/// One check's verdict with policy-safe evidence: numbers, counts and names only, never a token,
+/// a restricted identifier or a response body.
+/// </summary>
+public sealed record CheckResult
+{
+    public required string Environment { get; init; }
+    public required CheckSection Section { get; init; }
+    /// <summary>Stable name, e.g. <c>A.error-ratio</c> or <c>B.existence-leak</c>.</summary>
+    public required string Check { get; init; }
+    public required Verdict Verdict { get; init; }
+    public required string Summary { get; init; }
+    public IReadOnlyDictionary<string, string> Evidence { get; init; } = new Dictionary<string, string>();
+}
+
+/// <summary>
+/// Checklist A–D in one object. <see cref="Health"/>, <see cref="PolicyInvariants"/> and
+/// <see cref="ContractSmoke"/> are the receipt's words ("pass"/"fail"; inconclusive is a fail), so
+/// the summary binds by property name into New-KfmRollbackReceipt.
+/// </summary>
+public sealed record VerificationSummary
+{
+    public required string Environment { get; init; }
+    public string? IncidentId { get; init; }
+    public required IReadOnlyList<CheckResult> Results { get; init; }
+
+    // The rollback being verified, carried along so the summary binds into New-KfmRollbackReceipt.
+    public string? CurrentRef { get; init; }
+    public string? RollbackTargetRef { get; init; }
+    public IReadOnlyList<string>? ChangedSurfaces { get; init; }
+    public DateTimeOffset? StartedAt { get; init; }
+    public DateTimeOffset? CompletedAt { get; init; }
+    public string? Method { get; init; }
+    public string? FromRevision { get; init; }
+    public string? ToRevision { get; init; }
+    public string? Reason { get; init; }
+
+    /// <summary>This summary, carrying the facts of the rollback it verified.</summary>
+    public VerificationSummary For(Rollback.RollbackResult rollback) => this with
+    {
+        IncidentId = IncidentId ?? rollback.IncidentId,
+        CurrentRef = rollback.CurrentRef,
+        RollbackTargetRef = rollback.RollbackTargetRef,
+        ChangedSurfaces = rollback.ChangedSurfaces,
+        StartedAt = rollback.StartedAt,
+        CompletedAt = rollback.CompletedAt,
+        Method = rollback.Method.ToString().ToLowerInvariant(),
+        FromRevision = rollback.FromRevision?.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ToRevision = rollback.ToRevision?.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        Reason = rollback.Reason,
+    };
+
+    public Verdict HealthVerdict => Aggregate(CheckSection.Health);
+    public Verdict PolicyVerdict => Aggregate(CheckSection.PolicyInvariants);
+    public Verdict ContractVerdict => Aggregate(CheckSection.Contract);
+    public Verdict ObservabilityVerdict => Aggregate(CheckSection.Observability);
+
+    public string Health => ReceiptWord(HealthVerdict);
+    public string PolicyInvariants => ReceiptWord(PolicyVerdict);
+    public string ContractSmoke => ReceiptWord(ContractVerdict);
+
+    public bool Passed => Results.Count > 0 && Results.All(r => r.Verdict == Verdict.Pass);
+
+    /// <summary>Any fail fails the section; otherwise any inconclusive (or no check at all) leaves it inconclusive.</summary>
+    public Verdict Aggregate(CheckSection section)
+    {
+        var results = Results.Where(r => r.Section == section).ToList();
+        if (results.Any(r => r.Verdict == Verdict.Fail)) { return Verdict.Fail; }
+        if (results.Count == 0 || results.Any(r => r.Verdict == Verdict.Inconclusive)) { return Verdict.Inconclusive; }
+        return Verdict.Pass;
+    }
+
+    private static string ReceiptWord(Verdict verdict) => verdict == Verdict.Pass ? "pass" : "fail";
+}

@@ -1,0 +1,53 @@
+namespace KfmRollback.Engine.Verification;
+
+/// <summary>
+/// Mann–Whitney U test (two-sided, normal approximation with tie correction), as Kayenta uses to
+/// compare two latency samples without assuming a distribution.
+/// </summary>
+public static class MannWhitney
+{
+    public sealed record Result(double U, double Z, double PValue);
+
+    public static Result Test(IReadOnlyList<double> a, IReadOnlyList<double> b)
+    {
+        if (a.Count == 0 || b.Count == 0)
+        {
+            throw new ArgumentException("both samples need at least one value");
+        }
+        var all = a.Select(v => (Value: v, FromA: true)).Concat(b.Select(v => (Value: v, FromA: false))).OrderBy(x => x.Value).ToList();
+        int n = all.Count;
+        var ranks = new double[n];
+        double tieTerm = 0;
+        for (int i = 0; i < n;)
+        {
+            int j = i;
+            while (j + 1 < n && all[j + 1].Value == all[i].Value) { j++; }
+            double rank = (i + j + 2) / 2.0;   // ranks are 1-based; ties share their average
+            for (int k = i; k <= j; k++) { ranks[k] = rank; }
+            int t = j - i + 1;
+            tieTerm += (double)t * t * t - t;
+            i = j + 1;
+        }
+        double rankSumA = Enumerable.Range(0, n).Where(k => all[k].FromA).Sum(k => ranks[k]);
+        double n1 = a.Count, n2 = b.Count;
+        double u1 = rankSumA - n1 * (n1 + 1) / 2;
+        double u = Math.Min(u1, n1 * n2 - u1);
+        double mean = n1 * n2 / 2;
+        double variance = n1 * n2 / 12 * ((n1 + n2 + 1) - tieTerm / ((n1 + n2) * (n1 + n2 - 1)));
+        if (variance <= 0)
+        {
+            return new Result(u, 0, 1);
+        }
+        double z = (u - mean) / Math.Sqrt(variance);
+        double p = 2 * NormalCdf(-Math.Abs(z));
+        return new Result(u, z, Math.Min(1, p));
+    }
+
+    /// <summary>Standard normal CDF (Abramowitz–Stegun 7.1.26 for erf, accurate to 1.5e-7).</summary>
+    public static double NormalCdf(double x)
+    {
+        double t = 1 / (1 + 0.3275911 * Math.Abs(x) / Math.Sqrt(2));
+        double erf = 1 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.Exp(-x * x / 2);
+        return x >= 0 ? (1 + erf) / 2 : (1 - erf) / 2;
+    }
+}

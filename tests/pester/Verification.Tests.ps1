@@ -1,0 +1,107 @@
+# Checklist A and B against the lab's stand-in API and a real Prometheus: each build judged right,
+# nothing passes on missing evidence, and no token or restricted id leaks into results.
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'LabHelpers.ps1')
+    Import-Module $KfmManifest -Force
+    $lab = Start-KfmTestLab -TimeScale 5 -Prometheus -ExtraArguments @('--traffic', '10')
+    $env:KFM_ROLLBACK_CONFIG = $lab.Config
+    $env:KFM_LAB_PUBLIC_TOKEN = $lab.Facts.kfmApi.tokens.public
+    $env:KFM_LAB_STEWARD_TOKEN = $lab.Facts.kfmApi.tokens.steward
+    $env:KFM_LAB_RESTRICTED_IDS = 'burial_sites,tribal_consultation_notes'
+    Start-KfmFreeze -Confirm:$false | Out-Null   # so Argo CD does not undo the builds deployed below
+
+    function Deploy([string] $Build) {
+        Invoke-KfmLabKubectl $lab set image deployment/kfm-api -n kfm "api=$($lab.Facts.catalogue.$Build.image)" | Out-Null
+        Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=60s | Out-Null
+    }
+    function Verdicts($Results) { $h = @{}; foreach ($r in $Results) { $h[$r.Check] = "$($r.Verdict)" }; $h }
+}
+
+AfterAll {
+    Stop-KfmTestLab $lab
+    Remove-Item env:KFM_ROLLBACK_CONFIG, env:KFM_LAB_PUBLIC_TOKEN, env:KFM_LAB_STEWARD_TOKEN, env:KFM_LAB_RESTRICTED_IDS -ErrorAction SilentlyContinue
+}
+
+Describe 'Checklist B: policy invariants by build' {
+    It 'passes every policy check on a good build' {
+        Deploy 'good-1.5.0'
+        $v = Verdicts (Test-KfmPolicyInvariant)
+        $v.Values | Should -Not -Contain 'Fail'
+        $v.Values | Should -Not -Contain 'Inconclusive'
+        Test-KfmPolicyInvariant -Quiet | Should -BeTrue
+    }
+
+    It 'fails only the existence-leak check on <Build>' -ForEach @(
+        @{ Build = 'bad-leak'; Owner = 'B.existence-leak/api/v1/datasets/{id}'; Words = 'status' }
+    ) {
+        Deploy $Build
+        $results = Test-KfmPolicyInvariant
+        $owning = $results | Where-Object Check -EQ $Owner
+        $owning.Verdict | Should -Be 'Fail'
+        $owning.Summary | Should -Match $Words
+        ($results | Where-Object Check -NE $Owner).Verdict | Should -Not -Contain 'Fail'
+    }
+
+    It 'fails the safety-fields check on <Build>' -ForEach @(
+        @{ Build = 'bad-audit'; Words = 'audit_ref' }
+        @{ Build = 'bad-dvid'; Words = 'dataset_version_id' }
+    ) {
+        Deploy $Build
+        $results = Test-KfmPolicyInvariant
+        $check = $results | Where-Object Check -EQ 'B.safety-fields'
+        $check.Verdict | Should -Be 'Fail'
+        $check.Summary | Should -Match $Words
+        ($results | Where-Object Check -EQ 'B.existence-leak/api/v1/datasets/{id}').Verdict | Should -Be 'Pass'
+    }
+}
+
+Describe 'Checklist A: health by build' {
+    It 'fails the deployment check on a crash-looping build and stays honest about metrics' {
+        Invoke-KfmLabKubectl $lab set image deployment/kfm-api -n kfm "api=$($lab.Facts.catalogue.'bad-crashloop'.image)" | Out-Null
+        Start-Sleep -Seconds 3
+        $results = Test-KfmApiHealth
+        ($results | Where-Object Check -EQ 'A.deployment-stable').Verdict | Should -Be 'Fail'
+        Test-KfmApiHealth -Quiet | Should -BeFalse
+    }
+
+    It 'fails the 5xx ratio on the 5xx build and passes it again on a good one' {
+        Deploy 'bad-5xx'
+        Start-Sleep -Seconds 8   # let Prometheus scrape a few seconds of the bad build's traffic
+        $failing = Test-KfmApiHealth | Where-Object Check -EQ 'A.error-ratio'
+        $failing.Verdict | Should -Be 'Fail'
+        $failing.Summary | Should -Match 'above'
+        Deploy 'good-1.5.1'
+        $summary = Test-KfmRollback -Wait -Timeout 90
+        ($summary.Results | Where-Object Check -EQ 'A.error-ratio').Verdict | Should -Be 'Pass'
+        $summary.Health | Should -Be 'pass'
+        $summary.PolicyInvariants | Should -Be 'pass'
+        $summary.ContractSmoke | Should -Be 'fail' -Because 'contract checks do not run in this version, and an unrun check is never a pass'
+    }
+}
+
+Describe 'No false pass, no leak' {
+    It 'is inconclusive, never pass, when Prometheus is down' {
+        $config = Join-Path $lab.Directory 'no-prom.yaml'
+        (Get-Content -Raw $lab.Config) -replace 'url: http://127\.0\.0\.1:\d+\r?\n(\s+)selector', "url: http://127.0.0.1:9`n`$1selector" | Set-Content $config
+        $metrics = Test-KfmApiHealth -ConfigPath $config | Where-Object Check -In 'A.error-ratio', 'A.p95-latency'
+        $metrics.Count | Should -Be 2
+        $metrics.Verdict | Should -Not -Contain 'Pass'
+        $metrics.Summary -join ' ' | Should -Match 'Prometheus unreachable|unknown'
+    }
+
+    It 'fails, never passes, when the API is unreachable' {
+        $config = Join-Path $lab.Directory 'no-api.yaml'
+        (Get-Content -Raw $lab.Config) -replace 'base_url: http://127\.0\.0\.1:\d+', 'base_url: http://127.0.0.1:9' | Set-Content $config
+        $results = Test-KfmPolicyInvariant -ConfigPath $config
+        $results.Verdict | Should -Not -Contain 'Pass'
+        ($results | Where-Object Check -EQ 'B.probe').Summary | Should -Match 'did not answer'
+    }
+
+    It 'never shows a token or restricted id in results, evidence or streams' {
+        $everything = & { Test-KfmRollback -Verbose | ConvertTo-Json -Depth 10 } *>&1 | Out-String -Width 1000
+        foreach ($secret in $lab.Facts.kfmApi.tokens.public, $lab.Facts.kfmApi.tokens.steward, 'burial_sites', 'tribal_consultation_notes') {
+            $everything | Should -Not -Match ([regex]::Escape($secret))
+        }
+    }
+}
