@@ -59,7 +59,7 @@ Describe 'Checklist B: policy invariants by build' {
 Describe 'Checklist A: health by build' {
     It 'fails the deployment check on a crash-looping build and stays honest about metrics' {
         Invoke-KfmLabKubectl $lab set image deployment/kfm-api -n kfm "api=$($lab.Facts.catalogue.'bad-crashloop'.image)" | Out-Null
-        Start-Sleep -Seconds 3
+        Start-Sleep -Seconds 5   # long enough for the new pods to start and crash
         $results = Test-KfmApiHealth
         ($results | Where-Object Check -EQ 'A.deployment-stable').Verdict | Should -Be 'Fail'
         Test-KfmApiHealth -Quiet | Should -BeFalse
