@@ -211,7 +211,7 @@ function Invoke-Package {
 function Invoke-Bench {
     Invoke-Build
     $env:KFM_MODULE_PATH = $ModuleOut
-    foreach ($bench in Get-ChildItem (Join-Path $Root 'bench') -Filter '*.ps1' | Sort-Object Name) {
+    foreach ($bench in Get-ChildItem (Join-Path $Root 'bench') -Filter '*.ps1' | Where-Object Name -NotLike '*Helpers.ps1' | Sort-Object Name) {
         Write-Host "== $($bench.Name)"
         Invoke-FreshPwsh @('-File', $bench.FullName, '-ModulePath', $ModuleOut)
     }
