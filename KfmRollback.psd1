@@ -26,6 +26,8 @@
         'Disable-KfmFailClosed'
         'Test-KfmApiHealth'
         'Test-KfmPolicyInvariant'
+        'Test-KfmContract'
+        'Test-KfmObservability'
         'Test-KfmRollback'
         'New-KfmRollbackReceipt'
         'Save-KfmRollbackReceipt'

@@ -105,6 +105,8 @@ public sealed class KfmApi
             await Registry.CollectAndExportAsTextAsync(ctx.Response.Body, ctx.RequestAborted);
         });
         app.MapGet("/api/v1/healthz", (HttpContext ctx) => Results.Json(new JsonObject { ["ok"] = true }));
+        // The contract document, served as real APIs do, so clients can smoke-test against it.
+        app.MapGet("/api/v1/openapi.json", () => Results.Text(OpenApi().ToJsonString(), "application/json"));
         app.MapGet("/api/v1/readyz", (HttpContext ctx) =>
         {
             var (entry, digest, ready) = CurrentBuild();

@@ -70,6 +70,10 @@ try {
         Invoke-Kubectl patch application kfm-api -n argocd --type merge -p $patch | Out-Null
         Wait-Until { (Get-ServedBuild $facts).image_digest -eq $build.digest } "the API to serve $($build.name)"
         Invoke-Kubectl rollout status deployment/kfm-api -n kfm --timeout=60s | Out-Null
+        if ($build -eq $good) {
+            # Operators record the contract of an accepted build; checklist C compares against it.
+            Test-KfmContract -RecordSnapshot | Out-Null
+        }
     }
     $served = Get-ServedBuild $facts
     Write-Host "    The API now serves $($served.build) ($($served.image_digest.Substring(0, 19))…): the incident begins." -ForegroundColor Yellow
@@ -84,7 +88,7 @@ try {
         ForEach-Object { $script:rollback = $_; $_ } |
         Test-KfmRollback -Wait -Timeout 2m |
         ForEach-Object { $script:verification = $_; $_ } |
-        New-KfmRollbackReceipt -ApprovedBy 'drill-approver' -Notes 'Drill on the lab cluster; contract smoke checks are not part of this version, so contract_smoke records fail.' |
+        New-KfmRollbackReceipt -ApprovedBy 'drill-approver' -Notes 'Drill on the lab cluster: bad-5xx rolled back to good-1.5.1, verified by checklist A-D.' |
         Save-KfmRollbackReceipt -Confirm:$false
 
     $incidentId = $rollback.IncidentId
@@ -114,6 +118,7 @@ try {
     $verification.Results | Format-Table Check, Verdict, Summary -AutoSize | Out-Host
     if ($verification.Health -ne 'pass') { $failures.Add('checklist A (health) did not pass after the rollback') }
     if ($verification.PolicyInvariants -ne 'pass') { $failures.Add('checklist B (policy invariants) did not pass after the rollback') }
+    if ($verification.ContractSmoke -ne 'pass') { $failures.Add('checklist C (contract) did not pass after the rollback') }
     Write-Host 'Timeline' -ForegroundColor Cyan
     (Get-KfmIncident -Id $incidentId).Timeline | ForEach-Object Line | Out-Host
     Write-Host 'Receipt' -ForegroundColor Cyan

@@ -48,7 +48,8 @@ environments:
         min_requests: 40
     api:
       base_url: $($lab.kfmApi.url)
-      openapi_path: $($lab.kfmApi.openapi)
+      openapi_path: /api/v1/openapi.json
+      contract_snapshot_dir: state/contracts
       probe:
         callers:
           anonymous:

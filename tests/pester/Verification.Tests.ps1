@@ -32,6 +32,14 @@ Describe 'Checklist B: policy invariants by build' {
         Test-KfmPolicyInvariant -Quiet | Should -BeTrue
     }
 
+    It 'passes the contract and observability checks on a good build, recording its contract' {
+        $contract = Test-KfmContract -RecordSnapshot
+        $contract.Verdict | Should -Not -Contain 'Fail'
+        $contract.Verdict | Should -Not -Contain 'Inconclusive'
+        ($contract | Where-Object Check -Like 'C.smoke*').Count | Should -BeGreaterOrEqual 3
+        (Test-KfmObservability).Verdict | Should -Be @('Pass', 'Pass')
+    }
+
     It 'fails only the existence-leak check on <Build>' -ForEach @(
         @{ Build = 'bad-leak'; Owner = 'B.existence-leak/api/v1/datasets/{id}'; Words = 'status' }
     ) {
@@ -56,6 +64,21 @@ Describe 'Checklist B: policy invariants by build' {
     }
 }
 
+Describe 'Checklist C: contract by build' {
+    It 'fails schema validation and the breaking-change comparison on the contract-break build' {
+        Deploy 'bad-contract'
+        $results = Test-KfmContract
+        $smoke = $results | Where-Object Check -EQ 'C.smoke/api/v1/datasets'
+        $smoke.Verdict | Should -Be 'Fail'
+        $smoke.Summary | Should -Match 'policy_label|size_bytes'
+        $breaking = $results | Where-Object Check -EQ 'C.no-breaking-change'
+        $breaking.Verdict | Should -Be 'Fail'
+        $breaking.Summary | Should -Match 'policy_label removed'
+        $breaking.Summary | Should -Match 'size_bytes changed from number to string'
+        (Test-KfmPolicyInvariant | Where-Object Check -Like 'B.existence-leak*').Verdict | Should -Be 'Pass'
+    }
+}
+
 Describe 'Checklist A: health by build' {
     It 'fails the deployment check on a crash-looping build and stays honest about metrics' {
         Invoke-KfmLabKubectl $lab set image deployment/kfm-api -n kfm "api=$($lab.Facts.catalogue.'bad-crashloop'.image)" | Out-Null
@@ -76,7 +99,8 @@ Describe 'Checklist A: health by build' {
         ($summary.Results | Where-Object Check -EQ 'A.error-ratio').Verdict | Should -Be 'Pass'
         $summary.Health | Should -Be 'pass'
         $summary.PolicyInvariants | Should -Be 'pass'
-        $summary.ContractSmoke | Should -Be 'fail' -Because 'contract checks do not run in this version, and an unrun check is never a pass'
+        $summary.ContractSmoke | Should -Be 'pass' -Because 'the good build keeps the contract recorded for good-1.5.0'
+        $summary.ObservabilityVerdict | Should -Be 'Pass'
     }
 }
 

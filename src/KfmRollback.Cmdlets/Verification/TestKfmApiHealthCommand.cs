@@ -8,5 +8,5 @@ namespace KfmRollback.Cmdlets.Verification;
 [OutputType(typeof(CheckResult), typeof(bool))]
 public sealed class TestKfmApiHealthCommand : VerificationCmdlet
 {
-    protected override void ProcessRecordCore() => WriteResults(Run(health: true, policy: false).Results);
+    protected override void ProcessRecordCore() => WriteResults(Run(VerificationSections.Health).Results);
 }

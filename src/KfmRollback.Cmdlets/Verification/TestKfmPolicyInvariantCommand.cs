@@ -8,5 +8,5 @@ namespace KfmRollback.Cmdlets.Verification;
 [OutputType(typeof(CheckResult), typeof(bool))]
 public sealed class TestKfmPolicyInvariantCommand : VerificationCmdlet
 {
-    protected override void ProcessRecordCore() => WriteResults(Run(health: false, policy: true).Results);
+    protected override void ProcessRecordCore() => WriteResults(Run(VerificationSections.PolicyInvariants).Results);
 }

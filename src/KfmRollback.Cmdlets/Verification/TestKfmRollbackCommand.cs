@@ -4,7 +4,7 @@ using KfmRollback.Engine.Verification;
 
 namespace KfmRollback.Cmdlets.Verification;
 
-/// <summary>Runs the verification checklist after a rollback and returns one summary for the receipt.</summary>
+/// <summary>Runs the whole verification checklist (A-D) after a rollback and returns one summary for the receipt.</summary>
 [Cmdlet(VerbsDiagnostic.Test, "KfmRollback")]
 [OutputType(typeof(VerificationSummary), typeof(bool))]
 public sealed class TestKfmRollbackCommand : VerificationCmdlet
@@ -15,7 +15,7 @@ public sealed class TestKfmRollbackCommand : VerificationCmdlet
 
     protected override void ProcessRecordCore()
     {
-        VerificationSummary summary = Run(health: true, policy: true);
+        VerificationSummary summary = Run(VerificationSections.All);
         if (Rollback is not null)
         {
             summary = summary.For(Rollback);

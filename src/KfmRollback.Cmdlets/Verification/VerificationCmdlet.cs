@@ -25,15 +25,15 @@ public abstract class VerificationCmdlet : KfmEnvironmentCmdlet
     protected DateTimeOffset ResolveIncidentStart() =>
         IncidentStart ?? TryGetIncident()?.StartedAt ?? DateTimeOffset.UtcNow.AddMinutes(-30);
 
-    protected VerificationSummary Run(bool health, bool policy)
+    protected VerificationSummary Run(VerificationSections sections, bool recordContractSnapshot = false)
     {
         var environment = RequireEnvironment();
         DateTimeOffset start = ResolveIncidentStart();
         if (!Wait)
         {
-            return RunAsync(token => VerificationRunner.RunAsync(environment, IncidentId, start, health, policy, clock: null, token));
+            return RunAsync(token => VerificationRunner.RunAsync(environment, IncidentId, start, sections, clock: null, token, recordContractSnapshot));
         }
-        VerificationSummary last = RunAsync(token => VerificationRunner.WaitAsync(environment, IncidentId, start, health, policy, Timeout, TimeSpan.FromSeconds(5),
+        VerificationSummary last = RunAsync(token => VerificationRunner.WaitAsync(environment, IncidentId, start, sections, Timeout, TimeSpan.FromSeconds(5),
             (summary, left) => OnPipelineThread(() => WriteProgress(new ProgressRecord(2, $"Verifying {environment.Name}",
                 $"{summary.Results.Count(r => r.Verdict == Verdict.Pass)} of {summary.Results.Count} checks pass; {Math.Max(0, left.TotalSeconds):0} s left"))), token));
         WriteProgress(new ProgressRecord(2, $"Verifying {environment.Name}", "done") { RecordType = ProgressRecordType.Completed });

@@ -22,7 +22,7 @@ public static partial class PolicyChecks
     {
         ProbePlan plan = environment.Api.Probe;
         using var client = new ProbeClient(environment.Api);
-        IReadOnlyList<string> restrictedIds = RestrictedIds(plan);
+        IReadOnlyList<string> restrictedIds = VerificationRunner.RestrictedIds(plan);
         string missingId = plan.MissingIdPattern.Replace("{random}", Guid.NewGuid().ToString("N")[..12], StringComparison.Ordinal);
         string publicCaller = plan.Callers.First(c => c.Value.Role == CallerRole.Public && !c.Value.Anonymous).Key;
         string? publicToken = client.TokenOf(publicCaller);
@@ -163,13 +163,6 @@ public static partial class PolicyChecks
         return HealthChecks.Result(environment, "B.error-model", problems.Count == 0 ? Verdict.Pass : Verdict.Fail,
             problems.Count == 0 ? "every error carries error_code, message and audit_ref, and echoes no restricted id" : string.Join("; ", problems),
             new Dictionary<string, string> { ["errors"] = errors.Count.ToString(CultureInfo.InvariantCulture), ["problems"] = problems.Count.ToString(CultureInfo.InvariantCulture) });
-    }
-
-    private static IReadOnlyList<string> RestrictedIds(ProbePlan plan)
-    {
-        string? text = plan.RestrictedIdsEnv is { } env ? System.Environment.GetEnvironmentVariable(env)
-            : plan.RestrictedIdsFile is { } file && File.Exists(file) ? File.ReadAllText(file) : null;
-        return (text ?? string.Empty).Split(new[] { ',', '\n', '\r' }, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
 
     private static HttpMethod Method(ProbeEndpoint endpoint) => endpoint.Method == ProbeMethod.Post ? HttpMethod.Post : HttpMethod.Get;

@@ -3,12 +3,24 @@ using KfmRollback.Engine.Core;
 
 namespace KfmRollback.Engine.Verification;
 
+/// <summary>Which checklist sections to run.</summary>
+[Flags]
+public enum VerificationSections
+{
+    Health = 1,
+    PolicyInvariants = 2,
+    Contract = 4,
+    Observability = 8,
+    All = Health | PolicyInvariants | Contract | Observability,
+}
+
 /// <summary>Runs the checklist sections and returns one summary; a section that cannot run says why.</summary>
 public static class VerificationRunner
 {
     public static async Task<VerificationSummary> RunAsync(EnvironmentConfig environment, string? incidentId, DateTimeOffset incidentStart,
-        bool health, bool policy, IClock? clock, CancellationToken cancellationToken)
+        VerificationSections sections, IClock? clock, CancellationToken cancellationToken, bool recordContractSnapshot = false)
     {
+        bool health = sections.HasFlag(VerificationSections.Health), policy = sections.HasFlag(VerificationSections.PolicyInvariants);
         var results = new List<CheckResult>();
         DateTimeOffset now = (clock ?? SystemClock.Instance).UtcNow;
         if (health)
@@ -27,7 +39,33 @@ public static class VerificationRunner
                 results.Add(HealthChecks.Result(environment, "B.probe", Verdict.Fail, ex.Message, new Dictionary<string, string>()));
             }
         }
+        if (sections.HasFlag(VerificationSections.Contract))
+        {
+            string? digest = (await Cluster.ClusterOperations.ReadApiRefAsync(environment, null, incidentId, cancellationToken).ConfigureAwait(false)).CurrentRef;
+            results.AddRange(await Guard(environment, "C.contract", () => ContractChecks.RunAsync(environment, digest, recordContractSnapshot, cancellationToken)).ConfigureAwait(false));
+        }
+        if (sections.HasFlag(VerificationSections.Observability))
+        {
+            results.AddRange(await LogChecks.RunAsync(environment, RestrictedIds(environment.Api.Probe), cancellationToken).ConfigureAwait(false));
+        }
         return new VerificationSummary { Environment = environment.Name, IncidentId = incidentId, Results = results };
+    }
+
+    /// <summary>An API that cannot be probed is not a pass: record why as a failed check.</summary>
+    private static async Task<IReadOnlyList<CheckResult>> Guard(EnvironmentConfig environment, string check, Func<Task<IReadOnlyList<CheckResult>>> run)
+    {
+        try { return await run().ConfigureAwait(false); }
+        catch (KfmException ex) when (ex.Kind is KfmErrorKind.ConnectionError or KfmErrorKind.InvalidArgument)
+        {
+            return new[] { HealthChecks.Result(environment, check, Verdict.Fail, ex.Message, new Dictionary<string, string>()) };
+        }
+    }
+
+    internal static IReadOnlyList<string> RestrictedIds(ProbePlan plan)
+    {
+        string? text = plan.RestrictedIdsEnv is { } env ? System.Environment.GetEnvironmentVariable(env)
+            : plan.RestrictedIdsFile is { } file && File.Exists(file) ? File.ReadAllText(file) : null;
+        return (text ?? string.Empty).Split(new[] { ',', '\n', '\r' }, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
 
     /// <summary>
@@ -36,12 +74,12 @@ public static class VerificationRunner
     /// summary either way: a timeout is the caller's verdict to draw, not an exception.
     /// </summary>
     public static async Task<VerificationSummary> WaitAsync(EnvironmentConfig environment, string? incidentId, DateTimeOffset incidentStart,
-        bool health, bool policy, TimeSpan timeout, TimeSpan interval, Action<VerificationSummary, TimeSpan>? progress, CancellationToken cancellationToken)
+        VerificationSections sections, TimeSpan timeout, TimeSpan interval, Action<VerificationSummary, TimeSpan>? progress, CancellationToken cancellationToken)
     {
         DateTime deadline = DateTime.UtcNow + timeout;
         while (true)
         {
-            VerificationSummary summary = await RunAsync(environment, incidentId, incidentStart, health, policy, clock: null, cancellationToken).ConfigureAwait(false);
+            VerificationSummary summary = await RunAsync(environment, incidentId, incidentStart, sections, clock: null, cancellationToken).ConfigureAwait(false);
             TimeSpan left = deadline - DateTime.UtcNow;
             progress?.Invoke(summary, left);
             if (summary.Passed || left <= interval)

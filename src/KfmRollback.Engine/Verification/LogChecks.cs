@@ -1,0 +1,74 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using k8s;
+using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Safety;
+
+namespace KfmRollback.Engine.Verification;
+
+/// <summary>
+/// Checklist D: the API's pods logged over the window, and nothing sensitive is in those logs —
+/// credentials, tokens, keys, or the restricted identifiers the configuration names. Only counts
+/// and redacted samples leave this class.
+/// </summary>
+public static class LogChecks
+{
+    public static async Task<IReadOnlyList<CheckResult>> RunAsync(EnvironmentConfig environment, IReadOnlyList<string> restrictedIds, CancellationToken cancellationToken)
+    {
+        IKubernetes client = ClusterClientFactory.For(environment.Cluster);
+        DeploymentSnapshot snapshot = await DeploymentSnapshot.ReadAsync(client, environment.Cluster.Namespace, environment.Cluster.Deployment, cancellationToken).ConfigureAwait(false);
+        int since = (int)Math.Max(1, environment.Observability.LogWindow.TotalSeconds);
+        var patterns = environment.Observability.RestrictedIdPatterns.Select(p => new Regex(p, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1))).ToList();
+        int lines = 0, findings = 0;
+        var kinds = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        var samples = new List<string>();
+        foreach (var pod in snapshot.Pods)
+        {
+            string text;
+            try
+            {
+                using Stream stream = await client.CoreV1.ReadNamespacedPodLogAsync(pod.Metadata.Name, environment.Cluster.Namespace, sinceSeconds: since, cancellationToken: cancellationToken).ConfigureAwait(false);
+                using var reader = new StreamReader(stream);
+                text = await reader.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                throw KubernetesErrors.Wrap(ex, $"Reading logs of pod {pod.Metadata.Name}", pod.Metadata.Name);
+            }
+            foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                lines++;
+                var secrets = SecretScanner.Default.Scan(line);
+                bool restricted = restrictedIds.Any(id => line.Contains(id, StringComparison.Ordinal)) || patterns.Any(p => p.IsMatch(line));
+                if (secrets.Count == 0 && !restricted) { continue; }
+                findings++;
+                foreach (var finding in secrets) { kinds[finding.Kind] = kinds.GetValueOrDefault(finding.Kind) + 1; }
+                if (restricted) { kinds["restricted-id"] = kinds.GetValueOrDefault("restricted-id") + 1; }
+                if (samples.Count < 3) { samples.Add(Redact(line, restrictedIds, patterns)); }
+            }
+        }
+
+        var results = new List<CheckResult>
+        {
+            HealthChecks.Result(environment, "D.logs-present", lines > 0 ? Verdict.Pass : Verdict.Fail,
+                lines > 0 ? $"{lines} log lines from {snapshot.Pods.Count} pods in the last {since} s" : $"no log lines from {snapshot.Pods.Count} pods in the last {since} s",
+                new Dictionary<string, string> { ["lines"] = lines.ToString(CultureInfo.InvariantCulture), ["pods"] = snapshot.Pods.Count.ToString(CultureInfo.InvariantCulture) }),
+        };
+        var evidence = new Dictionary<string, string> { ["lines"] = lines.ToString(CultureInfo.InvariantCulture), ["findings"] = findings.ToString(CultureInfo.InvariantCulture) };
+        foreach (var (kind, count) in kinds) { evidence["kind." + kind] = count.ToString(CultureInfo.InvariantCulture); }
+        for (int i = 0; i < samples.Count; i++) { evidence[$"sample.{i + 1}"] = samples[i]; }
+        results.Add(HealthChecks.Result(environment, "D.no-sensitive-payloads", findings == 0 ? Verdict.Pass : Verdict.Fail,
+            findings == 0 ? "no credentials, tokens, keys or restricted ids in the logs" : $"{findings} log lines carry sensitive payloads ({string.Join(", ", kinds.Keys)})",
+            evidence));
+        return results;
+    }
+
+    private static string Redact(string line, IReadOnlyList<string> restrictedIds, IEnumerable<Regex> patterns)
+    {
+        string redacted = SecretScanner.Default.Redact(line) ?? string.Empty;
+        foreach (string id in restrictedIds) { redacted = redacted.Replace(id, "[REDACTED:restricted-id]", StringComparison.Ordinal); }
+        foreach (Regex pattern in patterns) { redacted = pattern.Replace(redacted, "[REDACTED:restricted-id]"); }
+        return redacted.Length > 200 ? redacted[..200] + "…" : redacted;
+    }
+}
