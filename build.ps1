@@ -209,7 +209,9 @@ function Invoke-Package {
 }
 
 function Invoke-Bench {
+    Install-DebianPackage ($TestDebianPackages + @('wrk'))
     Invoke-Build
+    Invoke-BuildLab
     $env:KFM_MODULE_PATH = $ModuleOut
     foreach ($bench in Get-ChildItem (Join-Path $Root 'bench') -Filter '*.ps1' | Where-Object Name -NotLike '*Helpers.ps1' | Sort-Object Name) {
         Write-Host "== $($bench.Name)"
