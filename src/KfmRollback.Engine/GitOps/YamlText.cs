@@ -38,10 +38,13 @@ public sealed class YamlText
         }
         catch (YamlException e)
         {
-            // YamlDotNet sometimes reports a position-less failure (line 0): say "line 1" rather than nothing.
-            long line = Math.Max(1, e.Start.Line);
-            throw new KfmException(GitOpsErrorIds.YamlInvalid, KfmErrorKind.InvalidData,
-                $"{path}:{line}: is not valid YAML ({FirstLine(e.Message)}). Fix the file on the deploy branch or pass -Revert <sha>.", path, e);
+            throw Invalid(path, e.Start.Line > 0 ? e.Start.Line : LastGoodLine(text), FirstLine(e.Message), e);
+        }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet's scanner sometimes fails without a position (e.g. an unclosed flow
+            // sequence): locate it by the last token the scanner still produced.
+            throw Invalid(path, LastGoodLine(text), "unexpected end of a flow collection or scalar", e);
         }
         return new YamlText(path, hasBom, text, stream);
     }
@@ -55,6 +58,26 @@ public sealed class YamlText
 
     public static ScalarSpan SpanOf(YamlScalarNode node) =>
         new(new TextSpan((int)node.Start.Index, (int)node.End.Index, (int)node.Start.Line), node.Style, node.Value ?? string.Empty);
+
+    private static KfmException Invalid(string path, long line, string why, Exception inner) =>
+        new(GitOpsErrorIds.YamlInvalid, KfmErrorKind.InvalidData,
+            $"{path}:{Math.Max(1, line)}: is not valid YAML ({why}). Fix the file on the deploy branch or pass -Revert <sha>.", path, inner);
+
+    private static long LastGoodLine(string text)
+    {
+        var scanner = new Scanner(new StringReader(text));
+        long line = 1;
+        try
+        {
+            while (scanner.MoveNext())
+                line = scanner.Current!.End.Line;
+        }
+        catch (Exception e) when (e is YamlException or InvalidOperationException)
+        {
+            // the failure point: the line of the last token read is where to look
+        }
+        return line;
+    }
 
     private static string FirstLine(string message)
     {
