@@ -137,7 +137,7 @@ public sealed class GitOpsRollback
 
     private (Tree Tree, string Target, string What) Revert(Repository repo, Commit tip, string sha)
     {
-        var bad = (sha.Length >= 4 ? repo.Lookup<Commit>(sha) : null) ?? throw new KfmException(GitOpsErrorIds.CommitNotFound, KfmErrorKind.ObjectNotFound,
+        var bad = LookupCommit(repo, sha) ?? throw new KfmException(GitOpsErrorIds.CommitNotFound, KfmErrorKind.ObjectNotFound,
             $"Commit {sha} is not in the GitOps repository. Pass a commit from Get-KfmApiRef -Source GitOps history.", sha);
         var result = repo.ObjectDatabase.RevertCommit(bad, tip, bad.Parents.Count() > 1 ? 1 : 0, new MergeTreeOptions { FailOnConflict = false });
         if (result.Status != MergeTreeStatus.Succeeded)
@@ -158,6 +158,20 @@ public sealed class GitOpsRollback
             }
         }
         return (result.Tree, target, $"revert {bad.Sha[..12]}");
+    }
+
+    private static Commit? LookupCommit(Repository repo, string sha)
+    {
+        if (sha.Length < 7 || !sha.All(Uri.IsHexDigit))
+            return null;
+        try
+        {
+            return repo.Lookup<Commit>(sha);
+        }
+        catch (LibGit2SharpException)
+        {
+            return null; // ambiguous or malformed abbreviation: treat as not found
+        }
     }
 
     private static byte[] ReadAll(Blob blob)
