@@ -29,5 +29,4 @@ public static class GitOpsErrorIds
     public const string PullRequestFailed = "GitOpsPullRequestFailed";
     public const string TokenUnavailable = "GitOpsTokenUnavailable";
     public const string KillSwitchNotConfigured = "GitOpsKillSwitchNotConfigured";
-    public const string KillSwitchInvalid = "GitOpsKillSwitchInvalid";
 }

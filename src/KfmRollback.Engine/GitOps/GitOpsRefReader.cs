@@ -67,7 +67,9 @@ public sealed class GitOpsRefReader
     public IReadOnlyList<GitOpsRefChange> History(Repository repo, Commit tip, int limit, string? stopAtDigestOtherThan = null)
     {
         var changes = new List<GitOpsRefChange>();
-        var filter = new CommitFilter { IncludeReachableFrom = tip, FirstParentOnly = true, SortBy = CommitSortStrategies.Topological };
+        // No sort: a topological sort makes libgit2 walk the whole history before yielding the first
+        // commit, which would defeat stopping early; a first-parent chain is already in order.
+        var filter = new CommitFilter { IncludeReachableFrom = tip, FirstParentOnly = true, SortBy = CommitSortStrategies.None };
         Commit? newer = null;
         ObjectId? newerBlob = null;
         foreach (var commit in repo.Commits.QueryBy(filter))

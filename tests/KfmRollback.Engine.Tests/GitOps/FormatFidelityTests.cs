@@ -69,4 +69,25 @@ public class GitOpsFormatFidelityTests
         Assert.Equal(KfmErrorKind.Ambiguous, e.Kind);
         Assert.Contains("-ToRef", e.Message);
     }
+
+    [Fact]
+    public void HelmWithTagButNoDigestKeyFailsClosed()
+    {
+        var file = YamlText.Parse("values.yaml", Encoding.UTF8.GetBytes("image:\n  repository: registry.example.test/kfm/api\n  tag: \"1.9.0\"\n"));
+        var e = Assert.Throws<KfmException>(() => new ImagePinLocator(KfmRollback.Engine.Configuration.GitOpsKind.Helm, null).Locate(file));
+        Assert.Equal(GitOpsErrorIds.NoDigestField, e.ErrorId);
+        Assert.Contains("gitops.helm_values.digest", e.Message);
+        // Reading still works: Get-KfmApiRef shows the tag it found.
+        Assert.Equal(("registry.example.test/kfm/api:1.9.0", (string?)null), new ImagePinLocator(KfmRollback.Engine.Configuration.GitOpsKind.Helm, null).ReadHelmLoosely(file));
+    }
+
+    [Fact]
+    public void RawWithTwoMatchingImagesNamesTheLines()
+    {
+        var file = YamlText.Parse("deploy.yaml", Encoding.UTF8.GetBytes("a:\n  image: r.example.test/kfm/api@" + FormatCorpus.Old + "\n---\nb:\n  image: other.example.test/kfm/api:2\n"));
+        var e = Assert.Throws<KfmException>(() => new ImagePinLocator(KfmRollback.Engine.Configuration.GitOpsKind.Raw, "kfm/api").Locate(file));
+        Assert.Equal(GitOpsErrorIds.ImageAmbiguous, e.ErrorId);
+        Assert.Contains("lines 2, 5", e.Message);
+        Assert.Contains("gitops.image_name", e.Message);
+    }
 }

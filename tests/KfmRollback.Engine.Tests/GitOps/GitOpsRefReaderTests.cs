@@ -54,22 +54,32 @@ public class GitOpsRefReaderTests : IDisposable
         GitOpsBenchRepository.Create(path, 20_000, 20);
         var config = new GitOpsConfig { Path = path, File = GitOpsBenchRepository.FilePath, Kind = GitOpsKind.Kustomize, ImageName = GitOpsBenchRepository.ImageName };
 
-        Git.Run(path, "log", "--format=%H", "--", GitOpsBenchRepository.FilePath); // warm the page cache for both
-        var git = Stopwatch.StartNew();
         string log = Git.Run(path, "log", "--format=%H", "--", GitOpsBenchRepository.FilePath);
-        git.Stop();
         Assert.Equal(1001, log.Split('\n').Length);
+        LookUp(config); // JIT and page cache warm-up, as git's own binary is already compiled
 
-        var engine = Stopwatch.StartNew();
-        using (var repository = GitOpsRepository.Open(config))
-        {
-            var report = new GitOpsRefReader("prod", config).Read(repository, historyLimit: 2);
-            Assert.Equal(GitOpsBenchRepository.DigestAt(20_000), report.Ref.CurrentRef);
-            Assert.Equal(GitOpsBenchRepository.DigestAt(19_980), report.Ref.LastKnownGoodRef);
-        }
-        engine.Stop();
-        Assert.True(engine.Elapsed.TotalMilliseconds <= 1.5 * git.Elapsed.TotalMilliseconds,
-            $"engine {engine.Elapsed.TotalMilliseconds:F0} ms vs git log {git.Elapsed.TotalMilliseconds:F0} ms");
+        // Best of three each: the machine is shared, and the minimum is the least noisy estimate.
+        var gitTimes = Enumerable.Range(0, 3).Select(_ => Time(() => Git.Run(path, "log", "--format=%H", "--", GitOpsBenchRepository.FilePath))).ToList();
+        var engineTimes = Enumerable.Range(0, 3).Select(_ => Time(() => LookUp(config))).ToList();
+        var git = gitTimes.Min();
+        var engine = engineTimes.Min();
+        Assert.True(engine.TotalMilliseconds <= 1.5 * git.TotalMilliseconds,
+            $"engine {engine.TotalMilliseconds:F0} ms vs git log {git.TotalMilliseconds:F0} ms");
+    }
+
+    private static void LookUp(GitOpsConfig config)
+    {
+        using var repository = GitOpsRepository.Open(config);
+        var report = new GitOpsRefReader("prod", config).Read(repository, historyLimit: 2);
+        Assert.Equal(GitOpsBenchRepository.DigestAt(20_000), report.Ref.CurrentRef);
+        Assert.Equal(GitOpsBenchRepository.DigestAt(19_980), report.Ref.LastKnownGoodRef);
+    }
+
+    private static TimeSpan Time(Action action)
+    {
+        var watch = Stopwatch.StartNew();
+        action();
+        return watch.Elapsed;
     }
 
     [Fact]
