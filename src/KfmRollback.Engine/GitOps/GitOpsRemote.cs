@@ -22,6 +22,8 @@ public static partial class GitOpsRemote
     {
         if (ScpLike().IsMatch(url) || url.StartsWith("ssh://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("git+ssh://", StringComparison.OrdinalIgnoreCase))
             throw Unsupported("SSH remotes are not supported by the bundled libgit2 transport");
+        if (!url.Contains("://", StringComparison.Ordinal) && Directory.Exists(url))
+            return; // a clone's origin may be a plain (even relative) path: that is the file transport
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri))
             throw Unsupported("the address is not an absolute URL");
         if (uri.Scheme == Uri.UriSchemeHttps || uri.Scheme == Uri.UriSchemeFile)
