@@ -56,3 +56,10 @@ internal sealed class YamlNameAttribute : Attribute
     public YamlNameAttribute(string name) { Name = name; }
     public string Name { get; }
 }
+
+/// <summary>
+/// A git remote URL: https, http only to a loopback host (test servers; credentials never cross
+/// the network unencrypted), or file://. Other transports (ssh, git) are refused.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property)]
+internal sealed class GitRemoteUrlAttribute : Attribute { }

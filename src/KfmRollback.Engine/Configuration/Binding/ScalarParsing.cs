@@ -57,6 +57,20 @@ internal static partial class ScalarParsing
             return span;
         }
 
+        if (type == typeof(Uri) && key.Attribute<GitRemoteUrlAttribute>() is not null)
+        {
+            const string expected = "an https:// URL, an http:// URL to a loopback host, or a file:// URL";
+            if (!Uri.TryCreate(text, UriKind.Absolute, out var remote))
+                throw Bad(expected);
+            bool loopbackHttp = remote.Scheme == Uri.UriSchemeHttp && GitOps.GitOpsRemote.IsLoopback(remote);
+            if (remote.Scheme != Uri.UriSchemeHttps && remote.Scheme != Uri.UriSchemeFile && !loopbackHttp)
+                throw Bad(expected);
+            if (!string.IsNullOrEmpty(remote.UserInfo))
+                throw binder.Locate(node.Start).Error(ConfigErrorIds.ConfigInvalidValue,
+                    $"{path} must not carry credentials in the URL; use a '*_env' or '*_file' key instead.", path);
+            return remote;
+        }
+
         if (type == typeof(Uri))
         {
             if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))

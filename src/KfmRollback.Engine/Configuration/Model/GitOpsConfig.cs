@@ -17,7 +17,8 @@ public enum GitOpsKind
 /// <summary>The GitOps repository that holds the desired state; the preferred rollback path.</summary>
 public sealed partial class GitOpsConfig : IConfigSection
 {
-    /// <summary>Remote repository (https) cloned into a scratch directory.</summary>
+    /// <summary>Remote repository (https; http only to loopback; file) cloned into a cache directory.</summary>
+    [GitRemoteUrl]
     public Uri? Url { get; init; }
 
     /// <summary>An existing local clone (alternative to <see cref="Url"/>).</summary>

@@ -1,0 +1,134 @@
+using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Receipts;
+using KfmRollback.Engine.Refs;
+using LibGit2Sharp;
+
+namespace KfmRollback.Engine.GitOps;
+
+/// <summary>One commit on the deploy branch that changed the API image pin.</summary>
+public sealed record GitOpsRefChange(string Commit, string Author, DateTimeOffset When, string Image, string? Digest, string Summary);
+
+/// <summary>What Get-KfmApiRef -Source GitOps returns: the ref plus the history it was derived from.</summary>
+public sealed record GitOpsRefReport(ApiRef Ref, IReadOnlyList<GitOpsRefChange> History);
+
+/// <summary>
+/// Reads the desired image ref from the GitOps file on the deploy branch and finds the
+/// last-known-good. History is a first-parent walk comparing the file's blob id per commit (no
+/// tree diffs); a blob is parsed only when its id changed, and the walk stops as soon as it has
+/// what was asked for.
+/// </summary>
+public sealed class GitOpsRefReader
+{
+    public const string SourceReceiptStore = "receipt-store";
+    public const string SourceGitHistory = "git-history";
+
+    private readonly GitOpsConfig _config;
+    private readonly string _environment;
+    private readonly ImagePinLocator _locator;
+
+    public GitOpsRefReader(string environment, GitOpsConfig config)
+    {
+        _environment = environment;
+        _config = config;
+        _locator = ImagePinLocator.For(config);
+    }
+
+    /// <param name="verifiedReceipts">Stored receipts (ReceiptStore.List/Get); one whose target is a digest and whose verification all passed is preferred as last-known-good.</param>
+    /// <param name="historyLimit">How many changes to list; the last-known-good search stops earlier when it can.</param>
+    public GitOpsRefReport Read(GitOpsRepository repository, IEnumerable<RollbackReceipt>? verifiedReceipts = null, int historyLimit = 10)
+    {
+        var tip = repository.DeployTip();
+        var current = ReadAt(tip) ?? throw new KfmException(GitOpsErrorIds.FileNotFound, KfmErrorKind.ObjectNotFound,
+            $"{_config.File} does not exist on '{_config.Branch}' at {tip.Sha[..12]}. Check gitops.file.", _config.File);
+        var history = History(repository.Repo, tip, Math.Max(2, historyLimit), stopAtDigestOtherThan: historyLimit <= 2 ? current.Digest : null);
+        string? fromReceipt = LastVerifiedTarget(verifiedReceipts, current.Digest);
+        string? fromHistory = OlderDigest(history, current.Digest);
+        if (fromHistory is null && history.Count >= historyLimit)
+            // The listed window held only edits that kept the digest: walk on, stopping at the first older digest.
+            fromHistory = OlderDigest(History(repository.Repo, tip, int.MaxValue, current.Digest), current.Digest);
+        var apiRef = new ApiRef
+        {
+            Environment = _environment,
+            Source = RefSource.GitOps,
+            Commit = tip.Sha,
+            CurrentImage = current.Image,
+            CurrentRef = current.Digest,
+            LastKnownGoodRef = fromReceipt ?? fromHistory,
+            LastKnownGoodSource = fromReceipt is not null ? SourceReceiptStore : fromHistory is not null ? SourceGitHistory : null,
+        };
+        return new GitOpsRefReport(apiRef, history);
+    }
+
+    /// <summary>
+    /// Changes of the pin, newest first (the first entry is the commit that set the current value).
+    /// With <paramref name="stopAtDigestOtherThan"/> the walk ends at the first older digest.
+    /// </summary>
+    public IReadOnlyList<GitOpsRefChange> History(Repository repo, Commit tip, int limit, string? stopAtDigestOtherThan = null)
+    {
+        var changes = new List<GitOpsRefChange>();
+        // No sort: a topological sort makes libgit2 walk the whole history before yielding the first
+        // commit, which would defeat stopping early; a first-parent chain is already in order.
+        var filter = new CommitFilter { IncludeReachableFrom = tip, FirstParentOnly = true, SortBy = CommitSortStrategies.None };
+        Commit? newer = null;
+        ObjectId? newerBlob = null;
+        foreach (var commit in repo.Commits.QueryBy(filter))
+        {
+            var blob = commit[_config.File]?.Target.Id;
+            if (newer is not null && blob != newerBlob && newerBlob is not null)
+            {
+                // 'newer' introduced the blob it has; record it, parsed once.
+                changes.Add(Describe(newer));
+                if (changes.Count >= limit)
+                    return changes;
+                if (stopAtDigestOtherThan is not null && changes.Count > 1 && changes[^1].Digest != stopAtDigestOtherThan)
+                    return changes;
+            }
+            newer = commit;
+            newerBlob = blob;
+            if (blob is null)
+                break; // the file did not exist before this point
+        }
+        if (newer is not null && newerBlob is not null && changes.Count < limit)
+            changes.Add(Describe(newer)); // the commit that created the file
+        return changes;
+    }
+
+    private static string? OlderDigest(IReadOnlyList<GitOpsRefChange> history, string? current) =>
+        history.Skip(1).FirstOrDefault(c => c.Digest is not null && c.Digest != current)?.Digest;
+
+    private GitOpsRefChange Describe(Commit commit)
+    {
+        var pin = ReadAt(commit)!.Value;
+        return new GitOpsRefChange(commit.Sha, commit.Author.Name, commit.Author.When, pin.Image, pin.Digest, commit.MessageShort);
+    }
+
+    private (string Image, string? Digest)? ReadAt(Commit commit)
+    {
+        byte[]? bytes = GitOpsRepository.ReadFile(commit, _config.File);
+        if (bytes is null)
+            return null;
+        var file = YamlText.Parse(_config.File, bytes);
+        if (_config.Kind == GitOpsKind.Helm)
+            return _locator.ReadHelmLoosely(file);
+        var pin = _locator.Locate(file);
+        return (pin.Image, pin.Digest);
+    }
+
+    /// <summary>
+    /// The newest receipt of this environment whose rollback target is a digest and whose checks all
+    /// passed: a target people verified beats "whatever was before". One equal to the current digest
+    /// says nothing about an older good state, so it is skipped.
+    /// </summary>
+    private string? LastVerifiedTarget(IEnumerable<RollbackReceipt>? receipts, string? currentDigest) =>
+        receipts?
+            .Where(r => r.Environment == _environment && ImageRefs.IsDigest(r.RollbackTargetRef) && r.RollbackTargetRef != currentDigest && AllPass(r.Verification))
+            .OrderByDescending(r => r.CompletedAt, StringComparer.Ordinal)
+            .Select(r => r.RollbackTargetRef)
+            .FirstOrDefault();
+
+    private static bool AllPass(ReceiptVerification v) =>
+        typeof(ReceiptVerification).GetProperties()
+            .Where(p => p.PropertyType == typeof(string))
+            .All(p => (string?)p.GetValue(v) == ReceiptVerification.Pass);
+}

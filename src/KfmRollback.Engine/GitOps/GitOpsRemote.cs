@@ -1,0 +1,50 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using KfmRollback.Engine.Core;
+using LibGit2Sharp;
+
+namespace KfmRollback.Engine.GitOps;
+
+/// <summary>
+/// Which remotes the engine can reach. The libgit2 shipped in LibGit2Sharp.NativeBinaries has
+/// HTTPS but not SSH on every platform we ship to, and LibGit2Sharp has no SSH credential type,
+/// so ssh:// and scp-like addresses are refused up front with what to use instead.
+/// </summary>
+public static partial class GitOpsRemote
+{
+    [GeneratedRegex(@"^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+:", RegexOptions.CultureInvariant)]
+    private static partial Regex ScpLike();
+
+    public static bool LibGit2HasSsh => GlobalSettings.Version.Features.HasFlag(BuiltInFeatures.Ssh);
+
+    /// <summary>Accepts https, http to a loopback host (test servers), and file; refuses everything else.</summary>
+    public static void EnsureSupported(string url)
+    {
+        if (ScpLike().IsMatch(url) || url.StartsWith("ssh://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("git+ssh://", StringComparison.OrdinalIgnoreCase))
+            throw Unsupported("SSH remotes are not supported by the bundled libgit2 transport");
+        if (!url.Contains("://", StringComparison.Ordinal) && Directory.Exists(url))
+            return; // a clone's origin may be a plain (even relative) path: that is the file transport
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri))
+            throw Unsupported("the address is not an absolute URL");
+        if (uri.Scheme == Uri.UriSchemeHttps || uri.Scheme == Uri.UriSchemeFile)
+            return;
+        if (uri.Scheme == Uri.UriSchemeHttp && IsLoopback(uri))
+            return;
+        throw Unsupported(uri.Scheme == Uri.UriSchemeHttp
+            ? "plain http is only allowed to a loopback host, because credentials would cross the network unencrypted"
+            : $"the {uri.Scheme} transport is not supported");
+    }
+
+    public static bool IsLoopback(Uri uri) =>
+        uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
+
+    /// <summary>The URL without user info, safe for messages.</summary>
+    public static string Redact(string url) =>
+        Uri.TryCreate(url, UriKind.Absolute, out var uri) && !string.IsNullOrEmpty(uri.UserInfo)
+            ? url.Replace(uri.UserInfo + "@", "", StringComparison.Ordinal)
+            : url;
+
+    private static KfmException Unsupported(string why) =>
+        new(GitOpsErrorIds.UnsupportedTransport, KfmErrorKind.InvalidArgument,
+            $"Cannot reach the GitOps repository: {why}. Use an https:// URL (gitops.url) or a local clone (gitops.path).");
+}

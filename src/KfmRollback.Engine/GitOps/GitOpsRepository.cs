@@ -1,0 +1,169 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Core;
+using LibGit2Sharp;
+
+namespace KfmRollback.Engine.GitOps;
+
+/// <summary>
+/// The GitOps repository: a local clone (gitops.path) or a cached clone of gitops.url under
+/// StateDirectory/gitops/&lt;hash of url&gt;. Every network call goes through here so credentials are
+/// applied in one place and never appear in an error.
+/// </summary>
+public sealed partial class GitOpsRepository : IDisposable
+{
+    public const string RemoteName = "origin";
+    private readonly GitCredential? _credential;
+
+    private GitOpsRepository(Repository repository, string branch, GitCredential? credential)
+    {
+        Repo = repository;
+        Branch = branch;
+        _credential = credential;
+    }
+
+    public Repository Repo { get; }
+    public string Branch { get; }
+    public bool HasRemote => Repo.Network.Remotes[RemoteName] is not null;
+
+    /// <summary>Opens (or clones, for a URL) and fetches, so reads see the deploy branch's tip.</summary>
+    public static GitOpsRepository Open(GitOpsConfig config, GitCredential? credential = null, string? cacheRoot = null)
+    {
+        var resolved = GitCredential.Resolve(config, credential);
+        GitOpsRepository repository;
+        if (config.Path is { } path)
+        {
+            if (!Repository.IsValid(path))
+                throw new KfmException(GitOpsErrorIds.RepositoryUnavailable, KfmErrorKind.ObjectNotFound,
+                    $"gitops.path {path} is not a git repository. Clone the GitOps repository there or set gitops.url.", path);
+            repository = new GitOpsRepository(new Repository(path), config.Branch, resolved);
+            if (repository.Repo.Network.Remotes[RemoteName] is { } remote)
+                GitOpsRemote.EnsureSupported(remote.Url);
+        }
+        else
+        {
+            string url = config.Url!.OriginalString;
+            GitOpsRemote.EnsureSupported(url);
+            string dir = CacheDirectory(url, cacheRoot);
+            if (!Repository.IsValid(dir))
+            {
+                if (Directory.Exists(dir))
+                    Directory.Delete(dir, recursive: true); // a clone interrupted earlier: start over
+                Directory.CreateDirectory(Path.GetDirectoryName(dir)!);
+                Network(() => Repository.Clone(url, dir, new CloneOptions(new FetchOptions { CredentialsProvider = resolved?.Handler() })), url, "clone");
+            }
+            repository = new GitOpsRepository(new Repository(dir), config.Branch, resolved);
+        }
+        repository.Fetch();
+        return repository;
+    }
+
+    /// <summary>The cache directory of a URL: a hash, so neither the URL nor anything in it lands in a path.</summary>
+    public static string CacheDirectory(string url, string? cacheRoot = null)
+    {
+        string hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(url))).ToLowerInvariant()[..16];
+        return Path.Combine(cacheRoot ?? Path.Combine(KfmPaths.StateDirectory(), "gitops"), hash);
+    }
+
+    public void Fetch()
+    {
+        if (Repo.Network.Remotes[RemoteName] is not { } remote)
+            return;
+        var refspecs = remote.FetchRefSpecs.Select(r => r.Specification).ToList();
+        Network(() => Commands.Fetch(Repo, RemoteName, refspecs, new FetchOptions { CredentialsProvider = _credential?.Handler(), Prune = true }, null), remote.Url, "fetch");
+    }
+
+    /// <summary>The deploy branch's tip: the remote-tracking branch after fetch, or the local branch without a remote.</summary>
+    public Commit DeployTip()
+    {
+        var branch = HasRemote ? Repo.Branches[$"{RemoteName}/{Branch}"] : Repo.Branches[Branch];
+        return branch?.Tip ?? throw new KfmException(GitOpsErrorIds.BranchNotFound, KfmErrorKind.ObjectNotFound,
+            $"The deploy branch '{Branch}' does not exist in the GitOps repository. Check gitops.branch.", Branch);
+    }
+
+    /// <summary>Blob bytes of <paramref name="path"/> at <paramref name="commit"/>, or null when absent.</summary>
+    public static byte[]? ReadFile(Commit commit, string path)
+    {
+        if (commit[path]?.Target is not Blob blob)
+            return null;
+        using var stream = blob.GetContentStream();
+        using var buffer = new MemoryStream();
+        stream.CopyTo(buffer);
+        return buffer.ToArray();
+    }
+
+    /// <summary>
+    /// Pushes <paramref name="commit"/> to refs/heads/<paramref name="remoteBranch"/>, never forced.
+    /// Rejections (non-fast-forward, hooks) and authentication failures become KfmExceptions.
+    /// </summary>
+    public void Push(Commit commit, string remoteBranch)
+    {
+        var remote = Repo.Network.Remotes[RemoteName] ?? throw new KfmException(GitOpsErrorIds.RepositoryUnavailable, KfmErrorKind.InvalidOperation,
+            "The GitOps clone has no 'origin' remote to push to. Add one, or set gitops.url.");
+        string? rejection = null;
+        var options = new PushOptions
+        {
+            CredentialsProvider = _credential?.Handler(),
+            OnPushStatusError = e => rejection = e.Message,
+        };
+        // A temporary local ref carries the commit: a refspec needs a ref, and this one never becomes a checked-out branch.
+        string temp = "refs/kfm-rollback/push";
+        Repo.Refs.Add(temp, commit.Id, allowOverwrite: true);
+        try
+        {
+            Network(() => Repo.Network.Push(remote, $"{temp}:refs/heads/{remoteBranch}", options), remote.Url, "push");
+        }
+        catch (KfmException e) when (e.ErrorId == GitOpsErrorIds.RepositoryUnavailable && IsRejection(e.Message))
+        {
+            throw Rejected(remoteBranch, e.Message, e);
+        }
+        finally
+        {
+            Repo.Refs.Remove(temp);
+        }
+        if (rejection is not null)
+            throw Rejected(remoteBranch, Sanitize(rejection), null);
+        Fetch();
+    }
+
+    /// <summary>Remote-tracking branches whose name starts with <paramref name="prefix"/>.</summary>
+    public IEnumerable<Branch> RemoteBranches(string prefix) =>
+        Repo.Branches.Where(b => b.IsRemote && b.FriendlyName.StartsWith($"{RemoteName}/{prefix}", StringComparison.Ordinal));
+
+    public void Dispose() => Repo.Dispose();
+
+    private static KfmException Rejected(string branch, string why, Exception? inner) =>
+        new(GitOpsErrorIds.PushRejected, KfmErrorKind.InvalidOperation,
+            $"The GitOps remote rejected the push to '{branch}' ({why}). Nothing was forced; fetch, check the branch and its hooks, then rerun.", branch, inner);
+
+    private static bool IsRejection(string message) =>
+        message.Contains("fast-forward", StringComparison.OrdinalIgnoreCase) || message.Contains("fastforward", StringComparison.OrdinalIgnoreCase) || message.Contains("rejected", StringComparison.OrdinalIgnoreCase)
+        || message.Contains("hook", StringComparison.OrdinalIgnoreCase) || message.Contains("contains commits that are not present", StringComparison.OrdinalIgnoreCase);
+
+    private static void Network(Action action, string url, string what)
+    {
+        try
+        {
+            action();
+        }
+        catch (LibGit2SharpException e)
+        {
+            string message = Sanitize(e.Message);
+            bool auth = message.Contains("401", StringComparison.Ordinal) || message.Contains("authentication", StringComparison.OrdinalIgnoreCase)
+                || message.Contains("credentials", StringComparison.OrdinalIgnoreCase) || message.Contains("403", StringComparison.Ordinal);
+            if (auth)
+                throw new KfmException(GitOpsErrorIds.AuthenticationFailed, KfmErrorKind.PermissionDenied,
+                    $"The GitOps remote {GitOpsRemote.Redact(url)} refused the credentials on {what}. Check gitops.token_env/token_file or -Credential.", what, e);
+            throw new KfmException(GitOpsErrorIds.RepositoryUnavailable, KfmErrorKind.ConnectionError,
+                $"Git {what} with {GitOpsRemote.Redact(url)} failed: {message}", what, e);
+        }
+    }
+
+    [GeneratedRegex(@"://[^/\s@]+@", RegexOptions.CultureInvariant)]
+    private static partial Regex UserInfo();
+
+    /// <summary>libgit2 messages may echo a URL; strip any user info so no credential survives.</summary>
+    internal static string Sanitize(string message) => UserInfo().Replace(message, "://");
+}

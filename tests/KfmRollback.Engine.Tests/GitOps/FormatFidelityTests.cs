@@ -1,0 +1,93 @@
+using System.Text;
+using KfmRollback.Engine.Core;
+using KfmRollback.Engine.GitOps;
+
+namespace KfmRollback.Engine.Tests.GitOps;
+
+public class GitOpsFormatFidelityTests
+{
+    public static IEnumerable<object[]> Corpus() => FormatCorpus.All().Select(f => new object[] { f });
+
+    [Fact]
+    public void CorpusHasAtLeastTwentyFiles() => Assert.True(FormatCorpus.All().Count() >= 20);
+
+    [Theory]
+    [MemberData(nameof(Corpus))]
+    public void OnlyTheRefLineChanges(CorpusFile corpus)
+    {
+        byte[] before = Encoding.UTF8.GetBytes(corpus.Text);
+        var file = YamlText.Parse(corpus.Name, before);
+        var locator = new ImagePinLocator(corpus.Kind, corpus.ImageName, corpus.Helm);
+        var pin = locator.Locate(file);
+
+        byte[] after = file.Encode(ImagePinEditor.SetDigest(file, pin, FormatCorpus.New));
+
+        string beforeText = Encoding.UTF8.GetString(before);
+        string afterText = Encoding.UTF8.GetString(after);
+        Assert.Equal(beforeText.StartsWith('\uFEFF'), afterText.StartsWith('\uFEFF'));
+        var beforeLines = beforeText.Split('\n');
+        var afterLines = afterText.Split('\n');
+        Assert.Equal(beforeLines.Length, afterLines.Length);
+        var changed = Enumerable.Range(0, beforeLines.Length).Where(i => beforeLines[i] != afterLines[i]).Select(i => i + 1).ToList();
+        Assert.Equal(new[] { corpus.RefLine }, changed);
+        Assert.Contains(FormatCorpus.New, afterLines[corpus.RefLine - 1]);
+        Assert.Equal(beforeLines[corpus.RefLine - 1].EndsWith('\r'), afterLines[corpus.RefLine - 1].EndsWith('\r'));
+
+        // The edit must read back as the new digest (the parse sees what the reconciler will).
+        var reread = locator.Locate(YamlText.Parse(corpus.Name, after));
+        Assert.Equal(FormatCorpus.New, reread.Digest);
+        Assert.Equal(pin.Repository, reread.Repository);
+    }
+
+    [Fact]
+    public void KustomizeTagOnlyBecomesDigestOnTheSameLine()
+    {
+        var corpus = FormatCorpus.All().Single(c => c.Name == "kustomize-tag-only");
+        var file = YamlText.Parse(corpus.Name, Encoding.UTF8.GetBytes(corpus.Text));
+        string edited = ImagePinEditor.SetDigest(file, new ImagePinLocator(corpus.Kind, corpus.ImageName).Locate(file), FormatCorpus.New);
+        Assert.Contains($"  digest: {FormatCorpus.New} # bumped by release bot", edited);
+        Assert.DoesNotContain("v1.9.0", edited);
+    }
+
+    [Fact]
+    public void UnparsableYamlNamesFileAndLine()
+    {
+        var e = Assert.Throws<KfmException>(() => YamlText.Parse("apps/api/kustomization.yaml", Encoding.UTF8.GetBytes("images:\n  - name: kfm-api\n    digest: [unclosed\n  other: x\n")));
+        Assert.Equal(GitOpsErrorIds.YamlInvalid, e.ErrorId);
+        Assert.Matches(@"^apps/api/kustomization\.yaml:\d+: is not valid YAML", e.Message);
+        Assert.DoesNotMatch(@"^apps/api/kustomization\.yaml:0:", e.Message);
+    }
+
+    [Fact]
+    public void TagTargetIsRefused()
+    {
+        var corpus = FormatCorpus.All().First();
+        var file = YamlText.Parse(corpus.Name, Encoding.UTF8.GetBytes(corpus.Text));
+        var pin = new ImagePinLocator(corpus.Kind, corpus.ImageName).Locate(file);
+        var e = Assert.Throws<KfmException>(() => ImagePinEditor.SetDigest(file, pin, "v1.8.0"));
+        Assert.Equal(GitOpsErrorIds.DigestRequired, e.ErrorId);
+        Assert.Equal(KfmErrorKind.Ambiguous, e.Kind);
+        Assert.Contains("-ToRef", e.Message);
+    }
+
+    [Fact]
+    public void HelmWithTagButNoDigestKeyFailsClosed()
+    {
+        var file = YamlText.Parse("values.yaml", Encoding.UTF8.GetBytes("image:\n  repository: registry.example.test/kfm/api\n  tag: \"1.9.0\"\n"));
+        var e = Assert.Throws<KfmException>(() => new ImagePinLocator(KfmRollback.Engine.Configuration.GitOpsKind.Helm, null).Locate(file));
+        Assert.Equal(GitOpsErrorIds.NoDigestField, e.ErrorId);
+        Assert.Contains("gitops.helm_values.digest", e.Message);
+        // Reading still works: Get-KfmApiRef shows the tag it found.
+        Assert.Equal(("registry.example.test/kfm/api:1.9.0", (string?)null), new ImagePinLocator(KfmRollback.Engine.Configuration.GitOpsKind.Helm, null).ReadHelmLoosely(file));
+    }
+
+    [Fact]
+    public void RawWithTwoMatchingImagesNamesTheLines()
+    {
+        var file = YamlText.Parse("deploy.yaml", Encoding.UTF8.GetBytes("a:\n  image: r.example.test/kfm/api@" + FormatCorpus.Old + "\n---\nb:\n  image: other.example.test/kfm/api:2\n"));
+        var e = Assert.Throws<KfmException>(() => new ImagePinLocator(KfmRollback.Engine.Configuration.GitOpsKind.Raw, "kfm/api").Locate(file));
+        Assert.Equal(GitOpsErrorIds.ImageAmbiguous, e.ErrorId);
+        Assert.Contains("lines 2, 5", e.Message);
+        Assert.Contains("gitops.image_name", e.Message);
+    }
+}
