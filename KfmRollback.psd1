@@ -22,6 +22,7 @@
         'Get-KfmRolloutHistory'
         'Test-KfmAccess'
         'Invoke-KfmRollback'
+        'Test-KfmDrift'
         'Enable-KfmFailClosed'
         'Disable-KfmFailClosed'
         'Test-KfmApiHealth'

@@ -16,13 +16,19 @@ public sealed class GetKfmApiRefCommand : KfmEnvironmentCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public string? Container { get; set; }
 
+    /// <summary>Credentials for the GitOps repository over HTTPS (else gitops.token_env/token_file).</summary>
+    [Parameter]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
         ApiRef reference = Source switch
         {
             ApiRefSource.Cluster => RunAsync(token => ClusterOperations.ReadApiRefAsync(environment, Container, IncidentId, token)),
-            _ => throw new PSArgumentException($"-Source {Source} is not available in this version; use -Source Cluster."),
+            _ => KfmRollback.Engine.GitOps.GitOpsOperations.ReadApiRef(environment, IncidentId,
+                Credential?.UserName, Credential?.GetNetworkCredential().Password),
         };
         if (!reference.CurrentIsDigest)
         {

@@ -17,6 +17,7 @@ public sealed class InvokeKfmRollbackCommand : KfmEnvironmentCmdlet
     private const string PreviousSet = "Previous";
     private const string RevisionSet = "ToRevision";
     private const string RefSet = "ToRef";
+    private const string RevertSet = "Revert";
 
     [Parameter(Mandatory = true)]
     public RollbackMethodName Method { get; set; }
@@ -31,6 +32,23 @@ public sealed class InvokeKfmRollbackCommand : KfmEnvironmentCmdlet
     [Parameter(Mandatory = true, ParameterSetName = RefSet, ValueFromPipelineByPropertyName = true)]
     [Alias("LastKnownGoodRef")]
     public string ToRef { get; set; } = string.Empty;
+
+    /// <summary>GitOps: revert this deploy commit instead of pinning a digest.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = RevertSet)]
+    public string Revert { get; set; } = string.Empty;
+
+    /// <summary>GitOps: what the rollback affects, for the commit trailer and the PR.</summary>
+    [Parameter]
+    public string BlastRadius { get; set; } = "api";
+
+    /// <summary>GitOps: push straight to the deploy branch (only where gitops.allow_direct_push allows it).</summary>
+    [Parameter]
+    public SwitchParameter DirectPush { get; set; }
+
+    /// <summary>GitOps: credentials for the repository over HTTPS.</summary>
+    [Parameter]
+    [Credential]
+    public PSCredential? Credential { get; set; }
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public string? Container { get; set; }
@@ -54,9 +72,15 @@ public sealed class InvokeKfmRollbackCommand : KfmEnvironmentCmdlet
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
-        if (Method != RollbackMethodName.Cluster)
+        if (Method == RollbackMethodName.GitOps)
         {
-            throw new PSArgumentException($"-Method {Method} is not available in this version of the module; use -Method Cluster.");
+            RollBackThroughGit(environment);
+            return;
+        }
+        if (ParameterSetName == RevertSet)
+        {
+            throw new KfmException("RollbackRevertNeedsGitOps", KfmErrorKind.InvalidArgument,
+                "-Revert reverts a deploy commit in the GitOps repository; use it with -Method GitOps.", Revert);
         }
         if (ParameterSetName == RefSet && !ImageRefs.IsDigest(ToRef))
         {
@@ -118,6 +142,45 @@ public sealed class InvokeKfmRollbackCommand : KfmEnvironmentCmdlet
         {
             WriteWarning(result.Detail);
         }
+        WriteObject(result);
+    }
+
+    /// <summary>The preferred path: a rollback branch and pull request in the GitOps repository.</summary>
+    private void RollBackThroughGit(KfmRollback.Engine.Configuration.EnvironmentConfig environment)
+    {
+        if (ParameterSetName == RevisionSet)
+        {
+            throw new KfmException("RollbackRevisionNeedsCluster", KfmErrorKind.InvalidArgument,
+                "-ToRevision names a Deployment revision, which only -Method Cluster knows; with -Method GitOps use -ToRef <digest> or -Revert <commit>.", ToRevision);
+        }
+        if (string.IsNullOrWhiteSpace(IncidentId))
+        {
+            throw new KfmException("RollbackIncidentRequired", KfmErrorKind.InvalidArgument,
+                "A GitOps rollback names its incident in the branch, commit and pull request: pass -IncidentId or pipe the incident in.");
+        }
+        string target = $"GitOps repository of {environment.Name} ({environment.Gitops.Branch}:{environment.Gitops.File})";
+        ChangeMode change = DecideChange(target, ParameterSetName == RevertSet ? $"Revert {Revert} on a rollback branch and open a pull request" : $"Pin {(ParameterSetName == RefSet ? ToRef : "the last-known-good digest")} on a rollback branch and open a pull request");
+        if (change == ChangeMode.Declined)
+        {
+            return;
+        }
+        string reason = Reason ?? TryGetIncident()?.Reason ?? "incident response";
+        RollbackResult result = RunAsync(token => KfmRollback.Engine.GitOps.GitOpsOperations.RollbackAsync(environment, IncidentId!, reason,
+            ParameterSetName == RefSet ? ToRef : null, ParameterSetName == RevertSet ? Revert : null, BlastRadius, change == ChangeMode.WhatIf, DirectPush,
+            Credential?.UserName, Credential?.GetNetworkCredential().Password, token));
+        if (change == ChangeMode.WhatIf)
+        {
+            WriteWhatIf($"{result.Detail}{System.Environment.NewLine}{result.Change}");
+            return;
+        }
+        Action<string, string> timeline = TimelineWriter();
+        timeline("OPS", result.Outcome switch
+        {
+            RollbackOutcome.PendingMerge => $"GitOps rollback of {environment.Name}: branch {result.Branch} pushed, pull request {result.PullRequestUrl ?? "(none)"}",
+            RollbackOutcome.Succeeded => $"GitOps rollback of {environment.Name}: pushed {result.Commit} to {environment.Gitops.Branch}",
+            _ => $"GitOps rollback of {environment.Name}: {result.Outcome}: {result.Detail}",
+        });
+        if (result.Error is { } error) { WriteError(ErrorRecords.From(error)); }
         WriteObject(result);
     }
 

@@ -19,7 +19,7 @@ public sealed class FreezeMechanisms
     }
 
     /// <summary>The mechanisms with the module's own cluster clients and kill switch.</summary>
-    public static FreezeMechanisms Default { get; } = new(env => Cluster.ClusterClientFactory.For(env.Cluster), killSwitch: null);
+    public static FreezeMechanisms Default { get; } = new(env => Cluster.ClusterClientFactory.For(env.Cluster), GitOps.GitOpsOperations.KillSwitch);
 
     /// <summary>Only the mechanisms whose controllers live in the cluster and could revert a cluster rollback.</summary>
     public IReadOnlyList<IFreezeMechanism> ClusterControllers(EnvironmentConfig environment) =>

@@ -1,0 +1,34 @@
+using System.Management.Automation;
+using KfmRollback.Cmdlets.Common;
+using KfmRollback.Engine.GitOps;
+
+namespace KfmRollback.Cmdlets.GitOps;
+
+/// <summary>Compares Git's desired ref with what the cluster runs: after an emergency rollback, Git must be re-aligned.</summary>
+[Cmdlet(VerbsDiagnostic.Test, "KfmDrift")]
+[OutputType(typeof(DriftItem), typeof(bool))]
+public sealed class TestKfmDriftCommand : KfmEnvironmentCmdlet
+{
+    [Parameter]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    [Parameter]
+    public SwitchParameter Quiet { get; set; }
+
+    protected override void ProcessRecordCore()
+    {
+        var environment = RequireEnvironment();
+        var drift = RunAsync(token => GitOpsOperations.DriftAsync(environment, Credential?.UserName, Credential?.GetNetworkCredential().Password, token));
+        if (Quiet)
+        {
+            WriteObject(drift.Count == 0);
+            return;
+        }
+        if (drift.Count > 0)
+        {
+            WriteWarning($"{environment.Name} has drifted from Git in {drift.Count} way(s): re-align Git with Invoke-KfmRollback -Method GitOps -ToRef <live digest>.");
+        }
+        WriteObject(drift, enumerateCollection: true);
+    }
+}

@@ -1,0 +1,67 @@
+using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Receipts;
+using KfmRollback.Engine.Refs;
+using KfmRollback.Engine.Rollback;
+
+namespace KfmRollback.Engine.GitOps;
+
+/// <summary>
+/// The GitOps operations the cmdlets call, taking configuration and plain values only so that no
+/// LibGit2Sharp or Octokit type reaches the cmdlet assembly.
+/// </summary>
+public static class GitOpsOperations
+{
+    /// <summary>The desired ref in Git and its last-known-good (a verified receipt wins over history).</summary>
+    public static ApiRef ReadApiRef(EnvironmentConfig environment, string? incidentId, string? user, string? password)
+    {
+        using GitOpsRepository repository = GitOpsRepository.Open(environment.Gitops, Credential(user, password));
+        GitOpsRefReport report = new GitOpsRefReader(environment.Name, environment.Gitops).Read(repository, StoredReceipts(environment));
+        return report.Ref with { IncidentId = incidentId };
+    }
+
+    public static Task<RollbackResult> RollbackAsync(EnvironmentConfig environment, string incidentId, string reason, string? toRef, string? revertCommit,
+        string blastRadius, bool dryRun, bool directPush, string? user, string? password, CancellationToken cancellationToken) =>
+        new GitOpsRollback(environment.Gitops).RunAsync(new GitOpsRollbackRequest
+        {
+            Environment = environment.Name,
+            IncidentId = incidentId,
+            Reason = reason,
+            ToRef = toRef,
+            RevertCommit = revertCommit,
+            BlastRadius = blastRadius,
+            DryRun = dryRun,
+            DirectPush = directPush,
+            Credential = Credential(user, password),
+            Receipts = StoredReceipts(environment),
+        }, cancellationToken);
+
+    /// <summary>Git's desired ref against what the cluster runs, one item per difference.</summary>
+    public static async Task<IReadOnlyList<DriftItem>> DriftAsync(EnvironmentConfig environment, string? user, string? password, CancellationToken cancellationToken)
+    {
+        ApiRef desired = ReadApiRef(environment, null, user, password);
+        ApiRef live = await ClusterOperations.ReadApiRefAsync(environment, null, null, cancellationToken).ConfigureAwait(false);
+        return GitOpsDrift.Compare(desired, live);
+    }
+
+    /// <summary>The kill-switch mechanism for an environment (it lives in the GitOps repository).</summary>
+    public static Freeze.IFreezeMechanism KillSwitch(EnvironmentConfig environment) => new KillSwitchFreeze(environment.Name, environment.Gitops);
+
+    private static GitCredential? Credential(string? user, string? password) =>
+        password is null ? null : new GitCredential(user ?? "x-access-token", password);
+
+    private static IEnumerable<RollbackReceipt>? StoredReceipts(EnvironmentConfig environment)
+    {
+        if (environment.Receipts is null)
+        {
+            return null;
+        }
+        ReceiptStoreLocation location = ReceiptStoreLocation.FromConfig(environment.Receipts);
+        if (!Directory.Exists(location.IsGit ? Path.Combine(location.Path, location.Subdirectory) : location.Path))
+        {
+            return null;
+        }
+        ReceiptStore store = location.Open(forWriting: false);
+        return store.List().Where(e => e.Environment == environment.Name).Select(e => store.Get(e.ReceiptDigest).Receipt).ToList();
+    }
+}

@@ -1,0 +1,94 @@
+# The preferred path: a rollback branch and pull request in a real git repository (file remote),
+# and drift between Git and the lab cluster.
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'LabHelpers.ps1')
+    Import-Module $KfmManifest -Force
+    $lab = Start-KfmTestLab
+    $catalogue = $lab.Facts.catalogue
+    $good = $catalogue.'good-1.5.1'.digest
+    $bad = $catalogue.'bad-5xx'.digest
+
+    # A deploy repository with the API pinned to the good build, then to the bad one.
+    $bare = Join-Path $lab.Directory 'infra.git'
+    $work = Join-Path $lab.Directory 'infra-work'
+    git init -q --bare -b main $bare
+    git clone -q $bare $work 2>$null
+    $file = 'infra/gitops/apps/kfm-api/overlays/prod/kustomization.yaml'
+    New-Item -ItemType Directory -Force (Join-Path $work (Split-Path $file)) | Out-Null
+    function Pin([string] $Digest, [string] $Message) {
+        @"
+# prod overlay for the KFM API
+resources:
+  - ../../base
+images:
+  - name: registry.kfm.local/kfm-api   # the governed API
+    digest: $Digest
+"@ | Set-Content -NoNewline (Join-Path $work $file)
+        git -C $work add -A
+        git -C $work -c user.name=deployer -c user.email=deployer@kfm.local commit -q -m $Message
+    }
+    Pin $good 'deploy kfm-api 1.5.1'
+    Pin $bad 'deploy kfm-api 1.6.0'
+    git -C $work push -q origin main 2>$null
+
+    $config = Join-Path $lab.Directory 'gitops.yaml'
+    (Get-Content -Raw $lab.Config) -replace '      path: gitops', "      url: file://$bare" | Set-Content $config
+    $env:KFM_ROLLBACK_CONFIG = $config
+    New-KfmIncident -Id INC-GIT -Commander alice -Reason 'bad deploy 1.6.0' -Environment lab -Confirm:$false | Out-Null
+}
+
+AfterAll {
+    Stop-KfmTestLab $lab
+    Remove-Item env:KFM_ROLLBACK_CONFIG -ErrorAction SilentlyContinue
+}
+
+Describe 'GitOps rollback' {
+    It 'reads the desired ref and its last-known-good from Git history' {
+        $ref = Get-KfmApiRef -Source GitOps
+        $ref.Source | Should -Be 'GitOps'
+        $ref.CurrentRef | Should -Be $bad
+        $ref.LastKnownGoodRef | Should -Be $good
+        $ref.LastKnownGoodSource | Should -Be 'git-history'
+        $ref.Commit | Should -Be (git -C $work rev-parse HEAD)
+    }
+
+    It 'pushes nothing under -WhatIf' {
+        $before = git -C $bare for-each-ref --format='%(refname)'
+        Invoke-KfmRollback -Method GitOps -IncidentId INC-GIT -WhatIf
+        git -C $bare for-each-ref --format='%(refname)' | Should -Be $before
+    }
+
+    It 'pushes a rollback branch whose diff changes only the ref line' {
+        $result = Get-KfmApiRef -Source GitOps -IncidentId INC-GIT | Invoke-KfmRollback -Method GitOps -Confirm:$false
+        $result.Outcome | Should -Be 'PendingMerge'
+        $result.Branch | Should -Match '^ops/rollback-api-\d{8}-\d{4}'
+        $result.RollbackTargetRef | Should -Be $good
+        git -C $bare rev-parse --verify -q "refs/heads/$($result.Branch)" | Should -Not -BeNullOrEmpty
+        $diff = git -C $bare diff "main..$($result.Branch)" --unified=0 | Where-Object { $_ -match '^[+-][^+-]' }
+        $diff | Should -Be @("-    digest: $bad", "+    digest: $good")
+        $message = git -C $bare log -1 --format=%B $result.Branch
+        ($message -join "`n") | Should -Match 'Incident: INC-GIT'
+        ($message -join "`n") | Should -Match "Last-Good-Ref: $good"
+        (Get-KfmIncident INC-GIT).Timeline.Event | Where-Object { $_ -like 'GitOps rollback of lab*' } | Should -Not -BeNullOrEmpty
+    }
+
+    It 'finds the same branch again when rerun for the same incident' {
+        $first = git -C $bare for-each-ref --format='%(refname)' refs/heads/ops
+        $again = Invoke-KfmRollback -Method GitOps -IncidentId INC-GIT -ToRef $good -Confirm:$false
+        git -C $bare for-each-ref --format='%(refname)' refs/heads/ops | Should -Be $first
+        "refs/heads/$($again.Branch)" | Should -BeIn $first
+    }
+
+    It 'refuses a tag where a digest is required' {
+        $err = { Invoke-KfmRollback -Method GitOps -IncidentId INC-GIT -ToRef 'registry.kfm.local/kfm-api:1.5.1' -Confirm:$false } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'GitOpsDigestRequired,*'
+        $err.Exception.Message | Should -Match '-ToRef sha256:'
+    }
+
+    It 'reports drift between Git and the cluster' {
+        $drift = Test-KfmDrift -WarningAction SilentlyContinue
+        ($drift | Where-Object Field -EQ 'image-digest').Desired | Should -Be $bad
+        Test-KfmDrift -Quiet -WarningAction SilentlyContinue | Should -BeFalse
+    }
+}
