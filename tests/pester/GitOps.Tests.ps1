@@ -86,6 +86,20 @@ Describe 'GitOps rollback' {
         $err.Exception.Message | Should -Match '-ToRef sha256:'
     }
 
+    It 'freezes and thaws by a kill-switch file committed to the deploy branch' {
+        $direct = Join-Path $lab.Directory 'killswitch.yaml'
+        (Get-Content -Raw $config) -replace '      kill_switch_path: infra/gitops/FREEZE', "      kill_switch_path: infra/gitops/FREEZE`n      allow_direct_push: true" `
+            -replace '(\s+)- kind: argocd', "`$1- kind: killswitch`$1- kind: argocd" | Set-Content $direct
+        $frozen = Start-KfmFreeze -ConfigPath $direct -Mechanism KillSwitch -IncidentId INC-GIT -Confirm:$false -WarningAction SilentlyContinue
+        $frozen.Complete | Should -BeTrue
+        $record = git -C $bare show main:infra/gitops/FREEZE | ConvertFrom-Json
+        $record.incident | Should -Be 'INC-GIT'
+        (Get-KfmFreeze -ConfigPath $direct -Mechanism KillSwitch).Frozen | Should -BeTrue
+        (Stop-KfmFreeze -ConfigPath $direct -Mechanism KillSwitch -IncidentId INC-GIT -Force).Mechanisms[0].Frozen | Should -BeFalse
+        git -C $bare cat-file -e main:infra/gitops/FREEZE 2>$null
+        $LASTEXITCODE | Should -Not -Be 0 -Because 'the thaw removes the freeze file'
+    }
+
     It 'reports drift between Git and the cluster' {
         $drift = Test-KfmDrift -WarningAction SilentlyContinue
         ($drift | Where-Object Field -EQ 'image-digest').Desired | Should -Be $bad

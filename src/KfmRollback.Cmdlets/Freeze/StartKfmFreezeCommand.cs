@@ -32,10 +32,18 @@ public sealed class StartKfmFreezeCommand : FreezeCmdlet
         if (!dryRun)
         {
             // The running configuration, as evidence and as what a config rollback can come back to.
-            var snapshots = RunAsync(token => KfmRollback.Engine.Cluster.ClusterOperations.SnapshotConfigAsync(environment, token));
-            foreach (var state in snapshots)
+            // The freeze itself has happened: a snapshot that cannot be taken is a warning, not a failure.
+            try
             {
-                WriteVerbose($"{state.Kind} {state.Name}: {state.Action} {state.ContentSha256}");
+                var snapshots = RunAsync(token => KfmRollback.Engine.Cluster.ClusterOperations.SnapshotConfigAsync(environment, token));
+                foreach (var state in snapshots)
+                {
+                    WriteVerbose($"{state.Kind} {state.Name}: {state.Action} {state.ContentSha256}");
+                }
+            }
+            catch (KfmRollback.Engine.Core.KfmException ex)
+            {
+                WriteWarning($"Deploys are frozen, but the runtime configuration could not be snapshotted: {ex.Message}");
             }
             WriteObject(summary);
         }
