@@ -114,6 +114,14 @@ Describe 'No false pass, no leak' {
         $metrics.Summary -join ' ' | Should -Match 'Prometheus unreachable|unknown'
     }
 
+    It 'is inconclusive, never pass, when there is no traffic to judge' {
+        $config = Join-Path $lab.Directory 'no-traffic.yaml'
+        (Get-Content -Raw $lab.Config) -replace 'selector: job="kfm-api"', 'selector: job="kfm-api-without-traffic"' | Set-Content $config
+        $metrics = Test-KfmApiHealth -ConfigPath $config | Where-Object Check -In 'A.error-ratio', 'A.p95-latency'
+        $metrics.Verdict | Should -Be @('Inconclusive', 'Inconclusive')
+        $metrics[0].Summary | Should -Match 'request'
+    }
+
     It 'fails, never passes, when the API is unreachable' {
         $config = Join-Path $lab.Directory 'no-api.yaml'
         (Get-Content -Raw $lab.Config) -replace 'base_url: http://127\.0\.0\.1:\d+', 'base_url: http://127.0.0.1:9' | Set-Content $config
