@@ -60,15 +60,7 @@ public static class ClusterOperations
     /// <summary>The last verified rollback target the environment's receipt store records, if any.</summary>
     public static string? LastVerifiedDigest(EnvironmentConfig environment)
     {
-        if (environment.Receipts is null)
-        {
-            return null;
-        }
-        ReceiptStoreLocation location = ReceiptStoreLocation.FromConfig(environment.Receipts);
-        if (!Directory.Exists(location.IsGit ? Path.Combine(location.Path, location.Subdirectory) : location.Path))
-        {
-            return null;
-        }
-        return VerifiedTargets.LastVerifiedDigest(location.Open(forWriting: false), environment.Name);
+        ReceiptStore? store = ReceiptStoreLocation.OpenExisting(environment.Receipts);
+        return store is null ? null : VerifiedTargets.LastVerifiedDigest(store, environment.Name);
     }
 }

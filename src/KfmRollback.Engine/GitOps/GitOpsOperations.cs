@@ -52,16 +52,11 @@ public static class GitOpsOperations
 
     private static IEnumerable<RollbackReceipt>? StoredReceipts(EnvironmentConfig environment)
     {
-        if (environment.Receipts is null)
+        ReceiptStore? store = ReceiptStoreLocation.OpenExisting(environment.Receipts);
+        if (store is null)
         {
             return null;
         }
-        ReceiptStoreLocation location = ReceiptStoreLocation.FromConfig(environment.Receipts);
-        if (!Directory.Exists(location.IsGit ? Path.Combine(location.Path, location.Subdirectory) : location.Path))
-        {
-            return null;
-        }
-        ReceiptStore store = location.Open(forWriting: false);
         return store.List().Where(e => e.Environment == environment.Name).Select(e => store.Get(e.ReceiptDigest).Receipt).ToList();
     }
 }

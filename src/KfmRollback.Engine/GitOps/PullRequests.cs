@@ -37,8 +37,7 @@ public static class PullRequestProviders
 
     internal static string Token(PullRequestConfig config)
     {
-        string? token = config.TokenEnv is { } env ? System.Environment.GetEnvironmentVariable(env)
-            : config.TokenFile is { } file && File.Exists(file) ? File.ReadAllText(file) : null;
+        string? token = SecretReference.Read(config.TokenEnv, config.TokenFile);
         if (string.IsNullOrWhiteSpace(token))
             throw new KfmException(GitOpsErrorIds.TokenUnavailable, KfmErrorKind.InvalidArgument,
                 $"The PR token ({(config.TokenEnv is not null ? "$" + config.TokenEnv : config.TokenFile)}) is not available. Set gitops.pr.token_env or token_file.");

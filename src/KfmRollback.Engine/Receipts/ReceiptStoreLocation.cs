@@ -43,6 +43,19 @@ public sealed record ReceiptStoreLocation
             : new ReceiptStore(Path, options);
     }
 
+    /// <summary>The environment's store for reading, or null when none is configured or nothing was stored yet.</summary>
+    public static ReceiptStore? OpenExisting(ReceiptsConfig? receipts)
+    {
+        if (receipts is null)
+        {
+            return null;
+        }
+        ReceiptStoreLocation location = FromConfig(receipts);
+        return Directory.Exists(location.IsGit ? System.IO.Path.Combine(location.Path, location.Subdirectory) : location.Path)
+            ? location.Open(forWriting: false)
+            : null;
+    }
+
     /// <summary>The public key PEM for verification: the given file, else the configured one, else none.</summary>
     public string? ReadPublicKey(string? overridePath)
     {

@@ -37,8 +37,7 @@ public sealed class ProbeClient : IDisposable
     {
         ProbeCaller definition = _plan.Callers[caller];
         if (definition.Anonymous) { return null; }
-        string? token = definition.TokenEnv is { } env ? System.Environment.GetEnvironmentVariable(env)
-            : definition.TokenFile is { } file && File.Exists(file) ? File.ReadAllText(file).Trim() : null;
+        string? token = SecretReference.Read(definition.TokenEnv, definition.TokenFile);
         if (string.IsNullOrWhiteSpace(token))
         {
             // Name where the token should come from, never a value.

@@ -19,8 +19,7 @@ public sealed class PrometheusClient : IDisposable
     public PrometheusClient(PrometheusConfig config)
     {
         _http = new HttpClient { BaseAddress = config.Url, Timeout = TimeSpan.FromSeconds(15) };
-        string? token = config.TokenEnv is { } env ? System.Environment.GetEnvironmentVariable(env)
-            : config.TokenFile is { } file && File.Exists(file) ? File.ReadAllText(file).Trim() : null;
+        string? token = Core.SecretReference.Read(config.TokenEnv, config.TokenFile);
         if (!string.IsNullOrWhiteSpace(token))
         {
             _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);

@@ -63,8 +63,7 @@ public static class VerificationRunner
 
     internal static IReadOnlyList<string> RestrictedIds(ProbePlan plan)
     {
-        string? text = plan.RestrictedIdsEnv is { } env ? System.Environment.GetEnvironmentVariable(env)
-            : plan.RestrictedIdsFile is { } file && File.Exists(file) ? File.ReadAllText(file) : null;
+        string? text = SecretReference.Read(plan.RestrictedIdsEnv, plan.RestrictedIdsFile);
         return (text ?? string.Empty).Split(new[] { ',', '\n', '\r' }, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
 
