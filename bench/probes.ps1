@@ -1,14 +1,21 @@
 <#
 .SYNOPSIS
-    Probe throughput: 10,000 policy probes by the module (Test-KfmPolicyInvariant with 5,000
-    samples a side) against the same lab endpoint driven by wrk, and by a pwsh Invoke-RestMethod
-    loop. Prints 'bench: probes-vs-wrk ratio=<module req/s / wrk req/s> target>=0.5' and
+    Probe throughput: 10,000 policy probes by the module (Test-KfmPolicyInvariant, 5,000 samples a
+    side for the existence-leak comparison) against the same lab endpoint driven by wrk, and by a
+    pwsh Invoke-RestMethod loop that keeps what a probe keeps (status, latency, body). Prints
+    'bench: probes-vs-wrk ratio=<module req/s / wrk req/s> target>=0.5' and
     'bench: probes-vs-irm ratio=<module req/s / loop req/s> target>=20'.
+
+.DESCRIPTION
+    All three share one warmed lab: wrk runs first untimed so the lab's own JIT is done before any
+    timing, and each contender gets an untimed warm-up run of its own. The module and the loop are
+    timed $Rounds times each and their median rates compared with wrk's 10-second rate.
 #>
 param(
     [string] $ModulePath = (Join-Path $PSScriptRoot '../out/KfmRollback'),
     [int] $Samples = 5000,
-    [int] $LoopRequests = 500
+    [int] $LoopRequests = 500,
+    [int] $Rounds = 3
 )
 $ErrorActionPreference = 'Stop'
 . (Join-Path $PSScriptRoot 'BenchHelpers.ps1')
@@ -17,6 +24,17 @@ $env:KFM_MODULE_PATH = (Resolve-Path $ModulePath).Path
 Import-Module (Join-Path $env:KFM_MODULE_PATH 'KfmRollback.psd1')
 if (-not (Get-Command wrk -ErrorAction SilentlyContinue)) { throw 'wrk is not installed: apt-get install -y wrk (build.ps1 -Task Bench installs it).' }
 
+# CPU seconds a process has used so far (user + system), from /proc.
+function Get-CpuSeconds([int] $ProcessId) {
+    $fields = (Get-Content "/proc/$ProcessId/stat" -Raw).Split(') ')[1].Split(' ')
+    ([long] $fields[11] + [long] $fields[12]) / 100
+}
+
+function Get-WrkRate([string] $Url, [string] $Token, [int] $Seconds) {
+    $out = & wrk -t2 -c16 "-d$($Seconds)s" -H "Authorization: Bearer $Token" $Url 2>&1
+    [double] (($out | Select-String 'Requests/sec:\s+([\d.]+)').Matches[0].Groups[1].Value)
+}
+
 $lab = Start-KfmTestLab -TimeScale 5 -ExtraArguments @('--traffic', '0')
 try {
     $token = $lab.Facts.kfmApi.tokens.public
@@ -24,32 +42,53 @@ try {
     $env:KFM_LAB_STEWARD_TOKEN = $lab.Facts.kfmApi.tokens.steward
     $env:KFM_LAB_RESTRICTED_IDS = 'burial_sites'
     $config = Join-Path $lab.Directory 'probes.yaml'
-    (Get-Content -Raw $lab.Config) -replace '(restricted_ids_env: KFM_LAB_RESTRICTED_IDS)', "`$1`n        samples: $Samples`n        concurrency: 64" | Set-Content $config
-
-    # Warm up (JIT, connection pool) with a small plan, as wrk's own start-up is not timed either.
-    $warm = Join-Path $lab.Directory 'warm.yaml'
-    (Get-Content -Raw $lab.Config) -replace '(restricted_ids_env: KFM_LAB_RESTRICTED_IDS)', "`$1`n        samples: 50" | Set-Content $warm
-    $null = Test-KfmPolicyInvariant -ConfigPath $warm
-
-    $watch = [Diagnostics.Stopwatch]::StartNew()
-    $results = Test-KfmPolicyInvariant -ConfigPath $config
-    $watch.Stop()
-    $leak = $results | Where-Object Check -Like 'B.existence-leak*'
-    $probes = 2 * $Samples + 8   # the leak comparison plus the other checks' few requests
-    $moduleRate = $probes / $watch.Elapsed.TotalSeconds
-    Write-Host ('module: {0} probes in {1:N1} s = {2:N0} req/s ({3})' -f $probes, $watch.Elapsed.TotalSeconds, $moduleRate, $leak.Verdict)
-
+    (Get-Content -Raw $lab.Config) -replace '(restricted_ids_env: KFM_LAB_RESTRICTED_IDS)', "`$1`n        samples: $Samples`n        concurrency: 32" | Set-Content $config
     $url = "$($lab.Facts.kfmApi.url)/api/v1/datasets/burial_sites"
-    $wrkOut = & wrk -t2 -c16 -d10s -H "Authorization: Bearer $token" $url 2>&1
-    $wrkRate = [double] (($wrkOut | Select-String 'Requests/sec:\s+([\d.]+)').Matches[0].Groups[1].Value)
-    Write-Host ('wrk: {0:N0} req/s' -f $wrkRate)
 
+    $null = Get-WrkRate $url $token 3                        # warms the lab, untimed
+    $null = Test-KfmPolicyInvariant -ConfigPath $config      # warms the module, untimed
+
+    $probes = 2 * $Samples + 3   # the leak comparison, plus one anonymous probe per governed endpoint and one listing
+    $clientCpu = Get-CpuSeconds $PID; $labCpu = Get-CpuSeconds $lab.Process.Id
+    $moduleRates = foreach ($round in 1..$Rounds) {
+        $watch = [Diagnostics.Stopwatch]::StartNew()
+        $results = Test-KfmPolicyInvariant -ConfigPath $config
+        $watch.Stop()
+        $leak = $results | Where-Object Check -Like 'B.existence-leak*'
+        if ($leak.Verdict -ne 'Pass') { throw "The good build's existence-leak check did not pass ($($leak.Verdict)): the benchmark would time a wrong run." }
+        $probes / $watch.Elapsed.TotalSeconds
+    }
+    $clientCpu = ((Get-CpuSeconds $PID) - $clientCpu) * 1e6 / ($probes * $Rounds)
+    $labCpu = ((Get-CpuSeconds $lab.Process.Id) - $labCpu) * 1e6 / ($probes * $Rounds)
+    $moduleRate = Get-Median $moduleRates
+    Write-Host ('module: {0} probes a run, median {1:N0} req/s (runs: {2}); CPU per probe: module {3:N0} us, lab {4:N0} us' -f $probes, $moduleRate, (($moduleRates | ForEach-Object { '{0:N0}' -f $_ }) -join ', '), $clientCpu, $labCpu)
+
+    $labCpu = Get-CpuSeconds $lab.Process.Id
+    $wrkRate = Get-WrkRate $url $token 10
+    $labCpu = ((Get-CpuSeconds $lab.Process.Id) - $labCpu) * 1e6 / ($wrkRate * 10)
+    Write-Host ('wrk: {0:N0} req/s; CPU per request: lab {1:N0} us' -f $wrkRate, $labCpu)
+
+    # What a script would write to compare two latency samples: status, latency and body per call.
     $headers = @{ Authorization = "Bearer $token" }
-    $loop = [Diagnostics.Stopwatch]::StartNew()
-    for ($i = 0; $i -lt $LoopRequests; $i++) { $null = Invoke-RestMethod -Uri $url -Headers $headers -SkipHttpErrorCheck }
-    $loop.Stop()
-    $loopRate = $LoopRequests / $loop.Elapsed.TotalSeconds
-    Write-Host ('Invoke-RestMethod loop: {0:N0} req/s' -f $loopRate)
+    $loop = {
+        param([int] $Count)
+        $kept = [Collections.Generic.List[object]]::new($Count)
+        for ($i = 0; $i -lt $Count; $i++) {
+            $call = [Diagnostics.Stopwatch]::StartNew()
+            $body = Invoke-RestMethod -Uri $url -Headers $headers -SkipHttpErrorCheck -StatusCodeVariable status
+            $kept.Add([pscustomobject]@{ Status = $status; Milliseconds = $call.Elapsed.TotalMilliseconds; Body = $body })
+        }
+        $kept.Count
+    }
+    $null = & $loop 100                                      # warms the loop, untimed
+    $loopRates = foreach ($round in 1..$Rounds) {
+        $watch = [Diagnostics.Stopwatch]::StartNew()
+        $null = & $loop $LoopRequests
+        $watch.Stop()
+        $LoopRequests / $watch.Elapsed.TotalSeconds
+    }
+    $loopRate = Get-Median $loopRates
+    Write-Host ('Invoke-RestMethod loop: median {0:N0} req/s (runs: {1})' -f $loopRate, (($loopRates | ForEach-Object { '{0:N0}' -f $_ }) -join ', '))
 
     Write-BenchLine -Name 'probes-vs-wrk' -Ratio ($moduleRate / $wrkRate) -Target '>=0.5'
     Write-BenchLine -Name 'probes-vs-irm' -Ratio ($moduleRate / $loopRate) -Target '>=20'

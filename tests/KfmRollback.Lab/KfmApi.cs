@@ -47,8 +47,33 @@ public sealed class KfmApi
         });
     }
 
+    sealed record BuildView(long Rv, CatalogueEntry? Entry, string? Digest, int ReadyPods, bool Maintenance);
+    BuildView? _view;
+
+    /// <summary>
+    /// What the API serves as, derived from the store and cached per store resourceVersion: every
+    /// governed request needs it, and re-reading the pods each time made the stand-in, not the
+    /// client, the bottleneck of any probe throughput measured against it.
+    /// </summary>
+    BuildView View()
+    {
+        long rv = _store.CurrentRv;
+        var view = _view;
+        if (view != null && view.Rv == rv) return view;
+        var (entry, digest, ready) = ReadCurrentBuild();
+        view = new BuildView(rv, entry, digest, ready, _store.Get(Resources.ConfigMaps, "kfm", "kfm-api-config").Str("data.maintenance") == "true");
+        _view = view;
+        return view;
+    }
+
     /// <summary>The build the API currently behaves as: majority digest over ready kfm/kfm-api pods (null: none ready).</summary>
     public (CatalogueEntry? entry, string? digest, int readyPods) CurrentBuild()
+    {
+        var v = View();
+        return (v.Entry, v.Digest, v.ReadyPods);
+    }
+
+    (CatalogueEntry? entry, string? digest, int readyPods) ReadCurrentBuild()
     {
         var d = _store.Get(Resources.Deployments, "kfm", "kfm-api");
         if (d == null) return (null, null, 0);
@@ -63,7 +88,7 @@ public sealed class KfmApi
         return (_images.ByDigest(top), top, digests.Count);
     }
 
-    bool Maintenance() => _store.Get(Resources.ConfigMaps, "kfm", "kfm-api-config").Str("data.maintenance") == "true";
+    bool Maintenance() => View().Maintenance;
 
     static string Ulid()
     {

@@ -15,7 +15,6 @@ namespace KfmRollback.Engine.Verification;
 public static partial class PolicyChecks
 {
     [GeneratedRegex(@"^\d{4}-\d{2}(-\d{2})?\.[0-9a-f]{8}$")] private static partial Regex DatasetVersionId();
-    [GeneratedRegex(@"^[a-z][a-z0-9+.-]*://\S+$")] private static partial Regex Uri();
     [GeneratedRegex(@"^sha256:[a-f0-9]{64}$")] private static partial Regex Digest();
 
     public static async Task<IReadOnlyList<CheckResult>> RunAsync(EnvironmentConfig environment, CancellationToken cancellationToken)
@@ -30,13 +29,14 @@ public static partial class PolicyChecks
         var responses = new List<(string Path, ProbeResponse Response)>();
 
         // 1. Anonymous callers are denied on every governed endpoint.
+        ProbeEndpoint[] governed = plan.Endpoints.Where(e => e.Governed).ToArray();
+        ProbeResponse[] anonymous = await client.SendManyAsync(
+            governed.Select(e => new ProbeRequest(Method(e), e.Path.Replace("{id}", missingId, StringComparison.Ordinal), null)).ToArray(), cancellationToken).ConfigureAwait(false);
         var unauthenticated = new List<string>();
-        foreach (ProbeEndpoint endpoint in plan.Endpoints.Where(e => e.Governed))
+        for (int i = 0; i < governed.Length; i++)
         {
-            string path = endpoint.Path.Replace("{id}", missingId, StringComparison.Ordinal);
-            ProbeResponse response = await client.SendAsync(Method(endpoint), path, token: null, cancellationToken).ConfigureAwait(false);
-            responses.Add((endpoint.Path, response));
-            if (response.Status is >= 200 and < 300) { unauthenticated.Add(endpoint.Path); }
+            responses.Add((governed[i].Path, anonymous[i]));
+            if (anonymous[i].Status is >= 200 and < 300) { unauthenticated.Add(governed[i].Path); }
         }
         results.Add(HealthChecks.Result(environment, "B.unauthenticated-denied", unauthenticated.Count == 0 ? Verdict.Pass : Verdict.Fail,
             unauthenticated.Count == 0 ? "every governed endpoint denies an anonymous caller" : $"served anonymously: {string.Join(", ", unauthenticated)}",
@@ -55,10 +55,9 @@ public static partial class PolicyChecks
         }
 
         // 3. Safety fields on what a public caller can see.
-        foreach (ProbeEndpoint endpoint in plan.Endpoints.Where(e => e.Governed && !e.Path.Contains("{id}", StringComparison.Ordinal)))
-        {
-            responses.Add((endpoint.Path, await client.SendAsync(Method(endpoint), endpoint.Path, publicToken, cancellationToken).ConfigureAwait(false)));
-        }
+        ProbeEndpoint[] listings = governed.Where(e => !e.Path.Contains("{id}", StringComparison.Ordinal)).ToArray();
+        ProbeResponse[] listed = await client.SendManyAsync(listings.Select(e => new ProbeRequest(Method(e), e.Path, publicToken)).ToArray(), cancellationToken).ConfigureAwait(false);
+        responses.AddRange(listings.Zip(listed, (e, r) => (e.Path, r)));
         results.Add(SafetyFields(environment, plan, responses));
         results.Add(ErrorModel(environment, responses, restrictedIds));
         return results;
@@ -67,25 +66,32 @@ public static partial class PolicyChecks
     private static async Task<CheckResult> ExistenceLeakAsync(EnvironmentConfig environment, ProbeClient client, ProbeEndpoint endpoint, IReadOnlyList<string> restrictedIds,
         string missingId, string? token, int samples, List<(string, ProbeResponse)> responses, CancellationToken cancellationToken)
     {
-        var existing = new List<ProbeResponse>();
-        var missing = new List<ProbeResponse>();
-        var tasks = new List<Task>();
+        // Interleaved, so both samples meet the same load, connections and server state; a
+        // timing difference then comes from the API, not from the order of the probes.
+        var requests = new ProbeRequest[2 * samples];
+        string missingPath = endpoint.Path.Replace("{id}", missingId, StringComparison.Ordinal);
         for (int i = 0; i < samples; i++)
         {
-            string restricted = restrictedIds[i % restrictedIds.Count];
-            tasks.Add(Task.Run(async () => { var r = await client.SendAsync(Method(endpoint), endpoint.Path.Replace("{id}", restricted, StringComparison.Ordinal), token, cancellationToken).ConfigureAwait(false); lock (existing) { existing.Add(r); } }, cancellationToken));
-            tasks.Add(Task.Run(async () => { var r = await client.SendAsync(Method(endpoint), endpoint.Path.Replace("{id}", missingId, StringComparison.Ordinal), token, cancellationToken).ConfigureAwait(false); lock (missing) { missing.Add(r); } }, cancellationToken));
+            requests[2 * i] = new ProbeRequest(Method(endpoint), endpoint.Path.Replace("{id}", restrictedIds[i % restrictedIds.Count], StringComparison.Ordinal), token);
+            requests[2 * i + 1] = new ProbeRequest(Method(endpoint), missingPath, token);
         }
-        await Task.WhenAll(tasks).ConfigureAwait(false);
-        responses.AddRange(existing.Concat(missing).Select(r => (endpoint.Path, r)));
+        ProbeResponse[] answered = await client.SendManyAsync(requests, cancellationToken).ConfigureAwait(false);
+        var existing = new List<ProbeResponse>(samples);
+        var missing = new List<ProbeResponse>(samples);
+        for (int i = 0; i < answered.Length; i++) { (i % 2 == 0 ? existing : missing).Add(answered[i]); }
+        responses.AddRange(answered.Select(r => (endpoint.Path, r)));
 
+        // Features are compared between the distinct answers of each side; responses with one
+        // shape give one answer, so thousands of probes cost a handful of parses here.
+        List<ProbeResponse> existingAnswers = existing.DistinctBy(r => r.Shape).ToList();
+        List<ProbeResponse> missingAnswers = missing.DistinctBy(r => r.Shape).ToList();
         var differences = new List<string>();
-        Compare("status", existing.Select(r => r.Status.ToString(CultureInfo.InvariantCulture)), missing.Select(r => r.Status.ToString(CultureInfo.InvariantCulture)), differences);
-        Compare("error_code", existing.Select(r => (string?)r.Body?["error_code"] ?? "-"), missing.Select(r => (string?)r.Body?["error_code"] ?? "-"), differences);
-        Compare("message", existing.Select(r => (string?)r.Body?["message"] ?? "-"), missing.Select(r => (string?)r.Body?["message"] ?? "-"), differences);
-        Compare("body keys", existing.Select(Keys), missing.Select(Keys), differences);
-        Compare("content type", existing.Select(r => r.ContentType ?? "-"), missing.Select(r => r.ContentType ?? "-"), differences);
-        Compare("content length", existing.Select(NormalisedLength), missing.Select(NormalisedLength), differences);
+        Compare("status", existingAnswers.Select(r => r.Status.ToString(CultureInfo.InvariantCulture)), missingAnswers.Select(r => r.Status.ToString(CultureInfo.InvariantCulture)), differences);
+        Compare("error_code", existingAnswers.Select(r => (string?)r.Body?["error_code"] ?? "-"), missingAnswers.Select(r => (string?)r.Body?["error_code"] ?? "-"), differences);
+        Compare("message", existingAnswers.Select(r => (string?)r.Body?["message"] ?? "-"), missingAnswers.Select(r => (string?)r.Body?["message"] ?? "-"), differences);
+        Compare("body keys", existingAnswers.Select(Keys), missingAnswers.Select(Keys), differences);
+        Compare("content type", existingAnswers.Select(r => r.ContentType ?? "-"), missingAnswers.Select(r => r.ContentType ?? "-"), differences);
+        Compare("content length", existingAnswers.Select(NormalisedLength), missingAnswers.Select(NormalisedLength), differences);
 
         var existingMs = existing.Select(r => r.Milliseconds).ToList();
         var missingMs = missing.Select(r => r.Milliseconds).ToList();
@@ -113,11 +119,11 @@ public static partial class PolicyChecks
     {
         var problems = new SortedSet<string>(StringComparer.Ordinal);
         int checkedResponses = 0;
-        foreach (var (path, response) in responses.Where(r => r.Response.Body is JsonObject))
+        foreach (var (path, (response, count)) in Answers(responses).Where(r => r.Answer.Response.Body is JsonObject))
         {
-            checkedResponses++;
+            checkedResponses += count;
             JsonObject body = (JsonObject)response.Body!;
-            if (body["audit_ref"] is not JsonValue audit || !Uri().IsMatch((string)audit!))
+            if (body["audit_ref"] is not JsonValue audit || !audit.TryGetValue(out string? auditRef) || !ProbeResponse.UriPattern().IsMatch(auditRef))
             {
                 problems.Add($"{path}: audit_ref missing or not a URI");
             }
@@ -140,9 +146,9 @@ public static partial class PolicyChecks
 
     private static CheckResult ErrorModel(EnvironmentConfig environment, List<(string Path, ProbeResponse Response)> responses, IReadOnlyList<string> restrictedIds)
     {
-        var errors = responses.Where(r => r.Response.Status >= 400).ToList();
+        var errors = Answers(responses.Where(r => r.Response.Status >= 400)).ToList();
         var problems = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var (path, response) in errors)
+        foreach (var (path, (response, _)) in errors)
         {
             if (response.Body is not JsonObject body || body["error_code"] is null || body["message"] is null || body["audit_ref"] is null)
             {
@@ -162,8 +168,12 @@ public static partial class PolicyChecks
         }
         return HealthChecks.Result(environment, "B.error-model", problems.Count == 0 ? Verdict.Pass : Verdict.Fail,
             problems.Count == 0 ? "every error carries error_code, message and audit_ref, and echoes no restricted id" : string.Join("; ", problems),
-            new Dictionary<string, string> { ["errors"] = errors.Count.ToString(CultureInfo.InvariantCulture), ["problems"] = problems.Count.ToString(CultureInfo.InvariantCulture) });
+            new Dictionary<string, string> { ["errors"] = errors.Sum(e => e.Answer.Count).ToString(CultureInfo.InvariantCulture), ["problems"] = problems.Count.ToString(CultureInfo.InvariantCulture) });
     }
+
+    /// <summary>One representative of each distinct answer per endpoint, with how many responses gave it.</summary>
+    private static IEnumerable<(string Path, (ProbeResponse Response, int Count) Answer)> Answers(IEnumerable<(string Path, ProbeResponse Response)> responses) =>
+        responses.GroupBy(r => (r.Path, r.Response.Shape)).Select(g => (g.Key.Path, (g.First().Response, g.Count())));
 
     private static HttpMethod Method(ProbeEndpoint endpoint) => endpoint.Method == ProbeMethod.Post ? HttpMethod.Post : HttpMethod.Get;
 
@@ -177,14 +187,7 @@ public static partial class PolicyChecks
     private static string Keys(ProbeResponse response) =>
         response.Body is JsonObject body ? string.Join(",", body.Select(p => p.Key).Order(StringComparer.Ordinal)) : "-";
 
-    /// <summary>Length with per-request values (audit_ref) blanked, so only structural differences count.</summary>
-    private static string NormalisedLength(ProbeResponse response)
-    {
-        if (response.Body is not JsonObject body) { return response.ContentLength.ToString(CultureInfo.InvariantCulture); }
-        var copy = (JsonObject)body.DeepClone();
-        if (copy.ContainsKey("audit_ref")) { copy["audit_ref"] = "x"; }
-        return copy.ToJsonString().Length.ToString(CultureInfo.InvariantCulture);
-    }
+    private static string NormalisedLength(ProbeResponse response) => response.NormalisedLength.ToString(CultureInfo.InvariantCulture);
 
     private static IEnumerable<(string Key, JsonNode? Value)> Walk(JsonNode? node)
     {

@@ -1,0 +1,180 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Text;
+using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Verification;
+using Xunit;
+
+namespace KfmRollback.Engine.Tests.Verification;
+
+/// <summary>The probe client against a real HTTP listener on loopback.</summary>
+public sealed class ProbeClientTests : IDisposable
+{
+    private readonly HttpListener _listener = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ConcurrentQueue<(string Path, DateTime At, string? Cookie)> _seen = new();
+    private readonly ConcurrentDictionary<string, int> _throttled = new();
+    private int _inFlight, _maxInFlight;
+    private readonly Uri _base;
+
+    public ProbeClientTests()
+    {
+        int port;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); port = ((IPEndPoint)probe.LocalEndpoint).Port; }
+        _base = new Uri($"http://127.0.0.1:{port}/");
+        _listener.Prefixes.Add(_base.ToString());
+        _listener.Start();
+        _ = Task.Run(ServeAsync);
+    }
+
+    // /echo/<n>: answers {"n":"<n>","audit_ref":"kfm://audit/<guid>"} after a short pause, so requests overlap.
+    // /throttle/<kind>: first call 429 with Retry-After (seconds or an HTTP date), then 200.
+    // /cookie: sets a session cookie.
+    private async Task ServeAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            HttpListenerContext context;
+            try { context = await _listener.GetContextAsync(); }
+            catch (Exception) when (_stop.IsCancellationRequested) { return; }
+            catch (HttpListenerException) { return; }
+            _ = Task.Run(async () =>
+            {
+                string path = context.Request.Url!.AbsolutePath;
+                _seen.Enqueue((path, DateTime.UtcNow, context.Request.Headers["Cookie"]));
+                int now = Interlocked.Increment(ref _inFlight);
+                int max;
+                while ((max = Volatile.Read(ref _maxInFlight)) < now && Interlocked.CompareExchange(ref _maxInFlight, now, max) != max) { }
+                try
+                {
+                    string body;
+                    if (path.StartsWith("/throttle/", StringComparison.Ordinal) && _throttled.AddOrUpdate(path, 1, (_, n) => n + 1) == 1)
+                    {
+                        context.Response.StatusCode = 429;
+                        context.Response.Headers["Retry-After"] = path.EndsWith("date", StringComparison.Ordinal)
+                            ? DateTime.UtcNow.AddSeconds(2).ToString("R")
+                            : "1";
+                        body = "{\"error_code\":\"RATE_LIMITED\",\"message\":\"slow down\",\"audit_ref\":\"kfm://audit/1\"}";
+                    }
+                    else
+                    {
+                        if (path == "/cookie") { context.Response.Headers["Set-Cookie"] = "session=steward-session; Path=/"; }
+                        await Task.Delay(20);
+                        body = $"{{\"n\":\"{path}\",\"audit_ref\":\"kfm://audit/{Guid.NewGuid():N}\"}}";
+                    }
+                    byte[] bytes = Encoding.UTF8.GetBytes(body);
+                    context.Response.ContentType = "application/json";
+                    context.Response.ContentLength64 = bytes.Length;
+                    await context.Response.OutputStream.WriteAsync(bytes);
+                    context.Response.Close();
+                }
+                finally { Interlocked.Decrement(ref _inFlight); }
+            });
+        }
+    }
+
+    private ProbeClient Client(int concurrency) => new(new ApiConfig
+    {
+        BaseUrl = _base,
+        Probe = new ProbePlan
+        {
+            Callers = new Dictionary<string, ProbeCaller> { ["anonymous"] = new() { Anonymous = true } },
+            Endpoints = new[] { new ProbeEndpoint { Path = "/echo/{id}" } },
+            Concurrency = concurrency,
+        },
+    });
+
+    [Fact]
+    public async Task A_batch_keeps_request_order_and_never_exceeds_its_concurrency()
+    {
+        using ProbeClient client = Client(concurrency: 4);
+        var requests = Enumerable.Range(0, 40).Select(i => new ProbeRequest(HttpMethod.Get, $"/echo/{i}", null)).ToArray();
+
+        ProbeResponse[] responses = await client.SendManyAsync(requests, CancellationToken.None);
+
+        Assert.Equal(40, responses.Length);
+        for (int i = 0; i < 40; i++)
+        {
+            Assert.Equal(200, responses[i].Status);
+            Assert.Equal($"/echo/{i}", (string?)responses[i].Body?["n"]);
+        }
+        Assert.InRange(_maxInFlight, 2, 4);
+    }
+
+    [Theory]
+    [InlineData("/throttle/seconds", 1.0)]
+    [InlineData("/throttle/date", 1.0)]
+    public async Task A_429_is_retried_after_the_time_the_server_asked_for(string path, double atLeastSeconds)
+    {
+        using ProbeClient client = Client(concurrency: 2);
+
+        ProbeResponse response = await client.SendAsync(HttpMethod.Get, path, null, CancellationToken.None);
+
+        Assert.Equal(200, response.Status);
+        var calls = _seen.Where(s => s.Path == path).Select(s => s.At).ToList();
+        Assert.Equal(2, calls.Count);
+        Assert.True((calls[1] - calls[0]).TotalSeconds >= atLeastSeconds - 0.05, $"retried after {(calls[1] - calls[0]).TotalSeconds:0.00} s");
+    }
+
+    [Fact]
+    public void Retry_after_is_read_as_seconds_or_a_date_and_bounded()
+    {
+        Assert.Equal(TimeSpan.FromSeconds(3), ProbeClient.RetryDelay(new RetryConditionHeaderValue(TimeSpan.FromSeconds(3))));
+        Assert.Equal(TimeSpan.FromSeconds(10), ProbeClient.RetryDelay(new RetryConditionHeaderValue(TimeSpan.FromMinutes(5))));
+        Assert.Equal(TimeSpan.Zero, ProbeClient.RetryDelay(new RetryConditionHeaderValue(DateTimeOffset.UtcNow.AddMinutes(-1))));
+        Assert.InRange(ProbeClient.RetryDelay(new RetryConditionHeaderValue(DateTimeOffset.UtcNow.AddSeconds(5))), TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(5));
+        Assert.Equal(TimeSpan.FromSeconds(1), ProbeClient.RetryDelay(null));
+    }
+
+    [Fact]
+    public async Task A_cookie_one_answer_sets_never_rides_on_a_later_probe()
+    {
+        using ProbeClient client = Client(concurrency: 1);
+        await client.SendAsync(HttpMethod.Get, "/cookie", "steward-token", CancellationToken.None);
+
+        await client.SendAsync(HttpMethod.Get, "/echo/anonymous", null, CancellationToken.None);
+
+        Assert.Null(_seen.Single(s => s.Path == "/echo/anonymous").Cookie);
+    }
+
+    [Fact]
+    public async Task Answers_that_differ_only_in_their_audit_ref_have_one_shape()
+    {
+        using ProbeClient client = Client(concurrency: 2);
+        ProbeResponse[] same = await client.SendManyAsync(new[] { new ProbeRequest(HttpMethod.Get, "/echo/a", null), new ProbeRequest(HttpMethod.Get, "/echo/a", null) }, CancellationToken.None);
+        ProbeResponse other = await client.SendAsync(HttpMethod.Get, "/echo/b", null, CancellationToken.None);
+
+        Assert.NotEqual((string?)same[0].Body?["audit_ref"], (string?)same[1].Body?["audit_ref"]);
+        Assert.Equal(same[0].Shape, same[1].Shape);
+        Assert.Equal(same[0].NormalisedLength, same[1].NormalisedLength);
+        Assert.NotEqual(same[0].Shape, other.Shape);
+        Assert.DoesNotContain("kfm://audit/", same[0].Shape, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_api_that_does_not_answer_is_a_connection_error_naming_no_credential()
+    {
+        int port;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); port = ((IPEndPoint)probe.LocalEndpoint).Port; }
+        using var client = new ProbeClient(new ApiConfig
+        {
+            BaseUrl = new Uri($"http://127.0.0.1:{port}/"),
+            Probe = new ProbePlan { Callers = new Dictionary<string, ProbeCaller>(), Endpoints = Array.Empty<ProbeEndpoint>() },
+        });
+
+        var error = await Assert.ThrowsAsync<KfmRollback.Engine.Core.KfmException>(
+            () => client.SendManyAsync(new[] { new ProbeRequest(HttpMethod.Get, "/x", "canary-token-7f3a") }, CancellationToken.None));
+
+        Assert.Equal("ProbeApiUnreachable", error.ErrorId);
+        Assert.DoesNotContain("canary-token-7f3a", error.ToString(), StringComparison.Ordinal);
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _listener.Close();
+        _stop.Dispose();
+    }
+}
