@@ -252,10 +252,16 @@ public sealed class KfmApi
         return await f(call);
     }
 
-    /// <summary>Steady synthetic traffic, so metrics always have data.</summary>
+    /// <summary>
+    /// Steady synthetic traffic, so metrics always have data. Open loop, as real users are: a
+    /// request starts every 1/perSecond whether or not earlier ones have answered, so a slow build
+    /// shows as slow requests at the same rate instead of as fewer requests (a closed loop would
+    /// hide a latency regression from a P95 taken over a window). At most 64 are outstanding.
+    /// </summary>
     public async Task DriveTraffic(string baseUrl, double perSecond, CancellationToken ct)
     {
         using var http = new HttpClient { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromSeconds(5) };
+        using var outstanding = new SemaphoreSlim(64);
         var calls = new (string method, string path, string token)[]
         {
             ("GET", "/api/v1/datasets", _public), ("GET", "/api/v1/datasets/kansas_counties", _public),
@@ -263,10 +269,8 @@ public sealed class KfmApi
             ("POST", "/api/v1/evidence/resolve", _steward), ("GET", "/api/v1/datasets/no_such_dataset", _public),
             ("GET", "/api/v1/healthz", _public),
         };
-        var delay = TimeSpan.FromSeconds(1 / perSecond);
-        for (long i = 0; !ct.IsCancellationRequested; i++)
+        async Task Call(string m, string p, string t)
         {
-            var (m, p, t) = calls[i % calls.Length];
             try
             {
                 using var req = new HttpRequestMessage(new HttpMethod(m), p);
@@ -274,10 +278,31 @@ public sealed class KfmApi
                 if (m == "POST") req.Content = new StringContent("{\"dataset_id\":\"burial_sites\"}", Encoding.UTF8, "application/json");
                 using var resp = await http.SendAsync(req, ct);
             }
-            catch (Exception) when (!ct.IsCancellationRequested) { }
-            catch (OperationCanceledException) { break; }
-            try { await Task.Delay(delay, ct); } catch (OperationCanceledException) { break; }
+            catch (Exception) { /* traffic only feeds metrics; a failed call is itself recorded by the API */ }
+            finally { outstanding.Release(); }
         }
+        var period = TimeSpan.FromSeconds(1 / perSecond);
+        var clock = Stopwatch.StartNew();
+        var next = TimeSpan.Zero;
+        var pending = new List<Task>();
+        for (long i = 0; !ct.IsCancellationRequested; i++)
+        {
+            // Scheduled against the clock, so a slow tick does not lower the rate; after a stall
+            // (a paused process) the schedule restarts rather than bursting to catch up.
+            next += period;
+            var due = next - clock.Elapsed;
+            if (due < TimeSpan.FromSeconds(-1)) { next = clock.Elapsed; due = TimeSpan.Zero; }
+            try
+            {
+                if (due > TimeSpan.Zero) await Task.Delay(due, ct);
+                await outstanding.WaitAsync(ct);
+            }
+            catch (OperationCanceledException) { break; }
+            var (m, p, t) = calls[i % calls.Length];
+            pending.Add(Call(m, p, t));
+            if (pending.Count > 256) pending.RemoveAll(x => x.IsCompleted);
+        }
+        try { await Task.WhenAll(pending); } catch (Exception) { }
     }
 
     public JsonObject OpenApi()

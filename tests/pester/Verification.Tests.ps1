@@ -88,6 +88,18 @@ Describe 'Checklist A: health by build' {
         Test-KfmApiHealth -Quiet | Should -BeFalse
     }
 
+    It 'fails only the P95 latency on the latency build' {
+        Deploy 'bad-latency'
+        Start-Sleep -Seconds 8   # the lab's open-loop traffic keeps its rate, so slow requests soon pass 5% of the window
+        $results = Test-KfmApiHealth
+        $verdicts = Verdicts $results
+        $verdicts['A.p95-latency'] | Should -Be 'Fail'
+        ($results | Where-Object Check -EQ 'A.p95-latency').Summary | Should -Match 'above'
+        $verdicts['A.error-ratio'] | Should -Be 'Pass'
+        $verdicts['A.deployment-stable'] | Should -Be 'Pass'
+        Test-KfmPolicyInvariant -Quiet | Should -BeTrue -Because 'a build slow for everyone is slow alike for existing and missing ids'
+    }
+
     It 'fails the 5xx ratio on the 5xx build and passes it again on a good one' {
         Deploy 'bad-5xx'
         Start-Sleep -Seconds 8   # let Prometheus scrape a few seconds of the bad build's traffic
