@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace KfmRollback.Engine.Verification;
 
 /// <summary>
@@ -14,21 +16,33 @@ public static class MannWhitney
         {
             throw new ArgumentException("both samples need at least one value");
         }
-        var all = a.Select(v => (Value: v, FromA: true)).Concat(b.Select(v => (Value: v, FromA: false))).OrderBy(x => x.Value).ToList();
-        int n = all.Count;
-        var ranks = new double[n];
-        double tieTerm = 0;
-        for (int i = 0; i < n;)
+        // Pooled arrays sorted in place: a leak comparison ranks thousands of latencies per run,
+        // and this keeps it off the large-object heap.
+        int n = a.Count + b.Count;
+        double[] values = ArrayPool<double>.Shared.Rent(n);
+        byte[] fromA = ArrayPool<byte>.Shared.Rent(n);
+        double rankSumA = 0, tieTerm = 0;
+        try
         {
-            int j = i;
-            while (j + 1 < n && all[j + 1].Value == all[i].Value) { j++; }
-            double rank = (i + j + 2) / 2.0;   // ranks are 1-based; ties share their average
-            for (int k = i; k <= j; k++) { ranks[k] = rank; }
-            int t = j - i + 1;
-            tieTerm += (double)t * t * t - t;
-            i = j + 1;
+            for (int i = 0; i < a.Count; i++) { values[i] = a[i]; fromA[i] = 1; }
+            for (int i = 0; i < b.Count; i++) { values[a.Count + i] = b[i]; fromA[a.Count + i] = 0; }
+            Array.Sort(values, fromA, 0, n);
+            for (int i = 0; i < n;)
+            {
+                int j = i;
+                while (j + 1 < n && values[j + 1] == values[i]) { j++; }
+                double rank = (i + j + 2) / 2.0;   // ranks are 1-based; ties share their average
+                for (int k = i; k <= j; k++) { rankSumA += fromA[k] * rank; }
+                int t = j - i + 1;
+                tieTerm += (double)t * t * t - t;
+                i = j + 1;
+            }
         }
-        double rankSumA = Enumerable.Range(0, n).Where(k => all[k].FromA).Sum(k => ranks[k]);
+        finally
+        {
+            ArrayPool<double>.Shared.Return(values);
+            ArrayPool<byte>.Shared.Return(fromA);
+        }
         double n1 = a.Count, n2 = b.Count;
         double u1 = rankSumA - n1 * (n1 + 1) / 2;
         double u = Math.Min(u1, n1 * n2 - u1);

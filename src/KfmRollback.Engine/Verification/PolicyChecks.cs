@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using KfmRollback.Engine.Configuration;
@@ -26,7 +27,9 @@ public static partial class PolicyChecks
         string publicCaller = plan.Callers.First(c => c.Value.Role == CallerRole.Public && !c.Value.Anonymous).Key;
         string? publicToken = client.TokenOf(publicCaller);
         var results = new List<CheckResult>();
-        var responses = new List<(string Path, ProbeResponse Response)>();
+        // Distinct answers per endpoint with how many probes got each: thousands of identical
+        // leak-comparison answers are checked once, and no per-probe list outlives its batch.
+        var responses = new List<(string Path, ProbeResponse Response, int Count)>();
 
         // 1. Anonymous callers are denied on every governed endpoint.
         ProbeEndpoint[] governed = plan.Endpoints.Where(e => e.Governed).ToArray();
@@ -35,7 +38,7 @@ public static partial class PolicyChecks
         var unauthenticated = new List<string>();
         for (int i = 0; i < governed.Length; i++)
         {
-            responses.Add((governed[i].Path, anonymous[i]));
+            responses.Add((governed[i].Path, anonymous[i], 1));
             if (anonymous[i].Status is >= 200 and < 300) { unauthenticated.Add(governed[i].Path); }
         }
         results.Add(HealthChecks.Result(environment, "B.unauthenticated-denied", unauthenticated.Count == 0 ? Verdict.Pass : Verdict.Fail,
@@ -57,34 +60,33 @@ public static partial class PolicyChecks
         // 3. Safety fields on what a public caller can see.
         ProbeEndpoint[] listings = governed.Where(e => !e.Path.Contains("{id}", StringComparison.Ordinal)).ToArray();
         ProbeResponse[] listed = await client.SendManyAsync(listings.Select(e => new ProbeRequest(Method(e), e.Path, publicToken)).ToArray(), cancellationToken).ConfigureAwait(false);
-        responses.AddRange(listings.Zip(listed, (e, r) => (e.Path, r)));
+        responses.AddRange(listings.Zip(listed, (e, r) => (e.Path, r, 1)));
         results.Add(SafetyFields(environment, plan, responses));
         results.Add(ErrorModel(environment, responses, restrictedIds));
         return results;
     }
 
     private static async Task<CheckResult> ExistenceLeakAsync(EnvironmentConfig environment, ProbeClient client, ProbeEndpoint endpoint, IReadOnlyList<string> restrictedIds,
-        string missingId, string? token, int samples, List<(string, ProbeResponse)> responses, CancellationToken cancellationToken)
+        string missingId, string? token, int samples, List<(string, ProbeResponse, int)> responses, CancellationToken cancellationToken)
     {
         // Interleaved, so both samples meet the same load, connections and server state; a
         // timing difference then comes from the API, not from the order of the probes.
-        var requests = new ProbeRequest[2 * samples];
-        string missingPath = endpoint.Path.Replace("{id}", missingId, StringComparison.Ordinal);
-        for (int i = 0; i < samples; i++)
-        {
-            requests[2 * i] = new ProbeRequest(Method(endpoint), endpoint.Path.Replace("{id}", restrictedIds[i % restrictedIds.Count], StringComparison.Ordinal), token);
-            requests[2 * i + 1] = new ProbeRequest(Method(endpoint), missingPath, token);
-        }
+        var requests = new InterleavedRequests(
+            restrictedIds.Select(id => new ProbeRequest(Method(endpoint), endpoint.Path.Replace("{id}", id, StringComparison.Ordinal), token)).ToArray(),
+            new ProbeRequest(Method(endpoint), endpoint.Path.Replace("{id}", missingId, StringComparison.Ordinal), token),
+            samples);
         ProbeResponse[] answered = await client.SendManyAsync(requests, cancellationToken).ConfigureAwait(false);
         var existing = new List<ProbeResponse>(samples);
         var missing = new List<ProbeResponse>(samples);
         for (int i = 0; i < answered.Length; i++) { (i % 2 == 0 ? existing : missing).Add(answered[i]); }
-        responses.AddRange(answered.Select(r => (endpoint.Path, r)));
+        var answers = new Dictionary<ProbeResponse, int>(ProbeResponse.SameAnswer);
+        foreach (ProbeResponse response in answered) { CollectionsMarshal.GetValueRefOrAddDefault(answers, response, out _)++; }
+        responses.AddRange(answers.Select(a => (endpoint.Path, a.Key, a.Value)));
 
         // Features are compared between the distinct answers of each side; responses with one
         // shape give one answer, so thousands of probes cost a handful of parses here.
-        List<ProbeResponse> existingAnswers = existing.DistinctBy(r => r.Shape).ToList();
-        List<ProbeResponse> missingAnswers = missing.DistinctBy(r => r.Shape).ToList();
+        List<ProbeResponse> existingAnswers = existing.Distinct(ProbeResponse.SameAnswer).ToList();
+        List<ProbeResponse> missingAnswers = missing.Distinct(ProbeResponse.SameAnswer).ToList();
         var differences = new List<string>();
         Compare("status", existingAnswers.Select(r => r.Status.ToString(CultureInfo.InvariantCulture)), missingAnswers.Select(r => r.Status.ToString(CultureInfo.InvariantCulture)), differences);
         Compare("error_code", existingAnswers.Select(r => (string?)r.Body?["error_code"] ?? "-"), missingAnswers.Select(r => (string?)r.Body?["error_code"] ?? "-"), differences);
@@ -93,8 +95,8 @@ public static partial class PolicyChecks
         Compare("content type", existingAnswers.Select(r => r.ContentType ?? "-"), missingAnswers.Select(r => r.ContentType ?? "-"), differences);
         Compare("content length", existingAnswers.Select(NormalisedLength), missingAnswers.Select(NormalisedLength), differences);
 
-        var existingMs = existing.Select(r => r.Milliseconds).ToList();
-        var missingMs = missing.Select(r => r.Milliseconds).ToList();
+        double[] existingMs = existing.Select(r => r.Milliseconds).ToArray();
+        double[] missingMs = missing.Select(r => r.Milliseconds).ToArray();
         MannWhitney.Result timing = MannWhitney.Test(existingMs, missingMs);
         double medianGap = Math.Abs(Median(existingMs) - Median(missingMs));
         bool timingLeak = timing.PValue < 0.01 && medianGap > 25;
@@ -115,7 +117,7 @@ public static partial class PolicyChecks
             evidence);
     }
 
-    private static CheckResult SafetyFields(EnvironmentConfig environment, ProbePlan plan, List<(string Path, ProbeResponse Response)> responses)
+    private static CheckResult SafetyFields(EnvironmentConfig environment, ProbePlan plan, List<(string Path, ProbeResponse Response, int Count)> responses)
     {
         var problems = new SortedSet<string>(StringComparer.Ordinal);
         int checkedResponses = 0;
@@ -144,7 +146,7 @@ public static partial class PolicyChecks
             new Dictionary<string, string> { ["responses"] = checkedResponses.ToString(CultureInfo.InvariantCulture), ["problems"] = problems.Count.ToString(CultureInfo.InvariantCulture) });
     }
 
-    private static CheckResult ErrorModel(EnvironmentConfig environment, List<(string Path, ProbeResponse Response)> responses, IReadOnlyList<string> restrictedIds)
+    private static CheckResult ErrorModel(EnvironmentConfig environment, List<(string Path, ProbeResponse Response, int Count)> responses, IReadOnlyList<string> restrictedIds)
     {
         var errors = Answers(responses.Where(r => r.Response.Status >= 400)).ToList();
         var problems = new SortedSet<string>(StringComparer.Ordinal);
@@ -172,8 +174,21 @@ public static partial class PolicyChecks
     }
 
     /// <summary>One representative of each distinct answer per endpoint, with how many responses gave it.</summary>
-    private static IEnumerable<(string Path, (ProbeResponse Response, int Count) Answer)> Answers(IEnumerable<(string Path, ProbeResponse Response)> responses) =>
-        responses.GroupBy(r => (r.Path, r.Response.Shape)).Select(g => (g.Key.Path, (g.First().Response, g.Count())));
+    private static IEnumerable<(string Path, (ProbeResponse Response, int Count) Answer)> Answers(IEnumerable<(string Path, ProbeResponse Response, int Count)> responses) =>
+        responses.GroupBy(r => r.Path, StringComparer.Ordinal).SelectMany(byPath =>
+            byPath.GroupBy(r => r.Response, ProbeResponse.SameAnswer).Select(g => (byPath.Key, (g.Key, g.Sum(r => r.Count)))));
+
+    /// <summary>
+    /// The leak comparison's batch without materialising it: even positions cycle through the
+    /// restricted ids, odd positions ask for the missing id.
+    /// </summary>
+    private sealed class InterleavedRequests(ProbeRequest[] existing, ProbeRequest missing, int samples) : IReadOnlyList<ProbeRequest>
+    {
+        public int Count => 2 * samples;
+        public ProbeRequest this[int index] => index % 2 == 1 ? missing : existing[index / 2 % existing.Length];
+        public IEnumerator<ProbeRequest> GetEnumerator() { for (int i = 0; i < Count; i++) { yield return this[i]; } }
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
 
     private static HttpMethod Method(ProbeEndpoint endpoint) => endpoint.Method == ProbeMethod.Post ? HttpMethod.Post : HttpMethod.Get;
 
@@ -208,10 +223,11 @@ public static partial class PolicyChecks
         }
     }
 
-    private static double Median(List<double> values)
+    private static double Median(double[] values)
     {
-        var sorted = values.Order().ToList();
-        int n = sorted.Count;
+        var sorted = (double[])values.Clone();
+        Array.Sort(sorted);
+        int n = sorted.Length;
         return n == 0 ? 0 : n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 }

@@ -1,6 +1,12 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Security.Authentication;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -10,143 +16,73 @@ using KfmRollback.Engine.Core;
 
 namespace KfmRollback.Engine.Verification;
 
-/// <summary>
-/// One probe's outcome, kept in memory only; callers reduce it to policy-safe evidence. The body
-/// is parsed on first use: a leak comparison of thousands of probes parses one representative of
-/// each distinct <see cref="Shape"/>, not every response.
-/// </summary>
-public sealed partial class ProbeResponse
-{
-    private readonly byte[] _content;
-    private JsonNode? _body;
-    private bool _parsed;
-    private string? _shape;
-    private long _normalisedLength = -1;
-
-    public ProbeResponse(int status, byte[] content, string? contentType, double milliseconds)
-    {
-        Status = status;
-        _content = content;
-        ContentType = contentType;
-        Milliseconds = milliseconds;
-    }
-
-    public int Status { get; }
-    public string? ContentType { get; }
-    public double Milliseconds { get; }
-    public long ContentLength => _content.Length;
-
-    /// <summary>The JSON body, or null when it is empty or not JSON (itself a finding for the checks).</summary>
-    public JsonNode? Body
-    {
-        get
-        {
-            if (!_parsed)
-            {
-                try { _body = _content.Length == 0 ? null : JsonNode.Parse(_content); }
-                catch (JsonException) { _body = null; }
-                _parsed = true;
-            }
-            return _body;
-        }
-    }
-
-    /// <summary>
-    /// Everything a caller could tell apart except the per-request top-level <c>audit_ref</c>
-    /// value, which is reduced to whether it is a URI: status, media type and the body's bytes.
-    /// Two responses with the same shape are the same answer.
-    /// </summary>
-    public string Shape
-    {
-        get
-        {
-            if (_shape is null) { ComputeShape(); }
-            return _shape!;
-        }
-    }
-
-    /// <summary>Body length without the audit_ref value, so only structural differences count.</summary>
-    public long NormalisedLength
-    {
-        get
-        {
-            if (_shape is null) { ComputeShape(); }
-            return _normalisedLength;
-        }
-    }
-
-    [GeneratedRegex(@"^[a-z][a-z0-9+.-]*://\S+$")] internal static partial Regex UriPattern();
-
-    private void ComputeShape()
-    {
-        (int start, int end, string? value) = FindTopLevelAuditRef(_content);
-        string head = $"{Status}|{ContentType}|";
-        if (start < 0)
-        {
-            _normalisedLength = _content.Length;
-            _shape = head + Encoding.UTF8.GetString(_content);
-            return;
-        }
-        _normalisedLength = _content.Length - (end - start);
-        string marker = value is not null && UriPattern().IsMatch(value) ? "\"<uri>\"" : "\"<not-uri>\"";
-        _shape = head + Encoding.UTF8.GetString(_content, 0, start) + marker + Encoding.UTF8.GetString(_content, end, _content.Length - end);
-    }
-
-    /// <summary>Byte range of the top-level audit_ref value (-1 when absent or the body is not a JSON object).</summary>
-    private static (int Start, int End, string? Value) FindTopLevelAuditRef(byte[] content)
-    {
-        try
-        {
-            var reader = new Utf8JsonReader(content);
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) { return (-1, -1, null); }
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                bool audit = reader.ValueTextEquals("audit_ref"u8);
-                if (!reader.Read()) { break; }
-                if (audit)
-                {
-                    int start = (int)reader.TokenStartIndex;
-                    string? value = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-                    reader.Skip();
-                    return (start, (int)reader.BytesConsumed, value);
-                }
-                reader.Skip();
-            }
-        }
-        catch (JsonException) { /* not JSON: compared byte for byte */ }
-        return (-1, -1, null);
-    }
-}
-
 /// <summary>One request of a batch: method, path relative to the API's base URL, and bearer token (null: anonymous).</summary>
 public readonly record struct ProbeRequest(HttpMethod Method, string Path, string? Token);
 
+/// <summary>Test seams and transport choices for <see cref="ProbeClient"/>.</summary>
+internal sealed class ProbeClientOptions
+{
+    /// <summary>The proxy to honour; null means the process default (HTTP_PROXY, HTTPS_PROXY, NO_PROXY).</summary>
+    public IWebProxy? Proxy { get; init; }
+
+    /// <summary>Server certificate validation; null means the system trust store, as for every other client.</summary>
+    public RemoteCertificateValidationCallback? CertificateValidation { get; init; }
+
+    /// <summary>False forces HttpClient for batches too (tests compare both transports).</summary>
+    public bool DirectConnections { get; init; } = true;
+
+    /// <summary>How long one request may take before the API counts as not answering.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(15);
+}
+
 /// <summary>
-/// Calls the API as the probe plan's callers: one HttpClient (connections reused), a bounded
-/// number of requests in flight, and 429 with Retry-After honoured. Credentials are read at
-/// run time from environment variables or files and never appear in results or errors.
-/// Cookies are off: a session one caller earns must never ride along on another caller's probe.
+/// Calls the API as the probe plan's callers, with a bounded number of requests in flight and 429
+/// with Retry-After honoured. Credentials are read at run time from environment variables or files
+/// and never appear in results or errors. Cookies are never kept: a session one caller earns must
+/// never ride along on another caller's probe.
+/// Single requests go through HttpClient. Batches (thousands of leak-comparison probes) go
+/// through one persistent HTTP/1.1 connection per worker (<see cref="Http1Connection"/>), which
+/// costs a fraction of HttpClient per request; when a proxy applies to the API they fall back to
+/// HttpClient, which knows how to use it.
 /// </summary>
 public sealed class ProbeClient : IDisposable
 {
     private readonly HttpClient _http;
     private readonly SemaphoreSlim _slots;
     private readonly ProbePlan _plan;
+    private readonly Uri _baseUrl;
+    private readonly ProbeClientOptions _options;
+    private readonly ConcurrentDictionary<ProbeRequest, byte[]> _wireRequests = new();
 
-    public ProbeClient(ApiConfig api)
+    public ProbeClient(ApiConfig api) : this(api, null) { }
+
+    internal ProbeClient(ApiConfig api, ProbeClientOptions? options)
     {
         _plan = api.Probe;
-        _http = new HttpClient(new SocketsHttpHandler
+        _options = options ?? new ProbeClientOptions();
+        // Relative paths resolve under the base URL's path, as HttpClient's BaseAddress does.
+        _baseUrl = api.BaseUrl.AbsoluteUri.EndsWith('/') ? api.BaseUrl : new Uri(api.BaseUrl.AbsoluteUri + "/");
+        var handler = new SocketsHttpHandler
         {
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             MaxConnectionsPerServer = Math.Max(1, api.Probe.Concurrency),
             UseCookies = false,
-        })
-        {
-            BaseAddress = api.BaseUrl,
-            Timeout = TimeSpan.FromSeconds(15),
         };
+        if (_options.Proxy is not null) { handler.Proxy = _options.Proxy; }
+        if (_options.CertificateValidation is not null) { handler.SslOptions.RemoteCertificateValidationCallback = _options.CertificateValidation; }
+        _http = new HttpClient(handler) { BaseAddress = _baseUrl, Timeout = _options.RequestTimeout };
         _slots = new SemaphoreSlim(Math.Max(1, api.Probe.Concurrency));
+        DirectConnections = _options.DirectConnections && !ProxyApplies(_options.Proxy ?? HttpClient.DefaultProxy, _baseUrl);
+    }
+
+    /// <summary>True when batches use the direct HTTP/1.1 connections rather than HttpClient.</summary>
+    internal bool DirectConnections { get; }
+
+    private static bool ProxyApplies(IWebProxy proxy, Uri target)
+    {
+        if (proxy.IsBypassed(target)) { return false; }
+        Uri? via = proxy.GetProxy(target);
+        return via is not null && via != target;
     }
 
     /// <summary>The bearer token of a caller, or null for an anonymous one.</summary>
@@ -154,14 +90,21 @@ public sealed class ProbeClient : IDisposable
     {
         ProbeCaller definition = _plan.Callers[caller];
         if (definition.Anonymous) { return null; }
-        string? token = SecretReference.Read(definition.TokenEnv, definition.TokenFile);
+        string? token = SecretReference.Read(definition.TokenEnv, definition.TokenFile)?.Trim();
+        string source = definition.TokenEnv is { } e ? "$" + e : "the file " + definition.TokenFile;
         if (string.IsNullOrWhiteSpace(token))
         {
             // Name where the token should come from, never a value.
             throw new KfmException("ProbeCredentialMissing", KfmErrorKind.InvalidArgument,
-                $"Probe caller '{caller}' has no credential: set {(definition.TokenEnv is { } e ? "$" + e : "the file " + definition.TokenFile)}.", caller);
+                $"Probe caller '{caller}' has no credential: set {source}.", caller);
         }
-        return token.Trim();
+        if (token.Any(c => c is <= ' ' or > '~'))
+        {
+            // A bearer token is visible ASCII (RFC 6750 section 2.1); anything else could split the request.
+            throw new KfmException("ProbeCredentialInvalid", KfmErrorKind.InvalidArgument,
+                $"Probe caller '{caller}' has a credential with spaces, control or non-ASCII characters, which a bearer token cannot carry: check {source}.", caller);
+        }
+        return token;
     }
 
     public async Task<ProbeResponse> SendAsync(HttpMethod method, string path, string? token, CancellationToken cancellationToken)
@@ -169,7 +112,7 @@ public sealed class ProbeClient : IDisposable
         await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return await SendOneAsync(new ProbeRequest(method, path, token), cancellationToken).ConfigureAwait(false);
+            return await SendWithRetriesAsync(new ProbeRequest(method, path, token), HttpClientExchangeAsync, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -179,8 +122,8 @@ public sealed class ProbeClient : IDisposable
 
     /// <summary>
     /// Sends a batch with at most the plan's concurrency in flight and returns the responses in
-    /// request order. A fixed set of workers drains the batch: no task or semaphore wait per
-    /// request, so the client's own cost per probe stays close to the socket's.
+    /// request order. A fixed set of workers drains the batch, each on its own connection: no task,
+    /// semaphore wait or connection-pool lookup per request.
     /// </summary>
     public async Task<ProbeResponse[]> SendManyAsync(IReadOnlyList<ProbeRequest> requests, CancellationToken cancellationToken)
     {
@@ -188,43 +131,133 @@ public sealed class ProbeClient : IDisposable
         int next = -1;
         async Task Drain()
         {
+            await using var lane = DirectConnections ? new DirectLane(this) : null;
+            Func<ProbeRequest, CancellationToken, ValueTask<Http1Answer>> exchange = lane is null ? HttpClientExchangeAsync : lane.ExchangeAsync;
             for (int i = Interlocked.Increment(ref next); i < requests.Count; i = Interlocked.Increment(ref next))
             {
-                responses[i] = await SendOneAsync(requests[i], cancellationToken).ConfigureAwait(false);
+                responses[i] = await SendWithRetriesAsync(requests[i], exchange, cancellationToken).ConfigureAwait(false);
             }
         }
-        // The handler's connection limit (the plan's concurrency) bounds what is in flight overall.
         var drains = new Task[Math.Min(Math.Max(1, _plan.Concurrency), requests.Count)];
         for (int w = 0; w < drains.Length; w++) { drains[w] = Drain(); }
         await Task.WhenAll(drains).ConfigureAwait(false);
         return responses;
     }
 
-    private async Task<ProbeResponse> SendOneAsync(ProbeRequest probe, CancellationToken cancellationToken)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<ProbeResponse> SendWithRetriesAsync(ProbeRequest probe, Func<ProbeRequest, CancellationToken, ValueTask<Http1Answer>> exchange, CancellationToken cancellationToken)
     {
         try
         {
             for (int attempt = 1; ; attempt++)
             {
-                using var request = new HttpRequestMessage(probe.Method, probe.Path.TrimStart('/'));
-                if (probe.Token is not null) { request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", probe.Token); }
-                if (probe.Method == HttpMethod.Post) { request.Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json"); }
                 long started = Stopwatch.GetTimestamp();
-                using HttpResponseMessage response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
-                byte[] content = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+                Http1Answer answer = await exchange(probe, cancellationToken).ConfigureAwait(false);
                 double milliseconds = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-                if (response.StatusCode == HttpStatusCode.TooManyRequests && attempt < 4)
+                if (answer.Status == (int)HttpStatusCode.TooManyRequests && attempt < 4)
                 {
-                    await Task.Delay(RetryDelay(response.Headers.RetryAfter), cancellationToken).ConfigureAwait(false);
+                    await Task.Delay(RetryDelay(answer.RetryAfter), cancellationToken).ConfigureAwait(false);
                     continue;
                 }
-                return new ProbeResponse((int)response.StatusCode, content, response.Content.Headers.ContentType?.MediaType, milliseconds);
+                return new ProbeResponse(answer.Status, answer.Body, answer.MediaType, milliseconds);
             }
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is HttpRequestException or IOException or SocketException or AuthenticationException or OperationCanceledException
+                                   && !cancellationToken.IsCancellationRequested)
         {
+            string why = ex switch
+            {
+                OperationCanceledException => $"no answer within {_options.RequestTimeout.TotalSeconds:0} s",
+                AuthenticationException or HttpRequestException { InnerException: AuthenticationException } => "its TLS certificate was not accepted",
+                Http1ProtocolException protocol => protocol.Message,
+                _ => ex.GetType().Name,
+            };
             throw new KfmException("ProbeApiUnreachable", KfmErrorKind.ConnectionError,
-                $"The API at {_http.BaseAddress} did not answer ({ex.GetType().Name}); policy invariants cannot be checked.", _http.BaseAddress?.ToString(), ex);
+                $"The API at {_baseUrl} did not answer ({why}); policy invariants cannot be checked.", _baseUrl.ToString(), ex);
+        }
+    }
+
+    private async ValueTask<Http1Answer> HttpClientExchangeAsync(ProbeRequest probe, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(probe.Method, probe.Path.TrimStart('/'));
+        if (probe.Token is not null) { request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", probe.Token); }
+        if (probe.Method == HttpMethod.Post) { request.Content = new StringContent("{}", Encoding.UTF8, "application/json"); }
+        using HttpResponseMessage response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        byte[] content = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        return new Http1Answer((int)response.StatusCode, response.Content.Headers.ContentType?.MediaType, response.Headers.RetryAfter, content);
+    }
+
+    /// <summary>The request as it goes on the wire, built once per distinct probe.</summary>
+    private byte[] WireRequest(ProbeRequest probe) => _wireRequests.GetOrAdd(probe, static (p, baseUrl) =>
+    {
+        var target = new Uri(baseUrl, p.Path.TrimStart('/'));
+        string pathAndQuery = target.PathAndQuery;
+        if (pathAndQuery.Any(c => c is <= ' ' or > '~'))
+        {
+            // Uri escapes what it must; this guards the request line all the same, naming no id.
+            throw new KfmException("ProbePathInvalid", KfmErrorKind.InvalidArgument, "A probe path is not a valid HTTP request target; check the probe plan's endpoints and ids.");
+        }
+        string host = target.HostNameType == UriHostNameType.IPv6 ? target.Host : target.IdnHost;
+        var text = new StringBuilder(256)
+            .Append(p.Method.Method).Append(' ').Append(pathAndQuery).Append(" HTTP/1.1\r\n")
+            .Append("Host: ").Append(host);
+        if (!target.IsDefaultPort) { text.Append(':').Append(target.Port.ToString(CultureInfo.InvariantCulture)); }
+        text.Append("\r\nUser-Agent: KfmRollback-probe\r\nAccept: application/json\r\n");
+        if (p.Token is not null) { text.Append("Authorization: Bearer ").Append(p.Token).Append("\r\n"); }
+        if (p.Method == HttpMethod.Post) { text.Append("Content-Type: application/json; charset=utf-8\r\nContent-Length: 2\r\n\r\n{}"); }
+        else { text.Append("\r\n"); }
+        return Encoding.ASCII.GetBytes(text.ToString());
+    }, _baseUrl);
+
+    /// <summary>One worker's persistent connection, reopened when the server closes it.</summary>
+    private sealed class DirectLane(ProbeClient owner) : IAsyncDisposable
+    {
+        private Http1Connection? _connection;
+        private CancellationTokenSource? _timeout;
+
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+        public async ValueTask<Http1Answer> ExchangeAsync(ProbeRequest probe, CancellationToken cancellationToken)
+        {
+            byte[] wire = owner.WireRequest(probe);
+            if (_timeout is null || !_timeout.TryReset())
+            {
+                _timeout?.Dispose();
+                _timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            }
+            _timeout.CancelAfter(owner._options.RequestTimeout);
+            for (int attempt = 1; ; attempt++)
+            {
+                if (_connection is null || !_connection.Reusable)
+                {
+                    if (_connection is not null) { await _connection.DisposeAsync().ConfigureAwait(false); }
+                    _connection = null;
+                    _connection = await Http1Connection.OpenAsync(owner._baseUrl, owner._options.CertificateValidation, _timeout.Token).ConfigureAwait(false);
+                }
+                bool reused = _connection.HasAnswered;
+                try
+                {
+                    return await _connection.ExchangeAsync(wire, probe.Method == HttpMethod.Head, _timeout.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is IOException or SocketException && reused && attempt == 1 && !_connection.ReceivedAny && !_timeout.IsCancellationRequested)
+                {
+                    // The server closed an idle keep-alive connection before this request reached
+                    // it: nothing was answered, so it is sent again once on a new connection.
+                    await _connection.DisposeAsync().ConfigureAwait(false);
+                    _connection = null;
+                }
+                catch
+                {
+                    await _connection.DisposeAsync().ConfigureAwait(false);
+                    _connection = null;
+                    throw;
+                }
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_connection is not null) { await _connection.DisposeAsync().ConfigureAwait(false); }
+            _timeout?.Dispose();
         }
     }
 

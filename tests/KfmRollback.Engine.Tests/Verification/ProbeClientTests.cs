@@ -75,21 +75,24 @@ public sealed class ProbeClientTests : IDisposable
         }
     }
 
-    private ProbeClient Client(int concurrency) => new(new ApiConfig
+    private ProbeClient Client(int concurrency, bool direct = true, IWebProxy? proxy = null, Uri? baseUrl = null) => new(new ApiConfig
     {
-        BaseUrl = _base,
+        BaseUrl = baseUrl ?? _base,
         Probe = new ProbePlan
         {
             Callers = new Dictionary<string, ProbeCaller> { ["anonymous"] = new() { Anonymous = true } },
             Endpoints = new[] { new ProbeEndpoint { Path = "/echo/{id}" } },
             Concurrency = concurrency,
         },
-    });
+    }, new ProbeClientOptions { DirectConnections = direct, Proxy = proxy });
 
-    [Fact]
-    public async Task A_batch_keeps_request_order_and_never_exceeds_its_concurrency()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_batch_keeps_request_order_and_never_exceeds_its_concurrency(bool direct)
     {
-        using ProbeClient client = Client(concurrency: 4);
+        using ProbeClient client = Client(concurrency: 4, direct);
+        Assert.Equal(direct, client.DirectConnections);
         var requests = Enumerable.Range(0, 40).Select(i => new ProbeRequest(HttpMethod.Get, $"/echo/{i}", null)).ToArray();
 
         ProbeResponse[] responses = await client.SendManyAsync(requests, CancellationToken.None);
@@ -140,17 +143,39 @@ public sealed class ProbeClientTests : IDisposable
     }
 
     [Fact]
-    public async Task Answers_that_differ_only_in_their_audit_ref_have_one_shape()
+    public async Task A_batch_goes_through_the_proxy_that_applies_to_the_api()
+    {
+        // The listener plays the proxy; the API's own address has nothing listening.
+        int unused;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); unused = ((IPEndPoint)probe.LocalEndpoint).Port; }
+        using ProbeClient client = Client(concurrency: 2, proxy: new FixedProxy(_base), baseUrl: new Uri($"http://127.0.0.1:{unused}/"));
+        Assert.False(client.DirectConnections);
+
+        ProbeResponse[] responses = await client.SendManyAsync(new[] { new ProbeRequest(HttpMethod.Get, "/echo/p1", null), new ProbeRequest(HttpMethod.Get, "/echo/p2", null) }, CancellationToken.None);
+
+        Assert.All(responses, r => Assert.Equal(200, r.Status));
+        Assert.Contains(_seen, s => s.Path == "/echo/p2");
+    }
+
+    private sealed class FixedProxy(Uri proxy) : IWebProxy
+    {
+        public ICredentials? Credentials { get; set; }
+        public Uri GetProxy(Uri destination) => proxy;
+        public bool IsBypassed(Uri host) => false;
+    }
+
+    [Fact]
+    public async Task Answers_that_differ_only_in_their_audit_ref_are_the_same_answer()
     {
         using ProbeClient client = Client(concurrency: 2);
         ProbeResponse[] same = await client.SendManyAsync(new[] { new ProbeRequest(HttpMethod.Get, "/echo/a", null), new ProbeRequest(HttpMethod.Get, "/echo/a", null) }, CancellationToken.None);
         ProbeResponse other = await client.SendAsync(HttpMethod.Get, "/echo/b", null, CancellationToken.None);
 
         Assert.NotEqual((string?)same[0].Body?["audit_ref"], (string?)same[1].Body?["audit_ref"]);
-        Assert.Equal(same[0].Shape, same[1].Shape);
+        Assert.True(ProbeResponse.SameAnswer.Equals(same[0], same[1]));
+        Assert.Equal(ProbeResponse.SameAnswer.GetHashCode(same[0]), ProbeResponse.SameAnswer.GetHashCode(same[1]));
         Assert.Equal(same[0].NormalisedLength, same[1].NormalisedLength);
-        Assert.NotEqual(same[0].Shape, other.Shape);
-        Assert.DoesNotContain("kfm://audit/", same[0].Shape, StringComparison.Ordinal);
+        Assert.False(ProbeResponse.SameAnswer.Equals(same[0], other));
     }
 
     [Fact]
@@ -176,5 +201,48 @@ public sealed class ProbeClientTests : IDisposable
         _stop.Cancel();
         _listener.Close();
         _stop.Dispose();
+    }
+}
+
+/// <summary>What makes two responses the same answer for the existence-leak comparison.</summary>
+public sealed class SameAnswerTests
+{
+    private static ProbeResponse Response(string body, int status = 404, string? type = "application/json") =>
+        new(status, System.Text.Encoding.UTF8.GetBytes(body), type, 1);
+
+    [Theory]
+    // Only the audit_ref value differs: the same answer.
+    [InlineData("{\"e\":\"N\",\"audit_ref\":\"kfm://a/1\"}", "{\"e\":\"N\",\"audit_ref\":\"kfm://a/22\"}", true)]
+    // One audit_ref is not a URI: different.
+    [InlineData("{\"e\":\"N\",\"audit_ref\":\"kfm://a/1\"}", "{\"e\":\"N\",\"audit_ref\":\"12345\"}", false)]
+    // One has no audit_ref at all: different.
+    [InlineData("{\"e\":\"N\",\"audit_ref\":\"kfm://a/1\"}", "{\"e\":\"N\"}", false)]
+    // A nested audit_ref is ordinary content.
+    [InlineData("{\"x\":{\"audit_ref\":\"kfm://a/1\"}}", "{\"x\":{\"audit_ref\":\"kfm://a/2\"}}", false)]
+    // Any other byte differs: different.
+    [InlineData("{\"e\":\"N\",\"audit_ref\":\"kfm://a/1\"}", "{\"e\":\"M\",\"audit_ref\":\"kfm://a/1\"}", false)]
+    // Not JSON: byte for byte.
+    [InlineData("<html>nope</html>", "<html>nope</html>", true)]
+    [InlineData("<html>nope</html>", "<html>Nope</html>", false)]
+    // An escaped URI is still a URI.
+    [InlineData("{\"audit_ref\":\"kfm:\\/\\/a\\/1\"}", "{\"audit_ref\":\"kfm://a/9\"}", true)]
+    public void Only_the_audit_ref_value_is_ignored(string left, string right, bool same)
+    {
+        Assert.Equal(same, ProbeResponse.SameAnswer.Equals(Response(left), Response(right)));
+    }
+
+    [Fact]
+    public void Status_and_media_type_are_part_of_the_answer()
+    {
+        const string body = "{\"audit_ref\":\"kfm://a/1\"}";
+        Assert.False(ProbeResponse.SameAnswer.Equals(Response(body, 404), Response(body, 403)));
+        Assert.False(ProbeResponse.SameAnswer.Equals(Response(body, type: "application/json"), Response(body, type: "application/problem+json")));
+    }
+
+    [Fact]
+    public void The_normalised_length_leaves_out_only_the_audit_ref_value()
+    {
+        Assert.Equal(Response("{\"e\":1,\"audit_ref\":\"kfm://a/1\"}").NormalisedLength, Response("{\"e\":1,\"audit_ref\":\"kfm://a/123456\"}").NormalisedLength);
+        Assert.NotEqual(Response("{\"e\":1,\"audit_ref\":\"kfm://a/1\"}").NormalisedLength, Response("{\"e\":12,\"audit_ref\":\"kfm://a/1\"}").NormalisedLength);
     }
 }
