@@ -95,6 +95,14 @@ Describe 'Checklist A: health by build' {
         $verdicts = Verdicts $results
         $verdicts['A.p95-latency'] | Should -Be 'Fail'
         ($results | Where-Object Check -EQ 'A.p95-latency').Summary | Should -Match 'above'
+        # P99 is judged too, but with no incident there is no baseline, and a 600 ms delay stays
+        # inside the default 1 s ceiling (the (0.5 s, 1 s] bucket cannot report more); a stricter
+        # ceiling shows it judging the tail.
+        $strict = Join-Path $lab.Directory 'strict-p99.yaml'
+        (Get-Content -Raw $lab.Config) -replace '(\n(\s+)min_requests: 40)', "`$1`n`$2max_p99_ms: 300" | Set-Content $strict
+        $p99 = Test-KfmApiHealth -ConfigPath $strict | Where-Object Check -EQ 'A.p99-latency'
+        $p99.Verdict | Should -Be 'Fail'
+        $p99.Summary | Should -Match 'P99 \d+ ms above 300 ms'
         $verdicts['A.error-ratio'] | Should -Be 'Pass'
         $verdicts['A.deployment-stable'] | Should -Be 'Pass'
         Test-KfmPolicyInvariant -Quiet | Should -BeTrue -Because 'a build slow for everyone is slow alike for existing and missing ids'
@@ -120,8 +128,8 @@ Describe 'No false pass, no leak' {
     It 'is inconclusive, never pass, when Prometheus is down' {
         $config = Join-Path $lab.Directory 'no-prom.yaml'
         (Get-Content -Raw $lab.Config) -replace 'url: http://127\.0\.0\.1:\d+\r?\n(\s+)selector', "url: http://127.0.0.1:9`n`$1selector" | Set-Content $config
-        $metrics = Test-KfmApiHealth -ConfigPath $config | Where-Object Check -In 'A.error-ratio', 'A.p95-latency'
-        $metrics.Count | Should -Be 2
+        $metrics = Test-KfmApiHealth -ConfigPath $config | Where-Object Check -In 'A.error-ratio', 'A.p95-latency', 'A.p99-latency'
+        $metrics.Count | Should -Be 3
         $metrics.Verdict | Should -Not -Contain 'Pass'
         $metrics.Summary -join ' ' | Should -Match 'Prometheus unreachable|unknown'
     }
@@ -129,8 +137,8 @@ Describe 'No false pass, no leak' {
     It 'is inconclusive, never pass, when there is no traffic to judge' {
         $config = Join-Path $lab.Directory 'no-traffic.yaml'
         (Get-Content -Raw $lab.Config) -replace 'selector: job="kfm-api"', 'selector: job="kfm-api-without-traffic"' | Set-Content $config
-        $metrics = Test-KfmApiHealth -ConfigPath $config | Where-Object Check -In 'A.error-ratio', 'A.p95-latency'
-        $metrics.Verdict | Should -Be @('Inconclusive', 'Inconclusive')
+        $metrics = Test-KfmApiHealth -ConfigPath $config | Where-Object Check -In 'A.error-ratio', 'A.p95-latency', 'A.p99-latency'
+        $metrics.Verdict | Should -Be @('Inconclusive', 'Inconclusive', 'Inconclusive')
         $metrics[0].Summary | Should -Match 'request'
     }
 

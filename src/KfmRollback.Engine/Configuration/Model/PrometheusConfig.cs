@@ -97,6 +97,14 @@ public sealed class PrometheusThresholds : IConfigSection
     [Range(1, 100)]
     public double P95Factor { get; init; } = 1.2;
 
+    /// <summary>Absolute ceiling on P99 latency in milliseconds.</summary>
+    [Range(1, 600000)]
+    public double MaxP99Ms { get; init; } = 1000;
+
+    /// <summary>Allowed P99 relative to the baseline (1.5 = 50% slower): the tail is noisier than P95.</summary>
+    [Range(1, 100)]
+    public double P99Factor { get; init; } = 1.5;
+
     /// <summary>Fewest requests in a window for its numbers to count.</summary>
     [Range(1, int.MaxValue)]
     public int MinRequests { get; init; } = 100;
