@@ -9,7 +9,8 @@ using System.Text;
 namespace KfmRollback.Engine.Verification;
 
 /// <summary>What one HTTP/1.1 exchange returned, as much as a probe needs.</summary>
-internal readonly record struct Http1Answer(int Status, string? MediaType, RetryConditionHeaderValue? RetryAfter, byte[] Body);
+internal readonly record struct Http1Answer(int Status, string? MediaType, RetryConditionHeaderValue? RetryAfter, byte[] Body,
+    IReadOnlyList<KeyValuePair<string, string>>? ComparedHeaders = null);
 
 /// <summary>The server broke HTTP/1.1 framing, or answered with more than a probe accepts.</summary>
 internal sealed class Http1ProtocolException(string message) : IOException(message);
@@ -35,7 +36,15 @@ internal sealed class Http1Connection : IAsyncDisposable
     private byte[]? _lastMediaTypeBytes;
     private string? _lastMediaType;
 
-    private Http1Connection(Stream stream) => _stream = stream;
+    private readonly byte[][] _comparedNames;
+    private readonly string[] _comparedHeaders;
+
+    private Http1Connection(Stream stream, string[] comparedHeaders)
+    {
+        _stream = stream;
+        _comparedHeaders = comparedHeaders;
+        _comparedNames = comparedHeaders.Select(Encoding.ASCII.GetBytes).ToArray();
+    }
 
     /// <summary>True while the server has not asked to close and framing is intact.</summary>
     public bool Reusable => _reusable;
@@ -46,7 +55,8 @@ internal sealed class Http1Connection : IAsyncDisposable
     /// <summary>True once any byte of the current exchange's answer has arrived; before that a failure may be retried on a new connection.</summary>
     public bool ReceivedAny { get; private set; }
 
-    public static async Task<Http1Connection> OpenAsync(Uri server, RemoteCertificateValidationCallback? certificateValidation, CancellationToken cancellationToken)
+    /// <param name="comparedHeaders">Lower-case names of the response headers to keep (see ProbePlan.ComparedHeaders).</param>
+    public static async Task<Http1Connection> OpenAsync(Uri server, string[] comparedHeaders, RemoteCertificateValidationCallback? certificateValidation, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
@@ -64,7 +74,7 @@ internal sealed class Http1Connection : IAsyncDisposable
                 }, cancellationToken).ConfigureAwait(false);
                 stream = tls;
             }
-            return new Http1Connection(stream);
+            return new Http1Connection(stream, comparedHeaders);
         }
         catch
         {
@@ -81,7 +91,7 @@ internal sealed class Http1Connection : IAsyncDisposable
         await _stream.WriteAsync(request, cancellationToken).ConfigureAwait(false);
         while (true)
         {
-            (int status, string? mediaType, RetryConditionHeaderValue? retryAfter, long contentLength, bool chunked, bool close) =
+            (int status, string? mediaType, RetryConditionHeaderValue? retryAfter, long contentLength, bool chunked, bool close, List<KeyValuePair<string, string>>? compared) =
                 await ReadHeadAsync(cancellationToken).ConfigureAwait(false);
             if (status is >= 100 and < 200 && status != 101) { continue; }
             byte[] body;
@@ -107,12 +117,12 @@ internal sealed class Http1Connection : IAsyncDisposable
             }
             if (close || status == 101) { _reusable = false; }
             HasAnswered = true;
-            return new Http1Answer(status, mediaType, retryAfter, body);
+            return new Http1Answer(status, mediaType, retryAfter, body, compared);
         }
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<(int Status, string? MediaType, RetryConditionHeaderValue? RetryAfter, long ContentLength, bool Chunked, bool Close)> ReadHeadAsync(CancellationToken cancellationToken)
+    private async ValueTask<(int Status, string? MediaType, RetryConditionHeaderValue? RetryAfter, long ContentLength, bool Chunked, bool Close, List<KeyValuePair<string, string>>? Compared)> ReadHeadAsync(CancellationToken cancellationToken)
     {
         int headLength;
         while ((headLength = _buffer.AsSpan(_start, _end - _start).IndexOf("\r\n\r\n"u8)) < 0)
@@ -136,6 +146,7 @@ internal sealed class Http1Connection : IAsyncDisposable
         RetryConditionHeaderValue? retryAfter = null;
         long contentLength = -1;
         bool chunked = false;
+        List<KeyValuePair<string, string>>? compared = null;
         ReadOnlySpan<byte> rest = lineEnd < 0 ? ReadOnlySpan<byte>.Empty : head[(lineEnd + 2)..];
         while (!rest.IsEmpty)
         {
@@ -183,8 +194,15 @@ internal sealed class Http1Connection : IAsyncDisposable
                 if (value.ContainsIgnoreCase("close"u8)) { close = true; }
                 else if (value.ContainsIgnoreCase("keep-alive"u8)) { close = false; }
             }
+            for (int i = 0; i < _comparedNames.Length; i++)
+            {
+                if (name.EqualsIgnoreCase(_comparedNames[i]))
+                {
+                    (compared ??= new List<KeyValuePair<string, string>>()).Add(new(_comparedHeaders[i], Encoding.Latin1.GetString(value)));
+                }
+            }
         }
-        return (status, mediaType, retryAfter, chunked ? -1 : contentLength, chunked, close);
+        return (status, mediaType, retryAfter, chunked ? -1 : contentLength, chunked, close, ProbeHeaders.Normalise(compared));
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -287,6 +305,19 @@ internal sealed class Http1Connection : IAsyncDisposable
     }
 
     public ValueTask DisposeAsync() => _stream.DisposeAsync();
+}
+
+/// <summary>Compared headers in one canonical form: by name, repeated fields joined as RFC 9110 5.3 allows.</summary>
+internal static class ProbeHeaders
+{
+    public static List<KeyValuePair<string, string>>? Normalise(List<KeyValuePair<string, string>>? headers)
+    {
+        if (headers is null || headers.Count < 2) { return headers; }
+        return headers.GroupBy(h => h.Key, StringComparer.Ordinal)
+            .OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => new KeyValuePair<string, string>(g.Key, string.Join(", ", g.Select(h => h.Value))))
+            .ToList();
+    }
 }
 
 internal static class Utf8SpanExtensions

@@ -54,7 +54,7 @@ public static partial class PolicyChecks
                     "no restricted ids known to exist were given (restricted_ids_env/restricted_ids_file), so a leak cannot be tested", new Dictionary<string, string>()));
                 continue;
             }
-            results.Add(await ExistenceLeakAsync(environment, client, endpoint, restrictedIds, missingId, publicToken, plan.Samples, responses, cancellationToken).ConfigureAwait(false));
+            results.Add(await ExistenceLeakAsync(environment, client, endpoint, restrictedIds, missingId, publicToken, plan.Samples, plan.ComparedHeaders, responses, cancellationToken).ConfigureAwait(false));
         }
 
         // 3. Safety fields on what a public caller can see.
@@ -67,7 +67,7 @@ public static partial class PolicyChecks
     }
 
     private static async Task<CheckResult> ExistenceLeakAsync(EnvironmentConfig environment, ProbeClient client, ProbeEndpoint endpoint, IReadOnlyList<string> restrictedIds,
-        string missingId, string? token, int samples, List<(string, ProbeResponse, int)> responses, CancellationToken cancellationToken)
+        string missingId, string? token, int samples, IReadOnlyList<string> comparedHeaders, List<(string, ProbeResponse, int)> responses, CancellationToken cancellationToken)
     {
         // Interleaved, so both samples meet the same load, connections and server state; a
         // timing difference then comes from the API, not from the order of the probes.
@@ -94,6 +94,11 @@ public static partial class PolicyChecks
         Compare("body keys", existingAnswers.Select(Keys), missingAnswers.Select(Keys), differences);
         Compare("content type", existingAnswers.Select(r => r.ContentType ?? "-"), missingAnswers.Select(r => r.ContentType ?? "-"), differences);
         Compare("content length", existingAnswers.Select(NormalisedLength), missingAnswers.Select(NormalisedLength), differences);
+        foreach (string header in comparedHeaders)
+        {
+            // Named, never shown: a header value may carry the very identifier that must not leak.
+            Compare($"header {header}", existingAnswers.Select(r => r.Header(header) ?? "-"), missingAnswers.Select(r => r.Header(header) ?? "-"), differences);
+        }
 
         double[] existingMs = existing.Select(r => r.Milliseconds).ToArray();
         double[] missingMs = missing.Select(r => r.Milliseconds).ToArray();

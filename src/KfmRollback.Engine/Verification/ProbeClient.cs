@@ -53,6 +53,7 @@ public sealed class ProbeClient : IDisposable
     private readonly Uri _baseUrl;
     private readonly ProbeClientOptions _options;
     private readonly ConcurrentDictionary<ProbeRequest, byte[]> _wireRequests = new();
+    private readonly string[] _comparedHeaders;
 
     public ProbeClient(ApiConfig api) : this(api, null) { }
 
@@ -60,6 +61,7 @@ public sealed class ProbeClient : IDisposable
     {
         _plan = api.Probe;
         _options = options ?? new ProbeClientOptions();
+        _comparedHeaders = api.Probe.ComparedHeaders.Select(h => h.ToLowerInvariant()).Distinct(StringComparer.Ordinal).ToArray();
         // Relative paths resolve under the base URL's path, as HttpClient's BaseAddress does.
         _baseUrl = api.BaseUrl.AbsoluteUri.EndsWith('/') ? api.BaseUrl : new Uri(api.BaseUrl.AbsoluteUri + "/");
         var handler = new SocketsHttpHandler
@@ -159,7 +161,7 @@ public sealed class ProbeClient : IDisposable
                     await Task.Delay(RetryDelay(answer.RetryAfter), cancellationToken).ConfigureAwait(false);
                     continue;
                 }
-                return new ProbeResponse(answer.Status, answer.Body, answer.MediaType, milliseconds);
+                return new ProbeResponse(answer.Status, answer.Body, answer.MediaType, milliseconds, answer.ComparedHeaders);
             }
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or SocketException or AuthenticationException or OperationCanceledException
@@ -184,7 +186,15 @@ public sealed class ProbeClient : IDisposable
         if (probe.Method == HttpMethod.Post) { request.Content = new StringContent("{}", Encoding.UTF8, "application/json"); }
         using HttpResponseMessage response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
         byte[] content = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-        return new Http1Answer((int)response.StatusCode, response.Content.Headers.ContentType?.MediaType, response.Headers.RetryAfter, content);
+        List<KeyValuePair<string, string>>? compared = null;
+        foreach (string name in _comparedHeaders)
+        {
+            if (response.Headers.NonValidated.TryGetValues(name, out HeaderStringValues values) || response.Content.Headers.NonValidated.TryGetValues(name, out values))
+            {
+                (compared ??= new List<KeyValuePair<string, string>>()).Add(new(name, string.Join(", ", values)));
+            }
+        }
+        return new Http1Answer((int)response.StatusCode, response.Content.Headers.ContentType?.MediaType, response.Headers.RetryAfter, content, ProbeHeaders.Normalise(compared));
     }
 
     /// <summary>The request as it goes on the wire, built once per distinct probe.</summary>
@@ -231,7 +241,7 @@ public sealed class ProbeClient : IDisposable
                 {
                     if (_connection is not null) { await _connection.DisposeAsync().ConfigureAwait(false); }
                     _connection = null;
-                    _connection = await Http1Connection.OpenAsync(owner._baseUrl, owner._options.CertificateValidation, _timeout.Token).ConfigureAwait(false);
+                    _connection = await Http1Connection.OpenAsync(owner._baseUrl, owner._comparedHeaders, owner._options.CertificateValidation, _timeout.Token).ConfigureAwait(false);
                 }
                 bool reused = _connection.HasAnswered;
                 try

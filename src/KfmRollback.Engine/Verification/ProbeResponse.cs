@@ -21,12 +21,26 @@ public sealed partial class ProbeResponse
     private bool _auditIsUri;
     private int _answerHash;
 
-    public ProbeResponse(int status, byte[] content, string? contentType, double milliseconds)
+    public ProbeResponse(int status, byte[] content, string? contentType, double milliseconds, IReadOnlyList<KeyValuePair<string, string>>? comparedHeaders = null)
     {
         Status = status;
         _content = content;
         ContentType = contentType;
         Milliseconds = milliseconds;
+        ComparedHeaders = comparedHeaders ?? Array.Empty<KeyValuePair<string, string>>();
+    }
+
+    /// <summary>The plan's compared headers this response carried, by name; repeated fields joined with ", ".</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> ComparedHeaders { get; }
+
+    /// <summary>A compared header's value, or null when the response did not carry it.</summary>
+    public string? Header(string name)
+    {
+        foreach (KeyValuePair<string, string> header in ComparedHeaders)
+        {
+            if (string.Equals(header.Key, name, StringComparison.OrdinalIgnoreCase)) { return header.Value; }
+        }
+        return null;
     }
 
     public int Status { get; }
@@ -62,7 +76,7 @@ public sealed partial class ProbeResponse
     /// <summary>
     /// Two responses are the same answer when a caller could not tell them apart except by the
     /// per-request top-level <c>audit_ref</c> value (which only counts as URI or not): same status,
-    /// media type and body bytes around it. Compared byte for byte, never by hash alone.
+    /// media type, compared headers and body bytes around it. Compared byte for byte, never by hash alone.
     /// </summary>
     public static IEqualityComparer<ProbeResponse> SameAnswer { get; } = new SameAnswerComparer();
 
@@ -89,6 +103,11 @@ public sealed partial class ProbeResponse
             hash.Add(ContentType, StringComparer.Ordinal);
             hash.Add(_auditStart < 0);
             hash.Add(_auditIsUri);
+            foreach (KeyValuePair<string, string> header in ComparedHeaders)
+            {
+                hash.Add(header.Key, StringComparer.Ordinal);
+                hash.Add(header.Value, StringComparer.Ordinal);
+            }
             hash.AddBytes(BeforeAudit);
             hash.Add(-1);
             hash.AddBytes(AfterAudit);
@@ -148,6 +167,7 @@ public sealed partial class ProbeResponse
             if (x is null || y is null || x.AnswerHash() != y.AnswerHash()) { return false; }
             return x.Status == y.Status && string.Equals(x.ContentType, y.ContentType, StringComparison.Ordinal) &&
                    (x._auditStart < 0) == (y._auditStart < 0) && x._auditIsUri == y._auditIsUri &&
+                   x.ComparedHeaders.SequenceEqual(y.ComparedHeaders) &&
                    x.BeforeAudit.SequenceEqual(y.BeforeAudit) && x.AfterAudit.SequenceEqual(y.AfterAudit);
         }
 

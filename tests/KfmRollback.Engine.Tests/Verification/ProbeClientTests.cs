@@ -240,6 +240,17 @@ public sealed class SameAnswerTests
     }
 
     [Fact]
+    public void Compared_headers_are_part_of_the_answer()
+    {
+        const string body = "{\"audit_ref\":\"kfm://a/1\"}";
+        var etag = new[] { new KeyValuePair<string, string>("etag", "\"v1\"") };
+        ProbeResponse With(IReadOnlyList<KeyValuePair<string, string>>? headers) => new(404, System.Text.Encoding.UTF8.GetBytes(body), "application/json", 1, headers);
+        Assert.False(ProbeResponse.SameAnswer.Equals(With(etag), With(null)));
+        Assert.True(ProbeResponse.SameAnswer.Equals(With(etag), With(new[] { new KeyValuePair<string, string>("etag", "\"v1\"") })));
+        Assert.Equal("\"v1\"", With(etag).Header("ETag"));
+    }
+
+    [Fact]
     public void The_normalised_length_leaves_out_only_the_audit_ref_value()
     {
         Assert.Equal(Response("{\"e\":1,\"audit_ref\":\"kfm://a/1\"}").NormalisedLength, Response("{\"e\":1,\"audit_ref\":\"kfm://a/123456\"}").NormalisedLength);

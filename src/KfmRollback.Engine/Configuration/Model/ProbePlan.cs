@@ -56,6 +56,17 @@ public sealed class ProbePlan : IConfigSection
     [Range(1, 64)]
     public int Concurrency { get; init; } = 8;
 
+    /// <summary>
+    /// Response headers that must match between "restricted and exists" and "does not exist"
+    /// (presence and value): the ones an API tends to set only for a real object. Per-request
+    /// headers (Date, request ids, trace ids) do not belong here.
+    /// </summary>
+    [NonEmpty]
+    public IReadOnlyList<string> ComparedHeaders { get; init; } = new[]
+    {
+        "cache-control", "content-language", "etag", "last-modified", "link", "location", "vary", "www-authenticate",
+    };
+
     /// <summary>policy_label values a response may carry; anything else is a failure (default deny).</summary>
     [NonEmpty]
     public IReadOnlyList<string> AllowedPolicyLabels { get; init; } = new[]
@@ -73,6 +84,9 @@ public sealed class ProbePlan : IConfigSection
                 "restricted_ids_env", "restricted_ids_file");
         else
             scope.AtMostOne("restricted_ids_env", "restricted_ids_file");
+        foreach (string header in ComparedHeaders)
+            if (header.Length == 0 || header.Any(c => c is not (>= 'a' and <= 'z' or >= '0' and <= '9' or '-')))
+                throw scope.Invalid("compared_headers", $"'{header}' is not a header name in lower case (letters, digits and '-').");
         if (!MissingIdPattern.Contains("{random}", StringComparison.Ordinal))
             throw scope.Invalid("missing_id_pattern", "must contain {random} so each sample asks for a different missing id.");
     }
