@@ -84,18 +84,7 @@ public class GitOpsTests
     public async Task FluxKustomization_RevertsDrift_UnlessSuspendedByMergePatch()
     {
         await using var lab = await Lab.Start();
-        var file = Path.Combine(lab.Dir, "flux.yaml");
-        File.WriteAllText(file, """
-            apiVersion: apps/v1
-            kind: Deployment
-            metadata: {name: web, namespace: default}
-            spec:
-              replicas: 2
-              selector: {matchLabels: {app: web}}
-              template:
-                metadata: {labels: {app: web}}
-                spec:
-                  containers: [{name: web, image: "nginx:1.25"}]
+        var file = Manifests.NginxDeployment(lab.Dir, "web", extraDocuments: """
             ---
             apiVersion: kustomize.toolkit.fluxcd.io/v1
             kind: Kustomization

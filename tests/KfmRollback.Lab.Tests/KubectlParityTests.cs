@@ -186,19 +186,7 @@ public class KubectlParityTests
     public async Task ApplyAndDelete_CustomManifest()
     {
         await using var lab = await Lab.Start();
-        var file = Path.Combine(lab.Dir, "web.yaml");
-        File.WriteAllText(file, """
-            apiVersion: apps/v1
-            kind: Deployment
-            metadata: {name: web, namespace: default}
-            spec:
-              replicas: 2
-              selector: {matchLabels: {app: web}}
-              template:
-                metadata: {labels: {app: web}}
-                spec:
-                  containers: [{name: web, image: "nginx:1.25"}]
-            """);
+        var file = Manifests.NginxDeployment(lab.Dir, "web");
         Assert.Contains("deployment.apps/web created", (await lab.K("apply", "-f", file)).Ok().Out);
         (await lab.K("rollout", "status", "deployment/web", "--timeout=60s")).Ok();
         Assert.Contains("deployment.apps/web unchanged", (await lab.K("apply", "-f", file)).Ok().Out);
@@ -257,20 +245,7 @@ public class KubectlParityTests
     public async Task MinReadySeconds_DelaysAvailability()
     {
         await using var lab = await Lab.Start();
-        var file = Path.Combine(lab.Dir, "slow.yaml");
-        File.WriteAllText(file, """
-            apiVersion: apps/v1
-            kind: Deployment
-            metadata: {name: slow, namespace: default}
-            spec:
-              replicas: 2
-              minReadySeconds: 3600
-              selector: {matchLabels: {app: slow}}
-              template:
-                metadata: {labels: {app: slow}}
-                spec:
-                  containers: [{name: web, image: "nginx:1.25"}]
-            """);
+        var file = Manifests.NginxDeployment(lab.Dir, "slow", minReadySeconds: 3600);
         (await lab.K("apply", "-f", file)).Ok();
         await Lab.Eventually(() => lab.Deployment("default", "slow").Long("status.readyReplicas") == 2, "pods ready");
         var d = lab.Deployment("default", "slow");

@@ -132,3 +132,29 @@ public static class RunExt
 {
     public static Run Ok(this Run r) { Assert.True(r.ExitCode == 0, r.ToString()); return r; }
 }
+
+/// <summary>Manifests several tests apply with real kubectl.</summary>
+public static class Manifests
+{
+    /// <summary>An nginx Deployment in namespace default, written to <paramref name="dir"/>; returns the file path.</summary>
+    public static string NginxDeployment(string dir, string name, int minReadySeconds = 0, string extraDocuments = "")
+    {
+        string path = Path.Combine(dir, name + ".yaml");
+        string yaml = """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: NAME, namespace: default}
+            spec:
+              replicas: 2
+              minReadySeconds: MIN_READY
+              selector: {matchLabels: {app: NAME}}
+              template:
+                metadata: {labels: {app: NAME}}
+                spec:
+                  containers: [{name: web, image: "nginx:1.25"}]
+
+            """;
+        File.WriteAllText(path, yaml.Replace("NAME", name).Replace("MIN_READY", minReadySeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)) + extraDocuments);
+        return path;
+    }
+}
