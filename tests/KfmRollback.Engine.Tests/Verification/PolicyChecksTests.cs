@@ -4,6 +4,7 @@ using System.Text;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Tests.Configuration;
 using KfmRollback.Engine.Verification;
+using KfmRollback.Engine.Tests.Support;
 using Xunit;
 
 namespace KfmRollback.Engine.Tests.Verification;
@@ -19,8 +20,7 @@ public sealed class PolicyChecksTests : IDisposable
 
     public PolicyChecksTests()
     {
-        int port;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); port = ((IPEndPoint)probe.LocalEndpoint).Port; }
+        int port = LoopbackPorts.Free();
         _base = new Uri($"http://127.0.0.1:{port}/");
         _listener.Prefixes.Add(_base.ToString());
         _listener.Start();

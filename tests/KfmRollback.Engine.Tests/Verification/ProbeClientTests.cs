@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Text;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Verification;
+using KfmRollback.Engine.Tests.Support;
 using Xunit;
 
 namespace KfmRollback.Engine.Tests.Verification;
@@ -21,8 +22,7 @@ public sealed class ProbeClientTests : IDisposable
 
     public ProbeClientTests()
     {
-        int port;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); port = ((IPEndPoint)probe.LocalEndpoint).Port; }
+        int port = LoopbackPorts.Free();
         _base = new Uri($"http://127.0.0.1:{port}/");
         _listener.Prefixes.Add(_base.ToString());
         _listener.Start();
@@ -146,8 +146,7 @@ public sealed class ProbeClientTests : IDisposable
     public async Task A_batch_goes_through_the_proxy_that_applies_to_the_api()
     {
         // The listener plays the proxy; the API's own address has nothing listening.
-        int unused;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); unused = ((IPEndPoint)probe.LocalEndpoint).Port; }
+        int unused = LoopbackPorts.Free();
         using ProbeClient client = Client(concurrency: 2, proxy: new FixedProxy(_base), baseUrl: new Uri($"http://127.0.0.1:{unused}/"));
         Assert.False(client.DirectConnections);
 
@@ -181,8 +180,7 @@ public sealed class ProbeClientTests : IDisposable
     [Fact]
     public async Task An_api_that_does_not_answer_is_a_connection_error_naming_no_credential()
     {
-        int port;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); port = ((IPEndPoint)probe.LocalEndpoint).Port; }
+        int port = LoopbackPorts.Free();
         using var client = new ProbeClient(new ApiConfig
         {
             BaseUrl = new Uri($"http://127.0.0.1:{port}/"),
