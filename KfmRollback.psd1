@@ -34,6 +34,7 @@
         'Save-KfmRollbackReceipt'
         'Get-KfmRollbackReceipt'
         'Test-KfmRollbackReceipt'
+        'New-KfmIncidentUpdate'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

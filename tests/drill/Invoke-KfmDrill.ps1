@@ -96,6 +96,10 @@ try {
     if ($rollback.Outcome -ne 'Succeeded') { $failures.Add("the rollback outcome was $($rollback.Outcome): $($rollback.Detail)") }
     if ($served.image_digest -ne $good.digest) { $failures.Add("the API serves $($served.build), not $($good.name)") }
 
+    Step 'Policy-safe comms: the closing incident update, recorded in the timeline'
+    $update = New-KfmIncidentUpdate -IncidentId $incidentId -Stage ($verification.Passed ? 'Resolved' : 'FailedClosed') -Confirm:$false
+    Write-Host "    $($update.Text)"
+
     Step 'Self-heal check: Argo CD is frozen, so the rollback stays'
     Start-Sleep -Seconds 2
     if ((Get-ServedBuild $facts).image_digest -ne $good.digest) { $failures.Add('the rollback was reverted after the freeze') }

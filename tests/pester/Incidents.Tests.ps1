@@ -74,3 +74,36 @@ Describe 'New-KfmIncident / Get-KfmIncident / Add-KfmTimelineEntry' {
         (Get-KfmIncident -Id INC-12 -ConfigPath $config -Environment prod).Environment | Should -Be 'prod'
     }
 }
+
+Describe 'New-KfmIncidentUpdate' {
+    BeforeEach {
+        $dir = New-KfmTestDirectory
+        $journal = Join-Path $dir 'incidents.ndjson'
+        New-KfmIncident -Id INC-20 -Commander alice -Reason 'leak of burial_sites existence' -JournalPath $journal -Confirm:$false | Out-Null
+    }
+
+    It 'writes the runbook''s template and records in the timeline that it was posted' {
+        $update = Get-KfmIncident -Id INC-20 -JournalPath $journal | New-KfmIncidentUpdate -Stage RollingBack -NextUpdateIn 45m -Confirm:$false
+        $update.Text | Should -Match '^Update \(\d{4}-\d\d-\d\d \d\d:\d\d UTC / (\d{4}-\d\d-\d\d )?\d\d:\d\d C[DS]T\): We identified a regression in the KFM API deployment affecting availability and/or policy enforcement\. We have initiated a rollback to the last-known-good build and are verifying service health and safety invariants\. Next update in: 45 minutes \(by \d\d:\d\d UTC\)\.$'
+        $update.Text | Should -Not -Match 'burial_sites' -Because 'the incident reason never reaches an update'
+        $entry = (Get-KfmIncident -Id INC-20 -JournalPath $journal).Timeline | Select-Object -Last 1
+        $entry.Role | Should -Be 'COMMS'
+        $entry.Event | Should -BeLike 'Incident update posted (RollingBack); next update by *'
+    }
+
+    It 'records nothing for a draft or under -WhatIf' {
+        New-KfmIncidentUpdate INC-20 Resolved -NoRecord -JournalPath $journal | Out-Null
+        $draft = New-KfmIncidentUpdate INC-20 Verifying -JournalPath $journal -WhatIf
+        $draft.Stage | Should -Be 'Verifying'
+        (Get-KfmIncident -Id INC-20 -JournalPath $journal).Timeline.Count | Should -Be 0
+    }
+
+    It 'refuses an unknown stage, a timebox past a day and an unknown incident with clear errors' {
+        { New-KfmIncidentUpdate INC-20 Mitigated -JournalPath $journal } | Should -Throw -ErrorId 'CannotConvertArgumentNoMessage,KfmRollback.Cmdlets.Incidents.NewKfmIncidentUpdateCommand'
+        $err = { New-KfmIncidentUpdate INC-20 RollingBack -NextUpdateIn 2d -JournalPath $journal -Confirm:$false } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'IncidentUpdateTimeboxInvalid,*'
+        $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $err = { New-KfmIncidentUpdate INC-404 RollingBack -JournalPath $journal -Confirm:$false } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'IncidentNotFound,*'
+    }
+}

@@ -16,8 +16,12 @@ public sealed class DurationTransformationAttribute : ArgumentTransformationAttr
         {
             case TimeSpan span:
                 return span;
-            // PowerShell reads 60s as a [short] literal, so every numeric type means seconds.
-            case byte or sbyte or short or ushort or int or uint or long or ulong or float or double or decimal:
+            // PowerShell reads an unquoted 2d as the [decimal] literal 2 (the d suffix); typed
+            // decimals otherwise only come from an explicit cast, so a decimal means days.
+            case decimal days:
+                return TimeSpan.FromDays((double)days);
+            // PowerShell reads 60s as a [short] literal, so every other numeric type means seconds.
+            case byte or sbyte or short or ushort or int or uint or long or ulong or float or double:
                 return TimeSpan.FromSeconds(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
             case string text when DurationParser.TryParse(text, out TimeSpan parsed):
                 return parsed;

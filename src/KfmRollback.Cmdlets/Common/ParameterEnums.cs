@@ -26,8 +26,34 @@ public enum RollbackSurfaceName
     Policy,
 }
 
+/// <summary>Where the rollback stands, for New-KfmIncidentUpdate.</summary>
+public enum IncidentStageName
+{
+    Identified,
+    RollingBack,
+    Verifying,
+    Resolved,
+    FailedClosed,
+}
+
+/// <summary>What a regression affects, for New-KfmIncidentUpdate.</summary>
+public enum ImpactAreaName
+{
+    Availability,
+    PolicyEnforcement,
+    Latency,
+    Correctness,
+}
+
 internal static class ParameterEnumMapping
 {
+    // Same names on both sides; parsing by name keeps the two lists from drifting silently.
+    public static Engine.Incidents.IncidentStage ToEngine(this IncidentStageName stage) =>
+        Enum.Parse<Engine.Incidents.IncidentStage>(stage.ToString());
+
+    public static IReadOnlyCollection<Engine.Incidents.ImpactArea> ToEngine(this IEnumerable<ImpactAreaName> impact) =>
+        impact.Select(area => Enum.Parse<Engine.Incidents.ImpactArea>(area.ToString())).ToList();
+
     public static Engine.Rollback.Surfaces.RollbackSurfaces ToEngine(this IEnumerable<RollbackSurfaceName> surfaces) =>
         surfaces.Aggregate((Engine.Rollback.Surfaces.RollbackSurfaces)0, (all, s) => all | s switch
         {

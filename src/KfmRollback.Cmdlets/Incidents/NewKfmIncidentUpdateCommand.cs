@@ -1,0 +1,47 @@
+using System.Management.Automation;
+using KfmRollback.Cmdlets.Common;
+using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Incidents;
+
+namespace KfmRollback.Cmdlets.Incidents;
+
+/// <summary>
+/// Writes a policy-safe incident update from the runbook's template and records in the timeline
+/// that it was posted. The text is fixed wording plus stage, impact and times: nothing an operator
+/// types, so nothing restricted, reaches it.
+/// </summary>
+[Cmdlet(VerbsCommon.New, "KfmIncidentUpdate", SupportsShouldProcess = true)]
+[OutputType(typeof(IncidentUpdate))]
+public sealed class NewKfmIncidentUpdateCommand : KfmConfiguredCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("Id")]
+    public string IncidentId { get; set; } = string.Empty;
+
+    [Parameter(Mandatory = true, Position = 1)]
+    public IncidentStageName Stage { get; set; }
+
+    [Parameter]
+    public ImpactAreaName[] Impact { get; set; } = Array.Empty<ImpactAreaName>();
+
+    [Parameter]
+    [DurationTransformation]
+    public TimeSpan? NextUpdateIn { get; set; }
+
+    /// <summary>Compose the update without recording it in the timeline (a draft).</summary>
+    [Parameter]
+    public SwitchParameter NoRecord { get; set; }
+
+    protected override void ProcessRecordCore()
+    {
+        IncidentJournal journal = OpenJournal();
+        Incident incident = journal.Get(IncidentId);   // an update for an incident nobody opened is a typo
+        IncidentUpdate update = IncidentUpdates.Compose(incident.IncidentId, Stage.ToEngine(), Impact.ToEngine(), NextUpdateIn, DateTimeOffset.UtcNow);
+        if (!NoRecord && ShouldProcess($"incident {incident.IncidentId}", $"Record incident update ({update.Stage})"))
+        {
+            string next = update.NextUpdateBy is { } by ? $"; next update by {by:HH:mm} UTC" : string.Empty;
+            journal.AppendTimeline(incident.IncidentId, "COMMS", $"Incident update posted ({update.Stage}){next}", Actor.Current(), update.At);
+        }
+        WriteObject(update);
+    }
+}
