@@ -102,6 +102,7 @@ Describe 'New-KfmIncidentUpdate' {
         { New-KfmIncidentUpdate INC-20 Mitigated -JournalPath $journal } | Should -Throw -ErrorId 'CannotConvertArgumentNoMessage,KfmRollback.Cmdlets.Incidents.NewKfmIncidentUpdateCommand'
         $err = { New-KfmIncidentUpdate INC-20 RollingBack -NextUpdateIn 2d -JournalPath $journal -Confirm:$false } | Should -Throw -PassThru
         $err.FullyQualifiedErrorId | Should -BeLike 'IncidentUpdateTimeboxInvalid,*'
+        $err.Exception.Message | Should -Match '\(got 2d\)' -Because 'an unquoted 2d is PowerShell''s decimal 2, read as two days'
         $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
         $err = { New-KfmIncidentUpdate INC-404 RollingBack -JournalPath $journal -Confirm:$false } | Should -Throw -PassThru
         $err.FullyQualifiedErrorId | Should -BeLike 'IncidentNotFound,*'
