@@ -47,6 +47,10 @@ public sealed class ProbeClientTests : IDisposable
                 int now = Interlocked.Increment(ref _inFlight);
                 int max;
                 while ((max = Volatile.Read(ref _maxInFlight)) < now && Interlocked.CompareExchange(ref _maxInFlight, now, max) != max) { }
+                // A request stops counting before its answer goes out: once the client has the
+                // answer it may send the next one, which must not overlap the finished request.
+                bool counted = true;
+                void Answered() { if (counted) { counted = false; Interlocked.Decrement(ref _inFlight); } }
                 try
                 {
                     string body;
@@ -67,10 +71,11 @@ public sealed class ProbeClientTests : IDisposable
                     byte[] bytes = Encoding.UTF8.GetBytes(body);
                     context.Response.ContentType = "application/json";
                     context.Response.ContentLength64 = bytes.Length;
+                    Answered();
                     await context.Response.OutputStream.WriteAsync(bytes);
                     context.Response.Close();
                 }
-                finally { Interlocked.Decrement(ref _inFlight); }
+                finally { Answered(); }
             });
         }
     }
