@@ -39,8 +39,7 @@ public sealed class NewKfmIncidentUpdateCommand : KfmConfiguredCmdlet
         IncidentUpdate update = IncidentUpdates.Compose(incident.IncidentId, Stage.ToEngine(), Impact.ToEngine(), NextUpdateIn, DateTimeOffset.UtcNow);
         if (!NoRecord && ShouldProcess($"incident {incident.IncidentId}", $"Record incident update ({update.Stage})"))
         {
-            string next = update.NextUpdateBy is { } by ? $"; next update by {by:HH:mm} UTC" : string.Empty;
-            journal.AppendTimeline(incident.IncidentId, "COMMS", $"Incident update posted ({update.Stage}){next}", Actor.Current(), update.At);
+            journal.AppendTimeline(incident.IncidentId, "COMMS", update.TimelineEvent, Actor.Current(), update.At);
         }
         WriteObject(update);
     }

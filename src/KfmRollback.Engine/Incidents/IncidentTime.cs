@@ -12,8 +12,10 @@ public static class IncidentTime
     public static string FormatChicago(DateTimeOffset instant)
     {
         DateTimeOffset local = ToChicago(instant);
-        // Daylight time runs from March to November in Chicago; the offset tells which applies.
-        string abbreviation = s_chicago.Value.IsDaylightSavingTime(local) ? "CDT" : "CST";
-        return $"{local:yyyy-MM-dd HH:mm:ss} {abbreviation} (UTC{local:zzz})";
+        return $"{local:yyyy-MM-dd HH:mm:ss} {ChicagoAbbreviation(instant)} (UTC{local:zzz})";
     }
+
+    /// <summary>CDT or CST: daylight time runs from March to November in Chicago.</summary>
+    public static string ChicagoAbbreviation(DateTimeOffset instant) =>
+        s_chicago.Value.IsDaylightSavingTime(ToChicago(instant)) ? "CDT" : "CST";
 }

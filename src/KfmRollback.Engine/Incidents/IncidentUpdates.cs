@@ -29,6 +29,9 @@ public enum ImpactArea
 /// <summary>One policy-safe incident update, ready to post.</summary>
 public sealed record IncidentUpdate(string IncidentId, IncidentStage Stage, DateTimeOffset At, DateTimeOffset? NextUpdateBy, string Text)
 {
+    /// <summary>The COMMS timeline line recording that this update was posted (the text itself stays out of the journal).</summary>
+    public string TimelineEvent => $"Incident update posted ({Stage}){(NextUpdateBy is { } by ? $"; next update by {by:HH:mm} UTC" : string.Empty)}";
+
     public override string ToString() => Text;
 }
 
@@ -70,7 +73,7 @@ public static class IncidentUpdates
         DateTimeOffset chicago = IncidentTime.ToChicago(at);
         // Chicago's date is named only when it is not UTC's, so an evening there is not misread as the next day.
         string chicagoText = chicago.Date == at.UtcDateTime.Date ? $"{chicago:HH:mm}" : $"{chicago:yyyy-MM-dd HH:mm}";
-        string header = $"Update ({at:yyyy-MM-dd HH:mm} UTC / {chicagoText} {ChicagoAbbreviation(at)}):";
+        string header = $"Update ({at:yyyy-MM-dd HH:mm} UTC / {chicagoText} {IncidentTime.ChicagoAbbreviation(at)}):";
         string next = nextBy is { } by ? $" Next update in: {Describe(timebox!.Value)} (by {by:HH:mm} UTC)." : string.Empty;
         return new IncidentUpdate(incidentId, stage, at, nextBy, $"{header} {body}{next}");
     }
@@ -90,14 +93,9 @@ public static class IncidentUpdates
         return words.Length == 1 ? words[0] : string.Join(", ", words[..^1]) + " and " + words[^1];
     }
 
-    private static string ChicagoAbbreviation(DateTimeOffset at)
-    {
-        string formatted = IncidentTime.FormatChicago(at);
-        return formatted.Contains(" CDT ", StringComparison.Ordinal) ? "CDT" : "CST";
-    }
-
+    /// <summary>Whole hours as hours ("1 hour", "2 hours"), anything else in minutes ("45 minutes", "90 minutes").</summary>
     private static string Describe(TimeSpan span) =>
-        span.TotalMinutes < 60 ? $"{span.TotalMinutes.ToString("0", CultureInfo.InvariantCulture)} minutes"
-        : span.TotalMinutes % 60 == 0 ? $"{(span.TotalMinutes / 60).ToString("0", CultureInfo.InvariantCulture)} hour{(span.TotalMinutes == 60 ? "" : "s")}"
-        : $"{span.TotalMinutes.ToString("0", CultureInfo.InvariantCulture)} minutes";
+        span.TotalMinutes >= 60 && span.TotalMinutes % 60 == 0
+            ? $"{(span.TotalMinutes / 60).ToString("0", CultureInfo.InvariantCulture)} hour{(span.TotalMinutes == 60 ? "" : "s")}"
+            : $"{span.TotalMinutes.ToString("0", CultureInfo.InvariantCulture)} minutes";
 }

@@ -322,26 +322,16 @@ internal static class ProbeHeaders
 
 internal static class Utf8SpanExtensions
 {
-    public static bool EqualsIgnoreCase(this ReadOnlySpan<byte> span, ReadOnlySpan<byte> lowerAscii)
-    {
-        if (span.Length != lowerAscii.Length) { return false; }
-        for (int i = 0; i < span.Length; i++)
-        {
-            byte b = span[i];
-            if (b is >= (byte)'A' and <= (byte)'Z') { b |= 0x20; }
-            if (b != lowerAscii[i]) { return false; }
-        }
-        return true;
-    }
+    public static bool EqualsIgnoreCase(this ReadOnlySpan<byte> span, ReadOnlySpan<byte> ascii) => Ascii.EqualsIgnoreCase(span, ascii);
 
-    public static bool EndsWithIgnoreCase(this ReadOnlySpan<byte> span, ReadOnlySpan<byte> lowerAscii) =>
-        span.Length >= lowerAscii.Length && span[^lowerAscii.Length..].EqualsIgnoreCase(lowerAscii);
+    public static bool EndsWithIgnoreCase(this ReadOnlySpan<byte> span, ReadOnlySpan<byte> ascii) =>
+        span.Length >= ascii.Length && Ascii.EqualsIgnoreCase(span[^ascii.Length..], ascii);
 
-    public static bool ContainsIgnoreCase(this ReadOnlySpan<byte> span, ReadOnlySpan<byte> lowerAscii)
+    public static bool ContainsIgnoreCase(this ReadOnlySpan<byte> span, ReadOnlySpan<byte> ascii)
     {
-        for (int i = 0; i + lowerAscii.Length <= span.Length; i++)
+        for (int i = 0; i + ascii.Length <= span.Length; i++)
         {
-            if (span.Slice(i, lowerAscii.Length).EqualsIgnoreCase(lowerAscii)) { return true; }
+            if (Ascii.EqualsIgnoreCase(span.Slice(i, ascii.Length), ascii)) { return true; }
         }
         return false;
     }

@@ -8,9 +8,6 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
 
@@ -240,7 +237,6 @@ public sealed class ProbeClient : IDisposable
                 if (_connection is null || !_connection.Reusable)
                 {
                     if (_connection is not null) { await _connection.DisposeAsync().ConfigureAwait(false); }
-                    _connection = null;
                     _connection = await Http1Connection.OpenAsync(owner._baseUrl, owner._comparedHeaders, owner._options.CertificateValidation, _timeout.Token).ConfigureAwait(false);
                 }
                 bool reused = _connection.HasAnswered;

@@ -46,7 +46,6 @@ public sealed partial class ProbeResponse
     public int Status { get; }
     public string? ContentType { get; }
     public double Milliseconds { get; }
-    public long ContentLength => _content.Length;
 
     /// <summary>The JSON body, or null when it is empty or not JSON (itself a finding for the checks).</summary>
     public JsonNode? Body
