@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Cluster;
 using k8s.Models;
 using KfmRollback.Engine.Refs;
 using KfmRollback.Engine.Rollback.Cluster;
@@ -15,7 +16,7 @@ public static class ClusterRefReader
     {
         V1Deployment deployment = snapshot.Deployment;
         string containerName = ResolveContainerName(deployment.Spec.Template, container, snapshot.Name);
-        string image = ClusterRollbackPlanner.ContainerImage(deployment.Spec.Template, containerName, snapshot.Name);
+        string image = PodTemplates.ContainerImage(deployment.Spec.Template, containerName, snapshot.Name);
 
         var running = snapshot.Pods
             .Where(p => p.Metadata.DeletionTimestamp is null)
@@ -59,7 +60,7 @@ public static class ClusterRefReader
             .Select(rs => (Set: rs, Revision: DeploymentRevisions.Revision(rs.Metadata)))
             .Where(x => x.Revision.HasValue && x.Revision < snapshot.Revision)
             .OrderByDescending(x => x.Revision)
-            .Select(x => (x.Revision, Digest: ImageRefs.DigestOf(ClusterRollbackPlanner.ContainerImage(x.Set.Spec.Template, container, snapshot.Name))))
+            .Select(x => (x.Revision, Digest: ImageRefs.DigestOf(PodTemplates.ContainerImage(x.Set.Spec.Template, container, snapshot.Name))))
             .FirstOrDefault(x => x.Digest is not null && x.Digest != current);
         if (previous.Digest is not null)
         {
@@ -74,10 +75,10 @@ public static class ClusterRefReader
     {
         if (container is not null)
         {
-            ClusterRollbackPlanner.ContainerImage(template, container, deployment);
+            PodTemplates.ContainerImage(template, container, deployment);
             return container;
         }
-        ClusterRollbackPlanner.ContainerImage(template, null, deployment);
+        PodTemplates.ContainerImage(template, null, deployment);
         return template.Spec.Containers[0].Name;
     }
 }

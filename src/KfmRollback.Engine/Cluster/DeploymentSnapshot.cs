@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Cluster;
 using k8s;
 using k8s.Models;
 using KfmRollback.Engine.Rollback.Cluster;

@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Cluster;
 using k8s.Models;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Rollback.Cluster;
@@ -42,7 +43,7 @@ public static class RolloutHistory
     private static RolloutRevision Describe(V1ReplicaSet set, long revision, DeploymentSnapshot snapshot, EnvironmentConfig environment, string container)
     {
         V1PodTemplateSpec template = set.Spec.Template;
-        string image = ClusterRollbackPlanner.ContainerImage(template, container, snapshot.Name);
+        string image = PodTemplates.ContainerImage(template, container, snapshot.Name);
         IDictionary<string, string> annotations = set.Metadata.Annotations ?? new Dictionary<string, string>();
         annotations.TryGetValue(environment.Cluster.ChangeCauseAnnotation, out string? cause);
         return new RolloutRevision

@@ -45,7 +45,7 @@ public static class GitOpsOperations
     }
 
     /// <summary>The kill-switch mechanism for an environment (it lives in the GitOps repository).</summary>
-    public static Freeze.IFreezeMechanism KillSwitch(EnvironmentConfig environment) => new KillSwitchFreeze(environment.Name, environment.Gitops);
+    public static Freeze.IFreezeMechanism KillSwitch(EnvironmentConfig environment) => new Freeze.KillSwitchFreeze(environment.Name, environment.Gitops);
 
     private static GitCredential? Credential(string? user, string? password) =>
         password is null ? null : new GitCredential(user ?? "x-access-token", password);

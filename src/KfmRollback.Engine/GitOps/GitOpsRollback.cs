@@ -83,7 +83,7 @@ public sealed class GitOpsRollback
             Branch = branch,
             Commit = commit,
             PullRequestUrl = pr,
-            Change = change,
+            Changes = change is null ? Array.Empty<PlannedChange>() : new[] { new PlannedChange("image", $"git {_config.File}", "diff", change) },
             Detail = detail,
             Reason = request.Reason,
         };

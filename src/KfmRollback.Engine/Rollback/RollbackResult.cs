@@ -4,6 +4,7 @@ public enum RollbackMethod
 {
     GitOps,
     Cluster,
+    Helm,
 }
 
 public enum RollbackOutcome
@@ -37,12 +38,24 @@ public sealed record RollbackResult
     public required DateTimeOffset StartedAt { get; init; }
     public DateTimeOffset? CompletedAt { get; init; }
     public TimeSpan? Duration => CompletedAt - StartedAt;
+    /// <summary>
+    /// What the rollout must reach for the rollback to take effect, for Await (and Wait-KfmRollback on
+    /// a result piped in later): the ReplicaSet (cluster), the release revision (Helm), the commit (GitOps).
+    /// </summary>
+    public string? RolloutTarget { get; init; }
     /// <summary>GitOps: the rollback branch, its commit and the pull request.</summary>
     public string? Branch { get; init; }
     public string? Commit { get; init; }
     public string? PullRequestUrl { get; init; }
-    /// <summary>The exact change (JSON patch or unified diff), shown under -WhatIf.</summary>
-    public string? Change { get; init; }
+    /// <summary>
+    /// What was sent (or, for Planned, what would be): every change, per surface, as data. The
+    /// runbook's "record who/what/when/why" for the what.
+    /// </summary>
+    public IReadOnlyList<PlannedChange> Changes { get; init; } = Array.Empty<PlannedChange>();
+    /// <summary>The exact content of <see cref="Changes"/> (JSON patches, unified diffs), as one text.</summary>
+    public string? Change => Changes.Count == 0 ? null : string.Join(System.Environment.NewLine, Changes.Select(c => c.Content));
+    /// <summary>The decision-tree comparisons behind this rollback (Get-KfmRollbackPlan), for the receipt.</summary>
+    public IReadOnlyList<PlanEvidence> Evidence { get; init; } = Array.Empty<PlanEvidence>();
     /// <summary>Policy-safe words on what happened, especially why it failed.</summary>
     public string? Detail { get; init; }
     public string? Reason { get; init; }

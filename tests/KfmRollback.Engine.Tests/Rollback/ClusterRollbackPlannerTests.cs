@@ -1,3 +1,5 @@
+using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Rollback;
 using k8s.Models;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Rollback.Cluster;
@@ -179,11 +181,11 @@ public sealed class ClusterRollbackPlannerTests
         V1PodTemplateSpec template = Template('a');
         template.Spec.Containers.Add(new V1Container { Name = "sidecar", Image = "registry.kfm.local/proxy:1" });
 
-        var ambiguous = Assert.Throws<KfmException>(() => ClusterRollbackPlanner.ContainerImage(template, null, "kfm-api"));
+        var ambiguous = Assert.Throws<KfmException>(() => PodTemplates.ContainerImage(template, null, "kfm-api"));
         Assert.Equal("ContainerAmbiguous", ambiguous.ErrorId);
         Assert.Contains("-Container", ambiguous.Message);
-        Assert.Equal(Digest('a'), ImageRefs.DigestOf(ClusterRollbackPlanner.ContainerImage(template, "api", "kfm-api")));
-        Assert.Equal("ContainerNotFound", Assert.Throws<KfmException>(() => ClusterRollbackPlanner.ContainerImage(template, "web", "kfm-api")).ErrorId);
+        Assert.Equal(Digest('a'), ImageRefs.DigestOf(PodTemplates.ContainerImage(template, "api", "kfm-api")));
+        Assert.Equal("ContainerNotFound", Assert.Throws<KfmException>(() => PodTemplates.ContainerImage(template, "web", "kfm-api")).ErrorId);
     }
 
     [Theory]

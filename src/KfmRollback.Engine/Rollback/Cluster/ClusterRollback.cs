@@ -235,7 +235,7 @@ public sealed class ClusterRollback
         ToRevision = plan.TargetRevision,
         StartedAt = started,
         CompletedAt = _clock.UtcNow,
-        Change = plan.Patch().ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }),
+        Changes = new[] { new PlannedChange("image", $"deployment {plan.Namespace}/{plan.Deployment}", "json-patch", plan.Patch().ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true })) },
         Detail = detail,
         Reason = request.Reason,
     };
@@ -246,7 +246,7 @@ public sealed class ClusterRollback
     private static string? TargetDigest(DeploymentSnapshot snapshot, ClusterRollbackPlan plan, ClusterRollbackRequest request)
     {
         V1ReplicaSet? target = snapshot.ReplicaSets.FirstOrDefault(rs => rs.Metadata.Name == plan.TargetReplicaSet);
-        return target is null ? null : ImageRefs.DigestOf(ClusterRollbackPlanner.ContainerImage(target.Spec.Template, request.Container ?? request.Environment.Cluster.Container, plan.Deployment));
+        return target is null ? null : ImageRefs.DigestOf(PodTemplates.ContainerImage(target.Spec.Template, request.Container ?? request.Environment.Cluster.Container, plan.Deployment));
     }
 
     private static IReadOnlyList<string> ChangedSurfaces(RollbackSurfaces surfaces)

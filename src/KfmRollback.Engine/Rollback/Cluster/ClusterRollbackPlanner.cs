@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
+using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Core;
 
 namespace KfmRollback.Engine.Rollback.Cluster;
@@ -37,12 +38,6 @@ public sealed class ClusterRollbackPlan
             new JsonObject { ["op"] = "replace", ["path"] = "/metadata/annotations", ["value"] = annotations },
         };
     }
-}
-
-/// <summary>How to choose the rollback target.</summary>
-public sealed record RollbackTarget(long? Revision, string? Digest)
-{
-    public static RollbackTarget Previous { get; } = new(0, null);
 }
 
 /// <summary>
@@ -132,7 +127,7 @@ public static class ClusterRollbackPlanner
     private static V1ReplicaSet FindByDigest(string name, IReadOnlyList<V1ReplicaSet> owned, string digest, string? container)
     {
         var matches = owned
-            .Where(rs => ImageRefs.DigestOf(ContainerImage(rs.Spec.Template, container, name)) == digest)
+            .Where(rs => ImageRefs.DigestOf(PodTemplates.ContainerImage(rs.Spec.Template, container, name)) == digest)
             .Select(rs => (Set: rs, Revision: DeploymentRevisions.Revision(rs.Metadata) ?? 0))
             .OrderByDescending(x => x.Revision)
             .ToList();
@@ -150,25 +145,6 @@ public static class ClusterRollbackPlanner
                 "Choose one with -ToRevision.", digest);
         }
         return matches[0].Set;
-    }
-
-    /// <summary>The image of the container the rollback is about; several containers need a choice.</summary>
-    public static string ContainerImage(V1PodTemplateSpec template, string? container, string deployment)
-    {
-        IList<V1Container> containers = template.Spec?.Containers ?? new List<V1Container>();
-        if (container is not null)
-        {
-            return containers.FirstOrDefault(c => c.Name == container)?.Image
-                ?? throw new KfmException("ContainerNotFound", KfmErrorKind.ObjectNotFound,
-                    $"Deployment \"{deployment}\" has no container \"{container}\"; it has {string.Join(", ", containers.Select(c => c.Name))}.", container);
-        }
-        if (containers.Count == 1)
-        {
-            return containers[0].Image;
-        }
-        throw new KfmException("ContainerAmbiguous", KfmErrorKind.Ambiguous,
-            $"Deployment \"{deployment}\" has {containers.Count} containers ({string.Join(", ", containers.Select(c => c.Name))}); " +
-            "name the API container with -Container or cluster.container in the configuration.", deployment);
     }
 
     private static bool TemplatesAllEqual(IEnumerable<V1ReplicaSet> sets)

@@ -24,15 +24,3 @@ public sealed record ClusterRollbackRequest
     /// <summary>The freeze mechanisms that could revert a cluster change (Argo CD, Flux).</summary>
     public IReadOnlyList<IFreezeMechanism> ClusterFreezes { get; init; } = Array.Empty<IFreezeMechanism>();
 }
-
-/// <summary>Ways the engine reports back while it works; called from worker threads.</summary>
-public sealed class RollbackReporter
-{
-    public Action<string>? Verbose { get; init; }
-    public Action<string, int>? Progress { get; init; }
-    /// <summary>Appends a timeline line (role, event) to the incident.</summary>
-    public Action<string, string>? Timeline { get; init; }
-
-    public void Say(string message) => Verbose?.Invoke(message);
-    public void Record(string role, string text) => Timeline?.Invoke(role, text);
-}

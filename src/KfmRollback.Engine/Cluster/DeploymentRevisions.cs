@@ -1,7 +1,7 @@
 using System.Globalization;
 using k8s.Models;
 
-namespace KfmRollback.Engine.Rollback.Cluster;
+namespace KfmRollback.Engine.Cluster;
 
 /// <summary>
 /// The deployment-controller facts kubectl relies on: which ReplicaSets belong to a Deployment and

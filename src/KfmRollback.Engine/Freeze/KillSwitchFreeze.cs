@@ -3,10 +3,10 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.Freeze;
+using KfmRollback.Engine.GitOps;
 using LibGit2Sharp;
 
-namespace KfmRollback.Engine.GitOps;
+namespace KfmRollback.Engine.Freeze;
 
 /// <summary>The kill-switch file's content: JSON, which is also valid YAML for pipelines that read YAML.</summary>
 public sealed record KillSwitchRecord(

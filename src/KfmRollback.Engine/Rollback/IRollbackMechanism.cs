@@ -1,0 +1,55 @@
+using KfmRollback.Engine.Cluster;
+
+namespace KfmRollback.Engine.Rollback;
+
+/// <summary>
+/// One change a rollback sends, as data: which surface it serves, the object it writes, how, and the
+/// exact content (a JSON patch, a unified diff, or hashes for a Secret; never a secret value).
+/// </summary>
+public sealed record PlannedChange(string Surface, string Object, string Action, string Content)
+{
+    public override string ToString() => $"{Action} {Object} [{Surface}]{System.Environment.NewLine}{Content}";
+}
+
+/// <summary>
+/// What a mechanism will do, computed from a read of the current state. <see cref="Changes"/> is
+/// exactly what <see cref="IRollbackMechanism.ApplyAsync"/> sends; mechanisms derive from this to
+/// keep what they need to send it.
+/// </summary>
+public record MechanismPlan
+{
+    public required RollbackMethod Method { get; init; }
+    public required string Environment { get; init; }
+    public string? CurrentRef { get; init; }
+    public string? TargetRef { get; init; }
+    public long? FromRevision { get; init; }
+    public long? ToRevision { get; init; }
+    public required IReadOnlyList<PlannedChange> Changes { get; init; }
+    /// <summary>One line for people: what would happen, or why nothing needs to.</summary>
+    public required string Summary { get; init; }
+    public required DateTimeOffset PlannedAt { get; init; }
+    public bool NoOp => Changes.Count == 0;
+}
+
+/// <summary>
+/// A way of rolling the API back (a Deployment's history, Git, a Helm release), one adapter per
+/// mechanism behind one interface, as kubectl's Rollbacker is per kind. Plan reads and returns
+/// data; Apply sends exactly the planned changes (with preconditions, lease and retries); Await
+/// waits for what Apply started to take effect.
+/// </summary>
+public interface IRollbackMechanism
+{
+    RollbackMethod Method { get; }
+
+    /// <summary>Kubernetes permissions this mechanism needs (empty when it only talks to Git).</summary>
+    IReadOnlyList<AccessRequirement> Requirements(RollbackRequest request);
+
+    /// <summary>Reads state and returns every change it would send, per surface. Changes nothing.</summary>
+    Task<MechanismPlan> PlanAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken);
+
+    /// <summary>Sends exactly <paramref name="plan"/>'s changes; refuses (Failed) when the state moved so that they would differ.</summary>
+    Task<RollbackResult> ApplyAsync(RollbackRequest request, MechanismPlan plan, RollbackReporter reporter, CancellationToken cancellationToken);
+
+    /// <summary>Waits for an applied rollback to roll out (or reconcile); returns the final result.</summary>
+    Task<RollbackResult> AwaitAsync(RollbackRequest request, RollbackResult applied, RollbackReporter reporter, CancellationToken cancellationToken);
+}

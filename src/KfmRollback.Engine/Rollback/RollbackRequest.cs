@@ -1,0 +1,69 @@
+using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.GitOps;
+using KfmRollback.Engine.Rollback.Surfaces;
+
+namespace KfmRollback.Engine.Rollback;
+
+/// <summary>
+/// What to roll back to: the previous revision (0), a revision number (Deployment or Helm release),
+/// an image digest, or (GitOps) a deploy commit to revert.
+/// </summary>
+public sealed record RollbackTarget(long? Revision, string? Digest, string? RevertCommit = null)
+{
+    public static RollbackTarget Previous { get; } = new(0, null);
+
+    public bool IsPrevious => Digest is null && RevertCommit is null && (Revision ?? 0) == 0;
+
+    public override string ToString() =>
+        RevertCommit is not null ? $"revert of {RevertCommit}" : Digest ?? (IsPrevious ? "the previous revision" : $"revision {Revision}");
+}
+
+/// <summary>
+/// One request for every mechanism (cluster, GitOps, Helm), filled by the cmdlet from parameters and
+/// configuration. Mechanisms ignore what does not apply to them; <see cref="RollbackRules"/> refuses
+/// what cannot apply before anything is read.
+/// </summary>
+public sealed record RollbackRequest
+{
+    public required EnvironmentConfig Environment { get; init; }
+    public required RollbackMethod Method { get; init; }
+    public string? IncidentId { get; init; }
+    public required string Actor { get; init; }
+    public string? Reason { get; init; }
+    public RollbackTarget Target { get; init; } = RollbackTarget.Previous;
+    /// <summary>What to put back: the image (template), the runtime configuration, the policy bundle link.</summary>
+    public RollbackSurfaces Surfaces { get; init; } = RollbackSurfaces.Image;
+    public string? Container { get; init; }
+    /// <summary>Override the default-deny refusals (unfrozen GitOps controller, paused deployment, unverifiable config).</summary>
+    public bool Force { get; init; }
+    /// <summary>Why -Force was needed; recorded on the timeline. Required with <see cref="Force"/>.</summary>
+    public string? ForceReason { get; init; }
+    public bool Wait { get; init; }
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(10);
+    /// <summary>GitOps: what the rollback affects, for the commit trailer and the pull request.</summary>
+    public string BlastRadius { get; init; } = "api";
+    /// <summary>GitOps: push straight to the deploy branch (needs gitops.allow_direct_push).</summary>
+    public bool DirectPush { get; init; }
+    public GitCredential? GitCredential { get; init; }
+    /// <summary>The decision-tree comparisons that chose this rollback (Get-KfmRollbackPlan), carried into the result and receipt.</summary>
+    public IReadOnlyList<PlanEvidence> Evidence { get; init; } = Array.Empty<PlanEvidence>();
+
+    public string ContainerName => Container ?? Environment.Cluster.Container ?? string.Empty;
+}
+
+/// <summary>One comparison the decision tree made: a surface, what runs, the last-known-good, and where each was read.</summary>
+public sealed record PlanEvidence(string Surface, string Item, string? Current, string? LastKnownGood, bool Changed, string Source);
+
+/// <summary>Ways the engine reports back while it works; called from worker threads.</summary>
+public sealed class RollbackReporter
+{
+    public static RollbackReporter Silent { get; } = new();
+
+    public Action<string>? Verbose { get; init; }
+    public Action<string, int>? Progress { get; init; }
+    /// <summary>Appends a timeline line (role, event) to the incident.</summary>
+    public Action<string, string>? Timeline { get; init; }
+
+    public void Say(string message) => Verbose?.Invoke(message);
+    public void Record(string role, string text) => Timeline?.Invoke(role, text);
+}
