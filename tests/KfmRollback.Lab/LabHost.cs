@@ -48,6 +48,8 @@ public sealed class LabHost : IAsyncDisposable
     public SimClock Clock { get; }
     public Store Store { get; }
     public Faults Faults { get; } = new();
+    /// <summary>Every write the apiserver accepted or refused, as kube-apiserver's audit log (also out/audit.log).</summary>
+    public AuditLog Audit { get; private set; } = new(null);
     public ImageCatalogue Images { get; } = new();
     public Workloads Workloads { get; }
     public GitOps GitOps { get; }
@@ -120,7 +122,8 @@ public sealed class LabHost : IAsyncDisposable
         if (Options.Seed) Seeder.Seed(this);
 
         var tokens = new Dictionary<string, string> { [AdminToken] = "admin", [ViewerToken] = "viewer" };
-        var apiServer = new ApiServer(Store, Faults, tokens, () => $"127.0.0.1:{Port}", Options.Http, (pod, grace) => Workloads.DeletePod(pod, grace));
+        Audit = new AuditLog(Options.WriteFiles ? Path.Combine(Options.OutDir, "audit.log") : null);
+        var apiServer = new ApiServer(Store, Faults, tokens, () => $"127.0.0.1:{Port}", Options.Http, (pod, grace) => Workloads.DeletePod(pod, grace), Audit);
         var admin = new LabAdmin(this);
 
         _api = Build(Options.Port, Certs?.Server);

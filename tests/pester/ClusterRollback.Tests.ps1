@@ -234,7 +234,7 @@ spec: { holderIdentity: bob@laptop (INC-9), leaseDurationSeconds: 600, acquireTi
         $results = $jobs | Wait-Job -Timeout 150 | Receive-Job
         $jobs | Remove-Job -Force
         ($results | Where-Object { $_ -eq 'ok:Succeeded' }).Count | Should -Be 1 -Because ($results -join '; ')
-        ($results | Where-Object { $_ -in 'error:RollbackLocked', 'error:RollbackConcurrentChange' }).Count | Should -Be 1 -Because ($results -join '; ')
+        ($results | Where-Object { $_ -in 'error:RollbackLocked', 'error:RollbackConcurrentChange', 'error:RollbackPlanChanged' }).Count | Should -Be 1 -Because ($results -join '; ')
     }
 }
 

@@ -82,7 +82,7 @@ Describe 'GitOps rollback' {
 
     It 'refuses a tag where a digest is required' {
         $err = { Invoke-KfmRollback -Method GitOps -IncidentId INC-GIT -ToRef 'registry.kfm.local/kfm-api:1.5.1' -Confirm:$false } | Should -Throw -PassThru
-        $err.FullyQualifiedErrorId | Should -BeLike 'GitOpsDigestRequired,*'
+        $err.FullyQualifiedErrorId | Should -BeLike 'RollbackTargetNotDigest,*'
         $err.Exception.Message | Should -Match '-ToRef sha256:'
     }
 

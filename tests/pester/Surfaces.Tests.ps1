@@ -60,6 +60,37 @@ Describe 'Invoke-KfmRollback -Surface Config' {
         }
     }
 
+    It '-WhatIf -Surface Image,Config,Policy shows exactly the changes a real run then sends' {
+        # A bad deploy that also changes the config and the policy link, after the good state was snapshotted.
+        $bad = $lab.Facts.catalogue.'bad-5xx'.image
+        Invoke-KfmLabKubectl $lab set image deployment/kfm-api -n kfm "api=$bad" | Out-Null
+        Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=60s | Out-Null
+        Invoke-KfmLabKubectl $lab patch configmap kfm-api-config -n kfm --type merge -p ('{"data":{"log_level":"trace","policy_bundle":"kfm-policy@sha256-' + ('c' * 64) + '"}}') | Out-Null
+        Set-Secret $canaryAfter
+        Start-Sleep -Milliseconds 500   # let the controller settle its status writes
+        $audit = Join-Path $lab.Directory 'audit.log'
+        $writesBefore = @(Get-Content $audit).Count
+
+        $whatIf = Invoke-KfmChildPwsh -Script "`$env:KFM_ROLLBACK_CONFIG = '$config'; Import-Module '$KfmManifest'; Invoke-KfmRollback -IncidentId INC-CFG -Method Cluster -Surface Image, Config, Policy -WhatIf" | Out-String -Width 1000
+        @(Get-Content $audit).Count | Should -Be $writesBefore -Because '-WhatIf sends nothing'
+
+        $result = Invoke-KfmRollback -IncidentId INC-CFG -Method Cluster -Surface Image, Config, Policy -Confirm:$false
+        $result.Outcome | Should -Be 'Succeeded'
+        # What the lab's apiserver recorded, less the rollback lock (bookkeeping, not a change to the API).
+        $sent = @(Get-Content $audit | Select-Object -Skip $writesBefore | ConvertFrom-Json -Depth 50 |
+            Where-Object { $_.objectRef.resource -ne 'leases' -and $_.responseStatus.code -lt 300 })
+        $sent.objectRef.resource | Sort-Object | Should -Be @('configmaps', 'deployments', 'secrets')
+        $flatWhatIf = $whatIf -replace '\s', ''
+        foreach ($write in $sent) {
+            $kind = @{ configmaps = 'configmap'; secrets = 'secret'; deployments = 'deployment' }[$write.objectRef.resource]
+            $whatIf | Should -Match ([regex]::Escape("$kind kfm/$($write.objectRef.name)"))
+        }
+        $patch = ConvertTo-Json -InputObject ($sent | Where-Object { $_.objectRef.resource -eq 'deployments' }).requestObject -Depth 50 -Compress
+        $flatWhatIf | Should -Match ([regex]::Escape(($patch -replace '\s', ''))) -Because 'the patch sent is the patch shown, byte for byte'
+        $result.Changes.Count | Should -Be $sent.Count
+        foreach ($canary in $canaryBefore, $canaryAfter) { $whatIf | Should -Not -Match ([regex]::Escape($canary)) }
+    }
+
     It 'puts the policy bundle link back and restarts the pods (-Surface Policy)' {
         $good = Get-ConfigValue 'policy_bundle'
         $revision = (Get-KfmApiRef).Revision

@@ -49,9 +49,10 @@ internal static class ConfigSession
 
     /// <summary>
     /// The environment a cmdlet acts on. Several environments and none named is ambiguous, so it
-    /// fails closed rather than guess which production to touch.
+    /// fails closed rather than guess which production to touch; so is naming several to a cmdlet
+    /// that acts on one.
     /// </summary>
-    public static EnvironmentConfig? ResolveEnvironment(KfmConfig? config, string? environment, bool required)
+    public static EnvironmentConfig? ResolveEnvironment(KfmConfig? config, IReadOnlyList<string>? names, bool required, string command)
     {
         if (config is null)
         {
@@ -62,9 +63,21 @@ internal static class ConfigSession
             }
             return null;
         }
-        if (!string.IsNullOrWhiteSpace(environment))
+        var named = (names ?? Array.Empty<string>()).Where(n => !string.IsNullOrWhiteSpace(n)).ToList();
+        if (named.Count == 1 && !WildcardPattern.ContainsWildcardCharacters(named[0]))
         {
-            return config.GetEnvironment(environment);
+            return config.GetEnvironment(named[0]);
+        }
+        if (named.Count > 0)
+        {
+            IReadOnlyList<EnvironmentConfig> matches = ResolveEnvironments(config, named);
+            if (matches.Count == 1)
+            {
+                return matches[0];
+            }
+            throw new KfmException("EnvironmentNotSingle", KfmErrorKind.Ambiguous,
+                $"{command} acts on one environment, and -Environment names {matches.Count} ({string.Join(", ", matches.Select(m => m.Name))}). " +
+                "Name exactly one, or run it once per environment (Invoke-KfmRollback and Get-KfmRollbackPlan take many).", string.Join(",", named));
         }
         if (config.Environments.Count == 1)
         {
@@ -77,6 +90,37 @@ internal static class ConfigSession
         throw new KfmException("EnvironmentAmbiguous", KfmErrorKind.Ambiguous,
             $"The configuration '{config.SourcePath}' names several environments ({string.Join(", ", config.EnvironmentNames)}); choose one with -Environment.",
             config.SourcePath);
+    }
+
+    /// <summary>
+    /// Every environment the names match, in configuration order, each once; wildcards expand
+    /// (matching none is an error, as an unknown name is). No name means the only environment.
+    /// </summary>
+    public static IReadOnlyList<EnvironmentConfig> ResolveEnvironments(KfmConfig config, IReadOnlyList<string>? names)
+    {
+        var named = (names ?? Array.Empty<string>()).Where(n => !string.IsNullOrWhiteSpace(n)).ToList();
+        if (named.Count == 0)
+        {
+            return new[] { ResolveEnvironment(config, null, required: true, "this cmdlet")! };
+        }
+        var selected = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (string name in named)
+        {
+            if (!WildcardPattern.ContainsWildcardCharacters(name))
+            {
+                selected.Add(config.GetEnvironment(name).Name);
+                continue;
+            }
+            var pattern = new WildcardPattern(name, WildcardOptions.IgnoreCase);
+            var matches = config.EnvironmentNames.Where(pattern.IsMatch).ToList();
+            if (matches.Count == 0)
+            {
+                throw new KfmException(ConfigErrorIds.EnvironmentNotFound, KfmErrorKind.ObjectNotFound,
+                    $"No environment matches '{name}'; the configuration names {string.Join(", ", config.EnvironmentNames)}.", name);
+            }
+            selected.UnionWith(matches);
+        }
+        return config.EnvironmentNames.Where(selected.Contains).Select(config.GetEnvironment).ToList();
     }
 
     /// <summary>The incident journal file: the environment's, else the defaults', else null.</summary>

@@ -35,6 +35,26 @@ public abstract class KfmCmdlet : PSCmdlet
 
     protected abstract void ProcessRecordCore();
 
+    protected sealed override void EndProcessing()
+    {
+        try
+        {
+            EndProcessingCore();
+        }
+        catch (KfmException ex)
+        {
+            ThrowTerminatingError(ErrorRecords.From(ex));
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Work done once all pipeline input is in (a fleet runs here); nothing by default.</summary>
+    protected virtual void EndProcessingCore()
+    {
+    }
+
     protected override void StopProcessing() => _stopping.Cancel();
 
     /// <summary>

@@ -15,9 +15,14 @@ public abstract class KfmConfiguredCmdlet : KfmCmdlet
     private KfmConfig? _config;
     private bool _configLoaded;
 
+    /// <summary>
+    /// The environment(s) to act on. Most cmdlets take one; those that run fleets
+    /// (Invoke-KfmRollback, Get-KfmRollbackPlan) take many and wildcards.
+    /// </summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(EnvironmentNameCompleter))]
-    public string? Environment { get; set; }
+    [SupportsWildcards]
+    public string[]? Environment { get; set; }
 
     [Parameter]
     public string? ConfigPath { get; set; }
@@ -37,9 +42,14 @@ public abstract class KfmConfiguredCmdlet : KfmCmdlet
     }
 
     protected EnvironmentConfig? ResolveEnvironment(bool required) =>
-        ConfigSession.ResolveEnvironment(LoadConfig(required), Environment, required);
+        ConfigSession.ResolveEnvironment(LoadConfig(required), Environment, required, MyInvocation.MyCommand.Name);
 
-    protected string? ResolveEnvironmentName(bool required) => ResolveEnvironment(required)?.Name ?? NullIfBlank(Environment);
+    /// <summary>Every environment -Environment names (wildcards expanded); the only one when none is named.</summary>
+    protected IReadOnlyList<EnvironmentConfig> ResolveEnvironments() =>
+        ConfigSession.ResolveEnvironments(LoadConfig(required: true)!, Environment);
+
+    protected string? ResolveEnvironmentName(bool required) =>
+        ResolveEnvironment(required)?.Name ?? Environment?.Select(NullIfBlank).FirstOrDefault(n => n is not null);
 
     protected IncidentJournal OpenJournal()
     {

@@ -21,14 +21,17 @@ public abstract class KfmEnvironmentCmdlet : KfmConfiguredCmdlet
     /// Appends to the incident's timeline from any thread. An incident that is not in the journal
     /// is reported once (as a warning) and skipped: the change itself must not fail for that.
     /// </summary>
-    protected Action<string, string> TimelineWriter()
+    protected Action<string, string> TimelineWriter() => TimelineWriter(IncidentId);
+
+    /// <summary>The same, for an incident other than the bound one (each input of a pipeline has its own).</summary>
+    protected Action<string, string> TimelineWriter(string? incidentId)
     {
-        if (string.IsNullOrWhiteSpace(IncidentId))
+        if (string.IsNullOrWhiteSpace(incidentId))
         {
             return (_, _) => { };
         }
         IncidentJournal journal = OpenJournal();
-        string incident = IncidentId;
+        string incident = incidentId;
         string actor = Actor.Current();
         int warned = 0;
         return (role, text) =>

@@ -16,6 +16,7 @@ public enum RollbackMethodName
 {
     GitOps,
     Cluster,
+    Helm,
 }
 
 /// <summary>What Invoke-KfmRollback puts back.</summary>
@@ -66,5 +67,5 @@ internal static class ParameterEnumMapping
         source == ApiRefSource.Cluster ? Engine.Refs.RefSource.Cluster : Engine.Refs.RefSource.GitOps;
 
     public static Engine.Rollback.RollbackMethod ToEngine(this RollbackMethodName method) =>
-        method == RollbackMethodName.Cluster ? Engine.Rollback.RollbackMethod.Cluster : Engine.Rollback.RollbackMethod.GitOps;
+        Enum.Parse<Engine.Rollback.RollbackMethod>(method.ToString());
 }

@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using KfmRollback.Cmdlets.Common;
 using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Rollback;
 
 namespace KfmRollback.Cmdlets.Rollback;
@@ -22,7 +23,8 @@ public sealed class TestKfmAccessCommand : KfmEnvironmentCmdlet
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
-        var checks = RunAsync(token => ClusterOperations.CheckAccessAsync(environment, Method.ToEngine(), Wait, token));
+        var request = new RollbackRequest { Environment = environment, Method = Method.ToEngine(), Actor = Actor.Current(), Wait = Wait };
+        var checks = RunAsync(token => RollbackEngine.Default.CheckAccessAsync(request, token));
         if (Quiet)
         {
             WriteObject(checks.All(c => c.Allowed));

@@ -2,8 +2,6 @@ using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Receipts;
 using KfmRollback.Engine.Refs;
-using KfmRollback.Engine.Rollback;
-using KfmRollback.Engine.Rollback.Cluster;
 
 namespace KfmRollback.Engine.Cluster;
 
@@ -25,20 +23,6 @@ public static class ClusterOperations
         var snapshot = await DeploymentSnapshot.ReadAsync(ClusterClientFactory.For(environment.Cluster), environment.Cluster.Namespace, environment.Cluster.Deployment, cancellationToken, includePods: false).ConfigureAwait(false);
         return RolloutHistory.Read(snapshot, environment, container);
     }
-
-    public static Task<IReadOnlyList<AccessCheck>> CheckAccessAsync(EnvironmentConfig environment, RollbackMethod method, bool wait, CancellationToken cancellationToken)
-    {
-        if (method != RollbackMethod.Cluster)
-        {
-            throw new KfmException("AccessCheckUnsupported", KfmErrorKind.InvalidArgument,
-                $"Test-KfmAccess checks Kubernetes permissions, which the {method} method does not use; it needs push access to the GitOps repository.", method);
-        }
-        return AccessPreflight.CheckAsync(ClusterClientFactory.For(environment.Cluster), environment.Name,
-            ClusterRollback.Requirements(environment.Cluster.Namespace, wait), cancellationToken);
-    }
-
-    public static Task<RollbackResult> RollbackAsync(ClusterRollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken) =>
-        new ClusterRollback(ClusterClientFactory.For(request.Environment.Cluster)).RunAsync(request, reporter, cancellationToken);
 
     /// <summary>
     /// Snapshots the runtime configuration the running revision uses (at freeze time), so a later

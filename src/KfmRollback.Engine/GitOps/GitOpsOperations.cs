@@ -16,25 +16,9 @@ public static class GitOpsOperations
     public static ApiRef ReadApiRef(EnvironmentConfig environment, string? incidentId, string? user, string? password)
     {
         using GitOpsRepository repository = GitOpsRepository.Open(environment.Gitops, Credential(user, password));
-        GitOpsRefReport report = new GitOpsRefReader(environment.Name, environment.Gitops).Read(repository, StoredReceipts(environment));
+        GitOpsRefReport report = new GitOpsRefReader(environment.Name, environment.Gitops).Read(repository, Rollback.RollbackMechanisms.StoredReceipts(environment));
         return report.Ref with { IncidentId = incidentId };
     }
-
-    public static Task<RollbackResult> RollbackAsync(EnvironmentConfig environment, string incidentId, string reason, string? toRef, string? revertCommit,
-        string blastRadius, bool dryRun, bool directPush, string? user, string? password, CancellationToken cancellationToken) =>
-        new GitOpsRollback(environment.Gitops).RunAsync(new GitOpsRollbackRequest
-        {
-            Environment = environment.Name,
-            IncidentId = incidentId,
-            Reason = reason,
-            ToRef = toRef,
-            RevertCommit = revertCommit,
-            BlastRadius = blastRadius,
-            DryRun = dryRun,
-            DirectPush = directPush,
-            Credential = Credential(user, password),
-            Receipts = StoredReceipts(environment),
-        }, cancellationToken);
 
     /// <summary>Git's desired ref against what the cluster runs, one item per difference.</summary>
     public static async Task<IReadOnlyList<DriftItem>> DriftAsync(EnvironmentConfig environment, string? user, string? password, CancellationToken cancellationToken)
@@ -47,16 +31,6 @@ public static class GitOpsOperations
     /// <summary>The kill-switch mechanism for an environment (it lives in the GitOps repository).</summary>
     public static Freeze.IFreezeMechanism KillSwitch(EnvironmentConfig environment) => new Freeze.KillSwitchFreeze(environment.Name, environment.Gitops);
 
-    private static GitCredential? Credential(string? user, string? password) =>
+    public static GitCredential? Credential(string? user, string? password) =>
         password is null ? null : new GitCredential(user ?? "x-access-token", password);
-
-    private static IEnumerable<RollbackReceipt>? StoredReceipts(EnvironmentConfig environment)
-    {
-        ReceiptStore? store = ReceiptStoreLocation.OpenExisting(environment.Receipts);
-        if (store is null)
-        {
-            return null;
-        }
-        return store.List().Where(e => e.Environment == environment.Name).Select(e => store.Get(e.ReceiptDigest).Receipt).ToList();
-    }
 }

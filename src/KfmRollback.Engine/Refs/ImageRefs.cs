@@ -54,4 +54,7 @@ public static partial class ImageRefs
         int colon = withoutDigest.LastIndexOf(':');
         return colon > slash ? withoutDigest[..colon] : withoutDigest;
     }
+
+    /// <summary>A digest shortened for people (<c>sha256:</c> and 12 hex), or "unknown".</summary>
+    public static string Short(string? digest) => digest is null ? "unknown" : digest.Length > 19 ? digest[..19] : digest;
 }

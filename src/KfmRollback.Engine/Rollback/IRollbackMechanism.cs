@@ -1,4 +1,5 @@
 using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Rollback.Surfaces;
 
 namespace KfmRollback.Engine.Rollback;
 
@@ -29,6 +30,29 @@ public record MechanismPlan
     public required string Summary { get; init; }
     public required DateTimeOffset PlannedAt { get; init; }
     public bool NoOp => Changes.Count == 0;
+
+    /// <summary>Adds what only this mechanism knows (a branch, a release) to a result about this plan.</summary>
+    public virtual RollbackResult Decorate(RollbackResult result) => result;
+
+    /// <summary>The result of acting on this plan; <paramref name="sent"/> is what actually went out.</summary>
+    public RollbackResult ToResult(RollbackRequest request, RollbackOutcome outcome, DateTimeOffset completedAt, string detail, IReadOnlyList<PlannedChange> sent) => Decorate(new()
+    {
+        Environment = Environment,
+        IncidentId = request.IncidentId,
+        Method = Method,
+        ChangedSurfaces = SurfaceNames.ReceiptNames(request.Surfaces),
+        Outcome = outcome,
+        CurrentRef = CurrentRef,
+        RollbackTargetRef = TargetRef,
+        FromRevision = FromRevision,
+        ToRevision = ToRevision,
+        StartedAt = PlannedAt,
+        CompletedAt = completedAt,
+        Changes = sent,
+        Detail = detail,
+        Reason = request.Reason,
+        Evidence = request.Evidence,
+    });
 }
 
 /// <summary>
@@ -46,6 +70,12 @@ public interface IRollbackMechanism
 
     /// <summary>Reads state and returns every change it would send, per surface. Changes nothing.</summary>
     Task<MechanismPlan> PlanAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Serialises operators for the whole of Apply and Await (a Lease per Deployment for the cluster;
+    /// Git's non-forced push needs none): a second rollback must not start while the first rolls out.
+    /// </summary>
+    Task<IAsyncDisposable> LockAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken);
 
     /// <summary>Sends exactly <paramref name="plan"/>'s changes; refuses (Failed) when the state moved so that they would differ.</summary>
     Task<RollbackResult> ApplyAsync(RollbackRequest request, MechanismPlan plan, RollbackReporter reporter, CancellationToken cancellationToken);

@@ -19,7 +19,7 @@ public class GitOpsHttpRemoteTests : IDisposable
     private static GitOpsRollbackRequest Request(GitCredential credential) =>
         new() { Environment = "prod", IncidentId = "INC-7", Reason = "errors", Credential = credential };
 
-    private GitOpsRollback Rollback() => new(_repo.Config(url: _server.UrlOf("infra.git")), new FixedClock(Now), _cache.Path);
+    private GitOpsRollbackRun Rollback() => new(_repo.Config(url: _server.UrlOf("infra.git")), new FixedClock(Now), _cache.Path);
 
     [Fact]
     public void ClonesAndPushesOverHttpWithBasicAuth()
@@ -40,7 +40,7 @@ public class GitOpsHttpRemoteTests : IDisposable
             var config = _repo.Config(url: _server.UrlOf("infra.git")) ;
             config = new KfmRollback.Engine.Configuration.GitOpsConfig { Url = config.Url, File = config.File, Kind = config.Kind, ImageName = config.ImageName, TokenEnv = variable };
             // The token user is x-access-token, which this server does not know: the failure proves the token was sent and refused.
-            var e = Assert.Throws<KfmException>(() => new GitOpsRollback(config, new FixedClock(Now), _cache.Path).Run(new GitOpsRollbackRequest { Environment = "prod", IncidentId = "INC-7", Reason = "x" }));
+            var e = Assert.Throws<KfmException>(() => new GitOpsRollbackRun(config, new FixedClock(Now), _cache.Path).Run(new GitOpsRollbackRequest { Environment = "prod", IncidentId = "INC-7", Reason = "x" }));
             Assert.Equal(GitOpsErrorIds.AuthenticationFailed, e.ErrorId);
             Assert.DoesNotContain("tok-123", e.ToString());
         }

@@ -20,7 +20,7 @@ public class GitOpsRollbackTests : IDisposable
         var config = _repo.Config();
         string headBefore = Git.Run(config.Path!, "rev-parse", "HEAD");
 
-        var result = new GitOpsRollback(config, _clock).Run(Request());
+        var result = new GitOpsRollbackRun(config, _clock).Run(Request());
 
         Assert.Equal(RollbackOutcome.PendingMerge, result.Outcome);
         Assert.Equal(RollbackMethod.GitOps, result.Method);
@@ -47,20 +47,20 @@ public class GitOpsRollbackTests : IDisposable
     public void RerunForTheSameIncidentReusesTheBranch()
     {
         var config = _repo.Config();
-        var first = new GitOpsRollback(config, _clock).Run(Request());
+        var first = new GitOpsRollbackRun(config, _clock).Run(Request());
         _clock.UtcNow = Now.AddMinutes(7);
-        var second = new GitOpsRollback(config, _clock).Run(Request());
+        var second = new GitOpsRollbackRun(config, _clock).Run(Request());
         Assert.Equal(first.Branch, second.Branch);
         Assert.Equal(first.Commit, second.Commit);
         Assert.Single(_repo.RemoteBranches(), b => b.StartsWith("ops/", StringComparison.Ordinal));
-        var other = new GitOpsRollback(config, _clock).Run(Request("INC-43"));
+        var other = new GitOpsRollbackRun(config, _clock).Run(Request("INC-43"));
         Assert.Equal("ops/rollback-api-20261128-0912", other.Branch);
     }
 
     [Fact]
     public void DryRunReturnsTheDiffAndPushesNothing()
     {
-        var result = new GitOpsRollback(_repo.Config(), _clock).Run(Request() with { DryRun = true });
+        var result = new GitOpsRollbackRun(_repo.Config(), _clock).Run(Request() with { DryRun = true });
         Assert.Equal(RollbackOutcome.Planned, result.Outcome);
         Assert.StartsWith("diff --git a/apps/api/kustomization.yaml b/apps/api/kustomization.yaml", result.Change);
         Assert.Equal(new[] { "main" }, _repo.RemoteBranches());
@@ -69,7 +69,7 @@ public class GitOpsRollbackTests : IDisposable
     [Fact]
     public void ExplicitToRefEqualToCurrentIsNoOp()
     {
-        var result = new GitOpsRollback(_repo.Config(), _clock).Run(Request() with { ToRef = GitTestRepo.D3 });
+        var result = new GitOpsRollbackRun(_repo.Config(), _clock).Run(Request() with { ToRef = GitTestRepo.D3 });
         Assert.Equal(RollbackOutcome.NoOp, result.Outcome);
         Assert.Equal(new[] { "main" }, _repo.RemoteBranches());
     }
@@ -77,8 +77,8 @@ public class GitOpsRollbackTests : IDisposable
     [Fact]
     public void TagToRefIsRefusedWithTheParameterThatResolvesIt()
     {
-        var e = Assert.Throws<KfmException>(() => new GitOpsRollback(_repo.Config(), _clock).Run(Request() with { ToRef = "1.1.0" }));
-        Assert.Equal(GitOpsErrorIds.DigestRequired, e.ErrorId);
+        var e = Assert.Throws<KfmException>(() => new GitOpsRollbackRun(_repo.Config(), _clock).Run(Request() with { ToRef = "1.1.0" }));
+        Assert.Equal("RollbackTargetNotDigest", e.ErrorId); // one digest rule for every mechanism
         Assert.Equal(KfmErrorKind.Ambiguous, e.Kind);
         Assert.Contains("-ToRef", e.Message);
     }
@@ -87,7 +87,7 @@ public class GitOpsRollbackTests : IDisposable
     public void RevertOfTheBadDeployCommit()
     {
         string bad = Git.Run(_repo.Seed, "log", "--format=%H", "--grep", "^deploy api 1.2");
-        var result = new GitOpsRollback(_repo.Config(), _clock).Run(Request() with { RevertCommit = bad });
+        var result = new GitOpsRollbackRun(_repo.Config(), _clock).Run(Request() with { RevertCommit = bad });
         Assert.Equal(RollbackOutcome.PendingMerge, result.Outcome);
         Assert.Equal(GitTestRepo.D2, result.RollbackTargetRef);
         Assert.Contains($"+    digest: {GitTestRepo.D2} # pinned", result.Change);
@@ -99,7 +99,7 @@ public class GitOpsRollbackTests : IDisposable
         string bad = Git.Run(_repo.Seed, "log", "--format=%H", "--grep", "^deploy api 1.1");
         var config = _repo.Config();
         string head = Git.Run(config.Path!, "rev-parse", "HEAD");
-        var e = Assert.Throws<KfmException>(() => new GitOpsRollback(config, _clock).Run(Request() with { RevertCommit = bad }));
+        var e = Assert.Throws<KfmException>(() => new GitOpsRollbackRun(config, _clock).Run(Request() with { RevertCommit = bad }));
         Assert.Equal(GitOpsErrorIds.RevertConflict, e.ErrorId);
         Assert.Contains(GitTestRepo.File, e.Message);
         Assert.Equal(new[] { "main" }, _repo.RemoteBranches());
@@ -113,16 +113,16 @@ public class GitOpsRollbackTests : IDisposable
     {
         var config = _repo.Config();
         File.AppendAllText(Path.Combine(config.Path!, GitTestRepo.File), "# local edit\n");
-        var e = Assert.Throws<KfmException>(() => new GitOpsRollback(config, _clock).Run(Request()));
+        var e = Assert.Throws<KfmException>(() => new GitOpsRollbackRun(config, _clock).Run(Request()));
         Assert.Equal(GitOpsErrorIds.WorkingTreeDirty, e.ErrorId);
     }
 
     [Fact]
     public void DirectPushNeedsPermission()
     {
-        var e = Assert.Throws<KfmException>(() => new GitOpsRollback(_repo.Config(), _clock).Run(Request() with { DirectPush = true }));
+        var e = Assert.Throws<KfmException>(() => new GitOpsRollbackRun(_repo.Config(), _clock).Run(Request() with { DirectPush = true }));
         Assert.Equal(GitOpsErrorIds.DirectPushNotAllowed, e.ErrorId);
-        var result = new GitOpsRollback(_repo.Config(allowDirectPush: true), _clock).Run(Request() with { DirectPush = true });
+        var result = new GitOpsRollbackRun(_repo.Config(allowDirectPush: true), _clock).Run(Request() with { DirectPush = true });
         Assert.Equal(RollbackOutcome.Succeeded, result.Outcome);
         Assert.Equal(result.Commit, _repo.RemoteBranchTip("main"));
     }
@@ -146,7 +146,7 @@ public class GitOpsRollbackTests : IDisposable
         single.Write(GitTestRepo.File, GitTestRepo.Kustomization(GitTestRepo.D1));
         single.Commit("first deploy");
         single.Push();
-        var e = Assert.Throws<KfmException>(() => new GitOpsRollback(single.Config(), _clock).Run(Request()));
+        var e = Assert.Throws<KfmException>(() => new GitOpsRollbackRun(single.Config(), _clock).Run(Request()));
         Assert.Equal(GitOpsErrorIds.LastKnownGoodUnknown, e.ErrorId);
         Assert.Equal(KfmErrorKind.Ambiguous, e.Kind);
         Assert.Contains("-ToRef", e.Message);
@@ -158,7 +158,7 @@ public class GitOpsRollbackTests : IDisposable
         _repo.Write(GitTestRepo.File, GitTestRepo.Kustomization(GitTestRepo.D3) + "  - name: kfm-api\n    digest: " + GitTestRepo.D1 + "\n");
         _repo.Commit("duplicate entry");
         _repo.Push();
-        var e = Assert.Throws<KfmException>(() => new GitOpsRollback(_repo.Config(), _clock).Run(Request()));
+        var e = Assert.Throws<KfmException>(() => new GitOpsRollbackRun(_repo.Config(), _clock).Run(Request()));
         Assert.Equal(GitOpsErrorIds.ImageAmbiguous, e.ErrorId);
         Assert.Equal(KfmErrorKind.Ambiguous, e.Kind);
         Assert.Contains("gitops.image_name", e.Message);
@@ -183,7 +183,7 @@ public class GitOpsRollbackTests : IDisposable
     {
         using var cache = new TempDir();
         var config = _repo.Config(url: new Uri(_repo.Bare));
-        var result = new GitOpsRollback(config, _clock, cache.Path).Run(Request());
+        var result = new GitOpsRollbackRun(config, _clock, cache.Path).Run(Request());
         Assert.Equal(RollbackOutcome.PendingMerge, result.Outcome);
         Assert.True(Repository.IsValid(GitOpsRepository.CacheDirectory(new Uri(_repo.Bare).OriginalString, cache.Path)));
     }

@@ -62,9 +62,9 @@ public class PullRequestProviderTests : IDisposable
         var config = Config(PrProvider.Github, "kfm/infra", api.BaseUrl);
         var clock = new FixedClock(new DateTimeOffset(2026, 11, 28, 10, 0, 0, TimeSpan.Zero));
 
-        var first = new GitOpsRollback(config, clock).Run(Request);
+        var first = new GitOpsRollbackRun(config, clock).Run(Request);
         clock.UtcNow = clock.UtcNow.AddMinutes(3);
-        var second = new GitOpsRollback(config, clock).Run(Request);
+        var second = new GitOpsRollbackRun(config, clock).Run(Request);
 
         Assert.Empty(api.Failures);
         Assert.Equal(RollbackOutcome.PendingMerge, first.Outcome);
@@ -107,7 +107,7 @@ public class PullRequestProviderTests : IDisposable
             }
             return (404, "{\"message\":\"not found\"}");
         });
-        var result = new GitOpsRollback(Config(PrProvider.AzureDevops, "contoso/Platform/infra", api.BaseUrl), new FixedClock(DateTimeOffset.UtcNow)).Run(Request);
+        var result = new GitOpsRollbackRun(Config(PrProvider.AzureDevops, "contoso/Platform/infra", api.BaseUrl), new FixedClock(DateTimeOffset.UtcNow)).Run(Request);
         Assert.Empty(api.Failures);
         Assert.Equal(RollbackOutcome.PendingMerge, result.Outcome);
         Assert.Equal("https://dev.example.test/contoso/Platform/_git/infra/pullrequest/31", result.PullRequestUrl);
@@ -117,7 +117,7 @@ public class PullRequestProviderTests : IDisposable
     public void ProviderFailureAfterPushIsReportedNotHidden()
     {
         using var api = new LoopbackApi(_ => (500, "{\"message\":\"boom\"}"));
-        var result = new GitOpsRollback(Config(PrProvider.AzureDevops, "contoso/Platform/infra", api.BaseUrl), new FixedClock(DateTimeOffset.UtcNow)).Run(Request);
+        var result = new GitOpsRollbackRun(Config(PrProvider.AzureDevops, "contoso/Platform/infra", api.BaseUrl), new FixedClock(DateTimeOffset.UtcNow)).Run(Request);
         Assert.Equal(RollbackOutcome.Failed, result.Outcome);
         Assert.NotNull(result.Branch);
         Assert.Contains("HTTP 500", result.Detail);

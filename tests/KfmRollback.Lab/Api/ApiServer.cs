@@ -7,7 +7,7 @@ namespace KfmRollback.Lab.Api;
 
 /// <summary>The Kubernetes apiserver subset: discovery, CRUD, patch, watch, Table output, subresources.</summary>
 public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<string, string> tokens, Func<string> serverAddress, bool plainHttp = false,
-    Action<JsonObject, double?>? deletePod = null)
+    Action<JsonObject, double?>? deletePod = null, AuditLog? audit = null)
 {
     public static readonly string[] ReadVerbs = ["get", "list", "watch"];
 
@@ -146,6 +146,28 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
             throw ApiException.Conflict(rt, name ?? "");
 
         var dryRun = q["dryRun"] == "All";
+        if (audit is not null && !dryRun && AuditLog.WriteVerbs.Contains(verb))
+        {
+            ctx.Request.EnableBuffering();
+            JsonNode? body;
+            using (var reader = new StreamReader(ctx.Request.Body, leaveOpen: true))
+            {
+                var text = await reader.ReadToEndAsync();
+                try { body = string.IsNullOrWhiteSpace(text) ? null : JsonNode.Parse(text); } catch (JsonException) { body = null; }
+            }
+            ctx.Request.Body.Position = 0;
+            var uri = path + ctx.Request.QueryString.Value;
+            try { await Serve(ctx, rt, ns, name, sub, verb, dryRun, rules); }
+            catch (ApiException e) { audit.Record(user, verb, uri, rt, ns, name, sub, body, e.Code, DateTimeOffset.UtcNow); throw; }
+            audit.Record(user, verb, uri, rt, ns, name, sub, body, ctx.Response.StatusCode, DateTimeOffset.UtcNow);
+            return;
+        }
+        await Serve(ctx, rt, ns, name, sub, verb, dryRun, rules);
+    }
+
+    async Task Serve(HttpContext ctx, ResourceType rt, string? ns, string? name, string? sub, string verb, bool dryRun, List<FaultRule> rules)
+    {
+        var q = ctx.Request.Query;
         switch (verb)
         {
             case "get": await Get(ctx, rt, ns, name!, sub); break;

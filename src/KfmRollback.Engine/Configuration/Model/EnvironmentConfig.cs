@@ -9,6 +9,10 @@ public sealed class EnvironmentConfig : IConfigSection
     [NotAKey]
     public string Name { get; private set; } = "";
 
+    /// <summary>An environment built in code, not bound from a file (engine tests).</summary>
+    internal static EnvironmentConfig Create(string name, ClusterConfig cluster, GitOpsConfig gitops) =>
+        new() { Name = name, Cluster = cluster, Gitops = gitops };
+
     /// <summary>The cluster, namespace and Deployment that run the API.</summary>
     [RequiredKey]
     public ClusterConfig Cluster { get; init; } = null!;

@@ -12,6 +12,8 @@ public sealed class ClusterRollbackPlan
     public required string Namespace { get; init; }
     public required string Deployment { get; init; }
     public required string ResourceVersion { get; init; }
+    /// <summary>The Deployment's metadata.generation when read: unchanged generation means unchanged spec.</summary>
+    public long? Generation { get; init; }
     public required long CurrentRevision { get; init; }
     public required long TargetRevision { get; init; }
     public required string TargetReplicaSet { get; init; }
@@ -86,6 +88,7 @@ public static class ClusterRollbackPlanner
             Namespace = deployment.Metadata.NamespaceProperty,
             Deployment = name,
             ResourceVersion = deployment.Metadata.ResourceVersion,
+            Generation = deployment.Metadata.Generation,
             CurrentRevision = DeploymentRevisions.Revision(deployment.Metadata) ?? 0,
             TargetRevision = DeploymentRevisions.Revision(targetSet.Metadata) ?? 0,
             TargetReplicaSet = targetSet.Metadata.Name,

@@ -16,7 +16,7 @@ public enum ConfigObjectKind
 }
 
 /// <summary>One ConfigMap or Secret the API reads, by content hash only (never its values).</summary>
-public sealed record ConfigObjectState(ConfigObjectKind Kind, string Name, string? ContentSha256, string? SnapshotName, string Action);
+public sealed record ConfigObjectState(ConfigObjectKind Kind, string Name, string? ContentSha256, string? SnapshotName, string Action, string? SnapshotSha256 = null);
 
 /// <summary>
 /// Snapshots of the runtime configuration the API reads, kept inside the cluster next to it
@@ -78,7 +78,7 @@ public sealed class ConfigSnapshots
             (string SnapshotName, string Sha256)? snapshot = await FindSnapshotAsync(kind, name, podTemplateHash, cancellationToken).ConfigureAwait(false);
             plan.Add(snapshot is null
                 ? new ConfigObjectState(kind, name, current.Sha256, null, "unknown")
-                : new ConfigObjectState(kind, name, current.Sha256, snapshot.Value.SnapshotName, snapshot.Value.Sha256 == current.Sha256 ? "unchanged" : "restore"));
+                : new ConfigObjectState(kind, name, current.Sha256, snapshot.Value.SnapshotName, snapshot.Value.Sha256 == current.Sha256 ? "unchanged" : "restore", snapshot.Value.Sha256));
         }
         return plan;
     }

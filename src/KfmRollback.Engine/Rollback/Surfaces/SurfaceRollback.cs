@@ -4,7 +4,7 @@ using k8s.Models;
 using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.Rollback.Cluster;
+using KfmRollback.Engine.Rollback;
 
 namespace KfmRollback.Engine.Rollback.Surfaces;
 
@@ -53,8 +53,11 @@ public sealed class SurfaceRollback
     public Task<IReadOnlyList<ConfigObjectState>> SnapshotAsync(V1PodTemplateSpec template, string podTemplateHash, CancellationToken cancellationToken) =>
         _snapshots.TakeAsync(ConfigObjects(template, includePolicyMap: true), podTemplateHash, cancellationToken);
 
-    /// <summary>Checks, then restores, the configuration of the target revision. Throws before any change when unsafe.</summary>
-    public async Task<IReadOnlyList<ConfigObjectState>> RestoreConfigAsync(V1ReplicaSet target, RollbackSurfaces surfaces, bool force, RollbackReporter reporter, CancellationToken cancellationToken)
+    /// <summary>
+    /// What restoring the configuration of the target revision would do to each object. Throws
+    /// (before any change) when an object is gone or its content for that revision is unknown.
+    /// </summary>
+    public async Task<IReadOnlyList<ConfigObjectState>> PlanConfigAsync(V1ReplicaSet target, RollbackSurfaces surfaces, bool force, CancellationToken cancellationToken)
     {
         string hash = PodTemplateHash(target);
         bool includePolicyMap = surfaces.HasFlag(RollbackSurfaces.Policy) && _environment.PolicySurface?.Configmap is not null;
@@ -77,12 +80,23 @@ public sealed class SurfaceRollback
                 $"No snapshot records what {Describe(unknown)} contained when revision {DeploymentRevisions.Revision(target.Metadata)} ran, so the module cannot tell whether the name was reused with other content. " +
                 "Nothing was changed. Restore it from Git, or pass -Force with -ForceReason to leave it as it is.", unknown[0].Name);
         }
-        foreach (ConfigObjectState state in plan.Where(p => p.Action == "restore"))
-        {
-            await _snapshots.RestoreAsync(state, cancellationToken).ConfigureAwait(false);
-            reporter.Record("OPS", $"Restored {state.Kind.ToString().ToLowerInvariant()} {_environment.Cluster.Namespace}/{state.Name} to its content for revision {DeploymentRevisions.Revision(target.Metadata)} (from {state.SnapshotName})");
-        }
         return plan;
+    }
+
+    /// <summary>The surface a restored object serves: the policy ConfigMap is the policy surface, the rest config.</summary>
+    public string SurfaceOf(ConfigObjectState state) =>
+        state.Kind == ConfigObjectKind.ConfigMap && state.Name == _environment.PolicySurface?.Configmap ? "policy" : "config";
+
+    /// <summary>A restore as a planned change: names and content hashes only, never data.</summary>
+    public PlannedChange Change(ConfigObjectState state) => new(SurfaceOf(state),
+        $"{state.Kind.ToString().ToLowerInvariant()} {_environment.Cluster.Namespace}/{state.Name}", "replace-data",
+        $"data {state.ContentSha256} -> {state.SnapshotSha256} (from snapshot {state.SnapshotName})");
+
+    /// <summary>Restores one planned object from its snapshot and records it.</summary>
+    public async Task RestoreAsync(ConfigObjectState state, long? targetRevision, RollbackReporter reporter, CancellationToken cancellationToken)
+    {
+        await _snapshots.RestoreAsync(state, cancellationToken).ConfigureAwait(false);
+        reporter.Record("OPS", $"Restored {state.Kind.ToString().ToLowerInvariant()} {_environment.Cluster.Namespace}/{state.Name} to its content for revision {targetRevision} (from {state.SnapshotName})");
     }
 
     /// <summary>
@@ -141,4 +155,20 @@ public sealed class SurfaceRollback
 
     private string Describe(IEnumerable<ConfigObjectState> states) =>
         string.Join(", ", states.Select(s => $"{s.Kind.ToString().ToLowerInvariant()} {_environment.Cluster.Namespace}/{s.Name}"));
+}
+
+/// <summary>How surfaces are named for people and in the receipt (runbook: changed_surfaces api/config/policy).</summary>
+public static class SurfaceNames
+{
+    public static IReadOnlyList<string> ReceiptNames(RollbackSurfaces surfaces)
+    {
+        var names = new List<string>();
+        if (surfaces.HasFlag(RollbackSurfaces.Image)) { names.Add("api"); }
+        if (surfaces.HasFlag(RollbackSurfaces.Config)) { names.Add("config"); }
+        if (surfaces.HasFlag(RollbackSurfaces.Policy)) { names.Add("policy"); }
+        return names;
+    }
+
+    /// <summary>"image+config" for timeline lines.</summary>
+    public static string Of(RollbackSurfaces surfaces) => surfaces.ToString().ToLowerInvariant().Replace(", ", "+");
 }

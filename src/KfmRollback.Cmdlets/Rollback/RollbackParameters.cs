@@ -1,0 +1,110 @@
+using System.Management.Automation;
+using KfmRollback.Cmdlets.Common;
+using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Core;
+using KfmRollback.Engine.GitOps;
+using KfmRollback.Engine.Rollback;
+
+namespace KfmRollback.Cmdlets.Rollback;
+
+/// <summary>
+/// Invoke-KfmRollback's parameters and their translation into the engine's one request. Parameter
+/// sets say which targets go together; what a method cannot do is the engine's RollbackRules.
+/// </summary>
+public abstract class RollbackParameters : KfmEnvironmentCmdlet
+{
+    internal const string PreviousSet = "Previous";
+    private const string RevisionSet = "ToRevision";
+    private const string RefSet = "ToRef";
+    private const string RevertSet = "Revert";
+
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
+    public RollbackMethodName Method { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public RollbackSurfaceName[] Surface { get; set; } = { RollbackSurfaceName.Image };
+
+    [Parameter(Mandatory = true, ParameterSetName = RevisionSet)]
+    public long ToRevision { get; set; }
+
+    [Parameter(Mandatory = true, ParameterSetName = RefSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("LastKnownGoodRef")]
+    public string ToRef { get; set; } = string.Empty;
+
+    /// <summary>GitOps: revert this deploy commit instead of pinning a digest.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = RevertSet)]
+    public string Revert { get; set; } = string.Empty;
+
+    /// <summary>GitOps: what the rollback affects, for the commit trailer and the PR.</summary>
+    [Parameter]
+    public string BlastRadius { get; set; } = "api";
+
+    /// <summary>GitOps: push straight to the deploy branch (only where gitops.allow_direct_push allows it).</summary>
+    [Parameter]
+    public SwitchParameter DirectPush { get; set; }
+
+    /// <summary>GitOps: credentials for the repository over HTTPS.</summary>
+    [Parameter]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? Container { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? Reason { get; set; }
+
+    /// <summary>The decision tree's comparisons (from Get-KfmRollbackPlan), kept on the result for the receipt.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true, DontShow = true)]
+    public object[]? Evidence { get; set; }
+
+    [Parameter]
+    public SwitchParameter Wait { get; set; }
+
+    [Parameter]
+    [DurationTransformation]
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How many environments of a fleet roll back at once.</summary>
+    [Parameter]
+    [ValidateRange(1, 256)]
+    public int ThrottleLimit { get; set; } = 16;
+
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    [Parameter]
+    public string? ForceReason { get; set; }
+
+    protected RollbackRequest BuildRequest(EnvironmentConfig environment)
+    {
+        var request = new RollbackRequest
+        {
+            Environment = environment,
+            Method = Method.ToEngine(),
+            IncidentId = IncidentId,
+            Actor = Actor.Current(),
+            Reason = Reason ?? TryGetIncident()?.Reason,
+            Target = ParameterSetName switch
+            {
+                RevisionSet => new RollbackTarget(ToRevision, null),
+                RefSet => new RollbackTarget(null, ToRef),
+                RevertSet => new RollbackTarget(null, null, Revert),
+                _ => RollbackTarget.Previous,
+            },
+            Container = Container,
+            Surfaces = Surface.ToEngine(),
+            Force = Force,
+            ForceReason = ForceReason,
+            Wait = Wait,
+            Timeout = Timeout,
+            BlastRadius = BlastRadius,
+            DirectPush = DirectPush,
+            GitCredential = GitOpsOperations.Credential(Credential?.UserName, Credential?.GetNetworkCredential().Password),
+            Evidence = (Evidence ?? Array.Empty<object>()).Select(e => e is PSObject ps ? ps.BaseObject : e).OfType<PlanEvidence>().ToList(),
+        };
+        RollbackRules.Validate(request);
+        return request;
+    }
+}

@@ -1,0 +1,280 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
+using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Freeze;
+using KfmRollback.Engine.Rollback.Surfaces;
+
+namespace KfmRollback.Engine.Rollback.Cluster;
+
+/// <summary>What the cluster mechanism will send: restores of config objects, then one Deployment patch.</summary>
+public sealed record ClusterMechanismPlan : MechanismPlan
+{
+    public required ClusterRollbackPlan Template { get; init; }
+    public required IReadOnlyList<ConfigObjectState> ConfigRestores { get; init; }
+    public JsonArray? Patch { get; init; }
+    public string PatchSurface { get; init; } = "image";
+}
+
+/// <summary>
+/// The emergency cluster rollback (runbook step 3, and steps 4-5 on the cluster side):
+/// `kubectl rollout undo` semantics without its hazards. Plan checks permissions, refuses while a
+/// GitOps controller could revert it, and computes the config restores and the one patch; Apply
+/// holds a Lease, re-reads under it and sends exactly the planned changes with a resourceVersion
+/// precondition; Await watches the rollout and stops on crash loops.
+/// </summary>
+public sealed class ClusterRollbackMechanism : IRollbackMechanism
+{
+    private const int ConflictRetries = 5;
+    private static readonly JsonSerializerOptions s_indented = new() { WriteIndented = true };
+    private readonly IKubernetes _client;
+    private readonly IReadOnlyList<IFreezeMechanism> _controllers;
+    private readonly IClock _clock;
+
+    /// <param name="controllers">The GitOps controllers that could revert a cluster change (Argo CD, Flux).</param>
+    public ClusterRollbackMechanism(IKubernetes client, IReadOnlyList<IFreezeMechanism> controllers, IClock? clock = null)
+    {
+        _client = client;
+        _controllers = controllers;
+        _clock = clock ?? SystemClock.Instance;
+    }
+
+    public RollbackMethod Method => RollbackMethod.Cluster;
+
+    public IReadOnlyList<AccessRequirement> Requirements(RollbackRequest request)
+    {
+        string ns = request.Environment.Cluster.Namespace;
+        var needs = new List<AccessRequirement>
+        {
+            new("get", "apps", "deployments", ns, "read the Deployment"),
+            new("patch", "apps", "deployments", ns, "apply the rollback patch"),
+            new("list", "apps", "replicasets", ns, "read the revision history"),
+            new("list", "", "pods", ns, "see which digests run"),
+            new("get", "coordination.k8s.io", "leases", ns, "read the rollback lock"),
+            new("create", "coordination.k8s.io", "leases", ns, "take the rollback lock"),
+            new("update", "coordination.k8s.io", "leases", ns, "renew and release the rollback lock"),
+        };
+        if (request.Wait)
+        {
+            needs.Add(new("watch", "apps", "deployments", ns, "wait for the rollout"));
+            needs.Add(new("watch", "", "pods", ns, "see crash loops of the target"));
+        }
+        return needs;
+    }
+
+    public async Task<MechanismPlan> PlanAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken)
+    {
+        await ClusterGuards.EnsureAccessAsync(_client, request, Requirements(request), cancellationToken).ConfigureAwait(false);
+        await ClusterGuards.EnsureFrozenAsync(_controllers, request, reporter, cancellationToken).ConfigureAwait(false);
+        DeploymentSnapshot snapshot = await ReadAsync(request, cancellationToken).ConfigureAwait(false);
+        return await BuildAsync(request, snapshot, _clock.UtcNow, configRestored: null, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<IAsyncDisposable> LockAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken)
+    {
+        var cluster = request.Environment.Cluster;
+        // Unique per run: the same person in two terminals must not share the lock.
+        string holder = $"{request.Actor} ({request.IncidentId ?? "no incident"}) [{Guid.NewGuid().ToString("N")[..8]}]";
+        RollbackLease lease = await RollbackLease.AcquireAsync(_client, cluster.Namespace, cluster.EffectiveLeaseName, holder, cluster.LeaseDuration, _clock, cancellationToken).ConfigureAwait(false);
+        reporter.Say($"Holding rollback lock {cluster.Namespace}/{cluster.EffectiveLeaseName} as {holder}.");
+        return lease;
+    }
+
+    public async Task<RollbackResult> ApplyAsync(RollbackRequest request, MechanismPlan plan, RollbackReporter reporter, CancellationToken cancellationToken)
+    {
+        var approved = (ClusterMechanismPlan)plan;
+        string ns = request.Environment.Cluster.Namespace, name = request.Environment.Cluster.Deployment;
+
+        // Under the lock (LockAsync), the world must still be as planned: otherwise the approved changes are not the ones to send.
+        var sent = new List<PlannedChange>();
+        ClusterMechanismPlan current = await BuildAsync(request, await ReadAsync(request, cancellationToken).ConfigureAwait(false), approved.PlannedAt, null, cancellationToken).ConfigureAwait(false);
+        if (!SamePlan(current, approved))
+        {
+            return PlanChanged(request, approved, sent);
+        }
+
+        var surfaces = new SurfaceRollback(_client, request.Environment);
+        foreach (ConfigObjectState restore in current.ConfigRestores)
+        {
+            await surfaces.RestoreAsync(restore, current.ToRevision, reporter, cancellationToken).ConfigureAwait(false);
+            sent.Add(surfaces.Change(restore));
+        }
+
+        for (int attempt = 1; ; attempt++)
+        {
+            Exception? failure = await TryPatchAsync(current, reporter, attempt, cancellationToken).ConfigureAwait(false);
+            if (failure is null)
+            {
+                sent.Add(PatchChange(current));
+                break;
+            }
+            bool conflict = attempt < ConflictRetries && KubernetesErrors.IsConflict(failure);
+            bool statusOnly = !conflict && attempt < ConflictRetries && KubernetesErrors.IsInvalid(failure) && await SpecUnchangedAsync(current, cancellationToken).ConfigureAwait(false);
+            if (conflict || statusOnly)
+            {
+                // The resourceVersion moved (status writes): plan the patch again from a fresh read; it must still be the approved one.
+                reporter.Say(conflict
+                    ? $"The apiserver answered 409 Conflict; reading deployment {ns}/{name} afresh and planning again."
+                    : $"Deployment {ns}/{name} changed status between read and patch (spec unchanged); planning again.");
+                current = await BuildAsync(request, await ReadAsync(request, cancellationToken).ConfigureAwait(false), approved.PlannedAt, approved.ConfigRestores.Count > 0, cancellationToken).ConfigureAwait(false);
+                if (!SamePatch(current.Patch, approved.Patch))
+                {
+                    return PlanChanged(request, approved, sent);
+                }
+                continue;
+            }
+            KfmException error = KubernetesErrors.IsInvalid(failure)
+                ? new KfmException("RollbackConcurrentChange", KfmErrorKind.ResourceBusy,
+                    $"Deployment {ns}/{name} changed between reading and patching (resourceVersion precondition failed and its spec changed): someone else is changing it. Nothing was rolled back; find out who, then retry.", name, failure)
+                : KubernetesErrors.Wrap(failure, $"Patching deployment {ns}/{name}", name);
+            reporter.Record("OPS", $"Cluster rollback of {ns}/{name} failed before the deployment changed: {error.ErrorId}");
+            return Result(request, current, RollbackOutcome.Failed, error.Message, sent) with { Error = error };
+        }
+
+        reporter.Record("OPS", $"Cluster rollback of {ns}/{name} ({SurfaceNames.Of(request.Surfaces)}): revision {current.FromRevision} → template of revision {current.ToRevision} " +
+            $"({ImageRefs.Short(current.CurrentRef)} → {ImageRefs.Short(current.TargetRef)})");
+        return Result(request, current, RollbackOutcome.Succeeded, request.Wait ? "rollback applied; waiting for the rollout" : "rollback applied; not waiting for the rollout (-Wait waits)", sent);
+    }
+
+    public async Task<RollbackResult> AwaitAsync(RollbackRequest request, RollbackResult applied, RollbackReporter reporter, CancellationToken cancellationToken)
+    {
+        string ns = request.Environment.Cluster.Namespace, name = request.Environment.Cluster.Deployment;
+        V1ReplicaSet target = await _client.AppsV1.ReadNamespacedReplicaSetAsync(applied.RolloutTarget, ns, cancellationToken: cancellationToken).ConfigureAwait(false);
+        string hash = SurfaceRollback.PodTemplateHash(target);
+        var watcher = new RolloutWatcher(_client, ns, name, status => reporter.Progress?.Invoke(status.Message, status.PercentComplete));
+        RolloutStatus final = await watcher.WaitAsync(hash, request.Timeout, cancellationToken).ConfigureAwait(false);
+        bool ok = final.Phase == RolloutPhase.Complete;
+        reporter.Record("OPS", ok ? $"Rollout of {ns}/{name} complete: {final.Message}" : $"Rollout of {ns}/{name} FAILED: {final.Message}");
+        if (!ok)
+        {
+            return applied with
+            {
+                Outcome = RollbackOutcome.Failed,
+                Detail = final.Message,
+                CompletedAt = _clock.UtcNow,
+                Error = new KfmException("RollbackRolloutFailed", KfmErrorKind.InvalidOperation,
+                    $"The rollback of {ns}/{name} was applied but its rollout failed: {final.Message}. Fail closed (Enable-KfmFailClosed) if the API is unsafe, and escalate.", name),
+            };
+        }
+        // What now runs is the known state to come back to: snapshot its configuration.
+        await new SurfaceRollback(_client, request.Environment).SnapshotAsync(target.Spec.Template, hash, cancellationToken).ConfigureAwait(false);
+        return applied with { Detail = final.Message, CompletedAt = _clock.UtcNow };
+    }
+
+    private Task<DeploymentSnapshot> ReadAsync(RollbackRequest request, CancellationToken cancellationToken) =>
+        DeploymentSnapshot.ReadAsync(_client, request.Environment.Cluster.Namespace, request.Environment.Cluster.Deployment, cancellationToken);
+
+    /// <param name="configRestored">Null to plan the config restores; true/false when they were already done (a retry plans only the patch).</param>
+    private async Task<ClusterMechanismPlan> BuildAsync(RollbackRequest request, DeploymentSnapshot snapshot, DateTimeOffset plannedAt, bool? configRestored, CancellationToken cancellationToken)
+    {
+        string? container = request.Container ?? request.Environment.Cluster.Container;
+        ClusterRollbackPlan template = ClusterRollbackPlanner.Plan(snapshot.Deployment, snapshot.ReplicaSets, request.Target, container, allowPaused: request.Force);
+        V1ReplicaSet target = snapshot.ReplicaSets.First(rs => rs.Metadata.Name == template.TargetReplicaSet);
+        var surfaces = new SurfaceRollback(_client, request.Environment);
+
+        IReadOnlyList<ConfigObjectState> restores = Array.Empty<ConfigObjectState>();
+        if (configRestored is null && (request.Surfaces.HasFlag(RollbackSurfaces.Config) || request.Surfaces.HasFlag(RollbackSurfaces.Policy)))
+        {
+            restores = (await surfaces.PlanConfigAsync(target, request.Surfaces, request.Force, cancellationToken).ConfigureAwait(false))
+                .Where(s => s.Action == "restore").ToList();
+        }
+        (JsonArray? patch, string patchSurface) = SelectPatch(request, snapshot, template, target, surfaces, configRestored ?? restores.Count > 0, plannedAt);
+
+        var plan = new ClusterMechanismPlan
+        {
+            Method = RollbackMethod.Cluster,
+            Environment = request.Environment.Name,
+            CurrentRef = ClusterRefReader.Read(snapshot, request.Environment.Name, container).CurrentRef,
+            TargetRef = ImageRefs.DigestOf(PodTemplates.ContainerImage(target.Spec.Template, container, snapshot.Name)),
+            FromRevision = template.CurrentRevision,
+            ToRevision = template.TargetRevision,
+            PlannedAt = plannedAt,
+            Template = template,
+            ConfigRestores = restores,
+            Patch = patch,
+            PatchSurface = patchSurface,
+            Changes = Array.Empty<PlannedChange>(),
+            Summary = patch is null && restores.Count == 0
+                ? $"skipped rollback (current template already matches revision {template.TargetRevision})"
+                : $"would {(restores.Count > 0 ? $"restore {restores.Count} config object(s) and " : "")}patch deployment {snapshot.Namespace}/{snapshot.Name}: revision {template.CurrentRevision} → template of revision {template.TargetRevision}",
+        };
+        var changes = restores.Select(surfaces.Change).ToList();
+        if (patch is not null)
+        {
+            changes.Add(PatchChange(plan));
+        }
+        return plan with { Changes = changes };
+    }
+
+    /// <summary>The one patch this rollback sends (and the surface it serves), or null when the template needs no change.</summary>
+    private static (JsonArray?, string) SelectPatch(RollbackRequest request, DeploymentSnapshot snapshot, ClusterRollbackPlan plan, V1ReplicaSet target, SurfaceRollback surfaces, bool configRestored, DateTimeOffset at)
+    {
+        if (request.Surfaces.HasFlag(RollbackSurfaces.Image) && !plan.AlreadyAtTarget)
+        {
+            return (plan.Patch(), "image");
+        }
+        if (request.Surfaces.HasFlag(RollbackSurfaces.Policy))
+        {
+            string container = ClusterRefReader.ResolveContainerName(snapshot.Deployment.Spec.Template, request.Container ?? request.Environment.Cluster.Container, snapshot.Name);
+            if (surfaces.PolicyTemplatePatch(snapshot.Deployment, target, container) is { } policy)
+            {
+                return (policy, "policy");
+            }
+        }
+        // Restored configuration only takes effect in new pods.
+        return configRestored ? (SurfaceRollback.RestartPatch(snapshot.Deployment, at), "config") : (null, "image");
+    }
+
+    private static PlannedChange PatchChange(ClusterMechanismPlan plan) =>
+        new(plan.PatchSurface, $"deployment {plan.Template.Namespace}/{plan.Template.Deployment}", "json-patch", plan.Patch!.ToJsonString(s_indented));
+
+    private async Task<Exception?> TryPatchAsync(ClusterMechanismPlan plan, RollbackReporter reporter, int attempt, CancellationToken cancellationToken)
+    {
+        if (plan.Patch is null)
+        {
+            return null;
+        }
+        try
+        {
+            reporter.Say($"Patching deployment {plan.Template.Namespace}/{plan.Template.Deployment} (attempt {attempt}): {plan.Patch.ToJsonString()}");
+            await _client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(plan.Patch.ToJsonString(), V1Patch.PatchType.JsonPatch),
+                plan.Template.Deployment, plan.Template.Namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return ex;
+        }
+    }
+
+    /// <summary>True when nobody changed the Deployment's spec since <paramref name="plan"/> was read.</summary>
+    private async Task<bool> SpecUnchangedAsync(ClusterMechanismPlan plan, CancellationToken cancellationToken)
+    {
+        V1Deployment now = await _client.AppsV1.ReadNamespacedDeploymentAsync(plan.Template.Deployment, plan.Template.Namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return now.Metadata.Generation == plan.Template.Generation;
+    }
+
+    private static bool SamePlan(ClusterMechanismPlan a, ClusterMechanismPlan b) =>
+        a.Template.TargetReplicaSet == b.Template.TargetReplicaSet && SamePatch(a.Patch, b.Patch) &&
+        a.ConfigRestores.Select(r => (r.Kind, r.Name, r.ContentSha256, r.SnapshotName)).SequenceEqual(b.ConfigRestores.Select(r => (r.Kind, r.Name, r.ContentSha256, r.SnapshotName)));
+
+    /// <summary>Equal but for the resourceVersion precondition, which only guards the send.</summary>
+    private static bool SamePatch(JsonArray? a, JsonArray? b) =>
+        a is null || b is null ? a is null && b is null : JsonNode.DeepEquals(WithoutPrecondition(a), WithoutPrecondition(b));
+
+    private static JsonArray WithoutPrecondition(JsonArray patch) =>
+        new(patch.Where(op => !(op?["op"]?.GetValue<string>() == "test" && op["path"]?.GetValue<string>() == "/metadata/resourceVersion")).Select(op => op!.DeepClone()).ToArray());
+
+    private RollbackResult PlanChanged(RollbackRequest request, ClusterMechanismPlan plan, IReadOnlyList<PlannedChange> sent)
+    {
+        var error = new KfmException("RollbackPlanChanged", KfmErrorKind.ResourceBusy,
+            $"Deployment {plan.Template.Namespace}/{plan.Template.Deployment} or its configuration changed after the rollback was planned, so the approved changes are no longer the ones to send. " +
+            $"{(sent.Count == 0 ? "Nothing was changed." : $"{sent.Count} change(s) were sent before it moved.")} Look at the new plan with -WhatIf, then run again.", plan.Template.Deployment);
+        return Result(request, plan, RollbackOutcome.Failed, error.Message, sent) with { Error = error };
+    }
+
+    private RollbackResult Result(RollbackRequest request, ClusterMechanismPlan plan, RollbackOutcome outcome, string detail, IReadOnlyList<PlannedChange> sent) =>
+        plan.ToResult(request, outcome, _clock.UtcNow, detail, sent) with { RolloutTarget = plan.Template.TargetReplicaSet };
+}

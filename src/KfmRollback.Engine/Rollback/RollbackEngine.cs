@@ -1,0 +1,99 @@
+using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Core;
+
+namespace KfmRollback.Engine.Rollback;
+
+/// <summary>
+/// The one entry point for every rollback (runbook steps 2-5): validate the request, let the
+/// method's mechanism plan it, then apply exactly that plan and, with -Wait, await its rollout.
+/// Fleets go through the same path: every environment is planned (freeze checks included) before
+/// any is changed, then applied with a throttle, each result reported as it ends.
+/// </summary>
+public sealed class RollbackEngine
+{
+    private readonly RollbackMechanisms _mechanisms;
+    private readonly IClock _clock;
+
+    public RollbackEngine(RollbackMechanisms mechanisms, IClock? clock = null)
+    {
+        _mechanisms = mechanisms;
+        _clock = clock ?? SystemClock.Instance;
+    }
+
+    public static RollbackEngine Default { get; } = new(RollbackMechanisms.Default);
+
+    public async Task<MechanismPlan> PlanAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken)
+    {
+        RollbackRules.Validate(request);
+        return await _mechanisms.For(request.Method, request.Environment).PlanAsync(request, reporter, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The result -WhatIf shows: the plan's changes, nothing sent.</summary>
+    public static RollbackResult Preview(RollbackRequest request, MechanismPlan plan) =>
+        plan.ToResult(request, plan.NoOp ? RollbackOutcome.NoOp : RollbackOutcome.Planned, plan.PlannedAt, plan.Summary, plan.Changes);
+
+    /// <summary>Applies exactly <paramref name="plan"/>, then awaits its rollout when the request says -Wait.</summary>
+    public async Task<RollbackResult> RunAsync(RollbackRequest request, MechanismPlan plan, RollbackReporter reporter, CancellationToken cancellationToken)
+    {
+        IRollbackMechanism mechanism = _mechanisms.For(request.Method, request.Environment);
+        if (plan.NoOp)
+        {
+            reporter.Record("OPS", $"{request.Method} rollback of {request.Environment.Name} skipped: {plan.Summary}");
+            return plan.ToResult(request, RollbackOutcome.NoOp, _clock.UtcNow, plan.Summary, Array.Empty<PlannedChange>());
+        }
+        await using IAsyncDisposable held = await mechanism.LockAsync(request, reporter, cancellationToken).ConfigureAwait(false);
+        RollbackResult applied = await mechanism.ApplyAsync(request, plan, reporter, cancellationToken).ConfigureAwait(false);
+        if (request.Wait && applied.Outcome == RollbackOutcome.Succeeded)
+        {
+            applied = await mechanism.AwaitAsync(request, applied, reporter, cancellationToken).ConfigureAwait(false);
+        }
+        return applied;
+    }
+
+    /// <summary>
+    /// Plans every request (at most <paramref name="throttle"/> at once); a request that cannot be
+    /// planned carries its error, so the caller can refuse the whole fleet before anything changes.
+    /// </summary>
+    public async Task<IReadOnlyList<FleetPlan>> PlanManyAsync(IReadOnlyList<RollbackRequest> requests, int throttle, Func<RollbackRequest, RollbackReporter> reporters, CancellationToken cancellationToken)
+    {
+        var plans = new FleetPlan[requests.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, requests.Count), Options(throttle, cancellationToken), async (i, token) =>
+        {
+            try { plans[i] = new FleetPlan(requests[i], await PlanAsync(requests[i], reporters(requests[i]), token).ConfigureAwait(false), null); }
+            catch (KfmException ex) { plans[i] = new FleetPlan(requests[i], null, ex); }
+        }).ConfigureAwait(false);
+        return plans;
+    }
+
+    /// <summary>Runs approved plans, at most <paramref name="throttle"/> at once, handing each result over as it ends.</summary>
+    public Task RunManyAsync(IReadOnlyList<FleetPlan> approved, int throttle, Func<RollbackRequest, RollbackReporter> reporters, Action<RollbackResult> completed, CancellationToken cancellationToken) =>
+        Parallel.ForEachAsync(approved, Options(throttle, cancellationToken), async (item, token) =>
+        {
+            RollbackResult result;
+            try { result = await RunAsync(item.Request, item.Plan!, reporters(item.Request), token).ConfigureAwait(false); }
+            catch (KfmException ex)
+            {
+                // One environment failing (a held lock, a timeout) must not hide the others' results.
+                result = item.Plan!.ToResult(item.Request, RollbackOutcome.Failed, _clock.UtcNow, ex.Message, Array.Empty<PlannedChange>()) with { Error = ex };
+            }
+            completed(result);
+        });
+
+    private static ParallelOptions Options(int throttle, CancellationToken cancellationToken) =>
+        new() { MaxDegreeOfParallelism = Math.Max(1, throttle), CancellationToken = cancellationToken };
+
+    /// <summary>Test-KfmAccess: the permissions the method's mechanism needs, asked of the apiserver.</summary>
+    public Task<IReadOnlyList<AccessCheck>> CheckAccessAsync(RollbackRequest request, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<AccessRequirement> needs = _mechanisms.For(request.Method, request.Environment).Requirements(request);
+        if (needs.Count == 0)
+        {
+            throw new KfmException("AccessCheckUnsupported", KfmErrorKind.InvalidArgument,
+                $"Test-KfmAccess checks Kubernetes permissions, which the {request.Method} method does not use; it needs push access to the GitOps repository.", request.Method);
+        }
+        return AccessPreflight.CheckAsync(_mechanisms.ClusterClient(request.Environment), request.Environment.Name, needs, cancellationToken);
+    }
+}
+
+/// <summary>One environment of a fleet: its request and either its plan or why it could not be planned.</summary>
+public sealed record FleetPlan(RollbackRequest Request, MechanismPlan? Plan, KfmException? Error);

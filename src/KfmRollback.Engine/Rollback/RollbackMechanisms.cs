@@ -1,0 +1,51 @@
+using k8s;
+using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Freeze;
+using KfmRollback.Engine.Receipts;
+using KfmRollback.Engine.Rollback.Cluster;
+using KfmRollback.Engine.Rollback.GitOps;
+
+namespace KfmRollback.Engine.Rollback;
+
+/// <summary>
+/// Picks the adapter for a method (kubectl's RollbackerFor): one folder per mechanism under
+/// Rollback/, nothing else knows which exist.
+/// </summary>
+public sealed class RollbackMechanisms
+{
+    private readonly Func<EnvironmentConfig, IKubernetes> _cluster;
+    private readonly FreezeMechanisms _freezes;
+    private readonly IClock _clock;
+
+    public RollbackMechanisms(Func<EnvironmentConfig, IKubernetes> cluster, FreezeMechanisms freezes, IClock? clock = null)
+    {
+        _cluster = cluster;
+        _freezes = freezes;
+        _clock = clock ?? SystemClock.Instance;
+    }
+
+    /// <summary>The mechanisms with the module's shared cluster clients (one per kubeconfig context) and its freezes.</summary>
+    public static RollbackMechanisms Default { get; } = new(env => KfmRollback.Engine.Cluster.ClusterClientFactory.For(env.Cluster), FreezeMechanisms.Default);
+
+    public IRollbackMechanism For(RollbackMethod method, EnvironmentConfig environment) => method switch
+    {
+        RollbackMethod.Cluster => new ClusterRollbackMechanism(_cluster(environment), _freezes.ClusterControllers(environment), _clock),
+        RollbackMethod.GitOps => new GitOpsRollbackMechanism(environment.Gitops, _clock, receipts: () => StoredReceipts(environment)),
+        _ => throw new KfmException("RollbackMethodUnavailable", KfmErrorKind.NotInstalled,
+            $"The {method} rollback mechanism is not available for environment '{environment.Name}'. Use -Method Cluster or -Method GitOps.", method),
+    };
+
+    public IKubernetes ClusterClient(EnvironmentConfig environment) => _cluster(environment);
+
+    /// <summary>Stored receipts of the environment, for the verified last-known-good.</summary>
+    public static IEnumerable<RollbackReceipt>? StoredReceipts(EnvironmentConfig environment)
+    {
+        ReceiptStore? store = ReceiptStoreLocation.OpenExisting(environment.Receipts);
+        if (store is null)
+        {
+            return null;
+        }
+        return store.List().Where(e => e.Environment == environment.Name).Select(e => store.Get(e.ReceiptDigest).Receipt).ToList();
+    }
+}

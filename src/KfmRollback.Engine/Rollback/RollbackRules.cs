@@ -1,0 +1,59 @@
+using KfmRollback.Engine.Core;
+
+namespace KfmRollback.Engine.Rollback;
+
+/// <summary>
+/// What a request may ask of a mechanism, checked once before anything is read, so every method
+/// refuses the same thing with the same error id.
+/// </summary>
+public static class RollbackRules
+{
+    public static void Validate(RollbackRequest request)
+    {
+        if (request.Force && string.IsNullOrWhiteSpace(request.ForceReason))
+        {
+            throw new KfmException("ForceReasonMissing", KfmErrorKind.InvalidArgument,
+                "-Force overrides a safety refusal, so it needs -ForceReason saying why; the reason is recorded on the incident timeline.");
+        }
+        RollbackTarget target = request.Target;
+        // One digest rule for every mechanism: a tag can move, so it never names a rollback target.
+        if (target.Digest is { } digest && !ImageRefs.IsDigest(digest))
+        {
+            throw new KfmException("RollbackTargetNotDigest", KfmErrorKind.Ambiguous,
+                $"-ToRef '{digest}' is not an image digest, and a tag can move, so the target is ambiguous. Pass -ToRef sha256:<64 hex>; Get-KfmRolloutHistory and Get-KfmApiRef show the digests.", digest);
+        }
+        if (target.RevertCommit is not null && request.Method != RollbackMethod.GitOps)
+        {
+            throw new KfmException("RollbackRevertNeedsGitOps", KfmErrorKind.InvalidArgument,
+                "-Revert reverts a deploy commit in the GitOps repository; use it with -Method GitOps.", target.RevertCommit);
+        }
+        if (request.Method == RollbackMethod.GitOps)
+        {
+            ValidateGitOps(request);
+        }
+        else if (request.DirectPush)
+        {
+            throw new KfmException("RollbackDirectPushNeedsGitOps", KfmErrorKind.InvalidArgument,
+                $"-DirectPush pushes to the GitOps deploy branch; -Method {request.Method} does not use Git. Drop -DirectPush.");
+        }
+    }
+
+    private static void ValidateGitOps(RollbackRequest request)
+    {
+        if (request.Target.Revision is > 0)
+        {
+            throw new KfmException("RollbackRevisionNeedsCluster", KfmErrorKind.InvalidArgument,
+                "-ToRevision names a Deployment or Helm release revision, which -Method Cluster and -Method Helm know; with -Method GitOps use -ToRef <digest> or -Revert <commit>.", request.Target.Revision);
+        }
+        if (string.IsNullOrWhiteSpace(request.IncidentId))
+        {
+            throw new KfmException("RollbackIncidentRequired", KfmErrorKind.InvalidArgument,
+                "A GitOps rollback names its incident in the branch, commit and pull request: pass -IncidentId or pipe the incident in.");
+        }
+        if (request.Target.RevertCommit is null && (request.Surfaces & ~Surfaces.RollbackSurfaces.Image) != 0)
+        {
+            throw new KfmException("RollbackSurfaceNeedsRevert", KfmErrorKind.InvalidArgument,
+                $"-Method GitOps pins the image digest; config and policy live in the commits that changed them. Revert that commit with -Revert <sha> (it rolls back whatever the commit changed), or use -Method Cluster for -Surface {Surfaces.SurfaceNames.Of(request.Surfaces)}.");
+        }
+    }
+}

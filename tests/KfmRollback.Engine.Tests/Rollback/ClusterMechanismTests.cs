@@ -1,0 +1,113 @@
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
+using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Freeze;
+using KfmRollback.Engine.Rollback;
+using KfmRollback.Engine.Rollback.Cluster;
+using KfmRollback.Engine.Rollback.Surfaces;
+using Xunit;
+
+namespace KfmRollback.Engine.Tests.Rollback;
+
+/// <summary>The cluster mechanism through the engine, on an in-process lab: plan, apply exactly the plan, await.</summary>
+public sealed class ClusterMechanismTests
+{
+    private static RollbackRequest Request(LabEnvironment lab, RollbackSurfaces surfaces = RollbackSurfaces.Image, bool wait = false) => new()
+    {
+        Environment = lab.Environment,
+        Method = RollbackMethod.Cluster,
+        IncidentId = "INC-T",
+        Actor = "tester",
+        Reason = "test",
+        Surfaces = surfaces,
+        Wait = wait,
+        Timeout = TimeSpan.FromSeconds(60),
+    };
+
+    private static RollbackEngine Engine(LabEnvironment lab) =>
+        new(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)), SystemClock.Instance);
+
+    private static IReadOnlyList<JsonObject> Writes(LabEnvironment lab) =>
+        lab.Host.Audit.Events.Where(e => e["objectRef"]!["resource"]!.GetValue<string>() != "leases" && e["responseStatus"]!["code"]!.GetValue<int>() < 300).ToList();
+
+    [Fact]
+    public async Task Plan_sends_nothing_and_apply_sends_exactly_the_planned_patch()
+    {
+        await using var lab = await LabEnvironment.StartAsync();
+        var mechanism = new ClusterRollbackMechanism(lab.Client, Array.Empty<IFreezeMechanism>());
+        var request = Request(lab);
+        int before = lab.Host.Audit.Events.Count;
+
+        MechanismPlan plan = await mechanism.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
+        Assert.Equal(before, lab.Host.Audit.Events.Count);
+        PlannedChange change = Assert.Single(plan.Changes);
+        Assert.Equal(("image", "deployment kfm/kfm-api", "json-patch"), (change.Surface, change.Object, change.Action));
+
+        RollbackResult result = await mechanism.ApplyAsync(request, plan, RollbackReporter.Silent, CancellationToken.None);
+        Assert.Equal(RollbackOutcome.Succeeded, result.Outcome);
+        JsonObject sent = Assert.Single(Writes(lab).Skip(0).Where(e => e["verb"]!.GetValue<string>() == "patch"));
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse(change.Content), sent["requestObject"]), "the patch sent is the patch planned");
+        Assert.Equal(plan.Changes, result.Changes);
+        Assert.Equal(plan.TargetRef, result.RollbackTargetRef);
+    }
+
+    [Fact]
+    public async Task Apply_refuses_and_sends_nothing_when_the_deployment_moved_after_planning()
+    {
+        await using var lab = await LabEnvironment.StartAsync();
+        var mechanism = new ClusterRollbackMechanism(lab.Client, Array.Empty<IFreezeMechanism>());
+        var request = Request(lab);
+        MechanismPlan plan = await mechanism.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
+
+        // Someone deploys another build between the plan an operator approved and the apply.
+        string other = lab.Host.Images.Get("good-1.4.0").Image;
+        var patch = new V1Patch($"{{\"spec\":{{\"template\":{{\"spec\":{{\"containers\":[{{\"name\":\"api\",\"image\":\"{other}\"}}]}}}}}}}}", V1Patch.PatchType.StrategicMergePatch);
+        await lab.Client.AppsV1.PatchNamespacedDeploymentAsync(patch, "kfm-api", "kfm");
+        int writes = Writes(lab).Count;
+
+        RollbackResult result = await mechanism.ApplyAsync(request, plan, RollbackReporter.Silent, CancellationToken.None);
+        Assert.Equal(RollbackOutcome.Failed, result.Outcome);
+        Assert.Equal("RollbackPlanChanged", result.Error!.ErrorId);
+        Assert.Equal(KfmErrorKind.ResourceBusy, result.Error.Kind);
+        Assert.Empty(result.Changes);
+        Assert.Equal(writes, Writes(lab).Count);
+    }
+
+    [Fact]
+    public async Task Await_watches_the_rollout_to_the_target_replica_set()
+    {
+        await using var lab = await LabEnvironment.StartAsync();
+        var engine = Engine(lab);
+        // Argo CD self-heals in the lab: the engine refuses until it is frozen, and then the rollback stays.
+        await Assert.ThrowsAsync<KfmException>(() => engine.PlanAsync(Request(lab), RollbackReporter.Silent, CancellationToken.None));
+        foreach (IFreezeMechanism freeze in new FreezeMechanisms(_ => lab.Client, null).For(lab.Environment))
+        {
+            await freeze.FreezeAsync(new FreezeRequest("INC-T", "tester", "test", DateTimeOffset.UtcNow), dryRun: false, CancellationToken.None);
+        }
+        var request = Request(lab, wait: true);
+        MechanismPlan plan = await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
+        RollbackResult result = await engine.RunAsync(request, plan, RollbackReporter.Silent, CancellationToken.None);
+        Assert.Equal(RollbackOutcome.Succeeded, result.Outcome);
+        V1Deployment deployment = await lab.Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm");
+        Assert.Equal(deployment.Spec.Replicas, deployment.Status.UpdatedReplicas);
+        Assert.Equal(plan.TargetRef, ImageRefs.DigestOf(KfmRollback.Engine.Cluster.PodTemplates.ContainerImage(deployment.Spec.Template, "api", "kfm-api")));
+    }
+
+    [Fact]
+    public async Task A_fleet_is_refused_whole_when_one_environment_cannot_be_planned()
+    {
+        await using var lab = await LabEnvironment.StartAsync("kfm-api-eu");
+        // Argo CD is not frozen in the lab: every environment's plan refuses unless forced.
+        var engine = Engine(lab);
+        var requests = new[]
+        {
+            Request(lab) with { Force = true, ForceReason = "drill" },
+            Request(lab) with { Environment = lab.Config.GetEnvironment("kfm-api-eu") },
+        };
+        IReadOnlyList<FleetPlan> plans = await engine.PlanManyAsync(requests, 4, _ => RollbackReporter.Silent, CancellationToken.None);
+        Assert.NotNull(plans[0].Plan);
+        Assert.Equal("RollbackGitOpsNotFrozen", plans[1].Error?.ErrorId ?? "");
+        Assert.Empty(Writes(lab));
+    }
+}
