@@ -51,13 +51,18 @@ public abstract class KfmConfiguredCmdlet : KfmCmdlet
     protected string? ResolveEnvironmentName(bool required) =>
         ResolveEnvironment(required)?.Name ?? Environment?.Select(NullIfBlank).FirstOrDefault(n => n is not null);
 
-    protected IncidentJournal OpenJournal()
+    /// <summary>The incident journal of <paramref name="environment"/> (default: the one -Environment names, else the defaults').</summary>
+    protected IncidentJournal OpenJournal(EnvironmentConfig? environment = null)
     {
         string path = !string.IsNullOrWhiteSpace(JournalPath)
             ? GetUnresolvedProviderPathFromPSPath(JournalPath)
-            : ConfigSession.JournalPath(LoadConfig(required: false), ResolveEnvironment(required: false)) ?? KfmPaths.DefaultIncidentJournal();
+            : ConfigSession.JournalPath(LoadConfig(required: false), environment ?? SingleEnvironmentOrNull()) ?? KfmPaths.DefaultIncidentJournal();
         return new IncidentJournal(path, EngineServices.TextSafety);
     }
+
+    // A fleet names several environments: the journal then comes from each request's own environment or the defaults.
+    private EnvironmentConfig? SingleEnvironmentOrNull() =>
+        Environment is { Length: > 1 } ? null : ResolveEnvironment(required: false);
 
     private static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 }

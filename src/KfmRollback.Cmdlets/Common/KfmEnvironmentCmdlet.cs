@@ -24,13 +24,13 @@ public abstract class KfmEnvironmentCmdlet : KfmConfiguredCmdlet
     protected Action<string, string> TimelineWriter() => TimelineWriter(IncidentId);
 
     /// <summary>The same, for an incident other than the bound one (each input of a pipeline has its own).</summary>
-    protected Action<string, string> TimelineWriter(string? incidentId)
+    protected Action<string, string> TimelineWriter(string? incidentId, EnvironmentConfig? environment = null)
     {
         if (string.IsNullOrWhiteSpace(incidentId))
         {
             return (_, _) => { };
         }
-        IncidentJournal journal = OpenJournal();
+        IncidentJournal journal = OpenJournal(environment);
         string incident = incidentId;
         string actor = Actor.Current();
         int warned = 0;
@@ -51,13 +51,13 @@ public abstract class KfmEnvironmentCmdlet : KfmConfiguredCmdlet
     }
 
     /// <summary>The incident from the journal, when it is there (for its reason and commander).</summary>
-    protected Incident? TryGetIncident()
+    protected Incident? TryGetIncident(EnvironmentConfig? environment = null)
     {
         if (string.IsNullOrWhiteSpace(IncidentId))
         {
             return null;
         }
-        try { return OpenJournal().Get(IncidentId); }
+        try { return OpenJournal(environment).Get(IncidentId); }
         catch (KfmException) { return null; }
     }
 }

@@ -68,7 +68,7 @@ public sealed class InvokeKfmRollbackCommand : RollbackParameters
     {
         Verbose = message => OnPipelineThread(() => WriteVerbose($"{request.Environment.Name}: {message}")),
         Progress = (status, percent) => OnPipelineThread(() => WriteProgress(new ProgressRecord(1 + _requests.IndexOf(request), $"Rolling back {request.Environment.Name}", status) { PercentComplete = percent })),
-        Timeline = TimelineWriter(request.IncidentId),
+        Timeline = TimelineWriter(request.IncidentId, request.Environment),
     };
 
     private static string Target(RollbackRequest request) => request.Method switch

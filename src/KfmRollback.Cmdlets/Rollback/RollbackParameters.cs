@@ -85,7 +85,7 @@ public abstract class RollbackParameters : KfmEnvironmentCmdlet
             Method = Method.ToEngine(),
             IncidentId = IncidentId,
             Actor = Actor.Current(),
-            Reason = Reason ?? TryGetIncident()?.Reason,
+            Reason = Reason ?? TryGetIncident(environment)?.Reason,
             Target = ParameterSetName switch
             {
                 RevisionSet => new RollbackTarget(ToRevision, null),

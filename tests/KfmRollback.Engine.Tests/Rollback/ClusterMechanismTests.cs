@@ -46,7 +46,7 @@ public sealed class ClusterMechanismTests
 
         RollbackResult result = await mechanism.ApplyAsync(request, plan, RollbackReporter.Silent, CancellationToken.None);
         Assert.Equal(RollbackOutcome.Succeeded, result.Outcome);
-        JsonObject sent = Assert.Single(Writes(lab).Skip(0).Where(e => e["verb"]!.GetValue<string>() == "patch"));
+        JsonObject sent = Assert.Single(Writes(lab), e => e["verb"]!.GetValue<string>() == "patch");
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse(change.Content), sent["requestObject"]), "the patch sent is the patch planned");
         Assert.Equal(plan.Changes, result.Changes);
         Assert.Equal(plan.TargetRef, result.RollbackTargetRef);

@@ -28,7 +28,8 @@ public sealed record ClusterMechanismPlan : MechanismPlan
 public sealed class ClusterRollbackMechanism : IRollbackMechanism
 {
     private const int ConflictRetries = 5;
-    private static readonly JsonSerializerOptions s_indented = new() { WriteIndented = true };
+    // Relaxed escaping for people (quotes as \" not \u0022); the same JSON as the compact text sent.
+    private static readonly JsonSerializerOptions s_indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private readonly IKubernetes _client;
     private readonly IReadOnlyList<IFreezeMechanism> _controllers;
     private readonly IClock _clock;
