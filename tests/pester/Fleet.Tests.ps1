@@ -30,6 +30,17 @@ spec:
     prometheus: { url: 'http://127.0.0.1:9' }
     api: { base_url: 'http://127.0.0.1:9', openapi_path: /openapi.json, probe: { callers: { anon: { anonymous: true, role: public } }, endpoints: [ { path: /api/v1/datasets } ] } }
     approval_required: false
+fleets:
+  verified:
+    waves:
+      - environments: [eu]
+      - environments: [lab]
+    bake_time: 1s
+  unverified:
+    waves:
+      - environments: [eu]
+      - environments: [lab]
+    verify: false
 "@ | Set-Content $config
     $env:KFM_ROLLBACK_CONFIG = $config
     New-KfmIncident -Id INC-FLEET -Commander alice -Reason 'bad deploy everywhere' -Environment lab -Confirm:$false | Out-Null
@@ -86,5 +97,25 @@ Describe 'Invoke-KfmRollback on a fleet' {
         $err = { Get-KfmApiRef -Environment lab, eu } | Should -Throw -PassThru
         $err.FullyQualifiedErrorId | Should -BeLike 'EnvironmentNotSingle,*'
         $err.Exception.Message | Should -Match 'Get-KfmApiRef acts on one environment'
+    }
+
+    It 'runs -Fleet wave by wave and stops at the first wave that fails verification' {
+        $labBefore = Get-Generation kfm-api
+        $euBefore = Get-Generation kfm-api-eu
+        $results = $null
+        $err = try { Invoke-KfmRollback -Fleet verified -IncidentId INC-FLEET -Method Cluster -Wait -Timeout 60 -Confirm:$false -OutVariable results -ErrorAction SilentlyContinue; $null } catch { $_ }
+        $err.FullyQualifiedErrorId | Should -BeLike 'FleetVerificationFailed,*' -Because ($err.Exception.ToString())
+        $err.Exception.Message | Should -Match 'Wave 1 failed verification in eu: .*Waves 2-2 were not started'
+        @($results).Environment | Should -Be @('eu')
+        Get-Generation kfm-api-eu | Should -BeGreaterThan $euBefore
+        Get-Generation kfm-api | Should -Be $labBefore -Because 'wave 2 never starts after a failed verification'
+    }
+
+    It 'runs every wave in order when verification is off' {
+        $results = @(Invoke-KfmRollback -Fleet unverified -IncidentId INC-FLEET -Method Cluster -Wait -Timeout 60 -Confirm:$false)
+        $results.Environment | Should -Be @('eu', 'lab')
+        $results.Outcome | Should -Be @('Succeeded', 'Succeeded')
+        { Invoke-KfmRollback -Fleet nope -Method Cluster -Confirm:$false } | Should -Throw -ErrorId 'FleetNotFound,KfmRollback.Cmdlets.Rollback.InvokeKfmRollbackCommand'
+        { Invoke-KfmRollback -Fleet unverified -Environment lab -Method Cluster -Confirm:$false } | Should -Throw -ErrorId 'FleetWithEnvironment,KfmRollback.Cmdlets.Rollback.InvokeKfmRollbackCommand'
     }
 }

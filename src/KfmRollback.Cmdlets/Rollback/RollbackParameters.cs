@@ -66,6 +66,11 @@ public abstract class RollbackParameters : KfmEnvironmentCmdlet
     [DurationTransformation]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>A fleet from the configuration's fleets: its waves, bake time and verification.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Fleet { get; set; }
+
     /// <summary>How many environments of a fleet roll back at once.</summary>
     [Parameter]
     [ValidateRange(1, 256)]
@@ -76,6 +81,30 @@ public abstract class RollbackParameters : KfmEnvironmentCmdlet
 
     [Parameter]
     public string? ForceReason { get; set; }
+
+    protected FleetConfig? FleetConfig => Fleet is null ? null : LoadConfig(required: true)!.GetFleet(Fleet);
+
+    /// <summary>The environments to roll back, each with its wave (0 unless -Fleet orders them).</summary>
+    protected IEnumerable<(EnvironmentConfig Environment, int Wave)> Targets()
+    {
+        if (Fleet is null)
+        {
+            return ResolveEnvironments().Select(e => (e, 0));
+        }
+        if (Environment is { Length: > 0 })
+        {
+            throw new KfmException("FleetWithEnvironment", KfmErrorKind.InvalidArgument,
+                $"-Fleet {Fleet} names its environments in the configuration; drop -Environment, or drop -Fleet to choose environments yourself.", Fleet);
+        }
+        KfmConfig config = LoadConfig(required: true)!;
+        return FleetConfig!.Waves.SelectMany((wave, i) => wave.Environments.Select(name => (config.GetEnvironment(name), i)));
+    }
+
+    protected static string Target(RollbackRequest request) => request.Method switch
+    {
+        RollbackMethod.GitOps => $"GitOps repository of {request.Environment.Name} ({request.Environment.Gitops.Branch}:{request.Environment.Gitops.File})",
+        _ => $"deployment {request.Environment.Cluster.Namespace}/{request.Environment.Cluster.Deployment} in {request.Environment.Name}",
+    };
 
     protected RollbackRequest BuildRequest(EnvironmentConfig environment)
     {

@@ -23,4 +23,7 @@ public static class ConfigErrorIds
 
     /// <summary>The requested environment is not defined in the configuration.</summary>
     public const string EnvironmentNotFound = nameof(EnvironmentNotFound);
+
+    /// <summary>The requested fleet is not defined in the configuration.</summary>
+    public const string FleetNotFound = nameof(FleetNotFound);
 }

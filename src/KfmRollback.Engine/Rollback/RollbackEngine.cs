@@ -79,6 +79,54 @@ public sealed class RollbackEngine
             completed(result);
         });
 
+    /// <summary>
+    /// Runs a fleet wave by wave: a wave's environments at once (up to <paramref name="throttle"/>),
+    /// then its bake time, then <paramref name="verify"/> on each; any failed rollback or verification
+    /// stops the fleet there with FleetWaveFailed or FleetVerificationFailed, later waves untouched.
+    /// </summary>
+    /// <param name="verify">Verification of one environment: null when it passed, else why not (policy-safe words).</param>
+    public async Task RunWavesAsync(IReadOnlyList<IReadOnlyList<FleetPlan>> waves, int throttle, TimeSpan bakeTime,
+        Func<Configuration.EnvironmentConfig, CancellationToken, Task<string?>>? verify, Func<RollbackRequest, RollbackReporter> reporters,
+        Action<RollbackResult> completed, Action<string> say, CancellationToken cancellationToken)
+    {
+        for (int w = 0; w < waves.Count; w++)
+        {
+            string later = w + 1 < waves.Count ? $" Waves {w + 2}-{waves.Count} were not started." : "";
+            var failed = new List<string>();
+            await RunManyAsync(waves[w], throttle, reporters, result =>
+            {
+                if (result.Outcome is not (RollbackOutcome.Succeeded or RollbackOutcome.NoOp or RollbackOutcome.PendingMerge))
+                {
+                    lock (failed) { failed.Add(result.Environment); }
+                }
+                completed(result);
+            }, cancellationToken).ConfigureAwait(false);
+            if (failed.Count > 0)
+            {
+                throw new KfmException("FleetWaveFailed", KfmErrorKind.InvalidOperation,
+                    $"Wave {w + 1} did not roll back in {string.Join(", ", failed.Order(StringComparer.Ordinal))}.{later} Fail closed where the API is unsafe (Enable-KfmFailClosed), then escalate.", w + 1);
+            }
+            if (bakeTime > TimeSpan.Zero)
+            {
+                say($"Wave {w + 1} rolled back; baking for {bakeTime} before verifying.");
+                await Task.Delay(bakeTime, cancellationToken).ConfigureAwait(false);
+            }
+            if (verify is null)
+            {
+                continue;
+            }
+            foreach (FleetPlan item in waves[w])
+            {
+                if (await verify(item.Request.Environment, cancellationToken).ConfigureAwait(false) is { } why)
+                {
+                    throw new KfmException("FleetVerificationFailed", KfmErrorKind.InvalidOperation,
+                        $"Wave {w + 1} failed verification in {item.Request.Environment.Name}: {why}.{later} Look at Test-KfmRollback -Environment {item.Request.Environment.Name}; fail closed if the API is unsafe.", item.Request.Environment.Name);
+                }
+            }
+            say($"Wave {w + 1} verified.");
+        }
+    }
+
     private static ParallelOptions Options(int throttle, CancellationToken cancellationToken) =>
         new() { MaxDegreeOfParallelism = Math.Max(1, throttle), CancellationToken = cancellationToken };
 

@@ -24,7 +24,9 @@ public static partial class PolicyChecks
         using var client = new ProbeClient(environment.Api);
         IReadOnlyList<string> restrictedIds = VerificationRunner.RestrictedIds(plan);
         string missingId = plan.MissingIdPattern.Replace("{random}", Guid.NewGuid().ToString("N")[..12], StringComparison.Ordinal);
-        string publicCaller = plan.Callers.First(c => c.Value.Role == CallerRole.Public && !c.Value.Anonymous).Key;
+        string publicCaller = plan.Callers.FirstOrDefault(c => c.Value.Role == CallerRole.Public && !c.Value.Anonymous).Key
+            ?? throw new Core.KfmException("ProbeCallerMissing", Core.KfmErrorKind.InvalidArgument,
+                $"Environment '{environment.Name}': api.probe.callers has no authenticated caller with role public, so the existence-leak comparison cannot run. Add one (token_env or token_file, role: public).", environment.Name);
         string? publicToken = client.TokenOf(publicCaller);
         var results = new List<CheckResult>();
         // Distinct answers per endpoint with how many probes got each: thousands of identical

@@ -89,3 +89,18 @@ public static class VerificationRunner
         }
     }
 }
+
+/// <summary>The check a fleet runs on each environment of a wave after its bake time.</summary>
+public static class WaveVerification
+{
+    /// <summary>Checklist A (health) and B (policy invariants); null when every check passed, else the checks that did not.</summary>
+    public static Func<EnvironmentConfig, CancellationToken, Task<string?>> HealthAndPolicy(string? incidentId, DateTimeOffset incidentStart) =>
+        async (environment, cancellationToken) =>
+        {
+            VerificationSummary summary = await VerificationRunner.RunAsync(environment, incidentId, incidentStart,
+                VerificationSections.Health | VerificationSections.PolicyInvariants, clock: null, cancellationToken).ConfigureAwait(false);
+            return summary.Passed ? null
+                : summary.Results.Count == 0 ? "no check could run"
+                : string.Join(", ", summary.Results.Where(r => r.Verdict != Verdict.Pass).Select(r => $"{r.Check} {r.Verdict.ToString().ToLowerInvariant()}"));
+        };
+}

@@ -40,6 +40,10 @@ public sealed class ExampleAndDocsTests
         Assert.Equal(FailClosedMode.ScaleToZero, staging.FailClosed!.Mode);
         Assert.Equal(Path.Combine(Root, "module", "ops", "receipts"), staging.Receipts!.Store);
         Assert.False(staging.ApprovalRequired);
+
+        var fleet = config.GetFleet("all-api");
+        Assert.Equal(new[] { "staging", "prod" }, fleet.Waves.Select(w => w.Environments.Single()));
+        Assert.Equal(TimeSpan.FromMinutes(10), fleet.BakeTime);
     }
 
     [Fact]
@@ -74,7 +78,7 @@ public sealed class ExampleAndDocsTests
     {
         var docs = File.ReadAllText(DocsPath);
         var ids = typeof(ConfigErrorIds).GetFields(BindingFlags.Public | BindingFlags.Static).Select(f => (string)f.GetValue(null)!).ToList();
-        Assert.Equal(6, ids.Count);
+        Assert.Equal(7, ids.Count);
         foreach (var id in ids)
             Assert.True(docs.Contains($"`{id}`", StringComparison.Ordinal), $"docs/configuration.md does not list error id {id}");
     }

@@ -111,3 +111,90 @@ public sealed class ClusterMechanismTests
         Assert.Empty(Writes(lab));
     }
 }
+
+/// <summary>Fleets in waves on the lab: a failed verification stops the fleet before the next wave.</summary>
+public sealed class FleetWaveTests
+{
+    [Fact]
+    public async Task A_wave_that_fails_verification_stops_the_fleet_before_the_next_wave()
+    {
+        await using var lab = await LabEnvironment.StartAsync("kfm-api-eu");
+        await DeployTwiceAsync(lab, "kfm-api-eu");
+        var engine = new RollbackEngine(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)));
+        RollbackRequest Request(string environment) => new()
+        {
+            Environment = lab.Config.GetEnvironment(environment), Method = RollbackMethod.Cluster, Actor = "tester", IncidentId = "INC-W",
+            Force = true, ForceReason = "lab: waves test", Wait = true, Timeout = TimeSpan.FromSeconds(60),
+        };
+        var plans = await engine.PlanManyAsync(new[] { Request("lab"), Request("kfm-api-eu") }, 2, _ => RollbackReporter.Silent, CancellationToken.None);
+        var results = new List<RollbackResult>();
+        var verified = new List<string>();
+        int euWrites = EuPatches(lab);
+
+        var e = await Assert.ThrowsAsync<KfmException>(() => engine.RunWavesAsync(new[] { new[] { plans[0] }, new[] { plans[1] } }, 2, TimeSpan.FromMilliseconds(50),
+            (environment, _) => { verified.Add(environment.Name); return Task.FromResult<string?>("A.error-ratio fail"); },
+            _ => RollbackReporter.Silent, results.Add, _ => { }, CancellationToken.None));
+
+        Assert.Equal("FleetVerificationFailed", e.ErrorId);
+        Assert.Contains("Wave 1 failed verification in lab: A.error-ratio fail", e.Message);
+        Assert.Contains("Waves 2-2 were not started", e.Message);
+        Assert.Equal(new[] { "lab" }, results.Select(r => r.Environment));
+        Assert.Equal(new[] { "lab" }, verified);
+        Assert.Equal(euWrites, EuPatches(lab));
+    }
+
+    private static int EuPatches(LabEnvironment lab) =>
+        lab.Host.Audit.Events.Count(a => a["verb"]!.GetValue<string>() == "patch" && a["objectRef"]!["name"]!.GetValue<string>() == "kfm-api-eu");
+
+    [Fact]
+    public async Task Waves_run_in_order_when_every_wave_verifies()
+    {
+        await using var lab = await LabEnvironment.StartAsync("kfm-api-eu");
+        await DeployTwiceAsync(lab, "kfm-api-eu");
+        var engine = new RollbackEngine(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)));
+        RollbackRequest Request(string environment) => new()
+        {
+            Environment = lab.Config.GetEnvironment(environment), Method = RollbackMethod.Cluster, Actor = "tester",
+            Force = true, ForceReason = "lab: waves test", Wait = true, Timeout = TimeSpan.FromSeconds(60),
+        };
+        var plans = await engine.PlanManyAsync(new[] { Request("lab"), Request("kfm-api-eu") }, 2, _ => RollbackReporter.Silent, CancellationToken.None);
+        var order = new List<string>();
+        await engine.RunWavesAsync(new[] { new[] { plans[1] }, new[] { plans[0] } }, 2, TimeSpan.Zero,
+            (environment, _) => { order.Add("verified " + environment.Name); return Task.FromResult<string?>(null); },
+            _ => RollbackReporter.Silent, r => order.Add($"{r.Outcome} {r.Environment}"), _ => { }, CancellationToken.None);
+        Assert.Equal(new[] { "Succeeded kfm-api-eu", "verified kfm-api-eu", "Succeeded lab", "verified lab" }, order);
+    }
+
+    /// <summary>A second API Deployment with two revisions, which no controller manages.</summary>
+    private static async Task DeployTwiceAsync(LabEnvironment lab, string name)
+    {
+        foreach (string build in new[] { "good-1.4.0", "good-1.4.1" })
+        {
+            string image = lab.Host.Images.Get(build).Image;
+            var deployment = new V1Deployment
+            {
+                Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "kfm" },
+                Spec = new V1DeploymentSpec
+                {
+                    Replicas = 1,
+                    Selector = new V1LabelSelector { MatchLabels = new Dictionary<string, string> { ["app"] = name } },
+                    Template = new V1PodTemplateSpec
+                    {
+                        Metadata = new V1ObjectMeta { Labels = new Dictionary<string, string> { ["app"] = name } },
+                        Spec = new V1PodSpec { Containers = new List<V1Container> { new() { Name = "api", Image = image } } },
+                    },
+                },
+            };
+            if (build == "good-1.4.0")
+            {
+                await lab.Client.AppsV1.CreateNamespacedDeploymentAsync(deployment, "kfm");
+            }
+            else
+            {
+                var patch = $"{{\"spec\":{{\"template\":{{\"spec\":{{\"containers\":[{{\"name\":\"api\",\"image\":\"{image}\"}}]}}}}}}}}";
+                await lab.Client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(patch, V1Patch.PatchType.StrategicMergePatch), name, "kfm");
+            }
+            await new KfmRollback.Engine.Cluster.RolloutWatcher(lab.Client, "kfm", name).WaitAsync(null, TimeSpan.FromSeconds(60), CancellationToken.None);
+        }
+    }
+}

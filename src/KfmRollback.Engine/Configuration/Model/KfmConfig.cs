@@ -17,6 +17,9 @@ public sealed class KfmConfig : IConfigSection
     [RequiredKey, NonEmpty]
     public IReadOnlyDictionary<string, EnvironmentConfig> Environments { get; init; } = new Dictionary<string, EnvironmentConfig>();
 
+    /// <summary>Fleet name → waves of environments rolled back together (Invoke-KfmRollback -Fleet).</summary>
+    public IReadOnlyDictionary<string, FleetConfig> Fleets { get; init; } = new Dictionary<string, FleetConfig>();
+
     /// <summary>The file (or source name) this configuration was loaded from.</summary>
     [NotAKey]
     public string SourcePath { get; internal set; } = "";
@@ -49,5 +52,26 @@ public sealed class KfmConfig : IConfigSection
             environment.Inherit(name, Defaults);
     }
 
-    void IConfigSection.Validate(ValidationScope scope) { }
+    /// <summary>Returns the named fleet.</summary>
+    public FleetConfig GetFleet(string name) =>
+        Fleets.TryGetValue(name, out var fleet) ? fleet : throw new KfmException(ConfigErrorIds.FleetNotFound, KfmErrorKind.ObjectNotFound,
+            Fleets.Count == 0
+                ? $"No fleets are defined in {SourcePath}. Add one under 'fleets:' (see docs/configuration.md), or name environments with -Environment."
+                : $"Fleet '{name}' is not defined in {SourcePath}. Defined fleets: {string.Join(", ", Fleets.Keys.Order(StringComparer.Ordinal))}.", name);
+
+    void IConfigSection.Validate(ValidationScope scope)
+    {
+        // A wave names environments that exist, and an environment rolls back in one wave only.
+        foreach (var (name, fleet) in Fleets)
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var environment in fleet.Waves.SelectMany(w => w.Environments))
+            {
+                if (!Environments.ContainsKey(environment))
+                    throw scope.Invalid("fleets", $"fleet '{name}' names environment '{environment}', which is not defined; defined: {string.Join(", ", EnvironmentNames)}.");
+                if (!seen.Add(environment))
+                    throw scope.Invalid("fleets", $"fleet '{name}' names environment '{environment}' in two waves; each environment rolls back once.");
+            }
+        }
+    }
 }
