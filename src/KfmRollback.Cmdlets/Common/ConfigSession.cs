@@ -79,6 +79,28 @@ internal static class ConfigSession
             config.SourcePath);
     }
 
+    /// <summary>
+    /// The environments <paramref name="names"/> select, in the order asked: a wildcard selects every
+    /// match (possibly none); an unknown plain name goes to <paramref name="unknown"/> and is skipped,
+    /// so one typo does not hide the environments the user did name right.
+    /// </summary>
+    public static IReadOnlyList<EnvironmentConfig> SelectEnvironments(KfmConfig config, IEnumerable<string> names, Action<KfmException> unknown)
+    {
+        var selected = new List<EnvironmentConfig>();
+        foreach (string name in names)
+        {
+            if (WildcardPattern.ContainsWildcardCharacters(name))
+            {
+                var pattern = new WildcardPattern(name, WildcardOptions.IgnoreCase);
+                selected.AddRange(config.EnvironmentNames.Where(pattern.IsMatch).Select(config.GetEnvironment));
+                continue;
+            }
+            try { selected.Add(config.GetEnvironment(name)); }
+            catch (KfmException ex) { unknown(ex); }
+        }
+        return selected;
+    }
+
     /// <summary>The incident journal file: the environment's, else the defaults', else null.</summary>
     public static string? JournalPath(KfmConfig? config, EnvironmentConfig? environment)
     {
