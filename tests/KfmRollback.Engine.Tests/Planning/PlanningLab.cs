@@ -36,6 +36,18 @@ internal sealed class PlanningLab : IAsyncDisposable
         return lab;
     }
 
+    /// <summary>The environment <see cref="StartFrozenAsync"/> configured.</summary>
+    public EnvironmentConfig Configured { get; private set; } = null!;
+
+    /// <summary>A lab whose running configuration was snapshotted, as Start-KfmFreeze does when an incident starts.</summary>
+    public static async Task<PlanningLab> StartFrozenAsync(string? policySurface)
+    {
+        PlanningLab lab = await StartAsync();
+        lab.Configured = lab.Environment(policySurface);
+        await lab.FreezeSnapshotAsync(lab.Configured);
+        return lab;
+    }
+
     /// <summary>The lab's environment as the module reads it; <paramref name="policySurface"/> is YAML under policy_surface.</summary>
     public EnvironmentConfig Environment(string? policySurface = null)
     {

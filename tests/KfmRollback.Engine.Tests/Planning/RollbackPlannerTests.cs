@@ -24,9 +24,8 @@ public sealed class RollbackPlannerTests
     [Fact]
     public async Task Image_only_deploy_plans_an_image_rollback_to_the_previous_revision()
     {
-        await using var lab = await PlanningLab.StartAsync();
-        var environment = lab.Environment(PolicyInConfigMap);
-        await lab.FreezeSnapshotAsync(environment);
+        await using var lab = await PlanningLab.StartFrozenAsync(PolicyInConfigMap);
+        var environment = lab.Configured;
         await lab.DeployAsync("bad-5xx");
 
         var gitDown = new KfmException("GitOpsRepositoryUnavailable", KfmErrorKind.ObjectNotFound, "gitops.path is not a git repository.");
@@ -64,9 +63,8 @@ public sealed class RollbackPlannerTests
     [Fact]
     public async Task Reused_config_name_with_new_content_is_a_config_change_shown_by_hash_only()
     {
-        await using var lab = await PlanningLab.StartAsync();
-        var environment = lab.Environment(PolicyInConfigMap);
-        await lab.FreezeSnapshotAsync(environment);
+        await using var lab = await PlanningLab.StartFrozenAsync(PolicyInConfigMap);
+        var environment = lab.Configured;
         await lab.SetConfigAsync("log_level", "trace-canary-value");
         await lab.RestartAsync();
 
@@ -88,9 +86,8 @@ public sealed class RollbackPlannerTests
     [Fact]
     public async Task Hash_suffixed_config_name_referenced_by_the_new_template_is_a_config_change()
     {
-        await using var lab = await PlanningLab.StartAsync();
-        var environment = lab.Environment();
-        await lab.FreezeSnapshotAsync(environment);
+        await using var lab = await PlanningLab.StartFrozenAsync(null);
+        var environment = lab.Configured;
         await lab.Client.CoreV1.CreateNamespacedConfigMapAsync(new k8s.Models.V1ConfigMap
         {
             Metadata = new k8s.Models.V1ObjectMeta { Name = "kfm-api-config-7f8d9", NamespaceProperty = "kfm" },
@@ -147,9 +144,8 @@ public sealed class RollbackPlannerTests
     [Fact]
     public async Task Image_and_config_changed_together_plans_both()
     {
-        await using var lab = await PlanningLab.StartAsync();
-        var environment = lab.Environment(PolicyInConfigMap);
-        await lab.FreezeSnapshotAsync(environment);
+        await using var lab = await PlanningLab.StartFrozenAsync(PolicyInConfigMap);
+        var environment = lab.Configured;
         await lab.SetConfigAsync("log_level", "warn");
         await lab.DeployAsync("bad-latency");
 
@@ -162,9 +158,8 @@ public sealed class RollbackPlannerTests
     [Fact]
     public async Task Data_only_change_stops_with_the_dataset_and_catalog_runbooks()
     {
-        await using var lab = await PlanningLab.StartAsync();
-        var environment = lab.Environment(PolicyInConfigMap);
-        await lab.FreezeSnapshotAsync(environment);
+        await using var lab = await PlanningLab.StartFrozenAsync(PolicyInConfigMap);
+        var environment = lab.Configured;
         // The API has run for hours before a new dataset version is published.
         lab.Host.Clock.Advance(TimeSpan.FromHours(3));
         string before = Lab.KfmApi.VersionId(Lab.KfmApi.Datasets[0]);
