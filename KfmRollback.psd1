@@ -20,6 +20,7 @@
         'Get-KfmFreeze'
         'Get-KfmApiRef'
         'Get-KfmRolloutHistory'
+        'Get-KfmRollbackPlan'
         'Test-KfmAccess'
         'Invoke-KfmRollback'
         'Test-KfmDrift'

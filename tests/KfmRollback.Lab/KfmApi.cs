@@ -35,6 +35,48 @@ public sealed class KfmApi
     ];
     static bool IsPublic(Dataset d) => d.PolicyLabel is "public" or "public_generalized";
 
+    // Data changes without a deploy: a dataset published with a new slice gets a new
+    // dataset_version_id while the Deployment stays as it is (the runbook's "downstream data/catalog").
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _slices = new();
+    // OPA's loaded bundle revision when set apart from what the API's configuration names (OPA wiring drift).
+    volatile string? _opaRevision;
+
+    /// <summary>The datasets as served now, with any slice published through <see cref="PublishDataset"/>.</summary>
+    public IEnumerable<Dataset> LiveDatasets() => Datasets.Select(d => _slices.TryGetValue(d.Id, out var slice) ? d with { Slice = slice } : d);
+
+    /// <summary>Publishes a new version (slice) of a dataset; returns its new dataset_version_id.</summary>
+    public string PublishDataset(string id, string slice)
+    {
+        if (Datasets.All(d => d.Id != id)) throw new ArgumentException($"no dataset {id}");
+        if (!System.Text.RegularExpressions.Regex.IsMatch(slice, "^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$")) throw new ArgumentException("slice must be YYYY-MM or YYYY-MM-DD");
+        _slices[id] = slice;
+        return VersionId(LiveDatasets().First(d => d.Id == id));
+    }
+
+    /// <summary>Makes OPA report <paramref name="revision"/> as active (null: follow the configured bundle again).</summary>
+    public void SetOpaRevision(string? revision) => _opaRevision = revision;
+
+    /// <summary>
+    /// OPA's status report (the document its status plugin sends): bundle <c>kfm-policy</c> with the
+    /// revision of the bundle ConfigMap kfm/kfm-api-config key policy_bundle names
+    /// (<c>kfm-policy@sha256-HEX</c> → <c>sha256:HEX</c>), unless <see cref="SetOpaRevision"/> overrode it.
+    /// </summary>
+    public JsonObject OpaStatus()
+    {
+        var bundles = new JsonObject();
+        string? configured = _store.Get(Resources.ConfigMaps, "kfm", "kfm-api-config").Str("data.policy_bundle");
+        string? revision = _opaRevision;
+        string name = "kfm-policy";
+        if (configured is { } c && c.IndexOf('@') is var at and > 0)
+        {
+            name = c[..at];
+            revision ??= c[(at + 1)..].Replace("sha256-", "sha256:");
+        }
+        if (revision != null)
+            bundles[name] = new JsonObject { ["name"] = name, ["active_revision"] = revision, ["last_successful_activation"] = "2026-02-01T00:00:00Z" };
+        return new JsonObject { ["labels"] = new JsonObject { ["id"] = "lab-opa", ["version"] = "lab" }, ["bundles"] = bundles };
+    }
+
     public KfmApi(Store store, ImageCatalogue images, string publicToken, string stewardToken)
     {
         _store = store; _images = images; _public = publicToken; _steward = stewardToken;
@@ -129,6 +171,7 @@ public sealed class KfmApi
             ctx.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
             await Registry.CollectAndExportAsTextAsync(ctx.Response.Body, ctx.RequestAborted);
         });
+        app.MapGet("/v1/status", () => Results.Json(OpaStatus()));
         app.MapGet("/api/v1/healthz", (HttpContext ctx) => Results.Json(new JsonObject { ["ok"] = true }));
         // The contract document, served as real APIs do, so clients can smoke-test against it.
         app.MapGet("/api/v1/openapi.json", () => Results.Text(OpenApi().ToJsonString(), "application/json"));
@@ -157,12 +200,12 @@ public sealed class KfmApi
         }));
         app.MapGet("/api/v1/datasets", (HttpContext ctx, CancellationToken _ct) => Governed(ctx, c =>
         {
-            var items = new JsonArray(Datasets.Where(d => c.Steward || IsPublic(d)).Select(d => (JsonNode)DatasetJson(c, d)).ToArray());
+            var items = new JsonArray(LiveDatasets().Where(d => c.Steward || IsPublic(d)).Select(d => (JsonNode)DatasetJson(c, d)).ToArray());
             return Ok(c, new JsonObject { ["items"] = items, ["count"] = items.Count });
         }));
         app.MapGet("/api/v1/datasets/{id}", (HttpContext ctx, string id) => Governed(ctx, c =>
         {
-            var d = Datasets.FirstOrDefault(x => x.Id == id);
+            var d = LiveDatasets().FirstOrDefault(x => x.Id == id);
             if (d != null && (c.Steward || IsPublic(d))) return Ok(c, DatasetJson(c, d));
             if (d != null && c.Reg == Regression.ExistenceLeak)
                 return Error(c, 403, "POLICY_DENY", "This resource is not available for your role.");
@@ -172,7 +215,7 @@ public sealed class KfmApi
         {
             var coll = ctx.Request.Query["collection"].ToString();
             var features = new JsonArray();
-            foreach (var d in Datasets.Where(d => (c.Steward || IsPublic(d)) && (coll.Length == 0 || d.Id == coll)))
+            foreach (var d in LiveDatasets().Where(d => (c.Steward || IsPublic(d)) && (coll.Length == 0 || d.Id == coll)))
             {
                 var props = new JsonObject { ["datetime"] = $"{d.Slice}-01T00:00:00Z", ["dataset_version_id"] = Dvid(c, d) };
                 if (c.Reg != Regression.ContractBreak) props["policy_label"] = d.PolicyLabel;
@@ -186,7 +229,7 @@ public sealed class KfmApi
             try { body = await JsonNode.ParseAsync(ctx.Request.Body); } catch (System.Text.Json.JsonException) { }
             var id = body.Str("dataset_id");
             if (id == null) return Error(c, 400, "BAD_REQUEST", "dataset_id is required.");
-            var d = Datasets.FirstOrDefault(x => x.Id == id);
+            var d = LiveDatasets().FirstOrDefault(x => x.Id == id);
             if (d == null || (!c.Steward && !IsPublic(d)))
             {
                 if (d != null && c.Reg == Regression.ExistenceLeak) return Error(c, 403, "POLICY_DENY", "This resource is not available for your role.");

@@ -7,7 +7,8 @@ namespace KfmRollback.Lab;
 /// <summary>
 /// /lab/ admin endpoints on the apiserver port (admin bearer token):
 /// GET state, GET catalogue, POST advance?seconds=N, POST tick, POST compact,
-/// GET/POST/DELETE faults, POST images {digest|name, state}.
+/// GET/POST/DELETE faults, POST images {digest|name, state}, POST datasets {dataset_id, slice},
+/// POST opa {active_revision}.
 /// </summary>
 public sealed class LabAdmin(LabHost lab)
 {
@@ -73,6 +74,22 @@ public sealed class LabAdmin(LabHost lab)
                     lab.Images.Mark(digest, state);
                     lab.TickNow();
                     await ApiServer.WriteJson(ctx, 200, new JsonObject { ["digest"] = digest, ["state"] = state.ToString() });
+                    break;
+                }
+            case ("datasets", "POST"):
+                {
+                    var b = await Body();
+                    string version;
+                    try { version = lab.KfmApi.PublishDataset(b.Str("dataset_id") ?? "", b.Str("slice") ?? ""); }
+                    catch (ArgumentException e) { throw ApiException.BadRequest(e.Message); }
+                    await ApiServer.WriteJson(ctx, 200, new JsonObject { ["dataset_id"] = b.Str("dataset_id"), ["dataset_version_id"] = version });
+                    break;
+                }
+            case ("opa", "POST"):
+                {
+                    var b = await Body();
+                    lab.KfmApi.SetOpaRevision(b.Str("active_revision"));
+                    await ApiServer.WriteJson(ctx, 200, lab.KfmApi.OpaStatus());
                     break;
                 }
             default: throw new ApiException(404, "NotFound", $"no lab endpoint {m} /lab/{what}");

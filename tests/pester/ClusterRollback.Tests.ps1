@@ -19,7 +19,11 @@ BeforeAll {
 AfterAll { Remove-Item env:KFM_ROLLBACK_CONFIG -ErrorAction SilentlyContinue }
 
 Describe 'Refs and history' {
-    BeforeAll { $lab = Start-Lab }
+    BeforeAll {
+        $lab = Start-Lab
+        # The seeded pods start on the lab's clock; compare once they run, not while they are being created.
+        Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=60s | Out-Null
+    }
     AfterAll { Stop-KfmTestLab $lab }
 
     It 'reports the digest the pods run and the previous revision as last-known-good' {

@@ -93,8 +93,10 @@ internal static class ConfigSession
     }
 
     /// <summary>
-    /// Every environment the names match, in configuration order, each once; wildcards expand
-    /// (matching none is an error, as an unknown name is). No name means the only environment.
+    /// Every environment the names select, in the order asked, each once; fails closed where
+    /// Get-KfmEnvironment only warns: an unknown name or a wildcard that matches nothing is an
+    /// error, since a rollback must not quietly leave out an environment meant to be in it. No
+    /// name means the only environment.
     /// </summary>
     public static IReadOnlyList<EnvironmentConfig> ResolveEnvironments(KfmConfig config, IReadOnlyList<string>? names)
     {
@@ -103,24 +105,37 @@ internal static class ConfigSession
         {
             return new[] { ResolveEnvironment(config, null, required: true, "this cmdlet")! };
         }
-        var selected = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        foreach (string name in named)
+        foreach (string pattern in named.Where(WildcardPattern.ContainsWildcardCharacters))
         {
-            if (!WildcardPattern.ContainsWildcardCharacters(name))
-            {
-                selected.Add(config.GetEnvironment(name).Name);
-                continue;
-            }
-            var pattern = new WildcardPattern(name, WildcardOptions.IgnoreCase);
-            var matches = config.EnvironmentNames.Where(pattern.IsMatch).ToList();
-            if (matches.Count == 0)
+            if (SelectEnvironments(config, new[] { pattern }, _ => { }).Count == 0)
             {
                 throw new KfmException(ConfigErrorIds.EnvironmentNotFound, KfmErrorKind.ObjectNotFound,
-                    $"No environment matches '{name}'; the configuration names {string.Join(", ", config.EnvironmentNames)}.", name);
+                    $"No environment matches '{pattern}'; the configuration names {string.Join(", ", config.EnvironmentNames)}.", pattern);
             }
-            selected.UnionWith(matches);
         }
-        return config.EnvironmentNames.Where(selected.Contains).Select(config.GetEnvironment).ToList();
+        return SelectEnvironments(config, named, ex => throw ex).DistinctBy(e => e.Name).ToList();
+    }
+
+    /// <summary>
+    /// The environments <paramref name="names"/> select, in the order asked: a wildcard selects every
+    /// match (possibly none); an unknown plain name goes to <paramref name="unknown"/> and is skipped,
+    /// so one typo does not hide the environments the user did name right.
+    /// </summary>
+    public static IReadOnlyList<EnvironmentConfig> SelectEnvironments(KfmConfig config, IEnumerable<string> names, Action<KfmException> unknown)
+    {
+        var selected = new List<EnvironmentConfig>();
+        foreach (string name in names)
+        {
+            if (WildcardPattern.ContainsWildcardCharacters(name))
+            {
+                var pattern = new WildcardPattern(name, WildcardOptions.IgnoreCase);
+                selected.AddRange(config.EnvironmentNames.Where(pattern.IsMatch).Select(config.GetEnvironment));
+                continue;
+            }
+            try { selected.Add(config.GetEnvironment(name)); }
+            catch (KfmException ex) { unknown(ex); }
+        }
+        return selected;
     }
 
     /// <summary>The incident journal file: the environment's, else the defaults', else null.</summary>

@@ -26,19 +26,6 @@ public sealed class GetKfmEnvironmentCommand : KfmCmdlet
             WriteObject(config.EnvironmentNames.Select(config.GetEnvironment), enumerateCollection: true);
             return;
         }
-        foreach (string name in Name)
-        {
-            if (WildcardPattern.ContainsWildcardCharacters(name))
-            {
-                var pattern = new WildcardPattern(name, WildcardOptions.IgnoreCase);
-                WriteObject(config.EnvironmentNames.Where(pattern.IsMatch).Select(config.GetEnvironment), enumerateCollection: true);
-            }
-            else
-            {
-                // One unknown name must not hide the others the user asked for.
-                try { WriteObject(config.GetEnvironment(name)); }
-                catch (KfmRollback.Engine.Core.KfmException ex) { WriteError(ErrorRecords.From(ex)); }
-            }
-        }
+        WriteObject(ConfigSession.SelectEnvironments(config, Name, ex => WriteError(ErrorRecords.From(ex))), enumerateCollection: true);
     }
 }

@@ -73,6 +73,10 @@ public sealed class NewKfmRollbackReceiptCommand : KfmConfiguredCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public string? ToRevision { get; set; }
 
+    /// <summary>The decision tree's comparisons (from Get-KfmRollbackPlan through Invoke-KfmRollback), for kfm_integrity.decision.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true, DontShow = true)]
+    public object[]? Evidence { get; set; }
+
     protected override void ProcessRecordCore()
     {
         // What the pipeline did not carry, the incident knows: its commander requested the
@@ -96,6 +100,7 @@ public sealed class NewKfmRollbackReceiptCommand : KfmConfiguredCmdlet
             ContractSmoke = Verdict(ContractSmoke),
             Notes = Notes,
             RevisionMethod = Method?.ToLowerInvariant(),
+            Evidence = PipelineObjects.Unwrap<KfmRollback.Engine.Rollback.PlanEvidence>(Evidence),
             RevisionFrom = FromRevision,
             RevisionTo = ToRevision,
         };

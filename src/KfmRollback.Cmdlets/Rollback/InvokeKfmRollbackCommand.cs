@@ -7,7 +7,7 @@ using KfmRollback.Engine.Verification;
 namespace KfmRollback.Cmdlets.Rollback;
 
 /// <summary>Rolls the API back to its last-known-good (runbook steps 2-5), in one environment, many, or a fleet in waves.</summary>
-[Cmdlet(VerbsLifecycle.Invoke, "KfmRollback", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = PreviousSet)]
+[Cmdlet(VerbsLifecycle.Invoke, "KfmRollback", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(RollbackResult))]
 public sealed class InvokeKfmRollbackCommand : RollbackParameters
 {

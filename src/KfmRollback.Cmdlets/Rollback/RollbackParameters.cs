@@ -8,16 +8,13 @@ using KfmRollback.Engine.Rollback;
 namespace KfmRollback.Cmdlets.Rollback;
 
 /// <summary>
-/// Invoke-KfmRollback's parameters and their translation into the engine's one request. Parameter
-/// sets say which targets go together; what a method cannot do is the engine's RollbackRules.
+/// Invoke-KfmRollback's parameters and their translation into the engine's one request. The target
+/// parameters all bind from the pipeline (an ApiRef's LastKnownGoodRef, a plan's ToRevision or
+/// ToRef), where an empty property must not count as a choice, so they are not parameter sets:
+/// which target and which method go together is the engine's RollbackRules, one rule for all.
 /// </summary>
 public abstract class RollbackParameters : KfmEnvironmentCmdlet
 {
-    internal const string PreviousSet = "Previous";
-    private const string RevisionSet = "ToRevision";
-    private const string RefSet = "ToRef";
-    private const string RevertSet = "Revert";
-
     [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
     public RollbackMethodName Method { get; set; }
 
@@ -25,16 +22,16 @@ public abstract class RollbackParameters : KfmEnvironmentCmdlet
     [ValidateNotNullOrEmpty]
     public RollbackSurfaceName[] Surface { get; set; } = { RollbackSurfaceName.Image };
 
-    [Parameter(Mandatory = true, ParameterSetName = RevisionSet)]
-    public long ToRevision { get; set; }
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public long? ToRevision { get; set; }
 
-    [Parameter(Mandatory = true, ParameterSetName = RefSet, ValueFromPipelineByPropertyName = true)]
+    [Parameter(ValueFromPipelineByPropertyName = true)]
     [Alias("LastKnownGoodRef")]
-    public string ToRef { get; set; } = string.Empty;
+    public string? ToRef { get; set; }
 
     /// <summary>GitOps: revert this deploy commit instead of pinning a digest.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = RevertSet)]
-    public string Revert { get; set; } = string.Empty;
+    [Parameter]
+    public string? Revert { get; set; }
 
     /// <summary>GitOps: what the rollback affects, for the commit trailer and the PR.</summary>
     [Parameter]
@@ -82,6 +79,8 @@ public abstract class RollbackParameters : KfmEnvironmentCmdlet
     [Parameter]
     public string? ForceReason { get; set; }
 
+    private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
     protected FleetConfig? FleetConfig => Fleet is null ? null : LoadConfig(required: true)!.GetFleet(Fleet);
 
     /// <summary>The environments to roll back, each with its wave (0 unless -Fleet orders them).</summary>
@@ -115,13 +114,7 @@ public abstract class RollbackParameters : KfmEnvironmentCmdlet
             IncidentId = IncidentId,
             Actor = Actor.Current(),
             Reason = Reason ?? TryGetIncident(environment)?.Reason,
-            Target = ParameterSetName switch
-            {
-                RevisionSet => new RollbackTarget(ToRevision, null),
-                RefSet => new RollbackTarget(null, ToRef),
-                RevertSet => new RollbackTarget(null, null, Revert),
-                _ => RollbackTarget.Previous,
-            },
+            Target = new RollbackTarget(ToRevision, NullIfEmpty(ToRef), NullIfEmpty(Revert)),
             Container = Container,
             Surfaces = Surface.ToEngine(),
             Force = Force,
@@ -131,7 +124,7 @@ public abstract class RollbackParameters : KfmEnvironmentCmdlet
             BlastRadius = BlastRadius,
             DirectPush = DirectPush,
             GitCredential = GitOpsOperations.Credential(Credential?.UserName, Credential?.GetNetworkCredential().Password),
-            Evidence = (Evidence ?? Array.Empty<object>()).Select(e => e is PSObject ps ? ps.BaseObject : e).OfType<PlanEvidence>().ToList(),
+            Evidence = PipelineObjects.Unwrap<PlanEvidence>(Evidence),
         };
         RollbackRules.Validate(request);
         return request;

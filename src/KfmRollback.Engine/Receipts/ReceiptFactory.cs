@@ -92,6 +92,9 @@ public sealed class ReceiptFactory
                     ImmutableRef.ToSubject($"{environment}/rollback_target_ref", targetRef),
                 },
                 Revision = Revision(input),
+                Decision = input.Evidence is { Count: > 0 } evidence
+                    ? evidence.Select(e => new DecisionEvidence { Surface = e.Surface, Item = e.Item, Current = e.Current, LastKnownGood = e.LastKnownGood, Changed = e.Changed, Source = e.Source }).ToList()
+                    : null,
             },
         };
         // The schema is the contract other tools read; never hand out something that breaks it.
@@ -156,12 +159,12 @@ public sealed class ReceiptFactory
         if (string.IsNullOrWhiteSpace(input.RevisionMethod))
         {
             if (!string.IsNullOrWhiteSpace(input.RevisionFrom) || !string.IsNullOrWhiteSpace(input.RevisionTo))
-                throw Missing("kfm_integrity.revision.method", "Say how the revisions were changed: gitops or cluster.");
+                throw Missing("kfm_integrity.revision.method", "Say how the revisions were changed: gitops, cluster or helm.");
             return null;
         }
         var method = input.RevisionMethod.Trim().ToLowerInvariant();
-        if (method is not (RevisionDetail.GitOps or RevisionDetail.Cluster))
-            throw Invalid("kfm_integrity.revision.method", "must be gitops or cluster");
+        if (method is not (RevisionDetail.GitOps or RevisionDetail.Cluster or RevisionDetail.Helm))
+            throw Invalid("kfm_integrity.revision.method", "must be gitops, cluster or helm");
         return new RevisionDetail
         {
             Method = method,

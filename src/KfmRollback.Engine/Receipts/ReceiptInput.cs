@@ -29,6 +29,8 @@ public sealed class ReceiptInput
     public string? RevisionMethod { get; set; }
     public string? RevisionFrom { get; set; }
     public string? RevisionTo { get; set; }
+    /// <summary>The decision tree's comparisons, for kfm_integrity.decision.</summary>
+    public IReadOnlyList<Rollback.PlanEvidence>? Evidence { get; set; }
 }
 
 public static class ReceiptInputExtensions

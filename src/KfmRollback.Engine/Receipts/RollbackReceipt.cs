@@ -65,6 +65,25 @@ public sealed class KfmIntegrity
     [JsonPropertyName("revision")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public RevisionDetail? Revision { get; init; }
+    /// <summary>The decision tree's comparisons that chose this rollback (Get-KfmRollbackPlan); absent when none was made.</summary>
+    [JsonPropertyName("decision")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<DecisionEvidence>? Decision { get; init; }
+}
+
+/// <summary>One comparison of the decision tree, as the receipt records it: digests and hashes only.</summary>
+public sealed class DecisionEvidence
+{
+    [JsonPropertyName("surface")] public required string Surface { get; init; }
+    [JsonPropertyName("item")] public required string Item { get; init; }
+    [JsonPropertyName("current")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Current { get; init; }
+    [JsonPropertyName("last_known_good")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? LastKnownGood { get; init; }
+    [JsonPropertyName("changed")] public required bool Changed { get; init; }
+    [JsonPropertyName("source")] public required string Source { get; init; }
 }
 
 public sealed class ToolIdentity
@@ -88,6 +107,7 @@ public sealed class RevisionDetail
 {
     public const string GitOps = "gitops";
     public const string Cluster = "cluster";
+    public const string Helm = "helm";
 
     [JsonPropertyName("method")] public required string Method { get; init; }
     [JsonPropertyName("from")]

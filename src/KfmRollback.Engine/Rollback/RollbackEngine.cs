@@ -101,7 +101,8 @@ public sealed class RollbackEngine
                 }
                 completed(result);
             }, cancellationToken).ConfigureAwait(false);
-            if (failed.Count > 0)
+            // Each failed result carries its own error; stopping matters only when later waves would follow.
+            if (failed.Count > 0 && w + 1 < waves.Count)
             {
                 throw new KfmException("FleetWaveFailed", KfmErrorKind.InvalidOperation,
                     $"Wave {w + 1} did not roll back in {string.Join(", ", failed.Order(StringComparer.Ordinal))}.{later} Fail closed where the API is unsafe (Enable-KfmFailClosed), then escalate.", w + 1);

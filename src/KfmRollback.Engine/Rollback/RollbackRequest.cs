@@ -5,14 +5,18 @@ using KfmRollback.Engine.Rollback.Surfaces;
 namespace KfmRollback.Engine.Rollback;
 
 /// <summary>
-/// What to roll back to: the previous revision (0), a revision number (Deployment or Helm release),
-/// an image digest, or (GitOps) a deploy commit to revert.
+/// What to roll back to: the previous revision (nothing named, or revision 0 as kubectl says), a
+/// revision number (Deployment or Helm release), an image digest, or (GitOps) a deploy commit to
+/// revert. At most one is named (RollbackRules).
 /// </summary>
 public sealed record RollbackTarget(long? Revision, string? Digest, string? RevertCommit = null)
 {
-    public static RollbackTarget Previous { get; } = new(0, null);
+    public static RollbackTarget Previous { get; } = new(null, null);
 
     public bool IsPrevious => Digest is null && RevertCommit is null && (Revision ?? 0) == 0;
+
+    /// <summary>How many targets were named: more than one is a contradiction to refuse.</summary>
+    public int Named => (Revision is null ? 0 : 1) + (Digest is null ? 0 : 1) + (RevertCommit is null ? 0 : 1);
 
     public override string ToString() =>
         RevertCommit is not null ? $"revert of {RevertCommit}" : Digest ?? (IsPrevious ? "the previous revision" : $"revision {Revision}");

@@ -16,6 +16,11 @@ public static class RollbackRules
                 "-Force overrides a safety refusal, so it needs -ForceReason saying why; the reason is recorded on the incident timeline.");
         }
         RollbackTarget target = request.Target;
+        if (target.Named > 1)
+        {
+            throw new KfmException("RollbackTargetConflict", KfmErrorKind.InvalidArgument,
+                $"Name one rollback target: -ToRevision, -ToRef or -Revert (got {target.Named}). A plan from Get-KfmRollbackPlan sets exactly one; with an ApiRef piped in, -ToRef comes from its LastKnownGoodRef.");
+        }
         // One digest rule for every mechanism: a tag can move, so it never names a rollback target.
         if (target.Digest is { } digest && !ImageRefs.IsDigest(digest))
         {

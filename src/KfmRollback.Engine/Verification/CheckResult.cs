@@ -53,6 +53,8 @@ public sealed record VerificationSummary
     public string? FromRevision { get; init; }
     public string? ToRevision { get; init; }
     public string? Reason { get; init; }
+    /// <summary>The decision tree's comparisons behind the rollback verified, passed on to the receipt.</summary>
+    public IReadOnlyList<Rollback.PlanEvidence> Evidence { get; init; } = Array.Empty<Rollback.PlanEvidence>();
 
     /// <summary>This summary, carrying the facts of the rollback it verified.</summary>
     public VerificationSummary For(Rollback.RollbackResult rollback) => this with
@@ -67,6 +69,7 @@ public sealed record VerificationSummary
         FromRevision = rollback.FromRevision?.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ToRevision = rollback.ToRevision?.ToString(System.Globalization.CultureInfo.InvariantCulture),
         Reason = rollback.Reason,
+        Evidence = rollback.Evidence,
     };
 
     public Verdict HealthVerdict => Aggregate(CheckSection.Health);

@@ -25,6 +25,7 @@ public sealed class RollbackRulesTests
         { RollbackMethod.GitOps, Request(RollbackMethod.GitOps) with { IncidentId = null }, "RollbackIncidentRequired", KfmErrorKind.InvalidArgument },
         { RollbackMethod.GitOps, Request(RollbackMethod.GitOps) with { Surfaces = RollbackSurfaces.Image | RollbackSurfaces.Config }, "RollbackSurfaceNeedsRevert", KfmErrorKind.InvalidArgument },
         { RollbackMethod.Cluster, Request(RollbackMethod.Cluster) with { DirectPush = true }, "RollbackDirectPushNeedsGitOps", KfmErrorKind.InvalidArgument },
+        { RollbackMethod.Cluster, Request(RollbackMethod.Cluster) with { Target = new RollbackTarget(3, "sha256:" + new string('a', 64)) }, "RollbackTargetConflict", KfmErrorKind.InvalidArgument },
     };
 
     [Theory]

@@ -15,6 +15,20 @@ public enum ConfigObjectKind
     Secret,
 }
 
+/// <summary>
+/// A ConfigMap's or Secret's content as a comparison needs it: its content hash and, for a ConfigMap
+/// only, its text data (a Secret's data never leaves <see cref="ConfigSnapshots"/>). For a snapshot,
+/// <see cref="Name"/> is the snapshot object's name.
+/// </summary>
+public sealed record ConfigContent(ConfigObjectKind Kind, string Name, string Sha256, IReadOnlyDictionary<string, string>? ConfigMapData, IReadOnlyDictionary<string, byte[]>? ConfigMapBinary)
+{
+    /// <summary>The content hash with some ConfigMap keys left out (for a Secret, the plain hash).</summary>
+    public string Sha256Without(IReadOnlyCollection<string> keys) =>
+        keys.Count == 0 || Kind == ConfigObjectKind.Secret || ConfigMapData is null
+            ? Sha256
+            : ConfigSnapshots.Hash(ConfigMapData.Where(p => !keys.Contains(p.Key)), ConfigMapBinary?.Where(p => !keys.Contains(p.Key)));
+}
+
 /// <summary>One ConfigMap or Secret the API reads, by content hash only (never its values).</summary>
 public sealed record ConfigObjectState(ConfigObjectKind Kind, string Name, string? ContentSha256, string? SnapshotName, string Action, string? SnapshotSha256 = null);
 
@@ -111,6 +125,33 @@ public sealed class ConfigSnapshots
             throw KubernetesErrors.Wrap(ex, $"Restoring {state.Kind.ToString().ToLowerInvariant()} {_namespace}/{state.Name} from {state.SnapshotName}", state.Name);
         }
     }
+
+    /// <summary>The live object's content (hash; text data for a ConfigMap only), or null when it does not exist.</summary>
+    public async Task<ConfigContent?> ReadLiveAsync(ConfigObjectKind kind, string name, CancellationToken cancellationToken)
+    {
+        Content? content = await ReadAsync(kind, name, cancellationToken).ConfigureAwait(false);
+        return content is null ? null : new ConfigContent(kind, name, content.Sha256,
+            kind == ConfigObjectKind.ConfigMap ? ReadOnly(content.Text) : null, kind == ConfigObjectKind.ConfigMap ? ReadOnly(content.Binary) : null);
+    }
+
+    /// <summary>The snapshot of <paramref name="name"/> taken for pods of <paramref name="podTemplateHash"/>, or null when none was taken.</summary>
+    public async Task<ConfigContent?> FindSnapshotContentAsync(ConfigObjectKind kind, string name, string podTemplateHash, CancellationToken cancellationToken)
+    {
+        (string SnapshotName, string Sha256)? found = await FindSnapshotAsync(kind, name, podTemplateHash, cancellationToken).ConfigureAwait(false);
+        if (found is null)
+        {
+            return null;
+        }
+        if (kind == ConfigObjectKind.Secret)
+        {
+            return new ConfigContent(kind, found.Value.SnapshotName, found.Value.Sha256, null, null);
+        }
+        V1ConfigMap? map = await TryReadMapAsync(found.Value.SnapshotName, cancellationToken).ConfigureAwait(false);
+        return map is null ? null : new ConfigContent(kind, found.Value.SnapshotName, found.Value.Sha256, ReadOnly(map.Data), ReadOnly(map.BinaryData));
+    }
+
+    private static IReadOnlyDictionary<string, T> ReadOnly<T>(IDictionary<string, T>? data) =>
+        data is null ? new Dictionary<string, T>() : new Dictionary<string, T>(data, StringComparer.Ordinal);
 
     private sealed record Content(IDictionary<string, string>? Text, IDictionary<string, byte[]>? Binary, string? SecretType, string Sha256);
 
@@ -240,7 +281,7 @@ public sealed class ConfigSnapshots
     }
 
     /// <summary>sha256 over RFC 8785 canonical JSON of the data, so key order never matters.</summary>
-    private static string Hash(IDictionary<string, string>? text, IDictionary<string, byte[]>? binary)
+    internal static string Hash(IEnumerable<KeyValuePair<string, string>>? text, IEnumerable<KeyValuePair<string, byte[]>>? binary)
     {
         var node = new JsonObject
         {

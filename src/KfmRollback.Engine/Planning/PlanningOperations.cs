@@ -1,0 +1,22 @@
+using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.GitOps;
+
+namespace KfmRollback.Engine.Planning;
+
+/// <summary>Get-KfmRollbackPlan's entry point, taking configuration and plain values only, as <see cref="ClusterOperations"/> does.</summary>
+public static class PlanningOperations
+{
+    private static readonly HttpClient s_http = new() { Timeout = TimeSpan.FromSeconds(10) };
+
+    public static Task<RollbackDecision> PlanAsync(EnvironmentConfig environment, RollbackPlanRequest request, string? gitUser, string? gitPassword, CancellationToken cancellationToken)
+    {
+        var sources = new PlanSources
+        {
+            LastVerifiedDigest = () => ClusterOperations.LastVerifiedDigest(environment),
+            GitOpsRef = token => Task.Run(() => GitOpsOperations.ReadApiRef(environment, request.IncidentId, gitUser, gitPassword), token),
+            Http = s_http,
+        };
+        return new RollbackPlanner(ClusterClientFactory.For(environment.Cluster), environment, sources).PlanAsync(request, cancellationToken);
+    }
+}
