@@ -101,28 +101,23 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
         {
             throw new ArgumentException($"A {plan.Method} plan cannot be applied by the Helm mechanism.", nameof(plan));
         }
-        IAsyncDisposable? own = _lease is null ? await LockAsync(request, reporter, cancellationToken).ConfigureAwait(false) : null;
-        try
-        {
-            return await ApplyLockedAsync(request, helmPlan, reporter, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            if (own is not null)
-            {
-                await own.DisposeAsync().ConfigureAwait(false);
-            }
-        }
+        return await LockedAsync(request, reporter, () => ApplyLockedAsync(request, helmPlan, reporter, cancellationToken), cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<RollbackResult> AwaitAsync(RollbackRequest request, RollbackResult applied, RollbackReporter reporter, CancellationToken cancellationToken)
     {
         var target = HelmRolloutTarget.Parse(applied.RolloutTarget)
             ?? throw new ArgumentException($"This result ({applied.Method}) names no Helm release revision to wait for.", nameof(applied));
+        return await LockedAsync(request, reporter, () => AwaitLockedAsync(request, applied, target.Namespace, target.Release, target.Version, reporter, cancellationToken), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs <paramref name="work"/> under the Lease: the one LockAsync took, else one held just for it.</summary>
+    private async Task<RollbackResult> LockedAsync(RollbackRequest request, RollbackReporter reporter, Func<Task<RollbackResult>> work, CancellationToken cancellationToken)
+    {
         IAsyncDisposable? own = _lease is null ? await LockAsync(request, reporter, cancellationToken).ConfigureAwait(false) : null;
         try
         {
-            return await AwaitLockedAsync(request, applied, target.Namespace, target.Release, target.Version, reporter, cancellationToken).ConfigureAwait(false);
+            return await work().ConfigureAwait(false);
         }
         finally
         {
