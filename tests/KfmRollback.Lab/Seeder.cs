@@ -6,7 +6,7 @@ namespace KfmRollback.Lab;
 
 /// <summary>
 /// Seeds namespaces, kfm/kfm-api (3 replicas; revisions 1–3 already in history with change-causes, the
-/// controller makes revision 4 for the current image), ConfigMap kfm-api-config and Argo CD Application
+/// controller makes revision 4 for the current image), ConfigMap kfm-api-config, the Helm release history of kfm-api (<see cref="HelmSeed"/>) and Argo CD Application
 /// argocd/kfm-api with automated selfHeal.
 /// </summary>
 public static class Seeder
@@ -93,6 +93,8 @@ public static class Seeder
             };
             s.Create(Resources.ReplicaSets, rs);
         }
+
+        HelmSeed.Seed(lab);
 
         s.Create(Resources.ConfigMaps, new JsonObject
         {

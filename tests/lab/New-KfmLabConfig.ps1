@@ -34,6 +34,9 @@ environments:
       kind: kustomize
       image_name: registry.kfm.local/kfm-api
       kill_switch_path: infra/gitops/FREEZE
+    helm:
+      release: kfm-api
+      history_max: 10
     freeze:
       mechanisms:
         - kind: argocd

@@ -9,6 +9,7 @@ public enum ApiRefSource
 {
     Cluster,
     GitOps,
+    Helm,
 }
 
 /// <summary>How Invoke-KfmRollback rolls back.</summary>
@@ -64,7 +65,12 @@ internal static class ParameterEnumMapping
         });
 
     public static Engine.Refs.RefSource ToEngine(this ApiRefSource source) =>
-        source == ApiRefSource.Cluster ? Engine.Refs.RefSource.Cluster : Engine.Refs.RefSource.GitOps;
+        source switch
+        {
+            ApiRefSource.Cluster => Engine.Refs.RefSource.Cluster,
+            ApiRefSource.Helm => Engine.Refs.RefSource.Helm,
+            _ => Engine.Refs.RefSource.GitOps,
+        };
 
     public static Engine.Rollback.RollbackMethod ToEngine(this RollbackMethodName method) =>
         Enum.Parse<Engine.Rollback.RollbackMethod>(method.ToString());

@@ -27,6 +27,7 @@ public sealed class GetKfmApiRefCommand : KfmEnvironmentCmdlet
         ApiRef reference = Source switch
         {
             ApiRefSource.Cluster => RunAsync(token => ClusterOperations.ReadApiRefAsync(environment, Container, IncidentId, token)),
+            ApiRefSource.Helm => RunAsync(token => KfmRollback.Engine.Helm.HelmOperations.ReadApiRefAsync(environment, Container, IncidentId, token)),
             _ => KfmRollback.Engine.GitOps.GitOpsOperations.ReadApiRef(environment, IncidentId,
                 Credential?.UserName, Credential?.GetNetworkCredential().Password),
         };

@@ -102,6 +102,7 @@ public abstract class RollbackParameters : KfmEnvironmentCmdlet
     protected static string Target(RollbackRequest request) => request.Method switch
     {
         RollbackMethod.GitOps => $"GitOps repository of {request.Environment.Name} ({request.Environment.Gitops.Branch}:{request.Environment.Gitops.File})",
+        RollbackMethod.Helm => $"Helm release {request.Environment.Helm?.Release} and deployment {request.Environment.Cluster.Namespace}/{request.Environment.Cluster.Deployment} in {request.Environment.Name}",
         _ => $"deployment {request.Environment.Cluster.Namespace}/{request.Environment.Cluster.Deployment} in {request.Environment.Name}",
     };
 

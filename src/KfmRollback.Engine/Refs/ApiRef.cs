@@ -5,6 +5,8 @@ public enum RefSource
 {
     Cluster,
     GitOps,
+    /// <summary>The Helm release history (release Secrets).</summary>
+    Helm,
 }
 
 /// <summary>
@@ -26,12 +28,12 @@ public sealed record ApiRef
     public IReadOnlyList<string> RunningDigests { get; init; } = Array.Empty<string>();
     /// <summary>Cluster source: pods disagree (a rollout is in flight).</summary>
     public bool RolloutInFlight { get; init; }
-    /// <summary>Cluster source: the Deployment's revision.</summary>
+    /// <summary>Cluster source: the Deployment's revision; Helm source: the deployed release revision.</summary>
     public long? Revision { get; init; }
     /// <summary>GitOps source: the commit on the deploy branch the ref was read from.</summary>
     public string? Commit { get; init; }
     public string? LastKnownGoodRef { get; init; }
-    /// <summary>How the last-known-good was found: previous-revision, receipt-store or git-history.</summary>
+    /// <summary>How the last-known-good was found: previous-revision, receipt-store, git-history or previous-release.</summary>
     public string? LastKnownGoodSource { get; init; }
     public long? LastKnownGoodRevision { get; init; }
     public string? Namespace { get; init; }

@@ -5,6 +5,7 @@ using KfmRollback.Engine.Freeze;
 using KfmRollback.Engine.Receipts;
 using KfmRollback.Engine.Rollback.Cluster;
 using KfmRollback.Engine.Rollback.GitOps;
+using KfmRollback.Engine.Rollback.Helm;
 
 namespace KfmRollback.Engine.Rollback;
 
@@ -32,8 +33,9 @@ public sealed class RollbackMechanisms
     {
         RollbackMethod.Cluster => new ClusterRollbackMechanism(_cluster(environment), _freezes.ClusterControllers(environment), _clock),
         RollbackMethod.GitOps => new GitOpsRollbackMechanism(environment.Gitops, _clock, receipts: () => StoredReceipts(environment)),
+        RollbackMethod.Helm => new HelmRollbackMechanism(_cluster(environment), _freezes.ClusterControllers(environment), _clock),
         _ => throw new KfmException("RollbackMethodUnavailable", KfmErrorKind.NotInstalled,
-            $"The {method} rollback mechanism is not available for environment '{environment.Name}'. Use -Method Cluster or -Method GitOps.", method),
+            $"The {method} rollback mechanism is not available for environment '{environment.Name}'. Use -Method Cluster, GitOps or Helm.", method),
     };
 
     public IKubernetes ClusterClient(EnvironmentConfig environment) => _cluster(environment);

@@ -39,6 +39,9 @@ public sealed class EnvironmentConfig : IConfigSection
     /// <summary>Where the policy bundle reference lives; absent means the policy surface cannot be rolled back.</summary>
     public PolicySurfaceConfig? PolicySurface { get; init; }
 
+    /// <summary>The Helm release that deploys the API; absent means the Helm source and method are unavailable.</summary>
+    public HelmConfig? Helm { get; init; }
+
     /// <summary>How to fail closed when rollback does not succeed; absent means manual escalation only.</summary>
     public FailClosedConfig? FailClosed { get; init; }
 
