@@ -22,6 +22,7 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
     private readonly IKubernetes _client;
     private readonly IReadOnlyList<IFreezeMechanism> _controllers;
     private readonly IClock _clock;
+    private const int PatchAttempts = 5;
     private RollbackLease? _lease;
 
     /// <param name="controllers">The GitOps controllers that could revert the change (FreezeMechanisms.ClusterControllers).</param>
@@ -153,9 +154,27 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
             JsonArray patch = plan.Patch(deployment.Metadata.ResourceVersion);
             try
             {
-                reporter.Say($"Patching deployment {plan.DeploymentNamespace}/{plan.Deployment} with the pod template of revision {plan.TargetVersion}.");
-                await _client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(patch.ToJsonString(), V1Patch.PatchType.JsonPatch),
-                    plan.Deployment, plan.DeploymentNamespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+                for (int attempt = 1; ; attempt++)
+                {
+                    try
+                    {
+                        reporter.Say($"Patching deployment {plan.DeploymentNamespace}/{plan.Deployment} with the pod template of revision {plan.TargetVersion} (attempt {attempt}).");
+                        await _client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(patch.ToJsonString(), V1Patch.PatchType.JsonPatch),
+                            plan.Deployment, plan.DeploymentNamespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+                        break;
+                    }
+                    catch (Exception ex) when (attempt < PatchAttempts && (KubernetesErrors.IsInvalid(ex) || KubernetesErrors.IsConflict(ex)))
+                    {
+                        // The resourceVersion moved: only a status write (same generation) lets the same patch go again.
+                        V1Deployment now = await ReadDeploymentAsync(request.Environment.Cluster, cancellationToken).ConfigureAwait(false);
+                        if (now.Metadata.Generation != plan.DeploymentGeneration)
+                        {
+                            throw;
+                        }
+                        reporter.Say($"Deployment {plan.DeploymentNamespace}/{plan.Deployment} changed status between read and patch (spec unchanged); sending the same patch again.");
+                        patch = plan.Patch(now.Metadata.ResourceVersion);
+                    }
+                }
                 sent.Add(HelmRollbackPlanner.PatchChange(plan, patch));
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
