@@ -17,11 +17,18 @@ public abstract class KfmCmdlet : PSCmdlet
     /// <summary>Cancelled when the user presses Ctrl+C or the pipeline stops.</summary>
     protected CancellationToken StopToken => _stopping.Token;
 
-    protected sealed override void ProcessRecord()
+    protected sealed override void ProcessRecord() => Guarded(ProcessRecordCore);
+
+    protected abstract void ProcessRecordCore();
+
+    protected sealed override void EndProcessing() => Guarded(EndProcessingCore);
+
+    /// <summary>Engine failures become error records with stable ids; Ctrl+C ends quietly.</summary>
+    private void Guarded(Action work)
     {
         try
         {
-            ProcessRecordCore();
+            work();
         }
         catch (KfmException ex)
         {
@@ -30,23 +37,6 @@ public abstract class KfmCmdlet : PSCmdlet
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
             // Ctrl+C: PowerShell already reports the stop; nothing half-done to report.
-        }
-    }
-
-    protected abstract void ProcessRecordCore();
-
-    protected sealed override void EndProcessing()
-    {
-        try
-        {
-            EndProcessingCore();
-        }
-        catch (KfmException ex)
-        {
-            ThrowTerminatingError(ErrorRecords.From(ex));
-        }
-        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
-        {
         }
     }
 
