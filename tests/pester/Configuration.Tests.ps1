@@ -9,7 +9,7 @@ BeforeAll {
 Describe 'Get-KfmEnvironment' {
     It 'reads the shipped example' {
         $environments = Get-KfmEnvironment -ConfigPath $example
-        $environments.Name | Should -Be @('prod', 'staging')
+        $environments.Name | Should -Be @('dr', 'prod', 'staging')
         (Get-KfmEnvironment -ConfigPath $example -Name prod).Cluster.Deployment | Should -Be 'kfm-api'
     }
 
@@ -19,7 +19,7 @@ Describe 'Get-KfmEnvironment' {
         Push-Location $dir
         try { (Get-KfmEnvironment -Name staging).Name | Should -Be 'staging' } finally { Pop-Location }
         $env:KFM_ROLLBACK_CONFIG = $example
-        try { (Get-KfmEnvironment).Count | Should -Be 2 } finally { Remove-Item env:KFM_ROLLBACK_CONFIG }
+        try { (Get-KfmEnvironment).Count | Should -Be 3 } finally { Remove-Item env:KFM_ROLLBACK_CONFIG }
     }
 
     It 'names file, line and column for malformed YAML' {

@@ -32,7 +32,7 @@ public abstract class KfmCmdlet : PSCmdlet
         }
         catch (KfmException ex)
         {
-            ThrowTerminatingError(ErrorRecords.From(ex));
+            ThrowTerminatingError(ErrorRecords.From(ex is Engine.Configuration.ConfigSectionMissingException missing ? missing.For(MyInvocation.MyCommand.Name) : ex));
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {

@@ -23,7 +23,7 @@ public sealed class FreezeMechanisms
 
     /// <summary>Only the mechanisms whose controllers live in the cluster and could revert a cluster rollback.</summary>
     public IReadOnlyList<IFreezeMechanism> ClusterControllers(EnvironmentConfig environment) =>
-        environment.Freeze.Mechanisms
+        environment.FreezeMechanisms
             .Where(m => m.Kind is FreezeKind.Argocd or FreezeKind.FluxKustomization or FreezeKind.FluxHelmrelease)
             .Select(m => Build(environment, m))
             .ToList();

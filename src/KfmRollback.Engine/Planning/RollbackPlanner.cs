@@ -207,7 +207,7 @@ public sealed class RollbackPlanner
         }
         if (_sources.GitOpsRef is null)
         {
-            return ("Cluster", "no GitOps reader was given");
+            return ("Cluster", "the environment has no gitops section, so the cluster is the only path");
         }
         try
         {

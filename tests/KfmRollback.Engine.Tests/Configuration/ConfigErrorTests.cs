@@ -205,10 +205,33 @@ public sealed class ConfigErrorTests
     }
 
     [Fact]
-    public void MissingRequiredSection()
+    public void ClusterIsTheOnlyRequiredSection()
     {
-        var e = LoadFails(Replace("    prometheus:", "    unused_marker:").Replace("    unused_marker:\n      url: http://prom.test:9090\n", ""), ConfigErrorIds.ConfigMissingKey);
-        Assert.Contains("missing required key 'prometheus' under environments.prod.", e.Message);
+        var e = LoadFails("defaults: { incident_journal: j, receipt_store: r }\nenvironments:\n  prod:\n    approval_required: false\n", ConfigErrorIds.ConfigMissingKey);
+        Assert.Contains("missing required key 'cluster' under environments.prod.", e.Message);
+    }
+
+    [Fact]
+    public void ClusterOnlyEnvironmentOfSixLinesLoadsAndNamesAMissingSectionWhenOneIsNeeded()
+    {
+        var prod = Load("defaults: { incident_journal: j, receipt_store: r }\nenvironments:\n  prod:\n    cluster:\n      namespace: kfm\n      deployment: kfm-api\n").GetEnvironment("prod");
+        Assert.Empty(prod.FreezeMechanisms);
+        Assert.Null(prod.GitopsSection);
+        foreach (var (section, read) in new (string, Func<object>)[] { ("api", () => prod.Api), ("prometheus", () => prod.Prometheus), ("gitops", () => prod.Gitops), ("freeze", () => prod.Freeze) })
+        {
+            var e = Assert.Throws<ConfigSectionMissingException>(read);
+            Assert.Equal("ConfigSectionMissing", e.ErrorId);
+            Assert.Contains($"'{section}' section of environment 'prod'", e.Message);
+            Assert.Contains($"environments.prod.{section}", e.Message);
+            Assert.Contains("Test-KfmPolicyInvariant needs", e.For("Test-KfmPolicyInvariant").Message);
+        }
+    }
+
+    [Fact]
+    public void KillSwitchWithoutGitOpsSectionIsRefused()
+    {
+        var e = LoadFails("defaults: { incident_journal: j, receipt_store: r }\nenvironments:\n  prod:\n    cluster: { namespace: kfm, deployment: kfm-api }\n    freeze: { mechanisms: [ { kind: killswitch } ] }\n", ConfigErrorIds.ConfigMissingKey);
+        Assert.Contains("'gitops'", e.Message);
     }
 
     [Fact]

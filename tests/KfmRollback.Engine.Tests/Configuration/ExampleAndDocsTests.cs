@@ -13,10 +13,11 @@ public sealed class ExampleAndDocsTests
     private static readonly string DocsPath = Path.Combine(Root, "docs", "configuration.md");
 
     [Fact]
-    public void ExampleLoadsWithBothEnvironments()
+    public void ExampleLoadsWithEveryEnvironment()
     {
         var config = KfmConfigLoader.Load(ExamplePath);
-        Assert.Equal(new[] { "prod", "staging" }, config.EnvironmentNames);
+        Assert.Equal(new[] { "dr", "prod", "staging" }, config.EnvironmentNames);
+        Assert.Null(config.GetEnvironment("dr").ApiSection); // the cluster-only environment
 
         var prod = config.GetEnvironment("prod");
         Assert.Equal("kfm", prod.Cluster.Namespace);

@@ -49,8 +49,11 @@ internal sealed class RangeAttribute : Attribute
     public double Max { get; }
 }
 
-/// <summary>The spelling of an enum member in YAML when it is not the kebab-case of its name.</summary>
-[AttributeUsage(AttributeTargets.Field)]
+/// <summary>
+/// The spelling of an enum member in YAML when it is not the kebab-case of its name, or of a key
+/// when it is not the snake_case of its property's name.
+/// </summary>
+[AttributeUsage(AttributeTargets.Field | AttributeTargets.Property)]
 internal sealed class YamlNameAttribute : Attribute
 {
     public YamlNameAttribute(string name) { Name = name; }

@@ -28,7 +28,7 @@ internal static class ConfigSchema
                 .Where(p => p.GetSetMethod(nonPublic: true) is { } setter && !setter.IsPrivate)
                 .Where(p => !p.IsDefined(typeof(NotAKeyAttribute)))
                 .OrderBy(p => p.MetadataToken) // declaration order, for readable docs and errors
-                .Select(p => new ConfigKey(ToSeparated(p.Name, '_'), p))
+                .Select(p => new ConfigKey(p.GetCustomAttribute<YamlNameAttribute>()?.Name ?? ToSeparated(p.Name, '_'), p))
                 .ToList();
             Cache[type] = keys;
             return keys;

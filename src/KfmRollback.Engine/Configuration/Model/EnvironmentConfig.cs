@@ -11,27 +11,46 @@ public sealed class EnvironmentConfig : IConfigSection
 
     /// <summary>An environment built in code, not bound from a file (engine tests).</summary>
     internal static EnvironmentConfig Create(string name, ClusterConfig cluster, GitOpsConfig gitops) =>
-        new() { Name = name, Cluster = cluster, Gitops = gitops };
+        new() { Name = name, Cluster = cluster, GitopsSection = gitops };
 
     /// <summary>The cluster, namespace and Deployment that run the API.</summary>
     [RequiredKey]
     public ClusterConfig Cluster { get; init; } = null!;
 
-    /// <summary>The GitOps repository holding the desired state (preferred rollback path).</summary>
-    [RequiredKey]
-    public GitOpsConfig Gitops { get; init; } = null!;
+    // Only cluster is required: a cluster-only environment is six lines. Each optional section
+    // below is read through a property that names the section and why when it is missing
+    // (ConfigSectionMissing), so a cmdlet that needs one says so instead of failing on a null.
 
-    /// <summary>How deploys are frozen before anything is touched.</summary>
-    [RequiredKey]
-    public FreezeConfig Freeze { get; init; } = null!;
+    /// <summary>The GitOps repository holding the desired state (preferred rollback path).</summary>
+    [YamlName("gitops")]
+    public GitOpsConfig? GitopsSection { get; init; }
+
+    /// <summary>How deploys are frozen before anything is touched; absent means no deploy controller is known.</summary>
+    [YamlName("freeze")]
+    public FreezeConfig? FreezeSection { get; init; }
 
     /// <summary>Metrics source and thresholds for verifying health after rollback.</summary>
-    [RequiredKey]
-    public PrometheusConfig Prometheus { get; init; } = null!;
+    [YamlName("prometheus")]
+    public PrometheusConfig? PrometheusSection { get; init; }
 
     /// <summary>The governed API: health, contract and policy-invariant probes.</summary>
-    [RequiredKey]
-    public ApiConfig Api { get; init; } = null!;
+    [YamlName("api")]
+    public ApiConfig? ApiSection { get; init; }
+
+    public GitOpsConfig Gitops => GitopsSection ?? throw new ConfigSectionMissingException(Name, "gitops",
+        "the GitOps repository (Get-KfmApiRef -Source GitOps, Invoke-KfmRollback -Method GitOps, Test-KfmDrift, the kill switch)");
+
+    public FreezeConfig Freeze => FreezeSection ?? throw new ConfigSectionMissingException(Name, "freeze",
+        "the deploy freeze mechanisms (Argo CD, Flux, kill switch) to freeze, thaw or inspect");
+
+    public PrometheusConfig Prometheus => PrometheusSection ?? throw new ConfigSectionMissingException(Name, "prometheus",
+        "the metrics that judge health (verification checklist A, Test-KfmApiHealth, Test-KfmRollback)");
+
+    public ApiConfig Api => ApiSection ?? throw new ConfigSectionMissingException(Name, "api",
+        "the governed API's URL and probe plan (verification checklists A-D: Test-KfmPolicyInvariant, Test-KfmContract, Test-KfmObservability, Test-KfmRollback)");
+
+    /// <summary>The freeze mechanisms configured, none when the environment has no freeze section.</summary>
+    public IReadOnlyList<FreezeMechanism> FreezeMechanisms => FreezeSection?.Mechanisms ?? Array.Empty<FreezeMechanism>();
 
     /// <summary>ConfigMaps/Secrets the API reads, snapshotted as evidence (undo does not revert them).</summary>
     public ConfigSurfaceConfig ConfigSurface { get; init; } = new();
@@ -75,8 +94,13 @@ public sealed class EnvironmentConfig : IConfigSection
         if (Incidents is null)
             throw scope.Missing("incidents", "every rollback is journalled; set it here or set defaults.incident_journal.");
 
-        if (Freeze.Mechanisms.Any(m => m.Kind == FreezeKind.Killswitch) && Gitops.KillSwitchPath is null)
-            throw (scope.For(Gitops) ?? scope).Missing("kill_switch_path",
-                "freeze.mechanisms lists a killswitch, which needs the file's path in the GitOps repository.");
+        if (FreezeMechanisms.Any(m => m.Kind == FreezeKind.Killswitch))
+        {
+            if (GitopsSection is null)
+                throw scope.Missing("gitops", "freeze.mechanisms lists a killswitch, which is a file in the GitOps repository.");
+            if (GitopsSection.KillSwitchPath is null)
+                throw (scope.For(GitopsSection) ?? scope).Missing("kill_switch_path",
+                    "freeze.mechanisms lists a killswitch, which needs the file's path in the GitOps repository.");
+        }
     }
 }
