@@ -28,8 +28,8 @@ public sealed class GetKfmApiRefCommand : KfmEnvironmentCmdlet
         {
             ApiRefSource.Cluster => RunAsync(token => ClusterOperations.ReadApiRefAsync(environment, Container, IncidentId, token)),
             ApiRefSource.Helm => RunAsync(token => KfmRollback.Engine.Helm.HelmOperations.ReadApiRefAsync(environment, Container, IncidentId, token)),
-            _ => KfmRollback.Engine.GitOps.GitOpsOperations.ReadApiRef(environment, IncidentId,
-                Credential?.UserName, Credential?.GetNetworkCredential().Password),
+            _ => RunAsync(token => Task.Run(() => KfmRollback.Engine.GitOps.GitOpsOperations.ReadApiRef(environment, IncidentId,
+                Credential?.UserName, Credential?.GetNetworkCredential().Password, token), token)),
         };
         if (!reference.CurrentIsDigest)
         {

@@ -47,7 +47,7 @@ public sealed class KillSwitchFreeze : IFreezeMechanism
 
     public Task<FreezeState> GetAsync(CancellationToken cancellationToken)
     {
-        using var repository = GitOpsRepository.Open(_config, _credential, _cacheRoot);
+        using var repository = GitOpsRepository.Open(_config, _credential, _cacheRoot, cancellationToken);
         return Task.FromResult(State(Read(repository.DeployTip()), changed: false, detail: null));
     }
 
@@ -59,7 +59,7 @@ public sealed class KillSwitchFreeze : IFreezeMechanism
 
     private async Task<FreezeState> ChangeAsync(FreezeRequest request, bool dryRun, bool freeze, CancellationToken cancellationToken)
     {
-        using var repository = GitOpsRepository.Open(_config, _credential, _cacheRoot);
+        using var repository = GitOpsRepository.Open(_config, _credential, _cacheRoot, cancellationToken);
         var tip = repository.DeployTip();
         var record = Read(tip);
         if ((record is not null) == freeze)

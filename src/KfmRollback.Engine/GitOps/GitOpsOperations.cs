@@ -13,9 +13,9 @@ namespace KfmRollback.Engine.GitOps;
 public static class GitOpsOperations
 {
     /// <summary>The desired ref in Git and its last-known-good (a verified receipt wins over history).</summary>
-    public static ApiRef ReadApiRef(EnvironmentConfig environment, string? incidentId, string? user, string? password)
+    public static ApiRef ReadApiRef(EnvironmentConfig environment, string? incidentId, string? user, string? password, CancellationToken cancellationToken = default)
     {
-        using GitOpsRepository repository = GitOpsRepository.Open(environment.Gitops, Credential(user, password));
+        using GitOpsRepository repository = GitOpsRepository.Open(environment.Gitops, Credential(user, password), cancellationToken: cancellationToken);
         GitOpsRefReport report = new GitOpsRefReader(environment.Name, environment.Gitops).Read(repository, Rollback.RollbackMechanisms.StoredReceipts(environment));
         return report.Ref with { IncidentId = incidentId };
     }
@@ -23,7 +23,7 @@ public static class GitOpsOperations
     /// <summary>Git's desired ref against what the cluster runs, one item per difference.</summary>
     public static async Task<IReadOnlyList<DriftItem>> DriftAsync(EnvironmentConfig environment, string? user, string? password, CancellationToken cancellationToken)
     {
-        ApiRef desired = ReadApiRef(environment, null, user, password);
+        ApiRef desired = await Task.Run(() => ReadApiRef(environment, null, user, password, cancellationToken), cancellationToken).ConfigureAwait(false);
         ApiRef live = await ClusterOperations.ReadApiRefAsync(environment, null, null, cancellationToken).ConfigureAwait(false);
         return GitOpsDrift.Compare(desired, live);
     }

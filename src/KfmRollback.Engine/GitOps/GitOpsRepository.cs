@@ -16,12 +16,16 @@ public sealed partial class GitOpsRepository : IDisposable
 {
     public const string RemoteName = "origin";
     private readonly GitCredential? _credential;
+    private readonly CancellationToken _cancellation;
+    private readonly Action<string, int>? _progress;
 
-    private GitOpsRepository(Repository repository, string branch, GitCredential? credential)
+    private GitOpsRepository(Repository repository, string branch, GitCredential? credential, CancellationToken cancellation, Action<string, int>? progress)
     {
         Repo = repository;
         Branch = branch;
         _credential = credential;
+        _cancellation = cancellation;
+        _progress = progress;
     }
 
     public Repository Repo { get; }
@@ -29,8 +33,12 @@ public sealed partial class GitOpsRepository : IDisposable
     public bool HasRemote => Repo.Network.Remotes[RemoteName] is not null;
 
     /// <summary>Opens (or clones, for a URL) and fetches, so reads see the deploy branch's tip.</summary>
-    public static GitOpsRepository Open(GitOpsConfig config, GitCredential? credential = null, string? cacheRoot = null)
+    /// <param name="cancellationToken">Ctrl+C: libgit2's transfer callbacks return false, so a clone, fetch or push stops between packets.</param>
+    /// <param name="progress">Transfer progress for people ("Receiving objects", percent).</param>
+    public static GitOpsRepository Open(GitOpsConfig config, GitCredential? credential = null, string? cacheRoot = null,
+        CancellationToken cancellationToken = default, Action<string, int>? progress = null)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var resolved = GitCredential.Resolve(config, credential);
         GitOpsRepository repository;
         if (config.Path is { } path)
@@ -38,7 +46,7 @@ public sealed partial class GitOpsRepository : IDisposable
             if (!Repository.IsValid(path))
                 throw new KfmException(GitOpsErrorIds.RepositoryUnavailable, KfmErrorKind.ObjectNotFound,
                     $"gitops.path {path} is not a git repository. Clone the GitOps repository there or set gitops.url.", path);
-            repository = new GitOpsRepository(new Repository(path), config.Branch, resolved);
+            repository = new GitOpsRepository(new Repository(path), config.Branch, resolved, cancellationToken, progress);
             if (repository.Repo.Network.Remotes[RemoteName] is { } remote)
                 GitOpsRemote.EnsureSupported(remote.Url);
         }
@@ -52,9 +60,19 @@ public sealed partial class GitOpsRepository : IDisposable
                 if (Directory.Exists(dir))
                     Directory.Delete(dir, recursive: true); // a clone interrupted earlier: start over
                 Directory.CreateDirectory(Path.GetDirectoryName(dir)!);
-                Network(() => Repository.Clone(url, dir, new CloneOptions(new FetchOptions { CredentialsProvider = resolved?.Handler() })), url, "clone");
+                try
+                {
+                    Network(() => Repository.Clone(url, dir, new CloneOptions(FetchOptions(resolved, cancellationToken, progress))), url, "clone", cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    // A half clone must not pass for the cache next time.
+                    if (Directory.Exists(dir))
+                        Directory.Delete(dir, recursive: true);
+                    throw;
+                }
             }
-            repository = new GitOpsRepository(new Repository(dir), config.Branch, resolved);
+            repository = new GitOpsRepository(new Repository(dir), config.Branch, resolved, cancellationToken, progress);
         }
         repository.Fetch();
         return repository;
@@ -72,8 +90,22 @@ public sealed partial class GitOpsRepository : IDisposable
         if (Repo.Network.Remotes[RemoteName] is not { } remote)
             return;
         var refspecs = remote.FetchRefSpecs.Select(r => r.Specification).ToList();
-        Network(() => Commands.Fetch(Repo, RemoteName, refspecs, new FetchOptions { CredentialsProvider = _credential?.Handler(), Prune = true }, null), remote.Url, "fetch");
+        var options = FetchOptions(_credential, _cancellation, _progress);
+        options.Prune = true;
+        Network(() => Commands.Fetch(Repo, RemoteName, refspecs, options, null), remote.Url, "fetch", _cancellation);
     }
+
+    private static FetchOptions FetchOptions(GitCredential? credential, CancellationToken cancellation, Action<string, int>? progress) => new()
+    {
+        CredentialsProvider = credential?.Handler(),
+        OnTransferProgress = p =>
+        {
+            if (p.TotalObjects > 0)
+                progress?.Invoke($"Receiving objects {p.ReceivedObjects}/{p.TotalObjects}", (int)(100L * p.ReceivedObjects / p.TotalObjects));
+            return !cancellation.IsCancellationRequested;
+        },
+        OnProgress = _ => !cancellation.IsCancellationRequested,
+    };
 
     /// <summary>The deploy branch's tip: the remote-tracking branch after fetch, or the local branch without a remote.</summary>
     public Commit DeployTip()
@@ -107,13 +139,22 @@ public sealed partial class GitOpsRepository : IDisposable
         {
             CredentialsProvider = _credential?.Handler(),
             OnPushStatusError = e => rejection = e.Message,
+            // Cancelling before the ref updates are sent leaves the remote as it was; libgit2 updates refs only after the pack is whole.
+            OnNegotiationCompletedBeforePush = _ => !_cancellation.IsCancellationRequested,
+            OnPackBuilderProgress = (_, _, _) => !_cancellation.IsCancellationRequested,
+            OnPushTransferProgress = (current, total, _) =>
+            {
+                if (total > 0)
+                    _progress?.Invoke($"Writing objects {current}/{total}", (int)(100L * current / total));
+                return !_cancellation.IsCancellationRequested;
+            },
         };
         // A temporary local ref carries the commit: a refspec needs a ref, and this one never becomes a checked-out branch.
         string temp = "refs/kfm-rollback/push";
         Repo.Refs.Add(temp, commit.Id, allowOverwrite: true);
         try
         {
-            Network(() => Repo.Network.Push(remote, $"{temp}:refs/heads/{remoteBranch}", options), remote.Url, "push");
+            Network(() => Repo.Network.Push(remote, $"{temp}:refs/heads/{remoteBranch}", options), remote.Url, "push", _cancellation);
         }
         catch (KfmException e) when (e.ErrorId == GitOpsErrorIds.RepositoryUnavailable && IsRejection(e.Message))
         {
@@ -142,11 +183,16 @@ public sealed partial class GitOpsRepository : IDisposable
         message.Contains("fast-forward", StringComparison.OrdinalIgnoreCase) || message.Contains("fastforward", StringComparison.OrdinalIgnoreCase) || message.Contains("rejected", StringComparison.OrdinalIgnoreCase)
         || message.Contains("hook", StringComparison.OrdinalIgnoreCase) || message.Contains("contains commits that are not present", StringComparison.OrdinalIgnoreCase);
 
-    private static void Network(Action action, string url, string what)
+    private static void Network(Action action, string url, string what, CancellationToken cancellation)
     {
+        cancellation.ThrowIfCancellationRequested();
         try
         {
             action();
+        }
+        catch (LibGit2SharpException e) when (cancellation.IsCancellationRequested)
+        {
+            throw new OperationCanceledException($"Git {what} was cancelled.", e, cancellation);
         }
         catch (LibGit2SharpException e)
         {

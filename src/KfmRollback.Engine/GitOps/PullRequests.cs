@@ -79,14 +79,16 @@ public sealed class GitHubPullRequests : IPullRequestProvider
     public GitHubPullRequests(PullRequestConfig config, string token)
     {
         var product = new Octokit.ProductHeaderValue("KfmRollback");
-        _client = config.BaseUrl is { } baseUrl ? new GitHubClient(product, baseUrl) : new GitHubClient(product);
-        _client.Credentials = new Credentials(token);
+        var connection = new Connection(product, ApiBase(config.BaseUrl), new Octokit.Internal.InMemoryCredentialStore(new Credentials(token)),
+            new CancellableHttpClient(), new Octokit.Internal.SimpleJsonSerializer());
+        _client = new GitHubClient(connection);
         var parts = config.Repository!.Split('/');
         (_owner, _name) = (parts[0], parts[1]);
     }
 
     public async Task<PullRequestInfo?> FindOrCreateAsync(PullRequestDraft draft, CancellationToken cancellationToken)
     {
+        using var scope = CancellableHttpClient.Use(cancellationToken);
         try
         {
             var open = await _client.PullRequest.GetAllForRepository(_owner, _name,
@@ -104,6 +106,42 @@ public sealed class GitHubPullRequests : IPullRequestProvider
     }
 
     public string? CompareUrl(PullRequestDraft draft) => null;
+
+    /// <summary>GitHub Enterprise serves its API under /api/v3/ (as Octokit's GitHubClient(product, baseUrl) assumes).</summary>
+    private static Uri ApiBase(Uri? baseUrl) =>
+        baseUrl is null || baseUrl.Host is "github.com" or "api.github.com" ? GitHubClient.GitHubApiUrl : new Uri(baseUrl, "/api/v3/");
+
+    /// <summary>
+    /// Octokit's API takes no CancellationToken, but its transport does: the caller's token flows to
+    /// every request of the call through an AsyncLocal, so Ctrl+C stops a slow GitHub at once.
+    /// </summary>
+    private sealed class CancellableHttpClient : Octokit.Internal.IHttpClient
+    {
+        private static readonly AsyncLocal<CancellationToken> s_current = new();
+        private readonly Octokit.Internal.HttpClientAdapter _inner = new(Octokit.Internal.HttpMessageHandlerFactory.CreateDefault);
+
+        public static IDisposable Use(CancellationToken token)
+        {
+            CancellationToken previous = s_current.Value;
+            s_current.Value = token;
+            return new Restore(previous);
+        }
+
+        public async Task<IResponse> Send(Octokit.Internal.IRequest request, CancellationToken cancellationToken, Func<object, object>? preprocessResponseBody = null)
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, s_current.Value);
+            return await _inner.Send(request, linked.Token, preprocessResponseBody).ConfigureAwait(false);
+        }
+
+        public void SetRequestTimeout(TimeSpan timeout) => _inner.SetRequestTimeout(timeout);
+
+        public void Dispose() => _inner.Dispose();
+
+        private sealed class Restore(CancellationToken previous) : IDisposable
+        {
+            public void Dispose() => s_current.Value = previous;
+        }
+    }
 }
 
 /// <summary>Azure DevOps Repos via REST (api-version 7.1): list by sourceRefName, else create.</summary>

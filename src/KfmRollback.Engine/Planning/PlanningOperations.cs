@@ -14,7 +14,7 @@ public static class PlanningOperations
         var sources = new PlanSources
         {
             LastVerifiedDigest = () => ClusterOperations.LastVerifiedDigest(environment),
-            GitOpsRef = environment.GitopsSection is null ? null : token => Task.Run(() => GitOpsOperations.ReadApiRef(environment, request.IncidentId, gitUser, gitPassword), token),
+            GitOpsRef = environment.GitopsSection is null ? null : token => Task.Run(() => GitOpsOperations.ReadApiRef(environment, request.IncidentId, gitUser, gitPassword, token), token),
             Http = s_http,
         };
         return new RollbackPlanner(ClusterClientFactory.For(environment.Cluster), environment, sources).PlanAsync(request, cancellationToken);

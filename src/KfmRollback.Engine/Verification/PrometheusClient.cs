@@ -50,7 +50,9 @@ public sealed class PrometheusClient : IDisposable
                 ? new PromValue(null, $"no data ({text}: no traffic in the window)")
                 : new PromValue(value, null);
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException or KeyNotFoundException or InvalidOperationException)
+        // A timeout is an unreachable Prometheus; Ctrl+C is not, and must stop the caller.
+        catch (Exception ex) when (ex is HttpRequestException or JsonException or KeyNotFoundException or InvalidOperationException
+            || (ex is TaskCanceledException && !cancellationToken.IsCancellationRequested))
         {
             return new PromValue(null, $"Prometheus unreachable or answered unexpectedly ({ex.GetType().Name})");
         }

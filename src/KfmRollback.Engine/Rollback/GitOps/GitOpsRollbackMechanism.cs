@@ -56,7 +56,7 @@ public sealed class GitOpsRollbackMechanism : IRollbackMechanism
         if (request.DirectPush && !_config.AllowDirectPush)
             throw new KfmException(GitOpsErrorIds.DirectPushNotAllowed, KfmErrorKind.PermissionDenied,
                 "Direct pushes to the deploy branch are off (gitops.allow_direct_push is false). Drop -DirectPush to go through a pull request.");
-        using var repository = Open(request);
+        using var repository = Open(request, cancellationToken);
         var report = new GitOpsRefReader(request.Environment.Name, _config).Read(repository, _receipts(), historyLimit: 2);
         var tip = repository.DeployTip();
         string? current = report.Ref.CurrentRef ?? report.Ref.CurrentImage;
@@ -110,7 +110,7 @@ public sealed class GitOpsRollbackMechanism : IRollbackMechanism
     public async Task<RollbackResult> ApplyAsync(RollbackRequest request, MechanismPlan plan, RollbackReporter reporter, CancellationToken cancellationToken)
     {
         var approved = (GitOpsMechanismPlan)plan;
-        using var repository = Open(request);
+        using var repository = Open(request, cancellationToken);
         var tip = repository.DeployTip();
         string? url = repository.Repo.Network.Remotes[GitOpsRepository.RemoteName]?.Url;
         var provider = _providers(_config.Pr, url is not null && Uri.TryCreate(url, UriKind.Absolute, out var u) ? u : null);
@@ -159,9 +159,9 @@ public sealed class GitOpsRollbackMechanism : IRollbackMechanism
         return error is null ? result : result with { Error = error };
     }
 
-    private GitOpsRepository Open(RollbackRequest request)
+    private GitOpsRepository Open(RollbackRequest request, CancellationToken cancellationToken)
     {
-        var repository = GitOpsRepository.Open(_config, request.GitCredential, _cacheRoot);
+        var repository = GitOpsRepository.Open(_config, request.GitCredential, _cacheRoot, cancellationToken);
         if (_config.Path is not null && repository.Repo.RetrieveStatus(new StatusOptions { IncludeUntracked = false }).IsDirty)
         {
             repository.Dispose();
