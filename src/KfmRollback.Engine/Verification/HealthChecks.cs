@@ -1,3 +1,4 @@
+using k8s;
 using System.Globalization;
 using k8s.Models;
 using KfmRollback.Engine.Cluster;
@@ -11,17 +12,18 @@ namespace KfmRollback.Engine.Verification;
 /// </summary>
 public static class HealthChecks
 {
-    public static async Task<IReadOnlyList<CheckResult>> RunAsync(EnvironmentConfig environment, DateTimeOffset incidentStart, DateTimeOffset now, CancellationToken cancellationToken)
+    public static async Task<IReadOnlyList<CheckResult>> RunAsync(EnvironmentConfig environment, DateTimeOffset incidentStart, DateTimeOffset now, CancellationToken cancellationToken,
+        IKubernetes? client = null)
     {
-        var results = new List<CheckResult> { await DeploymentStableAsync(environment, cancellationToken).ConfigureAwait(false) };
+        var results = new List<CheckResult> { await DeploymentStableAsync(environment, client ?? ClusterClientFactory.For(environment.Cluster), cancellationToken).ConfigureAwait(false) };
         results.AddRange(await EndpointsAsync(environment, cancellationToken).ConfigureAwait(false));
         results.AddRange(await MetricsAsync(environment, incidentStart, now, cancellationToken).ConfigureAwait(false));
         return results;
     }
 
-    private static async Task<CheckResult> DeploymentStableAsync(EnvironmentConfig environment, CancellationToken cancellationToken)
+    /// <summary>Checklist A's "deployment is stable (no crash loop)": two reads two seconds apart.</summary>
+    public static async Task<CheckResult> DeploymentStableAsync(EnvironmentConfig environment, IKubernetes client, CancellationToken cancellationToken)
     {
-        var client = ClusterClientFactory.For(environment.Cluster);
         DeploymentSnapshot first = await DeploymentSnapshot.ReadAsync(client, environment.Cluster.Namespace, environment.Cluster.Deployment, cancellationToken).ConfigureAwait(false);
         await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
         DeploymentSnapshot second = await DeploymentSnapshot.ReadAsync(client, environment.Cluster.Namespace, environment.Cluster.Deployment, cancellationToken).ConfigureAwait(false);

@@ -14,9 +14,10 @@ namespace KfmRollback.Engine.Verification;
 /// </summary>
 public static class LogChecks
 {
-    public static async Task<IReadOnlyList<CheckResult>> RunAsync(EnvironmentConfig environment, IReadOnlyList<string> restrictedIds, CancellationToken cancellationToken)
+    public static async Task<IReadOnlyList<CheckResult>> RunAsync(EnvironmentConfig environment, IReadOnlyList<string> restrictedIds, CancellationToken cancellationToken,
+        IKubernetes? client = null)
     {
-        IKubernetes client = ClusterClientFactory.For(environment.Cluster);
+        client ??= ClusterClientFactory.For(environment.Cluster);
         DeploymentSnapshot snapshot = await DeploymentSnapshot.ReadAsync(client, environment.Cluster.Namespace, environment.Cluster.Deployment, cancellationToken).ConfigureAwait(false);
         int since = (int)Math.Max(1, environment.Observability.LogWindow.TotalSeconds);
         var patterns = environment.Observability.RestrictedIdPatterns.Select(p => new Regex(p, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1))).ToList();

@@ -25,8 +25,12 @@ internal sealed class ProbeClientOptions
     /// <summary>Server certificate validation; null means the system trust store, as for every other client.</summary>
     public RemoteCertificateValidationCallback? CertificateValidation { get; init; }
 
-    /// <summary>False forces HttpClient for batches too (tests compare both transports).</summary>
-    public bool DirectConnections { get; init; } = true;
+    /// <summary>
+    /// False forces HttpClient for batches too (tests compare both transports). Also set by
+    /// $env:KFM_PROBE_TRANSPORT = 'httpclient', so bench/probes.ps1 can measure the module both ways.
+    /// </summary>
+    public bool DirectConnections { get; init; } =
+        !string.Equals(System.Environment.GetEnvironmentVariable("KFM_PROBE_TRANSPORT"), "httpclient", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>How long one request may take before the API counts as not answering.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(15);
@@ -178,10 +182,11 @@ public sealed class ProbeClient : IDisposable
 
     private async ValueTask<Http1Answer> HttpClientExchangeAsync(ProbeRequest probe, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(probe.Method, probe.Path.TrimStart('/'));
+        // Tuned as the direct lanes are: HTTP/1.1 exactly, pooled connections, no cookies, headers first.
+        using var request = new HttpRequestMessage(probe.Method, probe.Path.TrimStart('/')) { Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
         if (probe.Token is not null) { request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", probe.Token); }
         if (probe.Method == HttpMethod.Post) { request.Content = new StringContent("{}", Encoding.UTF8, "application/json"); }
-        using HttpResponseMessage response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        using HttpResponseMessage response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         byte[] content = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         List<KeyValuePair<string, string>>? compared = null;
         foreach (string name in _comparedHeaders)

@@ -198,3 +198,38 @@ public sealed class FleetWaveTests
         }
     }
 }
+
+/// <summary>Checklist services that read the cluster take the client, so they run against the in-process lab.</summary>
+public sealed class ClusterCheckTests
+{
+    [Fact]
+    public async Task Deployment_stability_passes_for_a_settled_build_and_fails_for_a_crash_loop()
+    {
+        await using var lab = await LabEnvironment.StartAsync();
+        await new KfmRollback.Engine.Cluster.RolloutWatcher(lab.Client, "kfm", "kfm-api").WaitAsync(null, TimeSpan.FromSeconds(60), CancellationToken.None);
+        var settled = await KfmRollback.Engine.Verification.HealthChecks.DeploymentStableAsync(lab.Environment, lab.Client, CancellationToken.None);
+        Assert.Equal(KfmRollback.Engine.Verification.Verdict.Pass, settled.Verdict);
+
+        // Freeze Argo CD first, or its self-heal would put the good build back within seconds.
+        foreach (IFreezeMechanism freeze in new FreezeMechanisms(_ => lab.Client, null).For(lab.Environment))
+        {
+            await freeze.FreezeAsync(new FreezeRequest("INC-T", "tester", "test", DateTimeOffset.UtcNow), dryRun: false, CancellationToken.None);
+        }
+        string crash = lab.Host.Images.Get("bad-crashloop").Image;
+        var patch = $"{{\"spec\":{{\"template\":{{\"spec\":{{\"containers\":[{{\"name\":\"api\",\"image\":\"{crash}\"}}]}}}}}}}}";
+        await lab.Client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(patch, V1Patch.PatchType.StrategicMergePatch), "kfm-api", "kfm");
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        var crashing = await KfmRollback.Engine.Verification.HealthChecks.DeploymentStableAsync(lab.Environment, lab.Client, CancellationToken.None);
+        Assert.NotEqual(KfmRollback.Engine.Verification.Verdict.Pass, crashing.Verdict);
+    }
+
+    [Fact]
+    public async Task The_log_scan_reads_the_lab_pods_through_the_given_client()
+    {
+        await using var lab = await LabEnvironment.StartAsync();
+        await new KfmRollback.Engine.Cluster.RolloutWatcher(lab.Client, "kfm", "kfm-api").WaitAsync(null, TimeSpan.FromSeconds(60), CancellationToken.None);
+        var results = await KfmRollback.Engine.Verification.LogChecks.RunAsync(lab.Environment, new[] { "burial_sites" }, CancellationToken.None, lab.Client);
+        Assert.NotEmpty(results);
+        Assert.All(results, r => Assert.StartsWith("D.", r.Check));
+    }
+}
