@@ -206,7 +206,7 @@ Import-Module '$KfmManifest'
 'loaded=' + ((`$versions | Sort-Object) -join ',')
 "@
         $out = Invoke-KfmChildPwsh -Script $script
-        $out | Should -Contain 'envs=prod,staging'
+        $out | Should -Contain 'envs=dr,prod,staging'
         ($out | Where-Object { $_ -like 'commit=*' }) | Should -Match '^commit=[0-9a-f]{40}$'
         $out | Should -Contain 'yaml=16.0.0.0'
         $out | Should -Contain 'after=2'
