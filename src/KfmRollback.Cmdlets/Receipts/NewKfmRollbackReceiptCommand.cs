@@ -73,6 +73,10 @@ public sealed class NewKfmRollbackReceiptCommand : KfmConfiguredCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public string? ToRevision { get; set; }
 
+    /// <summary>Evidence bundle digests to record; default: every bundle saved for the incident.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string[]? EvidenceDigest { get; set; }
+
     /// <summary>The decision tree's comparisons (from Get-KfmRollbackPlan through Invoke-KfmRollback), for kfm_integrity.decision.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true, DontShow = true)]
     public object[]? Evidence { get; set; }
@@ -103,8 +107,17 @@ public sealed class NewKfmRollbackReceiptCommand : KfmConfiguredCmdlet
             Evidence = PipelineObjects.Unwrap<KfmRollback.Engine.Rollback.PlanEvidence>(Evidence),
             RevisionFrom = FromRevision,
             RevisionTo = ToRevision,
+            EvidenceDigests = EvidenceDigest ?? SavedEvidence(),
         };
         WriteObject(new ReceiptFactory().Create(input));
+    }
+
+    /// <summary>The incident's bundles in the environment's evidence directory (none when nothing is configured).</summary>
+    private IReadOnlyList<string> SavedEvidence()
+    {
+        var environment = ResolveEnvironment(required: false);
+        return environment is null ? Array.Empty<string>()
+            : KfmRollback.Engine.Evidence.EvidenceService.StoreFor(environment).ForIncident(IncidentId).Select(b => b.Digest).ToList();
     }
 
     private Incident? TryGetIncident()
