@@ -56,8 +56,7 @@ public abstract class KfmEnvironmentCmdlet : KfmConfiguredCmdlet
     /// </summary>
     protected Engine.Evidence.EvidenceBundle SaveEvidence(EnvironmentConfig environment, string stage, Engine.Verification.VerificationSummary? verification, string? path)
     {
-        Incident incident = TryGetIncident(environment) ?? throw new KfmException("EvidenceIncidentUnknown", KfmErrorKind.ObjectNotFound,
-            $"Evidence belongs to an incident: pass -IncidentId of an incident in the journal (or pipe New-KfmIncident / Get-KfmIncident).", IncidentId);
+        Incident incident = RequireIncident(environment);
         var store = Engine.Evidence.EvidenceService.StoreFor(environment, path is null ? null : GetUnresolvedProviderPathFromPSPath(path));
         var request = new Engine.Evidence.EvidenceRequest
         {
@@ -71,6 +70,11 @@ public abstract class KfmEnvironmentCmdlet : KfmConfiguredCmdlet
         TimelineWriter(incident.IncidentId, environment)("OPS", $"Evidence saved ({stage}): bundle {bundle.Digest} ({bundle.Files.Count} files)");
         return bundle;
     }
+
+    /// <summary>The bound incident; evidence, reports and follow-ups cannot exist without one.</summary>
+    protected Incident RequireIncident(EnvironmentConfig environment) =>
+        TryGetIncident(environment) ?? throw new KfmException("IncidentRequired", KfmErrorKind.ObjectNotFound,
+            $"{MyInvocation.MyCommand.Name} works on an incident: pass -IncidentId of an incident in the journal (or pipe New-KfmIncident / Get-KfmIncident).", IncidentId);
 
     /// <summary>The incident from the journal, when it is there (for its reason and commander).</summary>
     protected Incident? TryGetIncident(EnvironmentConfig? environment = null)
