@@ -25,25 +25,27 @@ public static class EvidencePlots
         Directory.CreateDirectory(directory);
         EnsureFont();
         var periods = Periods(ranges, markers);
-        var marks = Marks(markers);
+        // A marker outside the sampled range (a controller clock far off) would only squash the curves.
+        DateTimeOffset first = Time(ranges["start"])!.Value.AddMinutes(-5), last = Time(ranges["end"])!.Value.AddMinutes(5);
+        var marks = Marks(markers).Where(m => m.Item2 >= ToX(first) && m.Item2 <= ToX(last)).ToList();
         var plots = new List<EvidencePlot>();
         var ratio = Series(series, "error_ratio", 100);
         if (ratio.Xs.Length > 0)
         {
             plots.Add(Render(directory, "error-ratio", "5xx ratio", "5xx responses (% of requests)",
-                new[] { ("5xx ratio", ratio, Colors.Crimson) }, periods, marks));
+                (XRange(ranges)), new[] { ("5xx ratio", ratio, Colors.Crimson) }, periods, marks));
         }
         var p95 = Series(series, "p95", 1000);
         var p99 = Series(series, "p99", 1000);
         if (p95.Xs.Length > 0 || p99.Xs.Length > 0)
         {
-            plots.Add(Render(directory, "latency", "P95 and P99 latency", "Latency (ms)",
+            plots.Add(Render(directory, "latency", "P95 and P99 latency", "Latency (ms)", XRange(ranges),
                 new[] { ("P95", p95, Colors.SteelBlue), ("P99", p99, Colors.DarkOrange) }, periods, marks));
         }
         return plots;
     }
 
-    private static EvidencePlot Render(string directory, string name, string title, string yLabel,
+    private static EvidencePlot Render(string directory, string name, string title, string yLabel, (double From, double To) range,
         IEnumerable<(string Label, (double[] Xs, double[] Ys) Data, Color Color)> lines,
         IEnumerable<(string Label, double From, double To, Color Color)> periods, IEnumerable<(string Label, double At)> marks)
     {
@@ -74,12 +76,20 @@ public static class EvidencePlots
             line.LabelOppositeAxis = true;
             line.LabelFontSize = 13;
         }
-        plot.Axes.DateTimeTicksBottom();
+        var axis = plot.Axes.DateTimeTicksBottom();
+        if (axis.TickGenerator is ScottPlot.TickGenerators.DateTimeAutomatic ticks)
+        {
+            ticks.LabelFormatter = t => t.ToString("HH:mm:ss", CultureInfo.InvariantCulture);
+        }
         plot.Axes.Bottom.TickLabelStyle.FontSize = 12;
-        plot.Title(title + " (times in UTC)");
-        plot.XLabel("Time (UTC)");
+        // No title: the marker labels sit above the data area, and the report captions each chart.
+        plot.XLabel($"Time (UTC, {DateTime.FromOADate(range.From):yyyy-MM-dd})");
         plot.YLabel(yLabel);
         plot.Axes.Margins(0.02, 0.12);
+        plot.Axes.AutoScale();
+        // Room on the right so the last marker's label is not cut off.
+        double width = range.To - range.From;
+        plot.Axes.SetLimitsX(range.From - width * 0.02, range.To + width * 0.12);
         // Below the data area, so it never covers a curve.
         plot.ShowLegend(Edge.Bottom);
         string png = Path.Combine(directory, name + ".png"), svg = Path.Combine(directory, name + ".svg");
@@ -87,6 +97,8 @@ public static class EvidencePlots
         plot.SaveSvg(svg, Width, Height);
         return new EvidencePlot(name, title, png, svg);
     }
+
+    private static (double From, double To) XRange(JsonNode ranges) => (ToX(Time(ranges["start"])!.Value), ToX(Time(ranges["end"])!.Value));
 
     private static (double[] Xs, double[] Ys) Series(JsonObject series, string name, double scale)
     {
@@ -109,12 +121,22 @@ public static class EvidencePlots
         if (verified is { } v) yield return ("verification", ToX(v), ToX(end), Colors.Blue);
     }
 
+    /// <summary>Markers within 3 s of each other share one line and label ("freeze + rollback"), so labels never overlap.</summary>
     private static IEnumerable<(string, double)> Marks(JsonNode? markers)
     {
-        foreach (string name in new[] { "deploy", "freeze", "rollback", "verification" })
+        var times = new[] { "deploy", "freeze", "rollback", "verification" }
+            .Select(name => (Name: name, At: Time(markers?[name])))
+            .Where(m => m.At is not null)
+            .Select(m => (m.Name, At: m.At!.Value))
+            .OrderBy(m => m.At)
+            .ToList();
+        var groups = new List<List<(string Name, DateTimeOffset At)>>();
+        foreach (var m in times)
         {
-            if (Time(markers?[name]) is { } at) yield return ($"{name} {at.UtcDateTime:HH:mm:ss}Z", ToX(at));
+            if (groups.Count > 0 && m.At - groups[^1][0].At <= TimeSpan.FromSeconds(3)) groups[^1].Add(m);
+            else groups.Add(new() { m });
         }
+        return groups.Select(g => ($"{string.Join(" + ", g.Select(m => m.Name))} {g[0].At.UtcDateTime:HH:mm:ss}Z", ToX(g[0].At)));
     }
 
     private static DateTimeOffset? Time(JsonNode? node) =>
