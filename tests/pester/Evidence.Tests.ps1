@@ -102,6 +102,7 @@ Describe 'Receipt, report and follow-up' {
     It 'detects a changed and a removed evidence file' {
         $events = Join-Path $bundle.Directory 'cluster/events.json'
         $pods = Join-Path $bundle.Directory 'cluster/pods.json'
+        $aside = Join-Path ([IO.Path]::GetTempPath()) "pods-$([Guid]::NewGuid().ToString('N')).json"
         $original = [IO.File]::ReadAllBytes($events)
         try {
             Add-Content $events ' '
@@ -109,14 +110,14 @@ Describe 'Receipt, report and follow-up' {
             $r.IsValid | Should -BeFalse
             ($r.Problems | Where-Object Kind -EQ 'EvidenceInvalid').Detail | Should -Match 'events.json.*changed'
             [IO.File]::WriteAllBytes($events, $original)
-            Move-Item $pods "$pods.bak"
+            Move-Item $pods $aside
             $r = Test-KfmRollbackReceipt -Environment lab -ErrorAction SilentlyContinue
-            ($r.Problems | Where-Object Kind -EQ 'EvidenceInvalid').Detail | Should -Match 'pods.json.*removed'
+            ($r.Problems | Where-Object Kind -EQ 'EvidenceInvalid').Detail -join "`n" | Should -Match 'pods.json.*removed'
             { Test-KfmRollbackReceipt -Environment lab -ErrorAction Stop } | Should -Throw -ErrorId 'EvidenceInvalid*'
         }
         finally {
             [IO.File]::WriteAllBytes($events, $original)
-            if (Test-Path "$pods.bak") { Move-Item "$pods.bak" $pods -Force }
+            if (Test-Path $aside) { Move-Item $aside $pods -Force }
         }
         (Test-KfmRollbackReceipt -Environment lab).IsValid | Should -BeTrue
     }

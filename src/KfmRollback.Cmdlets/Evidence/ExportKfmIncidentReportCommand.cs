@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using KfmRollback.Cmdlets.Common;
 using KfmRollback.Engine.Evidence;
 using KfmRollback.Engine.FollowUps;
 using KfmRollback.Engine.Receipts;
@@ -13,27 +12,15 @@ namespace KfmRollback.Cmdlets.Evidence;
 /// </summary>
 [Cmdlet(VerbsData.Export, "KfmIncidentReport", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(IncidentReportFiles))]
-public sealed class ExportKfmIncidentReportCommand : KfmEnvironmentCmdlet
+public sealed class ExportKfmIncidentReportCommand : AftermathCmdlet
 {
-    /// <summary>Directory for the report; default: reports/&lt;incident&gt; in the evidence directory.</summary>
-    [Parameter]
-    public string? Path { get; set; }
-
-    /// <summary>Where the incident's evidence bundles are; default: evidence.directory, else next to the receipt store.</summary>
-    [Parameter]
-    public string? EvidencePath { get; set; }
-
     protected override void ProcessRecordCore()
     {
-        var environment = RequireEnvironment();
-        var incident = RequireIncident(environment);
-        var store = EvidenceService.StoreFor(environment, EvidencePath is null ? null : GetUnresolvedProviderPathFromPSPath(EvidencePath));
-        string directory = Path is null ? System.IO.Path.Combine(store.Root, "reports", incident.IncidentId) : GetUnresolvedProviderPathFromPSPath(Path);
+        var (environment, incident, bundles, directory) = ResolveAftermath();
         if (DecideChange(directory, $"Write the incident report of {incident.IncidentId}") != ChangeMode.Apply)
         {
             return;
         }
-        var bundles = store.ForIncident(incident.IncidentId);
         var redactor = PolicySafeRedactor.For(environment);
         var receipt = IncidentReport.FindReceipt(ReceiptStoreLocation.OpenExisting(environment.Receipts), incident.IncidentId);
         var followUp = FollowUpService.Plan(incident, environment.Name, bundles, redactor);

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using KfmRollback.Cmdlets.Common;
 using KfmRollback.Engine.Evidence;
 using KfmRollback.Engine.FollowUps;
 
@@ -12,22 +11,12 @@ namespace KfmRollback.Cmdlets.Evidence;
 /// </summary>
 [Cmdlet(VerbsCommon.New, "KfmFollowUp", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(FollowUpResult))]
-public sealed class NewKfmFollowUpCommand : KfmEnvironmentCmdlet
+public sealed class NewKfmFollowUpCommand : AftermathCmdlet
 {
-    /// <summary>Directory for the checklist file when follow_up.provider is none; default: reports/&lt;incident&gt; in the evidence directory.</summary>
-    [Parameter]
-    public string? Path { get; set; }
-
-    /// <summary>Where the incident's evidence bundles are; default: evidence.directory, else next to the receipt store.</summary>
-    [Parameter]
-    public string? EvidencePath { get; set; }
-
     protected override void ProcessRecordCore()
     {
-        var environment = RequireEnvironment();
-        var incident = RequireIncident(environment);
-        var store = EvidenceService.StoreFor(environment, EvidencePath is null ? null : GetUnresolvedProviderPathFromPSPath(EvidencePath));
-        FollowUpPlan plan = FollowUpService.Plan(incident, environment.Name, store.ForIncident(incident.IncidentId), PolicySafeRedactor.For(environment));
+        var (environment, incident, bundles, directory) = ResolveAftermath();
+        FollowUpPlan plan = FollowUpService.Plan(incident, environment.Name, bundles, PolicySafeRedactor.For(environment));
         string provider = environment.FollowUp?.Provider.ToString() ?? "checklist file";
         ChangeMode change = DecideChange($"incident {incident.IncidentId} ({provider})", "Open the follow-up" + (plan.GovernanceReview ? " with a governance review" : ""));
         if (change == ChangeMode.WhatIf)
@@ -38,7 +27,6 @@ public sealed class NewKfmFollowUpCommand : KfmEnvironmentCmdlet
         {
             return;
         }
-        string directory = Path is null ? System.IO.Path.Combine(store.Root, "reports", incident.IncidentId) : GetUnresolvedProviderPathFromPSPath(Path);
         FollowUpResult result = RunAsync(token => FollowUpService.OpenAsync(plan, environment.FollowUp, directory, handler: null, token));
         TimelineWriter(incident.IncidentId, environment)("OPS", $"Follow-up {(result.Created ? "opened" : "already open")}: {result.Location}" +
             (result.GovernanceReview ? $"; governance review REQUIRED ({string.Join("; ", result.GovernanceReasons)})" : "; no governance review needed"));

@@ -82,7 +82,8 @@ public static class EvidencePlots
             ticks.LabelFormatter = t => t.ToString("HH:mm:ss", CultureInfo.InvariantCulture);
         }
         plot.Axes.Bottom.TickLabelStyle.FontSize = 12;
-        // No title: the marker labels sit above the data area, and the report captions each chart.
+        // No title: the marker labels sit above the data area (given room here), and the report captions each chart.
+        plot.Axes.Top.MinimumSize = 34;
         plot.XLabel($"Time (UTC, {DateTime.FromOADate(range.From):yyyy-MM-dd})");
         plot.YLabel(yLabel);
         plot.Axes.Margins(0.02, 0.12);
