@@ -36,6 +36,9 @@
         'Get-KfmRollbackReceipt'
         'Test-KfmRollbackReceipt'
         'New-KfmIncidentUpdate'
+        'Save-KfmEvidence'
+        'Export-KfmIncidentReport'
+        'New-KfmFollowUp'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -70,6 +70,7 @@ try {
         Invoke-Kubectl patch application kfm-api -n argocd --type merge -p $patch | Out-Null
         Wait-Until { (Get-ServedBuild $facts).image_digest -eq $build.digest } "the API to serve $($build.name)"
         Invoke-Kubectl rollout status deployment/kfm-api -n kfm --timeout=60s | Out-Null
+        Start-Sleep -Seconds 12   # evidence: Prometheus sees each build for a while (the plots' baseline and incident)
         if ($build -eq $good) {
             # Operators record the contract of an accepted build; checklist C compares against it.
             Test-KfmContract -RecordSnapshot | Out-Null
@@ -82,7 +83,7 @@ try {
     $saved = New-KfmIncident -Id ('DRILL-' + (Get-Date -AsUTC -Format 'yyyyMMdd-HHmmss')) -Commander 'drill-ic' `
             -Reason '5xx spike after deploy (drill)' -Environment lab `
             -ImpactedEndpoint 'public:/api/v1/stac/items', 'restricted:/api/v1/datasets/{id}' -Confirm:$false |
-        Start-KfmFreeze -Confirm:$false |
+        Start-KfmFreeze -Evidence -Confirm:$false |
         Get-KfmApiRef -WarningAction SilentlyContinue |
         Invoke-KfmRollback -Method Cluster -Wait -Timeout 2m -Confirm:$false |
         ForEach-Object { $script:rollback = $_; $_ } |
@@ -103,6 +104,26 @@ try {
     Step 'Self-heal check: Argo CD is frozen, so the rollback stays'
     Start-Sleep -Seconds 2
     if ((Get-ServedBuild $facts).image_digest -ne $good.digest) { $failures.Add('the rollback was reverted after the freeze') }
+
+    # --- Evidence and aftermath (issue 12): bundle, plots, report, follow-up -------------------
+    Step 'Aftermath: evidence with the verification, plots, incident report, follow-up'
+    $aftermath = $verification | Save-KfmEvidence -IncidentId $incidentId -Confirm:$false
+    $incidentReport = Export-KfmIncidentReport -IncidentId $incidentId -Confirm:$false
+    $followUp = New-KfmFollowUp -IncidentId $incidentId -Confirm:$false
+    $evidenceDigests = (Get-KfmRollbackReceipt -Digest $saved.Digest).Receipt.KfmIntegrity.Subjects.Name -like 'evidence/*'
+    if (-not $evidenceDigests) { $failures.Add('the receipt names no evidence bundle') }
+    if ($incidentReport.Plots.Count -ne 2) { $failures.Add("the report has $($incidentReport.Plots.Count) plots, not 2") }
+    $reportText = Get-Content -Raw $incidentReport.MarkdownPath
+    foreach ($entry in (Get-KfmIncident -Id $incidentId).Timeline) {
+        $utc = $entry.At.UtcDateTime.ToString('yyyy-MM-dd HH:mm:ss') + ' UTC'
+        if (-not $reportText.Contains($utc) -or $reportText -notmatch 'C[DS]T \(UTC-0[56]:00\)') { $failures.Add("the report lacks the timeline entry at $utc in both zones") }
+    }
+    if (-not (Test-Path $followUp.Location)) { $failures.Add('the follow-up checklist was not written') }
+    $drillOut = Join-Path $PSScriptRoot '../../out/drill-report'
+    Remove-Item $drillOut -Recurse -Force -ErrorAction SilentlyContinue
+    Copy-Item (Split-Path $incidentReport.MarkdownPath) $drillOut -Recurse
+    Write-Host "    evidence $($aftermath.Digest); report and plots copied to $drillOut; follow-up $($followUp.Location)"
+    # --- end of evidence and aftermath ------------------------------------------------------
 
     $report = Test-KfmRollbackReceipt -Anchor $saved.ChainHead -ErrorAction SilentlyContinue
     if (-not $report.IsValid) { $failures.Add('the receipt store did not verify') }

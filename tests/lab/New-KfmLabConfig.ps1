@@ -74,6 +74,8 @@ environments:
       mode: maintenance-flag
       configmap: kfm-api-config
       key: maintenance
+    evidence:
+      step: 2s
     approval_required: false
 "@ | Set-Content -Path $Path
 $Path

@@ -50,6 +50,32 @@ public abstract class KfmEnvironmentCmdlet : KfmConfiguredCmdlet
         };
     }
 
+    /// <summary>
+    /// Captures an evidence bundle for the bound incident (Save-KfmEvidence, Start-KfmFreeze -Evidence)
+    /// and records its digest on the timeline, the anchor the receipt and report refer to.
+    /// </summary>
+    protected Engine.Evidence.EvidenceBundle SaveEvidence(EnvironmentConfig environment, string stage, Engine.Verification.VerificationSummary? verification, string? path)
+    {
+        Incident incident = RequireIncident(environment);
+        var store = Engine.Evidence.EvidenceService.StoreFor(environment, path is null ? null : GetUnresolvedProviderPathFromPSPath(path));
+        var request = new Engine.Evidence.EvidenceRequest
+        {
+            IncidentId = incident.IncidentId,
+            IncidentStart = incident.StartedAt,
+            Stage = stage,
+            Timeline = incident.Timeline,
+            Verification = verification,
+        };
+        var bundle = RunAsync(token => Engine.Evidence.EvidenceService.CaptureAsync(environment, request, store, clock: null, VerboseSink, token));
+        TimelineWriter(incident.IncidentId, environment)("OPS", $"Evidence saved ({stage}): bundle {bundle.Digest} ({bundle.Files.Count} files)");
+        return bundle;
+    }
+
+    /// <summary>The bound incident; evidence, reports and follow-ups cannot exist without one.</summary>
+    protected Incident RequireIncident(EnvironmentConfig environment) =>
+        TryGetIncident(environment) ?? throw new KfmException("IncidentRequired", KfmErrorKind.ObjectNotFound,
+            $"{MyInvocation.MyCommand.Name} works on an incident: pass -IncidentId of an incident in the journal (or pipe New-KfmIncident / Get-KfmIncident).", IncidentId);
+
     /// <summary>The incident from the journal, when it is there (for its reason and commander).</summary>
     protected Incident? TryGetIncident(EnvironmentConfig? environment = null)
     {

@@ -11,6 +11,10 @@ public sealed class StartKfmFreezeCommand : FreezeCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public string? Reason { get; set; }
 
+    /// <summary>Also snapshot the evidence (Save-KfmEvidence -Stage freeze) once deploys are frozen.</summary>
+    [Parameter]
+    public SwitchParameter Evidence { get; set; }
+
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
@@ -44,6 +48,11 @@ public sealed class StartKfmFreezeCommand : FreezeCmdlet
             catch (KfmRollback.Engine.Core.KfmException ex)
             {
                 WriteWarning($"Deploys are frozen, but the runtime configuration could not be snapshotted: {ex.Message}");
+            }
+            if (Evidence)
+            {
+                var bundle = SaveEvidence(environment, "freeze", verification: null, path: null);
+                WriteVerbose($"Evidence bundle {bundle.Digest} saved in {bundle.Directory}");
             }
             WriteObject(summary);
         }

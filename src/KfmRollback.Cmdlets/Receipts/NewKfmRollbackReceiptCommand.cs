@@ -37,8 +37,17 @@ public sealed class NewKfmRollbackReceiptCommand : ReceiptParameters
             Evidence = PipelineObjects.Unwrap<KfmRollback.Engine.Rollback.PlanEvidence>(Evidence),
             RevisionFrom = FromRevision,
             RevisionTo = ToRevision,
+            EvidenceDigests = EvidenceDigest ?? SavedEvidence(),
         };
         WriteObject(new ReceiptFactory().Create(input));
+    }
+
+    /// <summary>The incident's bundles in the environment's evidence directory (none when nothing is configured).</summary>
+    private IReadOnlyList<string> SavedEvidence()
+    {
+        var environment = ResolveEnvironment(required: false);
+        return environment is null ? Array.Empty<string>()
+            : KfmRollback.Engine.Evidence.EvidenceService.StoreFor(environment).ForIncident(IncidentId).Select(b => b.Digest).ToList();
     }
 
     private Incident? TryGetIncident()

@@ -71,6 +71,10 @@ public abstract class ReceiptParameters : KfmConfiguredCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public string? ToRevision { get; set; }
 
+    /// <summary>Evidence bundle digests to record; default: every bundle saved for the incident.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string[]? EvidenceDigest { get; set; }
+
     /// <summary>The decision tree's comparisons (from Get-KfmRollbackPlan through Invoke-KfmRollback), for kfm_integrity.decision.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true, DontShow = true)]
     public object[]? Evidence { get; set; }

@@ -24,11 +24,18 @@ public sealed class TestKfmRollbackReceiptCommand : ReceiptStoreCmdlet
     [Parameter]
     public SwitchParameter Quiet { get; set; }
 
+    /// <summary>Where the evidence bundles the receipts name are; default: next to the store.</summary>
+    [Parameter]
+    public string? EvidencePath { get; set; }
+
     protected override void ProcessRecordCore()
     {
         ReceiptStoreLocation location = ResolveStoreLocation();
         string? publicKeyPem = location.ReadPublicKey(PublicKey is null ? null : GetUnresolvedProviderPathFromPSPath(PublicKey));
-        ReceiptStoreReport report = location.Open(forWriting: false).Verify(Anchor, publicKeyPem);
+        ReceiptStore store = location.Open(forWriting: false);
+        string evidence = EvidencePath is not null ? GetUnresolvedProviderPathFromPSPath(EvidencePath)
+            : Store is null ? ResolveEnvironment(required: false)?.EvidenceDirectory ?? location.EvidenceDirectory : location.EvidenceDirectory;
+        ReceiptStoreReport report = KfmRollback.Engine.Evidence.EvidenceVerification.Check(store, store.Verify(Anchor, publicKeyPem), new KfmRollback.Engine.Evidence.EvidenceStore(evidence));
 
         if (Quiet)
         {

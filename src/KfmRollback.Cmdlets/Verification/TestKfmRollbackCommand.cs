@@ -20,6 +20,8 @@ public sealed class TestKfmRollbackCommand : VerificationCmdlet
         {
             summary = summary.For(Rollback);
         }
+        // The verdicts belong on the timeline: the report and the plots' verification marker read them there.
+        TimelineWriter()("OPS", KfmRollback.Engine.Evidence.TimelineMarkers.VerifiedLine(summary));
         foreach (CheckResult failed in summary.Results.Where(r => r.Verdict != Verdict.Pass))
         {
             WriteVerbose($"{failed.Check}: {failed.Verdict}: {failed.Summary}");

@@ -160,6 +160,10 @@ public abstract class CustomObjectFreeze : IFreezeMechanism
     protected static IDictionary<string, string>? Annotations(JsonObject resource) =>
         (resource["metadata"]?["annotations"] as JsonObject)?.ToDictionary(p => p.Key, p => p.Value?.GetValue<string>() ?? string.Empty);
 
+    /// <summary>The controller's own report on the object (its <c>status</c>), for evidence; null when it has none.</summary>
+    public async Task<JsonNode?> ReadStatusAsync(CancellationToken cancellationToken) =>
+        (await ReadAsync(cancellationToken).ConfigureAwait(false))["status"]?.DeepClone();
+
     private async Task<JsonObject> ReadAsync(CancellationToken cancellationToken)
     {
         try

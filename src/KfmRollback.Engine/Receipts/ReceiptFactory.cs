@@ -90,7 +90,7 @@ public sealed class ReceiptFactory
                 {
                     ImmutableRef.ToSubject($"{environment}/current_ref", currentRef),
                     ImmutableRef.ToSubject($"{environment}/rollback_target_ref", targetRef),
-                },
+                }.Concat(EvidenceSubjects(input.EvidenceDigests)).ToList(),
                 Revision = Revision(input),
                 Decision = input.Evidence is { Count: > 0 } evidence
                     ? evidence.Select(e => new DecisionEvidence { Surface = e.Surface, Item = e.Item, Current = e.Current, LastKnownGood = e.LastKnownGood, Changed = e.Changed, Source = e.Source }).ToList()
@@ -101,6 +101,16 @@ public sealed class ReceiptFactory
         ReceiptSchema.Validate(ReceiptJson.ToJsonObject(receipt));
         return receipt;
     }
+
+    /// <summary>Each evidence bundle as a subject named <c>evidence/&lt;hex&gt;</c>, so Test-KfmRollbackReceipt can find and re-hash it.</summary>
+    private static IEnumerable<ReceiptSubject> EvidenceSubjects(IEnumerable<string>? digests) =>
+        (digests ?? Array.Empty<string>()).Select(d => d.Trim().ToLowerInvariant()).Distinct().Select(d =>
+        {
+            string hex = ReceiptDigest.Hex(d);
+            if (hex.Length != 64 || !hex.All(Uri.IsHexDigit))
+                throw Invalid("kfm_integrity.subjects", "evidence digests must be sha256: followed by 64 hex characters (as Save-KfmEvidence reports them)");
+            return new ReceiptSubject { Name = Evidence.EvidenceBundle.SubjectPrefix + hex, Digest = new Dictionary<string, string> { ["sha256"] = hex } };
+        });
 
     /// <summary>RFC 3339 in UTC with a 'Z', to the second, as in the runbook's example.</summary>
     public static string Rfc3339Utc(DateTimeOffset t) =>

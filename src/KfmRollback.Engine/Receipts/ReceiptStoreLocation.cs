@@ -16,6 +16,14 @@ public sealed record ReceiptStoreLocation
     public string? SigningKeyFile { get; init; }
     public string? PublicKeyFile { get; init; }
 
+    /// <summary>
+    /// Where evidence bundles go by default: <c>evidence/</c> inside a store directory, or a
+    /// <c>-evidence</c> sibling of a git store (whose committed tree holds receipts only).
+    /// </summary>
+    public string EvidenceDirectory => IsGit
+        ? System.IO.Path.TrimEndingDirectorySeparator(Path) + "-evidence"
+        : System.IO.Path.Combine(Path, "evidence");
+
     public static ReceiptStoreLocation FromConfig(ReceiptsConfig receipts) => receipts.Git is { } git
         ? new ReceiptStoreLocation
         {

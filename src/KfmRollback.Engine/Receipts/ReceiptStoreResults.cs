@@ -47,6 +47,8 @@ public enum ReceiptProblemKind
     UncommittedChange,
     /// <summary>Git backend: a commit changed or removed ledger lines an earlier commit recorded.</summary>
     LedgerHistoryRewritten,
+    /// <summary>An evidence bundle a receipt names is missing, or one of its files was changed, removed or added.</summary>
+    EvidenceInvalid,
 }
 
 public sealed record ReceiptStoreProblem(ReceiptProblemKind Kind, long? Sequence, string? Path, string Detail);

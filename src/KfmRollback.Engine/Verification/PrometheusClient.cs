@@ -11,6 +11,12 @@ public sealed record PromValue(double? Value, string? Problem)
     public bool HasValue => Value is not null;
 }
 
+/// <summary>One sample of a range query; null when Prometheus answered NaN or Inf.</summary>
+public sealed record PromSample(DateTimeOffset At, double? Value);
+
+/// <summary>A range query's samples, or why there are none.</summary>
+public sealed record PromRange(IReadOnlyList<PromSample> Samples, string? Problem);
+
 /// <summary>Prometheus's HTTP API (<c>/api/v1/query</c>), instant vectors reduced to one number.</summary>
 public sealed class PrometheusClient : IDisposable
 {
@@ -57,6 +63,45 @@ public sealed class PrometheusClient : IDisposable
             return new PromValue(null, $"Prometheus unreachable or answered unexpectedly ({ex.GetType().Name})");
         }
     }
+
+    /// <summary>
+    /// <c>/api/v1/query_range</c> reduced to one series (the first of the matrix): each sample with
+    /// its value, NaN/Inf as null ("no data", never zero). Problem says why there are no samples.
+    /// </summary>
+    public async Task<PromRange> QueryRangeAsync(string promql, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken cancellationToken)
+    {
+        string url = $"api/v1/query_range?query={Uri.EscapeDataString(promql)}&start={Unix(start)}&end={Unix(end)}&step={step.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)}";
+        try
+        {
+            using HttpResponseMessage response = await _http.GetAsync(url, cancellationToken).ConfigureAwait(false);
+            string body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            using JsonDocument document = JsonDocument.Parse(body);
+            JsonElement root = document.RootElement;
+            if (root.GetProperty("status").GetString() != "success")
+            {
+                return new PromRange(Array.Empty<PromSample>(), $"query failed ({root.GetProperty("errorType").GetString()}): {root.GetProperty("error").GetString()}");
+            }
+            JsonElement result = root.GetProperty("data").GetProperty("result");
+            if (result.GetArrayLength() == 0)
+            {
+                return new PromRange(Array.Empty<PromSample>(), "no data (empty result)");
+            }
+            var samples = new List<PromSample>();
+            foreach (JsonElement pair in result[0].GetProperty("values").EnumerateArray())
+            {
+                double value = double.Parse(pair[1].GetString()!, NumberStyles.Float, CultureInfo.InvariantCulture);
+                samples.Add(new PromSample(DateTimeOffset.FromUnixTimeMilliseconds((long)(pair[0].GetDouble() * 1000)),
+                    double.IsNaN(value) || double.IsInfinity(value) ? null : value));
+            }
+            return new PromRange(samples, null);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            return new PromRange(Array.Empty<PromSample>(), $"Prometheus unreachable or answered unexpectedly ({ex.GetType().Name})");
+        }
+    }
+
+    private static string Unix(DateTimeOffset at) => (at.ToUnixTimeMilliseconds() / 1000.0).ToString("0.###", CultureInfo.InvariantCulture);
 
     public void Dispose() => _http.Dispose();
 }

@@ -76,6 +76,19 @@ public sealed class EnvironmentConfig : IConfigSection
     /// <summary>Log checks: which identifiers must never appear in logs, and how far back to look.</summary>
     public ObservabilityConfig Observability { get; init; } = new();
 
+    /// <summary>Evidence bundles: where they are kept and the metric resolution.</summary>
+    public EvidenceConfig Evidence { get; init; } = new();
+
+    /// <summary>Where the post-incident follow-up goes (an issue or work item); absent means a checklist file.</summary>
+    public PullRequestConfig? FollowUp { get; init; }
+
+    /// <summary>
+    /// The evidence directory: <c>evidence.directory</c>, else <c>evidence/</c> inside a receipt store
+    /// directory, else a <c>-evidence</c> sibling of a git receipt store (whose tree holds receipts only).
+    /// </summary>
+    public string? EvidenceDirectory => Evidence.Directory
+        ?? (Receipts is null ? null : Engine.Receipts.ReceiptStoreLocation.FromConfig(Receipts).EvidenceDirectory);
+
     internal void Inherit(string name, DefaultsConfig defaults)
     {
         Name = name;

@@ -1,0 +1,35 @@
+using System.Management.Automation;
+using KfmRollback.Engine.Evidence;
+using KfmRollback.Engine.FollowUps;
+
+namespace KfmRollback.Cmdlets.Evidence;
+
+/// <summary>
+/// Post-rollback actions: one follow-up per incident (GitHub issue, Azure DevOps work item, or a
+/// checklist file) with the runbook's items and what is still pending, flagged for governance
+/// review when the evidence or verification showed a policy failure. Recorded in the timeline.
+/// </summary>
+[Cmdlet(VerbsCommon.New, "KfmFollowUp", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(FollowUpResult))]
+public sealed class NewKfmFollowUpCommand : AftermathCmdlet
+{
+    protected override void ProcessRecordCore()
+    {
+        var (environment, incident, bundles, directory) = ResolveAftermath();
+        FollowUpPlan plan = FollowUpService.Plan(incident, environment.Name, bundles, PolicySafeRedactor.For(environment));
+        string provider = environment.FollowUp?.Provider.ToString() ?? "checklist file";
+        ChangeMode change = DecideChange($"incident {incident.IncidentId} ({provider})", "Open the follow-up" + (plan.GovernanceReview ? " with a governance review" : ""));
+        if (change == ChangeMode.WhatIf)
+        {
+            WriteWhatIf(plan.Title + System.Environment.NewLine + plan.Body);
+        }
+        if (change != ChangeMode.Apply)
+        {
+            return;
+        }
+        FollowUpResult result = RunAsync(token => FollowUpService.OpenAsync(plan, environment.FollowUp, directory, handler: null, token));
+        TimelineWriter(incident.IncidentId, environment)("OPS", $"Follow-up {(result.Created ? "opened" : "already open")}: {result.Location}" +
+            (result.GovernanceReview ? $"; governance review REQUIRED ({string.Join("; ", result.GovernanceReasons)})" : "; no governance review needed"));
+        WriteObject(result);
+    }
+}
