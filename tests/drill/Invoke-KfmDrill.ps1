@@ -108,13 +108,15 @@ try {
     # --- Evidence and aftermath (issue 12): bundle, plots, report, follow-up -------------------
     Step 'Aftermath: evidence with the verification, plots, incident report, follow-up'
     $aftermath = $verification | Save-KfmEvidence -IncidentId $incidentId -Confirm:$false
-    $incidentReport = Export-KfmIncidentReport -IncidentId $incidentId -Confirm:$false
+    # The follow-up first, so the report names it; the report covers the timeline up to its export.
     $followUp = New-KfmFollowUp -IncidentId $incidentId -Confirm:$false
+    $reported = (Get-KfmIncident -Id $incidentId).Timeline
+    $incidentReport = Export-KfmIncidentReport -IncidentId $incidentId -Confirm:$false
     $evidenceDigests = (Get-KfmRollbackReceipt -Digest $saved.Digest).Receipt.KfmIntegrity.Subjects.Name -like 'evidence/*'
     if (-not $evidenceDigests) { $failures.Add('the receipt names no evidence bundle') }
     if ($incidentReport.Plots.Count -ne 2) { $failures.Add("the report has $($incidentReport.Plots.Count) plots, not 2") }
     $reportText = Get-Content -Raw $incidentReport.MarkdownPath
-    foreach ($entry in (Get-KfmIncident -Id $incidentId).Timeline) {
+    foreach ($entry in $reported) {
         $utc = $entry.At.UtcDateTime.ToString('yyyy-MM-dd HH:mm:ss') + ' UTC'
         if (-not $reportText.Contains($utc) -or $reportText -notmatch 'C[DS]T \(UTC-0[56]:00\)') { $failures.Add("the report lacks the timeline entry at $utc in both zones") }
     }

@@ -13,6 +13,9 @@ param(
 $ErrorActionPreference = 'Stop'
 Import-Module $PesterModule -Force
 $env:KFM_MODULE_PATH = $ModulePath
+# Child pwsh processes the tests start print plain text: escape codes in a failure message are
+# invalid XML and would break the NUnit report.
+$env:NO_COLOR = '1'
 
 $configuration = New-PesterConfiguration
 $configuration.Run.Path = $Path -split ','
@@ -21,7 +24,14 @@ $configuration.Output.Verbosity = 'Normal'
 $configuration.TestResult.Enabled = $true
 $configuration.TestResult.OutputFormat = 'NUnitXml'
 $configuration.TestResult.OutputPath = Join-Path $ResultsDir 'pester.xml'
-$result = Invoke-Pester -Configuration $configuration
+$result = $null
+try { $result = Invoke-Pester -Configuration $configuration }
+catch { Write-Host "Pester failed after running: $($_.Exception.Message)" -ForegroundColor Red }
+if ($null -eq $result) {
+    # No result is never a pass: count the whole run as failed.
+    [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } | ConvertTo-Json | Set-Content -Path $SummaryPath
+    exit 1
+}
 
 # Container failures (a broken BeforeAll, a syntax error) count as failures, never as silence.
 $failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount
