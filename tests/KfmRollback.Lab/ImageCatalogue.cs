@@ -6,7 +6,12 @@ using System.Text.Json.Nodes;
 namespace KfmRollback.Lab;
 
 /// <summary>What a KFM API build gets wrong, as seen through the stand-in API.</summary>
-public enum Regression { None, Http5xx, Latency, ExistenceLeak, MissingAuditRef, WrongDatasetVersionId, CrashLoop, ContractBreak, ImagePull }
+public enum Regression
+{
+    None, Http5xx, Latency, ExistenceLeak, MissingAuditRef, WrongDatasetVersionId, CrashLoop, ContractBreak, ImagePull,
+    // Builds whose OpenAPI document changes along with their responses (KfmApi.ServedOpenApi).
+    ContractFieldRemoved, ContractFieldRetyped, ContractPathRemoved, ContractRequiredParam, ContractEnumRemoved, ContractFieldAdded,
+}
 
 /// <summary>How a container with this image behaves in a pod.</summary>
 public enum PodFailure { None, CrashLoopBackOff, ImagePullBackOff }
@@ -46,6 +51,12 @@ public sealed class ImageCatalogue
             E("bad-crashloop", "1.6.0-crash", Regression.CrashLoop, "pods go CrashLoopBackOff"),
             E("bad-contract", "1.6.0-contract", Regression.ContractBreak, "datasets lose policy_label and size_bytes becomes a string"),
             E("bad-pull", "1.6.0-gone", Regression.ImagePull, "digest garbage-collected from the registry: ImagePullBackOff"),
+            E("bad-contract-field", "1.6.0-notitle", Regression.ContractFieldRemoved, "datasets lose title, in the OpenAPI document and in responses"),
+            E("bad-contract-type", "1.6.0-retype", Regression.ContractFieldRetyped, "size_bytes documented and served as a string"),
+            E("bad-contract-path", "1.6.0-nostac", Regression.ContractPathRemoved, "GET /api/v1/stac/items removed from the document and the API"),
+            E("bad-contract-param", "1.6.0-param", Regression.ContractRequiredParam, "GET /api/v1/stac/items requires a new collection query parameter"),
+            E("bad-contract-enum", "1.6.0-enum", Regression.ContractEnumRemoved, "the policy_label filter no longer documents quarantine"),
+            E("additive-contract", "1.6.0-license", Regression.ContractFieldAdded, "datasets gain an optional, documented license field (not breaking)"),
         ];
     }
 

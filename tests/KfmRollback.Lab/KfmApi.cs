@@ -15,7 +15,7 @@ namespace KfmRollback.Lab;
 /// Stand-in for the KFM governed API (v1). Its behaviour follows the image digest that the majority of
 /// ready pods of Deployment kfm/kfm-api run, looked up in the <see cref="ImageCatalogue"/>.
 /// </summary>
-public sealed class KfmApi
+public sealed partial class KfmApi
 {
     readonly Store _store;
     readonly ImageCatalogue _images;
@@ -174,7 +174,8 @@ public sealed class KfmApi
         app.MapGet("/v1/status", () => Results.Json(OpaStatus()));
         app.MapGet("/api/v1/healthz", (HttpContext ctx) => Results.Json(new JsonObject { ["ok"] = true }));
         // The contract document, served as real APIs do, so clients can smoke-test against it.
-        app.MapGet("/api/v1/openapi.json", () => Results.Text(OpenApi().ToJsonString(), "application/json"));
+        app.MapGet("/api/v1/openapi.json", () => Results.Text(ServedOpenApi().ToJsonString(), "application/json"));
+        app.MapGet("/api/v1/openapi.yaml", () => Results.Text(Yaml(ServedOpenApi()), "application/yaml"));
         app.MapGet("/api/v1/readyz", (HttpContext ctx) =>
         {
             var (entry, digest, ready) = CurrentBuild();
@@ -200,7 +201,8 @@ public sealed class KfmApi
         }));
         app.MapGet("/api/v1/datasets", (HttpContext ctx, CancellationToken _ct) => Governed(ctx, c =>
         {
-            var items = new JsonArray(LiveDatasets().Where(d => c.Steward || IsPublic(d)).Select(d => (JsonNode)DatasetJson(c, d)).ToArray());
+            var label = ctx.Request.Query["policy_label"].ToString();
+            var items = new JsonArray(LiveDatasets().Where(d => (c.Steward || IsPublic(d)) && (label.Length == 0 || d.PolicyLabel == label)).Select(d => (JsonNode)DatasetJson(c, d)).ToArray());
             return Ok(c, new JsonObject { ["items"] = items, ["count"] = items.Count });
         }));
         app.MapGet("/api/v1/datasets/{id}", (HttpContext ctx, string id) => Governed(ctx, c =>
@@ -214,6 +216,8 @@ public sealed class KfmApi
         app.MapGet("/api/v1/stac/items", (HttpContext ctx, CancellationToken _ct) => Governed(ctx, c =>
         {
             var coll = ctx.Request.Query["collection"].ToString();
+            if (c.Reg == Regression.ContractPathRemoved) return Error(c, 404, "NOT_FOUND", "The requested resource was not found or is not available.");
+            if (c.Reg == Regression.ContractRequiredParam && coll.Length == 0) return Error(c, 400, "BAD_REQUEST", "collection is required.");
             var features = new JsonArray();
             foreach (var d in LiveDatasets().Where(d => (c.Steward || IsPublic(d)) && (coll.Length == 0 || d.Id == coll)))
             {
@@ -248,11 +252,13 @@ public sealed class KfmApi
 
     JsonObject DatasetJson(Call c, Dataset d)
     {
-        var o = new JsonObject { ["dataset_id"] = d.Id, ["title"] = d.Title };
+        var o = new JsonObject { ["dataset_id"] = d.Id };
+        if (c.Reg != Regression.ContractFieldRemoved) o["title"] = d.Title;
         if (c.Reg != Regression.ContractBreak) o["policy_label"] = d.PolicyLabel;
         o["dataset_version_id"] = Dvid(c, d);
-        o["size_bytes"] = c.Reg == Regression.ContractBreak ? JsonValue.Create(d.SizeBytes.ToString()) : JsonValue.Create(d.SizeBytes);
+        o["size_bytes"] = c.Reg is Regression.ContractBreak or Regression.ContractFieldRetyped ? JsonValue.Create(d.SizeBytes.ToString()) : JsonValue.Create(d.SizeBytes);
         o["updated_at"] = $"{d.Slice}-15T12:00:00Z";
+        if (c.Reg == Regression.ContractFieldAdded) o["license"] = "CC-BY-4.0";
         return o;
     }
 
@@ -369,7 +375,9 @@ public sealed class KfmApi
         var getById = Op("getDataset", "One dataset", Ref("Dataset"));
         getById["parameters"] = new JsonArray(dsIdParam);
         var resolve = Op("resolveEvidence", "Resolve an evidence bundle (fails closed)", Ref("EvidenceBundle"));
-        resolve["requestBody"] = new JsonObject { ["required"] = true, ["content"] = new JsonObject { ["application/json"] = new JsonObject { ["schema"] = new JsonObject { ["type"] = "object", ["required"] = new JsonArray("dataset_id"), ["properties"] = new JsonObject { ["dataset_id"] = new JsonObject { ["type"] = "string" } } } } } };
+        resolve["requestBody"] = new JsonObject { ["required"] = true, ["content"] = new JsonObject { ["application/json"] = new JsonObject { ["schema"] = new JsonObject { ["type"] = "object", ["required"] = new JsonArray("dataset_id"), ["properties"] = new JsonObject { ["dataset_id"] = new JsonObject { ["type"] = "string" } } }, ["example"] = new JsonObject { ["dataset_id"] = "kansas_counties" } } } };
+        var list = Op("listDatasets", "Datasets visible to the caller", Ref("DatasetList"));
+        list["parameters"] = new JsonArray(new JsonObject { ["name"] = "policy_label", ["in"] = "query", ["required"] = false, ["schema"] = Ref("PolicyLabel") });
         var str = () => new JsonObject { ["type"] = "string" };
         return new JsonObject
         {
@@ -381,7 +389,7 @@ public sealed class KfmApi
                 ["/api/v1/healthz"] = new JsonObject { ["get"] = Op("healthz", "Liveness", new JsonObject { ["type"] = "object", ["required"] = new JsonArray("ok"), ["properties"] = new JsonObject { ["ok"] = new JsonObject { ["type"] = "boolean" } } }, false) },
                 ["/api/v1/readyz"] = new JsonObject { ["get"] = Op("readyz", "Readiness (503 when not ready)", Ref("Ready"), false) },
                 ["/api/v1/meta"] = new JsonObject { ["get"] = Op("meta", "Build and contract metadata", Ref("Meta")) },
-                ["/api/v1/datasets"] = new JsonObject { ["get"] = Op("listDatasets", "Datasets visible to the caller", Ref("DatasetList")) },
+                ["/api/v1/datasets"] = new JsonObject { ["get"] = list },
                 ["/api/v1/datasets/{id}"] = new JsonObject { ["get"] = getById },
                 ["/api/v1/stac/items"] = new JsonObject { ["get"] = Op("stacItems", "STAC items", new JsonObject { ["type"] = "object", ["required"] = new JsonArray("type", "features", "audit_ref") }) },
                 ["/api/v1/evidence/resolve"] = new JsonObject { ["post"] = resolve },

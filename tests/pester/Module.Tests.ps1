@@ -54,7 +54,7 @@ Describe 'Module manifest' {
 }
 
 Describe 'Dependency isolation' {
-    It 'loads no KubernetesClient, LibGit2Sharp or YamlDotNet assembly on import' {
+    It 'loads no KubernetesClient, LibGit2Sharp, YamlDotNet or Microsoft.OpenApi assembly on import' {
         $script = @"
 Import-Module '$KfmManifest'
 `$null = Get-Command -Module KfmRollback
@@ -65,6 +65,8 @@ Import-Module '$KfmManifest'
         $loaded | Should -Not -Contain 'KubernetesClient'
         $loaded | Should -Not -Contain 'LibGit2Sharp'
         $loaded | Should -Not -Contain 'YamlDotNet'
+        $loaded | Should -Not -Contain 'Microsoft.OpenApi'
+        $loaded | Should -Not -Contain 'SharpYaml'
     }
 
     It 'keeps the engine in the module''s own load context' {

@@ -76,6 +76,33 @@ Describe 'Checklist C: contract by build' {
         $breaking.Summary | Should -Match 'policy_label removed'
         $breaking.Summary | Should -Match 'size_bytes changed from number to string'
         (Test-KfmPolicyInvariant | Where-Object Check -Like 'B.existence-leak*').Verdict | Should -Be 'Pass'
+        ($results | Where-Object Check -EQ 'C.spec-diff').Verdict | Should -Be 'Pass' -Because 'its document did not change, only its answers'
+    }
+
+    It 'fails the spec diff against good-1.5.0 on <Build>, naming <Change>' -ForEach @(
+        @{ Build = 'bad-contract-field'; Change = 'GET /api/v1/datasets/{id} 200 response field title: removed' }
+        @{ Build = 'bad-contract-type'; Change = 'GET /api/v1/datasets 200 response field items[].size_bytes: retyped from integer to string' }
+        @{ Build = 'bad-contract-path'; Change = 'GET /api/v1/stac/items: path removed' }
+        @{ Build = 'bad-contract-param'; Change = 'GET /api/v1/stac/items query parameter collection: new required parameter' }
+        @{ Build = 'bad-contract-enum'; Change = 'GET /api/v1/datasets query parameter policy_label: enum value "quarantine" removed' }
+    ) {
+        Deploy $Build
+        $diff = Test-KfmContract | Where-Object Check -EQ 'C.spec-diff'
+        $diff.Verdict | Should -Be 'Fail'
+        $diff.Evidence.Values | Should -Contain $Change
+        Test-KfmContract -Quiet | Should -BeFalse
+    }
+
+    It 'passes an added optional field with a note, reading the document as YAML' {
+        Deploy 'additive-contract'
+        $yaml = Join-Path $lab.Directory 'openapi-yaml.yaml'
+        (Get-Content -Raw $lab.Config) -replace 'openapi_path: /api/v1/openapi\.json', 'openapi_path: /api/v1/openapi.yaml' | Set-Content $yaml
+        $results = Test-KfmContract -ConfigPath $yaml
+        $results.Verdict | Should -Not -Contain 'Fail'
+        $results.Verdict | Should -Not -Contain 'Inconclusive'
+        $diff = $results | Where-Object Check -EQ 'C.spec-diff'
+        $diff.Summary | Should -Match '^no breaking change'
+        $diff.Evidence.Values | Should -Contain 'GET /api/v1/datasets/{id} 200 response field license: added (optional)'
     }
 }
 

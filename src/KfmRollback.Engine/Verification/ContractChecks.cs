@@ -1,16 +1,18 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Json.Schema;
 using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Verification.Contract;
 
 namespace KfmRollback.Engine.Verification;
 
 /// <summary>
-/// Checklist C: the API's own OpenAPI document drives smoke calls, each response is validated
-/// against its schema (JsonSchema.Net), the error model is checked on a miss, and the shape of every
-/// response is compared with the contract snapshot recorded for a known-good build: a removed
-/// field or a changed type is a breaking change.
+/// Checklist C: the API's own OpenAPI document (JSON or YAML, 3.0 or 3.1, read by Microsoft.OpenApi)
+/// drives a call to every operation safe to call, each answer validated against its schema
+/// (JsonSchema.Net); the error model is checked on a miss; the shape of every response is compared
+/// with the snapshot recorded for a known-good build; and the document itself is compared with the
+/// last-known-good specification, each breaking change named.
 /// </summary>
 public static class ContractChecks
 {
@@ -22,89 +24,89 @@ public static class ContractChecks
             return new[] { HealthChecks.Result(environment, "C.openapi", Verdict.Inconclusive, "api.openapi_path is not configured, so there is no contract to check against", new Dictionary<string, string>()) };
         }
         using var client = new ProbeClient(api);
-        string? token = client.TokenOf(api.Probe.Callers.First(c => c.Value.Role == CallerRole.Public && !c.Value.Anonymous).Key);
+        string? caller = api.Probe.Callers.FirstOrDefault(c => c.Value.Role == CallerRole.Public && !c.Value.Anonymous).Key;
+        string? token = caller is null ? null : client.TokenOf(caller);
         ProbeResponse document = await client.SendAsync(HttpMethod.Get, api.OpenapiPath, token, cancellationToken).ConfigureAwait(false);
-        if (document.Status != 200 || document.Body is not JsonObject openApi || openApi["paths"] is not JsonObject paths)
+        if (document.Status != 200)
         {
             return new[] { HealthChecks.Result(environment, "C.openapi", Verdict.Fail, $"the OpenAPI document at {api.OpenapiPath} could not be read (status {document.Status})", new Dictionary<string, string>()) };
+        }
+        OpenApiContract contract;
+        try
+        {
+            contract = await OpenApiContract.ParseAsync(document.Content, api.OpenapiPath, cancellationToken).ConfigureAwait(false);
+        }
+        catch (KfmException ex) when (ex.ErrorId == "ContractDocumentUnreadable")
+        {
+            return new[] { HealthChecks.Result(environment, "C.openapi", Verdict.Fail, ex.Message, new Dictionary<string, string>()) };
         }
 
         var results = new List<CheckResult>();
         var shapes = new SortedDictionary<string, SortedDictionary<string, string>>(StringComparer.Ordinal);
-        foreach (var (path, item) in paths)
+        var smoke = new ContractSmoke(api, contract, client, token);
+        var notCalled = new List<string>();
+        foreach (ContractOperation operation in contract.Operations.Where(o => !smoke.Skipped(o)))
         {
-            if (item?["get"] is not JsonObject get || get["responses"]?["200"]?["content"]?["application/json"]?["schema"] is not JsonNode schema || IsHealthPath(api, path))
-            {
-                continue;
-            }
-            string? concrete = await ConcretePathAsync(client, path, token, cancellationToken).ConfigureAwait(false);
-            if (concrete is null)
-            {
-                results.Add(HealthChecks.Result(environment, "C.smoke" + path, Verdict.Inconclusive, "no example id could be found for this path", new Dictionary<string, string>()));
-                continue;
-            }
-            ProbeResponse response = await client.SendAsync(HttpMethod.Get, concrete, token, cancellationToken).ConfigureAwait(false);
-            IReadOnlyList<string> problems = response.Status == 200 ? Validate(openApi, schema, response.Body) : new[] { $"status {response.Status}" };
-            if (response.Status == 200 && response.Body is not null)
-            {
-                shapes[path] = Shape(response.Body);
-            }
-            results.Add(HealthChecks.Result(environment, "C.smoke" + path, problems.Count == 0 ? Verdict.Pass : Verdict.Fail,
-                problems.Count == 0 ? "response valid against its schema" : "response does not match its schema: " + string.Join("; ", problems.Take(5)),
-                new Dictionary<string, string> { ["status"] = response.Status.ToString(CultureInfo.InvariantCulture), ["violations"] = problems.Count.ToString(CultureInfo.InvariantCulture) }));
+            if (!smoke.Safe(operation)) { notCalled.Add(operation.Name); continue; }
+            SmokeOutcome outcome = await smoke.RunAsync(operation, cancellationToken).ConfigureAwait(false);
+            if (outcome.Body is not null) { shapes[ShapeKey(operation)] = Shape(outcome.Body); }
+            string check = "C.smoke" + (operation.Method == HttpMethod.Get ? "" : "." + operation.Method.Method.ToLowerInvariant()) + operation.Path;
+            results.Add(HealthChecks.Result(environment, check, outcome.Verdict, outcome.Summary, outcome.Evidence));
         }
-        results.Add(await ErrorModelAsync(environment, client, openApi, token, cancellationToken).ConfigureAwait(false));
-        results.Add(CompareWithSnapshot(environment, api, runningDigest, shapes, recordSnapshot));
+        if (notCalled.Count > 0)
+        {
+            // Named, not failed: calling them could change data; listing a POST in api.probe.endpoints opts it in.
+            results.Add(HealthChecks.Result(environment, "C.smoke-coverage", Verdict.Pass,
+                $"{notCalled.Count} operation(s) not called (not safe to call, and not listed as POST in api.probe.endpoints): {string.Join(", ", notCalled.Take(10))}",
+                new Dictionary<string, string> { ["not_called"] = notCalled.Count.ToString(CultureInfo.InvariantCulture) }));
+        }
+        results.Add(await ErrorModelAsync(environment, api, client, contract, token, cancellationToken).ConfigureAwait(false));
+
+        var store = new ContractStore(api.ContractSnapshotDir, runningDigest);
+        if (recordSnapshot)
+        {
+            // Only a build that passes is known-good: a failing one recorded would hide its own breaks.
+            List<CheckResult> failing = results.Where(r => r.Verdict != Verdict.Pass).ToList();
+            if (failing.Count > 0 || !store.Record(shapes, contract))
+            {
+                results.Add(HealthChecks.Result(environment, "C.record", Verdict.Inconclusive,
+                    failing.Count > 0 ? "nothing recorded: this build does not pass its own contract (" + string.Join(", ", failing.Select(r => r.Check)) + ")"
+                        : "nothing recorded: the running build's digest is unknown, or api.contract_snapshot_dir is not configured",
+                    new Dictionary<string, string>()));
+            }
+        }
+        results.Add(CompareWithSnapshot(environment, store, shapes));
+        results.Add(await CompareSpecificationsAsync(environment, store, contract, cancellationToken).ConfigureAwait(false));
         return results;
     }
 
-    private static bool IsHealthPath(ApiConfig api, string path) => api.HealthPaths.Contains(path) || path == api.OpenapiPath;
+    /// <summary>GET responses keep the path as their key (snapshots recorded before other methods were called stay comparable).</summary>
+    private static string ShapeKey(ContractOperation operation) => operation.Method == HttpMethod.Get ? operation.Path : operation.Name;
 
-    /// <summary>A path with {id} gets the first id its collection lists, so the smoke call hits a real object.</summary>
-    private static async Task<string?> ConcretePathAsync(ProbeClient client, string path, string? token, CancellationToken cancellationToken)
+    private static async Task<CheckResult> ErrorModelAsync(EnvironmentConfig environment, ApiConfig api, ProbeClient client, OpenApiContract contract, string? token, CancellationToken cancellationToken)
     {
-        int brace = path.IndexOf('{', StringComparison.Ordinal);
-        if (brace < 0) { return path; }
-        string collection = path[..(brace - 1)];
-        ProbeResponse list = await client.SendAsync(HttpMethod.Get, collection, token, cancellationToken).ConfigureAwait(false);
-        JsonNode? first = (list.Body?["items"] as JsonArray)?.FirstOrDefault();
-        string? id = (string?)first?["dataset_id"] ?? (string?)first?["id"];
-        if (id is null) { return null; }
-        int close = path.IndexOf('}', brace);
-        return path[..brace] + Uri.EscapeDataString(id) + path[(close + 1)..];
-    }
-
-    private static async Task<CheckResult> ErrorModelAsync(EnvironmentConfig environment, ProbeClient client, JsonObject openApi, string? token, CancellationToken cancellationToken)
-    {
-        string missing = "/api/v1/datasets/" + environment.Api.Probe.MissingIdPattern.Replace("{random}", Guid.NewGuid().ToString("N")[..12], StringComparison.Ordinal);
+        string missing = "/api/v1/datasets/" + api.Probe.MissingIdPattern.Replace("{random}", Guid.NewGuid().ToString("N")[..12], StringComparison.Ordinal);
         ProbeResponse response = await client.SendAsync(HttpMethod.Get, missing, token, cancellationToken).ConfigureAwait(false);
-        JsonNode? errorSchema = openApi["components"]?["schemas"]?["Error"] is null ? null : JsonNode.Parse("{\"$ref\":\"#/components/schemas/Error\"}");
         var problems = new List<string>();
         if (response.Status < 400) { problems.Add($"a missing object answered {response.Status}"); }
-        if (errorSchema is not null) { problems.AddRange(Validate(openApi, errorSchema, response.Body)); }
+        // The error as the document describes this operation's answer, else its Error schema.
+        ContractOperation? byId = contract.Operations.FirstOrDefault(o => o.Method == HttpMethod.Get && o.Path.StartsWith("/api/v1/datasets/{", StringComparison.Ordinal));
+        var documented = byId is null ? null : OpenApiContract.ResponseFor(byId.Operation, response.Status);
+        if (byId is not null && documented is { } d && OpenApiContract.JsonContent(d.Response.Content) is { Value.Schema: not null } media)
+        {
+            problems.AddRange(contract.ValidateResponse(byId, d.Key, media.Key, response.Body));
+        }
+        else if (contract.Document.Components?.Schemas?.ContainsKey("Error") == true)
+        {
+            problems.AddRange(contract.ValidateComponent("Error", response.Body));
+        }
         foreach (string field in new[] { "error_code", "message", "audit_ref" })
         {
             if (response.Body?[field] is null) { problems.Add($"error lacks {field}"); }
         }
         return HealthChecks.Result(environment, "C.error-model", problems.Count == 0 ? Verdict.Pass : Verdict.Fail,
-            problems.Count == 0 ? "errors keep the documented model (error_code, message, audit_ref)" : string.Join("; ", problems),
+            problems.Count == 0 ? "errors keep the documented model (error_code, message, audit_ref)" : string.Join("; ", problems.Distinct()),
             new Dictionary<string, string> { ["status"] = response.Status.ToString(CultureInfo.InvariantCulture) });
-    }
-
-    /// <summary>Validates a body against an OpenAPI schema, with components.schemas as JSON Schema $defs.</summary>
-    internal static IReadOnlyList<string> Validate(JsonObject openApi, JsonNode schema, JsonNode? body)
-    {
-        string defs = openApi["components"]?["schemas"]?.ToJsonString() ?? "{}";
-        string rootSchema = schema.ToJsonString();
-        string text = ("{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"$defs\":" + defs + ",\"allOf\":[" + rootSchema + "]}")
-            .Replace("#/components/schemas/", "#/$defs/", StringComparison.Ordinal);
-        JsonSchema jsonSchema = JsonSchema.FromText(text);
-        EvaluationResults results = jsonSchema.Evaluate(body, new EvaluationOptions { OutputFormat = OutputFormat.List });
-        if (results.IsValid) { return Array.Empty<string>(); }
-        // Locations and keywords only: values could be restricted data.
-        return results.Details.Where(d => d.HasErrors && d.Errors is not null)
-            .SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation}: {e.Key}"))
-            .Distinct().ToList();
     }
 
     /// <summary>Field path → JSON type, with array items folded together ("items[].policy_label": "string").</summary>
@@ -136,21 +138,13 @@ public static class ContractChecks
         return shape;
     }
 
-    private static CheckResult CompareWithSnapshot(EnvironmentConfig environment, ApiConfig api, string? runningDigest, SortedDictionary<string, SortedDictionary<string, string>> shapes, bool record)
+    private static CheckResult CompareWithSnapshot(EnvironmentConfig environment, ContractStore store, SortedDictionary<string, SortedDictionary<string, string>> shapes)
     {
-        if (api.ContractSnapshotDir is null)
+        if (!store.Configured)
         {
             return HealthChecks.Result(environment, "C.no-breaking-change", Verdict.Inconclusive, "api.contract_snapshot_dir is not configured: nothing recorded to compare with", new Dictionary<string, string>());
         }
-        Directory.CreateDirectory(api.ContractSnapshotDir);
-        string SnapshotPath(string digest) => Path.Combine(api.ContractSnapshotDir, digest.Replace(':', '-') + ".json");
-        if (record && runningDigest is not null)
-        {
-            File.WriteAllText(SnapshotPath(runningDigest), JsonSerializer.Serialize(shapes, new JsonSerializerOptions { WriteIndented = true }));
-        }
-        FileInfo? baseline = runningDigest is not null && File.Exists(SnapshotPath(runningDigest))
-            ? new FileInfo(SnapshotPath(runningDigest))
-            : new DirectoryInfo(api.ContractSnapshotDir).GetFiles("sha256-*.json").OrderByDescending(f => f.LastWriteTimeUtc).FirstOrDefault();
+        FileInfo? baseline = store.ShapeBaseline();
         if (baseline is null)
         {
             return HealthChecks.Result(environment, "C.no-breaking-change", Verdict.Inconclusive, "no contract snapshot recorded yet (Test-KfmContract -RecordSnapshot on a known-good build records one)", new Dictionary<string, string>());
@@ -169,5 +163,47 @@ public static class ContractChecks
         return HealthChecks.Result(environment, "C.no-breaking-change", breaks.Count == 0 ? Verdict.Pass : Verdict.Fail,
             breaks.Count == 0 ? "no field removed or retyped since the recorded contract" : "breaking change: " + string.Join("; ", breaks.Take(6)),
             new Dictionary<string, string> { ["baseline"] = baseline.Name, ["breaks"] = breaks.Count.ToString(CultureInfo.InvariantCulture) });
+    }
+
+    /// <summary>
+    /// The running document against the last-known-good specification: each breaking change is its own
+    /// evidence line ("breaking 1", …) naming method, path and field; additions are notes on a pass.
+    /// </summary>
+    private static async Task<CheckResult> CompareSpecificationsAsync(EnvironmentConfig environment, ContractStore store, OpenApiContract running, CancellationToken cancellationToken)
+    {
+        const string Check = "C.spec-diff";
+        if (!store.Configured)
+        {
+            return HealthChecks.Result(environment, Check, Verdict.Inconclusive, "api.contract_snapshot_dir is not configured: no last-known-good specification to compare with", new Dictionary<string, string>());
+        }
+        FileInfo? baseline = store.SpecificationBaseline();
+        if (baseline is null)
+        {
+            return HealthChecks.Result(environment, Check, Verdict.Inconclusive, "no last-known-good specification recorded yet (Test-KfmContract -RecordSnapshot on a known-good build records one)", new Dictionary<string, string>());
+        }
+        OpenApiContract recorded;
+        try
+        {
+            recorded = await OpenApiContract.ParseAsync(await File.ReadAllBytesAsync(baseline.FullName, cancellationToken).ConfigureAwait(false), baseline.FullName, cancellationToken).ConfigureAwait(false);
+        }
+        catch (KfmException ex) when (ex.ErrorId == "ContractDocumentUnreadable")
+        {
+            return HealthChecks.Result(environment, Check, Verdict.Fail, ex.Message, new Dictionary<string, string> { ["baseline"] = baseline.Name });
+        }
+        IReadOnlyList<ContractChange> changes = ContractDiff.Compare(recorded, running);
+        List<ContractChange> breaking = changes.Where(c => c.Breaking).ToList(), notes = changes.Where(c => !c.Breaking).ToList();
+        var evidence = new Dictionary<string, string>
+        {
+            ["baseline"] = "openapi/" + baseline.Name,
+            ["breaking"] = breaking.Count.ToString(CultureInfo.InvariantCulture),
+            ["notes"] = notes.Count.ToString(CultureInfo.InvariantCulture),
+        };
+        for (int i = 0; i < breaking.Count; i++) { evidence["breaking " + (i + 1).ToString(CultureInfo.InvariantCulture)] = breaking[i].ToString(); }
+        for (int i = 0; i < notes.Count; i++) { evidence["note " + (i + 1).ToString(CultureInfo.InvariantCulture)] = notes[i].ToString(); }
+        string summary = breaking.Count > 0
+            ? $"{breaking.Count} breaking change(s) since the last-known-good specification: " + string.Join("; ", breaking)
+            : notes.Count > 0 ? $"no breaking change since the last-known-good specification; noted: " + string.Join("; ", notes)
+            : "the specification matches the last-known-good one";
+        return HealthChecks.Result(environment, Check, breaking.Count > 0 ? Verdict.Fail : Verdict.Pass, summary, evidence);
     }
 }

@@ -13,8 +13,8 @@ using KfmRollback.Engine.Core;
 
 namespace KfmRollback.Engine.Verification;
 
-/// <summary>One request of a batch: method, path relative to the API's base URL, and bearer token (null: anonymous).</summary>
-public readonly record struct ProbeRequest(HttpMethod Method, string Path, string? Token);
+/// <summary>One request of a batch: method, path relative to the API's base URL, bearer token (null: anonymous), and a JSON body (null: "{}" for POST, none otherwise).</summary>
+public readonly record struct ProbeRequest(HttpMethod Method, string Path, string? Token, string? Body = null);
 
 /// <summary>Test seams and transport choices for <see cref="ProbeClient"/>.</summary>
 internal sealed class ProbeClientOptions
@@ -110,12 +110,12 @@ public sealed class ProbeClient : IDisposable
         return token;
     }
 
-    public async Task<ProbeResponse> SendAsync(HttpMethod method, string path, string? token, CancellationToken cancellationToken)
+    public async Task<ProbeResponse> SendAsync(HttpMethod method, string path, string? token, CancellationToken cancellationToken, string? body = null)
     {
         await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return await SendWithRetriesAsync(new ProbeRequest(method, path, token), HttpClientExchangeAsync, cancellationToken).ConfigureAwait(false);
+            return await SendWithRetriesAsync(new ProbeRequest(method, path, token, body), HttpClientExchangeAsync, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -185,7 +185,7 @@ public sealed class ProbeClient : IDisposable
         // Tuned as the direct lanes are: HTTP/1.1 exactly, pooled connections, no cookies, headers first.
         using var request = new HttpRequestMessage(probe.Method, probe.Path.TrimStart('/')) { Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
         if (probe.Token is not null) { request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", probe.Token); }
-        if (probe.Method == HttpMethod.Post) { request.Content = new StringContent("{}", Encoding.UTF8, "application/json"); }
+        if (probe.Method == HttpMethod.Post || probe.Body is not null) { request.Content = new StringContent(probe.Body ?? "{}", Encoding.UTF8, "application/json"); }
         using HttpResponseMessage response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         byte[] content = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         List<KeyValuePair<string, string>>? compared = null;
@@ -216,9 +216,10 @@ public sealed class ProbeClient : IDisposable
         if (!target.IsDefaultPort) { text.Append(':').Append(target.Port.ToString(CultureInfo.InvariantCulture)); }
         text.Append("\r\nUser-Agent: KfmRollback-probe\r\nAccept: application/json\r\n");
         if (p.Token is not null) { text.Append("Authorization: Bearer ").Append(p.Token).Append("\r\n"); }
-        if (p.Method == HttpMethod.Post) { text.Append("Content-Type: application/json; charset=utf-8\r\nContent-Length: 2\r\n\r\n{}"); }
-        else { text.Append("\r\n"); }
-        return Encoding.ASCII.GetBytes(text.ToString());
+        if (p.Method != HttpMethod.Post && p.Body is null) { return Encoding.ASCII.GetBytes(text.Append("\r\n").ToString()); }
+        byte[] body = Encoding.UTF8.GetBytes(p.Body ?? "{}");
+        text.Append("Content-Type: application/json; charset=utf-8\r\nContent-Length: ").Append(body.Length.ToString(CultureInfo.InvariantCulture)).Append("\r\n\r\n");
+        return [.. Encoding.ASCII.GetBytes(text.ToString()), .. body];
     }, _baseUrl);
 
     /// <summary>One worker's persistent connection, reopened when the server closes it.</summary>

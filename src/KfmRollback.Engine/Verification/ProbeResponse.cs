@@ -45,6 +45,9 @@ public sealed partial class ProbeResponse
 
     public int Status { get; }
     public string? ContentType { get; }
+
+    /// <summary>The body as received, for documents that are not JSON (an OpenAPI document in YAML).</summary>
+    internal byte[] Content => _content;
     public double Milliseconds { get; }
 
     /// <summary>The JSON body, or null when it is empty or not JSON (itself a finding for the checks).</summary>
