@@ -34,7 +34,7 @@ public sealed class GitOpsWaitTests : IAsyncLifetime
         _repo.Write(File, Kustomization(Digest("bad-5xx")));
         _repo.Commit("deploy api 1.6.0");
         _repo.Push();
-        _lab = await LabEnvironment.StartAsync(
+        _lab = await LabEnvironment.StartWithGitOpsAsync(
             $"{{ path: {_repo.Clone()}, branch: main, file: {File}, kind: kustomize, image_name: kfm-api, pr: {{ provider: none, auto_merge: true, required_approvals: 0, poll_interval: 100ms }} }}");
         await Patch(new JsonObject { ["spec"] = new JsonObject { ["source"] = new JsonObject { ["repoURL"] = _repo.Bare, ["path"] = "apps/api", ["targetRevision"] = "main" } } });
         await Until(async () => await Image() == Images.Get("bad-5xx").Image, "Argo deploys the bad commit from Git");

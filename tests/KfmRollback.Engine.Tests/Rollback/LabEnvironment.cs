@@ -22,10 +22,10 @@ public sealed class LabEnvironment : IAsyncDisposable
     public EnvironmentConfig Environment => Config.GetEnvironment("lab");
 
     /// <param name="extraEnvironments">More environment names on the same cluster (a fleet), each its own Deployment in namespace kfm.</param>
-    public static Task<LabEnvironment> StartAsync(params string[] extraEnvironments) => StartAsync(null, extraEnvironments);
+    public static Task<LabEnvironment> StartAsync(params string[] extraEnvironments) => StartWithGitOpsAsync(null, extraEnvironments);
 
     /// <param name="gitops">The gitops: mapping (flow style) of every environment; null: a placeholder clone path.</param>
-    public static async Task<LabEnvironment> StartAsync(string? gitops, params string[] extraEnvironments)
+    public static async Task<LabEnvironment> StartWithGitOpsAsync(string? gitops, params string[] extraEnvironments)
     {
         string dir = Path.Combine(Path.GetTempPath(), "kfm-engine-lab", Guid.NewGuid().ToString("N")[..12]);
         var host = await LabHost.StartAsync(new LabOptions { OutDir = dir, TimeScale = 20, PodStartSeconds = 2, TrafficPerSecond = 0 });
