@@ -22,6 +22,7 @@
         'Get-KfmRolloutHistory'
         'Get-KfmRollbackPlan'
         'Test-KfmAccess'
+        'Wait-KfmRollback'
         'Invoke-KfmRollback'
         'Test-KfmDrift'
         'Enable-KfmFailClosed'

@@ -82,7 +82,7 @@ public sealed class LabHost : IAsyncDisposable
         Clock = new SimClock(o.TimeScale);
         Store = new Store(Clock);
         Workloads = new Workloads(Store, Images, new WorkloadOptions { PodStartSeconds = o.PodStartSeconds });
-        GitOps = new GitOps(Store, o.SelfHealSeconds);
+        GitOps = new GitOps(Store, o.SelfHealSeconds, new GitSource(Path.Combine(o.OutDir, "git-sources")));
         KfmApi = new KfmApi(Store, Images, PublicToken, StewardToken);
         Store.Changed += () => { if (_wake.CurrentCount == 0) _wake.Release(); };
     }

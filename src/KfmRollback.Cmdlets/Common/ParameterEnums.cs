@@ -20,6 +20,13 @@ public enum RollbackMethodName
     Helm,
 }
 
+/// <summary>How Invoke-KfmRollback -MergeWith / Wait-KfmRollback -MergeWith merges the rollback pull request.</summary>
+public enum MergeStrategyName
+{
+    Squash,
+    Merge,
+}
+
 /// <summary>What Invoke-KfmRollback puts back.</summary>
 public enum RollbackSurfaceName
 {
@@ -71,6 +78,9 @@ internal static class ParameterEnumMapping
             ApiRefSource.Helm => Engine.Refs.RefSource.Helm,
             _ => Engine.Refs.RefSource.GitOps,
         };
+
+    public static Engine.GitOps.MergeStrategy? ToEngine(this MergeStrategyName? strategy) =>
+        strategy is { } s ? Enum.Parse<Engine.GitOps.MergeStrategy>(s.ToString()) : null;
 
     public static Engine.Rollback.RollbackMethod ToEngine(this RollbackMethodName method) =>
         Enum.Parse<Engine.Rollback.RollbackMethod>(method.ToString());

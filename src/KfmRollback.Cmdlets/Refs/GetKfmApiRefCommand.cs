@@ -33,7 +33,10 @@ public sealed class GetKfmApiRefCommand : KfmEnvironmentCmdlet
         };
         if (!reference.CurrentIsDigest)
         {
-            WriteWarning($"{environment.Name}: the current image '{reference.CurrentImage}' is a mutable tag and the pods do not agree on one digest; a rollback target must be a digest.");
+            // Git has no pods: there the problem is the pin itself.
+            WriteWarning(Source == ApiRefSource.GitOps
+                ? $"{environment.Name}: Git pins '{reference.CurrentImage}' by a mutable tag, not a digest, so what it deploys can change without a commit; pin a digest (Invoke-KfmRollback -Method GitOps -ToRef sha256:...)."
+                : $"{environment.Name}: the current image '{reference.CurrentImage}' is a mutable tag and the pods do not agree on one digest; a rollback target must be a digest.");
         }
         if (reference.RolloutInFlight)
         {

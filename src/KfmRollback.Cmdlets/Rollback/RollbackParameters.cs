@@ -59,6 +59,10 @@ public abstract class RollbackParameters : KfmEnvironmentCmdlet
     [Parameter]
     public SwitchParameter Wait { get; set; }
 
+    /// <summary>GitOps with -Wait: merge the rollback PR this way once approved (where gitops.pr.auto_merge allows).</summary>
+    [Parameter]
+    public MergeStrategyName? MergeWith { get; set; }
+
     [Parameter]
     [DurationTransformation]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromMinutes(10);
@@ -121,6 +125,7 @@ public abstract class RollbackParameters : KfmEnvironmentCmdlet
             Force = Force,
             ForceReason = ForceReason,
             Wait = Wait,
+            MergeWith = MergeWith.ToEngine(),
             Timeout = Timeout,
             BlastRadius = BlastRadius,
             DirectPush = DirectPush,

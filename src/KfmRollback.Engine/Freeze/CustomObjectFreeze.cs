@@ -164,42 +164,11 @@ public abstract class CustomObjectFreeze : IFreezeMechanism
     public async Task<JsonNode?> ReadStatusAsync(CancellationToken cancellationToken) =>
         (await ReadAsync(cancellationToken).ConfigureAwait(false))["status"]?.DeepClone();
 
-    private async Task<JsonObject> ReadAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            object result = await _client.CustomObjects.GetNamespacedCustomObjectAsync(Group, Version, Namespace, Plural, Name, cancellationToken).ConfigureAwait(false);
-            return ToJsonObject(result);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            throw KubernetesErrors.Wrap(ex, $"Reading {Target}", Target);
-        }
-    }
+    private CustomObjectRef Object => new(Group, Version, Plural, Namespace, Name, Target);
 
-    private async Task<JsonObject> PatchAsync(JsonObject patch, CancellationToken cancellationToken)
-    {
-        try
-        {
-            object result = await _client.CustomObjects.PatchNamespacedCustomObjectAsync(
-                new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), Group, Version, Namespace, Plural, Name, cancellationToken: cancellationToken).ConfigureAwait(false);
-            return ToJsonObject(result);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            if (KubernetesErrors.IsConflict(ex))
-            {
-                throw new KfmException("FreezeConflict", KfmErrorKind.ResourceBusy,
-                    $"{Target} kept changing while it was being frozen or thawed (someone else is editing it). Run the command again: it reads the object afresh.", Target, ex);
-            }
-            throw KubernetesErrors.Wrap(ex, $"Patching {Target}", Target);
-        }
-    }
+    private Task<JsonObject> ReadAsync(CancellationToken cancellationToken) => CustomObjectClient.GetAsync(_client, Object, cancellationToken);
 
-    private static JsonObject ToJsonObject(object result) => result switch
-    {
-        JsonElement element => JsonNode.Parse(element.GetRawText())!.AsObject(),
-        JsonObject node => node,
-        _ => JsonNode.Parse(KubernetesJson.Serialize(result))!.AsObject(),
-    };
+    private Task<JsonObject> PatchAsync(JsonObject patch, CancellationToken cancellationToken) =>
+        CustomObjectClient.PatchAsync(_client, Object, patch, cancellationToken, ex => new KfmException("FreezeConflict", KfmErrorKind.ResourceBusy,
+            $"{Target} kept changing while it was being frozen or thawed (someone else is editing it). Run the command again: it reads the object afresh.", Target, ex));
 }

@@ -29,4 +29,11 @@ public static class GitOpsErrorIds
     public const string PullRequestFailed = "GitOpsPullRequestFailed";
     public const string TokenUnavailable = "GitOpsTokenUnavailable";
     public const string KillSwitchNotConfigured = "GitOpsKillSwitchNotConfigured";
+    public const string MergeRefused = "GitOpsMergeRefused";
+    public const string AutoMergeNotAllowed = "GitOpsAutoMergeNotAllowed";
+    public const string PullRequestClosed = "GitOpsPullRequestClosed";
+    public const string ReconciledOtherRevision = "GitOpsReconciledOtherRevision";
+    public const string SyncFailed = "GitOpsSyncFailed";
+    public const string WaitTimeout = "GitOpsWaitTimeout";
+    public const string NothingToAwait = "GitOpsNothingToAwait";
 }

@@ -6,8 +6,16 @@ using LibGit2Sharp;
 
 namespace KfmRollback.Engine.GitOps;
 
-/// <summary>One commit on the deploy branch that changed the API image pin.</summary>
-public sealed record GitOpsRefChange(string Commit, string Author, DateTimeOffset When, string Image, string? Digest, string Summary);
+/// <summary>
+/// One commit on the deploy branch that changed the API image pin. <see cref="Unreadable"/> says why
+/// an older revision of the file could not be read (no images entry yet, two matches, invalid YAML):
+/// history lists and skips it instead of failing.
+/// </summary>
+public sealed record GitOpsRefChange(string Commit, string Author, DateTimeOffset When, string Image, string? Digest, string Summary, string? Unreadable = null)
+{
+    /// <summary>True for a rollback commit (its Incident: and Last-Good-Ref: trailers): the digest before it is one a rollback moved away from.</summary>
+    public bool IsRollback { get; init; }
+}
 
 /// <summary>What Get-KfmApiRef -Source GitOps returns: the ref plus the history it was derived from.</summary>
 public sealed record GitOpsRefReport(ApiRef Ref, IReadOnlyList<GitOpsRefChange> History);
@@ -42,11 +50,18 @@ public sealed class GitOpsRefReader
         var current = ReadAt(tip) ?? throw new KfmException(GitOpsErrorIds.FileNotFound, KfmErrorKind.ObjectNotFound,
             $"{_config.File} does not exist on '{_config.Branch}' at {tip.Sha[..12]}. Check gitops.file.", _config.File);
         var history = History(repository.Repo, tip, Math.Max(2, historyLimit), stopAtDigestOtherThan: historyLimit <= 2 ? current.Digest : null);
-        string? fromReceipt = LastVerifiedTarget(verifiedReceipts, current.Digest);
-        string? fromHistory = OlderDigest(history, current.Digest);
-        if (fromHistory is null && history.Count >= historyLimit)
-            // The listed window held only edits that kept the digest: walk on, stopping at the first older digest.
-            fromHistory = OlderDigest(History(repository.Repo, tip, int.MaxValue, current.Digest), current.Digest);
+        var receipts = verifiedReceipts?.Where(r => r.Environment == _environment).ToList();
+        // Never a digest a rollback moved away from: the one before a rollback commit, and a receipt's current_ref.
+        var rolledAway = RolledAway(history, receipts);
+        string? fromReceipt = LastVerifiedTarget(receipts, current.Digest, rolledAway);
+        string? fromHistory = OlderDigest(history, current.Digest, rolledAway);
+        if (fromHistory is null && (history.Count >= historyLimit || historyLimit <= 2))
+        {
+            // The listed window held only edits that kept the digest, or only rolled-away digests: walk the whole first-parent history.
+            var all = History(repository.Repo, tip, int.MaxValue);
+            rolledAway.UnionWith(RolledAway(all, null));
+            fromHistory = OlderDigest(all, current.Digest, rolledAway);
+        }
         var apiRef = new ApiRef
         {
             Environment = _environment,
@@ -94,13 +109,39 @@ public sealed class GitOpsRefReader
         return changes;
     }
 
-    private static string? OlderDigest(IReadOnlyList<GitOpsRefChange> history, string? current) =>
-        history.Skip(1).FirstOrDefault(c => c.Digest is not null && c.Digest != current)?.Digest;
+    private static string? OlderDigest(IReadOnlyList<GitOpsRefChange> history, string? current, ISet<string> rolledAway) =>
+        history.Skip(1).FirstOrDefault(c => c.Digest is not null && c.Digest != current && !rolledAway.Contains(c.Digest))?.Digest;
+
+    /// <summary>Digests rollbacks moved away from: the readable revision older than each rollback commit, and each receipt's current_ref.</summary>
+    private static HashSet<string> RolledAway(IReadOnlyList<GitOpsRefChange> history, IEnumerable<RollbackReceipt>? receipts)
+    {
+        var set = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < history.Count; i++)
+        {
+            if (!history[i].IsRollback)
+                continue;
+            if (history.Skip(i + 1).FirstOrDefault(c => c.Digest is not null)?.Digest is { } before && before != history[i].Digest)
+                set.Add(before);
+        }
+        foreach (var r in receipts ?? Enumerable.Empty<RollbackReceipt>())
+            if (ImageRefs.IsDigest(r.CurrentRef) && r.CurrentRef != r.RollbackTargetRef)
+                set.Add(r.CurrentRef);
+        return set;
+    }
 
     private GitOpsRefChange Describe(Commit commit)
     {
-        var pin = ReadAt(commit)!.Value;
-        return new GitOpsRefChange(commit.Sha, commit.Author.Name, commit.Author.When, pin.Image, pin.Digest, commit.MessageShort);
+        bool rollback = RollbackMessage.Trailer(commit.Message, "Incident") is not null && RollbackMessage.Trailer(commit.Message, "Last-Good-Ref") is not null;
+        try
+        {
+            var pin = ReadAt(commit)!.Value;
+            return new GitOpsRefChange(commit.Sha, commit.Author.Name, commit.Author.When, pin.Image, pin.Digest, commit.MessageShort) { IsRollback = rollback };
+        }
+        catch (KfmException e) when (e.ErrorId is GitOpsErrorIds.YamlInvalid or GitOpsErrorIds.ImageNotFound or GitOpsErrorIds.ImageAmbiguous or GitOpsErrorIds.NoDigestField)
+        {
+            // An older revision that cannot be read (before the first deploy, two containers, broken YAML) is listed and skipped, never fatal.
+            return new GitOpsRefChange(commit.Sha, commit.Author.Name, commit.Author.When, "", null, commit.MessageShort, $"{e.ErrorId}: {e.Message}") { IsRollback = rollback };
+        }
     }
 
     private (string Image, string? Digest)? ReadAt(Commit commit)
@@ -120,9 +161,9 @@ public sealed class GitOpsRefReader
     /// passed: a target people verified beats "whatever was before". One equal to the current digest
     /// says nothing about an older good state, so it is skipped.
     /// </summary>
-    private string? LastVerifiedTarget(IEnumerable<RollbackReceipt>? receipts, string? currentDigest) =>
+    private string? LastVerifiedTarget(IEnumerable<RollbackReceipt>? receipts, string? currentDigest, ISet<string> rolledAway) =>
         receipts?
-            .Where(r => r.Environment == _environment && ImageRefs.IsDigest(r.RollbackTargetRef) && r.RollbackTargetRef != currentDigest && AllPass(r.Verification))
+            .Where(r => r.Environment == _environment && ImageRefs.IsDigest(r.RollbackTargetRef) && r.RollbackTargetRef != currentDigest && !rolledAway.Contains(r.RollbackTargetRef) && AllPass(r.Verification))
             .OrderByDescending(r => r.CompletedAt, StringComparer.Ordinal)
             .Select(r => r.RollbackTargetRef)
             .FirstOrDefault();

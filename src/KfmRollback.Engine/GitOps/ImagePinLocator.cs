@@ -87,6 +87,10 @@ public sealed class ImagePinLocator
             return (LocateHelm(file).Image, null);
         string? digest = NullIfEmpty(Resolve(root!, _helm.Digest)?.Value);
         string? tag = NullIfEmpty(Resolve(root!, _helm.Tag)?.Value);
+        // Renovate writes "tag: 1.2.3@sha256:…": the digest in the tag decides what is pulled.
+        digest ??= ImageRefs.DigestOf(tag);
+        if (digest is not null && tag is not null && ImageRefs.DigestOf(tag) == digest)
+            return (repo.Value + ":" + tag, digest);
         return (repo.Value + (digest is not null ? "@" + digest : tag is not null ? ":" + tag : ""), digest);
     }
 

@@ -14,6 +14,25 @@ public sealed record PullRequestInfo(string Url, bool Created);
 /// <summary>What to open: head branch into base branch, with title and body.</summary>
 public sealed record PullRequestDraft(string Head, string Base, string Title, string Body);
 
+public enum PullRequestState
+{
+    Open,
+    Merged,
+    /// <summary>Closed (GitHub) or abandoned (Azure DevOps) without merging.</summary>
+    Closed,
+    NotFound,
+}
+
+/// <summary>How the module merges a rollback PR (Invoke-KfmRollback -MergeWith).</summary>
+public enum MergeStrategy
+{
+    Squash,
+    Merge,
+}
+
+/// <summary>A pull request's state: merged with which commit, and how many approvals it has.</summary>
+public sealed record PullRequestStatus(PullRequestState State, string? MergeCommit, int Approvals, string? Url);
+
 /// <summary>
 /// One code host's PR API. FindOrCreate first looks for an open PR from the same head branch, so
 /// a rerun for the same incident returns the existing PR instead of opening a second one.
@@ -24,6 +43,15 @@ public interface IPullRequestProvider
 
     /// <summary>A URL people open to see or start the change (compare view, or null when unknown).</summary>
     string? CompareUrl(PullRequestDraft draft);
+
+    /// <summary>The newest PR from <paramref name="head"/> into <paramref name="base"/>; null when the provider has no PR API (Git decides then).</summary>
+    Task<PullRequestStatus?> GetStatusAsync(string head, string @base, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Merges the open PR through the provider's merge API, so branch protection applies; a refusal
+    /// is GitOpsMergeRefused with the provider's reason. Null when the provider has no PR API.
+    /// </summary>
+    Task<PullRequestStatus?> MergeAsync(string head, string @base, MergeStrategy strategy, CancellationToken cancellationToken);
 }
 
 public static class PullRequestProviders
@@ -44,6 +72,10 @@ public static class PullRequestProviders
         return token.Trim();
     }
 
+    internal static KfmException Refused(string provider, string why, Exception? inner = null) =>
+        new(GitOpsErrorIds.MergeRefused, KfmErrorKind.PermissionDenied,
+            $"{provider} refused to merge the rollback pull request: {why}. Branch protection decides; get the approvals or checks it asks for, or merge it in {provider}.", provider, inner);
+
     internal static KfmException Failed(string provider, string what, Exception? inner = null) =>
         new(GitOpsErrorIds.PullRequestFailed, KfmErrorKind.ConnectionError,
             $"{provider} could not {what}. The rollback branch is pushed; open the pull request by hand or rerun.", provider, inner);
@@ -57,6 +89,10 @@ public sealed class NoPullRequests : IPullRequestProvider
     public NoPullRequests(Uri? repositoryUrl) => _repositoryUrl = repositoryUrl;
 
     public Task<PullRequestInfo?> FindOrCreateAsync(PullRequestDraft draft, CancellationToken cancellationToken) => Task.FromResult<PullRequestInfo?>(null);
+
+    public Task<PullRequestStatus?> GetStatusAsync(string head, string @base, CancellationToken cancellationToken) => Task.FromResult<PullRequestStatus?>(null);
+
+    public Task<PullRequestStatus?> MergeAsync(string head, string @base, MergeStrategy strategy, CancellationToken cancellationToken) => Task.FromResult<PullRequestStatus?>(null);
 
     public string? CompareUrl(PullRequestDraft draft)
     {
@@ -106,6 +142,60 @@ public sealed class GitHubPullRequests : IPullRequestProvider
     }
 
     public string? CompareUrl(PullRequestDraft draft) => null;
+
+    public async Task<PullRequestStatus?> GetStatusAsync(string head, string @base, CancellationToken cancellationToken)
+    {
+        using var scope = CancellableHttpClient.Use(cancellationToken);
+        var (pr, status) = await FindAsync(head, @base).ConfigureAwait(false);
+        return status;
+    }
+
+    public async Task<PullRequestStatus?> MergeAsync(string head, string @base, MergeStrategy strategy, CancellationToken cancellationToken)
+    {
+        using var scope = CancellableHttpClient.Use(cancellationToken);
+        var (pr, status) = await FindAsync(head, @base).ConfigureAwait(false);
+        if (pr is null || status.State != PullRequestState.Open)
+            return status;
+        try
+        {
+            var merged = await _client.PullRequest.Merge(_owner, _name, pr.Number, new MergePullRequest
+            {
+                MergeMethod = strategy == MergeStrategy.Squash ? PullRequestMergeMethod.Squash : PullRequestMergeMethod.Merge,
+                Sha = pr.Head.Sha, // refuse if someone pushed to the branch since it was read
+            }).ConfigureAwait(false);
+            if (!merged.Merged)
+                throw PullRequestProviders.Refused("GitHub", merged.Message ?? "not merged");
+            return status with { State = PullRequestState.Merged, MergeCommit = merged.Sha };
+        }
+        catch (ApiException e)
+        {
+            throw PullRequestProviders.Refused("GitHub", $"HTTP {(int)e.StatusCode}: {e.Message}", e);
+        }
+    }
+
+    private async Task<(Octokit.PullRequest? Pr, PullRequestStatus Status)> FindAsync(string head, string @base)
+    {
+        try
+        {
+            var all = await _client.PullRequest.GetAllForRepository(_owner, _name,
+                new PullRequestRequest { State = ItemStateFilter.All, Head = $"{_owner}:{head}", Base = @base }).ConfigureAwait(false);
+            var pr = all.Where(p => p.Head?.Ref == head).OrderByDescending(p => p.Number).FirstOrDefault();
+            if (pr is null)
+                return (null, new PullRequestStatus(PullRequestState.NotFound, null, 0, null));
+            if (pr.MergedAt is not null)
+                return (pr, new PullRequestStatus(PullRequestState.Merged, pr.MergeCommitSha, 0, pr.HtmlUrl));
+            if (pr.State.Value == ItemState.Closed)
+                return (pr, new PullRequestStatus(PullRequestState.Closed, null, 0, pr.HtmlUrl));
+            var reviews = await _client.PullRequest.Review.GetAll(_owner, _name, pr.Number).ConfigureAwait(false);
+            // A reviewer's latest review counts; an approval later dismissed or followed by "changes requested" does not.
+            int approvals = reviews.GroupBy(r => r.User?.Login).Count(g => g.Last().State.Value == PullRequestReviewState.Approved);
+            return (pr, new PullRequestStatus(PullRequestState.Open, null, approvals, pr.HtmlUrl));
+        }
+        catch (ApiException e)
+        {
+            throw PullRequestProviders.Failed("GitHub", $"report the pull request's state (HTTP {(int)e.StatusCode})", e);
+        }
+    }
 
     /// <summary>GitHub Enterprise serves its API under /api/v3/ (as Octokit's GitHubClient(product, baseUrl) assumes).</summary>
     private static Uri ApiBase(Uri? baseUrl) =>
@@ -177,7 +267,47 @@ public sealed class AzureDevOpsPullRequests : IPullRequestProvider
 
     public string? CompareUrl(PullRequestDraft draft) => null;
 
-    private async Task<JsonNode> Send(HttpMethod method, string url, JsonObject? body, CancellationToken cancellationToken)
+    public async Task<PullRequestStatus?> GetStatusAsync(string head, string @base, CancellationToken cancellationToken) =>
+        Status(await FindAsync(head, cancellationToken).ConfigureAwait(false));
+
+    public async Task<PullRequestStatus?> MergeAsync(string head, string @base, MergeStrategy strategy, CancellationToken cancellationToken)
+    {
+        var pr = await FindAsync(head, cancellationToken).ConfigureAwait(false);
+        var status = Status(pr);
+        if (pr is null || status.State != PullRequestState.Open)
+            return status;
+        // Completing the PR is Azure DevOps' merge API: branch policies are evaluated and can refuse it.
+        var body = new JsonObject
+        {
+            ["status"] = "completed",
+            ["lastMergeSourceCommit"] = new JsonObject { ["commitId"] = pr["lastMergeSourceCommit"]?["commitId"]?.GetValue<string>() },
+            ["completionOptions"] = new JsonObject { ["mergeStrategy"] = strategy == MergeStrategy.Squash ? "squash" : "noFastForward", ["deleteSourceBranch"] = false },
+        };
+        var updated = await Send(HttpMethod.Patch, $"{_collection}/{pr["pullRequestId"]}?api-version={ApiVersion}", body, cancellationToken, refusal: true).ConfigureAwait(false);
+        return Status(updated);
+    }
+
+    private async Task<JsonNode?> FindAsync(string head, CancellationToken cancellationToken)
+    {
+        var list = await Send(HttpMethod.Get, $"{_collection}?searchCriteria.sourceRefName={Uri.EscapeDataString("refs/heads/" + head)}&searchCriteria.status=all&api-version={ApiVersion}", null, cancellationToken).ConfigureAwait(false);
+        return (list["value"] as JsonArray)?.Where(p => p is not null).OrderByDescending(p => p!["pullRequestId"]?.GetValue<int>() ?? 0).FirstOrDefault();
+    }
+
+    /// <summary>active / completed (lastMergeCommit) / abandoned; approvals are reviewer votes of 10 (approved) or 5 (approved with suggestions).</summary>
+    private static PullRequestStatus Status(JsonNode? pr)
+    {
+        if (pr is null)
+            return new PullRequestStatus(PullRequestState.NotFound, null, 0, null);
+        int approvals = (pr["reviewers"] as JsonArray)?.Count(r => (r?["vote"]?.GetValue<int>() ?? 0) >= 5) ?? 0;
+        return pr["status"]?.GetValue<string>() switch
+        {
+            "completed" => new PullRequestStatus(PullRequestState.Merged, pr["lastMergeCommit"]?["commitId"]?.GetValue<string>(), approvals, WebUrl(pr)),
+            "abandoned" => new PullRequestStatus(PullRequestState.Closed, null, approvals, WebUrl(pr)),
+            _ => new PullRequestStatus(PullRequestState.Open, null, approvals, WebUrl(pr)),
+        };
+    }
+
+    private async Task<JsonNode> Send(HttpMethod method, string url, JsonObject? body, CancellationToken cancellationToken, bool refusal = false)
     {
         using var request = new HttpRequestMessage(method, url);
         if (body is not null)
@@ -194,7 +324,16 @@ public sealed class AzureDevOpsPullRequests : IPullRequestProvider
         using (response)
         {
             if (!response.IsSuccessStatusCode)
-                throw PullRequestProviders.Failed("Azure DevOps", $"open the pull request (HTTP {(int)response.StatusCode})");
+            {
+                if (refusal)
+                {
+                    string why = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+                    string? message = null;
+                    try { message = JsonNode.Parse(why)?["message"]?.GetValue<string>(); } catch (JsonException) { }
+                    throw PullRequestProviders.Refused("Azure DevOps", $"HTTP {(int)response.StatusCode}{(message is null ? "" : ": " + message)}");
+                }
+                throw PullRequestProviders.Failed("Azure DevOps", $"{(method == HttpMethod.Get ? "report" : "open")} the pull request (HTTP {(int)response.StatusCode})");
+            }
             string text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
             try
             {

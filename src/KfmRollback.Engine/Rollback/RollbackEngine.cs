@@ -43,11 +43,25 @@ public sealed class RollbackEngine
         }
         await using IAsyncDisposable held = await mechanism.LockAsync(request, reporter, cancellationToken).ConfigureAwait(false);
         RollbackResult applied = await mechanism.ApplyAsync(request, plan, reporter, cancellationToken).ConfigureAwait(false);
-        if (request.Wait && applied.Outcome == RollbackOutcome.Succeeded)
+        // A GitOps rollback is PendingMerge until its pull request merges: -Wait follows it from there.
+        if (request.Wait && applied.Outcome is RollbackOutcome.Succeeded or RollbackOutcome.PendingMerge)
         {
             applied = await mechanism.AwaitAsync(request, applied, reporter, cancellationToken).ConfigureAwait(false);
         }
         return applied;
+    }
+
+    /// <summary>Wait-KfmRollback: awaits a result applied earlier (a PR merged later), under the mechanism's lock.</summary>
+    public async Task<RollbackResult> AwaitAsync(RollbackRequest request, RollbackResult applied, RollbackReporter reporter, CancellationToken cancellationToken)
+    {
+        if (applied.Outcome is not (RollbackOutcome.Succeeded or RollbackOutcome.PendingMerge))
+        {
+            throw new KfmException("RollbackNothingToAwait", KfmErrorKind.InvalidArgument,
+                $"The {applied.Method} rollback of {applied.Environment} is {applied.Outcome}: there is nothing to wait for. Pipe in a result that is Succeeded or PendingMerge.", applied.Outcome);
+        }
+        IRollbackMechanism mechanism = _mechanisms.For(request.Method, request.Environment);
+        await using IAsyncDisposable held = await mechanism.LockAsync(request, reporter, cancellationToken).ConfigureAwait(false);
+        return await mechanism.AwaitAsync(request, applied, reporter, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -32,7 +32,7 @@ public sealed class RollbackMechanisms
     public IRollbackMechanism For(RollbackMethod method, EnvironmentConfig environment) => method switch
     {
         RollbackMethod.Cluster => new ClusterRollbackMechanism(_cluster(environment), _freezes.ClusterControllers(environment), _clock),
-        RollbackMethod.GitOps => new GitOpsRollbackMechanism(environment.Gitops, _clock, receipts: () => StoredReceipts(environment)),
+        RollbackMethod.GitOps => new GitOpsRollbackMechanism(environment.Gitops, _clock, receipts: () => StoredReceipts(environment), cluster: _cluster),
         RollbackMethod.Helm => new HelmRollbackMechanism(_cluster(environment), _freezes.ClusterControllers(environment), _clock),
         _ => throw new KfmException("RollbackMethodUnavailable", KfmErrorKind.NotInstalled,
             $"The {method} rollback mechanism is not available for environment '{environment.Name}'. Use -Method Cluster, GitOps or Helm.", method),

@@ -49,6 +49,8 @@ public sealed record RollbackRequest
     /// <summary>GitOps: push straight to the deploy branch (needs gitops.allow_direct_push).</summary>
     public bool DirectPush { get; init; }
     public GitCredential? GitCredential { get; init; }
+    /// <summary>GitOps with -Wait: merge the rollback PR this way once it has the approvals (needs gitops.pr.auto_merge); null: people merge it.</summary>
+    public MergeStrategy? MergeWith { get; init; }
     /// <summary>The decision-tree comparisons that chose this rollback (Get-KfmRollbackPlan), carried into the result and receipt.</summary>
     public IReadOnlyList<PlanEvidence> Evidence { get; init; } = Array.Empty<PlanEvidence>();
 

@@ -19,6 +19,12 @@ public enum RollbackOutcome
     Failed,
 }
 
+/// <summary>One phase of awaiting a rollback: its name, when it started and ended, and what it found.</summary>
+public sealed record RollbackPhase(string Name, DateTimeOffset StartedAt, DateTimeOffset CompletedAt, string Detail)
+{
+    public TimeSpan Duration => CompletedAt - StartedAt;
+}
+
 /// <summary>
 /// What a rollback did. Binds by property name into New-KfmRollbackReceipt (IncidentId,
 /// Environment, CurrentRef, RollbackTargetRef, ChangedSurfaces, StartedAt, CompletedAt) and into
@@ -47,6 +53,14 @@ public sealed record RollbackResult
     public string? Branch { get; init; }
     public string? Commit { get; init; }
     public string? PullRequestUrl { get; init; }
+    /// <summary>GitOps -Wait: the commit that brought the rollback onto the deploy branch (merge, squash or fast-forward).</summary>
+    public string? MergeCommit { get; init; }
+    /// <summary>GitOps -Wait: the revision the controller reported as synced/applied (Argo syncResult.revision, Flux lastAppliedRevision).</summary>
+    public string? ReconciledRevision { get; init; }
+    public DateTimeOffset? MergedAt { get; init; }
+    public DateTimeOffset? ReconciledAt { get; init; }
+    /// <summary>Each phase -Wait went through (merge, thaw, reconcile, rollout) with its times, as on the timeline.</summary>
+    public IReadOnlyList<RollbackPhase> Phases { get; init; } = Array.Empty<RollbackPhase>();
     /// <summary>
     /// What was sent (or, for Planned, what would be): every change, per surface, as data. The
     /// runbook's "record who/what/when/why" for the what.

@@ -36,6 +36,11 @@ public static class RollbackRules
         {
             ValidateGitOps(request);
         }
+        else if (request.MergeWith is not null)
+        {
+            throw new KfmException("RollbackMergeNeedsGitOps", KfmErrorKind.InvalidArgument,
+                $"-MergeWith merges the GitOps rollback pull request; -Method {request.Method} opens none. Drop -MergeWith.");
+        }
         else if (request.DirectPush)
         {
             throw new KfmException("RollbackDirectPushNeedsGitOps", KfmErrorKind.InvalidArgument,
@@ -54,6 +59,13 @@ public static class RollbackRules
         {
             throw new KfmException("RollbackIncidentRequired", KfmErrorKind.InvalidArgument,
                 "A GitOps rollback names its incident in the branch, commit and pull request: pass -IncidentId or pipe the incident in.");
+        }
+        if (request.MergeWith is not null && (request.DirectPush || !request.Wait))
+        {
+            throw new KfmException("RollbackMergeNeedsWait", KfmErrorKind.InvalidArgument,
+                request.DirectPush
+                    ? "-MergeWith merges the rollback pull request, and -DirectPush opens none. Use one of them."
+                    : "-MergeWith merges the rollback pull request while -Wait follows it to the rollout; add -Wait (or merge later with Wait-KfmRollback -MergeWith).");
         }
         if (request.Target.RevertCommit is null && (request.Surfaces & ~Surfaces.RollbackSurfaces.Image) != 0)
         {

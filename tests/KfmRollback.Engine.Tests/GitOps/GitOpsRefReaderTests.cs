@@ -82,6 +82,105 @@ public class GitOpsRefReaderTests : IDisposable
         Assert.Equal(GitOpsBenchRepository.DigestAt(1), history[^1].Digest);
     }
 
+    /// <summary>A fresh repository whose file went through <paramref name="revisions"/> (oldest first), each its own commit.</summary>
+    private static (GitTestRepo Repo, GitOpsConfig Config) History(GitOpsKind kind, string file, params (string Text, string Message)[] revisions)
+    {
+        var repo = new GitTestRepo(seed: false);
+        foreach (var (text, message) in revisions)
+        {
+            repo.Write(file, text);
+            repo.Commit(message);
+        }
+        repo.Push();
+        var config = new GitOpsConfig { Path = repo.Clone(), File = file, Kind = kind, ImageName = "kfm-api" };
+        return (repo, config);
+    }
+
+    [Theory]
+    [InlineData("no-images", "# before the first deploy\nresources: [deployment.yaml]\n")]
+    [InlineData("invalid-yaml", "images:\n  - name: kfm-api\n    digest: [unclosed\n")]
+    [InlineData("two-entries", "images:\n  - name: kfm-api\n    digest: sha256:1111111111111111111111111111111111111111111111111111111111111111\n  - name: kfm-api\n    digest: sha256:1111111111111111111111111111111111111111111111111111111111111111\n")]
+    public void UnreadableOlderKustomizationRevisionsAreListedAndSkipped(string name, string oldest)
+    {
+        var (repo, config) = History(GitOpsKind.Kustomize, GitTestRepo.File,
+            (oldest, "oldest: " + name), (GitTestRepo.Kustomization(GitTestRepo.D2), "deploy 1.1"), (GitTestRepo.Kustomization(GitTestRepo.D3), "deploy 1.2"));
+        using (repo)
+        {
+            using var repository = GitOpsRepository.Open(config);
+            var report = new GitOpsRefReader("prod", config).Read(repository);
+            Assert.Equal(GitTestRepo.D3, report.Ref.CurrentRef);
+            Assert.Equal(GitTestRepo.D2, report.Ref.LastKnownGoodRef);
+            var skipped = Assert.Single(report.History, h => h.Unreadable is not null);
+            Assert.Equal("oldest: " + name, skipped.Summary);
+            Assert.Null(skipped.Digest);
+            // Test-KfmDrift reads the same way: the whole walk does not fail either.
+            var all = new GitOpsRefReader("prod", config).Read(repository, historyLimit: 50);
+            Assert.Equal(3, all.History.Count);
+        }
+    }
+
+    [Fact]
+    public void AnOldRevisionWithTwoContainersOfTheSameImageIsSkippedNotFatal()
+    {
+        static string Manifest(string containers) => $"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: kfm-api}}\nspec:\n  template:\n    spec:\n      containers:\n{containers}";
+        string one(string d) => $"        - name: api\n          image: registry.example.test/kfm-api@{d}\n";
+        var (repo, config) = History(GitOpsKind.Raw, "apps/api/deployment.yaml",
+            (Manifest(one(GitTestRepo.D1) + one(GitTestRepo.D1).Replace("name: api", "name: worker")), "api and worker on one image"),
+            (Manifest(one(GitTestRepo.D2)), "deploy 1.1"), (Manifest(one(GitTestRepo.D3)), "deploy 1.2"));
+        using (repo)
+        {
+            using var repository = GitOpsRepository.Open(config);
+            var report = new GitOpsRefReader("prod", config).Read(repository, historyLimit: 10);
+            Assert.Equal(GitTestRepo.D2, report.Ref.LastKnownGoodRef);
+            Assert.Contains(GitOpsErrorIds.ImageAmbiguous, Assert.Single(report.History, h => h.Unreadable is not null).Unreadable);
+        }
+    }
+
+    [Fact]
+    public void LastKnownGoodIsNeverTheDigestARollbackMovedAwayFrom()
+    {
+        // D1, D2 good; D3 bad; the merged rollback PR pins D2 again with its trailers.
+        var (repo, config) = History(GitOpsKind.Kustomize, GitTestRepo.File,
+            (GitTestRepo.Kustomization(GitTestRepo.D1), "deploy 1.0"), (GitTestRepo.Kustomization(GitTestRepo.D2), "deploy 1.1"),
+            (GitTestRepo.Kustomization(GitTestRepo.D3), "deploy 1.2"));
+        using (repo)
+        {
+            repo.Write(GitTestRepo.File, GitTestRepo.Kustomization(GitTestRepo.D2));
+            Git.Run(repo.Seed, "add", "-A");
+            Git.Run(repo.Seed, "commit", "-q", "-m", RollbackMessage.Commit("INC-7", "pin image to D2", GitTestRepo.D2, "5xx", "api"));
+            repo.Push();
+            using var repository = GitOpsRepository.Open(config);
+            var reader = new GitOpsRefReader("prod", config);
+            foreach (int limit in new[] { 2, 10 })
+            {
+                var report = reader.Read(repository, historyLimit: limit);
+                Assert.Equal(GitTestRepo.D2, report.Ref.CurrentRef);
+                Assert.Equal(GitTestRepo.D1, report.Ref.LastKnownGoodRef);
+            }
+            // The verified receipt of that rollback (current_ref D3 -> D2) names D3 as rolled away from, whatever Git says.
+            var receipts = new[] { Receipt(GitTestRepo.D2, "pass", "2026-11-22T10:00:00Z") };
+            var withReceipts = reader.Read(repository, receipts, historyLimit: 2);
+            Assert.Equal(GitTestRepo.D1, withReceipts.Ref.LastKnownGoodRef);
+        }
+    }
+
+    [Fact]
+    public void AHelmTagCarryingADigestIsReadAsThatDigestNotAMutableTag()
+    {
+        var (repo, config) = History(GitOpsKind.Helm, "charts/api/values.yaml",
+            ($"image:\n  repository: registry.example.test/kfm-api\n  tag: \"1.1.0@{GitTestRepo.D2}\"\n", "deploy 1.1"),
+            ($"image:\n  repository: registry.example.test/kfm-api\n  tag: \"1.2.0@{GitTestRepo.D3}\" # renovate\n", "deploy 1.2"));
+        using (repo)
+        {
+            using var repository = GitOpsRepository.Open(config);
+            var report = new GitOpsRefReader("prod", config).Read(repository);
+            Assert.True(report.Ref.CurrentIsDigest);
+            Assert.Equal(GitTestRepo.D3, report.Ref.CurrentRef);
+            Assert.Equal($"registry.example.test/kfm-api:1.2.0@{GitTestRepo.D3}", report.Ref.CurrentImage);
+            Assert.Equal(GitTestRepo.D2, report.Ref.LastKnownGoodRef);
+        }
+    }
+
     private static RollbackReceipt Receipt(string target, string verdict, string completedAt) => new()
     {
         IncidentId = "INC-1", RequestedBy = "a", ApprovedBy = "b", StartedAt = completedAt, CompletedAt = completedAt,

@@ -124,6 +124,92 @@ public class PullRequestProviderTests : IDisposable
         Assert.DoesNotContain(Token, result.Detail);
     }
 
+    private static JsonObject GitHubPr(string state, string? mergedAt, string? mergeSha) => new()
+    {
+        ["id"] = 1, ["number"] = 12, ["state"] = state, ["title"] = "t", ["merged_at"] = mergedAt, ["merge_commit_sha"] = mergeSha,
+        ["html_url"] = "https://github.example.test/kfm/infra/pull/12", ["url"] = "https://github.example.test/api/v3/repos/kfm/infra/pulls/12",
+        ["head"] = new JsonObject { ["ref"] = "ops/rollback-api-1", ["sha"] = new string('a', 40), ["label"] = "kfm:ops/rollback-api-1" },
+        ["base"] = new JsonObject { ["ref"] = "main", ["sha"] = new string('b', 40), ["label"] = "kfm:main" },
+    };
+
+    [Fact]
+    public async Task GitHubReportsMergeCommitAndApprovals_AndSurfacesAMergeRefusal()
+    {
+        string state = "open";
+        using var api = new LoopbackApi(call =>
+        {
+            if (call.Method == "GET" && call.PathAndQuery.StartsWith("/api/v3/repos/kfm/infra/pulls?", StringComparison.Ordinal))
+            {
+                Assert.Contains("state=all", call.PathAndQuery);
+                return (200, new JsonArray(state == "merged" ? GitHubPr("closed", "2026-11-28T10:05:00Z", new string('c', 40)) : GitHubPr(state, null, null)).ToJsonString());
+            }
+            if (call.Method == "GET" && call.PathAndQuery.StartsWith("/api/v3/repos/kfm/infra/pulls/12/reviews", StringComparison.Ordinal))
+                return (200, "[{\"id\":1,\"state\":\"APPROVED\",\"user\":{\"login\":\"bob\"}},{\"id\":2,\"state\":\"CHANGES_REQUESTED\",\"user\":{\"login\":\"carol\"}},{\"id\":3,\"state\":\"APPROVED\",\"user\":{\"login\":\"carol\"}}]");
+            if (call.Method == "PUT" && call.PathAndQuery == "/api/v3/repos/kfm/infra/pulls/12/merge")
+            {
+                Assert.Equal("squash", call.Body!["merge_method"]!.GetValue<string>());
+                Assert.Equal(new string('a', 40), call.Body["sha"]!.GetValue<string>());
+                return (405, "{\"message\":\"At least 2 approving reviews are required by reviewers with write access.\"}");
+            }
+            return (404, "{\"message\":\"Not Found\"}");
+        });
+        var provider = new GitHubPullRequests(new PullRequestConfig { Provider = PrProvider.Github, Repository = "kfm/infra", BaseUrl = api.BaseUrl, TokenEnv = _variable }, Token);
+        var open = await provider.GetStatusAsync("ops/rollback-api-1", "main", CancellationToken.None);
+        Assert.Equal(new PullRequestStatus(PullRequestState.Open, null, 2, "https://github.example.test/kfm/infra/pull/12"), open);
+        var refused = await Assert.ThrowsAsync<KfmRollback.Engine.Core.KfmException>(() => provider.MergeAsync("ops/rollback-api-1", "main", MergeStrategy.Squash, CancellationToken.None));
+        Assert.Equal(GitOpsErrorIds.MergeRefused, refused.ErrorId);
+        Assert.Contains("2 approving reviews", refused.Message);
+        state = "merged";
+        var merged = await provider.GetStatusAsync("ops/rollback-api-1", "main", CancellationToken.None);
+        Assert.Equal(PullRequestState.Merged, merged!.State);
+        Assert.Equal(new string('c', 40), merged.MergeCommit);
+        state = "closed";
+        Assert.Equal(PullRequestState.Closed, (await provider.GetStatusAsync("ops/rollback-api-1", "main", CancellationToken.None))!.State);
+        Assert.Empty(api.Failures);
+    }
+
+    [Fact]
+    public async Task AzureDevOpsCompletesThePullRequestAndReportsLastMergeCommit()
+    {
+        string expectedAuth = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(":" + Token));
+        bool completed = false;
+        using var api = new LoopbackApi(call =>
+        {
+            Assert.Equal(expectedAuth, call.Headers["Authorization"]);
+            const string collection = "/contoso/Platform/_apis/git/repositories/infra/pullrequests";
+            string Pr() => new JsonObject
+            {
+                ["pullRequestId"] = 31, ["status"] = completed ? "completed" : "active",
+                ["lastMergeSourceCommit"] = new JsonObject { ["commitId"] = new string('a', 40) },
+                ["lastMergeCommit"] = completed ? new JsonObject { ["commitId"] = new string('d', 40) } : null,
+                ["reviewers"] = new JsonArray(new JsonObject { ["vote"] = 10 }, new JsonObject { ["vote"] = -5 }),
+                ["repository"] = new JsonObject { ["webUrl"] = "https://dev.example.test/contoso/Platform/_git/infra" },
+            }.ToJsonString();
+            if (call.Method == "GET" && call.PathAndQuery.StartsWith(collection + "?", StringComparison.Ordinal))
+            {
+                Assert.Contains("searchCriteria.status=all", call.PathAndQuery);
+                return (200, $"{{\"value\":[{Pr()}],\"count\":1}}");
+            }
+            if (call.Method == "PATCH" && call.PathAndQuery == collection + "/31?api-version=7.1")
+            {
+                Assert.Equal("completed", call.Body!["status"]!.GetValue<string>());
+                Assert.Equal(new string('a', 40), call.Body["lastMergeSourceCommit"]!["commitId"]!.GetValue<string>());
+                Assert.Equal("noFastForward", call.Body["completionOptions"]!["mergeStrategy"]!.GetValue<string>());
+                completed = true;
+                return (200, Pr());
+            }
+            return (404, "{\"message\":\"not found\"}");
+        });
+        var provider = new AzureDevOpsPullRequests(new PullRequestConfig { Provider = PrProvider.AzureDevops, Repository = "contoso/Platform/infra", BaseUrl = api.BaseUrl, TokenEnv = _variable }, Token);
+        var open = await provider.GetStatusAsync("ops/rollback-api-1", "main", CancellationToken.None);
+        Assert.Equal(PullRequestState.Open, open!.State);
+        Assert.Equal(1, open.Approvals);
+        var merged = await provider.MergeAsync("ops/rollback-api-1", "main", MergeStrategy.Merge, CancellationToken.None);
+        Assert.Equal(PullRequestState.Merged, merged!.State);
+        Assert.Equal(new string('d', 40), merged.MergeCommit);
+        Assert.Empty(api.Failures);
+    }
+
     public void Dispose()
     {
         Environment.SetEnvironmentVariable(_variable, null);

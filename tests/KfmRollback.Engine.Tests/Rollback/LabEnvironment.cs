@@ -22,14 +22,17 @@ public sealed class LabEnvironment : IAsyncDisposable
     public EnvironmentConfig Environment => Config.GetEnvironment("lab");
 
     /// <param name="extraEnvironments">More environment names on the same cluster (a fleet), each its own Deployment in namespace kfm.</param>
-    public static async Task<LabEnvironment> StartAsync(params string[] extraEnvironments)
+    public static Task<LabEnvironment> StartAsync(params string[] extraEnvironments) => StartWithGitOpsAsync(null, extraEnvironments);
+
+    /// <param name="gitops">The gitops: mapping (flow style) of every environment; null: a placeholder clone path.</param>
+    public static async Task<LabEnvironment> StartWithGitOpsAsync(string? gitops, params string[] extraEnvironments)
     {
         string dir = Path.Combine(Path.GetTempPath(), "kfm-engine-lab", Guid.NewGuid().ToString("N")[..12]);
         var host = await LabHost.StartAsync(new LabOptions { OutDir = dir, TimeScale = 20, PodStartSeconds = 2, TrafficPerSecond = 0 });
         string Env(string name, string deployment) => $"""
               {name}:
                 cluster: {"{"} kubeconfig_path: {host.KubeconfigPath}, context: lab, namespace: kfm, deployment: {deployment}, container: api {"}"}
-                gitops: {"{"} path: gitops, branch: main, file: k.yaml, kind: kustomize, image_name: kfm-api {"}"}
+                gitops: {gitops ?? "{ path: gitops, branch: main, file: k.yaml, kind: kustomize, image_name: kfm-api }"}
                 freeze: {"{"} mechanisms: [ {"{"} kind: argocd, name: kfm-api, namespace: argocd {"}"} ] {"}"}
                 prometheus: {"{"} url: 'http://127.0.0.1:9' {"}"}
                 api: {"{"} base_url: 'http://127.0.0.1:9', openapi_path: /openapi.json, probe: {"{"} callers: {"{"} anon: {"{"} anonymous: true, role: public {"}"} {"}"}, endpoints: [ {"{"} path: /api/v1/datasets {"}"} ] {"}"} {"}"}

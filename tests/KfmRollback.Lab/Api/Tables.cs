@@ -22,7 +22,7 @@ public static class Tables
             "leases" => [Col("Name", format: "name"), Col("Holder"), Col("Age")],
             "horizontalpodautoscalers" => [Col("Name", format: "name"), Col("Reference"), Col("Targets"), Col("MinPods", "integer"), Col("MaxPods", "integer"), Col("Replicas", "integer"), Col("Age")],
             "applications" => [Col("Name", format: "name"), Col("Sync Status"), Col("Health Status"), Col("Revision", priority: 10), Col("Project", priority: 10)],
-            "kustomizations" or "helmreleases" => [Col("Name", format: "name"), Col("Age", "date"), Col("Ready"), Col("Status")],
+            "kustomizations" or "helmreleases" or "gitrepositories" => [Col("Name", format: "name"), Col("Age", "date"), Col("Ready"), Col("Status")],
             _ => [Col("Name", format: "name"), Col("Age")],
         };
         return new JsonArray(cols.Select(c => (JsonNode)c).ToArray());
@@ -99,7 +99,7 @@ public static class Tables
                 return [N(o.Name()), N($"{o.Str("spec.scaleTargetRef.kind")}/{o.Str("spec.scaleTargetRef.name")}"), N("cpu: <unknown>/80%"),
                     N(o.Long("spec.minReplicas") ?? 1), N(o.Long("spec.maxReplicas") ?? 0), N(o.Long("status.currentReplicas") ?? 0), N(age)];
             case "applications": return [N(o.Name()), N(o.Str("status.sync.status") ?? ""), N(o.Str("status.health.status") ?? ""), N(o.Str("status.sync.revision") ?? ""), N(o.Str("spec.project") ?? "")];
-            case "kustomizations" or "helmreleases":
+            case "kustomizations" or "helmreleases" or "gitrepositories":
                 {
                     var ready = (o.At("status.conditions") as JsonArray)?.FirstOrDefault(c => c.Str("type") == "Ready");
                     return [N(o.Name()), N(o.Str("metadata.creationTimestamp")), N(ready.Str("status") ?? "Unknown"), N(ready.Str("message") ?? "")];

@@ -20,6 +20,11 @@ public static class SyncWindows
         return allows.Count > 0 && !allows.Any(w => Active(w, now));
     }
 
+    /// <summary>A manual sync (an <c>operation</c> on the Application) is blocked by an active matching deny window unless it says <c>manualSync: true</c>.</summary>
+    public static bool ManualSyncBlocked(JsonObject? project, JsonObject app, DateTimeOffset now) =>
+        project?.At("spec.syncWindows") is JsonArray windows
+        && windows.OfType<JsonObject>().Any(w => Matches(w, app) && w.Str("kind") == "deny" && Active(w, now) && !w.Bool("manualSync"));
+
     static bool Glob(string pattern, string value) =>
         Regex.IsMatch(value, "^" + Regex.Escape(pattern).Replace("\\*", ".*").Replace("\\?", ".") + "$");
 

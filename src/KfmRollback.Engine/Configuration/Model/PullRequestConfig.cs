@@ -34,6 +34,15 @@ public sealed partial class PullRequestConfig : IConfigSection
     /// <summary>API base URL; absent means the provider's public service. Tests point it at a loopback server.</summary>
     public Uri? BaseUrl { get; init; }
 
+    /// <summary>Let Invoke-KfmRollback -MergeWith merge the rollback PR through the provider's merge API once it has the required approvals (default false: people merge).</summary>
+    public bool AutoMerge { get; init; }
+
+    /// <summary>Approvals the rollback PR needs before the module merges it (the provider's branch protection still applies).</summary>
+    public int RequiredApprovals { get; init; } = 1;
+
+    /// <summary>How often -Wait asks the provider (or Git) whether the PR merged.</summary>
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(10);
+
     [GeneratedRegex(@"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", RegexOptions.CultureInvariant)]
     private static partial Regex OwnerName();
 
@@ -43,6 +52,10 @@ public sealed partial class PullRequestConfig : IConfigSection
     void IConfigSection.Validate(ValidationScope scope)
     {
         scope.AtMostOne("token_env", "token_file");
+        if (RequiredApprovals < 0)
+            throw scope.Invalid("required_approvals", $"must be 0 or more (got {RequiredApprovals}).");
+        if (PollInterval <= TimeSpan.Zero)
+            throw scope.Invalid("poll_interval", "must be a positive duration such as 10s.");
         if (Provider == PrProvider.None)
             return;
         var name = ConfigSchema.YamlName(Provider);

@@ -29,22 +29,26 @@ public sealed record GitOpsMechanismPlan : MechanismPlan
 /// Idempotency: a remote branch starting with ops/rollback-api- whose tip carries the same
 /// Incident: trailer is this incident's rollback; a rerun returns it (and its PR).
 /// </summary>
-public sealed class GitOpsRollbackMechanism : IRollbackMechanism
+public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
 {
     private readonly GitOpsConfig _config;
     private readonly IClock _clock;
     private readonly string? _cacheRoot;
     private readonly Func<PullRequestConfig, Uri?, IPullRequestProvider> _providers;
     private readonly Func<IEnumerable<RollbackReceipt>?> _receipts;
+    private readonly Func<EnvironmentConfig, k8s.IKubernetes>? _cluster;
 
+    /// <param name="cluster">The environment's cluster, for -Wait's controlled thaw and rollout; null: -Wait cannot follow the PR past its merge.</param>
     public GitOpsRollbackMechanism(GitOpsConfig config, IClock? clock = null, string? cacheRoot = null,
-        Func<PullRequestConfig, Uri?, IPullRequestProvider>? providers = null, Func<IEnumerable<RollbackReceipt>?>? receipts = null)
+        Func<PullRequestConfig, Uri?, IPullRequestProvider>? providers = null, Func<IEnumerable<RollbackReceipt>?>? receipts = null,
+        Func<EnvironmentConfig, k8s.IKubernetes>? cluster = null)
     {
         _config = config;
         _clock = clock ?? SystemClock.Instance;
         _cacheRoot = cacheRoot;
         _providers = providers ?? ((pr, url) => PullRequestProviders.For(pr, url));
         _receipts = receipts ?? (() => null);
+        _cluster = cluster;
     }
 
     public RollbackMethod Method => RollbackMethod.GitOps;
@@ -56,6 +60,7 @@ public sealed class GitOpsRollbackMechanism : IRollbackMechanism
         if (request.DirectPush && !_config.AllowDirectPush)
             throw new KfmException(GitOpsErrorIds.DirectPushNotAllowed, KfmErrorKind.PermissionDenied,
                 "Direct pushes to the deploy branch are off (gitops.allow_direct_push is false). Drop -DirectPush to go through a pull request.");
+        RefuseMergeUnlessAllowed(request);
         using var repository = Open(request, cancellationToken);
         var report = new GitOpsRefReader(request.Environment.Name, _config).Read(repository, _receipts(), historyLimit: 2);
         var tip = repository.DeployTip();
@@ -112,8 +117,7 @@ public sealed class GitOpsRollbackMechanism : IRollbackMechanism
         var approved = (GitOpsMechanismPlan)plan;
         using var repository = Open(request, cancellationToken);
         var tip = repository.DeployTip();
-        string? url = repository.Repo.Network.Remotes[GitOpsRepository.RemoteName]?.Url;
-        var provider = _providers(_config.Pr, url is not null && Uri.TryCreate(url, UriKind.Absolute, out var u) ? u : null);
+        var provider = Provider(repository);
         var draft = Draft(request, approved.Branch, approved.TargetRef ?? "", approved.CurrentRef ?? "");
         RollbackResult Result(RollbackOutcome outcome, string detail, IReadOnlyList<PlannedChange> sent, string? commit, string? pr = null) =>
             approved.ToResult(request, outcome, _clock.UtcNow, detail, sent) with { Commit = commit, PullRequestUrl = pr, RolloutTarget = commit };
@@ -143,10 +147,6 @@ public sealed class GitOpsRollbackMechanism : IRollbackMechanism
         var sent = pr.Failed ? approved.Changes.Where(c => c.Action != "pull-request").ToList() : approved.Changes;
         return Record(request, reporter, Result(pr.Failed ? RollbackOutcome.Failed : RollbackOutcome.PendingMerge, pr.Detail!, sent, commit.Sha, pr.Url), pr.Error);
     }
-
-    /// <summary>A pushed branch waits for review; a direct push is deployed by the reconciler, which a later release follows (issue 11).</summary>
-    public Task<RollbackResult> AwaitAsync(RollbackRequest request, RollbackResult applied, RollbackReporter reporter, CancellationToken cancellationToken) =>
-        Task.FromResult(applied);
 
     private RollbackResult Record(RollbackRequest request, RollbackReporter reporter, RollbackResult result, KfmException? error)
     {
