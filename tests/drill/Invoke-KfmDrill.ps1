@@ -66,6 +66,8 @@ try {
 
     foreach ($build in $good, $bad) {
         Step "Deploying $($build.name) through Argo CD (self-heal on)"
+        # The incident begins when the bad build starts serving: its timeline, baseline window and plots start there.
+        if ($build -eq $bad) { $incidentStart = [DateTimeOffset]::UtcNow }
         $patch = @{ spec = @{ source = @{ kustomize = @{ images = @($build.image) } } } } | ConvertTo-Json -Depth 10 -Compress
         Invoke-Kubectl patch application kfm-api -n argocd --type merge -p $patch | Out-Null
         Wait-Until { (Get-ServedBuild $facts).image_digest -eq $build.digest } "the API to serve $($build.name)"
@@ -81,7 +83,7 @@ try {
 
     Step 'Runbook: incident → freeze → refs → cluster rollback → receipt'
     $saved = New-KfmIncident -Id ('DRILL-' + (Get-Date -AsUTC -Format 'yyyyMMdd-HHmmss')) -Commander 'drill-ic' `
-            -Reason '5xx spike after deploy (drill)' -Environment lab `
+            -Reason '5xx spike after deploy (drill)' -Environment lab -StartedAt $incidentStart `
             -ImpactedEndpoint 'public:/api/v1/stac/items', 'restricted:/api/v1/datasets/{id}' -Confirm:$false |
         Start-KfmFreeze -Evidence -Confirm:$false |
         Get-KfmApiRef -WarningAction SilentlyContinue |

@@ -45,6 +45,8 @@ public static class IncidentReport
             .Append("table{border-collapse:collapse;width:100%;font-size:.92em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}")
             .Append("code{background:#f5f5f5;padding:1px 3px;word-break:break-all}.Pass{color:#176617;font-weight:bold}.Fail{color:#b22;font-weight:bold}.Inconclusive{color:#a60;font-weight:bold}")
             .Append(".flag{background:#fde;border:1px solid #b22;padding:6px 10px}img{max-width:100%;border:1px solid #ddd;margin:.5em 0}")
+            // Timestamps stay on one line: an operator scans the timeline by time.
+            .Append("td:first-child,td:nth-child(2){white-space:nowrap}")
             .Append("</style></head><body><h1>Incident report ").Append(Enc(incident.IncidentId)).Append("</h1>");
         foreach (var (title, rows, paragraphs) in sections)
         {
