@@ -148,7 +148,7 @@ public static class FollowUpService
     }
 
     /// <summary>Opens the follow-up once (finds an earlier one first), or writes the checklist file for provider none.</summary>
-    public static async Task<FollowUpResult> OpenAsync(FollowUpPlan plan, PullRequestConfig? tracker, string checklistDirectory, HttpMessageHandler? handler, CancellationToken cancellationToken)
+    public static async Task<FollowUpResult> OpenAsync(FollowUpPlan plan, TrackerConfig? tracker, string checklistDirectory, HttpMessageHandler? handler, CancellationToken cancellationToken)
     {
         PrProvider provider = tracker?.Provider ?? PrProvider.None;
         (string location, bool created) = provider switch

@@ -17,7 +17,7 @@ internal sealed class GitHubIssues
     private readonly GitHubClient _client;
     private readonly string _owner, _name;
 
-    public GitHubIssues(PullRequestConfig config)
+    public GitHubIssues(TrackerConfig config)
     {
         var product = new Octokit.ProductHeaderValue("KfmRollback");
         _client = config.BaseUrl is { } baseUrl ? new GitHubClient(product, baseUrl) : new GitHubClient(product);
@@ -58,7 +58,7 @@ internal sealed class AzureDevOpsWorkItems
     private readonly HttpClient _http;
     private readonly string _project;
 
-    public AzureDevOpsWorkItems(PullRequestConfig config, HttpMessageHandler? handler)
+    public AzureDevOpsWorkItems(TrackerConfig config, HttpMessageHandler? handler)
     {
         string[] parts = config.Repository!.Split('/');
         Uri baseUrl = config.BaseUrl ?? new Uri("https://dev.azure.com/");

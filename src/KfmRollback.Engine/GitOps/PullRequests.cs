@@ -63,7 +63,7 @@ public static class PullRequestProviders
         _ => new NoPullRequests(repositoryUrl),
     };
 
-    internal static string Token(PullRequestConfig config)
+    internal static string Token(TrackerConfig config)
     {
         string? token = SecretReference.Read(config.TokenEnv, config.TokenFile);
         if (string.IsNullOrWhiteSpace(token))

@@ -80,7 +80,7 @@ public sealed class EnvironmentConfig : IConfigSection
     public EvidenceConfig Evidence { get; init; } = new();
 
     /// <summary>Where the post-incident follow-up goes (an issue or work item); absent means a checklist file.</summary>
-    public PullRequestConfig? FollowUp { get; init; }
+    public TrackerConfig? FollowUp { get; init; }
 
     /// <summary>
     /// The evidence directory: <c>evidence.directory</c>, else <c>evidence/</c> inside a receipt store

@@ -14,8 +14,11 @@ public enum PrProvider
     None,
 }
 
-/// <summary>Pull request settings for rollback changes.</summary>
-public sealed partial class PullRequestConfig : IConfigSection
+/// <summary>
+/// Where a provider's API is and how to authenticate to it: the follow-up tracker (follow_up) and,
+/// with merge settings on top, the rollback pull requests (gitops.pr).
+/// </summary>
+public partial class TrackerConfig : IConfigSection
 {
     /// <summary>PR provider.</summary>
     public PrProvider Provider { get; init; } = PrProvider.None;
@@ -34,28 +37,17 @@ public sealed partial class PullRequestConfig : IConfigSection
     /// <summary>API base URL; absent means the provider's public service. Tests point it at a loopback server.</summary>
     public Uri? BaseUrl { get; init; }
 
-    /// <summary>Let Invoke-KfmRollback -MergeWith merge the rollback PR through the provider's merge API once it has the required approvals (default false: people merge).</summary>
-    public bool AutoMerge { get; init; }
-
-    /// <summary>Approvals the rollback PR needs before the module merges it (the provider's branch protection still applies).</summary>
-    public int RequiredApprovals { get; init; } = 1;
-
-    /// <summary>How often -Wait asks the provider (or Git) whether the PR merged.</summary>
-    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(10);
-
     [GeneratedRegex(@"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", RegexOptions.CultureInvariant)]
     private static partial Regex OwnerName();
 
     [GeneratedRegex(@"^[^/\s]+/[^/]+/[^/\s]+$", RegexOptions.CultureInvariant)]
     private static partial Regex OrgProjectRepo();
 
-    void IConfigSection.Validate(ValidationScope scope)
+    void IConfigSection.Validate(ValidationScope scope) => Validate(scope);
+
+    private protected virtual void Validate(ValidationScope scope)
     {
         scope.AtMostOne("token_env", "token_file");
-        if (RequiredApprovals < 0)
-            throw scope.Invalid("required_approvals", $"must be 0 or more (got {RequiredApprovals}).");
-        if (PollInterval <= TimeSpan.Zero)
-            throw scope.Invalid("poll_interval", "must be a positive duration such as 10s.");
         if (Provider == PrProvider.None)
             return;
         var name = ConfigSchema.YamlName(Provider);
@@ -67,5 +59,27 @@ public sealed partial class PullRequestConfig : IConfigSection
             throw scope.Invalid("repository", $"must be organization/project/repository for provider azure-devops (got '{Repository}').");
         if (TokenEnv is null && TokenFile is null)
             throw scope.Missing("token_env", $"provider {name} needs a token reference ('token_env' or 'token_file').");
+    }
+}
+
+/// <summary>Pull request settings for rollback changes: the tracker plus who may merge and how -Wait polls.</summary>
+public sealed class PullRequestConfig : TrackerConfig
+{
+    /// <summary>Let Invoke-KfmRollback -MergeWith merge the rollback PR through the provider's merge API once it has the required approvals (default false: people merge).</summary>
+    public bool AutoMerge { get; init; }
+
+    /// <summary>Approvals the rollback PR needs before the module merges it (the provider's branch protection still applies).</summary>
+    public int RequiredApprovals { get; init; } = 1;
+
+    /// <summary>How often -Wait asks the provider (or Git) whether the PR merged.</summary>
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    private protected override void Validate(ValidationScope scope)
+    {
+        if (RequiredApprovals < 0)
+            throw scope.Invalid("required_approvals", $"must be 0 or more (got {RequiredApprovals}).");
+        if (PollInterval <= TimeSpan.Zero)
+            throw scope.Invalid("poll_interval", "must be a positive duration such as 10s.");
+        base.Validate(scope);
     }
 }
