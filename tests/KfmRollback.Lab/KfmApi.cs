@@ -35,6 +35,16 @@ public sealed partial class KfmApi
     ];
     static bool IsPublic(Dataset d) => d.PolicyLabel is "public" or "public_generalized";
 
+    /// <summary>
+    /// The lab's marker of a bad policy bundle: an active revision whose digest starts with "bad"
+    /// (a ref such as <c>kfm-policy@sha256-bad0…</c>). Under it the policy is inverted where it matters:
+    /// public callers are allowed restricted datasets and stewards are denied them.
+    /// </summary>
+    public const string BadBundlePrefix = "sha256:bad";
+
+    /// <summary>Whether the policy allows <paramref name="c"/>'s caller to see <paramref name="d"/>, under the bundle OPA runs.</summary>
+    static bool Allowed(Call c, Dataset d) => c.BadPolicy ? IsPublic(d) || !c.Steward : c.Steward || IsPublic(d);
+
     // Data changes without a deploy: a dataset published with a new slice gets a new
     // dataset_version_id while the Deployment stays as it is (the runbook's "downstream data/catalog").
     readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _slices = new();
@@ -64,18 +74,19 @@ public sealed partial class KfmApi
     public JsonObject OpaStatus()
     {
         var bundles = new JsonObject();
-        string? configured = _store.Get(Resources.ConfigMaps, "kfm", "kfm-api-config").Str("data.policy_bundle");
-        string? revision = _opaRevision;
-        string name = "kfm-policy";
-        if (configured is { } c && c.IndexOf('@') is var at and > 0)
-        {
-            name = c[..at];
-            revision ??= c[(at + 1)..].Replace("sha256-", "sha256:");
-        }
+        var (name, configured) = ConfiguredBundle(_store.Get(Resources.ConfigMaps, "kfm", "kfm-api-config").Str("data.policy_bundle"));
+        string? revision = _opaRevision ?? configured;
         if (revision != null)
             bundles[name] = new JsonObject { ["name"] = name, ["active_revision"] = revision, ["last_successful_activation"] = "2026-02-01T00:00:00Z" };
         return new JsonObject { ["labels"] = new JsonObject { ["id"] = "lab-opa", ["version"] = "lab" }, ["bundles"] = bundles };
     }
+
+    /// <summary>The bundle name and revision a ref <c>kfm-policy@sha256-HEX</c> names (<c>sha256:HEX</c>).</summary>
+    static (string Name, string? Revision) ConfiguredBundle(string? configured) =>
+        configured is { } c && c.IndexOf('@') is var at and > 0 ? (c[..at], c[(at + 1)..].Replace("sha256-", "sha256:")) : ("kfm-policy", null);
+
+    /// <summary>The revision OPA runs, which the API's decisions follow.</summary>
+    public string? ActivePolicyRevision() => _opaRevision ?? View().PolicyRevision;
 
     public KfmApi(Store store, ImageCatalogue images, string publicToken, string stewardToken)
     {
@@ -89,7 +100,7 @@ public sealed partial class KfmApi
         });
     }
 
-    sealed record BuildView(long Rv, CatalogueEntry? Entry, string? Digest, int ReadyPods, bool Maintenance);
+    sealed record BuildView(long Rv, CatalogueEntry? Entry, string? Digest, int ReadyPods, bool Maintenance, string? PolicyRevision);
     BuildView? _view;
 
     /// <summary>
@@ -103,7 +114,8 @@ public sealed partial class KfmApi
         var view = _view;
         if (view != null && view.Rv == rv) return view;
         var (entry, digest, ready) = ReadCurrentBuild();
-        view = new BuildView(rv, entry, digest, ready, _store.Get(Resources.ConfigMaps, "kfm", "kfm-api-config").Str("data.maintenance") == "true");
+        var config = _store.Get(Resources.ConfigMaps, "kfm", "kfm-api-config");
+        view = new BuildView(rv, entry, digest, ready, config.Str("data.maintenance") == "true", ConfiguredBundle(config.Str("data.policy_bundle")).Revision);
         _view = view;
         return view;
     }
@@ -146,7 +158,7 @@ public sealed partial class KfmApi
     public static string VersionId(Dataset d) =>
         $"{d.Slice}.{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(d.Id + d.Slice)))[..8]}";
 
-    sealed record Call(HttpContext Ctx, bool Steward, Regression Reg, string AuditRef);
+    sealed record Call(HttpContext Ctx, bool Steward, Regression Reg, string AuditRef, bool BadPolicy = false);
 
     static string Route(HttpContext ctx) => (ctx.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
 
@@ -202,13 +214,13 @@ public sealed partial class KfmApi
         app.MapGet("/api/v1/datasets", (HttpContext ctx, CancellationToken _ct) => Governed(ctx, c =>
         {
             var label = ctx.Request.Query["policy_label"].ToString();
-            var items = new JsonArray(LiveDatasets().Where(d => (c.Steward || IsPublic(d)) && (label.Length == 0 || d.PolicyLabel == label)).Select(d => (JsonNode)DatasetJson(c, d)).ToArray());
+            var items = new JsonArray(LiveDatasets().Where(d => Allowed(c, d) && (label.Length == 0 || d.PolicyLabel == label)).Select(d => (JsonNode)DatasetJson(c, d)).ToArray());
             return Ok(c, new JsonObject { ["items"] = items, ["count"] = items.Count });
         }));
         app.MapGet("/api/v1/datasets/{id}", (HttpContext ctx, string id) => Governed(ctx, c =>
         {
             var d = LiveDatasets().FirstOrDefault(x => x.Id == id);
-            if (d != null && (c.Steward || IsPublic(d))) return Ok(c, DatasetJson(c, d));
+            if (d != null && Allowed(c, d)) return Ok(c, DatasetJson(c, d));
             if (d != null && c.Reg == Regression.ExistenceLeak)
                 return Error(c, 403, "POLICY_DENY", "This resource is not available for your role.");
             return Error(c, 404, "NOT_FOUND", "The requested resource was not found or is not available.");
@@ -219,7 +231,7 @@ public sealed partial class KfmApi
             if (c.Reg == Regression.ContractPathRemoved) return Error(c, 404, "NOT_FOUND", "The requested resource was not found or is not available.");
             if (c.Reg == Regression.ContractRequiredParam && coll.Length == 0) return Error(c, 400, "BAD_REQUEST", "collection is required.");
             var features = new JsonArray();
-            foreach (var d in LiveDatasets().Where(d => (c.Steward || IsPublic(d)) && (coll.Length == 0 || d.Id == coll)))
+            foreach (var d in LiveDatasets().Where(d => Allowed(c, d) && (coll.Length == 0 || d.Id == coll)))
             {
                 var props = new JsonObject { ["datetime"] = $"{d.Slice}-01T00:00:00Z", ["dataset_version_id"] = Dvid(c, d) };
                 if (c.Reg != Regression.ContractBreak) props["policy_label"] = d.PolicyLabel;
@@ -234,7 +246,7 @@ public sealed partial class KfmApi
             var id = body.Str("dataset_id");
             if (id == null) return Error(c, 400, "BAD_REQUEST", "dataset_id is required.");
             var d = LiveDatasets().FirstOrDefault(x => x.Id == id);
-            if (d == null || (!c.Steward && !IsPublic(d)))
+            if (d == null || !Allowed(c, d))
             {
                 if (d != null && c.Reg == Regression.ExistenceLeak) return Error(c, 403, "POLICY_DENY", "This resource is not available for your role.");
                 return Error(c, 404, "NOT_FOUND", "The requested resource was not found or is not available.");
@@ -292,7 +304,7 @@ public sealed partial class KfmApi
             return Error(new Call(ctx, false, Regression.None, auditRef), 401, "UNAUTHORIZED", "A valid bearer token is required.");
         var (entry, _, ready) = CurrentBuild();
         var reg = entry?.Regression ?? Regression.None;
-        var call = new Call(ctx, steward, reg, auditRef);
+        var call = new Call(ctx, steward, reg, auditRef, ActivePolicyRevision()?.StartsWith(BadBundlePrefix, StringComparison.Ordinal) == true);
         if (Maintenance()) return Error(call, 503, "MAINTENANCE", "The API is in maintenance mode; retry later.", "30");
         if (ready == 0) return Error(call, 503, "UNAVAILABLE", "No ready API instance is serving requests.", "5");
         var n = Interlocked.Increment(ref _requestCount);

@@ -24,7 +24,7 @@ BeforeAll {
 
 AfterAll {
     Stop-KfmTestLab $lab
-    Remove-Item env:KFM_ROLLBACK_CONFIG -ErrorAction SilentlyContinue
+    Remove-Item env:KFM_ROLLBACK_CONFIG, env:KFM_LAB_PUBLIC_TOKEN, env:KFM_LAB_STEWARD_TOKEN, env:KFM_LAB_RESTRICTED_IDS -ErrorAction SilentlyContinue
 }
 
 Describe 'Invoke-KfmRollback -Surface Config' {
@@ -100,6 +100,53 @@ Describe 'Invoke-KfmRollback -Surface Config' {
         $result.ChangedSurfaces | Should -Be @('policy')
         Get-ConfigValue 'policy_bundle' | Should -Be $good
         (Get-KfmLabDeployment $lab).spec.template.metadata.annotations.'kubectl.kubernetes.io/restartedAt' | Should -Not -BeNullOrEmpty -Because 'pods restart to load the restored bundle link'
+    }
+
+    It 'runs the policy cases after -Surface Policy -Wait: a bad bundle flips them, the restored good bundle passes them' {
+        $env:KFM_LAB_PUBLIC_TOKEN = $lab.Facts.kfmApi.tokens.public
+        $env:KFM_LAB_STEWARD_TOKEN = $lab.Facts.kfmApi.tokens.steward
+        $env:KFM_LAB_RESTRICTED_IDS = 'burial_sites,tribal_consultation_notes'
+        $cases = Join-Path $lab.Directory 'policy-cases.json'
+        ConvertTo-Json -Depth 5 @(
+            @{ name = 'public-reads-public'; caller = 'public-user'; endpoint = '/api/v1/datasets/kansas_counties'; expect = 'allow' }
+            @{ name = 'public-denied-restricted'; caller = 'public-user'; endpoint = '/api/v1/datasets/burial_sites'; expect = 'deny' }
+            @{ name = 'steward-reads-restricted'; caller = 'steward'; method = 'GET'; endpoint = '/api/v1/datasets/burial_sites'; expect = 'allow' }
+        ) | Set-Content $cases
+        $casesConfig = Join-Path $lab.Directory 'cases.yaml'
+        (Get-Content -Raw $config) -replace 'key: policy_bundle', "key: policy_bundle`n      opa_status_url: $($lab.Facts.kfmApi.url)/v1/status`n      cases_file: $cases" | Set-Content $casesConfig
+        Start-KfmFreeze -IncidentId INC-CFG -Confirm:$false | Out-Null   # snapshots the running revision's configuration: the last-known-good
+        $revision = (Get-KfmApiRef).Revision
+        Invoke-KfmLabKubectl $lab patch configmap kfm-api-config -n kfm --type merge -p ('{"data":{"policy_bundle":"kfm-policy@sha256-bad' + ('0' * 61) + '"}}') | Out-Null
+
+        $bad = Test-KfmPolicyInvariant -ConfigPath $casesConfig -CasesOnly
+        ($bad | Where-Object Check -EQ 'B.policy-bundle').Verdict | Should -Be 'Pass'
+        ($bad | Where-Object Verdict -EQ 'Fail').Check | Sort-Object | Should -Be @('B.policy-case/public-denied-restricted', 'B.policy-case/steward-reads-restricted')
+        ($bad | Where-Object Check -EQ 'B.policy-case/public-denied-restricted').Summary | Should -Match "flipped: expected deny, the API answered allow"
+        ($bad | Out-String -Width 1000) | Should -Not -Match 'burial_sites'
+
+        $result = Invoke-KfmRollback -ConfigPath $casesConfig -IncidentId INC-CFG -Method Cluster -Surface Policy -ToRevision $revision -Wait -Timeout 60 -Confirm:$false
+        $result.Outcome | Should -Be 'Succeeded'
+        ($result.PolicyCases | Where-Object Check -Like 'B.policy-case/*').Count | Should -Be 3
+        $result.PolicyCases.Verdict | Should -Not -Contain 'Fail'
+        (Test-KfmPolicyInvariant -ConfigPath $casesConfig -PolicyCases $cases -CasesOnly -Quiet) | Should -BeTrue
+    }
+
+    It 'says so when OPA reports another bundle than the one configured' {
+        $casesConfig = Join-Path $lab.Directory 'cases.yaml'
+        Invoke-KfmLabAdmin $lab -Path opa -Method POST -Body @{ active_revision = 'sha256:' + ('e' * 64) } | Out-Null
+        try {
+            $results = Test-KfmPolicyInvariant -ConfigPath $casesConfig -CasesOnly
+            $bundle = $results | Where-Object Check -EQ 'B.policy-bundle'
+            $bundle.Verdict | Should -Be 'Fail'
+            $bundle.Summary | Should -Match ('OPA reports sha256:' + ('e' * 64) + ' as the active revision of kfm-policy, not the target bundle')
+            @($results | Where-Object Check -Like 'B.policy-case/*').Count | Should -Be 0
+        }
+        finally { Invoke-KfmLabAdmin $lab -Path opa -Method POST -Body @{ active_revision = $null } | Out-Null }
+        $plain = Join-Path $lab.Directory 'no-opa.yaml'
+        (Get-Content -Raw $casesConfig) -replace '(?m)^\s*opa_status_url:.*\r?\n', '' | Set-Content $plain
+        $inconclusive = Test-KfmPolicyInvariant -ConfigPath $plain -CasesOnly | Where-Object Check -EQ 'B.policy-bundle'
+        $inconclusive.Verdict | Should -Be 'Inconclusive'
+        $inconclusive.Summary | Should -Match 'opa_status_url is not configured'
     }
 
     It 'fails closed, changing nothing, when no snapshot records what a revision used' {

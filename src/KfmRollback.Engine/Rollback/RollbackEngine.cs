@@ -47,9 +47,56 @@ public sealed class RollbackEngine
         if (request.Wait && applied.Outcome is RollbackOutcome.Succeeded or RollbackOutcome.PendingMerge)
         {
             applied = await mechanism.AwaitAsync(request, applied, reporter, cancellationToken).ConfigureAwait(false);
+            applied = await PolicyCasesAsync(request, applied, reporter, cancellationToken).ConfigureAwait(false);
         }
         return applied;
     }
+
+    /// <summary>
+    /// Runbook step 5's "AND ensure policy tests still cover allow/deny cases": after a policy rollback
+    /// has rolled out, the environment's policy cases (policy_surface.cases_file) run against the API.
+    /// A flipped case, or OPA running another bundle, fails the rollback with PolicyCasesFailed.
+    /// </summary>
+    private async Task<RollbackResult> PolicyCasesAsync(RollbackRequest request, RollbackResult applied, RollbackReporter reporter, CancellationToken cancellationToken)
+    {
+        if (applied.Outcome != RollbackOutcome.Succeeded || !request.Surfaces.HasFlag(Surfaces.RollbackSurfaces.Policy)
+            || request.Environment.PolicySurface?.CasesFile is not { } file)
+        {
+            return applied;
+        }
+        reporter.Say($"Running the policy cases of {request.Environment.Name} ({file}).");
+        TimeSpan activation = request.Timeout < TimeSpan.FromMinutes(1) ? request.Timeout : TimeSpan.FromMinutes(1);
+        IReadOnlyList<Verification.CheckResult> results;
+        try
+        {
+            results = await Verification.PolicyCases.RunAsync(request.Environment, file, activation, cancellationToken).ConfigureAwait(false);
+        }
+        catch (KfmException ex) when (ex.Kind is KfmErrorKind.ConnectionError or KfmErrorKind.InvalidArgument)
+        {
+            var error = new KfmException(PolicyCasesFailed, KfmErrorKind.InvalidOperation,
+                $"The policy of {request.Environment.Name} was rolled back, but its policy cases could not run: {ex.Message}", request.Environment.Name, ex);
+            reporter.Record("OPS", $"Policy cases of {request.Environment.Name} could not run after the policy rollback");
+            return applied with { Outcome = RollbackOutcome.Failed, Detail = error.Message, Error = error, CompletedAt = _clock.UtcNow };
+        }
+        var failed = results.Where(r => r.Verdict == Verification.Verdict.Fail).Select(r => r.Check).ToList();
+        int passed = results.Count(r => r.Verdict == Verification.Verdict.Pass && r.Check.StartsWith(Verification.PolicyCases.CasePrefix, StringComparison.Ordinal));
+        if (failed.Count > 0)
+        {
+            string summary = string.Join("; ", results.Where(r => r.Verdict == Verification.Verdict.Fail).Select(r => r.Summary));
+            var error = new KfmException(PolicyCasesFailed, KfmErrorKind.InvalidOperation,
+                $"The policy of {request.Environment.Name} was rolled back, but the policy cases fail ({string.Join(", ", failed)}): {summary}. " +
+                "The API may enforce the wrong policy: fail closed where it is unsafe (Enable-KfmFailClosed), then escalate.", request.Environment.Name);
+            reporter.Record("OPS", $"Policy cases of {request.Environment.Name} failed after the policy rollback: {string.Join(", ", failed)}");
+            return applied with { Outcome = RollbackOutcome.Failed, Detail = error.Message, Error = error, PolicyCases = results, CompletedAt = _clock.UtcNow };
+        }
+        string inconclusive = string.Join("; ", results.Where(r => r.Verdict == Verification.Verdict.Inconclusive).Select(r => r.Summary));
+        string detail = $"{passed} policy case(s) pass" + (inconclusive.Length > 0 ? $"; inconclusive: {inconclusive}" : "");
+        reporter.Record("OPS", $"Policy cases of {request.Environment.Name} after the policy rollback: {detail}");
+        return applied with { PolicyCases = results, Detail = applied.Detail is null ? detail : $"{applied.Detail}; {detail}" };
+    }
+
+    /// <summary>Error id of a policy rollback whose policy cases fail afterwards.</summary>
+    public const string PolicyCasesFailed = "PolicyCasesFailed";
 
     /// <summary>Wait-KfmRollback: awaits a result applied earlier (a PR merged later), under the mechanism's lock.</summary>
     public async Task<RollbackResult> AwaitAsync(RollbackRequest request, RollbackResult applied, RollbackReporter reporter, CancellationToken cancellationToken)
@@ -61,7 +108,8 @@ public sealed class RollbackEngine
         }
         IRollbackMechanism mechanism = _mechanisms.For(request.Method, request.Environment);
         await using IAsyncDisposable held = await mechanism.LockAsync(request, reporter, cancellationToken).ConfigureAwait(false);
-        return await mechanism.AwaitAsync(request, applied, reporter, cancellationToken).ConfigureAwait(false);
+        RollbackResult awaited = await mechanism.AwaitAsync(request, applied, reporter, cancellationToken).ConfigureAwait(false);
+        return await PolicyCasesAsync(request, awaited, reporter, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

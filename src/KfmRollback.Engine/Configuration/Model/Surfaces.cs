@@ -43,6 +43,13 @@ public sealed class PolicySurfaceConfig : IConfigSection
     /// <summary>OPA status API, whose bundles.&lt;name&gt;.active_revision says which bundle is live.</summary>
     public Uri? OpaStatusUrl { get; init; }
 
+    /// <summary>
+    /// Policy cases (a YAML or JSON list of caller, method, endpoint, expected allow|deny) run after a
+    /// policy rollback with -Wait, and by Test-KfmPolicyInvariant when -PolicyCases is not given.
+    /// </summary>
+    [LocalPath]
+    public string? CasesFile { get; init; }
+
     void IConfigSection.Validate(ValidationScope scope)
     {
         scope.ExactlyOne("the policy bundle reference must be found somewhere.", "configmap", "env", "annotation");

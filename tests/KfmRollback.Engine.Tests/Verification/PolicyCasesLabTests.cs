@@ -1,0 +1,179 @@
+using k8s;
+using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Freeze;
+using KfmRollback.Engine.Rollback;
+using KfmRollback.Engine.Rollback.Surfaces;
+using KfmRollback.Engine.Tests.Planning;
+using KfmRollback.Engine.Verification;
+using Xunit;
+
+namespace KfmRollback.Engine.Tests.Verification;
+
+/// <summary>Runbook step 5's policy cases on the lab, whose API follows the bundle OPA runs.</summary>
+public sealed class PolicyCasesLabTests
+{
+    private static readonly string Good = "kfm-policy@sha256-" + new string('a', 64);
+    private static readonly string Bad = "kfm-policy@sha256-bad" + new string('0', 61);
+
+    private const string Cases = """
+        - name: public-reads-public
+          caller: public-user
+          endpoint: /api/v1/datasets/kansas_counties
+          expect: allow
+        - name: public-denied-restricted
+          caller: public-user
+          endpoint: /api/v1/datasets/burial_sites
+          expect: deny
+        - name: steward-reads-restricted
+          caller: steward
+          method: GET
+          endpoint: /api/v1/datasets/burial_sites
+          expect: allow
+        - name: steward-resolves-restricted-evidence
+          caller: steward
+          method: POST
+          endpoint: /api/v1/evidence/resolve
+          body: '{"dataset_id":"burial_sites"}'
+          expect: allow
+        - name: anonymous-denied
+          caller: anon
+          endpoint: /api/v1/datasets
+          expect: deny
+        """;
+
+    private static EnvironmentConfig Environment(PlanningLab lab, string dir, bool opa = true)
+    {
+        System.Environment.SetEnvironmentVariable("KFM_TEST_CASES_PUBLIC", lab.Host.PublicToken);
+        System.Environment.SetEnvironmentVariable("KFM_TEST_CASES_STEWARD", lab.Host.StewardToken);
+        System.Environment.SetEnvironmentVariable("KFM_TEST_CASES_RESTRICTED", "burial_sites");
+        File.WriteAllText(Path.Combine(dir, "cases.yaml"), Cases);
+        string yaml = $"""
+            defaults:
+              incident_journal: {dir}/incidents
+              receipt_store: {dir}/receipts
+            environments:
+              lab:
+                cluster: {"{"} kubeconfig_path: {lab.Host.KubeconfigPath}, context: lab, namespace: kfm, deployment: kfm-api, container: api {"}"}
+                gitops: {"{"} path: {dir}/no-gitops, file: k.yaml, kind: kustomize, image_name: kfm-api {"}"}
+                freeze: {"{"} mechanisms: [ {"{"} kind: argocd, name: kfm-api, namespace: argocd {"}"} ] {"}"}
+                prometheus: {"{"} url: 'http://127.0.0.1:9' {"}"}
+                api:
+                  base_url: {lab.Host.KfmApiUrl}
+                  openapi_path: /api/v1/openapi.json
+                  probe:
+                    restricted_ids_env: KFM_TEST_CASES_RESTRICTED
+                    callers:
+                      anon: {"{"} anonymous: true, role: public {"}"}
+                      public-user: {"{"} token_env: KFM_TEST_CASES_PUBLIC, role: public {"}"}
+                      steward: {"{"} token_env: KFM_TEST_CASES_STEWARD, role: restricted {"}"}
+                    endpoints: [ {"{"} path: /api/v1/datasets {"}"} ]
+                config_surface: {"{"} configmaps: [kfm-api-config] {"}"}
+                policy_surface:
+                  configmap: kfm-api-config
+                  key: policy_bundle
+                  cases_file: cases.yaml
+            {(opa ? $"      opa_status_url: {lab.Host.KfmApiUrl.TrimEnd('/')}/v1/status" : "")}
+            """;
+        return KfmConfigLoader.LoadFromText(yaml, Path.Combine(dir, "kfm-rollback.yaml"), dir).GetEnvironment("lab");
+    }
+
+    private static string TempDir()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "kfm-policy-cases", Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    private static string[] Failed(IEnumerable<CheckResult> results) => results.Where(r => r.Verdict != Verdict.Pass).Select(r => r.Check).Order(StringComparer.Ordinal).ToArray();
+
+    [Fact]
+    public async Task A_bad_bundle_flips_cases_and_the_good_bundle_passes_them()
+    {
+        await using var lab = await PlanningLab.StartAsync();
+        string dir = TempDir();
+        EnvironmentConfig environment = Environment(lab, dir);
+
+        await lab.SetConfigAsync("policy_bundle", Bad);
+        IReadOnlyList<CheckResult> bad = await PolicyCases.RunAsync(environment, environment.PolicySurface!.CasesFile!, TimeSpan.FromSeconds(5), CancellationToken.None);
+        Assert.Equal(Verdict.Pass, bad.Single(r => r.Check == PolicyCases.BundleCheck).Verdict);
+        Assert.Equal(new[] { "B.policy-case/public-denied-restricted", "B.policy-case/steward-reads-restricted", "B.policy-case/steward-resolves-restricted-evidence" }, Failed(bad));
+        CheckResult flipped = bad.Single(r => r.Check == "B.policy-case/public-denied-restricted");
+        Assert.Contains("flipped: expected deny, the API answered allow", flipped.Summary);
+        foreach (CheckResult r in bad)
+        {
+            Assert.DoesNotContain("burial_sites", r.Summary + string.Join(",", r.Evidence.Values));
+            Assert.DoesNotContain(lab.Host.PublicToken, r.Summary + string.Join(",", r.Evidence.Values));
+        }
+
+        await lab.SetConfigAsync("policy_bundle", Good);
+        IReadOnlyList<CheckResult> good = await PolicyCases.RunAsync(environment, environment.PolicySurface!.CasesFile!, TimeSpan.FromSeconds(5), CancellationToken.None);
+        Assert.Empty(Failed(good));
+        Assert.Equal(5, good.Count(r => r.Check.StartsWith(PolicyCases.CasePrefix, StringComparison.Ordinal)));
+        Assert.Equal(Verdict.Pass, good.Single(r => r.Check == PolicyCases.CoverageCheck).Verdict);
+    }
+
+    [Fact]
+    public async Task OPA_running_another_bundle_fails_the_bundle_check_and_runs_no_case()
+    {
+        await using var lab = await PlanningLab.StartAsync();
+        EnvironmentConfig environment = Environment(lab, TempDir());
+        lab.Host.KfmApi.SetOpaRevision("sha256:" + new string('e', 64));
+
+        IReadOnlyList<CheckResult> results = await PolicyCases.RunAsync(environment, environment.PolicySurface!.CasesFile!, TimeSpan.FromSeconds(2), CancellationToken.None);
+
+        CheckResult bundle = Assert.Single(results);
+        Assert.Equal((PolicyCases.BundleCheck, Verdict.Fail), (bundle.Check, bundle.Verdict));
+        Assert.Contains("OPA reports sha256:" + new string('e', 64) + " as the active revision of kfm-policy, not the target bundle", bundle.Summary);
+    }
+
+    [Fact]
+    public async Task Without_an_OPA_status_url_the_bundle_check_is_inconclusive_never_a_pass()
+    {
+        await using var lab = await PlanningLab.StartAsync();
+        EnvironmentConfig environment = Environment(lab, TempDir(), opa: false);
+
+        IReadOnlyList<CheckResult> results = await PolicyCases.RunAsync(environment, environment.PolicySurface!.CasesFile!, TimeSpan.FromSeconds(2), CancellationToken.None);
+
+        CheckResult bundle = results.Single(r => r.Check == PolicyCases.BundleCheck);
+        Assert.Equal(Verdict.Inconclusive, bundle.Verdict);
+        Assert.Contains("opa_status_url is not configured", bundle.Summary);
+        Assert.Equal(Verdict.Inconclusive, new VerificationSummary { Environment = "lab", Results = results }.PolicyVerdict);
+    }
+
+    [Fact]
+    public async Task A_policy_rollback_with_wait_runs_the_cases_and_fails_when_the_target_bundle_flips_them()
+    {
+        await using var lab = await PlanningLab.StartAsync();
+        EnvironmentConfig environment = Environment(lab, TempDir());
+        var engine = new RollbackEngine(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)), SystemClock.Instance);
+        long revision = (await lab.Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm")).Metadata.Annotations["deployment.kubernetes.io/revision"] is { } r ? long.Parse(r, System.Globalization.CultureInfo.InvariantCulture) : 0;
+        RollbackRequest request = new()
+        {
+            Environment = environment, Method = RollbackMethod.Cluster, Actor = "tester", IncidentId = "INC-POL", Reason = "bundle denies stewards",
+            Surfaces = RollbackSurfaces.Policy, Target = new RollbackTarget(revision, null), Wait = true, Timeout = TimeSpan.FromSeconds(60),
+            Force = true, ForceReason = "lab: policy cases test",
+        };
+
+        // The last-known-good snapshot holds the good bundle; a bad bundle goes live; the rollback puts the good one back.
+        await lab.FreezeSnapshotAsync(environment);
+        await lab.SetConfigAsync("policy_bundle", Bad);
+        RollbackResult result = await engine.RunAsync(request, await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None), RollbackReporter.Silent, CancellationToken.None);
+        Assert.Equal(RollbackOutcome.Succeeded, result.Outcome);
+        Assert.Empty(Failed(result.PolicyCases));
+        Assert.Equal(5, result.PolicyCases.Count(c => c.Check.StartsWith(PolicyCases.CasePrefix, StringComparison.Ordinal)));
+
+        // A "last-known-good" that was itself bad: the rollback rolls out, and the cases fail it.
+        await lab.SetConfigAsync("policy_bundle", Bad);
+        await lab.FreezeSnapshotAsync(environment);
+        await lab.SetConfigAsync("policy_bundle", "kfm-policy@sha256-" + new string('c', 64));
+        revision = long.Parse((await lab.Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm")).Metadata.Annotations["deployment.kubernetes.io/revision"], System.Globalization.CultureInfo.InvariantCulture);
+        request = request with { Target = new RollbackTarget(revision, null) };
+        result = await engine.RunAsync(request, await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None), RollbackReporter.Silent, CancellationToken.None);
+        Assert.Equal(RollbackOutcome.Failed, result.Outcome);
+        Assert.Equal(RollbackEngine.PolicyCasesFailed, result.Error?.ErrorId);
+        Assert.Contains("B.policy-case/steward-reads-restricted", result.Error!.Message);
+        Assert.DoesNotContain("burial_sites", result.Error.Message);
+        Assert.DoesNotContain(lab.Host.StewardToken, result.Error.Message);
+    }
+}
