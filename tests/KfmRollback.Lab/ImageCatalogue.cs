@@ -11,6 +11,8 @@ public enum Regression
     None, Http5xx, Latency, ExistenceLeak, MissingAuditRef, WrongDatasetVersionId, CrashLoop, ContractBreak, ImagePull,
     // Builds whose OpenAPI document changes along with their responses (KfmApi.ServedOpenApi).
     ContractFieldRemoved, ContractFieldRetyped, ContractPathRemoved, ContractRequiredParam, ContractEnumRemoved, ContractFieldAdded,
+    // Answers as a good build does, but its decisions skip the policy evaluator: no policy.evaluate span.
+    NoPolicySpan,
 }
 
 /// <summary>How a container with this image behaves in a pod.</summary>
@@ -57,6 +59,7 @@ public sealed class ImageCatalogue
             E("bad-contract-param", "1.6.0-param", Regression.ContractRequiredParam, "GET /api/v1/stac/items requires a new collection query parameter"),
             E("bad-contract-enum", "1.6.0-enum", Regression.ContractEnumRemoved, "the policy_label filter no longer documents quarantine"),
             E("additive-contract", "1.6.0-license", Regression.ContractFieldAdded, "datasets gain an optional, documented license field (not breaking)"),
+            E("bad-nopolicy", "1.6.0-nopolicy", Regression.NoPolicySpan, "answers from a decision cache that bypasses the policy evaluator: its traces have no policy.evaluate span"),
         ];
     }
 

@@ -7,6 +7,9 @@ using KfmRollback.Lab.Controllers;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using OpenTelemetry;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 using Prometheus;
 
 namespace KfmRollback.Lab;
@@ -22,6 +25,32 @@ public sealed partial class KfmApi
     readonly string _public, _steward;
     long _requestCount;
     public CollectorRegistry Registry { get; } = Metrics.NewCustomRegistry();
+    // One source per lab, so labs sharing a process (tests) export only their own spans.
+    readonly ActivitySource _tracing = new("KfmRollback.Lab.KfmApi." + Guid.NewGuid().ToString("N")[..8]);
+    TracerProvider? _tracer;
+
+    /// <summary>The span a governed request's policy decision is traced as.</summary>
+    public const string PolicySpanName = "policy.evaluate";
+
+    /// <summary>
+    /// Exports spans with OpenTelemetry to a Zipkin endpoint (<c>…/api/v2/spans</c>). Requests that
+    /// arrive with a sampled W3C traceparent are traced: a server span continuing the caller's trace
+    /// and, under it, the policy decision (<see cref="PolicySpanName"/>). Untraced traffic costs nothing.
+    /// </summary>
+    public void StartTracing(Uri zipkinSpans) =>
+        _tracer = Sdk.CreateTracerProviderBuilder()
+            .ConfigureResource(r => r.AddService("kfm-api"))
+            .AddSource(_tracing.Name)
+            .SetSampler(new ParentBasedSampler(new AlwaysOffSampler()))
+            .AddZipkinExporter(o =>
+            {
+                o.Endpoint = zipkinSpans;
+                o.ExportProcessorType = ExportProcessorType.Batch;
+                o.BatchExportProcessorOptions = new BatchExportActivityProcessorOptions { ScheduledDelayMilliseconds = 200 };
+            })
+            .Build();
+
+    public void StopTracing() { _tracer?.Dispose(); _tracing.Dispose(); }
     readonly Counter _requests;
     readonly Histogram _duration;
 
@@ -167,10 +196,23 @@ public sealed partial class KfmApi
         app.Use(async (ctx, next) =>
         {
             var sw = Stopwatch.StartNew();
+            // The server span continues the caller's trace (W3C traceparent); named by route, never by a path that may hold an id.
+            Activity? server = null;
+            if (ctx.Request.Headers.TryGetValue("traceparent", out var traceParent)
+                && ActivityContext.TryParse(traceParent.ToString(), ctx.Request.Headers["tracestate"].ToString(), isRemote: true, out var parent))
+                server = _tracing.StartActivity(ActivityKind.Server, parent, name: ctx.Request.Method);
             try { await next(); }
             finally
             {
                 var route = Route(ctx);
+                if (server != null)
+                {
+                    server.DisplayName = $"{ctx.Request.Method} {route}";
+                    server.SetTag("http.request.method", ctx.Request.Method);
+                    server.SetTag("http.route", route);
+                    server.SetTag("http.response.status_code", ctx.Response.StatusCode);
+                    server.Dispose();
+                }
                 if (route != "/metrics")
                 {
                     _requests.WithLabels(ctx.Response.StatusCode.ToString(), route, ctx.Request.Method).Inc();
@@ -304,7 +346,15 @@ public sealed partial class KfmApi
             return Error(new Call(ctx, false, Regression.None, auditRef), 401, "UNAUTHORIZED", "A valid bearer token is required.");
         var (entry, _, ready) = CurrentBuild();
         var reg = entry?.Regression ?? Regression.None;
-        var call = new Call(ctx, steward, reg, auditRef, ActivePolicyRevision()?.StartsWith(BadBundlePrefix, StringComparison.Ordinal) == true);
+        string? bundle = ActivePolicyRevision();
+        if (reg != Regression.NoPolicySpan)
+        {
+            // The policy decision point, as the real API traces its OPA query (a child of the server span).
+            using var policy = _tracing.StartActivity(PolicySpanName, ActivityKind.Internal);
+            policy?.SetTag("kfm.policy.bundle", bundle);
+            policy?.SetTag("kfm.caller.role", steward ? "restricted" : "public");
+        }
+        var call = new Call(ctx, steward, reg, auditRef, bundle?.StartsWith(BadBundlePrefix, StringComparison.Ordinal) == true);
         if (Maintenance()) return Error(call, 503, "MAINTENANCE", "The API is in maintenance mode; retry later.", "30");
         if (ready == 0) return Error(call, 503, "UNAVAILABLE", "No ready API instance is serving requests.", "5");
         var n = Interlocked.Increment(ref _requestCount);

@@ -67,7 +67,11 @@ public sealed class LabHost : IAsyncDisposable
     public string? PrometheusUrl => _prometheus?.Url;
     public TimeSpan StartupTime { get; private set; }
 
-    WebApplication? _api, _kfm;
+    WebApplication? _api, _kfm, _zipkin;
+    /// <summary>The in-lab trace store (Zipkin API v2 shape) the stand-in API exports its spans to.</summary>
+    public ZipkinCollector Zipkin { get; } = new();
+    public int ZipkinPort { get; private set; }
+    public string ZipkinUrl => $"http://127.0.0.1:{ZipkinPort}";
     PrometheusProcess? _prometheus;
     readonly CancellationTokenSource _stop = new();
     readonly SemaphoreSlim _wake = new(0);
@@ -131,6 +135,12 @@ public sealed class LabHost : IAsyncDisposable
         _api.Map("/{**path}", apiServer.Handle);
         await _api.StartAsync(ct);
         Port = BoundPort(_api);
+
+        _zipkin = Build(0, null);
+        Zipkin.Map(_zipkin);
+        await _zipkin.StartAsync(ct);
+        ZipkinPort = BoundPort(_zipkin);
+        KfmApi.StartTracing(new Uri(ZipkinUrl + "/api/v2/spans"));
 
         _kfm = Build(Options.KfmApiPort, null);
         KfmApi.Map(_kfm);
@@ -228,6 +238,7 @@ public sealed class LabHost : IAsyncDisposable
             ["openapi"] = Path.Combine(Options.OutDir, "kfm-api.openapi.json"),
             ["tokens"] = new JsonObject { ["public"] = PublicToken, ["steward"] = StewardToken },
         },
+        ["zipkin"] = new JsonObject { ["url"] = ZipkinUrl, ["port"] = ZipkinPort },
         ["prometheus"] = _prometheus == null ? null : new JsonObject { ["url"] = _prometheus.Url, ["pid"] = _prometheus.Pid },
         ["adminToken"] = AdminToken,
         ["viewerToken"] = ViewerToken,
@@ -259,7 +270,8 @@ public sealed class LabHost : IAsyncDisposable
         _stop.Cancel();
         try { File.Delete(Path.Combine(Options.OutDir, "ready")); } catch (IOException) { }
         if (_prometheus != null) await _prometheus.DisposeAsync();
-        foreach (var app in new[] { _api, _kfm })
+        KfmApi.StopTracing();
+        foreach (var app in new[] { _api, _kfm, _zipkin })
             if (app != null)
             {
                 try { await app.StopAsync(TimeSpan.FromSeconds(2) is var t ? new CancellationTokenSource(t).Token : default); } catch (Exception) { }

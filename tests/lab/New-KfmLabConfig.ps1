@@ -74,6 +74,11 @@ environments:
       mode: maintenance-flag
       configmap: kfm-api-config
       key: maintenance
+    observability:
+      traces:
+        url: $($lab.zipkin.url)
+        kind: zipkin
+        deadline: 15s
     evidence:
       step: 2s
     approval_required: false

@@ -37,7 +37,32 @@ Describe 'Checklist B: policy invariants by build' {
         $contract.Verdict | Should -Not -Contain 'Fail'
         $contract.Verdict | Should -Not -Contain 'Inconclusive'
         ($contract | Where-Object Check -Like 'C.smoke*').Count | Should -BeGreaterOrEqual 3
-        (Test-KfmObservability).Verdict | Should -Be @('Pass', 'Pass')
+        $observability = Test-KfmObservability
+        $observability.Check | Should -Be @('D.logs-present', 'D.no-sensitive-payloads', 'D.traces')
+        $observability.Verdict | Should -Be @('Pass', 'Pass', 'Pass')
+    }
+
+    It 'fails D.traces on a build whose decisions skip the policy evaluator, and passes it again on a good build' {
+        Deploy 'bad-nopolicy'
+        $traces = Test-KfmObservability | Where-Object Check -EQ 'D.traces'
+        $traces.Verdict | Should -Be 'Fail'
+        $traces.Summary | Should -Match 'has no policy\.evaluate child'
+        $traces.Evidence.trace_id | Should -Match '^[0-9a-f]{32}$'
+        Deploy 'good-1.5.0'
+        (Test-KfmObservability | Where-Object Check -EQ 'D.traces').Verdict | Should -Be 'Pass'
+    }
+
+    It 'leaves D.traces inconclusive, never pass, without a trace API or when the trace never arrives' {
+        $config = Join-Path $lab.Directory 'no-traces.yaml'
+        (Get-Content -Raw $lab.Config) -replace '(?ms)^    observability:\r?\n      traces:\r?\n(        .*?\r?\n)+', '' | Set-Content $config
+        $none = Test-KfmObservability -ConfigPath $config | Where-Object Check -EQ 'D.traces'
+        $none.Verdict | Should -Be 'Inconclusive'
+        $none.Summary | Should -Match 'observability.traces is not configured'
+        $jaeger = Join-Path $lab.Directory 'wrong-trace-api.yaml'
+        (Get-Content -Raw $lab.Config) -replace 'kind: zipkin', 'kind: jaeger' -replace 'deadline: 15s', 'deadline: 2s' | Set-Content $jaeger
+        $missing = Test-KfmObservability -ConfigPath $jaeger | Where-Object Check -EQ 'D.traces'
+        $missing.Verdict | Should -Be 'Inconclusive'
+        $missing.Summary | Should -Match 'no usable trace of the probe within 2 s'
     }
 
     It 'fails only the existence-leak check on <Build>' -ForEach @(

@@ -13,8 +13,12 @@ using KfmRollback.Engine.Core;
 
 namespace KfmRollback.Engine.Verification;
 
-/// <summary>One request of a batch: method, path relative to the API's base URL, bearer token (null: anonymous), and a JSON body (null: "{}" for POST, none otherwise).</summary>
-public readonly record struct ProbeRequest(HttpMethod Method, string Path, string? Token, string? Body = null);
+/// <summary>
+/// One request of a batch: method, path relative to the API's base URL, bearer token (null: anonymous),
+/// a JSON body (null: "{}" for POST, none otherwise), and the W3C traceparent to send (null: a new
+/// trace per request).
+/// </summary>
+public readonly record struct ProbeRequest(HttpMethod Method, string Path, string? Token, string? Body = null, string? TraceParent = null);
 
 /// <summary>Test seams and transport choices for <see cref="ProbeClient"/>.</summary>
 internal sealed class ProbeClientOptions
@@ -53,7 +57,7 @@ public sealed class ProbeClient : IDisposable
     private readonly ProbePlan _plan;
     private readonly Uri _baseUrl;
     private readonly ProbeClientOptions _options;
-    private readonly ConcurrentDictionary<ProbeRequest, byte[]> _wireRequests = new();
+    private readonly ConcurrentDictionary<ProbeRequest, (byte[] Wire, int TraceParentAt)> _wireRequests = new();
     private readonly string[] _comparedHeaders;
 
     public ProbeClient(ApiConfig api) : this(api, null) { }
@@ -70,6 +74,8 @@ public sealed class ProbeClient : IDisposable
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             MaxConnectionsPerServer = Math.Max(1, api.Probe.Concurrency),
             UseCookies = false,
+            // Every probe carries its own traceparent (checklist D); none is injected from an ambient Activity.
+            ActivityHeadersPropagator = null,
         };
         if (_options.Proxy is not null) { handler.Proxy = _options.Proxy; }
         if (_options.CertificateValidation is not null) { handler.SslOptions.RemoteCertificateValidationCallback = _options.CertificateValidation; }
@@ -110,12 +116,18 @@ public sealed class ProbeClient : IDisposable
         return token;
     }
 
-    public async Task<ProbeResponse> SendAsync(HttpMethod method, string path, string? token, CancellationToken cancellationToken, string? body = null)
+    /// <summary>A W3C trace context header (version 00, sampled): a new trace id and a new parent (caller span) id.</summary>
+    public static string NewTraceParent() =>
+        $"00-{ActivityTraceId.CreateRandom().ToHexString()}-{ActivitySpanId.CreateRandom().ToHexString()}-01";
+
+    private const string TraceParentPlaceholder = "00-00000000000000000000000000000000-0000000000000000-01";
+
+    public async Task<ProbeResponse> SendAsync(HttpMethod method, string path, string? token, CancellationToken cancellationToken, string? body = null, string? traceParent = null)
     {
         await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return await SendWithRetriesAsync(new ProbeRequest(method, path, token, body), HttpClientExchangeAsync, cancellationToken).ConfigureAwait(false);
+            return await SendWithRetriesAsync(new ProbeRequest(method, path, token, body, traceParent), HttpClientExchangeAsync, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -185,6 +197,7 @@ public sealed class ProbeClient : IDisposable
         // Tuned as the direct lanes are: HTTP/1.1 exactly, pooled connections, no cookies, headers first.
         using var request = new HttpRequestMessage(probe.Method, probe.Path.TrimStart('/')) { Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
         if (probe.Token is not null) { request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", probe.Token); }
+        request.Headers.TryAddWithoutValidation("traceparent", probe.TraceParent ?? NewTraceParent());
         if (probe.Method == HttpMethod.Post || probe.Body is not null) { request.Content = new StringContent(probe.Body ?? "{}", Encoding.UTF8, "application/json"); }
         using HttpResponseMessage response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         byte[] content = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
@@ -199,8 +212,11 @@ public sealed class ProbeClient : IDisposable
         return new Http1Answer((int)response.StatusCode, response.Content.Headers.ContentType?.MediaType, response.Headers.RetryAfter, content, ProbeHeaders.Normalise(compared));
     }
 
-    /// <summary>The request as it goes on the wire, built once per distinct probe.</summary>
-    private byte[] WireRequest(ProbeRequest probe) => _wireRequests.GetOrAdd(probe, static (p, baseUrl) =>
+    /// <summary>
+    /// The request as it goes on the wire, built once per distinct probe (whatever its traceparent),
+    /// with where its traceparent value starts: each exchange writes its own there.
+    /// </summary>
+    private (byte[] Wire, int TraceParentAt) WireRequest(ProbeRequest probe) => _wireRequests.GetOrAdd(probe with { TraceParent = null }, static (p, baseUrl) =>
     {
         var target = new Uri(baseUrl, p.Path.TrimStart('/'));
         string pathAndQuery = target.PathAndQuery;
@@ -216,10 +232,13 @@ public sealed class ProbeClient : IDisposable
         if (!target.IsDefaultPort) { text.Append(':').Append(target.Port.ToString(CultureInfo.InvariantCulture)); }
         text.Append("\r\nUser-Agent: KfmRollback-probe\r\nAccept: application/json\r\n");
         if (p.Token is not null) { text.Append("Authorization: Bearer ").Append(p.Token).Append("\r\n"); }
-        if (p.Method != HttpMethod.Post && p.Body is null) { return Encoding.ASCII.GetBytes(text.Append("\r\n").ToString()); }
+        text.Append("traceparent: ");
+        int traceParentAt = text.Length; // ASCII: characters are bytes
+        text.Append(TraceParentPlaceholder).Append("\r\n");
+        if (p.Method != HttpMethod.Post && p.Body is null) { return (Encoding.ASCII.GetBytes(text.Append("\r\n").ToString()), traceParentAt); }
         byte[] body = Encoding.UTF8.GetBytes(p.Body ?? "{}");
         text.Append("Content-Type: application/json; charset=utf-8\r\nContent-Length: ").Append(body.Length.ToString(CultureInfo.InvariantCulture)).Append("\r\n\r\n");
-        return [.. Encoding.ASCII.GetBytes(text.ToString()), .. body];
+        return ([.. Encoding.ASCII.GetBytes(text.ToString()), .. body], traceParentAt);
     }, _baseUrl);
 
     /// <summary>One worker's persistent connection, reopened when the server closes it.</summary>
@@ -227,11 +246,22 @@ public sealed class ProbeClient : IDisposable
     {
         private Http1Connection? _connection;
         private CancellationTokenSource? _timeout;
+        private byte[] _buffer = Array.Empty<byte>();
 
         [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
         public async ValueTask<Http1Answer> ExchangeAsync(ProbeRequest probe, CancellationToken cancellationToken)
         {
-            byte[] wire = owner.WireRequest(probe);
+            var (cached, traceParentAt) = owner.WireRequest(probe);
+            // The cached request with this exchange's traceparent, in the lane's own buffer (one request at a time).
+            if (_buffer.Length < cached.Length) { _buffer = new byte[Math.Max(cached.Length, 2 * _buffer.Length)]; }
+            cached.CopyTo(_buffer, 0);
+            string traceParent = probe.TraceParent ?? NewTraceParent();
+            if (traceParent.Length != TraceParentPlaceholder.Length || traceParent.Any(c => c is <= ' ' or > '~'))
+            {
+                throw new ArgumentException("A traceparent is 55 visible ASCII characters (W3C Trace Context, version 00).", nameof(probe));
+            }
+            Encoding.ASCII.GetBytes(traceParent, _buffer.AsSpan(traceParentAt));
+            ReadOnlyMemory<byte> wire = _buffer.AsMemory(0, cached.Length);
             if (_timeout is null || !_timeout.TryReset())
             {
                 _timeout?.Dispose();

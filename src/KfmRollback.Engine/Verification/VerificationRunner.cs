@@ -47,6 +47,7 @@ public static class VerificationRunner
         if (sections.HasFlag(VerificationSections.Observability))
         {
             results.AddRange(await LogChecks.RunAsync(environment, RestrictedIds(environment.Api.Probe), cancellationToken).ConfigureAwait(false));
+            results.AddRange(await Guard(environment, TraceChecks.Check, () => TraceChecks.RunAsync(environment, cancellationToken)).ConfigureAwait(false));
         }
         return new VerificationSummary { Environment = environment.Name, IncidentId = incidentId, Results = results };
     }

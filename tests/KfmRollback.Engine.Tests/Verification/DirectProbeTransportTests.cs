@@ -125,6 +125,30 @@ public sealed class DirectProbeTransportTests : IDisposable
         Assert.Contains("\r\nContent-Length: 2", _requests[1], StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Every_request_carries_its_own_w3c_traceparent_on_either_transport(bool direct)
+    {
+        Serve((_, _) => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+        using var client = new ProbeClient(new ApiConfig
+        {
+            BaseUrl = BaseUrl(),
+            Probe = new ProbePlan { Callers = new Dictionary<string, ProbeCaller>(), Endpoints = new[] { new ProbeEndpoint { Path = "/x" } }, Concurrency = 1 },
+        }, new ProbeClientOptions { DirectConnections = direct, RequestTimeout = TimeSpan.FromSeconds(3) });
+        Assert.Equal(direct, client.DirectConnections);
+        string given = ProbeClient.NewTraceParent();
+
+        await client.SendManyAsync(new[] { Get("/x"), Get("/x"), new ProbeRequest(HttpMethod.Post, "/x", null, "{\"a\":1}", given) }, CancellationToken.None);
+        await client.SendAsync(HttpMethod.Get, "/x", null, CancellationToken.None, traceParent: given);
+
+        string[] sent = _requests.Select(r => r.Split("\r\n").Single(l => l.StartsWith("traceparent:", StringComparison.OrdinalIgnoreCase))[12..].Trim()).ToArray();
+        Assert.Equal(4, sent.Length);
+        Assert.All(sent, t => Assert.Matches("^00-[0-9a-f]{32}-[0-9a-f]{16}-01$", t));
+        Assert.NotEqual(sent[0], sent[1]);
+        Assert.Equal(new[] { given, given }, sent[2..]);
+    }
+
     [Fact]
     public async Task Interim_answers_are_skipped_and_an_http10_body_is_read_to_the_close()
     {

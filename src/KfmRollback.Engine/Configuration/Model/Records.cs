@@ -66,5 +66,48 @@ public sealed class ObservabilityConfig : IConfigSection
     /// <summary>How far back logs are read.</summary>
     public TimeSpan LogWindow { get; init; } = TimeSpan.FromMinutes(15);
 
+    /// <summary>A trace query API, for the check that traces span policy evaluation (checklist D).</summary>
+    public TracesConfig? Traces { get; init; }
+
     void IConfigSection.Validate(ValidationScope scope) { }
+}
+
+/// <summary>Which trace query API <see cref="TracesConfig.Url"/> speaks.</summary>
+public enum TraceApiKind
+{
+    /// <summary>Zipkin API v2: <c>GET /api/v2/trace/{traceId}</c>.</summary>
+    Zipkin,
+    /// <summary>Jaeger query service: <c>GET /api/traces/{traceId}</c>.</summary>
+    Jaeger,
+    /// <summary>Grafana Tempo: <c>GET /api/traces/{traceId}</c> (OTLP JSON).</summary>
+    Tempo,
+}
+
+/// <summary>The trace query API and what a probe's trace must contain.</summary>
+public sealed class TracesConfig : IConfigSection
+{
+    /// <summary>Base URL of the trace query API.</summary>
+    [RequiredKey]
+    public Uri Url { get; init; } = null!;
+
+    /// <summary>Which API it is.</summary>
+    [RequiredKey]
+    public TraceApiKind Kind { get; init; }
+
+    /// <summary>The span name of a policy evaluation, expected as a child of the request's server span.</summary>
+    public string PolicySpan { get; init; } = "policy.evaluate";
+
+    /// <summary>How long to wait for the probe's trace to arrive (collectors batch and delay).</summary>
+    public TimeSpan Deadline { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The governed endpoint probed for a trace; default: the first governed probe endpoint without {id}.</summary>
+    public string? Endpoint { get; init; }
+
+    void IConfigSection.Validate(ValidationScope scope)
+    {
+        if (string.IsNullOrWhiteSpace(PolicySpan)) throw scope.Invalid("policy_span", "must name a span.");
+        if (Deadline <= TimeSpan.Zero || Deadline > TimeSpan.FromMinutes(10)) throw scope.Invalid("deadline", "must be more than 0 and at most 10m.");
+        if (Endpoint is not null && (!Endpoint.StartsWith('/') || Endpoint.Contains("{id}", StringComparison.Ordinal)))
+            throw scope.Invalid("endpoint", "must be a path under api.base_url starting with '/', without {id}.");
+    }
 }
