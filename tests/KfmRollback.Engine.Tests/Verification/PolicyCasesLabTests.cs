@@ -44,38 +44,15 @@ public sealed class PolicyCasesLabTests
 
     private static EnvironmentConfig Environment(PlanningLab lab, string dir, bool opa = true)
     {
-        System.Environment.SetEnvironmentVariable("KFM_TEST_CASES_PUBLIC", lab.Host.PublicToken);
-        System.Environment.SetEnvironmentVariable("KFM_TEST_CASES_STEWARD", lab.Host.StewardToken);
-        System.Environment.SetEnvironmentVariable("KFM_TEST_CASES_RESTRICTED", "burial_sites");
         File.WriteAllText(Path.Combine(dir, "cases.yaml"), Cases);
-        string yaml = $"""
-            defaults:
-              incident_journal: {dir}/incidents
-              receipt_store: {dir}/receipts
-            environments:
-              lab:
-                cluster: {"{"} kubeconfig_path: {lab.Host.KubeconfigPath}, context: lab, namespace: kfm, deployment: kfm-api, container: api {"}"}
-                gitops: {"{"} path: {dir}/no-gitops, file: k.yaml, kind: kustomize, image_name: kfm-api {"}"}
-                freeze: {"{"} mechanisms: [ {"{"} kind: argocd, name: kfm-api, namespace: argocd {"}"} ] {"}"}
-                prometheus: {"{"} url: 'http://127.0.0.1:9' {"}"}
-                api:
-                  base_url: {lab.Host.KfmApiUrl}
-                  openapi_path: /api/v1/openapi.json
-                  probe:
-                    restricted_ids_env: KFM_TEST_CASES_RESTRICTED
-                    callers:
-                      anon: {"{"} anonymous: true, role: public {"}"}
-                      public-user: {"{"} token_env: KFM_TEST_CASES_PUBLIC, role: public {"}"}
-                      steward: {"{"} token_env: KFM_TEST_CASES_STEWARD, role: restricted {"}"}
-                    endpoints: [ {"{"} path: /api/v1/datasets {"}"} ]
+        return LabProbeEnvironment.Load(lab, dir, $"""
                 config_surface: {"{"} configmaps: [kfm-api-config] {"}"}
                 policy_surface:
                   configmap: kfm-api-config
                   key: policy_bundle
                   cases_file: cases.yaml
             {(opa ? $"      opa_status_url: {lab.Host.KfmApiUrl.TrimEnd('/')}/v1/status" : "")}
-            """;
-        return KfmConfigLoader.LoadFromText(yaml, Path.Combine(dir, "kfm-rollback.yaml"), dir).GetEnvironment("lab");
+            """, restrictedIds: "burial_sites");
     }
 
     private static string TempDir()

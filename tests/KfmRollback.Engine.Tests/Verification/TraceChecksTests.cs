@@ -11,29 +11,8 @@ public sealed class TraceChecksTests
 {
     private static EnvironmentConfig Environment(PlanningLab lab, string? traces)
     {
-        System.Environment.SetEnvironmentVariable("KFM_TEST_TRACES_PUBLIC", lab.Host.PublicToken);
         string dir = Path.Combine(Path.GetTempPath(), "kfm-traces", Guid.NewGuid().ToString("N")[..12]);
-        string yaml = $"""
-            defaults:
-              incident_journal: {dir}/incidents
-              receipt_store: {dir}/receipts
-            environments:
-              lab:
-                cluster: {"{"} kubeconfig_path: {lab.Host.KubeconfigPath}, context: lab, namespace: kfm, deployment: kfm-api, container: api {"}"}
-                gitops: {"{"} path: {dir}/no-gitops, file: k.yaml, kind: kustomize, image_name: kfm-api {"}"}
-                freeze: {"{"} mechanisms: [ {"{"} kind: argocd, name: kfm-api, namespace: argocd {"}"} ] {"}"}
-                prometheus: {"{"} url: 'http://127.0.0.1:9' {"}"}
-                api:
-                  base_url: {lab.Host.KfmApiUrl}
-                  openapi_path: /api/v1/openapi.json
-                  probe:
-                    callers:
-                      anon: {"{"} anonymous: true, role: public {"}"}
-                      public-user: {"{"} token_env: KFM_TEST_TRACES_PUBLIC, role: public {"}"}
-                    endpoints: [ {"{"} path: /api/v1/datasets {"}"} ]
-            {(traces is null ? "" : "    observability:\n      traces: " + traces)}
-            """;
-        return KfmConfigLoader.LoadFromText(yaml, Path.Combine(dir, "kfm-rollback.yaml"), dir).GetEnvironment("lab");
+        return LabProbeEnvironment.Load(lab, dir, traces is null ? "" : "    observability:\n      traces: " + traces + "\n");
     }
 
     [Fact]
