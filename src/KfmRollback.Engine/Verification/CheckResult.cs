@@ -30,6 +30,8 @@ public sealed record CheckResult
     public required Verdict Verdict { get; init; }
     public required string Summary { get; init; }
     public IReadOnlyDictionary<string, string> Evidence { get; init; } = new Dictionary<string, string>();
+    /// <summary>True when waiting cannot change the verdict (the check is not configured here), so -Wait does not wait on it.</summary>
+    public bool Settled { get; init; }
 }
 
 /// <summary>

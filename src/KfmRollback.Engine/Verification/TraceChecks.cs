@@ -27,7 +27,7 @@ public static class TraceChecks
         if (traces is null)
         {
             return new[] { HealthChecks.Result(environment, Check, Verdict.Inconclusive,
-                "observability.traces is not configured, so whether traces span policy evaluation cannot be checked", new Dictionary<string, string>()) };
+                "observability.traces is not configured, so whether traces span policy evaluation cannot be checked", new Dictionary<string, string>()) with { Settled = true } };
         }
         ProbePlan plan = environment.Api.Probe;
         string? endpoint = traces.Endpoint ?? plan.Endpoints.FirstOrDefault(e => e.Governed && !e.Path.Contains("{id}", StringComparison.Ordinal))?.Path;

@@ -68,6 +68,10 @@ public static class VerificationRunner
         return (text ?? string.Empty).Split(new[] { ',', '\n', '\r' }, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
 
+    /// <summary>Every check passed, or what is left cannot change by waiting (a check not configured here).</summary>
+    public static bool NothingToWaitFor(VerificationSummary summary) =>
+        summary.Results.Count > 0 && summary.Results.All(r => r.Verdict == Verdict.Pass || r.Settled);
+
     /// <summary>
     /// Re-checks until every check passes or <paramref name="timeout"/> runs out (metrics need their
     /// window to fill with the rolled-back build's traffic), reporting each round. Returns the last
@@ -82,7 +86,7 @@ public static class VerificationRunner
             VerificationSummary summary = await RunAsync(environment, incidentId, incidentStart, sections, clock: null, cancellationToken).ConfigureAwait(false);
             TimeSpan left = deadline - DateTime.UtcNow;
             progress?.Invoke(summary, left);
-            if (summary.Passed || left <= interval)
+            if (NothingToWaitFor(summary) || left <= interval)
             {
                 return summary;
             }
