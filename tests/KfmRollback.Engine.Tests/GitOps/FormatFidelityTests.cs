@@ -1,5 +1,6 @@
 using System.Text;
 using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.GitOps;
 
 namespace KfmRollback.Engine.Tests.GitOps;
@@ -17,7 +18,7 @@ public class GitOpsFormatFidelityTests
     {
         byte[] before = Encoding.UTF8.GetBytes(corpus.Text);
         var file = YamlText.Parse(corpus.Name, before);
-        var locator = new ImagePinLocator(corpus.Kind, corpus.ImageName, corpus.Helm);
+        var locator = new ImagePinLocator(corpus.Kind, corpus.ImageName, corpus.Helm, corpus.Select);
         var pin = locator.Locate(file);
 
         byte[] after = file.Encode(ImagePinEditor.SetDigest(file, pin, FormatCorpus.New));
@@ -89,5 +90,92 @@ public class GitOpsFormatFidelityTests
         Assert.Equal(GitOpsErrorIds.ImageAmbiguous, e.ErrorId);
         Assert.Contains("lines 2, 5", e.Message);
         Assert.Contains("gitops.image_name", e.Message);
+    }
+}
+
+/// <summary>Several pins and no configuration to choose: each layout fails closed, naming the choices and the key that picks one.</summary>
+public class GitOpsPinAmbiguityTests
+{
+    private static KfmException Fails(string text, KfmRollback.Engine.Configuration.GitOpsKind kind, string? image, HelmValuePaths? helm = null, PinSelection? select = null)
+    {
+        var file = YamlText.Parse("f.yaml", Encoding.UTF8.GetBytes(text));
+        var e = Assert.Throws<KfmException>(() => new ImagePinLocator(kind, image, helm, select).Locate(file));
+        Assert.Equal(GitOpsErrorIds.ImageAmbiguous, e.ErrorId);
+        Assert.Equal(KfmErrorKind.Ambiguous, e.Kind);
+        return e;
+    }
+
+    private static CorpusFile Layout(string name) => FormatCorpus.All().Single(c => c.Name == name);
+
+    [Fact]
+    public void TwoContainersOfOneImageNeedTheContainerKey()
+    {
+        var e = Fails(Layout("raw-one-image-two-containers").Text, KfmRollback.Engine.Configuration.GitOpsKind.Raw, "kfm/api");
+        Assert.Contains("container 'migrate'", e.Message);
+        Assert.Contains("container 'api'", e.Message);
+        Assert.Contains("set gitops.container", e.Message);
+    }
+
+    [Fact]
+    public void TwoApplicationsNeedTheResourceKey()
+    {
+        var e = Fails(Layout("argocd-two-applications-resource").Text, KfmRollback.Engine.Configuration.GitOpsKind.Kustomize, "kfm-api", select: new PinSelection { ImagesPath = "spec.source.kustomize.images" });
+        Assert.Contains("Application/kfm-api-staging spec.source.kustomize.images[0] (line 8)", e.Message);
+        Assert.Contains("Application/kfm-api-prod spec.source.kustomize.images[0] (line 17)", e.Message);
+        Assert.Contains("set gitops.resource", e.Message);
+    }
+
+    [Fact]
+    public void TwoPostRenderersNeedAnIndexedImagesPath()
+    {
+        string text = "kind: HelmRelease\nmetadata: {name: kfm-api}\nspec:\n  postRenderers:\n    - kustomize: {images: [{name: kfm-api, digest: " + FormatCorpus.Old + "}]}\n    - kustomize: {images: [{name: kfm-api, digest: " + FormatCorpus.Old + "}]}\n";
+        var e = Fails(text, KfmRollback.Engine.Configuration.GitOpsKind.Kustomize, "kfm-api", select: new PinSelection { ImagesPath = "spec.postRenderers[].kustomize.images" });
+        Assert.Contains("spec.postRenderers[0].kustomize.images[0]", e.Message);
+        Assert.Contains("spec.postRenderers[1].kustomize.images[0]", e.Message);
+        Assert.Contains("set gitops.images_path", e.Message);
+        // The indexed path the message suggests resolves it.
+        var pin = new ImagePinLocator(KfmRollback.Engine.Configuration.GitOpsKind.Kustomize, "kfm-api", null, new PinSelection { ImagesPath = "spec.postRenderers[1].kustomize.images" }).Locate(YamlText.Parse("f.yaml", Encoding.UTF8.GetBytes(text)));
+        Assert.Equal(6, pin.ValueSpan.Span.Line);
+    }
+
+    [Fact]
+    public void AHelmListWildcardMatchingTwoContainersNeedsAnIndex()
+    {
+        var e = Fails(Layout("helm-list-index").Text, KfmRollback.Engine.Configuration.GitOpsKind.Helm, null,
+            new HelmValuePaths { Repository = "api.containers[].image.repository", Digest = "api.containers[].image.digest", Tag = "api.containers[].image.tag" });
+        Assert.Contains("api.containers[0].image.repository", e.Message);
+        Assert.Contains("api.containers[1].image.repository", e.Message);
+        Assert.Contains("set gitops.helm_values.repository", e.Message);
+    }
+
+    [Fact]
+    public void DuplicateArgoParametersNeedTheDigestKey()
+    {
+        string text = "kind: Application\nmetadata: {name: kfm-api}\nspec:\n  source:\n    helm:\n      parameters:\n        - {name: image.repository, value: r.example.test/kfm/api}\n        - {name: image.digest, value: " + FormatCorpus.Old + "}\n        - {name: image.digest, value: " + FormatCorpus.Old + "}\n";
+        var e = Fails(text, KfmRollback.Engine.Configuration.GitOpsKind.Helm, null, new HelmValuePaths { Parameters = "spec.source.helm.parameters" });
+        Assert.Contains("spec.source.helm.parameters[1].value", e.Message);
+        Assert.Contains("spec.source.helm.parameters[2].value", e.Message);
+        Assert.Contains("gitops.helm_values.digest", e.Message);
+    }
+
+    [Fact]
+    public void HelmTagAtDigestKeepsTheTag()
+    {
+        var corpus = Layout("helm-tag-at-digest");
+        var file = YamlText.Parse(corpus.Name, Encoding.UTF8.GetBytes(corpus.Text));
+        string edited = ImagePinEditor.SetDigest(file, new ImagePinLocator(corpus.Kind, null).Locate(file), FormatCorpus.New);
+        Assert.Contains($"  tag: \"1.2.3@{FormatCorpus.New}\" # renovate: datasource=docker", edited);
+    }
+
+    [Fact]
+    public void ArgoAliasIsKeptAndTagReplacedByDigest()
+    {
+        var corpus = Layout("argocd-kustomize-images-tag");
+        var file = YamlText.Parse(corpus.Name, Encoding.UTF8.GetBytes(corpus.Text));
+        string edited = ImagePinEditor.SetDigest(file, new ImagePinLocator(corpus.Kind, corpus.ImageName, null, corpus.Select).Locate(file), FormatCorpus.New);
+        Assert.Contains($"images: ['registry.example.test/kfm/api@{FormatCorpus.New}', 'registry.example.test/kfm/worker:1.9.0']", edited);
+        var alias = Layout("argocd-kustomize-images-alias");
+        var aliased = YamlText.Parse(alias.Name, Encoding.UTF8.GetBytes(alias.Text));
+        Assert.Contains($"- kfm-api=registry.example.test/kfm/api@{FormatCorpus.New} # pinned", ImagePinEditor.SetDigest(aliased, new ImagePinLocator(alias.Kind, alias.ImageName, null, alias.Select).Locate(aliased), FormatCorpus.New));
     }
 }
