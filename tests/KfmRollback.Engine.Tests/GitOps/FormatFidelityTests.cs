@@ -96,13 +96,14 @@ public class GitOpsFormatFidelityTests
 /// <summary>Several pins and no configuration to choose: each layout fails closed, naming the choices and the key that picks one.</summary>
 public class GitOpsPinAmbiguityTests
 {
-    private static KfmException Fails(string text, KfmRollback.Engine.Configuration.GitOpsKind kind, string? image, HelmValuePaths? helm = null, PinSelection? select = null)
+    /// <summary>Asserts the locator refuses as ambiguous and its message names every choice and the key (the last mention).</summary>
+    private static void Fails(string text, GitOpsKind kind, string? image, HelmValuePaths? helm, PinSelection? select, params string[] mentions)
     {
         var file = YamlText.Parse("f.yaml", Encoding.UTF8.GetBytes(text));
         var e = Assert.Throws<KfmException>(() => new ImagePinLocator(kind, image, helm, select).Locate(file));
         Assert.Equal(GitOpsErrorIds.ImageAmbiguous, e.ErrorId);
         Assert.Equal(KfmErrorKind.Ambiguous, e.Kind);
-        return e;
+        Assert.All(mentions, m => Assert.Contains(m, e.Message));
     }
 
     private static CorpusFile Layout(string name) => FormatCorpus.All().Single(c => c.Name == name);
@@ -110,52 +111,42 @@ public class GitOpsPinAmbiguityTests
     [Fact]
     public void TwoContainersOfOneImageNeedTheContainerKey()
     {
-        var e = Fails(Layout("raw-one-image-two-containers").Text, KfmRollback.Engine.Configuration.GitOpsKind.Raw, "kfm/api");
-        Assert.Contains("container 'migrate'", e.Message);
-        Assert.Contains("container 'api'", e.Message);
-        Assert.Contains("set gitops.container", e.Message);
+        Fails(Layout("raw-one-image-two-containers").Text, GitOpsKind.Raw, "kfm/api", null, null,
+            "container 'migrate'", "container 'api'", "set gitops.container");
     }
 
     [Fact]
     public void TwoApplicationsNeedTheResourceKey()
     {
-        var e = Fails(Layout("argocd-two-applications-resource").Text, KfmRollback.Engine.Configuration.GitOpsKind.Kustomize, "kfm-api", select: new PinSelection { ImagesPath = "spec.source.kustomize.images" });
-        Assert.Contains("Application/kfm-api-staging spec.source.kustomize.images[0] (line 8)", e.Message);
-        Assert.Contains("Application/kfm-api-prod spec.source.kustomize.images[0] (line 17)", e.Message);
-        Assert.Contains("set gitops.resource", e.Message);
+        Fails(Layout("argocd-two-applications-resource").Text, GitOpsKind.Kustomize, "kfm-api", null, new PinSelection { ImagesPath = "spec.source.kustomize.images" },
+            "Application/kfm-api-staging spec.source.kustomize.images[0] (line 8)", "Application/kfm-api-prod spec.source.kustomize.images[0] (line 17)", "set gitops.resource");
     }
 
     [Fact]
     public void TwoPostRenderersNeedAnIndexedImagesPath()
     {
         string text = "kind: HelmRelease\nmetadata: {name: kfm-api}\nspec:\n  postRenderers:\n    - kustomize: {images: [{name: kfm-api, digest: " + FormatCorpus.Old + "}]}\n    - kustomize: {images: [{name: kfm-api, digest: " + FormatCorpus.Old + "}]}\n";
-        var e = Fails(text, KfmRollback.Engine.Configuration.GitOpsKind.Kustomize, "kfm-api", select: new PinSelection { ImagesPath = "spec.postRenderers[].kustomize.images" });
-        Assert.Contains("spec.postRenderers[0].kustomize.images[0]", e.Message);
-        Assert.Contains("spec.postRenderers[1].kustomize.images[0]", e.Message);
-        Assert.Contains("set gitops.images_path", e.Message);
+        Fails(text, GitOpsKind.Kustomize, "kfm-api", null, new PinSelection { ImagesPath = "spec.postRenderers[].kustomize.images" },
+            "spec.postRenderers[0].kustomize.images[0]", "spec.postRenderers[1].kustomize.images[0]", "set gitops.images_path");
         // The indexed path the message suggests resolves it.
-        var pin = new ImagePinLocator(KfmRollback.Engine.Configuration.GitOpsKind.Kustomize, "kfm-api", null, new PinSelection { ImagesPath = "spec.postRenderers[1].kustomize.images" }).Locate(YamlText.Parse("f.yaml", Encoding.UTF8.GetBytes(text)));
+        var pin = new ImagePinLocator(GitOpsKind.Kustomize, "kfm-api", null, new PinSelection { ImagesPath = "spec.postRenderers[1].kustomize.images" }).Locate(YamlText.Parse("f.yaml", Encoding.UTF8.GetBytes(text)));
         Assert.Equal(6, pin.ValueSpan.Span.Line);
     }
 
     [Fact]
     public void AHelmListWildcardMatchingTwoContainersNeedsAnIndex()
     {
-        var e = Fails(Layout("helm-list-index").Text, KfmRollback.Engine.Configuration.GitOpsKind.Helm, null,
-            new HelmValuePaths { Repository = "api.containers[].image.repository", Digest = "api.containers[].image.digest", Tag = "api.containers[].image.tag" });
-        Assert.Contains("api.containers[0].image.repository", e.Message);
-        Assert.Contains("api.containers[1].image.repository", e.Message);
-        Assert.Contains("set gitops.helm_values.repository", e.Message);
+        Fails(Layout("helm-list-index").Text, GitOpsKind.Helm, null,
+            new HelmValuePaths { Repository = "api.containers[].image.repository", Digest = "api.containers[].image.digest", Tag = "api.containers[].image.tag" }, null,
+            "api.containers[0].image.repository", "api.containers[1].image.repository", "set gitops.helm_values.repository");
     }
 
     [Fact]
     public void DuplicateArgoParametersNeedTheDigestKey()
     {
         string text = "kind: Application\nmetadata: {name: kfm-api}\nspec:\n  source:\n    helm:\n      parameters:\n        - {name: image.repository, value: r.example.test/kfm/api}\n        - {name: image.digest, value: " + FormatCorpus.Old + "}\n        - {name: image.digest, value: " + FormatCorpus.Old + "}\n";
-        var e = Fails(text, KfmRollback.Engine.Configuration.GitOpsKind.Helm, null, new HelmValuePaths { Parameters = "spec.source.helm.parameters" });
-        Assert.Contains("spec.source.helm.parameters[1].value", e.Message);
-        Assert.Contains("spec.source.helm.parameters[2].value", e.Message);
-        Assert.Contains("gitops.helm_values.digest", e.Message);
+        Fails(text, GitOpsKind.Helm, null, new HelmValuePaths { Parameters = "spec.source.helm.parameters" }, null,
+            "spec.source.helm.parameters[1].value", "spec.source.helm.parameters[2].value", "gitops.helm_values.digest");
     }
 
     [Fact]
