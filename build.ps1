@@ -10,7 +10,8 @@
                out/KfmRollback); ends with one line 'N passed, N failed, N skipped'.
       Package  out/package/KfmRollback.zip (Azure Automation) and a .nupkg (Compress-PSResource)
       Bench    runs bench/*.ps1, each printing 'bench: <name> ratio=<x> target<=<goal>' lines
-      Drill    the main job: the rollback runbook end to end, on the embedded lab
+      Drill    the main job: the rollback runbook end to end, on the embedded lab (-Scenario
+               Preferred|Emergency|Both, default Both)
       Lab      starts the lab cluster in the foreground (out/lab/kubeconfig, out/lab/kfm-rollback.yaml)
 .EXAMPLE
     dotnet tool restore && dotnet pwsh -NoProfile -File ./build.ps1 -Task Test
@@ -23,7 +24,11 @@ param(
     [string] $Configuration = 'Release',
     # Pester files or xUnit filters to run instead of everything (for quick local loops).
     [string[]] $PesterPath,
-    [string] $XunitFilter
+    [string] $XunitFilter,
+    # Drill: which runbook path to drill (the preferred GitOps path, the emergency cluster path with
+    # the re-align PR, or both; see tests/drill/Invoke-KfmDrill.ps1).
+    [ValidateSet('Preferred', 'Emergency', 'Both')]
+    [string] $Scenario = 'Both'
 )
 
 $ErrorActionPreference = 'Stop'
@@ -223,7 +228,7 @@ function Invoke-Bench {
 function Invoke-Drill {
     Invoke-Build
     Invoke-BuildLab
-    Invoke-FreshPwsh @('-File', (Join-Path $Root 'tests/drill/Invoke-KfmDrill.ps1'), '-ModulePath', $ModuleOut, '-LabDll', $env:KFM_LAB_DLL)
+    Invoke-FreshPwsh @('-File', (Join-Path $Root 'tests/drill/Invoke-KfmDrill.ps1'), '-ModulePath', $ModuleOut, '-LabDll', $env:KFM_LAB_DLL, '-Scenario', $Scenario)
 }
 
 # Runs the lab in the foreground until Ctrl+C or SIGTERM; the lab stops every process it started.

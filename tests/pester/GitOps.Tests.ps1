@@ -105,4 +105,42 @@ Describe 'GitOps rollback' {
         ($drift | Where-Object Field -EQ 'image-digest').Desired | Should -Be $bad
         Test-KfmDrift -Quiet -WarningAction SilentlyContinue | Should -BeFalse
     }
+
+    It 're-aligns Git with production from Test-KfmDrift: the live digest binds as the one target' {
+        New-KfmIncident -Id INC-DRIFT -Commander alice -Reason 'emergency rollback left prod drifted' -Environment lab -Confirm:$false | Out-Null
+        $drift = Test-KfmDrift -IncidentId INC-DRIFT -WarningAction SilentlyContinue
+        $digest = $drift | Where-Object Drift -EQ 'image-digest'
+        $digest.Environment | Should -Be 'lab'
+        $digest.IncidentId | Should -Be 'INC-DRIFT'
+        $live = $digest.ToRef
+        $live | Should -Match '^sha256:[0-9a-f]{64}$'
+        $live | Should -Not -Be $bad
+        @($drift | Where-Object Drift -NE 'image-digest' | Where-Object ToRef).Count | Should -Be 0
+        $before = @(git -C $bare for-each-ref --format='%(refname)' refs/heads/ops)
+        $result = @($drift | Invoke-KfmRollback -Method GitOps -Confirm:$false)
+        $result.Count | Should -Be 1
+        $result[0].Outcome | Should -Be 'PendingMerge'
+        $result[0].RollbackTargetRef | Should -Be $live
+        "refs/heads/$($result[0].Branch)" | Should -Not -BeIn $before
+        $diff = git -C $bare diff "main..$($result[0].Branch)" --unified=0 | Where-Object { $_ -match '^[+-][^+-]' }
+        $diff | Should -Be @("-    digest: $bad", "+    digest: $live")
+        $message = (git -C $bare log -1 --format=%B $result[0].Branch) -join "`n"
+        $message | Should -Match 'Incident: INC-DRIFT'
+        $message | Should -Match "Last-Good-Ref: $live"
+        $message | Should -Match 'Re-align Git with production'
+    }
+
+    It 'makes no rollback from a drift item without a digest difference' {
+        $before = @(git -C $bare for-each-ref --format='%(refname)' refs/heads)
+        # The engine loads in its own context: make the item from the type Test-KfmDrift returns.
+        $type = (Test-KfmDrift -IncidentId INC-DRIFT -WarningAction SilentlyContinue | Select-Object -First 1).GetType()
+        $type.FullName | Should -Be 'KfmRollback.Engine.GitOps.DriftItem'
+        $rollout = $type::new('rollout', $bad, "$bad,$good", 'in flight') | ForEach-Object { $_.Environment = 'lab'; $_.IncidentId = 'INC-DRIFT'; $_ }
+        $rollout.ToRef | Should -BeNullOrEmpty
+        $out = @($rollout | Invoke-KfmRollback -Method GitOps -Confirm:$false -Verbose 4>&1)
+        @($out | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }).Count | Should -Be 0
+        ($out | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message | Should -Contain "Drift 'rollout' is not a digest difference: nothing to re-align by rollback."
+        @(git -C $bare for-each-ref --format='%(refname)' refs/heads) | Should -Be $before
+        { $rollout | Invoke-KfmRollback -Method Cluster -Confirm:$false } | Should -Throw -ErrorId 'DriftNeedsGitOps*'
+    }
 }

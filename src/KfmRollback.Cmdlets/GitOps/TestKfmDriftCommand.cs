@@ -19,7 +19,8 @@ public sealed class TestKfmDriftCommand : KfmEnvironmentCmdlet
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
-        var drift = RunAsync(token => GitOpsOperations.DriftAsync(environment, Credential?.UserName, Credential?.GetNetworkCredential().Password, token));
+        var drift = RunAsync(token => GitOpsOperations.DriftAsync(environment, Credential?.UserName, Credential?.GetNetworkCredential().Password, token))
+            .Select(i => i with { IncidentId = IncidentId }).ToList();
         if (Quiet)
         {
             WriteObject(drift.Count == 0);
@@ -27,7 +28,7 @@ public sealed class TestKfmDriftCommand : KfmEnvironmentCmdlet
         }
         if (drift.Count > 0)
         {
-            WriteWarning($"{environment.Name} has drifted from Git in {drift.Count} way(s): re-align Git with Invoke-KfmRollback -Method GitOps -ToRef <live digest>.");
+            WriteWarning($"{environment.Name} has drifted from Git in {drift.Count} way(s): re-align Git by piping the drift to Invoke-KfmRollback -Method GitOps (it pins the live digest).");
         }
         WriteObject(drift, enumerateCollection: true);
     }

@@ -13,8 +13,28 @@ public sealed class InvokeKfmRollbackCommand : RollbackParameters
 {
     private readonly List<(RollbackRequest Request, int Wave)> _requests = new();
 
+    /// <summary>
+    /// From Test-KfmDrift: the kind of drift this input is. Only a digest difference (which also binds
+    /// the live digest as -ToRef) re-aligns Git; any other drift item is skipped, never rolled back.
+    /// </summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? Drift { get; set; }
+
     protected override void ProcessRecordCore()
     {
+        if (!string.IsNullOrWhiteSpace(Drift))
+        {
+            if (Method != RollbackMethodName.GitOps)
+            {
+                throw new KfmException("DriftNeedsGitOps", KfmErrorKind.InvalidArgument,
+                    $"A drift item re-aligns Git with production; pipe it to Invoke-KfmRollback -Method GitOps (got -Method {Method}).", Drift);
+            }
+            if (string.IsNullOrWhiteSpace(ToRef) || ToRevision is not null)
+            {
+                WriteVerbose($"Drift '{Drift}' is not a digest difference: nothing to re-align by rollback.");
+                return;
+            }
+        }
         // Requests are built (and checked) per input; the work runs once all input is in, so a fleet
         // is planned whole before any environment changes.
         foreach (var (environment, wave) in Targets())

@@ -2,8 +2,27 @@ using KfmRollback.Engine.Refs;
 
 namespace KfmRollback.Engine.GitOps;
 
-/// <summary>One difference between desired (Git) and live (cluster) state.</summary>
-public sealed record DriftItem(string Field, string? Desired, string? Live, string Detail);
+/// <summary>
+/// One difference between desired (Git) and live (cluster) state. It binds to Invoke-KfmRollback by
+/// property name (<c>Test-KfmDrift | Invoke-KfmRollback -Method GitOps</c>): Environment, IncidentId,
+/// Drift, and for a digest difference the live digest as ToRef and a Reason, so the rollback PR pins
+/// what production runs. Every other item has no ToRef and rolls nothing back.
+/// </summary>
+public sealed record DriftItem(string Field, string? Desired, string? Live, string Detail)
+{
+    public const string ImageDigest = "image-digest";
+
+    public string? Environment { get; init; }
+    public string? IncidentId { get; init; }
+
+    /// <summary>The kind of drift (= <see cref="Field"/>), bound by Invoke-KfmRollback's -Drift.</summary>
+    public string Drift => Field;
+
+    /// <summary>The live digest, for a digest difference only: the one rollback target this item binds.</summary>
+    public string? ToRef => Field == ImageDigest && ImageRefs.IsDigest(Live) ? Live : null;
+
+    public string? Reason => ToRef is null ? null : $"Re-align Git with production: the cluster runs {ImageRefs.Short(Live)}, Git pins {ImageRefs.Short(Desired)}.";
+}
 
 /// <summary>
 /// Test-KfmDrift: compares the GitOps ref with the cluster's. The runbook asks for a GitOps PR
@@ -25,7 +44,7 @@ public static class GitOpsDrift
         if (liveRef.RolloutInFlight || liveDigests.Distinct().Count() > 1)
             items.Add(new DriftItem("rollout", gitDigest, string.Join(",", liveDigests.Distinct()), "Pods run more than one digest: a rollout is in flight; compare again when it settles."));
         if (gitDigest is not null && liveDigests.Count > 0 && !liveDigests.Contains(gitDigest))
-            items.Add(new DriftItem("image-digest", gitDigest, liveDigests[0], "The cluster runs a digest Git does not pin: open a GitOps PR to re-align desired state."));
+            items.Add(new DriftItem(DriftItem.ImageDigest, gitDigest, liveDigests[0], "The cluster runs a digest Git does not pin: open a GitOps PR to re-align desired state."));
         if (gitDigest is not null && liveDigests.Count == 0)
             items.Add(new DriftItem("live-digest", gitDigest, liveRef.CurrentImage, "The cluster's running digest is unknown (tag only); cannot confirm it matches Git."));
         return items;

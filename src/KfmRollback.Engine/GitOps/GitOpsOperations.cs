@@ -25,7 +25,7 @@ public static class GitOpsOperations
     {
         ApiRef desired = await Task.Run(() => ReadApiRef(environment, null, user, password, cancellationToken), cancellationToken).ConfigureAwait(false);
         ApiRef live = await ClusterOperations.ReadApiRefAsync(environment, null, null, cancellationToken).ConfigureAwait(false);
-        return GitOpsDrift.Compare(desired, live);
+        return GitOpsDrift.Compare(desired, live).Select(i => i with { Environment = environment.Name }).ToList();
     }
 
     /// <summary>The kill-switch mechanism for an environment (it lives in the GitOps repository).</summary>

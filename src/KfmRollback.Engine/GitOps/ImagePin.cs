@@ -9,7 +9,7 @@ public readonly record struct TextSpan(int Start, int End, int Line)
 /// <summary>How a new digest is written into the located pin.</summary>
 public enum PinEditKind
 {
-    /// <summary>Replace the digest scalar's value.</summary>
+    /// <summary>Replace the digest scalar's value (after <see cref="ImagePin.ValuePrefix"/>, e.g. a Helm tag kept as <c>tag@digest</c>).</summary>
     ReplaceDigestValue,
     /// <summary>Kustomize entry with newTag only: rename the key newTag to digest and set its value (one line).</summary>
     RenameTagKeyToDigest,
@@ -30,6 +30,13 @@ public sealed record ImagePin
     public required PinEditKind EditKind { get; init; }
     /// <summary>The scalar whose value is replaced.</summary>
     public required ScalarSpan ValueSpan { get; init; }
+    /// <summary>
+    /// Kept in front of the new value: the tag of a Helm <c>tag: 1.2.3@sha256:…</c> (<c>1.2.3@</c>), or
+    /// the alias of an Argo CD <c>kustomize.images</c> entry (<c>kfm-api=</c>).
+    /// </summary>
+    public string ValuePrefix { get; init; } = "";
+    /// <summary>Where the pin is, for messages: document and path (<c>Application/kfm-api spec.source.kustomize.images[0]</c>).</summary>
+    public string Location { get; init; } = "";
     /// <summary>For <see cref="PinEditKind.RenameTagKeyToDigest"/>: the key scalar renamed.</summary>
     public ScalarSpan? KeySpan { get; init; }
 }

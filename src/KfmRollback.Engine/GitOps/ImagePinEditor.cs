@@ -16,7 +16,7 @@ public static class ImagePinEditor
             throw new KfmException(GitOpsErrorIds.DigestRequired, KfmErrorKind.Ambiguous,
                 $"'{digest}' is not an image digest (sha256:<64 hex>); a rollback pins an immutable ref. Pass -ToRef sha256:….", digest);
         string text = file.Text;
-        string value = pin.EditKind == PinEditKind.ReplaceImage ? pin.Repository + "@" + digest : digest;
+        string value = pin.ValuePrefix + (pin.EditKind == PinEditKind.ReplaceImage ? pin.Repository + "@" + digest : digest);
         text = Replace(text, pin.ValueSpan, value);
         if (pin.EditKind == PinEditKind.RenameTagKeyToDigest && pin.KeySpan is { } key)
             // The key precedes its value on the same line, so replacing it after the value keeps both offsets valid.

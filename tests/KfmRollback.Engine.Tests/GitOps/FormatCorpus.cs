@@ -3,7 +3,7 @@ using KfmRollback.Engine.Configuration;
 namespace KfmRollback.Engine.Tests.GitOps;
 
 /// <summary>One realistic GitOps file and the single line a rollback may change in it.</summary>
-public sealed record CorpusFile(string Name, GitOpsKind Kind, string? ImageName, string Text, int RefLine, HelmValuePaths? Helm = null)
+public sealed record CorpusFile(string Name, GitOpsKind Kind, string? ImageName, string Text, int RefLine, HelmValuePaths? Helm = null, KfmRollback.Engine.GitOps.PinSelection? Select = null)
 {
     public override string ToString() => Name;
 }
@@ -231,7 +231,9 @@ public static class FormatCorpus
                 # after
             # footer
             """, 7);
+        foreach (var layout in FormatCorpusLayouts.All())
+            yield return layout;
     }
 
-    private static string Crlf(string text) => text.Replace("\r\n", "\n").Replace("\n", "\r\n");
+    internal static string Crlf(string text) => text.Replace("\r\n", "\n").Replace("\n", "\r\n");
 }

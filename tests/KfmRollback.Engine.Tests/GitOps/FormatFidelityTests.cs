@@ -1,5 +1,6 @@
 using System.Text;
 using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.GitOps;
 
 namespace KfmRollback.Engine.Tests.GitOps;
@@ -17,7 +18,7 @@ public class GitOpsFormatFidelityTests
     {
         byte[] before = Encoding.UTF8.GetBytes(corpus.Text);
         var file = YamlText.Parse(corpus.Name, before);
-        var locator = new ImagePinLocator(corpus.Kind, corpus.ImageName, corpus.Helm);
+        var locator = new ImagePinLocator(corpus.Kind, corpus.ImageName, corpus.Helm, corpus.Select);
         var pin = locator.Locate(file);
 
         byte[] after = file.Encode(ImagePinEditor.SetDigest(file, pin, FormatCorpus.New));
@@ -89,5 +90,83 @@ public class GitOpsFormatFidelityTests
         Assert.Equal(GitOpsErrorIds.ImageAmbiguous, e.ErrorId);
         Assert.Contains("lines 2, 5", e.Message);
         Assert.Contains("gitops.image_name", e.Message);
+    }
+}
+
+/// <summary>Several pins and no configuration to choose: each layout fails closed, naming the choices and the key that picks one.</summary>
+public class GitOpsPinAmbiguityTests
+{
+    /// <summary>Asserts the locator refuses as ambiguous and its message names every choice and the key (the last mention).</summary>
+    private static void Fails(string text, GitOpsKind kind, string? image, HelmValuePaths? helm, PinSelection? select, params string[] mentions)
+    {
+        var file = YamlText.Parse("f.yaml", Encoding.UTF8.GetBytes(text));
+        var e = Assert.Throws<KfmException>(() => new ImagePinLocator(kind, image, helm, select).Locate(file));
+        Assert.Equal(GitOpsErrorIds.ImageAmbiguous, e.ErrorId);
+        Assert.Equal(KfmErrorKind.Ambiguous, e.Kind);
+        Assert.All(mentions, m => Assert.Contains(m, e.Message));
+    }
+
+    private static CorpusFile Layout(string name) => FormatCorpus.All().Single(c => c.Name == name);
+
+    [Fact]
+    public void TwoContainersOfOneImageNeedTheContainerKey()
+    {
+        Fails(Layout("raw-one-image-two-containers").Text, GitOpsKind.Raw, "kfm/api", null, null,
+            "container 'migrate'", "container 'api'", "set gitops.container");
+    }
+
+    [Fact]
+    public void TwoApplicationsNeedTheResourceKey()
+    {
+        Fails(Layout("argocd-two-applications-resource").Text, GitOpsKind.Kustomize, "kfm-api", null, new PinSelection { ImagesPath = "spec.source.kustomize.images" },
+            "Application/kfm-api-staging spec.source.kustomize.images[0] (line 8)", "Application/kfm-api-prod spec.source.kustomize.images[0] (line 17)", "set gitops.resource");
+    }
+
+    [Fact]
+    public void TwoPostRenderersNeedAnIndexedImagesPath()
+    {
+        string text = "kind: HelmRelease\nmetadata: {name: kfm-api}\nspec:\n  postRenderers:\n    - kustomize: {images: [{name: kfm-api, digest: " + FormatCorpus.Old + "}]}\n    - kustomize: {images: [{name: kfm-api, digest: " + FormatCorpus.Old + "}]}\n";
+        Fails(text, GitOpsKind.Kustomize, "kfm-api", null, new PinSelection { ImagesPath = "spec.postRenderers[].kustomize.images" },
+            "spec.postRenderers[0].kustomize.images[0]", "spec.postRenderers[1].kustomize.images[0]", "set gitops.images_path");
+        // The indexed path the message suggests resolves it.
+        var pin = new ImagePinLocator(GitOpsKind.Kustomize, "kfm-api", null, new PinSelection { ImagesPath = "spec.postRenderers[1].kustomize.images" }).Locate(YamlText.Parse("f.yaml", Encoding.UTF8.GetBytes(text)));
+        Assert.Equal(6, pin.ValueSpan.Span.Line);
+    }
+
+    [Fact]
+    public void AHelmListWildcardMatchingTwoContainersNeedsAnIndex()
+    {
+        Fails(Layout("helm-list-index").Text, GitOpsKind.Helm, null,
+            new HelmValuePaths { Repository = "api.containers[].image.repository", Digest = "api.containers[].image.digest", Tag = "api.containers[].image.tag" }, null,
+            "api.containers[0].image.repository", "api.containers[1].image.repository", "set gitops.helm_values.repository");
+    }
+
+    [Fact]
+    public void DuplicateArgoParametersNeedTheDigestKey()
+    {
+        string text = "kind: Application\nmetadata: {name: kfm-api}\nspec:\n  source:\n    helm:\n      parameters:\n        - {name: image.repository, value: r.example.test/kfm/api}\n        - {name: image.digest, value: " + FormatCorpus.Old + "}\n        - {name: image.digest, value: " + FormatCorpus.Old + "}\n";
+        Fails(text, GitOpsKind.Helm, null, new HelmValuePaths { Parameters = "spec.source.helm.parameters" }, null,
+            "spec.source.helm.parameters[1].value", "spec.source.helm.parameters[2].value", "gitops.helm_values.digest");
+    }
+
+    [Fact]
+    public void HelmTagAtDigestKeepsTheTag()
+    {
+        var corpus = Layout("helm-tag-at-digest");
+        var file = YamlText.Parse(corpus.Name, Encoding.UTF8.GetBytes(corpus.Text));
+        string edited = ImagePinEditor.SetDigest(file, new ImagePinLocator(corpus.Kind, null).Locate(file), FormatCorpus.New);
+        Assert.Contains($"  tag: \"1.2.3@{FormatCorpus.New}\" # renovate: datasource=docker", edited);
+    }
+
+    [Fact]
+    public void ArgoAliasIsKeptAndTagReplacedByDigest()
+    {
+        var corpus = Layout("argocd-kustomize-images-tag");
+        var file = YamlText.Parse(corpus.Name, Encoding.UTF8.GetBytes(corpus.Text));
+        string edited = ImagePinEditor.SetDigest(file, new ImagePinLocator(corpus.Kind, corpus.ImageName, null, corpus.Select).Locate(file), FormatCorpus.New);
+        Assert.Contains($"images: ['registry.example.test/kfm/api@{FormatCorpus.New}', 'registry.example.test/kfm/worker:1.9.0']", edited);
+        var alias = Layout("argocd-kustomize-images-alias");
+        var aliased = YamlText.Parse(alias.Name, Encoding.UTF8.GetBytes(alias.Text));
+        Assert.Contains($"- kfm-api=registry.example.test/kfm/api@{FormatCorpus.New} # pinned", ImagePinEditor.SetDigest(aliased, new ImagePinLocator(alias.Kind, alias.ImageName, null, alias.Select).Locate(aliased), FormatCorpus.New));
     }
 }

@@ -26,6 +26,20 @@ public class GitOpsDriftTests
         Assert.Equal("image-digest", item.Field);
         Assert.Equal(B, item.Desired);
         Assert.Equal(A, item.Live);
+        // Piped to Invoke-KfmRollback -Method GitOps, the live digest is the one target that binds.
+        Assert.Equal(A, item.ToRef);
+        Assert.Equal("image-digest", item.Drift);
+        Assert.Contains("Re-align Git with production", item.Reason);
+    }
+
+    [Fact]
+    public void OnlyADigestDifferenceCarriesATarget()
+    {
+        var items = GitOpsDrift.Compare(Git($"{Repo}@{A}", A), Live($"registry.example.test/other@{A}", A, B))
+            .Concat(GitOpsDrift.Compare(Git($"{Repo}:1.2.0", null), Live($"{Repo}@{A}", A))).ToList();
+        Assert.Equal(new[] { "image-repository", "rollout", "git-ref-kind" }, items.Select(i => i.Field));
+        Assert.All(items, i => Assert.Null(i.ToRef));
+        Assert.All(items, i => Assert.Null(i.Reason));
     }
 
     [Fact]

@@ -42,6 +42,18 @@ public sealed partial class GitOpsConfig : IConfigSection
     /// <summary>Dotted paths of the image fields inside a Helm values file.</summary>
     public HelmValuePaths HelmValues { get; init; } = new();
 
+    /// <summary>
+    /// Kustomize: path of the images list (default <c>images</c>; Argo CD <c>spec.source.kustomize.images</c>,
+    /// Flux <c>spec.images</c>, HelmRelease <c>spec.postRenderers[].kustomize.images</c>).
+    /// </summary>
+    public string ImagesPath { get; init; } = "images";
+
+    /// <summary>Raw: the container (its <c>name</c>) whose <c>image:</c> is the API, when one image runs in several containers.</summary>
+    public string? Container { get; init; }
+
+    /// <summary><c>Kind/name</c> of the document to edit when the file holds several that pin the image.</summary>
+    public string? Resource { get; init; }
+
     /// <summary>Pull request settings for the rollback change.</summary>
     public PullRequestConfig Pr { get; init; } = new();
 
@@ -76,6 +88,14 @@ public sealed partial class GitOpsConfig : IConfigSection
             throw scope.Missing("image_name", $"kind {ConfigSchema.YamlName(Kind)} needs the image name to find the entry to pin.");
         if (Kind != GitOpsKind.Helm && scope.Has("helm_values"))
             throw scope.Invalid("helm_values", $"only applies to kind helm (kind is {ConfigSchema.YamlName(Kind)}).");
+        if (!GitOps.YamlPath.IsValid(ImagesPath))
+            throw scope.Invalid("images_path", $"must be a dotted path such as spec.images or spec.postRenderers[0].kustomize.images (got '{ImagesPath}').");
+        if (Kind != GitOpsKind.Kustomize && scope.Has("images_path"))
+            throw scope.Invalid("images_path", $"only applies to kind kustomize (kind is {ConfigSchema.YamlName(Kind)}).");
+        if (Kind != GitOpsKind.Raw && scope.Has("container"))
+            throw scope.Invalid("container", $"only applies to kind raw (kind is {ConfigSchema.YamlName(Kind)}).");
+        if (Resource is not null && (Resource.Split('/') is not [{ Length: > 0 }, { Length: > 0 }]))
+            throw scope.Invalid("resource", $"must be Kind/name such as Application/kfm-api (got '{Resource}').");
     }
 }
 
@@ -91,14 +111,17 @@ public sealed partial class HelmValuePaths : IConfigSection
     /// <summary>Path of the image digest value.</summary>
     public string Digest { get; init; } = "image.digest";
 
-    [GeneratedRegex(@"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", RegexOptions.CultureInvariant)]
-    private static partial Regex DottedPath();
+    /// <summary>
+    /// Argo CD <c>spec.source.helm.parameters</c>: path of a <c>name</c>/<c>value</c> list whose names
+    /// are the three paths above; unset, the paths address the document itself.
+    /// </summary>
+    public string? Parameters { get; init; }
 
     void IConfigSection.Validate(ValidationScope scope)
     {
-        foreach (var (key, value) in new[] { ("repository", Repository), ("tag", Tag), ("digest", Digest) })
-            if (!DottedPath().IsMatch(value))
-                throw scope.Invalid(key, $"must be a dotted values path such as image.tag (got '{value}').");
+        foreach (var (key, value) in new[] { ("repository", Repository), ("tag", Tag), ("digest", Digest), ("parameters", Parameters ?? "p") })
+            if (!GitOps.YamlPath.IsValid(value))
+                throw scope.Invalid(key, $"must be a dotted values path such as image.tag or api.containers[0].image.digest (got '{value}').");
     }
 }
 
