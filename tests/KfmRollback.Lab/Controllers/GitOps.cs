@@ -304,8 +304,9 @@ public sealed class GitOps(Store store, double selfHealSeconds, GitSource? git =
                     ["phase"] = "Error", ["message"] = operationError, ["startedAt"] = J.Time(Now), ["finishedAt"] = J.Time(Now),
                     ["operation"] = operation.DeepClone(),
                 };
-            // Argo's controller clears the operation once it has run it.
-            var cleared = a.Remove("operation");
+            // Argo's controller clears the operation once it has run it: only the one this pass read and
+            // ran. One that arrived while the pass worked (a PATCH racing the tick) waits for the next pass.
+            var cleared = operation != null && J.Same(a["operation"], operation) && a.Remove("operation");
             if (J.Same(st, old) && !cleared) return false;
             st["reconciledAt"] = J.Time(Now);
             a["status"] = st;
