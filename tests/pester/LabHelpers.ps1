@@ -80,3 +80,20 @@ function Get-KfmLabDeployment {
     param([Parameter(Mandatory)] $Lab, [string] $Name = 'kfm-api', [string] $Namespace = 'kfm')
     (Invoke-KfmLabKubectl $Lab get deployment $Name -n $Namespace -o json) -join "`n" | ConvertFrom-Json -Depth 50
 }
+
+# A lab with Prometheus and steady traffic, configured for verification: the module's config and
+# the probe callers' credentials and restricted ids in the environment, as an operator sets them.
+function Start-KfmVerificationLab {
+    $lab = Start-KfmTestLab -TimeScale 5 -Prometheus -ExtraArguments @('--traffic', '10')
+    $env:KFM_ROLLBACK_CONFIG = $lab.Config
+    $env:KFM_LAB_PUBLIC_TOKEN = $lab.Facts.kfmApi.tokens.public
+    $env:KFM_LAB_STEWARD_TOKEN = $lab.Facts.kfmApi.tokens.steward
+    $env:KFM_LAB_RESTRICTED_IDS = 'burial_sites,tribal_consultation_notes'
+    $lab
+}
+
+function Stop-KfmVerificationLab {
+    param($Lab)
+    Stop-KfmTestLab $Lab
+    Remove-Item env:KFM_ROLLBACK_CONFIG, env:KFM_LAB_PUBLIC_TOKEN, env:KFM_LAB_STEWARD_TOKEN, env:KFM_LAB_RESTRICTED_IDS -ErrorAction SilentlyContinue
+}

@@ -4,11 +4,7 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'LabHelpers.ps1')
     Import-Module $KfmManifest -Force
-    $lab = Start-KfmTestLab -TimeScale 5 -Prometheus -ExtraArguments @('--traffic', '10')
-    $env:KFM_ROLLBACK_CONFIG = $lab.Config
-    $env:KFM_LAB_PUBLIC_TOKEN = $lab.Facts.kfmApi.tokens.public
-    $env:KFM_LAB_STEWARD_TOKEN = $lab.Facts.kfmApi.tokens.steward
-    $env:KFM_LAB_RESTRICTED_IDS = 'burial_sites,tribal_consultation_notes'
+    $lab = Start-KfmVerificationLab
     Start-KfmFreeze -Confirm:$false | Out-Null   # so Argo CD does not undo the builds deployed below
 
     function Deploy([string] $Build) {
@@ -19,8 +15,7 @@ BeforeAll {
 }
 
 AfterAll {
-    Stop-KfmTestLab $lab
-    Remove-Item env:KFM_ROLLBACK_CONFIG, env:KFM_LAB_PUBLIC_TOKEN, env:KFM_LAB_STEWARD_TOKEN, env:KFM_LAB_RESTRICTED_IDS -ErrorAction SilentlyContinue
+    Stop-KfmVerificationLab $lab
 }
 
 Describe 'Checklist B: policy invariants by build' {
