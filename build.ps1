@@ -226,6 +226,8 @@ function Invoke-Bench {
 }
 
 function Invoke-Drill {
+    # The drill starts the lab with a real Prometheus and draws plots: the same packages as the tests.
+    Install-DebianPackage $TestDebianPackages
     Invoke-Build
     Invoke-BuildLab
     Invoke-FreshPwsh @('-File', (Join-Path $Root 'tests/drill/Invoke-KfmDrill.ps1'), '-ModulePath', $ModuleOut, '-LabDll', $env:KFM_LAB_DLL, '-Scenario', $Scenario)
@@ -238,16 +240,9 @@ function Invoke-Lab {
     $labDir = Join-Path $Out 'lab'
     if (Test-Path $labDir) { Remove-Item $labDir -Recurse -Force }
     New-Item -ItemType Directory -Force $labDir | Out-Null
-    $process = Start-Process -FilePath ([Environment]::ProcessPath) -PassThru -NoNewWindow `
-        -ArgumentList @($env:KFM_LAB_DLL, '--out', $labDir, '--prometheus', '--parent-pid', $PID)
+    . (Join-Path $Root 'tests/lab/LabProcess.ps1')
+    $process = Start-KfmLabProcess -LabDll $env:KFM_LAB_DLL -Directory $labDir -Arguments @('--prometheus', '--parent-pid', $PID) -Foreground
     try {
-        $ready = Join-Path $labDir 'ready'
-        $deadline = [DateTime]::UtcNow.AddSeconds(30)
-        while (-not (Test-Path $ready)) {
-            if ($process.HasExited) { throw "The lab exited with code $($process.ExitCode) before it was ready." }
-            if ([DateTime]::UtcNow -gt $deadline) { throw 'The lab did not become ready within 30 s.' }
-            Start-Sleep -Milliseconds 100
-        }
         $config = & (Join-Path $Root 'tests/lab/New-KfmLabConfig.ps1') -LabDirectory $labDir
         $lab = Get-Content -Raw (Join-Path $labDir 'lab.json') | ConvertFrom-Json
         Write-Host ''
@@ -257,9 +252,7 @@ function Invoke-Lab {
         Write-Host 'Press Ctrl+C to stop it.'
         $process.WaitForExit()
     }
-    finally {
-        if (-not $process.HasExited) { $process.Kill($true); $process.WaitForExit() }
-    }
+    finally { Stop-KfmLabProcess $process }
 }
 
 switch ($Task) {

@@ -7,27 +7,35 @@ using KfmRollback.Lab;
 //   [--pod-start-seconds S] [--self-heal-seconds S] [--prometheus] [--parent-pid PID] [--no-seed] [--traffic RPS]
 string? outDir = null; int port = 0, kfmPort = 0; bool http = false, prom = false, seed = true;
 double scale = 1, podStart = 2, traffic = 4, selfHeal = 3; int? parent = null;
-for (int i = 0; i < args.Length; i++)
+try
 {
-    string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-    switch (args[i])
+    for (int i = 0; i < args.Length; i++)
     {
-        case "--out": outDir = Next(); break;
-        case "--port": port = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-        case "--kfm-port": kfmPort = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-        case "--http": http = true; break;
-        case "--time-scale": scale = double.Parse(Next(), CultureInfo.InvariantCulture); break;
-        case "--pod-start-seconds": podStart = double.Parse(Next(), CultureInfo.InvariantCulture); break;
-        case "--self-heal-seconds": selfHeal = double.Parse(Next(), CultureInfo.InvariantCulture); break;
-        case "--traffic": traffic = double.Parse(Next(), CultureInfo.InvariantCulture); break;
-        case "--prometheus": prom = true; break;
-        case "--parent-pid": parent = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-        case "--no-seed": seed = false; break;
-        case "-h" or "--help":
-            Console.WriteLine("usage: KfmRollback.Lab --out <dir> [--port N] [--kfm-port N] [--http] [--time-scale X] [--pod-start-seconds S] [--self-heal-seconds S] [--traffic RPS] [--prometheus] [--parent-pid PID] [--no-seed]");
-            return 0;
-        default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
+        string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+        switch (args[i])
+        {
+            case "--out": outDir = Next(); break;
+            case "--port": port = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+            case "--kfm-port": kfmPort = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+            case "--http": http = true; break;
+            case "--time-scale": scale = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+            case "--pod-start-seconds": podStart = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+            case "--self-heal-seconds": selfHeal = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+            case "--traffic": traffic = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+            case "--prometheus": prom = true; break;
+            case "--parent-pid": parent = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+            case "--no-seed": seed = false; break;
+            case "-h" or "--help":
+                Console.WriteLine("usage: KfmRollback.Lab --out <dir> [--port N] [--kfm-port N] [--http] [--time-scale X] [--pod-start-seconds S] [--self-heal-seconds S] [--traffic RPS] [--prometheus] [--parent-pid PID] [--no-seed]");
+                return 0;
+            default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
+        }
     }
+}
+catch (Exception e) when (e is FormatException or ArgumentException or OverflowException)
+{
+    Console.Error.WriteLine($"bad arguments: {e.Message} (see --help)");
+    return 2;
 }
 if (outDir == null) { Console.Error.WriteLine("--out <dir> is required"); return 2; }
 

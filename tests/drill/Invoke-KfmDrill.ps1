@@ -32,8 +32,16 @@ param(
     [string] $Workspace = (Join-Path ([IO.Path]::GetTempPath()) ("kfm-drill-" + [Guid]::NewGuid().ToString('N').Substring(0, 8)))
 )
 $ErrorActionPreference = 'Stop'
+# A log file or CI console gets plain text, not escape codes.
+if ([Console]::IsOutputRedirected -or $env:NO_COLOR) { $PSStyle.OutputRendering = 'PlainText' }
+. (Join-Path $PSScriptRoot '../lab/LabProcess.ps1')
 Import-Module (Join-Path (Resolve-Path $ModulePath) 'KfmRollback.psd1')
 $failures = [Collections.Generic.List[string]]::new()
+# A path as the operator typed from: relative to the current directory when it lies beneath it.
+function Format-DrillPath([string] $Path) {
+    $relative = [IO.Path]::GetRelativePath((Get-Location).Path, $Path)
+    if ($relative.StartsWith('..')) { $Path } else { $relative }
+}
 function Step([string] $Text) { Write-Host "==> $Text" -ForegroundColor Cyan }
 
 function Invoke-Kubectl {
@@ -103,11 +111,10 @@ function Get-GitPin {
 
 New-Item -ItemType Directory -Force $Workspace | Out-Null
 Step "Starting the lab cluster in $Workspace"
-$lab = Start-Process -FilePath ([Environment]::ProcessPath) -PassThru -NoNewWindow `
-    -ArgumentList @($LabDll, '--out', $Workspace, '--time-scale', '5', '--prometheus', '--traffic', '8', '--parent-pid', "$PID") `
-    -RedirectStandardOutput (Join-Path $Workspace 'lab.out') -RedirectStandardError (Join-Path $Workspace 'lab.err')
+$lab = $null
+$reportPath = $null
 try {
-    Wait-Until { Test-Path (Join-Path $Workspace 'ready') } 'the lab to start' 30
+    $lab = Start-KfmLabProcess -LabDll $LabDll -Directory $Workspace -Arguments @('--time-scale', '5', '--prometheus', '--traffic', '8', '--parent-pid', "$PID")
     $facts = Get-Content -Raw (Join-Path $Workspace 'lab.json') | ConvertFrom-Json
     $env:KFM_ROLLBACK_CONFIG = & (Join-Path $PSScriptRoot '../lab/New-KfmLabConfig.ps1') -LabDirectory $Workspace
     # The probe plan's credentials and restricted ids come from the environment, never the config.
@@ -226,10 +233,12 @@ try {
         if (-not $reportText.Contains($utc) -or $reportText -notmatch 'C[DS]T \(UTC-0[56]:00\)') { $failures.Add("the report lacks the timeline entry at $utc in both zones") }
     }
     if (-not (Test-Path $followUp.Location)) { $failures.Add('the follow-up checklist was not written') }
-    $drillOut = Join-Path $PSScriptRoot '../../out/drill-report'
+    # The report outlives the drill's temporary workspace: it is copied to out/drill-report.
+    $drillOut = [IO.Path]::GetFullPath((Join-Path $PSScriptRoot '../../out/drill-report'))
     Remove-Item $drillOut -Recurse -Force -ErrorAction SilentlyContinue
     Copy-Item (Split-Path $incidentReport.MarkdownPath) $drillOut -Recurse
-    Write-Host "    evidence $($aftermath.Digest); report and plots copied to $drillOut; follow-up $($followUp.Location)"
+    $reportPath = Join-Path $drillOut (Split-Path -Leaf $incidentReport.HtmlPath)
+    Write-Host "    evidence $($aftermath.Digest); report and plots in $(Format-DrillPath $drillOut); follow-up copied with them"
     # --- end of evidence and aftermath ------------------------------------------------------
 
     $report = Test-KfmRollbackReceipt -Anchor $saved.ChainHead -ErrorAction SilentlyContinue
@@ -261,14 +270,21 @@ try {
         if ($run.Saved) { (Get-KfmRollbackReceipt -Digest $run.Saved.Digest).Receipt.ToJson() | Out-Host } else { $failures.Add("${scenarioName}: no receipt was saved") }
     }
 }
+catch {
+    # A drill that could not run to its end (the lab did not start, a step threw) says why here.
+    $failures.Add("the drill stopped: $($_.Exception.Message)")
+}
 finally {
-    if (-not $lab.HasExited) { $lab.Kill($true); $lab.WaitForExit(10000) | Out-Null }
+    Stop-KfmLabProcess $lab
     Remove-Item env:KFM_ROLLBACK_CONFIG, env:KFM_LAB_PUBLIC_TOKEN, env:KFM_LAB_STEWARD_TOKEN, env:KFM_LAB_RESTRICTED_IDS -ErrorAction SilentlyContinue
+    # The workspace (lab state, clones, the journal) is temporary; what is kept is in out/drill-report.
+    Remove-Item $Workspace -Recurse -Force -ErrorAction SilentlyContinue
 }
 
+$reportLine = if ($reportPath) { "; report: $(Format-DrillPath $reportPath)" } else { '' }
 if ($failures.Count) {
-    Write-Host ("DRILL FAILED: " + ($failures -join '; ')) -ForegroundColor Red
+    Write-Host ("DRILL FAILED: " + ($failures -join '; ') + $reportLine) -ForegroundColor Red
     exit 1
 }
-Write-Host "DRILL PASSED: the API serves $($good.name) again ($($scenarios -join ' and ') path$(if ($scenarios.Count -gt 1) { 's' })); receipt$(if ($runs.Count -gt 1) { 's' }) $(($runs | ForEach-Object { $_.Saved.Digest }) -join ', ')" -ForegroundColor Green
-Remove-Item $Workspace -Recurse -Force
+Write-Host "Receipt$(if ($runs.Count -gt 1) { 's' }): $(($runs | ForEach-Object { $_.Saved.Digest }) -join ', ')"
+Write-Host "DRILL PASSED: the API serves $($good.name) again ($($scenarios -join ' and ') path$(if ($scenarios.Count -gt 1) { 's' }))$reportLine" -ForegroundColor Green

@@ -1,6 +1,7 @@
 # Starts and stops the lab cluster (tests/KfmRollback.Lab) for Pester files, one per file.
 
 . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+. (Join-Path $PSScriptRoot '../lab/LabProcess.ps1')
 
 $script:LabDll = if ($env:KFM_LAB_DLL) { $env:KFM_LAB_DLL } else { Join-Path $PSScriptRoot '../../out/lab-bin/KfmRollback.Lab.dll' }
 
@@ -8,18 +9,10 @@ $script:LabDll = if ($env:KFM_LAB_DLL) { $env:KFM_LAB_DLL } else { Join-Path $PS
 # for it. Returns an object with the lab's facts, its directory and the config path.
 function Start-KfmTestLab {
     param([double] $TimeScale = 10, [double] $PodStartSeconds = 2, [switch] $Prometheus, [string[]] $ExtraArguments = @())
-    if (-not (Test-Path $script:LabDll)) { throw "The lab is not built at $script:LabDll: run build.ps1 -Task Test (it builds the lab)." }
     $dir = New-KfmTestDirectory
-    $arguments = @($script:LabDll, '--out', $dir, '--time-scale', "$TimeScale", '--pod-start-seconds', "$PodStartSeconds", '--parent-pid', "$PID") + $ExtraArguments
+    $arguments = @('--time-scale', "$TimeScale", '--pod-start-seconds', "$PodStartSeconds", '--parent-pid', "$PID") + $ExtraArguments
     if ($Prometheus) { $arguments += '--prometheus' }
-    $process = Start-Process -FilePath ([Environment]::ProcessPath) -ArgumentList $arguments -PassThru `
-        -RedirectStandardOutput (Join-Path $dir 'lab.out') -RedirectStandardError (Join-Path $dir 'lab.err')
-    $deadline = [DateTime]::UtcNow.AddSeconds(30)
-    while (-not (Test-Path (Join-Path $dir 'ready'))) {
-        if ($process.HasExited) { throw "The lab exited ($($process.ExitCode)): $(Get-Content -Raw (Join-Path $dir 'lab.err'))" }
-        if ([DateTime]::UtcNow -gt $deadline) { $process.Kill($true); throw 'The lab did not become ready within 30 s.' }
-        Start-Sleep -Milliseconds 50
-    }
+    $process = Start-KfmLabProcess -LabDll $script:LabDll -Directory $dir -Arguments $arguments
     $facts = Get-Content -Raw (Join-Path $dir 'lab.json') | ConvertFrom-Json
     $config = & (Join-Path $PSScriptRoot '../lab/New-KfmLabConfig.ps1') -LabDirectory $dir
     [pscustomobject]@{
@@ -35,10 +28,7 @@ function Start-KfmTestLab {
 
 function Stop-KfmTestLab {
     param($Lab)
-    if ($Lab -and -not $Lab.Process.HasExited) {
-        $Lab.Process.Kill($true)
-        $Lab.Process.WaitForExit(10000) | Out-Null
-    }
+    if ($Lab) { Stop-KfmLabProcess $Lab.Process }
 }
 
 # Calls the lab's admin endpoints (faults, image marks, state).
