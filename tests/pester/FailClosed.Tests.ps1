@@ -9,7 +9,9 @@ BeforeAll {
     function Get-Flag($Lab) { Invoke-KfmLabKubectl $Lab get configmap kfm-api-config -n kfm -o 'jsonpath={.data.maintenance}' }
     function Get-Replicas($Lab) { [int] (Invoke-KfmLabKubectl $Lab get deployment kfm-api -n kfm -o 'jsonpath={.spec.replicas}') }
     # What a client of the API sees: the stand-in answers 503 MAINTENANCE while the flag is "true".
-    function Get-ApiStatus($Lab) { (Invoke-WebRequest "$($Lab.Facts.kfmApi.url)/api/v1/datasets" -SkipHttpErrorCheck).StatusCode }
+    function Get-ApiStatus($Lab) {
+        (Invoke-WebRequest "$($Lab.Facts.kfmApi.url)/api/v1/datasets" -Headers @{ Authorization = "Bearer $($Lab.Facts.kfmApi.tokens.public)" } -SkipHttpErrorCheck).StatusCode
+    }
     function Get-Timeline { (Get-KfmIncident -Id INC-FC).Timeline.Event }
 }
 
@@ -60,8 +62,9 @@ Describe 'maintenance-flag: Enable-KfmFailClosed verifies its effect' {
         Get-ApiStatus $lab | Should -Be 503
         (Get-KfmFailClosed).Active | Should -BeTrue
         Get-Timeline | Should -Contain 'FAILED CLOSED again lab (MaintenanceFlag, configmap kfm/kfm-api-config#maintenance): it had drifted; re-applied, read back maintenance=true'
-        # Its record still says who failed closed first, and what recovery restores.
-        (Get-KfmFailClosed).PriorValue | Should -BeNullOrEmpty
+        # Its record still says who failed closed first, and what recovery restores (the seeded "false").
+        (Get-KfmFailClosed).PriorValue | Should -Be 'false'
+        (Get-KfmFailClosed).By | Should -Not -BeNullOrEmpty
     }
 
     It 'a third run changes nothing and says it verified the live state' {
@@ -76,7 +79,7 @@ Describe 'maintenance-flag: Enable-KfmFailClosed verifies its effect' {
         $state.Changed | Should -BeTrue
         $state.Active | Should -BeFalse
         $state.Recorded | Should -BeFalse
-        $state.Detail | Should -Match 'serving again; read back: maintenance=\(unset\)'
+        $state.Detail | Should -Be 'serving again; read back: maintenance=false'
         Get-ApiStatus $lab | Should -Be 200
     }
 
@@ -84,7 +87,7 @@ Describe 'maintenance-flag: Enable-KfmFailClosed verifies its effect' {
         # The apiserver accepts the write, then fails every read of the ConfigMap (the read-back).
         Invoke-KfmLabAdmin $lab faults -Method POST -Body @{ resource = 'configmaps'; verb = 'get'; skip = 1; errorRate = 1; errorCode = 503 } | Out-Null
         try {
-            $thrown = { Enable-KfmFailClosed -IncidentId INC-FC -Force } | Should -Throw -ErrorId 'FailClosedNotConfirmed' -PassThru
+            $thrown = { Enable-KfmFailClosed -IncidentId INC-FC -Force } | Should -Throw -ErrorId 'FailClosedNotConfirmed,KfmRollback.Cmdlets.FailClosed.EnableKfmFailClosedCommand' -PassThru
         }
         finally { Invoke-KfmLabAdmin $lab faults -Method DELETE | Out-Null }
         $thrown.Exception.Message | Should -Match 'could not be read back.*unconfirmed'
