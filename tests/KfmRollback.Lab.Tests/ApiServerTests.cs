@@ -233,7 +233,8 @@ public class ApiServerTests
              "objectSelector": "app=kfm-api", "message": "policy Deployment/kfm/kfm-api for resource violation: block-rollbacks: image must be signed"}
             """);
         Assert.Equal(200, added);
-        var rv = lab.Deployment().Str("metadata.resourceVersion");
+        // The controllers write status (pods becoming ready); the spec is what a write would change.
+        var generation = lab.Deployment().Long("metadata.generation");
         string[] patch = ["patch", "deployment", "kfm-api", "-n", "kfm", "--type", "merge", "-p", "{\"spec\":{\"paused\":true}}"];
 
         var dry = await lab.K([.. patch, "--dry-run=server"]);
@@ -244,7 +245,8 @@ public class ApiServerTests
         Assert.Contains(Expected, dry.Err);
         Assert.Equal(1, real.ExitCode);
         Assert.Contains(Expected, real.Err);
-        Assert.Equal(rv, lab.Deployment().Str("metadata.resourceVersion"));
+        Assert.Equal(generation, lab.Deployment().Long("metadata.generation"));
+        Assert.False(lab.Deployment().Bool("spec.paused"));
         var (code, status) = await lab.Send(HttpMethod.Patch, Deploy + "?dryRun=All", "{\"spec\":{\"paused\":true}}", "application/merge-patch+json");
         Assert.Equal(400, code);
         Assert.Null(status["reason"]);
@@ -256,7 +258,8 @@ public class ApiServerTests
         Assert.Equal(0, (await lab.K("annotate", "configmap", "kfm-api-config", "-n", "kfm", "x=1", "--dry-run=server")).ExitCode);
         Assert.Equal(200, (await lab.Send(HttpMethod.Delete, "/lab/admission")).code);
         (await lab.K([.. patch, "--dry-run=server"])).Ok();
-        Assert.Equal(rv, lab.Deployment().Str("metadata.resourceVersion"));
+        Assert.Equal(generation, lab.Deployment().Long("metadata.generation"));
+        Assert.False(lab.Deployment().Bool("spec.paused"));
     }
 
     /// <summary>

@@ -132,7 +132,7 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
         if (!Allowed(user, verb, rt.Plural)) throw ApiException.Forbidden(user, verb, rt, ns, name);
 
         // Faults.
-        var rules = faults.Match(verb, rt.Plural, path);
+        var rules = faults.Match(verb, rt.Plural, path, q["dryRun"] == "All");
         var latency = faults.GlobalLatencyMs + rules.Sum(r => r.LatencyMs);
         if (latency > 0) await Task.Delay(latency, ctx.RequestAborted);
         if (rules.Any(r => r.ResetRate > 0 && Random.Shared.NextDouble() < r.ResetRate)) { ctx.Abort(); return; }
