@@ -16,10 +16,6 @@ public sealed class EnableKfmFailClosedCommand : KfmEnvironmentCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
-    private static string Target(Engine.Configuration.EnvironmentConfig environment) => environment.FailClosed?.Mode == Engine.Configuration.FailClosedMode.ScaleToZero
-        ? $"deployment {environment.Cluster.Namespace}/{environment.Cluster.Deployment}"
-        : $"configmap {environment.Cluster.Namespace}/{environment.FailClosed?.Configmap}#{environment.FailClosed?.Key}";
-
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
@@ -39,7 +35,7 @@ public sealed class EnableKfmFailClosedCommand : KfmEnvironmentCmdlet
         catch (KfmException ex) when (ex.ErrorId == "FailClosedNotConfirmed")
         {
             // The change went out: the timeline records it, and that its effect is unconfirmed.
-            TimelineWriter()("OPS", $"Fail-closed of {environment.Name} ({mode}, {Target(environment)}) SENT but NOT CONFIRMED: {reason}");
+            TimelineWriter()("OPS", $"Fail-closed of {environment.Name} ({mode}, {FailClosedOperations.TargetOf(environment, environment.FailClosed!)}) SENT but NOT CONFIRMED: {reason}");
             throw;
         }
         if (dryRun)

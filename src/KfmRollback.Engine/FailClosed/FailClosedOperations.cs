@@ -187,7 +187,8 @@ public sealed class FailClosedOperations
     private static KfmException NotConfirmed(EnvironmentConfig environment, FailClosedConfig config, string id, string what, string todo, Exception? inner = null) =>
         new(id, KfmErrorKind.InvalidOperation, $"{environment.Name} ({config.Mode}, {TargetOf(environment, config)}): {what}. {todo}", environment.Name, inner);
 
-    private static string TargetOf(EnvironmentConfig environment, FailClosedConfig config) => config.Mode == FailClosedMode.ScaleToZero
+    /// <summary>What a fail-closed mode changes, for people: <c>deployment ns/name</c> or <c>configmap ns/name#key</c>.</summary>
+    public static string TargetOf(EnvironmentConfig environment, FailClosedConfig config) => config.Mode == FailClosedMode.ScaleToZero
         ? $"deployment {environment.Cluster.Namespace}/{environment.Cluster.Deployment}"
         : $"configmap {environment.Cluster.Namespace}/{config.Configmap}#{config.Key}";
 

@@ -49,6 +49,9 @@ public sealed partial class OciRegistryClient : IRegistryClient
     [GeneratedRegex(@"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$", RegexOptions.CultureInvariant)]
     private static partial Regex TagPattern();
 
+    /// <summary>True for a repository name the distribution spec allows (lowercase path components, at most 255 characters).</summary>
+    public static bool IsRepositoryName(string name) => name.Length <= 255 && NamePattern().IsMatch(name);
+
     public async Task<ManifestDescriptor?> HeadManifestAsync(string repository, string reference, CancellationToken cancellationToken)
     {
         Validate(repository, reference);
@@ -111,7 +114,7 @@ public sealed partial class OciRegistryClient : IRegistryClient
 
     private static void Validate(string repository, string reference)
     {
-        if (!NamePattern().IsMatch(repository) || repository.Length > 255)
+        if (!IsRepositoryName(repository))
         {
             throw new KfmException("RegistryRepositoryInvalid", KfmErrorKind.InvalidArgument,
                 $"'{repository}' is not a registry repository name (lowercase path components such as kfm/kfm-api). Set registry.repository in the configuration.", repository);

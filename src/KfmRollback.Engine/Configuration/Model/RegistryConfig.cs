@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using KfmRollback.Engine.Configuration.Binding;
 
 namespace KfmRollback.Engine.Configuration;
@@ -8,7 +7,7 @@ namespace KfmRollback.Engine.Configuration;
 /// whether the target digest still exists (a HEAD of the manifest), so a rollback to a build deleted
 /// from the registry is refused before anything changes instead of ending in ImagePullBackOff.
 /// </summary>
-public sealed partial class RegistryConfig : IConfigSection
+public sealed class RegistryConfig : IConfigSection
 {
     /// <summary>Base URL of the registry's distribution API (requests go to /v2/… under it).</summary>
     [RequiredKey]
@@ -31,14 +30,10 @@ public sealed partial class RegistryConfig : IConfigSection
     /// <summary>How long one registry request may take.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(15);
 
-    // The OCI distribution spec's <name> grammar.
-    [GeneratedRegex(@"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$", RegexOptions.CultureInvariant)]
-    private static partial Regex Name();
-
     void IConfigSection.Validate(ValidationScope scope)
     {
         scope.AtMostOne("token_env", "token_file");
-        if (Repository is not null && !Name().IsMatch(Repository))
+        if (Repository is not null && !Adapters.Registry.OciRegistryClient.IsRepositoryName(Repository))
             throw scope.Invalid("repository", $"must be a registry repository name: lowercase path components such as kfm/kfm-api (got '{Repository}').");
         if (Username is null && (TokenEnv is not null || TokenFile is not null))
             throw scope.Missing("username", "token_env/token_file hold the password or token of a user; name the user.");
