@@ -54,7 +54,7 @@ public sealed class RollbackPreflight
             new() { Environment = environment.Name, Check = RegistryCheck, Target = target, Verdict = verdict, Saw = saw };
         if (registry is null)
         {
-            return Result(digest ?? "target", PreflightVerdict.Skipped, $"no registry is configured for {environment.Name}, so whether the target digest still exists is not checked");
+            return Result(digest is null ? "target" : ImageRefs.Short(digest), PreflightVerdict.Skipped, $"no registry is configured for {environment.Name}, so whether the target digest still exists is not checked");
         }
         if (digest is null)
         {
