@@ -27,6 +27,7 @@
         'Test-KfmDrift'
         'Enable-KfmFailClosed'
         'Disable-KfmFailClosed'
+        'Get-KfmFailClosed'
         'Test-KfmApiHealth'
         'Test-KfmPolicyInvariant'
         'Test-KfmContract'

@@ -40,8 +40,9 @@ $ModuleOut = Join-Path $Out 'KfmRollback'
 $ResultsDir = Join-Path $Out 'test-results'
 $LabBin = Join-Path $Out 'lab-bin'
 # Debian packages the tests and the lab use: a real Prometheus for metrics, lighttpd to serve git over
-# HTTP, and a TrueType font for the plots' text (ScottPlot draws with the system's fonts).
-$TestDebianPackages = @('prometheus', 'lighttpd', 'fonts-dejavu-core')
+# HTTP, a TrueType font for the plots' text (ScottPlot draws with the system's fonts), and a real OCI
+# registry (docker-registry, Distribution 2.8) for the preflight's digest check.
+$TestDebianPackages = @('prometheus', 'lighttpd', 'fonts-dejavu-core', 'docker-registry')
 $PesterVersion = '5.7.1'
 # The natives the package carries; others in LibGit2Sharp.NativeBinaries are pruned.
 $NativeRids = @('linux-x64', 'linux-arm64', 'linux-musl-x64', 'win-x64', 'osx-arm64')

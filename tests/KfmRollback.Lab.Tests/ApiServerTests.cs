@@ -217,4 +217,68 @@ public class ApiServerTests
         Assert.Equal("Scale", scale.Str("kind"));
         Assert.Equal("app=kfm-api", scale.Str("status.selector"));
     }
+
+    /// <summary>
+    /// A denying validating webhook (a kyverno policy refusing the undo, kyverno/kyverno#5363) refuses
+    /// the write and its server-side dry run alike, with the apiserver's words: code 400 and no reason
+    /// when the webhook gives none, so kubectl prints "Error from server: admission webhook ... denied
+    /// the request: ..."; nothing is stored, and the audit log records the dry run with dryRun=All.
+    /// </summary>
+    [Fact]
+    public async Task AdmissionWebhookDenial_RefusesTheWriteAndItsDryRun_AsKubectlReportsIt()
+    {
+        await using var lab = await Lab.Start(argoAutoSync: false);
+        var (added, _) = await lab.Send(HttpMethod.Post, "/lab/admission", """
+            {"name": "validate.kyverno.svc-fail", "operations": ["UPDATE"], "resources": ["deployments"], "namespace": "kfm",
+             "objectSelector": "app=kfm-api", "message": "policy Deployment/kfm/kfm-api for resource violation: block-rollbacks: image must be signed"}
+            """);
+        Assert.Equal(200, added);
+        // The controllers write status (pods becoming ready); the spec is what a write would change.
+        var generation = lab.Deployment().Long("metadata.generation");
+        string[] patch = ["patch", "deployment", "kfm-api", "-n", "kfm", "--type", "merge", "-p", "{\"spec\":{\"paused\":true}}"];
+
+        var dry = await lab.K([.. patch, "--dry-run=server"]);
+        var real = await lab.K(patch);
+
+        const string Expected = "Error from server: admission webhook \"validate.kyverno.svc-fail\" denied the request: policy Deployment/kfm/kfm-api for resource violation: block-rollbacks: image must be signed";
+        Assert.Equal(1, dry.ExitCode);
+        Assert.Contains(Expected, dry.Err);
+        Assert.Equal(1, real.ExitCode);
+        Assert.Contains(Expected, real.Err);
+        Assert.Equal(generation, lab.Deployment().Long("metadata.generation"));
+        Assert.False(lab.Deployment().Bool("spec.paused"));
+        var (code, status) = await lab.Send(HttpMethod.Patch, Deploy + "?dryRun=All", "{\"spec\":{\"paused\":true}}", "application/merge-patch+json");
+        Assert.Equal(400, code);
+        Assert.Null(status["reason"]);
+        var events = lab.Host.Audit.Events.Where(e => e.Str("objectRef.resource") == "deployments").ToList();
+        Assert.Contains(events, e => e.Str("requestURI")!.Contains("dryRun=All") && e.Long("responseStatus.code") == 400);
+        Assert.All(events, e => Assert.Equal(400, e.Long("responseStatus.code")));
+
+        // Other objects, and the same object once the webhook is gone, are admitted.
+        Assert.Equal(0, (await lab.K("annotate", "configmap", "kfm-api-config", "-n", "kfm", "x=1", "--dry-run=server")).ExitCode);
+        Assert.Equal(200, (await lab.Send(HttpMethod.Delete, "/lab/admission")).code);
+        (await lab.K([.. patch, "--dry-run=server"])).Ok();
+        Assert.Equal(generation, lab.Deployment().Long("metadata.generation"));
+        Assert.False(lab.Deployment().Bool("spec.paused"));
+    }
+
+    /// <summary>
+    /// kubectl create --dry-run=server: validated, defaulted, given a uid and creation time, stored
+    /// nowhere, and, never having been written to etcd, without a resourceVersion.
+    /// </summary>
+    [Fact]
+    public async Task DryRunCreate_AnswersTheObjectWithoutAResourceVersion_AndStoresNothing()
+    {
+        await using var lab = await Lab.Start(argoAutoSync: false);
+        var file = Path.Combine(lab.Dir, "cm.yaml");
+        await File.WriteAllTextAsync(file, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dry\n  namespace: kfm\ndata:\n  a: b\n");
+
+        var created = JsonNode.Parse((await lab.K("create", "-f", file, "--dry-run=server", "-o", "json")).Ok().Out)!.AsObject();
+
+        Assert.Equal("dry", created.Str("metadata.name"));
+        Assert.NotNull(created.Str("metadata.uid"));
+        Assert.Null(created.Str("metadata.resourceVersion"));
+        Assert.Null(lab.Host.Store.Get(Resources.ConfigMaps, "kfm", "dry"));
+        Assert.Contains("NotFound", (await lab.K("get", "configmap", "dry", "-n", "kfm")).Err);
+    }
 }

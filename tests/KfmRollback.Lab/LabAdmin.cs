@@ -8,7 +8,7 @@ namespace KfmRollback.Lab;
 /// /lab/ admin endpoints on the apiserver port (admin bearer token):
 /// GET state, GET catalogue, POST advance?seconds=N, POST tick, POST compact,
 /// GET/POST/DELETE faults, POST images {digest|name, state}, POST datasets {dataset_id, slice},
-/// POST opa {active_revision}.
+/// POST opa {active_revision}, GET/POST/DELETE admission (denying validating webhooks).
 /// </summary>
 public sealed class LabAdmin(LabHost lab)
 {
@@ -57,6 +57,16 @@ public sealed class LabAdmin(LabHost lab)
                     if (b["rules"] is JsonArray rules) foreach (var r in rules) lab.Faults.Add(FaultRule.FromJson(r!));
                     else if (b["resource"] != null || b["verb"] != null || b["pathContains"] != null) lab.Faults.Add(FaultRule.FromJson(b));
                     await ApiServer.WriteJson(ctx, 200, lab.Faults.ToJson());
+                    break;
+                }
+            case ("admission", "GET"): await ApiServer.WriteJson(ctx, 200, lab.Webhooks.ToJson()); break;
+            case ("admission", "DELETE"): lab.Webhooks.Clear(); await ApiServer.WriteJson(ctx, 200, lab.Webhooks.ToJson()); break;
+            case ("admission", "POST"):
+                {
+                    var b = await Body();
+                    if (b["webhooks"] is JsonArray hooks) foreach (var h in hooks) lab.Webhooks.Add(WebhookRule.FromJson(h!));
+                    else lab.Webhooks.Add(WebhookRule.FromJson(b));
+                    await ApiServer.WriteJson(ctx, 200, lab.Webhooks.ToJson());
                     break;
                 }
             case ("images", "POST"):

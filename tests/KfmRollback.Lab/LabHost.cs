@@ -48,6 +48,8 @@ public sealed class LabHost : IAsyncDisposable
     public SimClock Clock { get; }
     public Store Store { get; }
     public Faults Faults { get; } = new();
+    /// <summary>Denying validating admission webhooks registered by tests (POST /lab/admission).</summary>
+    public ValidatingWebhooks Webhooks { get; } = new();
     /// <summary>Every write the apiserver accepted or refused, as kube-apiserver's audit log (also out/audit.log).</summary>
     public AuditLog Audit { get; private set; } = new(null);
     public ImageCatalogue Images { get; } = new();
@@ -127,7 +129,7 @@ public sealed class LabHost : IAsyncDisposable
 
         var tokens = new Dictionary<string, string> { [AdminToken] = "admin", [ViewerToken] = "viewer" };
         Audit = new AuditLog(Options.WriteFiles ? Path.Combine(Options.OutDir, "audit.log") : null);
-        var apiServer = new ApiServer(Store, Faults, tokens, () => $"127.0.0.1:{Port}", Options.Http, (pod, grace) => Workloads.DeletePod(pod, grace), Audit);
+        var apiServer = new ApiServer(Store, Faults, tokens, () => $"127.0.0.1:{Port}", Options.Http, (pod, grace) => Workloads.DeletePod(pod, grace), Audit, Webhooks);
         var admin = new LabAdmin(this);
 
         _api = Build(Options.Port, Certs?.Server);

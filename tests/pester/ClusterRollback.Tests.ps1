@@ -251,7 +251,7 @@ Describe 'Faults' {
     AfterEach { Invoke-KfmLabAdmin $lab faults -Method DELETE | Out-Null }
 
     It 'retries a 409 on the patch from a fresh read' {
-        Invoke-KfmLabAdmin $lab faults -Method POST -Body @{ resource = 'deployments'; verb = 'patch'; conflictCount = 1 } | Out-Null
+        Invoke-KfmLabAdmin $lab faults -Method POST -Body @{ resource = 'deployments'; verb = 'patch'; dryRun = $false; conflictCount = 1 } | Out-Null
         $before = (Get-KfmApiRef).Revision
         $result = Invoke-KfmRollback -Method Cluster -Confirm:$false -Verbose 4>&1 | Tee-Object -Variable all | Where-Object { $_ -isnot [Management.Automation.VerboseRecord] }
         $result.Outcome | Should -Be 'Succeeded'
@@ -260,12 +260,21 @@ Describe 'Faults' {
     }
 
     It 'fails clearly on a 500, changes nothing, and returns a failed result' {
-        Invoke-KfmLabAdmin $lab faults -Method POST -Body @{ resource = 'deployments'; verb = 'patch'; errorRate = '1'; errorCode = 500 } | Out-Null
+        Invoke-KfmLabAdmin $lab faults -Method POST -Body @{ resource = 'deployments'; verb = 'patch'; dryRun = $false; errorRate = '1'; errorCode = 500 } | Out-Null
         $before = (Get-KfmLabDeployment $lab).metadata.generation
         $result = Invoke-KfmRollback -Method Cluster -Confirm:$false -ErrorVariable failures -ErrorAction SilentlyContinue
         $result.Outcome | Should -Be 'Failed'
         $failures[0].FullyQualifiedErrorId | Should -BeLike 'ClusterServerError,*'
         $failures[0].Exception.Message | Should -Match 'Nothing was changed'
+        (Get-KfmLabDeployment $lab).metadata.generation | Should -Be $before
+    }
+
+    It 'refuses in the preflight when the apiserver fails the dry run, and changes nothing' {
+        Invoke-KfmLabAdmin $lab faults -Method POST -Body @{ resource = 'deployments'; verb = 'patch'; dryRun = $true; errorRate = '1'; errorCode = 500 } | Out-Null
+        $before = (Get-KfmLabDeployment $lab).metadata.generation
+        $thrown = { Invoke-KfmRollback -Method Cluster -Confirm:$false } |
+            Should -Throw -ErrorId 'PreflightDryRunRefused,KfmRollback.Cmdlets.Rollback.InvokeKfmRollbackCommand' -PassThru
+        $thrown.Exception.Message | Should -Match 'refused the dry run \(500 InternalServerError\).*Nothing was changed'
         (Get-KfmLabDeployment $lab).metadata.generation | Should -Be $before
     }
 

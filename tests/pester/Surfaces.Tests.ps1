@@ -70,15 +70,19 @@ Describe 'Invoke-KfmRollback -Surface Config' {
         Start-Sleep -Milliseconds 500   # let the controller settle its status writes
         $audit = Join-Path $lab.Directory 'audit.log'
         $writesBefore = @(Get-Content $audit).Count
+        # What the apiserver stored: the preflight's dry runs (audited with dryRun=All) store nothing.
+        function Get-StoredWrites { @(Get-Content $audit | Select-Object -Skip $writesBefore | ConvertFrom-Json -Depth 50 | Where-Object { $_.requestURI -notmatch 'dryRun=All' }) }
 
         $whatIf = Invoke-KfmChildPwsh -Script "`$env:KFM_ROLLBACK_CONFIG = '$config'; Import-Module '$KfmManifest'; Invoke-KfmRollback -IncidentId INC-CFG -Method Cluster -Surface Image, Config, Policy -WhatIf" | Out-String -Width 1000
-        @(Get-Content $audit).Count | Should -Be $writesBefore -Because '-WhatIf sends nothing'
+        @(Get-StoredWrites).Count | Should -Be 0 -Because '-WhatIf changes nothing (its preflight only dry-runs)'
+        # Each write was dry-run on the server, and -WhatIf says so.
+        $whatIf | Should -Match 'preflight server-dry-run Passed: json-patch deployment kfm/kfm-api'
+        $whatIf | Should -Match 'preflight server-dry-run Passed: replace-data secret kfm/kfm-api-oidc'
 
         $result = Invoke-KfmRollback -IncidentId INC-CFG -Method Cluster -Surface Image, Config, Policy -Confirm:$false
         $result.Outcome | Should -Be 'Succeeded'
-        # What the lab's apiserver recorded, less the rollback lock (bookkeeping, not a change to the API).
-        $sent = @(Get-Content $audit | Select-Object -Skip $writesBefore | ConvertFrom-Json -Depth 50 |
-            Where-Object { $_.objectRef.resource -ne 'leases' -and $_.responseStatus.code -lt 300 })
+        # What the lab's apiserver stored, less the rollback lock (bookkeeping, not a change to the API).
+        $sent = @(Get-StoredWrites | Where-Object { $_.objectRef.resource -ne 'leases' -and $_.responseStatus.code -lt 300 })
         $sent.objectRef.resource | Sort-Object | Should -Be @('configmaps', 'deployments', 'secrets')
         $flatWhatIf = $whatIf -replace '\s', ''
         foreach ($write in $sent) {

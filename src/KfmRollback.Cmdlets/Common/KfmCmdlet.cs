@@ -109,7 +109,8 @@ public abstract class KfmCmdlet : PSCmdlet
         return force || ShouldProcess(target, action) ? ChangeMode.Apply : ChangeMode.Declined;
     }
 
-    private bool WhatIfRequested()
+    /// <summary>-WhatIf was passed, or $WhatIfPreference is set.</summary>
+    protected bool WhatIfRequested()
     {
         if (MyInvocation.BoundParameters.TryGetValue("WhatIf", out object? bound))
         {

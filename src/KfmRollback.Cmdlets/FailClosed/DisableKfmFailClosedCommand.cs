@@ -21,7 +21,16 @@ public sealed class DisableKfmFailClosedCommand : KfmEnvironmentCmdlet
             return;
         }
         bool dryRun = change == ChangeMode.WhatIf;
-        FailClosedState state = RunAsync(token => FailClosedOperations.For(environment).DisableAsync(environment, dryRun, token));
+        FailClosedState state;
+        try
+        {
+            state = RunAsync(token => FailClosedOperations.For(environment).DisableAsync(environment, dryRun, token));
+        }
+        catch (KfmRollback.Engine.Core.KfmException ex) when (ex.ErrorId == "FailClosedRecoveryNotConfirmed")
+        {
+            TimelineWriter()("OPS", $"Recovery from fail-closed of {environment.Name} ({environment.FailClosed?.Mode}) SENT but NOT CONFIRMED");
+            throw;
+        }
         if (dryRun)
         {
             WriteWhatIf($"{state.Target}: {state.Detail}");

@@ -27,15 +27,29 @@ public sealed class EnableKfmFailClosedCommand : KfmEnvironmentCmdlet
         }
         bool dryRun = change == ChangeMode.WhatIf;
         string reason = Reason ?? TryGetIncident()?.Reason ?? "rollback did not restore a safe state";
-        FailClosedState state = RunAsync(token => FailClosedOperations.For(environment).EnableAsync(environment, IncidentId, Actor.Current(), reason, dryRun, token));
+        FailClosedState state;
+        try
+        {
+            state = RunAsync(token => FailClosedOperations.For(environment).EnableAsync(environment, IncidentId, Actor.Current(), reason, dryRun, token));
+        }
+        catch (KfmException ex) when (ex.ErrorId == "FailClosedNotConfirmed")
+        {
+            // The change went out: the timeline records it, and that its effect is unconfirmed.
+            TimelineWriter()("OPS", $"Fail-closed of {environment.Name} ({mode}, {FailClosedOperations.TargetOf(environment, environment.FailClosed!)}) SENT but NOT CONFIRMED: {reason}");
+            throw;
+        }
         if (dryRun)
         {
             WriteWhatIf($"{state.Target}: {state.Detail}");
             return;
         }
-        if (state.Changed)
+        if (state.Reapplied)
         {
-            TimelineWriter()("OPS", $"FAILED CLOSED {environment.Name} ({state.Mode}, {state.Target}): {reason}");
+            TimelineWriter()("OPS", $"FAILED CLOSED again {environment.Name} ({state.Mode}, {state.Target}): it had drifted; re-applied, read back {state.Live}");
+        }
+        else if (state.Changed)
+        {
+            TimelineWriter()("OPS", $"FAILED CLOSED {environment.Name} ({state.Mode}, {state.Target}): {reason}; read back {state.Live}");
         }
         WriteObject(state);
     }

@@ -73,6 +73,12 @@ public sealed class GetKfmRollbackPlanCommand : KfmEnvironmentCmdlet
         {
             WriteWarning($"{plan.Environment}: the last deploy ({plan.LastDeployAt.UtcDateTime:HH:mm} UTC) came after the incident began; it is not the cause.");
         }
+        // The plan is shown whatever its preflight says (it is what the operator decides on); a failed
+        // check is Invoke-KfmRollback's refusal to come, so it is said now, with its error id.
+        foreach (var check in plan.Preflight.Where(c => c.Failed))
+        {
+            WriteWarning($"{plan.Environment}: preflight {check.Check} FAILED ({check.ErrorId}): {check.Target}: {check.Saw}. {check.Advice}".TrimEnd());
+        }
         WriteObject(plan);
     }
 }

@@ -56,6 +56,19 @@ public sealed class InvokeKfmRollbackCommand : RollbackParameters
             throw new KfmException("FleetPlanFailed", KfmErrorKind.InvalidOperation,
                 $"{failed.Count} of {plans.Count} environments could not be planned ({string.Join(", ", failed.Select(f => f.Request.Environment.Name))}), so none was changed. Resolve the errors above, then run again.");
         }
+        foreach (FleetPlan plan in plans)
+        {
+            plan.Plan!.Preflight.ToList().ForEach(c => WriteVerbose($"{plan.Request.Environment.Name}: preflight {c}"));
+        }
+        // A failed preflight refuses like a failed plan, the whole fleet before any change (-WhatIf shows it instead).
+        var refused = plans.Where(p => p.Plan!.Preflight.Any(c => c.Failed)).ToList();
+        if (refused.Count > 0 && !WhatIfRequested())
+        {
+            if (plans.Count == 1) { throw refused[0].Plan!.Preflight.First(c => c.Failed).ToException(); }
+            refused.ForEach(r => WriteError(ErrorRecords.From(r.Plan!.Preflight.First(c => c.Failed).ToException())));
+            throw new KfmException("FleetPlanFailed", KfmErrorKind.InvalidOperation,
+                $"The preflight failed in {refused.Count} of {plans.Count} environments ({string.Join(", ", refused.Select(f => f.Request.Environment.Name))}), so none was changed. Resolve the errors above, then run again.");
+        }
         var waves = plans.Select((plan, i) => (Plan: plan, _requests[i].Wave)).Where(p => Approve(p.Plan))
             .GroupBy(p => p.Wave).OrderBy(g => g.Key).Select(g => (IReadOnlyList<FleetPlan>)g.Select(p => p.Plan).ToList()).ToList();
         var fleet = FleetConfig;
@@ -80,6 +93,11 @@ public sealed class InvokeKfmRollbackCommand : RollbackParameters
             case ChangeMode.WhatIf:
                 item.Plan.Changes.ToList().ForEach(c => WriteWhatIf($"{name}: {c}"));
                 if (item.Plan.NoOp) { WriteWhatIf($"{name}: {item.Plan.Summary}"); }
+                foreach (var check in item.Plan.Preflight)
+                {
+                    WriteWhatIf($"{name}: preflight {check}");
+                    if (check.Failed) { WriteError(ErrorRecords.From(check.ToException())); }
+                }
                 return false;
             case ChangeMode.Apply:
                 return true;

@@ -28,12 +28,16 @@ public sealed class FailClosedOperations
 
     public static FailClosedOperations For(EnvironmentConfig environment) => new(ClusterClientFactory.For(environment.Cluster));
 
+    /// <summary>Get-KfmFailClosed: the live state of the mode's target, as read now.</summary>
     public async Task<FailClosedState> GetAsync(EnvironmentConfig environment, CancellationToken cancellationToken)
     {
         FailClosedConfig config = Require(environment);
-        return config.Mode == FailClosedMode.ScaleToZero
-            ? DescribeScale(environment, await ReadDeploymentAsync(environment, cancellationToken).ConfigureAwait(false), changed: false)
-            : DescribeFlag(environment, config, await ReadConfigMapAsync(environment, config, cancellationToken).ConfigureAwait(false), changed: false);
+        Observed now = await ObserveAsync(environment, config, cancellationToken).ConfigureAwait(false);
+        return Describe(environment, config, now, changed: false) with
+        {
+            Detail = now.Record is null ? (now.Active ? "at the fail-closed target, but not failed closed by KfmRollback (no record)" : "serving; not failed closed")
+                : now.Active ? "failed closed" : $"DRIFTED: recorded as failed closed, but the live state is {now.Live}; Enable-KfmFailClosed re-applies it",
+        };
     }
 
     public Task<FailClosedState> EnableAsync(EnvironmentConfig environment, string? incidentId, string actor, string reason, bool dryRun, CancellationToken cancellationToken) =>
@@ -58,99 +62,138 @@ public sealed class FailClosedOperations
         }
     }
 
+    /// <summary>
+    /// Compares the live state with the mode's target: already there (and recorded) changes nothing;
+    /// drifted (recorded, but the flag or the replicas were put back behind the module's back) is
+    /// applied again, keeping the original record; otherwise the record and the change go together.
+    /// Whatever was sent is read back: the result reports what the read shows, and a change the read
+    /// does not show is an error (FailClosedNotConfirmed), never a success.
+    /// </summary>
     private async Task<FailClosedState> EnableOnceAsync(EnvironmentConfig environment, string? incidentId, string actor, string reason, bool dryRun, CancellationToken cancellationToken)
     {
         FailClosedConfig config = Require(environment);
-        var record = new JsonObject
+        Observed now = await ObserveAsync(environment, config, cancellationToken).ConfigureAwait(false);
+        if (now.Record is not null && now.Active)
         {
-            ["incident"] = incidentId,
-            ["by"] = actor,
-            ["at"] = _clock.UtcNow.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture),
-            ["reason"] = reason,
-        };
-
+            return Describe(environment, config, now, changed: false) with { Detail = $"already failed closed; verified live: {now.Live}; nothing changed" };
+        }
         if (config.Mode == FailClosedMode.ScaleToZero)
         {
-            V1Deployment deployment = await ReadDeploymentAsync(environment, cancellationToken).ConfigureAwait(false);
-            if (deployment.Metadata.Annotations?.ContainsKey(Annotation) == true)
-            {
-                return DescribeScale(environment, deployment, changed: false) with { Detail = "already failed closed; nothing changed" };
-            }
             await RefuseWhenAutoscaledAsync(environment, cancellationToken).ConfigureAwait(false);
-            record["prior"] = deployment.Spec.Replicas ?? 1;
-            var patch = new JsonObject
+        }
+        bool reapply = now.Record is not null;
+        var metadata = new JsonObject { ["resourceVersion"] = now.ResourceVersion };
+        if (!reapply)
+        {
+            var record = new JsonObject
             {
-                ["metadata"] = new JsonObject { ["resourceVersion"] = deployment.Metadata.ResourceVersion, ["annotations"] = new JsonObject { [Annotation] = record.ToJsonString() } },
-                ["spec"] = new JsonObject { ["replicas"] = 0 },
+                ["incident"] = incidentId,
+                ["by"] = actor,
+                ["at"] = _clock.UtcNow.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture),
+                ["reason"] = reason,
+                ["prior"] = now.Prior?.DeepClone(),
             };
-            if (dryRun)
-            {
-                return DescribeScale(environment, deployment, changed: false) with { Detail = "would apply merge patch " + patch.ToJsonString() };
-            }
-            return DescribeScale(environment, await PatchDeploymentAsync(environment, patch, cancellationToken).ConfigureAwait(false), changed: true);
+            metadata["annotations"] = new JsonObject { [Annotation] = record.ToJsonString() };
         }
-
-        V1ConfigMap map = await ReadConfigMapAsync(environment, config, cancellationToken).ConfigureAwait(false);
-        if (map.Metadata.Annotations?.ContainsKey(Annotation) == true)
-        {
-            return DescribeFlag(environment, config, map, changed: false) with { Detail = "already failed closed; nothing changed" };
-        }
-        record["prior"] = map.Data?.TryGetValue(config.Key!, out string? prior) == true ? prior : null;
-        var flagPatch = new JsonObject
-        {
-            ["metadata"] = new JsonObject { ["resourceVersion"] = map.Metadata.ResourceVersion, ["annotations"] = new JsonObject { [Annotation] = record.ToJsonString() } },
-            ["data"] = new JsonObject { [config.Key!] = config.Value },
-        };
+        JsonObject patch = config.Mode == FailClosedMode.ScaleToZero
+            ? new JsonObject { ["metadata"] = metadata, ["spec"] = new JsonObject { ["replicas"] = 0 } }
+            : new JsonObject { ["metadata"] = metadata, ["data"] = new JsonObject { [config.Key!] = config.Value } };
         if (dryRun)
         {
-            return DescribeFlag(environment, config, map, changed: false) with { Detail = "would apply merge patch " + flagPatch.ToJsonString() };
+            return Describe(environment, config, now, changed: false) with
+            {
+                Detail = (reapply ? $"drifted (live: {now.Live}); would re-apply merge patch " : "would apply merge patch ") + patch.ToJsonString(),
+            };
         }
-        return DescribeFlag(environment, config, await PatchConfigMapAsync(environment, config, flagPatch, cancellationToken).ConfigureAwait(false), changed: true);
+        await PatchAsync(environment, config, patch, cancellationToken).ConfigureAwait(false);
+        Observed after = await ReadBackAsync(environment, config, "failing closed", cancellationToken).ConfigureAwait(false);
+        if (!after.Active || after.Record is null)
+        {
+            throw NotConfirmed(environment, config, "FailClosedNotConfirmed", $"the fail-closed change was sent, but reading it back shows {after.Live}{(after.Record is null ? " and no fail-closed record" : "")}",
+                "The API may still be serving. Find what puts it back (an autoscaler, a GitOps sync of the object, a person), stop it, and run Enable-KfmFailClosed again; escalate.");
+        }
+        return Describe(environment, config, after, changed: true) with
+        {
+            Reapplied = reapply,
+            Detail = reapply ? $"had drifted (live: {now.Live}) since it failed closed; re-applied; read back: {after.Live}" : $"failed closed; read back: {after.Live}",
+        };
     }
 
     private async Task<FailClosedState> DisableOnceAsync(EnvironmentConfig environment, bool dryRun, CancellationToken cancellationToken)
     {
         FailClosedConfig config = Require(environment);
+        Observed now = await ObserveAsync(environment, config, cancellationToken).ConfigureAwait(false);
+        if (now.Record is null)
+        {
+            return Describe(environment, config, now, changed: false) with { Detail = $"not failed closed by KfmRollback; live: {now.Live}; nothing changed" };
+        }
+        JsonNode? prior = now.Record["prior"]?.DeepClone();
+        var metadata = new JsonObject { ["resourceVersion"] = now.ResourceVersion, ["annotations"] = new JsonObject { [Annotation] = null } };
+        // A flag key that did not exist before is removed again, not left as an empty string.
+        JsonObject patch = config.Mode == FailClosedMode.ScaleToZero
+            ? new JsonObject { ["metadata"] = metadata, ["spec"] = new JsonObject { ["replicas"] = PriorReplicas(prior) } }
+            : new JsonObject { ["metadata"] = metadata, ["data"] = new JsonObject { [config.Key!] = prior?.GetValue<string>() } };
+        if (dryRun)
+        {
+            return Describe(environment, config, now, changed: false) with { Detail = "would apply merge patch " + patch.ToJsonString() };
+        }
+        await PatchAsync(environment, config, patch, cancellationToken).ConfigureAwait(false);
+        Observed after = await ReadBackAsync(environment, config, "lifting fail-closed", cancellationToken).ConfigureAwait(false);
+        bool restored = config.Mode == FailClosedMode.ScaleToZero ? after.Replicas == PriorReplicas(prior) : after.Value == prior?.GetValue<string>();
+        if (after.Record is not null || !restored)
+        {
+            throw NotConfirmed(environment, config, "FailClosedRecoveryNotConfirmed",
+                $"the recovery was sent, but reading it back shows {after.Live}{(after.Record is null ? "" : " with the fail-closed record still on it")}, not the prior {(config.Mode == FailClosedMode.ScaleToZero ? $"replicas {PriorReplicas(prior)}" : $"value {prior?.GetValue<string>() ?? "(none)"}")}",
+                "The API may not serve yet. Find what holds it (a person, a sync), then run Disable-KfmFailClosed again.");
+        }
+        return Describe(environment, config, after, changed: true) with { Detail = $"serving again; read back: {after.Live}" };
+    }
+
+    private static int PriorReplicas(JsonNode? prior) => prior is JsonValue value && value.TryGetValue(out int replicas) ? replicas : 1;
+
+    /// <summary>What a fail-closed mode changes, as read from the live object.</summary>
+    private sealed record Observed(string ResourceVersion, JsonObject? Record, bool Active, string Live, JsonNode? Prior, int? Replicas, string? Value);
+
+    private async Task<Observed> ObserveAsync(EnvironmentConfig environment, FailClosedConfig config, CancellationToken cancellationToken)
+    {
         if (config.Mode == FailClosedMode.ScaleToZero)
         {
             V1Deployment deployment = await ReadDeploymentAsync(environment, cancellationToken).ConfigureAwait(false);
-            JsonObject? record = Record(deployment.Metadata.Annotations);
-            if (record is null)
-            {
-                return DescribeScale(environment, deployment, changed: false) with { Detail = "not failed closed by KfmRollback; nothing changed" };
-            }
-            int replicas = record["prior"]?.GetValue<int>() ?? 1;
-            var patch = new JsonObject
-            {
-                ["metadata"] = new JsonObject { ["resourceVersion"] = deployment.Metadata.ResourceVersion, ["annotations"] = new JsonObject { [Annotation] = null } },
-                ["spec"] = new JsonObject { ["replicas"] = replicas },
-            };
-            if (dryRun)
-            {
-                return DescribeScale(environment, deployment, changed: false) with { Detail = "would apply merge patch " + patch.ToJsonString() };
-            }
-            return DescribeScale(environment, await PatchDeploymentAsync(environment, patch, cancellationToken).ConfigureAwait(false), changed: true);
+            int replicas = deployment.Spec.Replicas ?? 1;
+            return new Observed(deployment.Metadata.ResourceVersion, Record(deployment.Metadata.Annotations), replicas == 0,
+                $"replicas {replicas} ({deployment.Status?.ReadyReplicas ?? 0} ready)", JsonValue.Create(replicas), replicas, null);
         }
-
         V1ConfigMap map = await ReadConfigMapAsync(environment, config, cancellationToken).ConfigureAwait(false);
-        JsonObject? flagRecord = Record(map.Metadata.Annotations);
-        if (flagRecord is null)
-        {
-            return DescribeFlag(environment, config, map, changed: false) with { Detail = "not failed closed by KfmRollback; nothing changed" };
-        }
-        string? priorValue = (string?)flagRecord["prior"];
-        var flagPatch = new JsonObject
-        {
-            ["metadata"] = new JsonObject { ["resourceVersion"] = map.Metadata.ResourceVersion, ["annotations"] = new JsonObject { [Annotation] = null } },
-            // A key that did not exist before is removed again, not left as an empty string.
-            ["data"] = new JsonObject { [config.Key!] = priorValue },
-        };
-        if (dryRun)
-        {
-            return DescribeFlag(environment, config, map, changed: false) with { Detail = "would apply merge patch " + flagPatch.ToJsonString() };
-        }
-        return DescribeFlag(environment, config, await PatchConfigMapAsync(environment, config, flagPatch, cancellationToken).ConfigureAwait(false), changed: true);
+        string? value = map.Data?.TryGetValue(config.Key!, out string? v) == true ? v : null;
+        return new Observed(map.Metadata.ResourceVersion, Record(map.Metadata.Annotations), value == config.Value,
+            $"{config.Key}={value ?? "(unset)"}", value is null ? null : JsonValue.Create(value), null, value);
     }
+
+    /// <summary>Reads the object again after a change; a read that fails leaves the change unconfirmed, which is an error.</summary>
+    private async Task<Observed> ReadBackAsync(EnvironmentConfig environment, FailClosedConfig config, string what, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await ObserveAsync(environment, config, cancellationToken).ConfigureAwait(false);
+        }
+        catch (KfmException ex)
+        {
+            throw NotConfirmed(environment, config, what == "failing closed" ? "FailClosedNotConfirmed" : "FailClosedRecoveryNotConfirmed",
+                $"the change for {what} was sent, but it could not be read back ({ex.Message.TrimEnd('.')}), so its effect is unconfirmed",
+                "Check the live state now (Get-KfmFailClosed) and escalate; do not assume the API's state.", ex);
+        }
+    }
+
+    private static KfmException NotConfirmed(EnvironmentConfig environment, FailClosedConfig config, string id, string what, string todo, Exception? inner = null) =>
+        new(id, KfmErrorKind.InvalidOperation, $"{environment.Name} ({config.Mode}, {TargetOf(environment, config)}): {what}. {todo}", environment.Name, inner);
+
+    /// <summary>What a fail-closed mode changes, for people: <c>deployment ns/name</c> or <c>configmap ns/name#key</c>.</summary>
+    public static string TargetOf(EnvironmentConfig environment, FailClosedConfig config) => config.Mode == FailClosedMode.ScaleToZero
+        ? $"deployment {environment.Cluster.Namespace}/{environment.Cluster.Deployment}"
+        : $"configmap {environment.Cluster.Namespace}/{config.Configmap}#{config.Key}";
+
+    private Task PatchAsync(EnvironmentConfig environment, FailClosedConfig config, JsonObject patch, CancellationToken cancellationToken) =>
+        config.Mode == FailClosedMode.ScaleToZero ? PatchDeploymentAsync(environment, patch, cancellationToken) : PatchConfigMapAsync(environment, config, patch, cancellationToken);
 
     private static FailClosedConfig Require(EnvironmentConfig environment) => environment.FailClosed
         ?? throw new KfmException("FailClosedNotConfigured", KfmErrorKind.InvalidOperation,
@@ -180,33 +223,25 @@ public sealed class FailClosedOperations
     private static JsonObject? Record(IDictionary<string, string>? annotations) =>
         annotations is not null && annotations.TryGetValue(Annotation, out string? text) ? JsonNode.Parse(text) as JsonObject : null;
 
-    private static FailClosedState DescribeScale(EnvironmentConfig environment, V1Deployment deployment, bool changed)
+    private static FailClosedState Describe(EnvironmentConfig environment, FailClosedConfig config, Observed observed, bool changed)
     {
-        JsonObject? record = Record(deployment.Metadata.Annotations);
-        return Describe(environment, FailClosedMode.ScaleToZero, $"deployment {environment.Cluster.Namespace}/{environment.Cluster.Deployment}",
-            active: record is not null && (deployment.Spec.Replicas ?? 1) == 0, record, changed);
+        JsonObject? record = observed.Record;
+        return new()
+        {
+            Environment = environment.Name,
+            Mode = config.Mode,
+            Target = TargetOf(environment, config),
+            Active = observed.Active,
+            Live = observed.Live,
+            Recorded = record is not null,
+            IncidentId = (string?)record?["incident"],
+            By = (string?)record?["by"],
+            At = DateTimeOffset.TryParse((string?)record?["at"], System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out DateTimeOffset at) ? at : null,
+            Reason = (string?)record?["reason"],
+            PriorValue = record?["prior"]?.ToJsonString().Trim('"'),
+            Changed = changed,
+        };
     }
-
-    private static FailClosedState DescribeFlag(EnvironmentConfig environment, FailClosedConfig config, V1ConfigMap map, bool changed)
-    {
-        JsonObject? record = Record(map.Metadata.Annotations);
-        bool on = map.Data?.TryGetValue(config.Key!, out string? value) == true && value == config.Value;
-        return Describe(environment, FailClosedMode.MaintenanceFlag, $"configmap {environment.Cluster.Namespace}/{config.Configmap}#{config.Key}", on, record, changed);
-    }
-
-    private static FailClosedState Describe(EnvironmentConfig environment, FailClosedMode mode, string target, bool active, JsonObject? record, bool changed) => new()
-    {
-        Environment = environment.Name,
-        Mode = mode,
-        Target = target,
-        Active = active,
-        IncidentId = (string?)record?["incident"],
-        By = (string?)record?["by"],
-        At = DateTimeOffset.TryParse((string?)record?["at"], System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out DateTimeOffset at) ? at : null,
-        Reason = (string?)record?["reason"],
-        PriorValue = record?["prior"]?.ToJsonString().Trim('"'),
-        Changed = changed,
-    };
 
     private async Task<V1Deployment> ReadDeploymentAsync(EnvironmentConfig environment, CancellationToken cancellationToken)
     {

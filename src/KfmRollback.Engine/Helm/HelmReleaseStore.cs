@@ -74,10 +74,11 @@ public sealed class HelmReleaseStore
     }
 
     /// <summary>secrets.go Create: labels = custom labels + createdAt + helm's own.</summary>
-    public async Task<StoredRelease> CreateAsync(HelmRelease release, CancellationToken cancellationToken)
+    /// <param name="dryRun">Send it with dryRun=All (the preflight): admitted or refused, nothing stored.</param>
+    public async Task<StoredRelease> CreateAsync(HelmRelease release, CancellationToken cancellationToken, bool dryRun = false)
     {
         var labels = new Dictionary<string, string>(release.CustomLabels, StringComparer.Ordinal) { ["createdAt"] = Now() };
-        V1Secret created = await _client.CoreV1.CreateNamespacedSecretAsync(ToSecret(release, labels, resourceVersion: null), Namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+        V1Secret created = await _client.CoreV1.CreateNamespacedSecretAsync(ToSecret(release, labels, resourceVersion: null), Namespace, dryRun: DryRun(dryRun), cancellationToken: cancellationToken).ConfigureAwait(false);
         return new StoredRelease(release, created.Metadata.Name, created.Metadata.ResourceVersion);
     }
 
@@ -85,17 +86,19 @@ public sealed class HelmReleaseStore
     /// secrets.go Update: the whole Secret is replaced; labels = the release's labels as read + modifiedAt
     /// + helm's own. Conditional on <paramref name="stored"/>'s resourceVersion.
     /// </summary>
-    public async Task<StoredRelease> UpdateAsync(StoredRelease stored, HelmRelease release, CancellationToken cancellationToken)
+    public async Task<StoredRelease> UpdateAsync(StoredRelease stored, HelmRelease release, CancellationToken cancellationToken, bool dryRun = false)
     {
         var labels = new Dictionary<string, string>(release.SecretLabels.ToDictionary(), StringComparer.Ordinal) { ["modifiedAt"] = Now() };
-        V1Secret updated = await _client.CoreV1.ReplaceNamespacedSecretAsync(ToSecret(release, labels, stored.ResourceVersion), stored.SecretName, Namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+        V1Secret updated = await _client.CoreV1.ReplaceNamespacedSecretAsync(ToSecret(release, labels, stored.ResourceVersion), stored.SecretName, Namespace, dryRun: DryRun(dryRun), cancellationToken: cancellationToken).ConfigureAwait(false);
         return new StoredRelease(new HelmRelease(release.Json, updated.Metadata.Labels.ToDictionary()), updated.Metadata.Name, updated.Metadata.ResourceVersion);
     }
 
     /// <summary>storage.go deleteReleaseVersion, conditional on the resourceVersion read.</summary>
-    public Task DeleteAsync(StoredRelease stored, CancellationToken cancellationToken) =>
+    public Task DeleteAsync(StoredRelease stored, CancellationToken cancellationToken, bool dryRun = false) =>
         _client.CoreV1.DeleteNamespacedSecretAsync(stored.SecretName, Namespace,
-            new V1DeleteOptions { Preconditions = new V1Preconditions { ResourceVersion = stored.ResourceVersion } }, cancellationToken: cancellationToken);
+            new V1DeleteOptions { Preconditions = new V1Preconditions { ResourceVersion = stored.ResourceVersion } }, dryRun: DryRun(dryRun), cancellationToken: cancellationToken);
+
+    private static string? DryRun(bool dryRun) => dryRun ? "All" : null;
 
     /// <summary>secrets.go newSecretsObject.</summary>
     public static V1Secret ToSecret(HelmRelease release, IReadOnlyDictionary<string, string> labels, string? resourceVersion)

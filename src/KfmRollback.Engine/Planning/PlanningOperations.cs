@@ -9,7 +9,7 @@ public static class PlanningOperations
 {
     private static readonly HttpClient s_http = new() { Timeout = TimeSpan.FromSeconds(10) };
 
-    public static Task<RollbackDecision> PlanAsync(EnvironmentConfig environment, RollbackPlanRequest request, string? gitUser, string? gitPassword, CancellationToken cancellationToken)
+    public static async Task<RollbackDecision> PlanAsync(EnvironmentConfig environment, RollbackPlanRequest request, string? gitUser, string? gitPassword, CancellationToken cancellationToken)
     {
         var sources = new PlanSources
         {
@@ -17,6 +17,8 @@ public static class PlanningOperations
             GitOpsRef = environment.GitopsSection is null ? null : token => Task.Run(() => GitOpsOperations.ReadApiRef(environment, request.IncidentId, gitUser, gitPassword, token), token),
             Http = s_http,
         };
-        return new RollbackPlanner(ClusterClientFactory.For(environment.Cluster), environment, sources).PlanAsync(request, cancellationToken);
+        RollbackDecision decision = await new RollbackPlanner(ClusterClientFactory.For(environment.Cluster), environment, sources).PlanAsync(request, cancellationToken).ConfigureAwait(false);
+        var preflight = new PlanPreflight(Rollback.RollbackEngine.Default);
+        return decision with { Preflight = await preflight.RunAsync(environment, decision, request.Container, GitOpsOperations.Credential(gitUser, gitPassword), cancellationToken).ConfigureAwait(false) };
     }
 }

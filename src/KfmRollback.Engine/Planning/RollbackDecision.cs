@@ -38,6 +38,14 @@ public sealed record RollbackDecision
     /// <summary>The last deploy came shortly (within -DeployWindow) before the incident: the likely cause.</summary>
     public bool MostRecentDeploySuspect { get; init; }
     public required IReadOnlyList<PlanEvidence> Evidence { get; init; }
+    /// <summary>
+    /// The proposed rollback's preflight (PlanPreflight): its plan by the chosen mechanism, each planned
+    /// Kubernetes write dry-run on the server, the target digest in the registry. Invoke-KfmRollback
+    /// refuses what failed here.
+    /// </summary>
+    public IReadOnlyList<Rollback.Preflight.PreflightCheck> Preflight { get; init; } = Array.Empty<Rollback.Preflight.PreflightCheck>();
+    /// <summary>True when no preflight check failed.</summary>
+    public bool PreflightPassed => Preflight.All(c => !c.Failed);
     /// <summary>One line for people at 3 a.m.: what changed, what to run.</summary>
     public required string Summary { get; init; }
     public required DateTimeOffset PlannedAt { get; init; }

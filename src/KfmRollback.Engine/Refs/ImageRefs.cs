@@ -55,6 +55,23 @@ public static partial class ImageRefs
         return colon > slash ? withoutDigest[..colon] : withoutDigest;
     }
 
+    /// <summary>
+    /// The repository path inside its registry (the OCI distribution spec's &lt;name&gt;): the image's
+    /// repository without its registry host, as docker resolves it (a first component with '.' or ':',
+    /// or "localhost", is a host; a single Docker Hub component is under library/).
+    /// </summary>
+    public static string RepositoryPath(string image)
+    {
+        string repository = Repository(image);
+        int slash = repository.IndexOf('/');
+        if (slash < 0)
+        {
+            return "library/" + repository;
+        }
+        string first = repository[..slash];
+        return first.Contains('.') || first.Contains(':') || first == "localhost" ? repository[(slash + 1)..] : repository;
+    }
+
     /// <summary>A digest shortened for people (<c>sha256:</c> and 12 hex), or "unknown".</summary>
     public static string Short(string? digest) => digest is null ? "unknown" : digest.Length > 19 ? digest[..19] : digest;
 }

@@ -1,4 +1,5 @@
 using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Rollback.Preflight;
 using KfmRollback.Engine.Rollback.Surfaces;
 
 namespace KfmRollback.Engine.Rollback;
@@ -30,6 +31,10 @@ public record MechanismPlan
     public required string Summary { get; init; }
     public required DateTimeOffset PlannedAt { get; init; }
     public bool NoOp => Changes.Count == 0;
+    /// <summary>The target image (repository and digest) when the mechanism knows it, for the registry preflight.</summary>
+    public string? TargetImage { get; init; }
+    /// <summary>The preflight of this plan (RollbackPreflight): server dry runs, target in the registry.</summary>
+    public IReadOnlyList<PreflightCheck> Preflight { get; init; } = Array.Empty<PreflightCheck>();
 
     /// <summary>Adds what only this mechanism knows (a branch, a release) to a result about this plan.</summary>
     public virtual RollbackResult Decorate(RollbackResult result) => result;
@@ -70,6 +75,12 @@ public interface IRollbackMechanism
 
     /// <summary>Reads state and returns every change it would send, per surface. Changes nothing.</summary>
     Task<MechanismPlan> PlanAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Sends each Kubernetes write of <paramref name="plan"/> once with dryRun=All (ServerDryRun) and
+    /// reports one check per write; changes nothing. Empty when the mechanism writes no Kubernetes object.
+    /// </summary>
+    Task<IReadOnlyList<PreflightCheck>> DryRunAsync(RollbackRequest request, MechanismPlan plan, CancellationToken cancellationToken);
 
     /// <summary>
     /// Serialises operators for the whole of Apply and Await (a Lease per Deployment for the cluster;

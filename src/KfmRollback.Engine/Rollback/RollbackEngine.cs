@@ -1,5 +1,6 @@
 using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Rollback.Preflight;
 
 namespace KfmRollback.Engine.Rollback;
 
@@ -13,11 +14,13 @@ public sealed class RollbackEngine
 {
     private readonly RollbackMechanisms _mechanisms;
     private readonly IClock _clock;
+    private readonly RollbackPreflight _preflight;
 
-    public RollbackEngine(RollbackMechanisms mechanisms, IClock? clock = null)
+    public RollbackEngine(RollbackMechanisms mechanisms, IClock? clock = null, RollbackPreflight? preflight = null)
     {
         _mechanisms = mechanisms;
         _clock = clock ?? SystemClock.Instance;
+        _preflight = preflight ?? new RollbackPreflight();
     }
 
     public static RollbackEngine Default { get; } = new(RollbackMechanisms.Default);
@@ -25,7 +28,9 @@ public sealed class RollbackEngine
     public async Task<MechanismPlan> PlanAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken)
     {
         RollbackRules.Validate(request);
-        return await _mechanisms.For(request.Method, request.Environment).PlanAsync(request, reporter, cancellationToken).ConfigureAwait(false);
+        IRollbackMechanism mechanism = _mechanisms.For(request.Method, request.Environment);
+        MechanismPlan plan = await mechanism.PlanAsync(request, reporter, cancellationToken).ConfigureAwait(false);
+        return plan with { Preflight = await _preflight.RunAsync(mechanism, request, plan, cancellationToken).ConfigureAwait(false) };
     }
 
     /// <summary>The result -WhatIf shows: the plan's changes, nothing sent.</summary>
@@ -41,7 +46,10 @@ public sealed class RollbackEngine
             reporter.Record("OPS", $"{request.Method} rollback of {request.Environment.Name} skipped: {plan.Summary}");
             return plan.ToResult(request, RollbackOutcome.NoOp, _clock.UtcNow, plan.Summary, Array.Empty<PlannedChange>());
         }
+        RollbackPreflight.ThrowIfFailed(plan.Preflight);
         await using IAsyncDisposable held = await mechanism.LockAsync(request, reporter, cancellationToken).ConfigureAwait(false);
+        // Again just before the first write: a policy installed or a build deleted since the plan refuses here, not half-way.
+        RollbackPreflight.ThrowIfFailed(await _preflight.RunAsync(mechanism, request, plan, cancellationToken).ConfigureAwait(false));
         RollbackResult applied = await mechanism.ApplyAsync(request, plan, reporter, cancellationToken).ConfigureAwait(false);
         // A GitOps rollback is PendingMerge until its pull request merges: -Wait follows it from there.
         if (request.Wait && applied.Outcome is RollbackOutcome.Succeeded or RollbackOutcome.PendingMerge)

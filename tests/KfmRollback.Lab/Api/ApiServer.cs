@@ -7,7 +7,7 @@ namespace KfmRollback.Lab.Api;
 
 /// <summary>The Kubernetes apiserver subset: discovery, CRUD, patch, watch, Table output, subresources.</summary>
 public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<string, string> tokens, Func<string> serverAddress, bool plainHttp = false,
-    Action<JsonObject, double?>? deletePod = null, AuditLog? audit = null)
+    Action<JsonObject, double?>? deletePod = null, AuditLog? audit = null, ValidatingWebhooks? webhooks = null)
 {
     public static readonly string[] ReadVerbs = ["get", "list", "watch"];
 
@@ -132,7 +132,7 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
         if (!Allowed(user, verb, rt.Plural)) throw ApiException.Forbidden(user, verb, rt, ns, name);
 
         // Faults.
-        var rules = faults.Match(verb, rt.Plural, path);
+        var rules = faults.Match(verb, rt.Plural, path, q["dryRun"] == "All");
         var latency = faults.GlobalLatencyMs + rules.Sum(r => r.LatencyMs);
         if (latency > 0) await Task.Delay(latency, ctx.RequestAborted);
         if (rules.Any(r => r.ResetRate > 0 && Random.Shared.NextDouble() < r.ResetRate)) { ctx.Abort(); return; }
@@ -146,7 +146,8 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
             throw ApiException.Conflict(rt, name ?? "");
 
         var dryRun = q["dryRun"] == "All";
-        if (audit is not null && !dryRun && AuditLog.WriteVerbs.Contains(verb))
+        // Dry runs are audited too (the audit filter runs before any handler), with dryRun=All in requestURI.
+        if (audit is not null && AuditLog.WriteVerbs.Contains(verb))
         {
             ctx.Request.EnableBuffering();
             JsonNode? body;
@@ -177,6 +178,7 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
             case "update": await Update(ctx, rt, ns, name, sub, dryRun); break;
             case "patch": await PatchObj(ctx, rt, ns, name!, sub, dryRun); break;
             case "delete":
+                webhooks?.Admit("DELETE", rt, sub, ns, name, null, store.Get(rt, ns, name!));
                 if (rt == Resources.Pods && deletePod != null && !dryRun)
                 {
                     var pod = store.Get(rt, ns, name!) ?? throw ApiException.NotFound(rt, name!);
@@ -191,6 +193,7 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
             case "deletecollection":
                 {
                     var items = Filter(ctx, store.List(rt, ns)).ToList();
+                    foreach (var o in items) webhooks?.Admit("DELETE", rt, null, o.Ns(), o.Name(), null, o);
                     foreach (var o in items) store.Delete(rt, o.Ns(), o.Name(), dryRun);
                     await WriteJson(ctx, 200, new JsonObject { ["kind"] = rt.ListKind, ["apiVersion"] = rt.GroupVersion, ["metadata"] = new JsonObject(), ["items"] = new JsonArray(items.Select(i => (JsonNode)i).ToArray()) });
                     break;
@@ -514,6 +517,7 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
         m.Remove("resourceVersion");
         Admission.Default(rt, o);
         Admission.Validate(rt, o);
+        webhooks?.Admit("CREATE", rt, null, o.Ns(), o.Name(), o, null);
         await WriteJson(ctx, 201, store.Create(rt, o, dryRun));
     }
 
@@ -526,6 +530,7 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
         FixNs(rt, o, ns);
         if (o.Name() != name) throw ApiException.BadRequest("the name of the object (" + o.Name() + ") does not match the name on the URL (" + name + ")");
         if (sub == null) { Admission.Default(rt, o); Admission.Validate(rt, o); } else Admission.StripNulls(o);
+        webhooks?.Admit("UPDATE", rt, sub, ns, name, o, store.Get(rt, ns, name));
         await WriteJson(ctx, 200, store.Update(rt, o, dryRun, sub == "status"));
     }
 
@@ -573,6 +578,7 @@ public sealed class ApiServer(Store store, Faults faults, IReadOnlyDictionary<st
             if (rt.Namespaced) patched.Meta()["namespace"] = ns;
             patched["kind"] = rt.Kind; patched["apiVersion"] = rt.GroupVersion;
             if (sub == null) { Admission.Default(rt, patched); Admission.Validate(rt, patched); } else Admission.StripNulls(patched);
+            webhooks?.Admit("UPDATE", rt, sub, ns, name, patched, cur);
             return store.Update(rt, patched, dryRun, sub == "status");
         });
         await WriteJson(ctx, 200, result);

@@ -18,6 +18,10 @@ public sealed class FaultRule
     public int DropWatchAfterEvents { get; set; }
     /// <summary>Fraction 0..1 of matching requests whose connection is reset.</summary>
     public double ResetRate { get; set; }
+    /// <summary>Match only dry runs (true), only real writes (false), or both (null).</summary>
+    public bool? DryRun { get; set; }
+    /// <summary>The first N matching requests pass untouched (a fault that starts after a read, e.g. on the read-back of a write).</summary>
+    public int Skip { get; set; }
 
     public static FaultRule FromJson(JsonNode n) => new()
     {
@@ -30,12 +34,14 @@ public sealed class FaultRule
         ConflictCount = (int)(n.Long("conflictCount") ?? 0),
         DropWatchAfterEvents = (int)(n.Long("dropWatchAfterEvents") ?? 0),
         ResetRate = double.TryParse(n.Str("resetRate"), System.Globalization.CultureInfo.InvariantCulture, out var r) ? r : 0,
+        Skip = (int)(n.Long("skip") ?? 0),
+        DryRun = n["dryRun"] is System.Text.Json.Nodes.JsonValue v && v.TryGetValue(out bool d) ? d : null,
     };
 
     public JsonObject ToJson() => new()
     {
         ["resource"] = Resource, ["verb"] = Verb, ["pathContains"] = PathContains, ["errorRate"] = ErrorRate, ["errorCode"] = ErrorCode,
-        ["latencyMs"] = LatencyMs, ["conflictCount"] = ConflictCount, ["dropWatchAfterEvents"] = DropWatchAfterEvents, ["resetRate"] = ResetRate,
+        ["latencyMs"] = LatencyMs, ["conflictCount"] = ConflictCount, ["dropWatchAfterEvents"] = DropWatchAfterEvents, ["resetRate"] = ResetRate, ["skip"] = Skip, ["dryRun"] = DryRun,
     };
 }
 
@@ -53,11 +59,17 @@ public sealed class Faults
         lock (_lock) return new JsonObject { ["globalLatencyMs"] = GlobalLatencyMs, ["rules"] = new JsonArray(_rules.Select(r => (JsonNode)r.ToJson()).ToArray()) };
     }
 
-    public List<FaultRule> Match(string verb, string? plural, string path)
+    public List<FaultRule> Match(string verb, string? plural, string path, bool dryRun = false)
     {
         lock (_lock)
-            return _rules.Where(r => (r.Resource == "*" || r.Resource == plural) && (r.Verb == "*" || r.Verb == verb)
-                                     && (r.PathContains == null || path.Contains(r.PathContains, StringComparison.Ordinal))).ToList();
+        {
+            var matched = _rules.Where(r => (r.Resource == "*" || r.Resource == plural) && (r.Verb == "*" || r.Verb == verb)
+                                            && (r.PathContains == null || path.Contains(r.PathContains, StringComparison.Ordinal))
+                                            && (r.DryRun == null || r.DryRun == dryRun)).ToList();
+            // A rule still skipping lets this request through and counts it.
+            foreach (var skipping in matched.Where(r => r.Skip > 0).ToList()) { skipping.Skip--; matched.Remove(skipping); }
+            return matched;
+        }
     }
 
     /// <summary>Consumes one conflict from the first matching rule that still has some.</summary>

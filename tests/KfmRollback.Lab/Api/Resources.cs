@@ -73,8 +73,9 @@ public sealed class ApiException(int code, string reason, string message, JsonOb
             ["metadata"] = new JsonObject(),
             ["status"] = "Failure",
             ["message"] = message,
-            ["reason"] = reason,
         };
+        // metav1.Status omits an empty reason (a webhook denial without one, as kyverno's).
+        if (reason.Length > 0) o["reason"] = reason;
         if (details != null) o["details"] = details;
         o["code"] = code;
         return o;

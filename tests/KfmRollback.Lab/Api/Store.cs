@@ -117,7 +117,8 @@ public sealed class Store(SimClock clock)
             meta.Remove("deletionTimestamp");
             obj["apiVersion"] = rt.GroupVersion;
             obj["kind"] = rt.Kind;
-            if (dryRun) { meta["resourceVersion"] = _rv.ToString(); return obj.Clone(); }
+            // A dry-run create is never stored, so etcd assigns it no resourceVersion (the apiserver answers without one).
+            if (dryRun) { meta.Remove("resourceVersion"); return obj.Clone(); }
             _rv++;
             meta["resourceVersion"] = _rv.ToString();
             b[K(ns, name)] = obj.Clone();

@@ -61,6 +61,9 @@ public sealed class EnvironmentConfig : IConfigSection
     /// <summary>The Helm release that deploys the API; absent means the Helm source and method are unavailable.</summary>
     public HelmConfig? Helm { get; init; }
 
+    /// <summary>The OCI registry the API's images come from; absent means the preflight does not check that the target digest exists.</summary>
+    public RegistryConfig? Registry { get; init; }
+
     /// <summary>How to fail closed when rollback does not succeed; absent means manual escalation only.</summary>
     public FailClosedConfig? FailClosed { get; init; }
 

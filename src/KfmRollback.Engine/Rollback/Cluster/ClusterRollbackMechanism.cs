@@ -5,6 +5,7 @@ using k8s.Models;
 using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Freeze;
+using KfmRollback.Engine.Rollback.Preflight;
 using KfmRollback.Engine.Rollback.Surfaces;
 
 namespace KfmRollback.Engine.Rollback.Cluster;
@@ -71,6 +72,32 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
         await ClusterGuards.EnsureFrozenAsync(_controllers, request, reporter, cancellationToken).ConfigureAwait(false);
         DeploymentSnapshot snapshot = await ReadAsync(request, cancellationToken).ConfigureAwait(false);
         return await BuildAsync(request, snapshot, _clock.UtcNow, configRestored: null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Each config restore and the Deployment patch with dryRun=All. The patch goes without its
+    /// resourceVersion test, which only guards the real send against a concurrent writer (status
+    /// writes move it all the time); what the dry run asks is whether the apiserver admits the change.
+    /// </summary>
+    public async Task<IReadOnlyList<PreflightCheck>> DryRunAsync(RollbackRequest request, MechanismPlan plan, CancellationToken cancellationToken)
+    {
+        var approved = (ClusterMechanismPlan)plan;
+        string environment = request.Environment.Name;
+        var surfaces = new SurfaceRollback(_client, request.Environment);
+        var checks = new List<PreflightCheck>();
+        foreach (ConfigObjectState restore in approved.ConfigRestores)
+        {
+            PlannedChange change = surfaces.Change(restore);
+            checks.Add(await ServerDryRun.CheckAsync(environment, $"{change.Action} {change.Object}",
+                () => surfaces.DryRunRestoreAsync(restore, cancellationToken), cancellationToken).ConfigureAwait(false));
+        }
+        if (approved.Patch is { } patch)
+        {
+            checks.Add(await ServerDryRun.CheckAsync(environment, $"json-patch deployment {approved.Template.Namespace}/{approved.Template.Deployment}",
+                () => _client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(WithoutPrecondition(patch).ToJsonString(), V1Patch.PatchType.JsonPatch),
+                    approved.Template.Deployment, approved.Template.Namespace, dryRun: ServerDryRun.All, cancellationToken: cancellationToken), cancellationToken).ConfigureAwait(false));
+        }
+        return checks;
     }
 
     public async Task<IAsyncDisposable> LockAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken)
@@ -189,6 +216,7 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
             Environment = request.Environment.Name,
             CurrentRef = ClusterRefReader.Read(snapshot, request.Environment.Name, container).CurrentRef,
             TargetRef = ImageRefs.DigestOf(PodTemplates.ContainerImage(target.Spec.Template, container, snapshot.Name)),
+            TargetImage = PodTemplates.ContainerImage(target.Spec.Template, container, snapshot.Name),
             FromRevision = template.CurrentRevision,
             ToRevision = template.TargetRevision,
             PlannedAt = plannedAt,

@@ -71,6 +71,7 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
             Environment = request.Environment.Name,
             CurrentRef = current,
             TargetRef = target,
+            TargetImage = report.Ref.CurrentImage is { Length: > 0 } image && target is not null ? $"{ImageRefs.Repository(image)}@{target}" : null,
             PlannedAt = _clock.UtcNow,
             TipSha = tip.Sha,
             Branch = branch,
@@ -107,6 +108,17 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
             request.DirectPush ? $"would push '{what}' to {_config.Branch}" : $"would push '{what}' on {branchName} and open a pull request into {_config.Branch}")
             with { TreeSha = tree.Sha, CommitSubject = what });
     }
+
+    /// <summary>A GitOps rollback writes to Git only; the controller applies the merged commit, so no Kubernetes write is planned to dry-run.</summary>
+    public Task<IReadOnlyList<Preflight.PreflightCheck>> DryRunAsync(RollbackRequest request, MechanismPlan plan, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<Preflight.PreflightCheck>>(new[]
+        {
+            new Preflight.PreflightCheck
+            {
+                Environment = request.Environment.Name, Check = Preflight.ServerDryRun.CheckName, Target = $"git {_config.File}",
+                Verdict = Preflight.PreflightVerdict.Skipped, Saw = "the GitOps method writes to Git only; the controller applies the merged commit",
+            },
+        });
 
     /// <summary>No lock: the push is never forced, so a second rollback's push is refused, not lost.</summary>
     public Task<IAsyncDisposable> LockAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken) =>

@@ -7,6 +7,7 @@ using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Freeze;
 using KfmRollback.Engine.Helm;
 using KfmRollback.Engine.Rollback.Cluster;
+using KfmRollback.Engine.Rollback.Preflight;
 
 namespace KfmRollback.Engine.Rollback.Helm;
 
@@ -72,6 +73,46 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
         IReadOnlyList<StoredRelease> history = await HelmOperations.ReadReleasesAsync(_client, environment, cancellationToken).ConfigureAwait(false);
         V1Deployment deployment = await ReadDeploymentAsync(environment.Cluster, cancellationToken).ConfigureAwait(false);
         return HelmRollbackPlanner.Plan(request, history, deployment, helm, _clock.UtcNow);
+    }
+
+    /// <summary>
+    /// Every write Apply sends before the rollout, with dryRun=All: the pruned revisions' deletes, the
+    /// new revision's Secret, the Deployment patch (without its resourceVersion test) and the
+    /// supersede updates. The final status update of the new revision cannot be dry-run: its Secret
+    /// does not exist until Apply creates it.
+    /// </summary>
+    public async Task<IReadOnlyList<PreflightCheck>> DryRunAsync(RollbackRequest request, MechanismPlan plan, CancellationToken cancellationToken)
+    {
+        var helmPlan = (HelmRollbackPlan)plan;
+        string environment = request.Environment.Name;
+        var store = new HelmReleaseStore(_client, helmPlan.ReleaseNamespace, _clock);
+        IReadOnlyDictionary<int, StoredRelease> byVersion;
+        try
+        {
+            byVersion = (await store.HistoryAsync(helmPlan.Release, cancellationToken).ConfigureAwait(false)).ToDictionary(r => r.Version);
+        }
+        catch (KfmException ex)
+        {
+            return new[] { ServerDryRun.Unchecked(environment, $"secrets of Helm release {helmPlan.ReleaseNamespace}/{helmPlan.Release}", ex) };
+        }
+        var checks = new List<PreflightCheck>();
+        async Task Check(PlannedChange change, Func<Task> dryRun) =>
+            checks.Add(await ServerDryRun.CheckAsync(environment, $"{change.Action} {change.Object}", dryRun, cancellationToken).ConfigureAwait(false));
+        foreach (int version in helmPlan.Pruned.Where(byVersion.ContainsKey))
+        {
+            await Check(HelmRollbackPlanner.DeleteChange(helmPlan.ReleaseNamespace, byVersion[version]), () => store.DeleteAsync(byVersion[version], cancellationToken, dryRun: true)).ConfigureAwait(false);
+        }
+        await Check(HelmRollbackPlanner.CreateChange(helmPlan.ReleaseNamespace, helmPlan.NewRelease), () => store.CreateAsync(helmPlan.NewRelease, cancellationToken, dryRun: true)).ConfigureAwait(false);
+        JsonArray patch = new(helmPlan.Patch(helmPlan.DeploymentResourceVersion).Skip(1).Select(op => op!.DeepClone()).ToArray());
+        await Check(HelmRollbackPlanner.PatchChange(helmPlan, patch), () => _client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(patch.ToJsonString(), V1Patch.PatchType.JsonPatch),
+            helmPlan.Deployment, helmPlan.DeploymentNamespace, dryRun: ServerDryRun.All, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        foreach (int version in helmPlan.Superseded.Where(byVersion.ContainsKey))
+        {
+            StoredRelease deployed = byVersion[version];
+            await Check(HelmRollbackPlanner.StatusChange(helmPlan.ReleaseNamespace, deployed, HelmStatus.Superseded),
+                () => store.UpdateAsync(deployed, deployed.Release.WithStatus(HelmStatus.Superseded), cancellationToken, dryRun: true)).ConfigureAwait(false);
+        }
+        return checks;
     }
 
     /// <summary>

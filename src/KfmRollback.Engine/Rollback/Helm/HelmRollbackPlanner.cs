@@ -26,9 +26,15 @@ public static class HelmRollbackPlanner
         StoredRelease current = history[^1];
         if (HelmStatus.IsPending(current.Status))
         {
+            // helm/helm#9548: an interrupted helm operation leaves its revision pending-*, and every later
+            // upgrade fails with helm's "another operation (install/upgrade/rollback) is in progress".
+            StoredRelease? deployed = history.LastOrDefault(r => r.Status == HelmStatus.Deployed);
+            string fix = deployed is not null
+                ? $"If no helm operation is still running (find who deploys), fix the stuck release as helm advises: 'helm rollback {release} {deployed.Version} --wait' (revision {deployed.Version} is the last deployed), then plan again."
+                : $"No revision was ever deployed: if no helm operation is still running, remove the stuck release ('helm uninstall {release}') and install it again.";
             throw new KfmException("HelmReleasePending", KfmErrorKind.ResourceBusy,
-                $"another operation (install/upgrade/rollback) is in progress: revision {current.Version} of Helm release \"{release}\" is {current.Status}. " +
-                "Wait for it to finish (or find who runs it) and check 'helm history'; nothing was changed.", release);
+                $"Preflight check helm-release-status failed for {environment.Name}: another operation (install/upgrade/rollback) is in progress: revision {current.Version} of Helm release \"{release}\" is {current.Status}. " +
+                $"Nothing was changed. {fix} Meanwhile: {Preflight.PreflightErrorIds.WaysOut}", release);
         }
         StoredRelease target = Target(request.Target, history, current, release, deploymentName, request.ContainerName.Length > 0 ? request.ContainerName : null);
 
@@ -61,6 +67,7 @@ public static class HelmRollbackPlanner
             TargetTemplate = template,
             CurrentRef = ImageRefs.DigestOf(HelmOperations.ImageOf(current.Release, deploymentName, container)?.Image),
             TargetRef = ImageRefs.DigestOf(HelmOperations.ImageOf(target.Release, deploymentName, container)?.Image),
+            TargetImage = HelmOperations.ImageOf(target.Release, deploymentName, container)?.Image,
             FromRevision = current.Version,
             ToRevision = target.Version,
             Changes = Array.Empty<PlannedChange>(),
@@ -125,6 +132,17 @@ public static class HelmRollbackPlanner
     {
         var now = current.ToDictionary(o => o.Key(releaseNamespace));
         var then = target.ToDictionary(o => o.Key(releaseNamespace));
+        // What helm rollback would delete: objects of the current manifest the target does not render
+        // (kube.Client.Update), unless annotated helm.sh/resource-policy: keep.
+        var deleted = now.Where(o => !then.ContainsKey(o.Key) && !Kept(o.Value)).Select(o => o.Value).OrderBy(o => o.ToString(), StringComparer.Ordinal).ToList();
+        var crds = deleted.Where(o => o.Kind == "CustomResourceDefinition" && o.ApiVersion.StartsWith("apiextensions.k8s.io/", StringComparison.Ordinal)).ToList();
+        if (crds.Count > 0)
+        {
+            throw new KfmException("HelmRollbackDeletesCrd", KfmErrorKind.InvalidOperation,
+                $"Preflight check helm-deletions failed: rolling Helm release \"{release}\" back from revision {from} to {to} would delete {string.Join(", ", crds)} " +
+                $"(in revision {from}'s manifest, not in {to}'s), and deleting a CustomResourceDefinition deletes every custom resource of that kind with it; 'helm rollback' would do the same. " +
+                $"Nothing was changed. Fail forward with a chart that keeps the CRD (annotation helm.sh/resource-policy: keep), fail closed (Enable-KfmFailClosed) while the API is unsafe, or choose a target that renders it (-ToRevision; Get-KfmRolloutHistory -Source Helm).", crds[0].Name);
+        }
         var differences = new List<string>();
         foreach (string key in now.Keys.Union(then.Keys).Order(StringComparer.Ordinal))
         {
@@ -132,7 +150,7 @@ public static class HelmRollbackPlanner
             then.TryGetValue(key, out ManifestObject? b);
             if (a is null || b is null)
             {
-                differences.Add($"{(a ?? b)!} ({(a is null ? $"only in revision {to}" : $"not in revision {to}")})");
+                differences.Add($"{(a ?? b)!} ({(a is null ? $"only in revision {to}" : $"not in revision {to}: helm rollback deletes it")})");
             }
             else if (a.Kind == "Deployment" && a.Name == deployment)
             {
@@ -158,6 +176,10 @@ public static class HelmRollbackPlanner
                 "(GitOps controllers frozen) instead, and record it on the incident.", release);
         }
     }
+
+    /// <summary>helm's resource policy: an object annotated helm.sh/resource-policy: keep survives a rollback that no longer renders it.</summary>
+    private static bool Kept(ManifestObject o) =>
+        o.Body["metadata"]?["annotations"]?["helm.sh/resource-policy"] is JsonValue value && value.TryGetValue(out string? policy) && policy == "keep";
 
     private static JsonObject WithoutTemplate(JsonObject body)
     {

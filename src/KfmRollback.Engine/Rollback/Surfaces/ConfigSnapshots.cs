@@ -98,8 +98,10 @@ public sealed class ConfigSnapshots
     }
 
     /// <summary>Copies the snapshot's content back into the object, with a resourceVersion precondition.</summary>
-    public async Task RestoreAsync(ConfigObjectState state, CancellationToken cancellationToken)
+    /// <param name="dryRun">Send the replace with dryRun=All: validated and admitted, nothing stored (the preflight).</param>
+    public async Task RestoreAsync(ConfigObjectState state, CancellationToken cancellationToken, bool dryRun = false)
     {
+        string? dryRunMode = dryRun ? "All" : null;
         try
         {
             if (state.Kind == ConfigObjectKind.ConfigMap)
@@ -108,7 +110,7 @@ public sealed class ConfigSnapshots
                 V1ConfigMap live = await _client.CoreV1.ReadNamespacedConfigMapAsync(state.Name, _namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
                 live.Data = snapshot.Data;
                 live.BinaryData = snapshot.BinaryData;
-                await _client.CoreV1.ReplaceNamespacedConfigMapAsync(live, state.Name, _namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+                await _client.CoreV1.ReplaceNamespacedConfigMapAsync(live, state.Name, _namespace, dryRun: dryRunMode, cancellationToken: cancellationToken).ConfigureAwait(false);
             }
             else
             {
@@ -116,7 +118,7 @@ public sealed class ConfigSnapshots
                 V1Secret live = await _client.CoreV1.ReadNamespacedSecretAsync(state.Name, _namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
                 live.Data = snapshot.Data;
                 live.StringData = null;
-                await _client.CoreV1.ReplaceNamespacedSecretAsync(live, state.Name, _namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+                await _client.CoreV1.ReplaceNamespacedSecretAsync(live, state.Name, _namespace, dryRun: dryRunMode, cancellationToken: cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)

@@ -99,6 +99,10 @@ public sealed class SurfaceRollback
         reporter.Record("OPS", $"Restored {state.Kind.ToString().ToLowerInvariant()} {_environment.Cluster.Namespace}/{state.Name} to its content for revision {targetRevision} (from {state.SnapshotName})");
     }
 
+    /// <summary>The restore sent with dryRun=All (the preflight): admitted or refused, nothing stored.</summary>
+    public Task DryRunRestoreAsync(ConfigObjectState state, CancellationToken cancellationToken) =>
+        _snapshots.RestoreAsync(state, cancellationToken, dryRun: true);
+
     /// <summary>
     /// For a policy-only rollback where the bundle ref lives in the template (env var or
     /// annotation): the JSON patch that sets the current template's value to the target's.

@@ -1,0 +1,214 @@
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
+using KfmRollback.Engine.Adapters.Registry;
+using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Freeze;
+using KfmRollback.Engine.Rollback;
+using KfmRollback.Engine.Rollback.Preflight;
+using KfmRollback.Engine.Tests.Support;
+using KfmRollback.Lab.Api;
+using Xunit;
+
+namespace KfmRollback.Engine.Tests.Rollback;
+
+/// <summary>
+/// The preflight of a cluster rollback on the lab: each planned write dry-run on the server (an
+/// admission webhook refusing the undo, kyverno/kyverno#5363), and the target digest asked of a
+/// real registry. A failed check refuses before anything changes, and again just before Apply.
+/// </summary>
+public sealed class PreflightTests
+{
+    private const string TokenVariable = "KFM_PREFLIGHT_TEST_REGISTRY_TOKEN";
+
+    private static WebhookRule DenyDeploymentUpdates() => new()
+    {
+        Name = "validate.kyverno.svc-fail",
+        Operations = ["UPDATE"],
+        Resources = ["deployments"],
+        Namespace = "kfm",
+        ObjectSelector = "app=kfm-api",
+        Message = "policy Deployment/kfm/kfm-api for resource violation: block-rollbacks: rollbacks need a signed image",
+    };
+
+    private static RollbackRequest Request(EnvironmentConfig environment) => new()
+    {
+        Environment = environment,
+        Method = RollbackMethod.Cluster,
+        IncidentId = "INC-PRE",
+        Actor = "tester",
+        Reason = "preflight test",
+        Timeout = TimeSpan.FromSeconds(60),
+    };
+
+    private static RollbackEngine Engine(LabEnvironment lab) =>
+        new(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)), SystemClock.Instance);
+
+    private static async Task FreezeAsync(LabEnvironment lab)
+    {
+        foreach (IFreezeMechanism freeze in new FreezeMechanisms(_ => lab.Client, null).For(lab.Environment))
+        {
+            await freeze.FreezeAsync(new FreezeRequest("INC-PRE", "tester", "test", DateTimeOffset.UtcNow), dryRun: false, CancellationToken.None);
+        }
+    }
+
+    /// <summary>What the apiserver stored (its audit log less dry runs), the rollback lock included.</summary>
+    private static IReadOnlyList<JsonObject> StoredWrites(LabEnvironment lab, int skip = 0) =>
+        lab.Host.Audit.Events.Skip(skip).Where(e => !e["requestURI"]!.GetValue<string>().Contains("dryRun=All") && e["responseStatus"]!["code"]!.GetValue<int>() < 300).ToList();
+
+    private static async Task<string> ResourceVersionAsync(LabEnvironment lab) =>
+        (await lab.Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm")).Metadata.ResourceVersion;
+
+    [Fact]
+    public async Task An_admission_webhook_denying_the_undo_fails_the_plan_and_the_rollback_changes_nothing()
+    {
+        await using var lab = await LabEnvironment.StartAsync();
+        await FreezeAsync(lab);
+        lab.Host.Webhooks.Add(DenyDeploymentUpdates());
+        var engine = Engine(lab);
+        RollbackRequest request = Request(lab.Environment);
+        int audited = lab.Host.Audit.Events.Count;
+
+        MechanismPlan plan = await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
+
+        PreflightCheck failed = Assert.Single(plan.Preflight, c => c.Failed);
+        Assert.Equal((ServerDryRun.CheckName, PreflightErrorIds.AdmissionDenied, "json-patch deployment kfm/kfm-api"), (failed.Check, failed.ErrorId, failed.Target));
+        Assert.Contains("admission webhook \"validate.kyverno.svc-fail\" denied the request: policy Deployment/kfm/kfm-api for resource violation", failed.Saw);
+        Assert.Contains(plan.Preflight, c => c.Check == RollbackPreflight.RegistryCheck && c.Verdict == PreflightVerdict.Skipped);
+        // The dry run reached the apiserver (audited with dryRun=All) and stored nothing.
+        Assert.Contains(lab.Host.Audit.Events.Skip(audited), e => e["requestURI"]!.GetValue<string>().Contains("dryRun=All") && e["verb"]!.GetValue<string>() == "patch");
+        string before = await ResourceVersionAsync(lab);
+
+        var refused = await Assert.ThrowsAsync<KfmException>(() => engine.RunAsync(request, plan, RollbackReporter.Silent, CancellationToken.None));
+
+        Assert.Equal(PreflightErrorIds.AdmissionDenied, refused.ErrorId);
+        Assert.Equal(KfmErrorKind.PermissionDenied, refused.Kind);
+        Assert.Contains("Preflight check server-dry-run failed for lab: json-patch deployment kfm/kfm-api", refused.Message);
+        Assert.Contains("Nothing was changed", refused.Message);
+        Assert.Contains("Enable-KfmFailClosed", refused.Message);
+        Assert.Empty(StoredWrites(lab, audited)); // not even the rollback lock
+        Assert.Equal(before, await ResourceVersionAsync(lab));
+    }
+
+    [Fact]
+    public async Task A_webhook_installed_after_the_plan_refuses_the_rollback_under_the_lock_before_any_change()
+    {
+        await using var lab = await LabEnvironment.StartAsync();
+        await FreezeAsync(lab);
+        var engine = Engine(lab);
+        RollbackRequest request = Request(lab.Environment);
+        MechanismPlan plan = await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
+        Assert.DoesNotContain(plan.Preflight, c => c.Failed);
+        Assert.Contains(plan.Preflight, c => c.Check == ServerDryRun.CheckName && c.Verdict == PreflightVerdict.Passed);
+        lab.Host.Webhooks.Add(DenyDeploymentUpdates());
+        int audited = lab.Host.Audit.Events.Count;
+        string before = await ResourceVersionAsync(lab);
+
+        var refused = await Assert.ThrowsAsync<KfmException>(() => engine.RunAsync(request, plan, RollbackReporter.Silent, CancellationToken.None));
+
+        Assert.Equal(PreflightErrorIds.AdmissionDenied, refused.ErrorId);
+        Assert.Equal(before, await ResourceVersionAsync(lab));
+        // Only the lock was taken and given back: the deployment was never written.
+        Assert.All(StoredWrites(lab, audited), e => Assert.Equal("leases", e["objectRef"]!["resource"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task A_target_digest_missing_from_the_registry_is_refused_and_a_present_one_passes()
+    {
+        await using var lab = await LabEnvironment.StartAsync();
+        await using var registry = await RegistryServer.StartAsync(authenticated: true);
+        await FreezeAsync(lab);
+        string good = await registry.PushImageAsync("kfm/api", "1.7.0", "good build");
+        string bad = await registry.PushImageAsync("kfm/api", "1.7.1", "bad build");
+        await DeployAsync(lab, $"registry.kfm.local/kfm/api@{good}");
+        await DeployAsync(lab, $"registry.kfm.local/kfm/api@{bad}");
+        System.Environment.SetEnvironmentVariable(TokenVariable, RegistryServer.Password);
+        EnvironmentConfig environment = WithRegistry(lab, registry.Url);
+        var engine = Engine(lab);
+        RollbackRequest request = Request(environment);
+
+        MechanismPlan plan = await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
+        Assert.Equal(good, plan.TargetRef);
+        PreflightCheck present = Assert.Single(plan.Preflight, c => c.Check == RollbackPreflight.RegistryCheck);
+        Assert.Equal(PreflightVerdict.Passed, present.Verdict);
+        Assert.Equal($"{registry.Url.Authority}/kfm/api@{good}", present.Target);
+        Assert.Contains("application/vnd.oci.image.manifest.v1+json", present.Saw);
+        // What it sent: a HEAD of the manifest by digest (the registry's access log), with the Basic credentials.
+        Assert.Contains($"\"HEAD /v2/kfm/api/manifests/{good} HTTP/1.1\" 200", registry.Log);
+
+        // The good build is deleted from the registry (a retention policy): the same rollback is now refused.
+        await registry.DeleteManifestAsync("kfm/api", good);
+        MechanismPlan again = await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
+        PreflightCheck missing = Assert.Single(again.Preflight, c => c.Failed);
+        Assert.Equal((RollbackPreflight.RegistryCheck, PreflightErrorIds.DigestMissing), (missing.Check, missing.ErrorId));
+        Assert.Contains("answered 404", missing.Saw);
+        int audited = lab.Host.Audit.Events.Count;
+        string before = await ResourceVersionAsync(lab);
+
+        var refused = await Assert.ThrowsAsync<KfmException>(() => engine.RunAsync(request, again, RollbackReporter.Silent, CancellationToken.None));
+
+        Assert.Equal(PreflightErrorIds.DigestMissing, refused.ErrorId);
+        Assert.Equal(KfmErrorKind.ObjectNotFound, refused.Kind);
+        Assert.Contains("ImagePullBackOff", refused.Message);
+        Assert.Empty(StoredWrites(lab, audited));
+        Assert.Equal(before, await ResourceVersionAsync(lab));
+        Assert.DoesNotContain(RegistryServer.Password, refused.Message + string.Join("", again.Preflight.Select(c => c.ToString())));
+    }
+
+    [Fact]
+    public async Task A_registry_that_refuses_the_credentials_fails_the_check_and_never_hears_the_secret_in_an_error()
+    {
+        await using var registry = await RegistryServer.StartAsync(authenticated: true);
+        string digest = await registry.PushImageAsync("kfm/api", "1.7.0", "build");
+        var withoutCredentials = new OciRegistryClient(registry.Url, null, new HttpClient());
+        var wrong = new OciRegistryClient(registry.Url, new RegistryCredential("kfm", "not-the-password"), new HttpClient());
+        var right = new OciRegistryClient(registry.Url, new RegistryCredential(RegistryServer.User, RegistryServer.Password), new HttpClient());
+
+        var anonymous = await Assert.ThrowsAsync<KfmException>(() => withoutCredentials.HeadManifestAsync("kfm/api", digest, CancellationToken.None));
+        var refused = await Assert.ThrowsAsync<KfmException>(() => wrong.HeadManifestAsync("kfm/api", digest, CancellationToken.None));
+        ManifestDescriptor? found = await right.HeadManifestAsync("kfm/api", digest, CancellationToken.None);
+        RegistryManifest manifest = await right.GetManifestAsync("kfm/api", digest, CancellationToken.None);
+        string layer = JsonNode.Parse(manifest.Content)!["layers"]![0]!["digest"]!.GetValue<string>();
+
+        Assert.Equal(("RegistryUnauthorized", KfmErrorKind.PermissionDenied), (anonymous.ErrorId, anonymous.Kind));
+        Assert.Contains("none are configured", anonymous.Message);
+        Assert.Equal("RegistryUnauthorized", refused.ErrorId);
+        Assert.DoesNotContain("not-the-password", refused.Message);
+        Assert.Equal(digest, found!.Digest);
+        Assert.Equal(digest, manifest.Descriptor.Digest);
+        Assert.Equal("build", System.Text.Encoding.UTF8.GetString(await right.GetBlobAsync("kfm/api", layer, CancellationToken.None)));
+        Assert.Null(await right.HeadManifestAsync("kfm/api", "sha256:" + new string('0', 64), CancellationToken.None));
+    }
+
+    /// <summary>A deploy of <paramref name="image"/> (a new revision), waited for until its ReplicaSet exists.</summary>
+    private static async Task DeployAsync(LabEnvironment lab, string image)
+    {
+        var patch = new V1Patch($"{{\"spec\":{{\"template\":{{\"spec\":{{\"containers\":[{{\"name\":\"api\",\"image\":\"{image}\"}}]}}}}}}}}", V1Patch.PatchType.StrategicMergePatch);
+        await lab.Client.AppsV1.PatchNamespacedDeploymentAsync(patch, "kfm-api", "kfm");
+        for (int i = 0; i < 400; i++)
+        {
+            V1ReplicaSetList sets = await lab.Client.AppsV1.ListNamespacedReplicaSetAsync("kfm");
+            if (sets.Items.Any(s => s.Spec.Template.Spec.Containers[0].Image == image && s.Metadata.Annotations?.ContainsKey("deployment.kubernetes.io/revision") == true))
+            {
+                return;
+            }
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"no ReplicaSet for {image}");
+    }
+
+    /// <summary>The lab environment with a registry section: the registry at <paramref name="url"/>, user kfm, token by reference.</summary>
+    private static EnvironmentConfig WithRegistry(LabEnvironment lab, Uri url)
+    {
+        string yaml = $$"""
+            defaults: { incident_journal: state/incidents, receipt_store: state/receipts }
+            environments:
+              lab:
+                cluster: { kubeconfig_path: {{lab.Host.KubeconfigPath}}, context: lab, namespace: kfm, deployment: kfm-api, container: api }
+                freeze: { mechanisms: [ { kind: argocd, name: kfm-api, namespace: argocd } ] }
+                registry: { url: '{{url}}', username: {{RegistryServer.User}}, token_env: {{TokenVariable}} }
+            """;
+        return KfmConfigLoader.LoadFromText(yaml, Path.Combine(lab.Dir, "kfm-rollback.yaml"), lab.Dir).GetEnvironment("lab");
+    }
+}
