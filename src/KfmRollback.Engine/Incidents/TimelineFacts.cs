@@ -1,0 +1,148 @@
+namespace KfmRollback.Engine.Incidents;
+
+/// <summary>The incident's latest verification as Test-KfmRollback recorded it: per-section words and the checks that did not pass.</summary>
+public sealed record RecordedVerification(TimelineEntry Entry, IReadOnlyDictionary<char, string> Sections, IReadOnlyList<string> NotPassing)
+{
+    /// <summary>A section's word ("pass", "fail", "inconclusive"), or "not recorded".</summary>
+    public string Section(char section) => Sections.TryGetValue(section, out string? word) ? word : "not recorded";
+
+    /// <summary>Every section A–D passed.</summary>
+    public bool AllPassed => "ABCD".All(s => Section(s) == "pass");
+}
+
+/// <summary>
+/// What an incident's timeline says happened, read from the entries the module's steps write (freeze,
+/// rollback, rollout, verification, fail-closed). One reader for every use: the stage claims of
+/// incident updates (<see cref="StageClaims"/>), the follow-up's pending items and the plots' markers.
+/// Entries people add by hand (Add-KfmTimelineEntry) are kept in the timeline but prove nothing here
+/// unless they have the exact form a step writes.
+/// </summary>
+public sealed class TimelineFacts
+{
+    // The event texts the steps write (Freeze/FreezeOperations, Rollback/*, Test-KfmRollback, *-KfmFailClosed).
+    public const string FrozePrefix = "Froze ";
+    public const string JoinedPrefix = "Joined the freeze of ";
+    public const string ThawedPrefix = "Thawed ";
+    public const string ReleasedPrefix = "Released the freeze of ";
+    public const string VerifiedPrefix = "Verified ";
+    public const string FailedClosedPrefix = "FAILED CLOSED ";
+    public const string ServingAgainPrefix = "Serving again in ";
+
+    private TimelineFacts(IReadOnlyList<TimelineEntry> entries) => Entries = entries;
+
+    /// <summary>The timeline, oldest first.</summary>
+    public IReadOnlyList<TimelineEntry> Entries { get; }
+
+    public static TimelineFacts Read(IEnumerable<TimelineEntry> timeline) => new(timeline.OrderBy(e => e.At).ToList());
+
+    /// <summary>The first freeze this incident made or joined.</summary>
+    public TimelineEntry? FirstFreeze => Entries.FirstOrDefault(e => FreezeTarget(e.Event, FrozePrefix) is not null || FreezeTarget(e.Event, JoinedPrefix) is not null);
+
+    /// <summary>Freeze targets this incident froze (or joined) and has not thawed or released since.</summary>
+    public IReadOnlyList<string> StillFrozen
+    {
+        get
+        {
+            var held = new List<string>();
+            foreach (TimelineEntry entry in Entries)
+            {
+                if ((FreezeTarget(entry.Event, FrozePrefix) ?? FreezeTarget(entry.Event, JoinedPrefix)) is { } frozen)
+                {
+                    held.Remove(frozen);
+                    held.Add(frozen);
+                }
+                else if ((FreezeTarget(entry.Event, ThawedPrefix) ?? FreezeTarget(entry.Event, ReleasedPrefix)) is { } thawed)
+                {
+                    held.Remove(thawed);
+                }
+            }
+            return held;
+        }
+    }
+
+    /// <summary>The first rollback this incident applied (a change sent, not a skip, refusal or failure before any change).</summary>
+    public TimelineEntry? FirstRollbackApplied => Entries.FirstOrDefault(e => IsRollbackApplied(e.Event));
+
+    /// <summary>The last rollback this incident saw through to a finished rollout (Cluster and Helm: rollout complete; GitOps: Succeeded).</summary>
+    public TimelineEntry? LastRollbackCompleted => Entries.LastOrDefault(e => IsRolloutComplete(e.Event));
+
+    /// <summary>The last rollout that failed, when no rollout completed after it.</summary>
+    public TimelineEntry? RollbackFailedSinceCompleted
+    {
+        get
+        {
+            TimelineEntry? failed = Entries.LastOrDefault(e => IsRolloutFailed(e.Event));
+            return failed is not null && (LastRollbackCompleted is not { } done || done.At < failed.At) ? failed : null;
+        }
+    }
+
+    /// <summary>The latest verification Test-KfmRollback recorded, or null.</summary>
+    public RecordedVerification? LastVerification
+    {
+        get
+        {
+            TimelineEntry? entry = Entries.LastOrDefault(e => e.Event.StartsWith(VerifiedPrefix, StringComparison.Ordinal));
+            return entry is null ? null : ParseVerified(entry);
+        }
+    }
+
+    /// <summary>The fail-closed in force: the last FAILED CLOSED entry with no "Serving again" after it.</summary>
+    public TimelineEntry? FailedClosed
+    {
+        get
+        {
+            TimelineEntry? closed = null;
+            foreach (TimelineEntry entry in Entries)
+            {
+                if (entry.Event.StartsWith(FailedClosedPrefix, StringComparison.Ordinal)) { closed = entry; }
+                else if (entry.Event.StartsWith(ServingAgainPrefix, StringComparison.Ordinal)) { closed = null; }
+            }
+            return closed;
+        }
+    }
+
+    private static bool IsRollbackApplied(string text) =>
+        (text.StartsWith("Cluster rollback of ", StringComparison.Ordinal) || text.StartsWith("Helm rollback of ", StringComparison.Ordinal))
+            ? text.Contains(": revision ", StringComparison.Ordinal)
+            : text.StartsWith("GitOps rollback of ", StringComparison.Ordinal)
+                && (text.Contains(": branch ", StringComparison.Ordinal) || text.Contains(": pushed ", StringComparison.Ordinal));
+
+    private static bool IsRolloutComplete(string text) =>
+        (text.StartsWith("Rollout of ", StringComparison.Ordinal) && text.Contains(" complete", StringComparison.Ordinal))
+        || (text.StartsWith("GitOps rollback of ", StringComparison.Ordinal) && text.EndsWith(": Succeeded", StringComparison.Ordinal));
+
+    private static bool IsRolloutFailed(string text) =>
+        (text.StartsWith("Rollout of ", StringComparison.Ordinal) && text.Contains(" FAILED", StringComparison.Ordinal))
+        || (text.StartsWith("GitOps rollback of ", StringComparison.Ordinal) && text.Contains(": Failed", StringComparison.Ordinal));
+
+    /// <summary>"Verified lab: A pass, B fail, C inconclusive, D pass (not passing: B.x fail, C.y inconclusive)".</summary>
+    private static RecordedVerification ParseVerified(TimelineEntry entry)
+    {
+        string text = entry.Event;
+        int colon = text.IndexOf(": ", StringComparison.Ordinal);
+        string rest = colon < 0 ? string.Empty : text[(colon + 2)..];
+        int paren = rest.IndexOf(" (not passing: ", StringComparison.Ordinal);
+        string sections = paren < 0 ? rest : rest[..paren];
+        var words = new Dictionary<char, string>();
+        foreach (string part in sections.Split(", ", StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            string[] pair = part.Split(' ', 2);
+            if (pair.Length == 2 && pair[0].Length == 1 && "ABCD".Contains(pair[0][0])) { words[pair[0][0]] = pair[1]; }
+        }
+        var notPassing = paren < 0 ? new List<string>()
+            : rest[(paren + " (not passing: ".Length)..].TrimEnd(')').Split(", ", StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+        return new RecordedVerification(entry, words, notPassing);
+    }
+
+    /// <summary>
+    /// The target of "Froze argocd Application argocd/kfm-api (lab)": what lies between the prefix and the
+    /// environment in parentheses; null for any other text (a person's "Froze deploys" names no target).
+    /// </summary>
+    public static string? FreezeTarget(string text, string prefix)
+    {
+        if (!text.StartsWith(prefix, StringComparison.Ordinal)) return null;
+        int paren = text.IndexOf(" (", prefix.Length, StringComparison.Ordinal);
+        int close = paren < 0 ? -1 : text.IndexOf(')', paren);
+        return paren > prefix.Length && close > paren + 2 ? text[prefix.Length..paren] : null;
+    }
+}
