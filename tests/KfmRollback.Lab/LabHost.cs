@@ -53,6 +53,8 @@ public sealed class LabHost : IAsyncDisposable
     public ImageCatalogue Images { get; } = new();
     public Workloads Workloads { get; }
     public GitOps GitOps { get; }
+    /// <summary>Flux ImageUpdateAutomation and Argo CD Image Updater stand-ins.</summary>
+    public ImageAutomation ImageAutomation { get; }
     public KfmApi KfmApi { get; }
     public string AdminToken { get; } = Token();
     public string ViewerToken { get; } = Token();
@@ -87,6 +89,7 @@ public sealed class LabHost : IAsyncDisposable
         Store = new Store(Clock);
         Workloads = new Workloads(Store, Images, new WorkloadOptions { PodStartSeconds = o.PodStartSeconds });
         GitOps = new GitOps(Store, o.SelfHealSeconds, new GitSource(Path.Combine(o.OutDir, "git-sources")));
+        ImageAutomation = new ImageAutomation(Store);
         KfmApi = new KfmApi(Store, Images, PublicToken, StewardToken);
         Store.Changed += () => { if (_wake.CurrentCount == 0) _wake.Release(); };
     }
@@ -183,6 +186,7 @@ public sealed class LabHost : IAsyncDisposable
             try
             {
                 Workloads.Tick();
+                ImageAutomation.Tick();
                 GitOps.Tick();
             }
             catch (Exception e)
@@ -193,7 +197,7 @@ public sealed class LabHost : IAsyncDisposable
     }
 
     /// <summary>Runs the controllers once, synchronously (tests and /lab/tick).</summary>
-    public void TickNow() { Workloads.Tick(); GitOps.Tick(); }
+    public void TickNow() { Workloads.Tick(); ImageAutomation.Tick(); GitOps.Tick(); }
 
     public string KubeconfigText()
     {

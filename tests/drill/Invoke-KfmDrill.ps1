@@ -148,8 +148,8 @@ try {
     $runs = [Collections.Generic.List[object]]::new()
     foreach ($name in $scenarios) {
         if ($runs.Count) {
-            Step 'Thaw after the previous incident: Argo CD syncs automatically again'
-            Stop-KfmFreeze -Force -Confirm:$false -WarningAction SilentlyContinue | Out-Null
+            Step 'Thaw after the previous incident: it stops its freeze, and Argo CD syncs automatically again'
+            Stop-KfmFreeze -IncidentId $runs[$runs.Count - 1].Incident -Force -Confirm:$false | Out-Null
         }
         # The incident begins when the bad build starts serving: its timeline, baseline window and plots start there.
         $incidentStart = [DateTimeOffset]::UtcNow
