@@ -21,7 +21,11 @@ public sealed class ArgoCdImageUpdaterFreeze : CustomObjectFreeze
     {
     }
 
+    /// <summary>Its own freeze record: the Application's <see cref="FreezeRecord.Annotation"/> belongs to the auto-sync freeze.</summary>
+    public const string RecordAnnotationKey = "kfm.dev/freeze-image-updater";
+
     public override FreezeKind Kind => FreezeKind.ArgocdImageUpdater;
+    protected override string RecordAnnotation => RecordAnnotationKey;
     protected override string KindName => "argocd-image-updater Application";
 
     protected override bool IsStopped(JsonObject resource) => ImageList(resource) is null;

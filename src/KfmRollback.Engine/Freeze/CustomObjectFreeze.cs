@@ -57,6 +57,13 @@ public abstract class CustomObjectFreeze : IFreezeMechanism
     /// <summary>The merge patch that restores <paramref name="prior"/> (default: <see cref="RestoreSpec"/> under <c>spec</c>).</summary>
     protected virtual JsonObject RestorePatch(JsonNode? prior) => new() { ["spec"] = RestoreSpec(prior) };
 
+    /// <summary>
+    /// The annotation holding this mechanism's freeze record. Mechanisms that share an object (Argo CD's
+    /// auto-sync and Argo CD Image Updater's annotation on one Application) each keep their own, so one's
+    /// prior settings never overwrite the other's.
+    /// </summary>
+    protected virtual string RecordAnnotation => FreezeRecord.Annotation;
+
     /// <summary>Why this object cannot be frozen this way, or null when it can.</summary>
     protected virtual string? WhyNotFreezable(JsonObject resource) => null;
 
@@ -95,7 +102,7 @@ public abstract class CustomObjectFreeze : IFreezeMechanism
         {
             return Describe(resource, FreezeAction.None) with { Freezable = false, Detail = notFreezable };
         }
-        FreezeRecord? existing = FreezeRecord.FromAnnotations(Annotations(resource));
+        FreezeRecord? existing = FreezeRecord.FromAnnotations(Annotations(resource), RecordAnnotation);
         if (existing is not null && IsStopped(resource))
         {
             if (existing.IsHeldBy(request.IncidentId))
@@ -131,7 +138,7 @@ public abstract class CustomObjectFreeze : IFreezeMechanism
     private async Task<FreezeState> ThawOnceAsync(FreezeRequest request, bool dryRun, CancellationToken cancellationToken)
     {
         JsonObject resource = await ReadAsync(cancellationToken).ConfigureAwait(false);
-        FreezeRecord? record = FreezeRecord.FromAnnotations(Annotations(resource));
+        FreezeRecord? record = FreezeRecord.FromAnnotations(Annotations(resource), RecordAnnotation);
         if (record is null)
         {
             return Describe(resource, FreezeAction.None) with
@@ -175,20 +182,20 @@ public abstract class CustomObjectFreeze : IFreezeMechanism
     /// <paramref name="body"/> with the precondition and the freeze record (null removes it) merged into
     /// its metadata: a concurrent edit makes the apiserver answer 409 instead of being overwritten.
     /// </summary>
-    private static JsonObject MergePatch(JsonObject resource, string? annotation, JsonObject body)
+    private JsonObject MergePatch(JsonObject resource, string? annotation, JsonObject body)
     {
         JsonObject metadata = body["metadata"] as JsonObject ?? new JsonObject();
         body["metadata"] = metadata;
         metadata["resourceVersion"] = (string?)resource["metadata"]?["resourceVersion"];
         JsonObject annotations = metadata["annotations"] as JsonObject ?? new JsonObject();
         metadata["annotations"] = annotations;
-        annotations[FreezeRecord.Annotation] = annotation;
+        annotations[RecordAnnotation] = annotation;
         return body;
     }
 
     private FreezeState Describe(JsonObject resource, FreezeAction action)
     {
-        FreezeRecord? record = FreezeRecord.FromAnnotations(Annotations(resource));
+        FreezeRecord? record = FreezeRecord.FromAnnotations(Annotations(resource), RecordAnnotation);
         return new FreezeState
         {
             Environment = Environment,

@@ -68,9 +68,10 @@ public sealed record FreezeRecord(string IncidentId, string FrozenBy, DateTimeOf
         ["holders"] = new JsonArray(Holders.Select(h => (JsonNode)h.ToJson()).ToArray()),
     }.ToJsonString();
 
-    public static FreezeRecord? FromAnnotations(IDictionary<string, string>? annotations)
+    /// <param name="key">The record's annotation: <see cref="Annotation"/>, or a mechanism's own when two mechanisms freeze one object (Argo CD and its Image Updater on one Application).</param>
+    public static FreezeRecord? FromAnnotations(IDictionary<string, string>? annotations, string key = Annotation)
     {
-        if (annotations is null || !annotations.TryGetValue(Annotation, out string? text))
+        if (annotations is null || !annotations.TryGetValue(key, out string? text))
         {
             return null;
         }

@@ -13,7 +13,7 @@ namespace KfmRollback.Lab.Controllers;
 /// <item>Flux <c>ImageUpdateAutomation</c> (<c>image.toolkit.fluxcd.io/v1</c>): unless <c>spec.suspend</c> is true,
 /// writes its latest image into the object annotation <c>lab.kfm.local/updates</c> names
 /// (<c>Application/&lt;ns&gt;/&lt;name&gt;</c> or <c>Kustomization/&lt;ns&gt;/&lt;name&gt;</c>) and reports
-/// <c>status.lastAutomationRunTime</c> and a Ready condition. A suspended object is not reconciled at all.</item>
+/// <c>status.lastAutomationRunTime</c>, <c>status.lastPushTime</c> and a Ready condition. A suspended object is not reconciled at all.</item>
 /// <item>Argo CD Image Updater (0.x): an Application carrying <c>argocd-image-updater.argoproj.io/image-list</c>
 /// gets its latest image written into it (write-back method argocd); without the annotation it is skipped,
 /// as the real updater skips Applications missing its required annotation.</item>
@@ -64,6 +64,7 @@ public sealed class ImageAutomation(Store store)
             });
             st["observedGeneration"] = gen;
             if (wrote || old["lastAutomationRunTime"] == null) st["lastAutomationRunTime"] = J.Time(Now);
+            if (wrote) st["lastPushTime"] = J.Time(Now);
             if (J.Same(st, old)) return false;
             o["status"] = st;
             return true;
