@@ -205,7 +205,8 @@ try {
         if ((Get-GitPin) -ne $good.digest) { $failures.Add("$($name.ToLowerInvariant()): Git does not pin $($good.name) afterwards") }
 
         Step 'Policy-safe comms: the closing incident update, recorded in the timeline'
-        $update = New-KfmIncidentUpdate -IncidentId $incident.IncidentId -Stage ($verification.Passed ? 'Resolved' : 'FailedClosed') -Confirm:$false
+        # Only what the timeline supports: Resolved after a passing verification, else still verifying.
+        $update = New-KfmIncidentUpdate -IncidentId $incident.IncidentId -Stage ($verification.Passed ? 'Resolved' : 'Verifying') -Confirm:$false
         Write-Host "    $($update.Text)"
         $runs.Add([pscustomobject]@{ Scenario = $name; Incident = $incident.IncidentId; Rollback = $rollback; Verification = $verification; Saved = $saved; Realign = $realign; Served = $served })
     }

@@ -63,16 +63,29 @@ public sealed class TimelineFacts
     /// <summary>The first rollback this incident applied (a change sent, not a skip, refusal or failure before any change).</summary>
     public TimelineEntry? FirstRollbackApplied => Entries.FirstOrDefault(e => IsRollbackApplied(e.Event));
 
-    /// <summary>The last rollback this incident saw through to a finished rollout (Cluster and Helm: rollout complete; GitOps: Succeeded).</summary>
-    public TimelineEntry? LastRollbackCompleted => Entries.LastOrDefault(e => IsRolloutComplete(e.Event));
+    /// <summary>
+    /// The last rollout that changed what runs and finished (Cluster and Helm: rollout complete; GitOps:
+    /// Succeeded). A GitOps change finished after a Cluster or Helm rollback is the re-align the runbook
+    /// asks for after an emergency rollback (Test-KfmDrift | Invoke-KfmRollback -Method GitOps): it pins
+    /// what already runs, so it neither counts as a new rollout nor makes an earlier verification stale.
+    /// </summary>
+    public TimelineEntry? LastRollbackCompleted => Rollouts().LastOrDefault(r => r.Ok).Entry;
 
-    /// <summary>The last rollout that failed, when no rollout completed after it.</summary>
-    public TimelineEntry? RollbackFailedSinceCompleted
+    /// <summary>The last rollout that failed, when no rollout completed after it (re-align failures excepted, as above).</summary>
+    public TimelineEntry? RollbackFailedSinceCompleted => Rollouts().LastOrDefault() is { Entry: not null, Ok: false } failed ? failed.Entry : null;
+
+    /// <summary>Rollouts that change what runs, oldest first, each finished (Ok) or failed.</summary>
+    private IEnumerable<(TimelineEntry? Entry, bool Ok)> Rollouts()
     {
-        get
+        bool clusterSide = false;
+        foreach (TimelineEntry entry in Entries)
         {
-            TimelineEntry? failed = Entries.LastOrDefault(e => IsRolloutFailed(e.Event));
-            return failed is not null && (LastRollbackCompleted is not { } done || done.At < failed.At) ? failed : null;
+            bool gitOps = entry.Event.StartsWith("GitOps rollback of ", StringComparison.Ordinal);
+            bool done = IsRolloutComplete(entry.Event), failed = IsRolloutFailed(entry.Event);
+            if (!done && !failed) continue;
+            if (gitOps && clusterSide) continue;   // the re-align after an emergency rollback
+            if (!gitOps && done) clusterSide = true;
+            yield return (entry, done);
         }
     }
 

@@ -87,6 +87,26 @@ public sealed class StageClaimsTests
     }
 
     [Fact]
+    public async Task The_re_align_after_an_emergency_rollback_does_not_make_the_verification_stale()
+    {
+        await FreezeAsync(FreezeAction.Froze);
+        RolledBackAndRolledOut();
+        Verified(AllPass);
+        // Test-KfmDrift | Invoke-KfmRollback -Method GitOps -Wait: Git pinned to what runs, synced once.
+        Add("GitOps rollback of prod: branch ops/rollback-api-INC-7 pushed, pull request (none)");
+        Add("GitOps rollback of prod: Succeeded");
+        StageClaims.Require(IncidentStage.Resolved, Incident());
+
+        // A GitOps rollback that is the first rollout of the incident is a rollout of its own.
+        _timeline.Clear();
+        await FreezeAsync(FreezeAction.Froze);
+        Verified(AllPass);
+        Add("GitOps rollback of prod: branch ops/rollback-api-INC-7 pushed, pull request (none)");
+        Add("GitOps rollback of prod: Succeeded");
+        Assert.Equal(StageClaims.NotVerified, Assert.Throws<KfmException>(() => StageClaims.Require(IncidentStage.Resolved, Incident())).ErrorId);
+    }
+
+    [Fact]
     public async Task A_verification_recorded_before_the_rollout_finished_supports_no_Resolved()
     {
         await FreezeAsync(FreezeAction.Froze);
