@@ -42,13 +42,13 @@ public static class IncidentReport
         var html = new StringBuilder();
         html.Append("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Incident report ").Append(Enc(incident.IncidentId)).Append("</title><style>")
             // Fits a 1280 px window: the page is at most 1150 px wide, text wraps at spaces, and a long
-            // token (a digest, a path) breaks where it would overflow; only the timeline's times keep one line.
+            // token (a digest, a path) may break anywhere, so it never widens a table past the page. What
+            // is read at a glance keeps one line: the timeline's times and role, and verdicts.
             .Append("body{font-family:DejaVu Sans,Arial,sans-serif;margin:2em auto;padding:0 1em;max-width:1150px;color:#222}h1{border-bottom:3px solid #b22}h2{margin-top:1.6em;border-bottom:1px solid #ccc}")
-            .Append("table{border-collapse:collapse;width:100%;font-size:.92em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:break-word}th{background:#f3f3f3}")
+            .Append("table{border-collapse:collapse;width:100%;font-size:.92em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}td{overflow-wrap:anywhere}th{background:#f3f3f3}")
             .Append("code{background:#f5f5f5;padding:1px 3px;word-break:break-all}.Pass{color:#176617;font-weight:bold}.Fail{color:#b22;font-weight:bold}.Inconclusive{color:#a60;font-weight:bold}")
             .Append(".flag{background:#fde;border:1px solid #b22;padding:6px 10px}img{max-width:100%;border:1px solid #ddd;margin:.5em 0}")
-            // The timeline's UTC time stays on one line: an operator scans the timeline by time.
-            .Append("table.timeline td:first-child,table.timeline td:nth-child(2){white-space:nowrap}")
+            .Append("table.timeline td:nth-child(-n+3),td.Pass,td.Fail,td.Inconclusive{white-space:nowrap}")
             .Append("</style></head><body><h1>Incident report ").Append(Enc(incident.IncidentId)).Append("</h1>");
         foreach (var (title, rows, paragraphs) in sections)
         {
