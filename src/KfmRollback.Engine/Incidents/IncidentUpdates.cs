@@ -49,8 +49,10 @@ public static class IncidentUpdates
     /// </summary>
     public static IncidentUpdate ComposeFor(Incident incident, IncidentStage stage, IReadOnlyCollection<ImpactArea> impact, TimeSpan? nextUpdateIn, DateTimeOffset now)
     {
+        // The parameters first (a bad timebox is the caller's to fix whatever the timeline says), then the claim.
+        IncidentUpdate update = Compose(incident.IncidentId, stage, impact, nextUpdateIn, now);
         StageClaims.Require(stage, incident);
-        return Compose(incident.IncidentId, stage, impact, nextUpdateIn, now);
+        return update;
     }
 
     public static IncidentUpdate Compose(string incidentId, IncidentStage stage, IReadOnlyCollection<ImpactArea> impact, TimeSpan? nextUpdateIn, DateTimeOffset now)

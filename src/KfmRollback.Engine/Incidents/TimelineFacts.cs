@@ -14,8 +14,8 @@ public sealed record RecordedVerification(TimelineEntry Entry, IReadOnlyDictiona
 /// What an incident's timeline says happened, read from the entries the module's steps write (freeze,
 /// rollback, rollout, verification, fail-closed). One reader for every use: the stage claims of
 /// incident updates (<see cref="StageClaims"/>), the follow-up's pending items and the plots' markers.
-/// Entries people add by hand (Add-KfmTimelineEntry) are kept in the timeline but prove nothing here
-/// unless they have the exact form a step writes.
+/// The forms the steps write are reserved to them (<see cref="EnsureNotStepEvent"/>): Add-KfmTimelineEntry
+/// refuses them, so what people type by hand never counts as proof of a change.
 /// </summary>
 public sealed class TimelineFacts
 {
@@ -111,6 +111,28 @@ public sealed class TimelineFacts
                 else if (entry.Event.StartsWith(ServingAgainPrefix, StringComparison.Ordinal)) { closed = null; }
             }
             return closed;
+        }
+    }
+
+    /// <summary>True for a text in the form one of the steps writes, which this reader takes as a fact.</summary>
+    public static bool IsStepEvent(string text) =>
+        new[] { FrozePrefix, JoinedPrefix, ThawedPrefix, ReleasedPrefix }.Any(p => FreezeTarget(text, p) is not null)
+        || IsRollbackApplied(text) || IsRolloutComplete(text) || IsRolloutFailed(text)
+        || (text.StartsWith(VerifiedPrefix, StringComparison.Ordinal) && text.Contains(": A ", StringComparison.Ordinal))
+        || text.StartsWith(FailedClosedPrefix, StringComparison.Ordinal) || text.StartsWith(ServingAgainPrefix, StringComparison.Ordinal);
+
+    /// <summary>
+    /// Refuses a hand-written timeline event in the form a step records (a freeze, rollback, rollout,
+    /// verification or fail-closed): incident updates take those as proof that the change happened.
+    /// </summary>
+    public static void EnsureNotStepEvent(string text)
+    {
+        if (IsStepEvent(text.Trim()))
+        {
+            throw new Core.KfmException("TimelineEventReserved", Core.KfmErrorKind.InvalidArgument,
+                // The text is not echoed: it has not passed the journal's secret check yet.
+                "The event has the form of one the module's cmdlets record when they make a change (a freeze, rollback, rollout, verification or fail-closed), " +
+                "which incident updates rely on as proof. Make the change with the cmdlet that records it, or describe what was done in your own words (for example 'Rolled back by hand with kubectl rollout undo').", text);
         }
     }
 

@@ -170,6 +170,26 @@ public sealed class StageClaimsTests
         Assert.Throws<KfmException>(() => StageClaims.Require(IncidentStage.Identified, Incident()));
     }
 
+    [Theory]
+    [InlineData("Froze argocd Application argocd/kfm-api (prod)")]
+    [InlineData("Cluster rollback of kfm/kfm-api (image): revision 5 → template of revision 4 (a → b)")]
+    [InlineData("Rollout of kfm/kfm-api complete: done")]
+    [InlineData("GitOps rollback of prod: Succeeded")]
+    [InlineData("Verified prod: A pass, B pass, C pass, D pass")]
+    [InlineData("FAILED CLOSED prod (maintenance-flag, x): why")]
+    public void The_forms_the_steps_record_are_reserved_to_them(string text)
+    {
+        var e = Assert.Throws<KfmException>(() => TimelineFacts.EnsureNotStepEvent(text));
+        Assert.Equal("TimelineEventReserved", e.ErrorId);
+        Assert.DoesNotContain(text, e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Froze deploys")]
+    [InlineData("Rolled back by hand with kubectl rollout undo")]
+    [InlineData("Verified with the data team that the catalog is fine")]
+    public void A_persons_own_words_are_not(string text) => TimelineFacts.EnsureNotStepEvent(text);
+
     [Fact]
     public void A_hand_typed_event_does_not_prove_a_freeze()
     {
