@@ -141,7 +141,7 @@ public sealed class FreezeHoldersLabTests
         IFreezeMechanism[] mechanisms =
         {
             new ArgoCdFreeze(lab.Client, "lab", "argocd", "kfm-api"),
-            new FluxImageUpdateFreeze(lab.Client, "lab", "flux-system", "kfm-api"),
+            FluxImageUpdateFreeze.For(lab.Client, "lab", "flux-system", "kfm-api"),
             new ArgoCdImageUpdaterFreeze(lab.Client, "lab", "argocd", "kfm-api"),
         };
         foreach (IFreezeMechanism mechanism in mechanisms)
