@@ -12,7 +12,8 @@
       Bench    runs bench/*.ps1, each printing 'bench: <name> ratio=<x> target<=<goal>' lines
       Drill    the main job: the rollback runbook end to end, on the embedded lab (-Scenario
                Preferred|Emergency|Both, default Both)
-      Lab      starts the lab cluster in the foreground (out/lab/kubeconfig, out/lab/kfm-rollback.yaml)
+      Lab      starts the lab cluster in the foreground, ready for the README's quick tour (out/lab/lab.env.ps1,
+               out/lab/kfm-rollback.yaml, out/lab/kubeconfig)
 .EXAMPLE
     dotnet tool restore && dotnet pwsh -NoProfile -File ./build.ps1 -Task Test
 #>
@@ -235,21 +236,28 @@ function Invoke-Drill {
 }
 
 # Runs the lab in the foreground until Ctrl+C or SIGTERM; the lab stops every process it started.
+# Before it waits, it puts the lab where the README's quick tour starts (tests/lab/Initialize-KfmLabTour.ps1:
+# the good build's contract recorded, then the bad build deployed through Argo CD) and prints, and
+# writes to out/lab/, what the tour needs.
 function Invoke-Lab {
     Install-DebianPackage $TestDebianPackages
+    Invoke-Build
     Invoke-BuildLab
     $labDir = Join-Path $Out 'lab'
     if (Test-Path $labDir) { Remove-Item $labDir -Recurse -Force }
     New-Item -ItemType Directory -Force $labDir | Out-Null
     . (Join-Path $Root 'tests/lab/LabProcess.ps1')
-    $process = Start-KfmLabProcess -LabDll $env:KFM_LAB_DLL -Directory $labDir -Arguments @('--prometheus', '--parent-pid', $PID) -Foreground
+    # The setup runs in a fresh pwsh, so this build process never loads the module it built.
+    $process = Start-KfmTourLab -LabDll $env:KFM_LAB_DLL -Directory $labDir -ModulePath $ModuleOut -Foreground
     try {
-        $config = & (Join-Path $Root 'tests/lab/New-KfmLabConfig.ps1') -LabDirectory $labDir
         $lab = Get-Content -Raw (Join-Path $labDir 'lab.json') | ConvertFrom-Json
+        $envScript = Join-Path $labDir 'lab.env.ps1'
         Write-Host ''
         Write-Host "The lab is running (apiserver $($lab.apiserver.url), KFM API $($lab.kfmApi.url)$(if ($lab.prometheus) { ", Prometheus $($lab.prometheus.url)" }))."
+        Write-Host 'bad-5xx is serving after good-1.5.1: the incident the README''s quick tour rolls back. In another shell:'
+        Write-Host "  dotnet pwsh -NoProfile"
+        Write-Host "  . $envScript     # sets `$env:KFM_ROLLBACK_CONFIG and imports the module"
         Write-Host "  kubectl --kubeconfig $(Join-Path $labDir 'kubeconfig') get deploy,rs,pods -n kfm"
-        Write-Host "  `$env:KFM_ROLLBACK_CONFIG = '$config'; Import-Module $ModuleOut; Get-KfmApiRef"
         Write-Host 'Press Ctrl+C to stop it.'
         $process.WaitForExit()
     }

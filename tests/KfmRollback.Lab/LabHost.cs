@@ -55,6 +55,8 @@ public sealed class LabHost : IAsyncDisposable
     public ImageCatalogue Images { get; } = new();
     public Workloads Workloads { get; }
     public GitOps GitOps { get; }
+    /// <summary>Flux ImageUpdateAutomation and Argo CD Image Updater stand-ins.</summary>
+    public ImageAutomation ImageAutomation { get; }
     public KfmApi KfmApi { get; }
     public string AdminToken { get; } = Token();
     public string ViewerToken { get; } = Token();
@@ -89,6 +91,7 @@ public sealed class LabHost : IAsyncDisposable
         Store = new Store(Clock);
         Workloads = new Workloads(Store, Images, new WorkloadOptions { PodStartSeconds = o.PodStartSeconds });
         GitOps = new GitOps(Store, o.SelfHealSeconds, new GitSource(Path.Combine(o.OutDir, "git-sources")));
+        ImageAutomation = new ImageAutomation(Store);
         KfmApi = new KfmApi(Store, Images, PublicToken, StewardToken);
         Store.Changed += () => { if (_wake.CurrentCount == 0) _wake.Release(); };
     }
@@ -185,6 +188,7 @@ public sealed class LabHost : IAsyncDisposable
             try
             {
                 Workloads.Tick();
+                ImageAutomation.Tick();
                 GitOps.Tick();
             }
             catch (Exception e)
@@ -195,7 +199,7 @@ public sealed class LabHost : IAsyncDisposable
     }
 
     /// <summary>Runs the controllers once, synchronously (tests and /lab/tick).</summary>
-    public void TickNow() { Workloads.Tick(); GitOps.Tick(); }
+    public void TickNow() { Workloads.Tick(); ImageAutomation.Tick(); GitOps.Tick(); }
 
     public string KubeconfigText()
     {

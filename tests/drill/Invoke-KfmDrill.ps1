@@ -148,8 +148,8 @@ try {
     $runs = [Collections.Generic.List[object]]::new()
     foreach ($name in $scenarios) {
         if ($runs.Count) {
-            Step 'Thaw after the previous incident: Argo CD syncs automatically again'
-            Stop-KfmFreeze -Force -Confirm:$false -WarningAction SilentlyContinue | Out-Null
+            Step 'Thaw after the previous incident: it stops its freeze, and Argo CD syncs automatically again'
+            Stop-KfmFreeze -IncidentId $runs[$runs.Count - 1].Incident -Force -Confirm:$false | Out-Null
         }
         # The incident begins when the bad build starts serving: its timeline, baseline window and plots start there.
         $incidentStart = [DateTimeOffset]::UtcNow
@@ -205,7 +205,8 @@ try {
         if ((Get-GitPin) -ne $good.digest) { $failures.Add("$($name.ToLowerInvariant()): Git does not pin $($good.name) afterwards") }
 
         Step 'Policy-safe comms: the closing incident update, recorded in the timeline'
-        $update = New-KfmIncidentUpdate -IncidentId $incident.IncidentId -Stage ($verification.Passed ? 'Resolved' : 'FailedClosed') -Confirm:$false
+        # Only what the timeline supports: Resolved after a passing verification, else still verifying.
+        $update = New-KfmIncidentUpdate -IncidentId $incident.IncidentId -Stage ($verification.Passed ? 'Resolved' : 'Verifying') -Confirm:$false
         Write-Host "    $($update.Text)"
         $runs.Add([pscustomobject]@{ Scenario = $name; Incident = $incident.IncidentId; Rollback = $rollback; Verification = $verification; Saved = $saved; Realign = $realign; Served = $served })
     }

@@ -53,3 +53,31 @@ function Stop-KfmLabProcess {
         $Process.WaitForExit(10000) | Out-Null
     }
 }
+
+# The lab as build.ps1 -Task Lab starts it, for the task and for the test of the README's quick tour:
+# Prometheus on, then tests/lab/Initialize-KfmLabTour.ps1 in a fresh pwsh (it imports the module)
+# puts it where the tour begins and writes what the tour needs beside its configuration. The setup's
+# output is shown with -Foreground, else kept in tour-setup.log; a setup that fails stops the lab.
+function Start-KfmTourLab {
+    param(
+        [Parameter(Mandatory)] [string] $LabDll,
+        [Parameter(Mandatory)] [string] $Directory,
+        [Parameter(Mandatory)] [string] $ModulePath,
+        [switch] $Foreground
+    )
+    $process = Start-KfmLabProcess -LabDll $LabDll -Directory $Directory -Arguments @('--prometheus', '--parent-pid', "$PID") -Foreground:$Foreground
+    try {
+        $pwsh = [Environment]::ProcessPath
+        $prefix = @(if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { Join-Path $PSHOME 'pwsh.dll' })
+        $setup = Join-Path $PSScriptRoot 'Initialize-KfmLabTour.ps1'
+        $output = & $pwsh @prefix -NoProfile -NonInteractive -File $setup -LabDirectory $Directory -ModulePath $ModulePath 2>&1 | ForEach-Object { "$_" }
+        $code = $LASTEXITCODE
+        if ($Foreground) { $output | Out-Host } else { $output | Set-Content (Join-Path $Directory 'tour-setup.log') }
+        if ($code -ne 0) { throw "The lab started, but putting it where the quick tour begins failed (exit $code): $(($output | Select-Object -Last 5) -join ' ')" }
+    }
+    catch {
+        Stop-KfmLabProcess $process
+        throw
+    }
+    $process
+}

@@ -5,15 +5,22 @@
 #>
 param(
     [Parameter(Mandatory)] [string] $LabDirectory,
-    [string] $Path = (Join-Path $LabDirectory 'kfm-rollback.yaml')
+    [string] $Path = (Join-Path $LabDirectory 'kfm-rollback.yaml'),
+    # Read the probe callers' tokens and the restricted ids from files in this directory (public-token,
+    # steward-token, restricted-ids) instead of environment variables (build.ps1 -Task Lab).
+    [string] $SecretsDirectory
 )
 $ErrorActionPreference = 'Stop'
 $lab = Get-Content -Raw (Join-Path $LabDirectory 'lab.json') | ConvertFrom-Json
 $prometheus = if ($lab.prometheus) { $lab.prometheus.url } else { 'http://127.0.0.1:9' }
+$public, $steward, $restricted = if ($SecretsDirectory) {
+    "token_file: $(Join-Path $SecretsDirectory 'public-token')", "token_file: $(Join-Path $SecretsDirectory 'steward-token')", "restricted_ids_file: $(Join-Path $SecretsDirectory 'restricted-ids')"
+}
+else { 'token_env: KFM_LAB_PUBLIC_TOKEN', 'token_env: KFM_LAB_STEWARD_TOKEN', 'restricted_ids_env: KFM_LAB_RESTRICTED_IDS' }
 
 @"
 # Generated for the lab in $LabDirectory. Secrets are references: the lab's tokens are in lab.json
-# and reach the module through environment variables (KFM_LAB_PUBLIC_TOKEN, KFM_LAB_STEWARD_TOKEN).
+# and reach the module through $(if ($SecretsDirectory) { "files in $SecretsDirectory" } else { 'environment variables (KFM_LAB_PUBLIC_TOKEN, KFM_LAB_STEWARD_TOKEN, KFM_LAB_RESTRICTED_IDS)' }).
 defaults:
   incident_journal: state/incidents
   receipt_store: state/receipts
@@ -59,15 +66,15 @@ environments:
             anonymous: true
             role: public
           public-user:
-            token_env: KFM_LAB_PUBLIC_TOKEN
+            $public
             role: public
           steward:
-            token_env: KFM_LAB_STEWARD_TOKEN
+            $steward
             role: restricted
         endpoints:
           - path: /api/v1/datasets
           - path: /api/v1/datasets/{id}
-        restricted_ids_env: KFM_LAB_RESTRICTED_IDS
+        $restricted
     config_surface:
       configmaps: [kfm-api-config]
     fail_closed:

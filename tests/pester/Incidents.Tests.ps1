@@ -80,6 +80,14 @@ Describe 'New-KfmIncidentUpdate' {
         $dir = New-KfmTestDirectory
         $journal = Join-Path $dir 'incidents.ndjson'
         New-KfmIncident -Id INC-20 -Commander alice -Reason 'leak of burial_sites existence' -JournalPath $journal -Confirm:$false | Out-Null
+        # What Start-KfmFreeze and Invoke-KfmRollback record, written to the journal as they write it
+        # (the lab tests make them for real; Add-KfmTimelineEntry refuses these forms).
+        function Add-StepEvent([string] $Text) {
+            [ordered]@{ v = 1; type = 'timeline'; incident_id = 'INC-20'; at = [DateTime]::UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'"); actor = 'test'; role = 'OPS'; event = $Text } |
+                ConvertTo-Json -Compress | Add-Content -Path $journal
+        }
+        Add-StepEvent 'Froze argocd Application argocd/kfm-api (prod)'
+        Add-StepEvent "Cluster rollback of kfm/kfm-api (image): revision 5 → template of revision 4 (sha256:$('b' * 12) → sha256:$('a' * 12))"
     }
 
     It 'writes the runbook''s template and records in the timeline that it was posted' {
@@ -92,10 +100,29 @@ Describe 'New-KfmIncidentUpdate' {
     }
 
     It 'records nothing for a draft or under -WhatIf' {
-        New-KfmIncidentUpdate INC-20 Resolved -NoRecord -JournalPath $journal | Out-Null
-        $draft = New-KfmIncidentUpdate INC-20 Verifying -JournalPath $journal -WhatIf
-        $draft.Stage | Should -Be 'Verifying'
-        (Get-KfmIncident -Id INC-20 -JournalPath $journal).Timeline.Count | Should -Be 0
+        New-KfmIncidentUpdate INC-20 RollingBack -NoRecord -JournalPath $journal | Out-Null
+        $draft = New-KfmIncidentUpdate INC-20 RollingBack -JournalPath $journal -WhatIf
+        $draft.Stage | Should -Be 'RollingBack'
+        (Get-KfmIncident -Id INC-20 -JournalPath $journal).Timeline.Role | Should -Not -Contain 'COMMS'
+    }
+
+    It 'refuses a stage the timeline does not support, draft or not, and offers the one that fits' {
+        $err = { New-KfmIncidentUpdate INC-20 Verifying -NoRecord -JournalPath $journal } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'IncidentUpdateUnsupported,*'
+        $err.CategoryInfo.Category | Should -Be 'InvalidOperation'
+        $err.Exception.Message | Should -Match 'no finished rollout'
+        $err.Exception.Message | Should -Match '-Stage RollingBack'
+        $err = { New-KfmIncidentUpdate INC-20 Resolved -JournalPath $journal -Confirm:$false } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'IncidentUpdateUnsupported,*'
+        (Get-KfmIncident -Id INC-20 -JournalPath $journal).Timeline.Role | Should -Not -Contain 'COMMS'
+    }
+
+    It 'keeps the forms the cmdlets record for themselves' {
+        $err = { Add-KfmTimelineEntry -IncidentId INC-20 -Event 'Rollout of kfm/kfm-api complete: by hand' -JournalPath $journal -Confirm:$false } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'TimelineEventReserved,*'
+        Add-KfmTimelineEntry -IncidentId INC-20 -Event 'Rolled back by hand with kubectl rollout undo' -JournalPath $journal -Confirm:$false | Out-Null
+        $err = { New-KfmIncidentUpdate INC-20 Verifying -JournalPath $journal -Confirm:$false } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'IncidentUpdateUnsupported,*' -Because 'a person''s own words prove no rollout'
     }
 
     It 'refuses an unknown stage, a timebox past a day and an unknown incident with clear errors' {

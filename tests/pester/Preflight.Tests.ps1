@@ -47,7 +47,7 @@ Describe 'An admission policy that refuses the undo' {
         $failed[0].Target | Should -Be 'json-patch deployment kfm/kfm-api'
         $failed[0].Saw | Should -Match 'admission webhook "validate.kyverno.svc-fail" denied the request: policy Deployment/kfm/kfm-api'
         "$warned" | Should -Match 'preflight server-dry-run FAILED \(PreflightAdmissionDenied\)'
-        ($plan | Format-Table | Out-String -Width 300) | Should -Match 'FAILED: server-dry-run \(PreflightAdmissionDenied\)'
+        ($plan | Out-String -Width 300) | Should -Match 'FAILED: server-dry-run \(PreflightAdmissionDenied\)'
         ($plan.Preflight | Format-Table | Out-String -Width 300) | Should -Match 'registry-digest\s+Skipped'
     }
 

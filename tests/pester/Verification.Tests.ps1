@@ -204,3 +204,63 @@ Describe 'No false pass, no leak' {
         }
     }
 }
+
+Describe 'Waits that know what waiting can fix, and comms that tell the truth' {
+    BeforeAll {
+        $script:noSnapshot = Join-Path $lab.Directory 'no-snapshot.yaml'
+        (Get-Content -Raw $lab.Config) -replace 'contract_snapshot_dir: state/contracts', 'contract_snapshot_dir: state/no-contracts' | Set-Content $noSnapshot
+        New-KfmIncident -Id INC-VER -Commander alice -Reason '5xx after deploy' -Environment lab -Confirm:$false | Out-Null
+        Start-KfmFreeze -IncidentId INC-VER -Confirm:$false -WarningAction SilentlyContinue | Out-Null
+        Deploy 'good-1.5.1'
+        Deploy 'bad-5xx'
+        $script:rollback = Invoke-KfmRollback -Method Cluster -IncidentId INC-VER -Wait -Confirm:$false
+    }
+
+    It 'ends a wait at once on a missing credential, saying which variable to set' {
+        $saved = $env:KFM_LAB_PUBLIC_TOKEN
+        Remove-Item env:KFM_LAB_PUBLIC_TOKEN
+        try {
+            $results = Test-KfmPolicyInvariant -Wait -Timeout 10m -WarningVariable warned 3>$null
+        }
+        finally { $env:KFM_LAB_PUBLIC_TOKEN = $saved }
+        $probe = $results | Where-Object Check -EQ 'B.probe'
+        $probe.Verdict | Should -Be 'Fail'
+        $probe.Settled | Should -BeTrue
+        $warned[0] | Should -Match 'ended before its timeout: what is left cannot change by waiting'
+        ($warned -join "`n") | Should -Match 'B\.probe: fail: .*\$KFM_LAB_PUBLIC_TOKEN.*Next: '
+    }
+
+    It 'waits for the metrics to settle after the rollback, then ends on what only a person can fix, with a warning and next step per check' {
+        $rollback.Outcome | Should -Be 'Succeeded'
+        $saved = $env:KFM_LAB_RESTRICTED_IDS
+        Remove-Item env:KFM_LAB_RESTRICTED_IDS
+        try {
+            $script:unverified = $rollback | Test-KfmRollback -ConfigPath $noSnapshot -Wait -Timeout 10m -WarningVariable warned 3>$null
+        }
+        finally { $env:KFM_LAB_RESTRICTED_IDS = $saved }
+        $open = $unverified.Results | Where-Object Verdict -NE 'Pass'
+        $open.Check | Should -Be @('B.existence-leak/api/v1/datasets/{id}', 'C.no-breaking-change', 'C.spec-diff')
+        $open.Settled | Should -Not -Contain $false
+        ($unverified.Results | Where-Object Check -Like 'A.*').Verdict | Should -Not -Contain 'Fail' -Because 'the wait went on while waiting could fix A'
+        $warned[0] | Should -Match 'ended before its timeout: what is left cannot change by waiting; 3 of \d+ checks did not pass'
+        $text = $warned -join "`n"
+        $text | Should -Match 'B\.existence-leak/api/v1/datasets/\{id\}: inconclusive: .*Next: give restricted dataset ids known to exist \(set \$KFM_LAB_RESTRICTED_IDS'
+        $text | Should -Match 'C\.no-breaking-change: inconclusive: .*Next: record a known-good build''s contract \(Test-KfmContract -RecordSnapshot'
+    }
+
+    It 'refuses the Resolved update while the latest verification did not pass, naming the checks and the stage that fits' {
+        $err = { New-KfmIncidentUpdate -IncidentId INC-VER -Stage Resolved -Confirm:$false } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'IncidentUpdateNotVerified,*'
+        $err.Exception.Message | Should -Match 'B\.existence-leak/api/v1/datasets/\{id\} inconclusive'
+        $err.Exception.Message | Should -Match 'C\.no-breaking-change inconclusive'
+        $err.Exception.Message | Should -Match '-Stage Verifying'
+        (Get-KfmIncident -Id INC-VER).Timeline.Event | Should -Not -Contain 'Incident update posted (Resolved)'
+        (New-KfmIncidentUpdate -IncidentId INC-VER -Stage Verifying -Confirm:$false).Text | Should -Match 'We are verifying service health'
+    }
+
+    It 'posts Resolved once a verification after the rollout passes' {
+        $verified = $rollback | Test-KfmRollback -Wait -Timeout 3m
+        $verified.Passed | Should -BeTrue
+        (New-KfmIncidentUpdate -IncidentId INC-VER -Stage Resolved -Confirm:$false).Text | Should -Match 'have been verified'
+    }
+}

@@ -17,13 +17,13 @@ public abstract class AftermathCmdlet : KfmEnvironmentCmdlet
     [Parameter]
     public string? EvidencePath { get; set; }
 
-    /// <summary>The environment, its incident, the incident's bundles (oldest first) and the output directory.</summary>
-    protected (EnvironmentConfig Environment, Incident Incident, IReadOnlyList<EvidenceBundle> Bundles, string Directory) ResolveAftermath()
+    /// <summary>The environment, its incident, the incident's bundles (oldest first), the output directory and the evidence store.</summary>
+    protected (EnvironmentConfig Environment, Incident Incident, IReadOnlyList<EvidenceBundle> Bundles, string Directory, EvidenceStore Store) ResolveAftermath()
     {
         var environment = RequireEnvironment();
         var incident = RequireIncident(environment);
         var store = EvidenceService.StoreFor(environment, EvidencePath is null ? null : GetUnresolvedProviderPathFromPSPath(EvidencePath));
         string directory = Path is null ? System.IO.Path.Combine(store.Root, "reports", incident.IncidentId) : GetUnresolvedProviderPathFromPSPath(Path);
-        return (environment, incident, store.ForIncident(incident.IncidentId), directory);
+        return (environment, incident, store.ForIncident(incident.IncidentId), directory, store);
     }
 }

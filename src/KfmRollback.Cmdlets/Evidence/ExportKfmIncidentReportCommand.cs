@@ -16,7 +16,7 @@ public sealed class ExportKfmIncidentReportCommand : AftermathCmdlet
 {
     protected override void ProcessRecordCore()
     {
-        var (environment, incident, bundles, directory) = ResolveAftermath();
+        var (environment, incident, bundles, directory, _) = ResolveAftermath();
         if (DecideChange(directory, $"Write the incident report of {incident.IncidentId}") != ChangeMode.Apply)
         {
             return;

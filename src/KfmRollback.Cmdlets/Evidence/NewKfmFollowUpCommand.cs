@@ -15,7 +15,7 @@ public sealed class NewKfmFollowUpCommand : AftermathCmdlet
 {
     protected override void ProcessRecordCore()
     {
-        var (environment, incident, bundles, directory) = ResolveAftermath();
+        var (environment, incident, bundles, directory, store) = ResolveAftermath();
         FollowUpPlan plan = FollowUpService.Plan(incident, environment.Name, bundles, PolicySafeRedactor.For(environment));
         string provider = environment.FollowUp?.Provider.ToString() ?? "checklist file";
         ChangeMode change = DecideChange($"incident {incident.IncidentId} ({provider})", "Open the follow-up" + (plan.GovernanceReview ? " with a governance review" : ""));
@@ -28,7 +28,9 @@ public sealed class NewKfmFollowUpCommand : AftermathCmdlet
             return;
         }
         FollowUpResult result = RunAsync(token => FollowUpService.OpenAsync(plan, environment.FollowUp, directory, handler: null, token));
-        TimelineWriter(incident.IncidentId, environment)("OPS", $"Follow-up {(result.Created ? "opened" : "already open")}: {result.Location}" +
+        // A checklist file is named relative to the evidence store (the timeline and the report outlive this machine's paths); a tracker's item by its URL.
+        string location = result.Provider == "none" ? store.NameOf(result.Location) : result.Location;
+        TimelineWriter(incident.IncidentId, environment)("OPS", $"Follow-up {(result.Created ? "opened" : "already open")}: {location}" +
             (result.GovernanceReview ? $"; governance review REQUIRED ({string.Join("; ", result.GovernanceReasons)})" : "; no governance review needed"));
         WriteObject(result);
     }

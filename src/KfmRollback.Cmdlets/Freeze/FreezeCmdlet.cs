@@ -12,6 +12,8 @@ public enum FreezeMechanismName
     FluxKustomization,
     FluxHelmRelease,
     KillSwitch,
+    FluxImageUpdateAutomation,
+    ArgoCDImageUpdater,
 }
 
 /// <summary>Shared by the freeze cmdlets: -Mechanism selects among the configured mechanisms (default: all).</summary>
@@ -25,6 +27,8 @@ public abstract class FreezeCmdlet : KfmEnvironmentCmdlet
         FreezeMechanismName.ArgoCD => FreezeKind.Argocd,
         FreezeMechanismName.FluxKustomization => FreezeKind.FluxKustomization,
         FreezeMechanismName.FluxHelmRelease => FreezeKind.FluxHelmrelease,
+        FreezeMechanismName.FluxImageUpdateAutomation => FreezeKind.FluxImageupdateautomation,
+        FreezeMechanismName.ArgoCDImageUpdater => FreezeKind.ArgocdImageUpdater,
         _ => FreezeKind.Killswitch,
     }).Distinct().ToList();
 

@@ -32,6 +32,12 @@ public sealed class StartKfmFreezeCommand : FreezeCmdlet
         {
             if (dryRun) { WriteWhatIf($"{state.Target}: {state.Detail}"); }
             if (!state.Freezable) { WriteWarning($"{state.Target} is not freezable this way: {state.Detail}"); }
+            if (state.Action == FreezeAction.Joined)
+            {
+                // Two incidents on one environment: the freeze now lasts until both have stopped theirs.
+                WriteWarning($"{state.Target} was already frozen for {string.Join(", ", state.Holders.Where(h => !string.Equals(h.IncidentId, request.IncidentId, StringComparison.OrdinalIgnoreCase)))}; " +
+                    $"{request.IncidentId} holds it too, and it stays frozen until every holder stops its freeze.");
+            }
         }
         if (!dryRun)
         {

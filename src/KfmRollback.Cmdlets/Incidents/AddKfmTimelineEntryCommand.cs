@@ -26,6 +26,8 @@ public sealed class AddKfmTimelineEntryCommand : KfmConfiguredCmdlet
     protected override void ProcessRecordCore()
     {
         IncidentJournal journal = OpenJournal();
+        // What cmdlets record as changes is reserved to them: the incident updates take it as proof.
+        TimelineFacts.EnsureNotStepEvent(Event);
         if (!ShouldProcess($"incident {IncidentId}", $"Add timeline entry ({Role})"))
         {
             return;

@@ -8,7 +8,8 @@ namespace KfmRollback.Cmdlets.Incidents;
 /// <summary>
 /// Writes a policy-safe incident update from the runbook's template and records in the timeline
 /// that it was posted. The text is fixed wording plus stage, impact and times: nothing an operator
-/// types, so nothing restricted, reaches it.
+/// types, so nothing restricted, reaches it; and the stage's claim must be one the incident's
+/// timeline supports (StageClaims), so no update says what the timeline contradicts.
 /// </summary>
 [Cmdlet(VerbsCommon.New, "KfmIncidentUpdate", SupportsShouldProcess = true)]
 [OutputType(typeof(IncidentUpdate))]
@@ -36,7 +37,8 @@ public sealed class NewKfmIncidentUpdateCommand : KfmConfiguredCmdlet
     {
         IncidentJournal journal = OpenJournal();
         Incident incident = journal.Get(IncidentId);   // an update for an incident nobody opened is a typo
-        IncidentUpdate update = IncidentUpdates.Compose(incident.IncidentId, Stage.ToEngine(), Impact.ToEngine(), NextUpdateIn, DateTimeOffset.UtcNow);
+        // The stage's claim must be what the timeline records (a Resolved update after a failed verification is refused).
+        IncidentUpdate update = IncidentUpdates.ComposeFor(incident, Stage.ToEngine(), Impact.ToEngine(), NextUpdateIn, DateTimeOffset.UtcNow);
         if (!NoRecord && ShouldProcess($"incident {incident.IncidentId}", $"Record incident update ({update.Stage})"))
         {
             journal.AppendTimeline(incident.IncidentId, "COMMS", update.TimelineEvent, Actor.Current(), update.At);

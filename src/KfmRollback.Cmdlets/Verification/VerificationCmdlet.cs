@@ -34,10 +34,36 @@ public abstract class VerificationCmdlet : KfmEnvironmentCmdlet
             return RunAsync(token => VerificationRunner.RunAsync(environment, IncidentId, start, sections, clock: null, token, recordContractSnapshot));
         }
         VerificationSummary last = RunAsync(token => VerificationRunner.WaitAsync(environment, IncidentId, start, sections, Timeout, TimeSpan.FromSeconds(5),
-            (summary, left) => OnPipelineThread(() => WriteProgress(new ProgressRecord(2, $"Verifying {environment.Name}",
-                $"{summary.Results.Count(r => r.Verdict == Verdict.Pass)} of {summary.Results.Count} checks pass; {Math.Max(0, left.TotalSeconds):0} s left"))), token));
+            (summary, left) => OnPipelineThread(() => WriteProgress(new ProgressRecord(2, $"Verifying {environment.Name}", Progress(summary, left)))), token));
         WriteProgress(new ProgressRecord(2, $"Verifying {environment.Name}", "done") { RecordType = ProgressRecordType.Completed });
+        WarnNotPassing(last);
         return last;
+    }
+
+    /// <summary>"8 of 11 checks pass; not yet: B.existence-leak/… (inconclusive, waiting cannot fix), A.error-ratio (fail); 178 s left".</summary>
+    private static string Progress(VerificationSummary summary, TimeSpan left)
+    {
+        int passed = summary.Results.Count(r => r.Verdict == Verdict.Pass);
+        string open = VerificationRunner.NotPassing(summary);
+        return $"{passed} of {summary.Results.Count} checks pass{(open.Length > 0 ? "; not yet: " + open : "")}; {Math.Max(0, left.TotalSeconds):0} s left";
+    }
+
+    /// <summary>When a wait ends without a pass: why it ended, then one warning per check that did not pass, with its next step.</summary>
+    private void WarnNotPassing(VerificationSummary summary)
+    {
+        var open = summary.Results.Where(r => r.Verdict != Verdict.Pass).ToList();
+        if (open.Count == 0)
+        {
+            return;
+        }
+        string ended = VerificationRunner.NothingToWaitFor(summary)
+            ? "before its timeout: what is left cannot change by waiting"
+            : $"at its timeout ({Engine.Configuration.Binding.DurationParser.Format(Timeout)})";
+        WriteWarning($"Verification of {summary.Environment} ended {ended}; {open.Count} of {summary.Results.Count} checks did not pass.");
+        foreach (CheckResult result in open)
+        {
+            WriteWarning($"{result.Check}: {result.Verdict.ToString().ToLowerInvariant()}: {result.Summary}. Next: {result.NextStep}.");
+        }
     }
 
     protected void WriteResults(IReadOnlyList<CheckResult> results)

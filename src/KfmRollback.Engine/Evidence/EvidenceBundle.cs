@@ -49,6 +49,19 @@ public sealed class EvidenceStore
     public string Root { get; }
 
     /// <summary>
+    /// How a file is named in what people keep (timeline, report, follow-up): relative to the store,
+    /// with '/' separators, never a machine path (a drill's store is a temporary folder that is gone
+    /// afterwards); a file outside the store by its file name.
+    /// </summary>
+    public string NameOf(string path)
+    {
+        string relative = System.IO.Path.GetRelativePath(Root, System.IO.Path.GetFullPath(path));
+        return relative.StartsWith("..", StringComparison.Ordinal) || System.IO.Path.IsPathRooted(relative)
+            ? System.IO.Path.GetFileName(path)
+            : relative.Replace(System.IO.Path.DirectorySeparatorChar, '/');
+    }
+
+    /// <summary>
     /// Writes <paramref name="files"/> (relative path → bytes) as a bundle. The same content yields
     /// the same digest and directory, so saving twice is harmless.
     /// </summary>

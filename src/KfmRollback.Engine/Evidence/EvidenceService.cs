@@ -329,18 +329,14 @@ public static partial class EvidenceService
 public static class TimelineMarkers
 {
     /// <summary>The event Test-KfmRollback records, and the marker's anchor.</summary>
-    public const string VerifiedPrefix = "Verified ";
+    public const string VerifiedPrefix = TimelineFacts.VerifiedPrefix;
 
     public static IEnumerable<(string Name, DateTimeOffset At)> From(IEnumerable<TimelineEntry> timeline)
     {
-        var entries = timeline.OrderBy(e => e.At).ToList();
-        TimelineEntry? freeze = entries.FirstOrDefault(e => e.Event.StartsWith("Froze ", StringComparison.Ordinal));
-        TimelineEntry? rollback = entries.FirstOrDefault(e => e.Event.Contains("rollback of", StringComparison.OrdinalIgnoreCase)
-            && !e.Event.Contains("skipped", StringComparison.Ordinal) && !e.Event.Contains("refused", StringComparison.Ordinal) && !e.Event.Contains("failed before", StringComparison.Ordinal));
-        TimelineEntry? verified = entries.LastOrDefault(e => e.Event.StartsWith(VerifiedPrefix, StringComparison.Ordinal));
-        if (freeze is not null) yield return ("freeze", freeze.At);
-        if (rollback is not null) yield return ("rollback", rollback.At);
-        if (verified is not null) yield return ("verification", verified.At);
+        var facts = TimelineFacts.Read(timeline);
+        if (facts.FirstFreeze is { } freeze) yield return ("freeze", freeze.At);
+        if (facts.FirstRollbackApplied is { } rollback) yield return ("rollback", rollback.At);
+        if (facts.LastVerification is { } verified) yield return ("verification", verified.Entry.At);
     }
 
     /// <summary>The line Test-KfmRollback appends: section verdicts and the checks that did not pass (ids only).</summary>

@@ -41,15 +41,18 @@ public static class IncidentReport
         var md = new StringBuilder($"# Incident report {incident.IncidentId}\n\n");
         var html = new StringBuilder();
         html.Append("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Incident report ").Append(Enc(incident.IncidentId)).Append("</title><style>")
-            .Append("body{font-family:DejaVu Sans,Arial,sans-serif;margin:2em auto;max-width:1150px;color:#222}h1{border-bottom:3px solid #b22}h2{margin-top:1.6em;border-bottom:1px solid #ccc}")
-            .Append("table{border-collapse:collapse;width:100%;font-size:.92em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}")
+            // Fits a 1280 px window: the page is at most 1150 px wide, text wraps at spaces, and a long
+            // token (a digest, a path) may break anywhere, so it never widens a table past the page. What
+            // is read at a glance keeps one line: the timeline's times and role, and verdicts.
+            .Append("body{font-family:DejaVu Sans,Arial,sans-serif;margin:2em auto;padding:0 1em;max-width:1150px;color:#222}h1{border-bottom:3px solid #b22}h2{margin-top:1.6em;border-bottom:1px solid #ccc}")
+            .Append("table{border-collapse:collapse;width:100%;font-size:.92em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}td{overflow-wrap:anywhere}th{background:#f3f3f3}")
             .Append("code{background:#f5f5f5;padding:1px 3px;word-break:break-all}.Pass{color:#176617;font-weight:bold}.Fail{color:#b22;font-weight:bold}.Inconclusive{color:#a60;font-weight:bold}")
             .Append(".flag{background:#fde;border:1px solid #b22;padding:6px 10px}img{max-width:100%;border:1px solid #ddd;margin:.5em 0}")
-            // Timestamps stay on one line: an operator scans the timeline by time.
-            .Append("td:first-child,td:nth-child(2){white-space:nowrap}")
+            .Append("table.timeline td:nth-child(-n+3),td.Pass,td.Fail,td.Inconclusive{white-space:nowrap}")
             .Append("</style></head><body><h1>Incident report ").Append(Enc(incident.IncidentId)).Append("</h1>");
         foreach (var (title, rows, paragraphs) in sections)
         {
+            string tableClass = title == "Timeline" ? " class=\"timeline\"" : "";
             md.Append("## ").Append(title).Append("\n\n");
             html.Append("<h2>").Append(Enc(title)).Append("</h2>");
             foreach (string p in paragraphs)
@@ -62,10 +65,10 @@ public static class IncidentReport
                 md.Append("| ").AppendJoin(" | ", rows[0]).Append(" |\n|").AppendJoin("|", rows[0].Select(_ => "---")).Append("|\n");
                 foreach (string[] row in rows.Skip(1)) md.Append("| ").AppendJoin(" | ", row.Select(c => c.Replace("|", "\\|", StringComparison.Ordinal))).Append(" |\n");
                 md.Append('\n');
-                html.Append("<table><tr>").AppendJoin("", rows[0].Select(c => $"<th>{Enc(c)}</th>")).Append("</tr>");
+                html.Append($"<table{tableClass}><thead><tr>").AppendJoin("", rows[0].Select(c => $"<th scope=\"col\">{Enc(c)}</th>")).Append("</tr></thead><tbody>");
                 foreach (string[] row in rows.Skip(1))
                     html.Append("<tr>").AppendJoin("", row.Select(c => c is "Pass" or "Fail" or "Inconclusive" ? $"<td class=\"{c}\">{c}</td>" : $"<td>{Enc(c)}</td>")).Append("</tr>");
-                html.Append("</table>");
+                html.Append("</tbody></table>");
             }
         }
         md.Append("## Plots\n\n");
@@ -150,17 +153,20 @@ public static class IncidentReport
 
         JsonNode? verification = bundles.Select(b => b.ReadJson("verification.json")).LastOrDefault(v => v is not null);
         var verdicts = new List<string[]> { new[] { "section", "verdict" } };
+        // The checks are a table of their own, under their own header row (not a header inside the sections' table).
+        var checks = new List<string[]> { new[] { "check", "verdict", "summary" } };
         if (verification is not null)
         {
             verdicts.Add(new[] { "A. health", verification["health"]!.GetValue<string>() });
             verdicts.Add(new[] { "B. policy invariants", verification["policy_invariants"]!.GetValue<string>() });
             verdicts.Add(new[] { "C. contract", verification["contract"]!.GetValue<string>() });
             verdicts.Add(new[] { "D. observability", verification["observability"]!.GetValue<string>() });
-            verdicts.Add(new[] { "check", "verdict (summary)" });
             foreach (JsonNode? r in verification["results"] as JsonArray ?? new JsonArray())
-                verdicts.Add(new[] { R(r!["check"]!.GetValue<string>()), $"{r["verdict"]!.GetValue<string>()}: {R(r["summary"]?.GetValue<string>())}" });
+                checks.Add(new[] { R(r!["check"]!.GetValue<string>()), r["verdict"]!.GetValue<string>(), R(r["summary"]?.GetValue<string>()) });
         }
         sections.Add(("Verification A-D", verdicts, verification is null ? new List<string> { "No verification was saved with the evidence (pipe Test-KfmRollback into Save-KfmEvidence)." } : new List<string>()));
+        if (checks.Count > 1)
+            sections.Add(("Verification checks", checks, new List<string>()));
 
         var integrity = new List<string[]> { new[] { "item", "digest" } };
         foreach (EvidenceBundle b in bundles) integrity.Add(new[] { $"evidence bundle ({b.Stage}, {Utc(b.CapturedAt)}, {b.Files.Count} files)", b.Digest });

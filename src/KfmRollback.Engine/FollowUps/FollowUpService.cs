@@ -60,7 +60,7 @@ public static class FollowUpService
         bool gitAligned = timeline.Any(e => e.Event.StartsWith("GitOps rollback of", StringComparison.Ordinal) && !e.Event.Contains("Failed", StringComparison.Ordinal));
         if (clusterSide && !gitAligned)
             items.Add("Re-align Git with what runs (Invoke-KfmRollback -Method GitOps), so a thaw does not redeploy the bad build");
-        foreach (string target in StillFrozen(timeline))
+        foreach (string target in TimelineFacts.Read(timeline).StillFrozen)
             items.Add($"Thaw deploys when safe: {target} is still frozen (Stop-KfmFreeze)" + (target.Contains("kill", StringComparison.OrdinalIgnoreCase) || target.StartsWith("git:", StringComparison.Ordinal) ? "; remove the kill-switch file" : ""));
 
         IReadOnlyList<string> reasons = GovernanceReasons(bundles);
@@ -93,27 +93,6 @@ public static class FollowUpService
             GovernanceReasons = reasons,
             Body = safeBody,
         };
-    }
-
-    /// <summary>Freeze targets with a "Froze" entry and no later "Thawed" entry.</summary>
-    private static IEnumerable<string> StillFrozen(IReadOnlyList<TimelineEntry> timeline)
-    {
-        var frozen = new List<string>();
-        foreach (TimelineEntry entry in timeline)
-        {
-            string? target = Target(entry.Event, "Froze ") ?? Target(entry.Event, "Thawed ");
-            if (target is null) continue;
-            frozen.Remove(target);
-            if (entry.Event.StartsWith("Froze ", StringComparison.Ordinal)) frozen.Add(target);
-        }
-        return frozen;
-
-        static string? Target(string text, string prefix)
-        {
-            if (!text.StartsWith(prefix, StringComparison.Ordinal)) return null;
-            int paren = text.LastIndexOf(" (", StringComparison.Ordinal);
-            return paren > prefix.Length ? text[prefix.Length..paren] : text[prefix.Length..];
-        }
     }
 
     /// <summary>Why governance must review, from every failed B.* (and D.no-sensitive-payloads) check the evidence recorded.</summary>

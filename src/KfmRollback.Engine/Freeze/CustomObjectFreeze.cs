@@ -51,10 +51,23 @@ public abstract class CustomObjectFreeze : IFreezeMechanism
     /// <summary>The merge-patch fragment of <c>spec</c> that restores <paramref name="prior"/>.</summary>
     protected abstract JsonObject RestoreSpec(JsonNode? prior);
 
+    /// <summary>The merge patch that stops deploys (default: <see cref="StopSpec"/> under <c>spec</c>; a mechanism that lives in an annotation overrides it).</summary>
+    protected virtual JsonObject StopPatch() => new() { ["spec"] = StopSpec() };
+
+    /// <summary>The merge patch that restores <paramref name="prior"/> (default: <see cref="RestoreSpec"/> under <c>spec</c>).</summary>
+    protected virtual JsonObject RestorePatch(JsonNode? prior) => new() { ["spec"] = RestoreSpec(prior) };
+
+    /// <summary>
+    /// The annotation holding this mechanism's freeze record. Mechanisms that share an object (Argo CD's
+    /// auto-sync and Argo CD Image Updater's annotation on one Application) each keep their own, so one's
+    /// prior settings never overwrite the other's.
+    /// </summary>
+    protected virtual string RecordAnnotation => FreezeRecord.Annotation;
+
     /// <summary>Why this object cannot be frozen this way, or null when it can.</summary>
     protected virtual string? WhyNotFreezable(JsonObject resource) => null;
 
-    public async Task<FreezeState> GetAsync(CancellationToken cancellationToken) => Describe(await ReadAsync(cancellationToken).ConfigureAwait(false), changed: false);
+    public async Task<FreezeState> GetAsync(CancellationToken cancellationToken) => Describe(await ReadAsync(cancellationToken).ConfigureAwait(false), FreezeAction.None);
 
     public Task<FreezeState> FreezeAsync(FreezeRequest request, bool dryRun, CancellationToken cancellationToken) =>
         RetryOnConflictAsync(() => FreezeOnceAsync(request, dryRun, cancellationToken));
@@ -64,7 +77,7 @@ public abstract class CustomObjectFreeze : IFreezeMechanism
 
     /// <summary>
     /// The controller writes status all the time, which moves resourceVersion; a conflict is
-    /// answered by reading afresh and deciding again (the decision looks at spec only).
+    /// answered by reading afresh and deciding again (the decision looks at spec and the record only).
     /// </summary>
     private static async Task<FreezeState> RetryOnConflictAsync(Func<Task<FreezeState>> attempt)
     {
@@ -87,59 +100,102 @@ public abstract class CustomObjectFreeze : IFreezeMechanism
         string? notFreezable = WhyNotFreezable(resource);
         if (notFreezable is not null)
         {
-            return Describe(resource, changed: false) with { Freezable = false, Detail = notFreezable };
+            return Describe(resource, FreezeAction.None) with { Freezable = false, Detail = notFreezable };
         }
-        if (FreezeRecord.FromAnnotations(Annotations(resource)) is not null && IsStopped(resource))
+        FreezeRecord? existing = FreezeRecord.FromAnnotations(Annotations(resource), RecordAnnotation);
+        if (existing is not null && IsStopped(resource))
         {
-            return Describe(resource, changed: false) with { Detail = "already frozen; nothing changed" };
+            if (existing.IsHeldBy(request.IncidentId))
+            {
+                return Describe(resource, FreezeAction.None) with { Detail = "already frozen for this incident; nothing changed" };
+            }
+            // Frozen for another incident: this one holds it too, so one incident's thaw cannot lift it under the other.
+            JsonObject join = MergePatch(resource, existing.Join(request).ToAnnotationValue(), new JsonObject());
+            string others = string.Join(", ", existing.Holders.Select(h => h.IncidentId));
+            if (dryRun)
+            {
+                return Describe(resource, FreezeAction.None) with { Detail = $"already frozen for {others}; would add {request.IncidentId} to its holders: merge patch {join.ToJsonString()}" };
+            }
+            return Describe(await PatchAsync(join, cancellationToken).ConfigureAwait(false), FreezeAction.Joined) with { Detail = $"already frozen for {others}; {request.IncidentId} holds it too" };
         }
 
-        var record = new FreezeRecord(request.IncidentId, request.Actor, request.At, request.Reason, CurrentSetting(resource));
-        JsonObject patch = MergePatch(resource, record.ToAnnotationValue(), StopSpec());
+        // Resumed behind the module's back while incidents held it: they still hold it, with this one.
+        FreezeRecord record = FreezeRecord.For(request, CurrentSetting(resource));
+        if (existing is not null)
+        {
+            var kept = existing.Holders.Where(h => !string.Equals(h.IncidentId, request.IncidentId, StringComparison.OrdinalIgnoreCase));
+            record = record with { Holders = kept.Append(FreezeHolder.Of(request)).ToList() };
+        }
+        JsonObject patch = MergePatch(resource, record.ToAnnotationValue(), StopPatch());
         if (dryRun)
         {
-            return Describe(resource, changed: false) with { Detail = "would apply merge patch " + patch.ToJsonString() };
+            return Describe(resource, FreezeAction.None) with { Detail = "would apply merge patch " + patch.ToJsonString() };
         }
         JsonObject updated = await PatchAsync(patch, cancellationToken).ConfigureAwait(false);
-        return Describe(updated, changed: true);
+        return Describe(updated, FreezeAction.Froze);
     }
 
     private async Task<FreezeState> ThawOnceAsync(FreezeRequest request, bool dryRun, CancellationToken cancellationToken)
     {
         JsonObject resource = await ReadAsync(cancellationToken).ConfigureAwait(false);
-        FreezeRecord? record = FreezeRecord.FromAnnotations(Annotations(resource));
+        FreezeRecord? record = FreezeRecord.FromAnnotations(Annotations(resource), RecordAnnotation);
         if (record is null)
         {
-            return Describe(resource, changed: false) with
+            return Describe(resource, FreezeAction.None) with
             {
                 Detail = IsStopped(resource)
                     ? "stopped, but not by KfmRollback (no freeze record); left as it is: resume it with its own tooling if that is intended"
                     : "not frozen; nothing changed",
             };
         }
-        JsonObject patch = MergePatch(resource, null, RestoreSpec(record.Prior));
+        bool held = record.IsHeldBy(request.IncidentId);
+        IReadOnlyList<FreezeHolder> others = record.Release(request.IncidentId).Holders;
+        // Holders may still be open: only their own Stop-KfmFreeze (or a forced thaw on the record) lifts the freeze.
+        if (others.Count > 0 && !request.Force)
+        {
+            string still = $"still frozen: held by {string.Join(", ", others)}";
+            if (!held)
+            {
+                return Describe(resource, FreezeAction.None) with { Detail = $"{still}; {request.IncidentId} holds no part of it. Each holder stops its own freeze, or -Force -Reason lifts it for all" };
+            }
+            JsonObject release = MergePatch(resource, record.Release(request.IncidentId).ToAnnotationValue(), new JsonObject());
+            if (dryRun)
+            {
+                return Describe(resource, FreezeAction.None) with { Detail = $"would remove {request.IncidentId} from the holders and leave it frozen ({still}): merge patch {release.ToJsonString()}" };
+            }
+            return Describe(await PatchAsync(release, cancellationToken).ConfigureAwait(false), FreezeAction.Released) with { Detail = $"{request.IncidentId} released its hold; {still}" };
+        }
+        JsonObject patch = MergePatch(resource, null, RestorePatch(record.Prior));
         if (dryRun)
         {
-            return Describe(resource, changed: false) with { Detail = "would apply merge patch " + patch.ToJsonString() };
+            return Describe(resource, FreezeAction.None) with { Detail = "would apply merge patch " + patch.ToJsonString() + (others.Count > 0 ? $" although {string.Join(", ", others.Select(o => o.IncidentId))} still hold it (forced)" : "") };
         }
         JsonObject updated = await PatchAsync(patch, cancellationToken).ConfigureAwait(false);
-        return Describe(updated, changed: true);
+        return Describe(updated, FreezeAction.Thawed) with
+        {
+            Overridden = others,
+            Detail = others.Count > 0 ? $"thawed although {string.Join(", ", others)} still held it (forced: {request.Reason})" : null,
+        };
     }
 
-    private static JsonObject MergePatch(JsonObject resource, string? annotation, JsonObject spec) => new()
+    /// <summary>
+    /// <paramref name="body"/> with the precondition and the freeze record (null removes it) merged into
+    /// its metadata: a concurrent edit makes the apiserver answer 409 instead of being overwritten.
+    /// </summary>
+    private JsonObject MergePatch(JsonObject resource, string? annotation, JsonObject body)
     {
-        ["metadata"] = new JsonObject
-        {
-            // The precondition: a concurrent edit makes the apiserver answer 409 instead of being overwritten.
-            ["resourceVersion"] = (string?)resource["metadata"]?["resourceVersion"],
-            ["annotations"] = new JsonObject { [FreezeRecord.Annotation] = annotation },
-        },
-        ["spec"] = spec,
-    };
+        JsonObject metadata = body["metadata"] as JsonObject ?? new JsonObject();
+        body["metadata"] = metadata;
+        metadata["resourceVersion"] = (string?)resource["metadata"]?["resourceVersion"];
+        JsonObject annotations = metadata["annotations"] as JsonObject ?? new JsonObject();
+        metadata["annotations"] = annotations;
+        annotations[RecordAnnotation] = annotation;
+        return body;
+    }
 
-    private FreezeState Describe(JsonObject resource, bool changed)
+    private FreezeState Describe(JsonObject resource, FreezeAction action)
     {
-        FreezeRecord? record = FreezeRecord.FromAnnotations(Annotations(resource));
+        FreezeRecord? record = FreezeRecord.FromAnnotations(Annotations(resource), RecordAnnotation);
         return new FreezeState
         {
             Environment = Environment,
@@ -151,7 +207,9 @@ public abstract class CustomObjectFreeze : IFreezeMechanism
             FrozenAt = record?.FrozenAt,
             Reason = record?.Reason,
             PriorSettings = record?.Prior?.ToJsonString(),
-            Changed = changed,
+            Holders = record?.Holders ?? Array.Empty<FreezeHolder>(),
+            Changed = action != FreezeAction.None,
+            Action = action,
             Freezable = WhyNotFreezable(resource) is null,
             Detail = WhyNotFreezable(resource),
         };

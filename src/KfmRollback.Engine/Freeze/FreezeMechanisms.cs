@@ -50,6 +50,8 @@ public sealed class FreezeMechanisms
         FreezeKind.Argocd => new ArgoCdFreeze(_cluster(environment), environment.Name, mechanism.EffectiveNamespace!, mechanism.Name!),
         FreezeKind.FluxKustomization => FluxFreeze.Kustomization(_cluster(environment), environment.Name, mechanism.EffectiveNamespace!, mechanism.Name!),
         FreezeKind.FluxHelmrelease => FluxFreeze.HelmRelease(_cluster(environment), environment.Name, mechanism.EffectiveNamespace!, mechanism.Name!),
+        FreezeKind.FluxImageupdateautomation => FluxImageUpdateFreeze.For(_cluster(environment), environment.Name, mechanism.EffectiveNamespace!, mechanism.Name!),
+        FreezeKind.ArgocdImageUpdater => new ArgoCdImageUpdaterFreeze(_cluster(environment), environment.Name, mechanism.EffectiveNamespace!, mechanism.Name!),
         FreezeKind.Killswitch when _killSwitch is not null => _killSwitch(environment),
         _ => throw new KfmException("FreezeMechanismUnavailable", KfmErrorKind.NotInstalled,
             $"The {mechanism.Kind} freeze mechanism is not available in this context. Choose the mechanisms to use with -Mechanism.", mechanism.Kind),

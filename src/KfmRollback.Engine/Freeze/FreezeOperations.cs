@@ -1,5 +1,6 @@
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Incidents;
 
 namespace KfmRollback.Engine.Freeze;
 
@@ -29,8 +30,9 @@ public static class FreezeOperations
 
     /// <param name="freeze">True to freeze, false to thaw.</param>
     /// <param name="timeline">Appends (role, event) to the incident timeline.</param>
+    /// <param name="otherTimeline">Appends (incident, role, event) to another incident's timeline: a forced thaw is recorded on the timelines of the holders it overrode.</param>
     public static async Task<FreezeSummary> ApplyAsync(EnvironmentConfig environment, IReadOnlyCollection<FreezeKind>? kinds, bool freeze, FreezeRequest request,
-        bool dryRun, FreezeMechanisms mechanisms, Action<string, string> timeline, CancellationToken cancellationToken)
+        bool dryRun, FreezeMechanisms mechanisms, Action<string, string> timeline, CancellationToken cancellationToken, Action<string, string, string>? otherTimeline = null)
     {
         var states = new List<FreezeState>();
         foreach (IFreezeMechanism mechanism in mechanisms.For(environment, kinds))
@@ -39,14 +41,7 @@ public static class FreezeOperations
                 ? await mechanism.FreezeAsync(request, dryRun, cancellationToken).ConfigureAwait(false)
                 : await mechanism.ThawAsync(request, dryRun, cancellationToken).ConfigureAwait(false);
             states.Add(state);
-            if (state.Changed)
-            {
-                timeline("OPS", $"{(freeze ? "Froze" : "Thawed")} {state.Target} ({environment.Name})");
-            }
-            else if (!state.Freezable)
-            {
-                timeline("OPS", $"Could not freeze {state.Target}: {state.Detail}");
-            }
+            Record(environment, request, state, timeline, otherTimeline);
         }
         return new FreezeSummary
         {
@@ -58,6 +53,52 @@ public static class FreezeOperations
         };
     }
 
-    public static FreezeRequest Request(string? incidentId, string? reason, IClock? clock = null) =>
-        new(incidentId ?? "none", Actor.Current(), reason ?? "incident response", (clock ?? SystemClock.Instance).UtcNow);
+    /// <summary>The timeline lines of one mechanism's change (TimelineFacts reads them back).</summary>
+    private static void Record(EnvironmentConfig environment, FreezeRequest request, FreezeState state, Action<string, string> timeline, Action<string, string, string>? otherTimeline)
+    {
+        string where = $"{state.Target} ({environment.Name})";
+        string Holders() => string.Join(", ", state.Holders.Select(h => h.IncidentId).Where(id => !string.Equals(id, request.IncidentId, StringComparison.OrdinalIgnoreCase)));
+        switch (state.Action)
+        {
+            case FreezeAction.Froze:
+                timeline("OPS", $"{TimelineFacts.FrozePrefix}{where}");
+                break;
+            case FreezeAction.Joined:
+                timeline("OPS", $"{TimelineFacts.JoinedPrefix}{where}, held by {Holders()}");
+                break;
+            case FreezeAction.Released:
+                timeline("OPS", $"{TimelineFacts.ReleasedPrefix}{where}; still frozen, held by {Holders()}");
+                break;
+            case FreezeAction.Thawed:
+                timeline("OPS", $"{TimelineFacts.ThawedPrefix}{where}");
+                if (state.Overridden.Count > 0)
+                {
+                    string ids = string.Join(", ", state.Overridden.Select(h => h.IncidentId));
+                    timeline("OPS", $"FORCED thaw of {where} while {ids} held it: {request.Reason}");
+                    foreach (FreezeHolder holder in state.Overridden)
+                    {
+                        otherTimeline?.Invoke(holder.IncidentId, "OPS", $"{TimelineFacts.ThawedPrefix}{where} by {request.IncidentId} ({request.Actor}), overriding this incident's hold: {request.Reason}");
+                    }
+                }
+                break;
+            default:
+                if (!state.Freezable)
+                {
+                    timeline("OPS", $"Could not freeze {state.Target}: {state.Detail}");
+                }
+                else if (state.Changed)
+                {
+                    // Proposed, not in force (a kill-switch change through a pull request).
+                    timeline("OPS", $"Change to {where} waits for review: {state.Detail}");
+                }
+                break;
+        }
+    }
+
+    /// <summary>The request of an incident (or of "none", the holder of freezes made without one).</summary>
+    public static FreezeRequest Request(string? incidentId, string? reason, IClock? clock = null, bool force = false) =>
+        new(string.IsNullOrWhiteSpace(incidentId) ? NoIncident : incidentId, Actor.Current(), reason ?? "incident response", (clock ?? SystemClock.Instance).UtcNow, force);
+
+    /// <summary>The holder of a freeze made without -IncidentId.</summary>
+    public const string NoIncident = "none";
 }

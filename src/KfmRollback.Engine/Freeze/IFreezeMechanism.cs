@@ -2,8 +2,27 @@ using KfmRollback.Engine.Configuration;
 
 namespace KfmRollback.Engine.Freeze;
 
-/// <summary>Who freezes (or thaws) and why; recorded on the frozen object so anyone can see it.</summary>
-public sealed record FreezeRequest(string IncidentId, string Actor, string Reason, DateTimeOffset At);
+/// <summary>
+/// Who freezes (or thaws) and why; recorded on the frozen object so anyone can see it. A thaw with
+/// <paramref name="Force"/> lifts the freeze although other incidents still hold it (Stop-KfmFreeze
+/// -Force -Reason; the override is recorded on their timelines).
+/// </summary>
+public sealed record FreezeRequest(string IncidentId, string Actor, string Reason, DateTimeOffset At, bool Force = false);
+
+/// <summary>What a freeze or thaw call did to one mechanism.</summary>
+public enum FreezeAction
+{
+    /// <summary>Nothing changed (an idempotent repeat, a dry run, or a thaw another incident's hold prevents).</summary>
+    None,
+    /// <summary>Stopped deploys, recording the prior settings and this incident as the first holder.</summary>
+    Froze,
+    /// <summary>Already frozen for another incident: this incident was added to the holders.</summary>
+    Joined,
+    /// <summary>This incident's hold was removed; the freeze stays for the holders left.</summary>
+    Released,
+    /// <summary>Restored the prior settings: no holder was left, or the thaw was forced.</summary>
+    Thawed,
+}
 
 /// <summary>
 /// The state of one freeze mechanism. <see cref="PriorSettings"/> is what thawing restores exactly
@@ -23,8 +42,14 @@ public sealed record FreezeState
     public DateTimeOffset? FrozenAt { get; init; }
     public string? Reason { get; init; }
     public string? PriorSettings { get; init; }
+    /// <summary>The incidents holding the freeze (empty when not frozen by KfmRollback); the freeze stays while any is open.</summary>
+    public IReadOnlyList<FreezeHolder> Holders { get; init; } = Array.Empty<FreezeHolder>();
     /// <summary>True when this call changed something (false for an idempotent repeat or a dry run).</summary>
     public bool Changed { get; init; }
+    /// <summary>What this call did (<see cref="FreezeAction.None"/> for a read).</summary>
+    public FreezeAction Action { get; init; }
+    /// <summary>A forced thaw: the holders other than the requester whose freeze it lifted.</summary>
+    public IReadOnlyList<FreezeHolder> Overridden { get; init; } = Array.Empty<FreezeHolder>();
     /// <summary>A short, policy-safe explanation for people (why not freezable, which PR, ...).</summary>
     public string? Detail { get; init; }
 }
@@ -42,9 +67,15 @@ public interface IFreezeMechanism
 
     Task<FreezeState> GetAsync(CancellationToken cancellationToken);
 
-    /// <summary>Freezes; with <paramref name="dryRun"/> it reports what it would do and changes nothing.</summary>
+    /// <summary>
+    /// Freezes, or adds the requesting incident to the holders of a freeze already in force; with
+    /// <paramref name="dryRun"/> it reports what it would do and changes nothing.
+    /// </summary>
     Task<FreezeState> FreezeAsync(FreezeRequest request, bool dryRun, CancellationToken cancellationToken);
 
-    /// <summary>Restores exactly the settings recorded at freeze time.</summary>
+    /// <summary>
+    /// Releases the requesting incident's hold; restores exactly the settings recorded at freeze time
+    /// once no other incident holds the freeze (or the request is forced).
+    /// </summary>
     Task<FreezeState> ThawAsync(FreezeRequest request, bool dryRun, CancellationToken cancellationToken);
 }

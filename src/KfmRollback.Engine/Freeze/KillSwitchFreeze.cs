@@ -8,12 +8,35 @@ using LibGit2Sharp;
 
 namespace KfmRollback.Engine.Freeze;
 
+/// <summary>One incident holding the kill switch (see <see cref="FreezeHolder"/>).</summary>
+public sealed record KillSwitchHolder(
+    [property: JsonPropertyName("incident")] string Incident,
+    [property: JsonPropertyName("by")] string By,
+    [property: JsonPropertyName("at")] DateTimeOffset At,
+    [property: JsonPropertyName("reason")] string Reason);
+
 /// <summary>The kill-switch file's content: JSON, which is also valid YAML for pipelines that read YAML.</summary>
 public sealed record KillSwitchRecord(
     [property: JsonPropertyName("incident")] string Incident,
     [property: JsonPropertyName("frozen_by")] string FrozenBy,
     [property: JsonPropertyName("frozen_at")] DateTimeOffset FrozenAt,
-    [property: JsonPropertyName("reason")] string Reason);
+    [property: JsonPropertyName("reason")] string Reason)
+{
+    /// <summary>Every incident holding the freeze; a file without the list is held by its own incident.</summary>
+    [JsonPropertyName("holders")]
+    public IReadOnlyList<KillSwitchHolder>? Holders { get; init; }
+
+    [JsonIgnore]
+    public IReadOnlyList<FreezeHolder> EffectiveHolders => Holders is { } list
+        ? list.Select(h => new FreezeHolder(h.Incident, h.By, h.At, h.Reason)).ToList()
+        : Incident.Length == 0 ? Array.Empty<FreezeHolder>() : new[] { new FreezeHolder(Incident, FrozenBy, FrozenAt, Reason) };
+
+    public bool IsHeldBy(string incident) => EffectiveHolders.Any(h => string.Equals(h.IncidentId, incident, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>This record with exactly <paramref name="holders"/>.</summary>
+    public KillSwitchRecord WithHolders(IEnumerable<FreezeHolder> holders) =>
+        this with { Holders = holders.Select(h => new KillSwitchHolder(h.IncidentId, h.By, h.At, h.Reason)).ToList() };
+}
 
 /// <summary>
 /// Freeze by committing gitops.kill_switch_path (pipelines refuse to deploy while it exists);
@@ -62,38 +85,70 @@ public sealed class KillSwitchFreeze : IFreezeMechanism
         using var repository = GitOpsRepository.Open(_config, _credential, _cacheRoot, cancellationToken);
         var tip = repository.DeployTip();
         var record = Read(tip);
-        if ((record is not null) == freeze)
-            return State(record, changed: false, detail: freeze ? "Already frozen." : "Not frozen.");
+        var me = new FreezeHolder(request.IncidentId, request.Actor, request.At, request.Reason);
+        // What the file becomes (null: removed), and what that does.
+        KillSwitchRecord? next;
+        FreezeAction action;
+        IReadOnlyList<FreezeHolder> overridden = Array.Empty<FreezeHolder>();
+        if (freeze)
+        {
+            if (record is not null && (record.IsHeldBy(request.IncidentId) || record.EffectiveHolders.Count == 0))
+                return State(record, changed: false, detail: "Already frozen.");
+            // Frozen for another incident: this one holds it too.
+            (next, action) = record is null
+                ? (new KillSwitchRecord(request.IncidentId, request.Actor, request.At, request.Reason).WithHolders(new[] { me }), FreezeAction.Froze)
+                : (record.WithHolders(record.EffectiveHolders.Append(me)), FreezeAction.Joined);
+        }
+        else
+        {
+            if (record is null)
+                return State(record, changed: false, detail: "Not frozen.");
+            var others = record.EffectiveHolders.Where(h => !string.Equals(h.IncidentId, request.IncidentId, StringComparison.OrdinalIgnoreCase)).ToList();
+            if (others.Count > 0 && !request.Force)
+            {
+                string still = $"still frozen: held by {string.Join(", ", others)}";
+                if (!record.IsHeldBy(request.IncidentId))
+                    return State(record, changed: false, detail: $"{still}; {request.IncidentId} holds no part of it. Each holder stops its own freeze, or -Force -Reason lifts it for all");
+                (next, action) = (record.WithHolders(others), FreezeAction.Released);
+            }
+            else
+            {
+                (next, action, overridden) = (null, FreezeAction.Thawed, others);
+            }
+        }
+
         string verb = freeze ? "freeze" : "thaw";
         string branch = _config.AllowDirectPush ? _config.Branch : $"ops/{verb}-api-{Safe(request.IncidentId)}";
-        var newRecord = new KillSwitchRecord(request.IncidentId, request.Actor, request.At, request.Reason);
         if (dryRun)
-            return State(freeze ? null : record, changed: false, detail: $"Would {verb} by committing {_path} to '{branch}'.");
+            return State(record, changed: false, detail: $"Would {Describe(action)} by committing {_path} to '{branch}'.");
 
-        if (!_config.AllowDirectPush && repository.Repo.Branches[$"{GitOpsRepository.RemoteName}/{branch}"] is null)
+        var tree = next is null
+            ? TreeDefinition.From(tip.Tree).Remove(_path)
+            : TreeDefinition.From(tip.Tree).Add(_path, repository.Repo.ObjectDatabase.CreateBlob(new MemoryStream(Serialize(next))), Mode.NonExecutableFile);
+        if (_config.AllowDirectPush)
         {
-            var tree = freeze
-                ? TreeDefinition.From(tip.Tree).Add(_path, repository.Repo.ObjectDatabase.CreateBlob(new MemoryStream(Serialize(newRecord))), Mode.NonExecutableFile)
-                : TreeDefinition.From(tip.Tree).Remove(_path);
             Commit(repository, tip, tree, verb, request, branch);
+            return State(next, changed: true, detail: $"Pushed the {verb} to '{branch}'.", action, overridden);
         }
-        else if (_config.AllowDirectPush)
-        {
-            var tree = freeze
-                ? TreeDefinition.From(tip.Tree).Add(_path, repository.Repo.ObjectDatabase.CreateBlob(new MemoryStream(Serialize(newRecord))), Mode.NonExecutableFile)
-                : TreeDefinition.From(tip.Tree).Remove(_path);
+        if (repository.Repo.Branches[$"{GitOpsRepository.RemoteName}/{branch}"] is null)
             Commit(repository, tip, tree, verb, request, branch);
-            return State(freeze ? newRecord : null, changed: true, detail: $"Pushed the {verb} to '{branch}'.");
-        }
         string? url = repository.Repo.Network.Remotes[GitOpsRepository.RemoteName]?.Url;
         var provider = _providers(_config.Pr, url is not null && Uri.TryCreate(url, UriKind.Absolute, out var u) ? u : null);
         var draft = new PullRequestDraft(branch, _config.Branch, $"{(freeze ? "Freeze" : "Thaw")} API deploys ({request.IncidentId})",
-            $"Kill switch {_path}: {verb} for incident {request.IncidentId}.\n\nBy: {request.Actor}\nWhy: {request.Reason}\n");
+            $"Kill switch {_path}: {Describe(action)} for incident {request.IncidentId}.\n\nBy: {request.Actor}\nWhy: {request.Reason}\n");
         var pr = await provider.FindOrCreateAsync(draft, cancellationToken).ConfigureAwait(false);
         string where = pr?.Url ?? provider.CompareUrl(draft) ?? branch;
         // Until the PR merges the deploy branch is unchanged, so the state reported is still the tip's.
         return State(record, changed: true, detail: $"The {verb} waits for review: {where}.");
     }
+
+    private static string Describe(FreezeAction action) => action switch
+    {
+        FreezeAction.Joined => "add this incident to the holders of the freeze",
+        FreezeAction.Released => "release this incident's hold (the freeze stays for the others)",
+        FreezeAction.Thawed => "thaw",
+        _ => "freeze",
+    };
 
     private void Commit(GitOpsRepository repository, Commit tip, TreeDefinition definition, string verb, FreezeRequest request, string branch)
     {
@@ -120,7 +175,7 @@ public sealed class KillSwitchFreeze : IFreezeMechanism
         }
     }
 
-    private FreezeState State(KillSwitchRecord? record, bool changed, string? detail) => new()
+    private FreezeState State(KillSwitchRecord? record, bool changed, string? detail, FreezeAction action = FreezeAction.None, IReadOnlyList<FreezeHolder>? overridden = null) => new()
     {
         Environment = _environment,
         Mechanism = FreezeKind.Killswitch,
@@ -130,7 +185,11 @@ public sealed class KillSwitchFreeze : IFreezeMechanism
         FrozenBy = NullIfEmpty(record?.FrozenBy),
         FrozenAt = record is null || record.FrozenAt == default ? null : record.FrozenAt,
         Reason = record?.Reason,
+        Holders = record?.EffectiveHolders ?? Array.Empty<FreezeHolder>(),
         Changed = changed,
+        // A change waiting for review is not in force: the timeline records it once merged, not now.
+        Action = changed && _config.AllowDirectPush ? action : FreezeAction.None,
+        Overridden = overridden ?? Array.Empty<FreezeHolder>(),
         Detail = detail,
     };
 

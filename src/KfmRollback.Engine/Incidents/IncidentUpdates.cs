@@ -43,6 +43,18 @@ public sealed record IncidentUpdate(string IncidentId, IncidentStage Stage, Date
 /// </summary>
 public static class IncidentUpdates
 {
+    /// <summary>
+    /// The update for <paramref name="incident"/> at <paramref name="stage"/>, refused when the
+    /// incident's timeline does not support what the stage claims (<see cref="StageClaims"/>).
+    /// </summary>
+    public static IncidentUpdate ComposeFor(Incident incident, IncidentStage stage, IReadOnlyCollection<ImpactArea> impact, TimeSpan? nextUpdateIn, DateTimeOffset now)
+    {
+        // The parameters first (a bad timebox is the caller's to fix whatever the timeline says), then the claim.
+        IncidentUpdate update = Compose(incident.IncidentId, stage, impact, nextUpdateIn, now);
+        StageClaims.Require(stage, incident);
+        return update;
+    }
+
     public static IncidentUpdate Compose(string incidentId, IncidentStage stage, IReadOnlyCollection<ImpactArea> impact, TimeSpan? nextUpdateIn, DateTimeOffset now)
     {
         if (nextUpdateIn is { } wait && (wait < TimeSpan.FromMinutes(1) || wait > TimeSpan.FromHours(24)))

@@ -15,6 +15,8 @@ public sealed record RollbackDecision
     /// <summary>"GitOps" when the GitOps repository is reachable and its desired ref readable, else "Cluster".</summary>
     public required string Method { get; init; }
     public required string MethodReason { get; init; }
+    /// <summary>Every method (GitOps, Cluster, Helm), whether the decision tree chose it, and why (not).</summary>
+    public IReadOnlyList<MethodChoice> Methods { get; init; } = Array.Empty<MethodChoice>();
     /// <summary>The surfaces that changed, in runbook order: Image, Config, Policy.</summary>
     public required string[] Surface { get; init; }
     /// <summary>GitOps: the last-known-good digest to pin, when the image changed (null for Cluster, which targets ToRevision).</summary>
@@ -49,4 +51,10 @@ public sealed record RollbackDecision
     /// <summary>One line for people at 3 a.m.: what changed, what to run.</summary>
     public required string Summary { get; init; }
     public required DateTimeOffset PlannedAt { get; init; }
+}
+
+/// <summary>One rollback method in a plan: chosen or not, and why, in words for the operator.</summary>
+public sealed record MethodChoice(string Method, bool Chosen, string Why)
+{
+    public override string ToString() => $"{Method}: {(Chosen ? "chosen" : "not chosen")}: {Why}";
 }

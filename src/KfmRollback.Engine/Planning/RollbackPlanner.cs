@@ -118,7 +118,7 @@ public sealed class RollbackPlanner
                 $"This looks like a data/catalog problem, not an API one: a rollback of the API would not help. Stop and use {DatasetRunbook} or {CatalogRunbook}.", _environment.Name);
         }
 
-        (string method, string methodReason) = await ChooseMethodAsync(surfaces, cancellationToken).ConfigureAwait(false);
+        (string method, string methodReason, IReadOnlyList<MethodChoice> choices) = await ChooseMethodAsync(surfaces, cancellationToken).ConfigureAwait(false);
         bool imageChanged = surfaces.Contains(SurfaceComparison.ImageSurface);
         return new RollbackDecision
         {
@@ -126,6 +126,7 @@ public sealed class RollbackPlanner
             IncidentId = request.IncidentId,
             Method = method,
             MethodReason = methodReason,
+            Methods = choices,
             Surface = surfaces,
             // One target per method, so the plan binds into exactly one of Invoke-KfmRollback's target parameter sets.
             ToRef = method == "GitOps" && imageChanged ? lastGoodRef : null,
@@ -186,39 +187,82 @@ public sealed class RollbackPlanner
             "Name one with -ToRevision or -ToRef <digest> (Get-KfmRolloutHistory, Get-KfmApiRef -Source GitOps), or, when the cluster no longer has it, roll back through Git: Invoke-KfmRollback -Method GitOps -ToRef <digest>.", _environment.Name);
     }
 
-    private V1ReplicaSet RunningDigest(IEnumerable<(V1ReplicaSet Set, long? Revision)> history, string digest, string container, string deployment, string from)
+    private V1ReplicaSet RunningDigest(IEnumerable<(V1ReplicaSet Set, long? Revision)> history, string given, string container, string deployment, string from)
     {
-        if (!ImageRefs.IsDigest(digest))
+        if (!ImageRefs.IsDigestOrPrefix(given))
         {
             throw new KfmException("RollbackPlanTargetNotDigest", KfmErrorKind.InvalidArgument,
-                $"{from} must be an image digest (sha256: and 64 hex characters); '{digest}' is not. Get-KfmRolloutHistory shows the digest of each revision.", digest);
+                $"{from} must be an image digest (sha256: and 64 hex characters, or its first {ImageRefs.MinPrefixHex} hex or more); '{given}' is not. Get-KfmRolloutHistory shows the digest of each revision.", given);
         }
+        // A short digest copied from a table names the one revision digest it starts.
+        string digest = ImageRefs.ResolvePrefix(given, history.Select(x => ImageRefs.DigestOf(PodTemplates.ContainerImage(x.Set.Spec.Template, container, deployment))),
+            $"the rollout history of deployment {_environment.Cluster.Namespace}/{deployment}", from);
         return history.FirstOrDefault(x => ImageRefs.DigestOf(PodTemplates.ContainerImage(x.Set.Spec.Template, container, deployment)) == digest).Set
             ?? throw Undetermined($"{Short(digest)} from {from} is in no revision of deployment {_environment.Cluster.Namespace}/{deployment}, so the configuration and policy bundle it ran with are unknown. " +
                 "Choose a revision in the cluster's history with -ToRevision (Get-KfmRolloutHistory), or roll back through Git, where its configuration lives: Invoke-KfmRollback -Method GitOps -ToRef <digest>.");
     }
 
-    /// <summary>GitOps when the repository is reachable and its desired ref readable (the runbook's preferred path), else the cluster.</summary>
-    private async Task<(string, string)> ChooseMethodAsync(IReadOnlyCollection<string> surfaces, CancellationToken cancellationToken)
+    /// <summary>
+    /// GitOps when the repository is reachable and its desired ref readable (the runbook's preferred
+    /// path), else the cluster; with why each method (GitOps, Cluster, Helm) was or was not chosen.
+    /// </summary>
+    private async Task<(string Method, string Reason, IReadOnlyList<MethodChoice> Choices)> ChooseMethodAsync(IReadOnlyCollection<string> surfaces, CancellationToken cancellationToken)
     {
-        if (surfaces.Any(s => s != SurfaceComparison.ImageSurface))
-        {
-            return ("Cluster", "configuration or policy changed: the cluster puts them back from the snapshots of the last-known-good; through Git they need the commit that changed them (Invoke-KfmRollback -Method GitOps -Revert <sha>)");
-        }
+        string? gitOpsProblem;
+        string? gitOpsPin = null;
         if (_sources.GitOpsRef is null)
         {
-            return ("Cluster", "the environment has no gitops section, so the cluster is the only path");
+            gitOpsProblem = "the environment has no gitops section";
         }
-        try
+        else
         {
-            ApiRef desired = await _sources.GitOpsRef(cancellationToken).ConfigureAwait(false);
-            return ("GitOps", $"GitOps repository readable: {_environment.Gitops.File} on {_environment.Gitops.Branch} pins {(desired.CurrentRef is { } d ? Short(d) : desired.CurrentImage)} (the runbook's preferred path)");
+            try
+            {
+                ApiRef desired = await _sources.GitOpsRef(cancellationToken).ConfigureAwait(false);
+                gitOpsPin = $"{_environment.Gitops.File} on {_environment.Gitops.Branch} pins {(desired.CurrentRef is { } d ? Short(d) : desired.CurrentImage)}";
+                gitOpsProblem = null;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                gitOpsProblem = "GitOps not usable (" + (ex is KfmException k ? k.Message : ex.GetType().Name) + ")";
+            }
         }
-        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+
+        string method, reason, gitOpsWhy, clusterWhy;
+        if (surfaces.Any(s => s != SurfaceComparison.ImageSurface))
         {
-            string why = ex is KfmException k ? k.Message : ex.GetType().Name;
-            return ("Cluster", $"GitOps not usable ({why}); the cluster's history is the emergency path");
+            (method, reason) = ("Cluster", "configuration or policy changed: the cluster puts them back from the snapshots of the last-known-good; through Git they need the commit that changed them (Invoke-KfmRollback -Method GitOps -Revert <sha>)");
+            clusterWhy = reason;
+            gitOpsWhy = "configuration or policy changed, which a digest pin does not put back; revert the commit that changed them with -Method GitOps -Revert <sha>" +
+                (gitOpsProblem is null ? "" : $"; besides, {gitOpsProblem}");
         }
+        else if (gitOpsProblem is null)
+        {
+            (method, reason) = ("GitOps", $"GitOps repository readable: {gitOpsPin} (the runbook's preferred path)");
+            gitOpsWhy = reason;
+            clusterWhy = "the emergency path, for when GitOps is not usable; a cluster rollback must be followed by a GitOps change that re-aligns Git (Test-KfmDrift | Invoke-KfmRollback -Method GitOps)";
+        }
+        else
+        {
+            reason = gitOpsProblem.StartsWith("GitOps not usable", StringComparison.Ordinal)
+                ? $"{gitOpsProblem}; the cluster's history is the emergency path"
+                : $"{gitOpsProblem}, so the cluster is the only path";
+            method = "Cluster";
+            clusterWhy = gitOpsProblem.StartsWith("GitOps not usable", StringComparison.Ordinal)
+                ? "the cluster's history is the emergency path, used because GitOps is not usable (above)"
+                : "the only path without a gitops section";
+            gitOpsWhy = gitOpsProblem;
+        }
+        string helmWhy = _environment.Helm is { } helm
+            ? $"the decision tree chooses between Git and the Deployment's history; Helm release {helm.Release} has its own history (Get-KfmRolloutHistory -Source Helm): roll back through it with -Method Helm to keep helm's record in step"
+            : "the environment has no helm section";
+        var choices = new List<MethodChoice>
+        {
+            new("GitOps", method == "GitOps", gitOpsWhy),
+            new("Cluster", method == "Cluster", clusterWhy),
+            new("Helm", false, helmWhy),
+        };
+        return (method, reason, choices);
     }
 
     private string Summarise(string[] surfaces, PlanTemplate lastGood, string method, bool afterIncident, DateTimeOffset lastDeploy, DateTimeOffset incidentStart)

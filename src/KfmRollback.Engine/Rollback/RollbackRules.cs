@@ -21,11 +21,12 @@ public static class RollbackRules
             throw new KfmException("RollbackTargetConflict", KfmErrorKind.InvalidArgument,
                 $"Name one rollback target: -ToRevision, -ToRef or -Revert (got {target.Named}). A plan from Get-KfmRollbackPlan sets exactly one; with an ApiRef piped in, -ToRef comes from its LastKnownGoodRef.");
         }
-        // One digest rule for every mechanism: a tag can move, so it never names a rollback target.
-        if (target.Digest is { } digest && !ImageRefs.IsDigest(digest))
+        // One digest rule for every mechanism: a tag can move, so it never names a rollback target. A
+        // prefix of a digest (as tables show it) is resolved by the mechanism against the history it reads.
+        if (target.Digest is { } digest && !ImageRefs.IsDigestOrPrefix(digest))
         {
             throw new KfmException("RollbackTargetNotDigest", KfmErrorKind.Ambiguous,
-                $"-ToRef '{digest}' is not an image digest, and a tag can move, so the target is ambiguous. Pass -ToRef sha256:<64 hex>; Get-KfmRolloutHistory and Get-KfmApiRef show the digests.", digest);
+                $"-ToRef '{digest}' is not an image digest, and a tag can move, so the target is ambiguous. Pass -ToRef sha256:<64 hex> (or its first {ImageRefs.MinPrefixHex} hex or more); Get-KfmRolloutHistory and Get-KfmApiRef show the digests.", digest);
         }
         if (target.RevertCommit is not null && request.Method != RollbackMethod.GitOps)
         {

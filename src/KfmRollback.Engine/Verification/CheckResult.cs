@@ -30,8 +30,13 @@ public sealed record CheckResult
     public required Verdict Verdict { get; init; }
     public required string Summary { get; init; }
     public IReadOnlyDictionary<string, string> Evidence { get; init; } = new Dictionary<string, string>();
-    /// <summary>True when waiting cannot change the verdict (the check is not configured here), so -Wait does not wait on it.</summary>
+    /// <summary>
+    /// True when waiting cannot change the verdict (the check is not configured here, a credential or
+    /// input only a person can give is missing), so -Wait does not wait on it (<see cref="WaitingRules"/>).
+    /// </summary>
     public bool Settled { get; init; }
+    /// <summary>For a check that did not pass: what would change its verdict, for the operator.</summary>
+    public string? NextStep { get; init; }
 }
 
 /// <summary>

@@ -21,7 +21,8 @@ public static class ContractChecks
         ApiConfig api = environment.Api;
         if (api.OpenapiPath is null)
         {
-            return new[] { HealthChecks.Result(environment, "C.openapi", Verdict.Inconclusive, "api.openapi_path is not configured, so there is no contract to check against", new Dictionary<string, string>()) };
+            return new[] { HealthChecks.Result(environment, "C.openapi", Verdict.Inconclusive, "api.openapi_path is not configured, so there is no contract to check against", new Dictionary<string, string>())
+                with { Settled = true, NextStep = "set api.openapi_path to where the API serves its OpenAPI document" } };
         }
         using var client = new ProbeClient(api);
         string? caller = api.Probe.Callers.FirstOrDefault(c => c.Value.Role == CallerRole.Public && !c.Value.Anonymous).Key;
@@ -72,13 +73,21 @@ public static class ContractChecks
                 results.Add(HealthChecks.Result(environment, "C.record", Verdict.Inconclusive,
                     failing.Count > 0 ? "nothing recorded: this build does not pass its own contract (" + string.Join(", ", failing.Select(r => r.Check)) + ")"
                         : "nothing recorded: the running build's digest is unknown, or api.contract_snapshot_dir is not configured",
-                    new Dictionary<string, string>()));
+                    new Dictionary<string, string>()) with
+                {
+                    Settled = true,
+                    NextStep = failing.Count > 0 ? "record a build that passes its own contract" : "set api.contract_snapshot_dir, and record while the rollout has settled on one digest",
+                });
             }
         }
         results.Add(CompareWithSnapshot(environment, store, shapes));
         results.Add(await CompareSpecificationsAsync(environment, store, contract, cancellationToken).ConfigureAwait(false));
         return results;
     }
+
+    // Nothing recorded cannot change by waiting: a person records a known-good build's contract.
+    private const string NoSnapshotDir = "set api.contract_snapshot_dir, then record a known-good build's contract (Test-KfmContract -RecordSnapshot while it serves)";
+    private const string NoSnapshot = "record a known-good build's contract (Test-KfmContract -RecordSnapshot while it serves); until then no breaking change can be ruled out";
 
     /// <summary>GET responses keep the path as their key (snapshots recorded before other methods were called stay comparable).</summary>
     private static string ShapeKey(ContractOperation operation) => operation.Method == HttpMethod.Get ? operation.Path : operation.Name;
@@ -142,12 +151,14 @@ public static class ContractChecks
     {
         if (!store.Configured)
         {
-            return HealthChecks.Result(environment, "C.no-breaking-change", Verdict.Inconclusive, "api.contract_snapshot_dir is not configured: nothing recorded to compare with", new Dictionary<string, string>());
+            return HealthChecks.Result(environment, "C.no-breaking-change", Verdict.Inconclusive, "api.contract_snapshot_dir is not configured: nothing recorded to compare with", new Dictionary<string, string>())
+                with { Settled = true, NextStep = NoSnapshotDir };
         }
         FileInfo? baseline = store.ShapeBaseline();
         if (baseline is null)
         {
-            return HealthChecks.Result(environment, "C.no-breaking-change", Verdict.Inconclusive, "no contract snapshot recorded yet (Test-KfmContract -RecordSnapshot on a known-good build records one)", new Dictionary<string, string>());
+            return HealthChecks.Result(environment, "C.no-breaking-change", Verdict.Inconclusive, "no contract snapshot recorded yet (Test-KfmContract -RecordSnapshot on a known-good build records one)", new Dictionary<string, string>())
+                with { Settled = true, NextStep = NoSnapshot };
         }
         var recorded = JsonSerializer.Deserialize<SortedDictionary<string, SortedDictionary<string, string>>>(File.ReadAllText(baseline.FullName))!;
         var breaks = new List<string>();
@@ -174,12 +185,14 @@ public static class ContractChecks
         const string Check = "C.spec-diff";
         if (!store.Configured)
         {
-            return HealthChecks.Result(environment, Check, Verdict.Inconclusive, "api.contract_snapshot_dir is not configured: no last-known-good specification to compare with", new Dictionary<string, string>());
+            return HealthChecks.Result(environment, Check, Verdict.Inconclusive, "api.contract_snapshot_dir is not configured: no last-known-good specification to compare with", new Dictionary<string, string>())
+                with { Settled = true, NextStep = NoSnapshotDir };
         }
         FileInfo? baseline = store.SpecificationBaseline();
         if (baseline is null)
         {
-            return HealthChecks.Result(environment, Check, Verdict.Inconclusive, "no last-known-good specification recorded yet (Test-KfmContract -RecordSnapshot on a known-good build records one)", new Dictionary<string, string>());
+            return HealthChecks.Result(environment, Check, Verdict.Inconclusive, "no last-known-good specification recorded yet (Test-KfmContract -RecordSnapshot on a known-good build records one)", new Dictionary<string, string>())
+                with { Settled = true, NextStep = NoSnapshot };
         }
         OpenApiContract recorded;
         try

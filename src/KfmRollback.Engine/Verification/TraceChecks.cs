@@ -27,7 +27,8 @@ public static class TraceChecks
         if (traces is null)
         {
             return new[] { HealthChecks.Result(environment, Check, Verdict.Inconclusive,
-                "observability.traces is not configured, so whether traces span policy evaluation cannot be checked", new Dictionary<string, string>()) with { Settled = true } };
+                "observability.traces is not configured, so whether traces span policy evaluation cannot be checked", new Dictionary<string, string>())
+                with { Settled = true, NextStep = "configure observability.traces (the trace query API) to check it" } };
         }
         ProbePlan plan = environment.Api.Probe;
         string? endpoint = traces.Endpoint ?? plan.Endpoints.FirstOrDefault(e => e.Governed && !e.Path.Contains("{id}", StringComparison.Ordinal))?.Path;
@@ -36,7 +37,11 @@ public static class TraceChecks
         {
             return new[] { HealthChecks.Result(environment, Check, Verdict.Inconclusive,
                 endpoint is null ? "no governed endpoint without {id} to probe: set observability.traces.endpoint" : "api.probe.callers has no authenticated caller, whose request policy would evaluate",
-                new Dictionary<string, string>()) };
+                new Dictionary<string, string>()) with
+            {
+                Settled = true,
+                NextStep = endpoint is null ? "set observability.traces.endpoint" : "add an authenticated caller (token_env or token_file) to api.probe.callers",
+            } };
         }
 
         string traceParent = ProbeClient.NewTraceParent();

@@ -36,7 +36,7 @@ public static class VerificationRunner
             catch (KfmException ex) when (ex.Kind is KfmErrorKind.ConnectionError or KfmErrorKind.InvalidArgument)
             {
                 // An API that cannot be probed is not a pass: record why, as a failed check.
-                results.Add(HealthChecks.Result(environment, "B.probe", Verdict.Fail, ex.Message, new Dictionary<string, string>()));
+                results.Add(Unprobed(environment, "B.probe", ex));
             }
         }
         if (sections.HasFlag(VerificationSections.Contract))
@@ -49,7 +49,7 @@ public static class VerificationRunner
             results.AddRange(await LogChecks.RunAsync(environment, RestrictedIds(environment.Api.Probe), cancellationToken).ConfigureAwait(false));
             results.AddRange(await Guard(environment, TraceChecks.Check, () => TraceChecks.RunAsync(environment, cancellationToken)).ConfigureAwait(false));
         }
-        return new VerificationSummary { Environment = environment.Name, IncidentId = incidentId, Results = results };
+        return new VerificationSummary { Environment = environment.Name, IncidentId = incidentId, Results = WaitingRules.Apply(environment, results) };
     }
 
     /// <summary>An API that cannot be probed is not a pass: record why as a failed check.</summary>
@@ -58,9 +58,22 @@ public static class VerificationRunner
         try { return await run().ConfigureAwait(false); }
         catch (KfmException ex) when (ex.Kind is KfmErrorKind.ConnectionError or KfmErrorKind.InvalidArgument)
         {
-            return new[] { HealthChecks.Result(environment, check, Verdict.Fail, ex.Message, new Dictionary<string, string>()) };
+            return new[] { Unprobed(environment, check, ex) };
         }
     }
+
+    /// <summary>
+    /// A section that could not run, as a failed check. A connection error may pass by waiting (the API
+    /// comes back); an invalid argument (a missing credential, a bad setting) cannot, so it is settled.
+    /// </summary>
+    private static CheckResult Unprobed(EnvironmentConfig environment, string check, KfmException ex) =>
+        HealthChecks.Result(environment, check, Verdict.Fail, ex.Message, new Dictionary<string, string>()) with
+        {
+            Settled = ex.Kind == KfmErrorKind.InvalidArgument,
+            NextStep = ex.Kind == KfmErrorKind.InvalidArgument
+                ? "do what the summary says (a credential or setting only you can provide), then run the check again"
+                : "the API did not answer: check api.base_url and that the API is up, then run the check again",
+        };
 
     internal static IReadOnlyList<string> RestrictedIds(ProbePlan plan)
     {
@@ -68,12 +81,25 @@ public static class VerificationRunner
         return (text ?? string.Empty).Split(new[] { ',', '\n', '\r' }, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
 
-    /// <summary>Every check passed, or what is left cannot change by waiting (a check not configured here).</summary>
+    /// <summary>
+    /// Every check passed, or what is left cannot change by waiting (<see cref="WaitingRules"/>: a check
+    /// not configured here, a credential or input only a person can give). Checks that can still change
+    /// (a rollout settling, a metric window filling) are waited for, then the wait ends without its timeout.
+    /// </summary>
     public static bool NothingToWaitFor(VerificationSummary summary) =>
         summary.Results.Count > 0 && summary.Results.All(r => r.Verdict == Verdict.Pass || r.Settled);
 
+    /// <summary>The checks that did not pass, for a progress line: "B.error-model (inconclusive), C.openapi (fail, settled)".</summary>
+    public static string NotPassing(VerificationSummary summary, int max = 4)
+    {
+        var open = summary.Results.Where(r => r.Verdict != Verdict.Pass).ToList();
+        string listed = string.Join(", ", open.Take(max).Select(r => $"{r.Check} ({r.Verdict.ToString().ToLowerInvariant()}{(r.Settled ? ", waiting cannot fix" : "")})"));
+        return open.Count > max ? $"{listed} and {open.Count - max} more" : listed;
+    }
+
     /// <summary>
-    /// Re-checks until every check passes or <paramref name="timeout"/> runs out (metrics need their
+    /// Re-checks until every check passes, what is left cannot change by waiting
+    /// (<see cref="NothingToWaitFor"/>), or <paramref name="timeout"/> runs out (metrics need their
     /// window to fill with the rolled-back build's traffic), reporting each round. Returns the last
     /// summary either way: a timeout is the caller's verdict to draw, not an exception.
     /// </summary>

@@ -67,6 +67,28 @@ public class KillSwitchFreezeTests : IDisposable
     }
 
     [Fact]
+    public async Task TheKillSwitchStaysWhileAnotherIncidentHoldsIt()
+    {
+        var freeze = new KillSwitchFreeze("prod", _repo.Config(allowDirectPush: true, killSwitch: SwitchPath));
+        var other = new FreezeRequest("INC-6", "bob@example.test", "second regression", At.AddMinutes(5));
+        Assert.Equal(FreezeAction.Froze, (await freeze.FreezeAsync(_request, dryRun: false, default)).Action);
+        var joined = await freeze.FreezeAsync(other, dryRun: false, default);
+        Assert.Equal(FreezeAction.Joined, joined.Action);
+        Assert.Equal(new[] { "INC-5", "INC-6" }, joined.Holders.Select(h => h.IncidentId));
+        Assert.Contains("\"holders\"", Git.Run(_repo.Root, "--git-dir", _repo.Bare, "show", "main:" + SwitchPath));
+
+        var released = await freeze.ThawAsync(_request, dryRun: false, default);
+        Assert.Equal(FreezeAction.Released, released.Action);
+        Assert.True(released.Frozen);
+        Assert.Equal("INC-6", Assert.Single((await freeze.GetAsync(default)).Holders).IncidentId);
+
+        var forced = await freeze.ThawAsync(new FreezeRequest("INC-7", "carol@example.test", "both closed", At.AddHours(1), Force: true), dryRun: false, default);
+        Assert.Equal(FreezeAction.Thawed, forced.Action);
+        Assert.Equal("INC-6", Assert.Single(forced.Overridden).IncidentId);
+        Assert.Throws<InvalidOperationException>(() => Git.Run(_repo.Root, "--git-dir", _repo.Bare, "cat-file", "-e", "main:" + SwitchPath));
+    }
+
+    [Fact]
     public void MissingPathIsAConfigurationError()
     {
         var e = Assert.Throws<KfmException>(() => new KillSwitchFreeze("prod", _repo.Config()));

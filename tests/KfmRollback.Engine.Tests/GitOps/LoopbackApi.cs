@@ -71,7 +71,12 @@ public sealed class LoopbackApi : IDisposable
     public void Dispose()
     {
         _listener.Stop();
-        _listener.Close();
+        // On Linux, Close after Stop looks each prefix's endpoint up again to unregister it, which binds
+        // the port anew (HttpEndPointManager.RemovePrefixInternal -> GetEPListener); when another process
+        // has taken the freed port meanwhile (parallel test runs) that throws "Address already in use",
+        // though Stop released everything. Seen twice in full runs; nothing is left to release then.
+        try { _listener.Close(); }
+        catch (HttpListenerException) { }
         _loop.Wait(TimeSpan.FromSeconds(5));
     }
 }

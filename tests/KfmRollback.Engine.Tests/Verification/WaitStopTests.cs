@@ -1,8 +1,13 @@
+using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Tests.Configuration;
 using KfmRollback.Engine.Verification;
 
 namespace KfmRollback.Engine.Tests.Verification;
 
-/// <summary>-Wait stops once waiting cannot change anything, and never on a failing or still-open check.</summary>
+/// <summary>
+/// -Wait stops once waiting cannot change anything, and never on a failing or still-open check that
+/// waiting can fix; every check that did not pass says what would change it.
+/// </summary>
 public sealed class WaitStopTests
 {
     private static CheckResult Check(string name, Verdict verdict, bool settled = false) => new()
@@ -11,6 +16,13 @@ public sealed class WaitStopTests
     };
 
     private static VerificationSummary Summary(params CheckResult[] results) => new() { Environment = "prod", Results = results };
+
+    /// <summary>The minimal environment with an authenticated caller and restricted ids read from variables named per test.</summary>
+    private static EnvironmentConfig Environment_(string restrictedVariable) => ConfigTestSupport.Load(ConfigTestSupport.Minimal
+        .Replace("          anon:\n            anonymous: true\n", "          public-user:\n            token_env: KFM_TEST_WAIT_TOKEN\n", StringComparison.Ordinal)
+        .Replace("          - path: /api/v1/datasets",
+            $"          - path: /api/v1/datasets/{{id}}\n        restricted_ids_env: {restrictedVariable}", StringComparison.Ordinal))
+        .GetEnvironment("prod");
 
     [Fact]
     public void Stops_when_all_pass_or_the_rest_is_not_configured()
@@ -25,5 +37,71 @@ public sealed class WaitStopTests
         Assert.False(VerificationRunner.NothingToWaitFor(Summary(Check("A.error-ratio", Verdict.Inconclusive))));
         Assert.False(VerificationRunner.NothingToWaitFor(Summary(Check("A.error-ratio", Verdict.Fail), Check("D.traces", Verdict.Inconclusive, settled: true))));
         Assert.False(VerificationRunner.NothingToWaitFor(Summary()));
+    }
+
+    [Fact]
+    public void No_restricted_ids_is_settled_and_names_the_variable_to_set()
+    {
+        const string Variable = "KFM_TEST_WAIT_RESTRICTED_UNSET";
+        Environment.SetEnvironmentVariable(Variable, null);
+        var leak = Check("B.existence-leak/api/v1/datasets/{id}", Verdict.Inconclusive) with { Section = CheckSection.PolicyInvariants };
+
+        CheckResult decided = Assert.Single(WaitingRules.Apply(Environment_(Variable), new[] { leak }));
+
+        Assert.True(decided.Settled, "no restricted id can arrive by waiting");
+        Assert.Contains("$" + Variable, decided.NextStep, StringComparison.Ordinal);
+        Assert.True(VerificationRunner.NothingToWaitFor(Summary(Check("A.error-ratio", Verdict.Pass), decided)));
+    }
+
+    [Fact]
+    public void With_restricted_ids_an_inconclusive_leak_check_is_still_waited_for()
+    {
+        const string Variable = "KFM_TEST_WAIT_RESTRICTED_SET";
+        Environment.SetEnvironmentVariable(Variable, "some_restricted_dataset");
+        try
+        {
+            var leak = Check("B.existence-leak/api/v1/datasets/{id}", Verdict.Inconclusive) with { Section = CheckSection.PolicyInvariants };
+            CheckResult decided = Assert.Single(WaitingRules.Apply(Environment_(Variable), new[] { leak }));
+            Assert.False(decided.Settled);
+            Assert.False(string.IsNullOrWhiteSpace(decided.NextStep));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Variable, null);
+        }
+    }
+
+    [Theory]
+    [InlineData("A.error-ratio", Verdict.Fail, "Enable-KfmFailClosed")]
+    [InlineData("A.error-ratio", Verdict.Inconclusive, "-Timeout")]
+    [InlineData("A.deployment-stable", Verdict.Inconclusive, "Wait-KfmRollback")]
+    [InlineData("B.safety-fields", Verdict.Fail, "fail closed now")]
+    [InlineData("C.no-breaking-change", Verdict.Fail, "-ToRevision")]
+    [InlineData("D.traces", Verdict.Inconclusive, "observability.traces")]
+    public void Every_check_that_did_not_pass_gets_the_step_that_would_change_it(string check, Verdict verdict, string step)
+    {
+        CheckResult decided = Assert.Single(WaitingRules.Apply(Environment_("KFM_TEST_WAIT_RESTRICTED_UNSET"), new[] { Check(check, verdict) }));
+        Assert.False(decided.Settled, "waiting can change these");
+        Assert.Contains(step, decided.NextStep, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_check_settled_at_its_source_keeps_its_own_next_step_and_a_pass_gets_none()
+    {
+        var notConfigured = Check("C.no-breaking-change", Verdict.Inconclusive, settled: true) with { NextStep = "record a known-good build's contract" };
+        IReadOnlyList<CheckResult> decided = WaitingRules.Apply(Environment_("KFM_TEST_WAIT_RESTRICTED_UNSET"), new[] { notConfigured, Check("A.error-ratio", Verdict.Pass) });
+        Assert.Equal("record a known-good build's contract", decided[0].NextStep);
+        Assert.True(decided[0].Settled);
+        Assert.Null(decided[1].NextStep);
+    }
+
+    [Fact]
+    public void The_progress_line_names_the_checks_not_passing_and_which_waiting_cannot_fix()
+    {
+        string line = VerificationRunner.NotPassing(Summary(
+            Check("A.error-ratio", Verdict.Fail), Check("A.p95-latency", Verdict.Pass), Check("D.traces", Verdict.Inconclusive, settled: true)));
+        Assert.Equal("A.error-ratio (fail), D.traces (inconclusive, waiting cannot fix)", line);
+        string many = VerificationRunner.NotPassing(Summary(Enumerable.Range(1, 6).Select(i => Check($"C.smoke{i}", Verdict.Fail)).ToArray()), max: 4);
+        Assert.EndsWith("and 2 more", many, StringComparison.Ordinal);
     }
 }

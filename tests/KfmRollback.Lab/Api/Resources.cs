@@ -34,9 +34,10 @@ public static class Resources
     public static readonly ResourceType HelmReleases = new("helm.toolkit.fluxcd.io", "v2", "helmreleases", "helmrelease", "HelmRelease", true, ["hr"], true, true, Std, []);
 
     public static readonly ResourceType GitRepositories = new("source.toolkit.fluxcd.io", "v1", "gitrepositories", "gitrepository", "GitRepository", true, ["gitrepo"], true, true, Std, []);
+    public static readonly ResourceType ImageUpdateAutomations = new("image.toolkit.fluxcd.io", "v1", "imageupdateautomations", "imageupdateautomation", "ImageUpdateAutomation", true, [], true, true, Std, []);
 
     public static readonly ResourceType[] All =
-        [Namespaces, Pods, ConfigMaps, Secrets, Events, Deployments, ReplicaSets, HorizontalPodAutoscalers, Leases, SelfSubjectAccessReviews, Applications, AppProjects, ApplicationSets, Kustomizations, HelmReleases, GitRepositories];
+        [Namespaces, Pods, ConfigMaps, Secrets, Events, Deployments, ReplicaSets, HorizontalPodAutoscalers, Leases, SelfSubjectAccessReviews, Applications, AppProjects, ApplicationSets, Kustomizations, HelmReleases, GitRepositories, ImageUpdateAutomations];
 
     public static IEnumerable<string> Groups => All.Where(r => r.Group != "").Select(r => r.Group).Distinct();
 
@@ -50,7 +51,7 @@ public static class Resources
         "replicasets" => ["status", "scale"],
         "pods" => ["status", "log"],
         "namespaces" => ["status"],
-        "kustomizations" or "helmreleases" or "gitrepositories" or "horizontalpodautoscalers" => ["status"],
+        "kustomizations" or "helmreleases" or "gitrepositories" or "imageupdateautomations" or "horizontalpodautoscalers" => ["status"],
         _ => []
     };
 }

@@ -23,6 +23,8 @@ public static class Tables
             "horizontalpodautoscalers" => [Col("Name", format: "name"), Col("Reference"), Col("Targets"), Col("MinPods", "integer"), Col("MaxPods", "integer"), Col("Replicas", "integer"), Col("Age")],
             "applications" => [Col("Name", format: "name"), Col("Sync Status"), Col("Health Status"), Col("Revision", priority: 10), Col("Project", priority: 10)],
             "kustomizations" or "helmreleases" or "gitrepositories" => [Col("Name", format: "name"), Col("Age", "date"), Col("Ready"), Col("Status")],
+            // The CRD's printer columns: Last run, Ready, Status, Age (the controller's additionalPrinterColumns).
+            "imageupdateautomations" => [Col("Name", format: "name"), Col("Last run", "string"), Col("Ready"), Col("Status"), Col("Age", "date")],
             _ => [Col("Name", format: "name"), Col("Age")],
         };
         return new JsonArray(cols.Select(c => (JsonNode)c).ToArray());
@@ -103,6 +105,11 @@ public static class Tables
                 {
                     var ready = (o.At("status.conditions") as JsonArray)?.FirstOrDefault(c => c.Str("type") == "Ready");
                     return [N(o.Name()), N(o.Str("metadata.creationTimestamp")), N(ready.Str("status") ?? "Unknown"), N(ready.Str("message") ?? "")];
+                }
+            case "imageupdateautomations":
+                {
+                    var ready = (o.At("status.conditions") as JsonArray)?.FirstOrDefault(c => c.Str("type") == "Ready");
+                    return [N(o.Name()), N(o.Str("status.lastAutomationRunTime") ?? ""), N(ready.Str("status") ?? "Unknown"), N(ready.Str("message") ?? ""), N(o.Str("metadata.creationTimestamp"))];
                 }
             default: return [N(o.Name()), N(age)];
         }

@@ -13,6 +13,10 @@ public enum FreezeKind
     FluxHelmrelease,
     /// <summary>Kill-switch file in the GitOps repository (gitops.kill_switch_path) that pipelines honour.</summary>
     Killswitch,
+    /// <summary>Flux ImageUpdateAutomation: spec.suspend = true, so image automation commits no new image to Git.</summary>
+    FluxImageupdateautomation,
+    /// <summary>Argo CD Image Updater on an Application: its image-list annotation removed (kept in the freeze record), so the updater skips it.</summary>
+    ArgocdImageUpdater,
 }
 
 /// <summary>
@@ -40,7 +44,7 @@ public sealed class FreezeMechanism : IConfigSection
     [RequiredKey]
     public FreezeKind Kind { get; init; }
 
-    /// <summary>Name of the Application / Kustomization / HelmRelease (not used for killswitch).</summary>
+    /// <summary>Name of the Application / Kustomization / HelmRelease / ImageUpdateAutomation (not used for killswitch).</summary>
     public string? Name { get; init; }
 
     /// <summary>Its namespace; defaults to argocd (Argo CD) or flux-system (Flux).</summary>
@@ -50,7 +54,7 @@ public sealed class FreezeMechanism : IConfigSection
     public string? EffectiveNamespace => Kind switch
     {
         FreezeKind.Killswitch => null,
-        FreezeKind.Argocd => Namespace ?? "argocd",
+        FreezeKind.Argocd or FreezeKind.ArgocdImageUpdater => Namespace ?? "argocd",
         _ => Namespace ?? "flux-system",
     };
 

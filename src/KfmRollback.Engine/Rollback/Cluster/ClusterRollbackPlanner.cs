@@ -127,8 +127,11 @@ public static class ClusterRollbackPlanner
         return ordered[1].Set;
     }
 
-    private static V1ReplicaSet FindByDigest(string name, IReadOnlyList<V1ReplicaSet> owned, string digest, string? container)
+    private static V1ReplicaSet FindByDigest(string name, IReadOnlyList<V1ReplicaSet> owned, string given, string? container)
     {
+        // A short digest copied from a table names the one revision digest it starts.
+        string digest = ImageRefs.ResolvePrefix(given, owned.Select(rs => ImageRefs.DigestOf(PodTemplates.ContainerImage(rs.Spec.Template, container, name))),
+            $"the rollout history of deployment \"{name}\"");
         var matches = owned
             .Where(rs => ImageRefs.DigestOf(PodTemplates.ContainerImage(rs.Spec.Template, container, name)) == digest)
             .Select(rs => (Set: rs, Revision: DeploymentRevisions.Revision(rs.Metadata) ?? 0))

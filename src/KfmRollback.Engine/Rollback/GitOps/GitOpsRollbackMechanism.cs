@@ -62,8 +62,15 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
                 "Direct pushes to the deploy branch are off (gitops.allow_direct_push is false). Drop -DirectPush to go through a pull request.");
         RefuseMergeUnlessAllowed(request);
         using var repository = Open(request, cancellationToken);
-        var report = new GitOpsRefReader(request.Environment.Name, _config).Read(repository, _receipts(), historyLimit: 2);
+        var reader = new GitOpsRefReader(request.Environment.Name, _config);
+        var report = reader.Read(repository, _receipts(), historyLimit: 2);
         var tip = repository.DeployTip();
+        // A short digest copied from a table names the one digest of the pin's history it starts (a full
+        // digest is pinned as given: re-aligning Git may pin a digest Git never had).
+        string? wanted = request.Target.Digest is { } given && !ImageRefs.IsDigest(given)
+            ? ImageRefs.ResolvePrefix(given, reader.History(repository.Repo, tip, int.MaxValue).Select(c => c.Digest).Append(report.Ref.LastKnownGoodRef),
+                $"the history of {_config.File} on '{_config.Branch}'")
+            : request.Target.Digest;
         string? current = report.Ref.CurrentRef ?? report.Ref.CurrentImage;
         GitOpsMechanismPlan Plan(string? target, string branch, IReadOnlyList<PlannedChange> changes, string summary) => new()
         {
@@ -82,7 +89,7 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
         if (!request.DirectPush && FindExisting(repository, request.IncidentId!) is { } existing)
         {
             string? target = RollbackMessage.Trailer(existing.Tip.Message, "Last-Good-Ref");
-            if (request.Target.Digest is { } wanted && target is not null && wanted != target)
+            if (wanted is not null && target is not null && wanted != target)
                 throw new KfmException("GitOpsRollbackBranchMismatch", KfmErrorKind.Ambiguous,
                     $"Incident {request.IncidentId} already has rollback branch {BranchOf(existing)} targeting {target}, not {wanted}. " +
                     "Close that pull request and delete the branch to target another ref, or use another -IncidentId.", wanted);
@@ -91,7 +98,7 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
                 $"a rollback branch for this incident already exists ({branch}); a run reuses it and opens or finds its pull request") with { ExistingCommit = existing.Tip.Sha });
         }
 
-        var (tree, targetRef, what) = request.Target.RevertCommit is { } sha ? Revert(repository.Repo, tip, sha) : Pin(repository.Repo, tip, request.Target.Digest ?? report.Ref.LastKnownGoodRef);
+        var (tree, targetRef, what) = request.Target.RevertCommit is { } sha ? Revert(repository.Repo, tip, sha) : Pin(repository.Repo, tip, wanted ?? report.Ref.LastKnownGoodRef);
         if (tree.Id == tip.Tree.Id)
             return Task.FromResult<MechanismPlan>(Plan(targetRef, _config.Branch, Array.Empty<PlannedChange>(), $"the deploy branch already has {targetRef}; nothing to change"));
         string diff = repository.Repo.Diff.Compare<Patch>(tip.Tree, tree).Content;

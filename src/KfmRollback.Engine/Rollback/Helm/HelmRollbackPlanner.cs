@@ -95,6 +95,10 @@ public static class HelmRollbackPlanner
     {
         if (target.Digest is not null)
         {
+            // A short digest copied from a table names the one release digest it starts.
+            string digest = ImageRefs.ResolvePrefix(target.Digest, history.Select(r => ImageRefs.DigestOf(HelmOperations.ImageOf(r.Release, deployment, container)?.Image)),
+                $"the history of Helm release \"{release}\"");
+            target = target with { Digest = digest };
             var matches = history
                 .Where(r => ImageRefs.DigestOf(HelmOperations.ImageOf(r.Release, deployment, container)?.Image) == target.Digest)
                 .OrderByDescending(r => r.Version)
