@@ -33,9 +33,10 @@ public sealed class HelmPreflightTests
         new(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)));
 
     /// <summary>Every release Secret's resourceVersion and the Deployment's: what "nothing written" compares.</summary>
+    // The Deployment's generation, not its resourceVersion: the lab's controller writes its status at any time.
     private static async Task<string> StateAsync(HelmLab lab) =>
         string.Join(",", (await lab.ReleasesAsync()).Values.Select(r => $"{r.Version}:{r.ResourceVersion}")) + ";" +
-        (await lab.Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm")).Metadata.ResourceVersion;
+        (await lab.Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm")).Metadata.Generation;
 
     /// <summary>Writes revision 5 as helm would: <paramref name="status"/>, rendering <paramref name="build"/> plus <paramref name="extraManifest"/>.</summary>
     private static async Task WriteRevisionAsync(HelmLab lab, string status, string build, string extraManifest = "", bool supersede = false)
