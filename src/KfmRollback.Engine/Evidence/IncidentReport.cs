@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using KfmRollback.Engine.Safety;
 using KfmRollback.Engine.FollowUps;
 using KfmRollback.Engine.Incidents;
 using KfmRollback.Engine.Receipts;
@@ -32,7 +33,7 @@ public static class IncidentReport
     }
 
     public static IncidentReportFiles Write(Incident incident, IReadOnlyList<EvidenceBundle> bundles, ReportReceipt? receipt, FollowUpPlan followUp,
-        PolicySafeRedactor redactor, string directory)
+        Redactor redactor, string directory)
     {
         EvidenceBundle? latest = bundles.LastOrDefault();
         IReadOnlyList<EvidencePlot> plots = latest is null ? Array.Empty<EvidencePlot>() : EvidencePlots.Draw(latest, Path.Combine(directory, "plots"));
@@ -96,7 +97,7 @@ public static class IncidentReport
     private static string Enc(string text) => WebUtility.HtmlEncode(text);
 
     private static List<(string Title, List<string[]> Rows, List<string> Paragraphs)> Sections(Incident incident, IReadOnlyList<EvidenceBundle> bundles, ReportReceipt? receipt,
-        FollowUpPlan followUp, PolicySafeRedactor redactor)
+        FollowUpPlan followUp, Redactor redactor)
     {
         string R(string? s) => redactor.Text(s ?? "");
         static string Utc(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", System.Globalization.CultureInfo.InvariantCulture);

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using KfmRollback.Engine.Safety;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Evidence;
@@ -52,7 +53,7 @@ public static class FollowUpService
         "Automate rollback verification (checklist A-D in the pipeline)",
     };
 
-    public static FollowUpPlan Plan(Incident incident, string environment, IReadOnlyList<EvidenceBundle> bundles, PolicySafeRedactor redactor)
+    public static FollowUpPlan Plan(Incident incident, string environment, IReadOnlyList<EvidenceBundle> bundles, Redactor redactor)
     {
         var items = RunbookItems.ToList();
         var timeline = incident.Timeline.OrderBy(e => e.At).ToList();
