@@ -92,6 +92,7 @@ public sealed class ReceiptFactory
                     ImmutableRef.ToSubject($"{environment}/rollback_target_ref", targetRef),
                 }.Concat(EvidenceSubjects(input.EvidenceDigests)).ToList(),
                 Revision = Revision(input),
+                InsecureTls = input.InsecureTls ? true : null,
                 Decision = input.Evidence is { Count: > 0 } evidence
                     ? evidence.Select(e => new DecisionEvidence { Surface = e.Surface, Item = e.Item, Current = e.Current, LastKnownGood = e.LastKnownGood, Changed = e.Changed, Source = e.Source }).ToList()
                     : null,
