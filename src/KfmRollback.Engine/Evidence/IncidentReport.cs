@@ -55,13 +55,13 @@ public static class IncidentReport
             html.Append("<h2>").Append(Enc(title)).Append("</h2>");
             foreach (string p in paragraphs)
             {
-                md.Append(p).Append("\n\n");
+                md.Append(MarkdownText.Inline(p)).Append("\n\n");
                 html.Append(p.StartsWith("GOVERNANCE", StringComparison.Ordinal) ? "<p class=\"flag\">" : "<p>").Append(Enc(p)).Append("</p>");
             }
             if (rows.Count > 0)
             {
                 md.Append("| ").AppendJoin(" | ", rows[0]).Append(" |\n|").AppendJoin("|", rows[0].Select(_ => "---")).Append("|\n");
-                foreach (string[] row in rows.Skip(1)) md.Append("| ").AppendJoin(" | ", row.Select(c => c.Replace("|", "\\|", StringComparison.Ordinal))).Append(" |\n");
+                foreach (string[] row in rows.Skip(1)) md.Append("| ").AppendJoin(" | ", row.Select(MarkdownText.Inline)).Append(" |\n");
                 md.Append('\n');
                 html.Append("<table><tr>").AppendJoin("", rows[0].Select(c => $"<th>{Enc(c)}</th>")).Append("</tr>");
                 foreach (string[] row in rows.Skip(1))
