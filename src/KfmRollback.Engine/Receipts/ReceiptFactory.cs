@@ -124,7 +124,7 @@ public sealed class ReceiptFactory
         if (findings.Count == 0) return text;
         throw new KfmException("ReceiptNotesLookSecret", KfmErrorKind.SecurityError,
             $"notes contain what looks like a credential ({Describe(findings)}). Receipts are kept forever and linked from " +
-            "the incident ticket, so notes must be a policy-safe summary: remove it (SecretScanner.Redact shows the text with it masked) " +
+            "the incident ticket, so notes must be a policy-safe summary: remove it (Safety.Redactor.Default.Text shows the text with it masked) " +
             "and rotate the credential if it was real.", "notes");
     }
 

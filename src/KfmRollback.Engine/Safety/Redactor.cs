@@ -171,8 +171,10 @@ public sealed class Redactor
         bool restricted = IsRestricted(text);
         if (findings.Count == 0 && !restricted) return;
         string kinds = string.Join(", ", findings.Select(f => f.Kind).Append(restricted ? "restricted-id" : null).Where(k => k is not null).Distinct());
+        // Where, never what: line numbers let the report be filed without the content.
+        string lines = string.Join(", ", findings.Select(f => 1 + text.AsSpan(0, f.Start).Count('\n')).Distinct().Take(5));
         throw new KfmException("OutputNotPolicySafe", KfmErrorKind.SecurityError,
-            $"{what} would carry sensitive content ({kinds}) and was not written. Report this: redaction missed it.", what);
+            $"{what} would carry sensitive content ({kinds}{(lines.Length > 0 ? $" on line {lines}" : "")}) and was not written. Report this: redaction missed it.", what);
     }
 
     /// <summary>True when <paramref name="text"/> carries one of the restricted ids or matches a restricted id pattern.</summary>

@@ -10,7 +10,7 @@ namespace KfmRollback.Engine.Safety;
 /// A name is split into words at '_', '-', '.', and camel-case humps. Its last word decides: a
 /// reference to a secret (secretName, token_env, password_file, keyRef) is not one, a name ending in
 /// a credential word is. Compound words (passwd, apikey, privatekey) count anywhere. A bare "key" is
-/// a lookup key (configMapKeyRef.key), not a credential.
+/// a lookup key (configMapKeyRef.key) and a bare "pass" a verdict, not credentials.
 /// </remarks>
 public static class SecretNames
 {
@@ -44,7 +44,8 @@ public static class SecretNames
         if (ReferenceWords.Contains(last)) return false;
         string squashed = string.Concat(words);
         if (StrongWords.Any(w => squashed.Contains(w, StringComparison.Ordinal))) return true;
-        if (words.Count == 1 && last == "key") return false; // a lookup key, e.g. configMapKeyRef.key
+        // Alone, "key" is a lookup key (configMapKeyRef.key) and "pass" a verdict ("Pass: …"); DB_PASS is a credential.
+        if (words.Count == 1 && last is "key" or "pass") return false;
         if (CredentialWords.Contains(last)) return true;
         // "apiKey", "APIKEY", "SECRETKEY" squashed.
         return squashed.EndsWith("apikey", StringComparison.Ordinal) || squashed.EndsWith("secretkey", StringComparison.Ordinal) || squashed.EndsWith("accesskey", StringComparison.Ordinal);
