@@ -247,8 +247,8 @@ public class PullRequestProviderTests : IDisposable
             if (call.Method == "GET" && call.PathAndQuery.StartsWith("/api/v3/repos/kfm/infra/pulls?", StringComparison.Ordinal))
                 return (200, new JsonArray(GitHubPrWithHead(headNow)).ToJsonString());
             if (call.Method == "GET" && call.PathAndQuery.StartsWith("/api/v3/repos/kfm/infra/pulls/12/reviews", StringComparison.Ordinal))
-                // bob approved an earlier commit; carol approved the pushed one, then commented (a comment changes no verdict).
-                return (200, Reviews(("bob", "APPROVED", new string('9', 40)), ("carol", "APPROVED", Pushed), ("carol", "COMMENTED", Pushed)));
+                // bob and erin approved an earlier commit; carol approved the pushed one, then commented (a comment changes no verdict).
+                return (200, Reviews(("bob", "APPROVED", new string('9', 40)), ("erin", "APPROVED", new string('9', 40)), ("carol", "APPROVED", Pushed), ("carol", "COMMENTED", Pushed)));
             if (call.Method == "PUT" && call.PathAndQuery == "/api/v3/repos/kfm/infra/pulls/12/merge")
             {
                 // GitHub's merge API: "sha" is the SHA the pull request head must match to allow the merge.
