@@ -46,14 +46,9 @@ public abstract class KfmCmdlet : PSCmdlet
         {
             // A lower library's exception that escaped the engine (a bug, or a failure nobody wrapped):
             // $Error and Get-Error would show all of it, request and Authorization header included.
-            ThrowTerminatingError(ErrorRecords.From(Unexpected(ex)));
+            ThrowTerminatingError(ErrorRecords.From(KfmException.FromUnexpected(ex, MyInvocation.MyCommand.Name)));
         }
     }
-
-    private KfmException Unexpected(Exception ex) =>
-        new("UnexpectedError", KfmErrorKind.InvalidOperation,
-            $"{MyInvocation.MyCommand.Name} stopped on an unexpected {ex.GetType().Name}: {ex.Message} " +
-            "Rerun it (every change is rerun-safe); if it happens again, report it with the output of Get-Error, which carries no credentials.", MyInvocation.MyCommand.Name, ex);
 
     /// <summary>Work done once all pipeline input is in (a fleet runs here); nothing by default.</summary>
     protected virtual void EndProcessingCore()

@@ -70,6 +70,25 @@ public sealed class ErrorScrubTests
     }
 
     [Fact]
+    public void An_apiserver_failure_nobody_wrapped_is_worded_at_the_boundary_with_its_status_and_object()
+    {
+        HttpOperationException failure = FailedSecretWrite();
+        failure.Response = new HttpResponseMessageWrapper(new HttpResponseMessage(HttpStatusCode.NotFound), "{\"kind\":\"Status\",\"message\":\"secrets \\\"kfm-api-oidc\\\" not found\"}");
+
+        KfmException error = KfmException.FromUnexpected(failure, "Invoke-KfmRollback");
+
+        AssertNoCanary(error);
+        Assert.Equal("ClusterObjectNotFound", error.ErrorId);
+        Assert.Contains("PUT /api/v1/namespaces/kfm/secrets/kfm-api-oidc", error.Message);
+        Assert.Contains("not found", error.Message);
+        Assert.Contains("Check the names in the configuration", error.Message);
+
+        KfmException other = KfmException.FromUnexpected(new InvalidOperationException($"state with DB_PWD={SecretCanary}"), "Get-KfmApiRef");
+        Assert.Equal("UnexpectedError", other.ErrorId);
+        AssertNoCanary(other);
+    }
+
+    [Fact]
     public void Messages_targets_and_causes_pass_the_one_redaction()
     {
         var cause = new HttpRequestException($"POST https://deployer:{SecretCanary}@git.example.test/x failed: Authorization: Bearer {BearerCanary}", null, HttpStatusCode.Unauthorized);
