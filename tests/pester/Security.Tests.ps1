@@ -86,18 +86,7 @@ BeforeAll {
     }
 
     # The deploy repository: good pinned, then bad (the state Git is in when the incident starts).
-    $bare = Join-Path $lab.Directory 'infra.git'
-    $work = Join-Path $lab.Directory 'infra-work'
-    git init -q --bare -b main $bare
-    git clone -q $bare $work 2>$null
-    $file = 'infra/gitops/apps/kfm-api/overlays/prod/kustomization.yaml'
-    New-Item -ItemType Directory -Force (Join-Path $work (Split-Path $file)) | Out-Null
-    foreach ($pin in @($catalogue.'good-1.5.1'.digest, $catalogue.'bad-5xx'.digest)) {
-        "resources:`n  - ../../base`nimages:`n  - name: registry.kfm.local/kfm-api`n    digest: $pin`n" | Set-Content -NoNewline (Join-Path $work $file)
-        git -C $work add -A
-        git -C $work -c user.name=deployer -c user.email=deployer@kfm.local commit -q -m "deploy $pin"
-    }
-    git -C $work push -q origin main 2>$null
+    $bare = (New-KfmTestDeployRepository -Directory $lab.Directory -Digests $catalogue.'good-1.5.1'.digest, $catalogue.'bad-5xx'.digest).Bare
 
     $config = Join-Path $lab.Directory 'security.yaml'
     (Get-Content -Raw $lab.Config) `
