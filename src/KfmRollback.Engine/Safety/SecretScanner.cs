@@ -67,9 +67,12 @@ public sealed class SecretScanner
         // key=value, key: value or "key": "value" where the key names a credential (SecretNames). The value
         // must not already be a placeholder or a redaction marker, so Redact is idempotent and templates
         // ("password=<PASSWORD>") pass.
+        // An unquoted "name: value" is also how prose reads ("token: rotated"), so there the value must
+        // look like one (a digit or a symbol), as "DB_PASS: hunter2" does.
         (CredentialAssignment, new Regex(
-            @"(?<![A-Za-z0-9_.-])(?<name>[A-Za-z][A-Za-z0-9_.-]*)[""']?(?:\s*=\s*|\s*:\s*)[""']?(?<secret>[^\s""'&,;<>\[\]{}$*%][^\s""'&,;]{3,})",
-            Opts), m => SecretNames.LooksSecret(m.Groups["name"].Value) && IsNotPlaceholder(m.Groups["secret"].Value)),
+            @"(?<![A-Za-z0-9_.-])(?<name>[A-Za-z][A-Za-z0-9_.-]*)(?<q1>[""']?)(?<sep>\s*=\s*|\s*:\s*)(?<q2>[""']?)(?<secret>[^\s""'&,;<>\[\]{}$*%][^\s""'&,;]{3,})",
+            Opts), m => SecretNames.LooksSecret(m.Groups["name"].Value) && IsNotPlaceholder(m.Groups["secret"].Value)
+                        && (m.Groups["sep"].Value.Contains('=') || m.Groups["q1"].Length + m.Groups["q2"].Length > 0 || !m.Groups["secret"].Value.All(char.IsAsciiLetter))),
     };
 
     private static readonly HashSet<string> Placeholders = new(StringComparer.OrdinalIgnoreCase)

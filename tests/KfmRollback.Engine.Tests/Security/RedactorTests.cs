@@ -54,6 +54,7 @@ public sealed class RedactorTests
     [InlineData("Known keys: kubeconfig_path, context, in_cluster")]
     [InlineData("secrets: [kfm-api-oidc]")]
     [InlineData("Reason: 5xx spike after deploy; Blast-Radius: api")]
+    [InlineData("the deploy token: rotated, secret: revoked")]
     [InlineData("Authorization: Bearer authentication is enforced")]
     [InlineData("| A.endpoint/api/v1/healthz | Pass: /api/v1/healthz answered 200 |")]
     public void Names_that_only_refer_to_secrets_stay(string text)
