@@ -207,9 +207,12 @@ public static class HelmRollbackPlanner
             $"config: {release.ConfigHash} (values are never shown)",
             $"manifest: {release.ManifestHash}"));
 
-    /// <summary>The Deployment patch as people see it: the template's env values redacted (the patch sent keeps them).</summary>
-    public static PlannedChange PatchChange(HelmRollbackPlan plan, JsonArray patch, Safety.Redactor redactor) =>
-        new("image", $"deployment {plan.DeploymentNamespace}/{plan.Deployment}", "json-patch", redactor.Content(patch.ToJsonString(Indented)));
+    /// <summary>
+    /// The Deployment patch as people see it: the template's env values redacted (the patch sent keeps
+    /// them). Without the environment's redactor, every env value is redacted (redaction.show_env unknown).
+    /// </summary>
+    public static PlannedChange PatchChange(HelmRollbackPlan plan, JsonArray patch, Safety.Redactor? redactor = null) =>
+        new("image", $"deployment {plan.DeploymentNamespace}/{plan.Deployment}", "json-patch", (redactor ?? Safety.Redactor.Default).Content(patch.ToJsonString(Indented)));
 
     public static PlannedChange StatusChange(string @namespace, StoredRelease release, string status) =>
         StatusChange(@namespace, release.Release.Name, release.Version, release.Status, status);
