@@ -10,27 +10,9 @@ BeforeAll {
     $bad = $catalogue.'bad-5xx'.digest
 
     # A deploy repository with the API pinned to the good build, then to the bad one.
-    $bare = Join-Path $lab.Directory 'infra.git'
-    $work = Join-Path $lab.Directory 'infra-work'
-    git init -q --bare -b main $bare
-    git clone -q $bare $work 2>$null
-    $file = 'infra/gitops/apps/kfm-api/overlays/prod/kustomization.yaml'
-    New-Item -ItemType Directory -Force (Join-Path $work (Split-Path $file)) | Out-Null
-    function Pin([string] $Digest, [string] $Message) {
-        @"
-# prod overlay for the KFM API
-resources:
-  - ../../base
-images:
-  - name: registry.kfm.local/kfm-api   # the governed API
-    digest: $Digest
-"@ | Set-Content -NoNewline (Join-Path $work $file)
-        git -C $work add -A
-        git -C $work -c user.name=deployer -c user.email=deployer@kfm.local commit -q -m $Message
-    }
-    Pin $good 'deploy kfm-api 1.5.1'
-    Pin $bad 'deploy kfm-api 1.6.0'
-    git -C $work push -q origin main 2>$null
+    $repo = New-KfmTestDeployRepository -Directory $lab.Directory -Digests $good, $bad -Messages 'deploy kfm-api 1.5.1', 'deploy kfm-api 1.6.0'
+    $bare = $repo.Bare
+    $work = $repo.Work
 
     $config = Join-Path $lab.Directory 'gitops.yaml'
     (Get-Content -Raw $lab.Config) -replace '      path: gitops', "      url: file://$bare" | Set-Content $config

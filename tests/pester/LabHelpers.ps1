@@ -87,3 +87,30 @@ function Stop-KfmVerificationLab {
     Stop-KfmTestLab $Lab
     Remove-Item env:KFM_ROLLBACK_CONFIG, env:KFM_LAB_PUBLIC_TOKEN, env:KFM_LAB_STEWARD_TOKEN, env:KFM_LAB_RESTRICTED_IDS -ErrorAction SilentlyContinue
 }
+
+# A deploy repository for the lab (bare "remote" infra.git and a clone infra-work in -Directory):
+# the prod overlay's kustomization pinning each of -Digests in turn, one commit each, pushed.
+# Returns Bare, Work and File (the overlay's path in the repository).
+function New-KfmTestDeployRepository {
+    param([Parameter(Mandatory)] [string] $Directory, [Parameter(Mandatory)] [string[]] $Digests, [string[]] $Messages)
+    $bare = Join-Path $Directory 'infra.git'
+    $work = Join-Path $Directory 'infra-work'
+    git init -q --bare -b main $bare
+    git clone -q $bare $work 2>$null
+    $file = 'infra/gitops/apps/kfm-api/overlays/prod/kustomization.yaml'
+    New-Item -ItemType Directory -Force (Join-Path $work (Split-Path $file)) | Out-Null
+    for ($i = 0; $i -lt $Digests.Count; $i++) {
+        @"
+# prod overlay for the KFM API
+resources:
+  - ../../base
+images:
+  - name: registry.kfm.local/kfm-api   # the governed API
+    digest: $($Digests[$i])
+"@ | Set-Content -NoNewline (Join-Path $work $file)
+        git -C $work add -A
+        git -C $work -c user.name=deployer -c user.email=deployer@kfm.local commit -q -m ($Messages ? $Messages[$i] : "deploy $($Digests[$i])")
+    }
+    git -C $work push -q origin main 2>$null
+    [pscustomobject]@{ Bare = $bare; Work = $work; File = $file }
+}

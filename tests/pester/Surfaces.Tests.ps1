@@ -89,8 +89,16 @@ Describe 'Invoke-KfmRollback -Surface Config' {
             $kind = @{ configmaps = 'configmap'; secrets = 'secret'; deployments = 'deployment' }[$write.objectRef.resource]
             $whatIf | Should -Match ([regex]::Escape("$kind kfm/$($write.objectRef.name)"))
         }
-        $patch = ConvertTo-Json -InputObject ($sent | Where-Object { $_.objectRef.resource -eq 'deployments' }).requestObject -Depth 50 -Compress
-        $flatWhatIf | Should -Match ([regex]::Escape(($patch -replace '\s', ''))) -Because 'the patch sent is the patch shown, byte for byte'
+        $sentPatch = ($sent | Where-Object { $_.objectRef.resource -eq 'deployments' }).requestObject
+        # The template's env values are shown as <redacted sha256:12 hex> (issue 17); the patch sent carries the real ones.
+        $envValues = @($sentPatch | Where-Object path -EQ '/spec/template' | ForEach-Object { $_.value.spec.containers.env } | Where-Object { $null -ne $_.value })
+        $envValues.Count | Should -BeGreaterThan 0
+        foreach ($e in $envValues) {
+            $flatWhatIf | Should -Not -Match ([regex]::Escape('"value":"' + $e.value + '"'))
+            $e.value = '<redacted sha256:' + [Convert]::ToHexString([Security.Cryptography.SHA256]::HashData([Text.Encoding]::UTF8.GetBytes($e.value))).Substring(0, 12).ToLowerInvariant() + '>'
+        }
+        $patch = ConvertTo-Json -InputObject $sentPatch -Depth 50 -Compress
+        $flatWhatIf | Should -Match ([regex]::Escape(($patch -replace '\s', ''))) -Because 'the patch sent is the patch shown, byte for byte, but for the redacted env values'
         $result.Changes.Count | Should -Be $sent.Count
         foreach ($canary in $canaryBefore, $canaryAfter) { $whatIf | Should -Not -Match ([regex]::Escape($canary)) }
     }

@@ -1,13 +1,17 @@
 using System.Collections.Concurrent;
 using System.Management.Automation;
 using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Safety;
 
 namespace KfmRollback.Cmdlets.Common;
 
 /// <summary>
 /// Base for every KfmRollback cmdlet: turns engine failures into ErrorRecords with stable ids and
 /// the right category, gives long work a token that Ctrl+C (StopProcessing) cancels, and keeps
-/// every Write* call on the pipeline thread while async engine work runs elsewhere.
+/// every Write* call on the pipeline thread while async engine work runs elsewhere. It is also the
+/// boundary where text reaches people: verbose, warning, debug, progress and -WhatIf text passes the
+/// one redaction (Safety/Redactor), and an exception that is not the engine's own is rebuilt without
+/// the request, headers or body a lower library may keep in it.
 /// </summary>
 public abstract class KfmCmdlet : PSCmdlet
 {
@@ -37,6 +41,12 @@ public abstract class KfmCmdlet : PSCmdlet
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
             // Ctrl+C: PowerShell already reports the stop; nothing half-done to report.
+        }
+        catch (Exception ex) when (ex is not RuntimeException and not OperationCanceledException)
+        {
+            // A lower library's exception that escaped the engine (a bug, or a failure nobody wrapped):
+            // $Error and Get-Error would show all of it, request and Authorization header included.
+            ThrowTerminatingError(ErrorRecords.From(KfmException.FromUnexpected(ex, MyInvocation.MyCommand.Name)));
         }
     }
 
@@ -119,8 +129,26 @@ public abstract class KfmCmdlet : PSCmdlet
         return LanguagePrimitives.IsTrue(GetVariableValue("WhatIfPreference"));
     }
 
-    /// <summary>Shows a dry run's details the way -WhatIf messages appear.</summary>
-    protected void WriteWhatIf(string text) => Host.UI.WriteLine("What if: " + text);
+    /// <summary>Shows a dry run's details the way -WhatIf messages appear (redacted: a plan can carry a template's values).</summary>
+    protected void WriteWhatIf(string text) => Host.UI.WriteLine("What if: " + Redactor.Default.Text(text));
+
+    /// <summary>Verbose text, redacted. Hides Cmdlet.WriteVerbose, so every cmdlet's verbose text passes here.</summary>
+    protected new void WriteVerbose(string? text) => base.WriteVerbose(Redactor.Default.Text(text));
+
+    /// <summary>A warning, redacted.</summary>
+    protected new void WriteWarning(string? text) => base.WriteWarning(Redactor.Default.Text(text));
+
+    /// <summary>Debug text, redacted.</summary>
+    protected new void WriteDebug(string? text) => base.WriteDebug(Redactor.Default.Text(text));
+
+    /// <summary>Progress, its texts redacted (a status can name a URL).</summary>
+    protected new void WriteProgress(ProgressRecord progress)
+    {
+        progress.Activity = Redactor.Default.Text(progress.Activity);
+        progress.StatusDescription = Redactor.Default.Text(progress.StatusDescription);
+        if (progress.CurrentOperation is not null) progress.CurrentOperation = Redactor.Default.Text(progress.CurrentOperation);
+        base.WriteProgress(progress);
+    }
 
     /// <summary>A reporter the engine can call from any thread for verbose text.</summary>
     protected Action<string> VerboseSink => message => OnPipelineThread(() => WriteVerbose(message));

@@ -31,6 +31,8 @@ public abstract class KfmEnvironmentCmdlet : KfmConfiguredCmdlet
             return (_, _) => { };
         }
         IncidentJournal journal = OpenJournal(environment);
+        // Engine-made entries name objects and URLs: they pass the one redaction before they are journalled.
+        Engine.Safety.Redactor redactor = environment is null ? Engine.Safety.Redactor.Default : Engine.Safety.Redactor.For(environment);
         string incident = incidentId;
         string actor = Actor.Current();
         int warned = 0;
@@ -38,7 +40,7 @@ public abstract class KfmEnvironmentCmdlet : KfmConfiguredCmdlet
         {
             try
             {
-                journal.AppendTimeline(incident, role, text, actor);
+                journal.AppendTimeline(incident, role, redactor.Text(text), actor);
             }
             catch (KfmException ex) when (ex.ErrorId == "IncidentNotFound")
             {

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using KfmRollback.Engine.Safety;
 using KfmRollback.Engine.Evidence;
 using KfmRollback.Engine.FollowUps;
 using KfmRollback.Engine.Receipts;
@@ -21,7 +22,7 @@ public sealed class ExportKfmIncidentReportCommand : AftermathCmdlet
         {
             return;
         }
-        var redactor = PolicySafeRedactor.For(environment);
+        var redactor = Redactor.For(environment);
         var receipt = IncidentReport.FindReceipt(ReceiptStoreLocation.OpenExisting(environment.Receipts), incident.IncidentId);
         var followUp = FollowUpService.Plan(incident, environment.Name, bundles, redactor);
         IncidentReportFiles files = IncidentReport.Write(incident, bundles, receipt, followUp, redactor, directory);

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using KfmRollback.Engine.Safety;
 using KfmRollback.Engine.Evidence;
 using KfmRollback.Engine.FollowUps;
 
@@ -16,7 +17,7 @@ public sealed class NewKfmFollowUpCommand : AftermathCmdlet
     protected override void ProcessRecordCore()
     {
         var (environment, incident, bundles, directory, store) = ResolveAftermath();
-        FollowUpPlan plan = FollowUpService.Plan(incident, environment.Name, bundles, PolicySafeRedactor.For(environment));
+        FollowUpPlan plan = FollowUpService.Plan(incident, environment.Name, bundles, Redactor.For(environment));
         string provider = environment.FollowUp?.Provider.ToString() ?? "checklist file";
         ChangeMode change = DecideChange($"incident {incident.IncidentId} ({provider})", "Open the follow-up" + (plan.GovernanceReview ? " with a governance review" : ""));
         if (change == ChangeMode.WhatIf)

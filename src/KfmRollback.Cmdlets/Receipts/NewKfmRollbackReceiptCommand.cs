@@ -38,6 +38,7 @@ public sealed class NewKfmRollbackReceiptCommand : ReceiptParameters
             RevisionFrom = FromRevision,
             RevisionTo = ToRevision,
             EvidenceDigests = EvidenceDigest ?? SavedEvidence(),
+            InsecureTls = ResolveEnvironment(required: false) is { } environment && Engine.Cluster.ClusterClientFactory.SkipsTlsVerification(environment.Cluster),
         };
         WriteObject(new ReceiptFactory().Create(input));
     }

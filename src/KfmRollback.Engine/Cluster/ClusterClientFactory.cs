@@ -68,6 +68,14 @@ public static class ClusterClientFactory
                 $"The kubeconfig cannot be used: {ex.Message} Check cluster.context against 'kubectl config get-contexts'.", cluster.Context, ex);
         }
 
+        // insecure-skip-tls-verify: the token goes to whoever answers. Only an environment that says so accepts it.
+        if (configuration.SkipTlsVerify && !cluster.AllowInsecureTls)
+        {
+            throw new KfmException("ClusterInsecureTls", KfmErrorKind.SecurityError,
+                $"The kubeconfig{(cluster.Context is null ? "" : $" context '{cluster.Context}'")} sets insecure-skip-tls-verify, so the apiserver's certificate would not be checked and its credentials could go to anyone on the path. " +
+                "Give the kubeconfig the cluster's certificate-authority(-data), or set cluster.allow_insecure_tls: true for this environment (receipts record it).", cluster.Context);
+        }
+
         string? token = ReadToken(cluster);
         if (token is not null)
         {
@@ -81,6 +89,14 @@ public static class ClusterClientFactory
             configuration.Password = null;
         }
         return configuration;
+    }
+
+    /// <summary>True when the environment reaches its cluster without TLS verification (allowed, and the kubeconfig asks for it).</summary>
+    public static bool SkipsTlsVerification(ClusterConfig cluster)
+    {
+        if (!cluster.AllowInsecureTls) return false;
+        try { return BuildConfiguration(cluster).SkipTlsVerify; }
+        catch (KfmException) { return true; } // allowed, and the kubeconfig cannot be read now: record it as allowed
     }
 
     private static string? ReadToken(ClusterConfig cluster)

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using k8s;
 using k8s.Models;
+using KfmRollback.Engine.Safety;
 using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
@@ -49,7 +50,7 @@ public static partial class EvidenceService
     public static async Task<EvidenceBundle> CaptureAsync(EnvironmentConfig environment, EvidenceRequest request, EvidenceStore store, IClock? clock, Action<string>? say, CancellationToken cancellationToken)
     {
         DateTimeOffset now = (clock ?? SystemClock.Instance).UtcNow;
-        var redactor = PolicySafeRedactor.For(environment);
+        var redactor = Redactor.For(environment);
         var files = new SortedDictionary<string, JsonNode?>(StringComparer.Ordinal);
         IKubernetes client = ClusterClientFactory.For(environment.Cluster);
 

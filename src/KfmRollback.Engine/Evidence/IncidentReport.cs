@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using KfmRollback.Engine.Safety;
 using KfmRollback.Engine.FollowUps;
 using KfmRollback.Engine.Incidents;
 using KfmRollback.Engine.Receipts;
@@ -32,7 +33,7 @@ public static class IncidentReport
     }
 
     public static IncidentReportFiles Write(Incident incident, IReadOnlyList<EvidenceBundle> bundles, ReportReceipt? receipt, FollowUpPlan followUp,
-        PolicySafeRedactor redactor, string directory)
+        Redactor redactor, string directory)
     {
         EvidenceBundle? latest = bundles.LastOrDefault();
         IReadOnlyList<EvidencePlot> plots = latest is null ? Array.Empty<EvidencePlot>() : EvidencePlots.Draw(latest, Path.Combine(directory, "plots"));
@@ -57,13 +58,13 @@ public static class IncidentReport
             html.Append("<h2>").Append(Enc(title)).Append("</h2>");
             foreach (string p in paragraphs)
             {
-                md.Append(p).Append("\n\n");
+                md.Append(MarkdownText.Inline(p)).Append("\n\n");
                 html.Append(p.StartsWith("GOVERNANCE", StringComparison.Ordinal) ? "<p class=\"flag\">" : "<p>").Append(Enc(p)).Append("</p>");
             }
             if (rows.Count > 0)
             {
                 md.Append("| ").AppendJoin(" | ", rows[0]).Append(" |\n|").AppendJoin("|", rows[0].Select(_ => "---")).Append("|\n");
-                foreach (string[] row in rows.Skip(1)) md.Append("| ").AppendJoin(" | ", row.Select(c => c.Replace("|", "\\|", StringComparison.Ordinal))).Append(" |\n");
+                foreach (string[] row in rows.Skip(1)) md.Append("| ").AppendJoin(" | ", row.Select(MarkdownText.Inline)).Append(" |\n");
                 md.Append('\n');
                 html.Append($"<table{tableClass}><thead><tr>").AppendJoin("", rows[0].Select(c => $"<th scope=\"col\">{Enc(c)}</th>")).Append("</tr></thead><tbody>");
                 foreach (string[] row in rows.Skip(1))
@@ -99,7 +100,7 @@ public static class IncidentReport
     private static string Enc(string text) => WebUtility.HtmlEncode(text);
 
     private static List<(string Title, List<string[]> Rows, List<string> Paragraphs)> Sections(Incident incident, IReadOnlyList<EvidenceBundle> bundles, ReportReceipt? receipt,
-        FollowUpPlan followUp, PolicySafeRedactor redactor)
+        FollowUpPlan followUp, Redactor redactor)
     {
         string R(string? s) => redactor.Text(s ?? "");
         static string Utc(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", System.Globalization.CultureInfo.InvariantCulture);

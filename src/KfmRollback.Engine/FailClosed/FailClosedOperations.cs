@@ -40,8 +40,12 @@ public sealed class FailClosedOperations
         };
     }
 
-    public Task<FailClosedState> EnableAsync(EnvironmentConfig environment, string? incidentId, string actor, string reason, bool dryRun, CancellationToken cancellationToken) =>
-        RetryOnConflictAsync(() => EnableOnceAsync(environment, incidentId, actor, reason, dryRun, cancellationToken));
+    public Task<FailClosedState> EnableAsync(EnvironmentConfig environment, string? incidentId, string actor, string reason, bool dryRun, CancellationToken cancellationToken)
+    {
+        // The reason is written onto the Deployment or flag ConfigMap: a credential in it never is.
+        EngineServices.TextSafety.EnsurePolicySafe(reason, "-Reason");
+        return RetryOnConflictAsync(() => EnableOnceAsync(environment, incidentId, actor, reason, dryRun, cancellationToken));
+    }
 
     public Task<FailClosedState> DisableAsync(EnvironmentConfig environment, bool dryRun, CancellationToken cancellationToken) =>
         RetryOnConflictAsync(() => DisableOnceAsync(environment, dryRun, cancellationToken));

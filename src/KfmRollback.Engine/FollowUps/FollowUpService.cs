@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using KfmRollback.Engine.Safety;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Evidence;
@@ -52,7 +53,7 @@ public static class FollowUpService
         "Automate rollback verification (checklist A-D in the pipeline)",
     };
 
-    public static FollowUpPlan Plan(Incident incident, string environment, IReadOnlyList<EvidenceBundle> bundles, PolicySafeRedactor redactor)
+    public static FollowUpPlan Plan(Incident incident, string environment, IReadOnlyList<EvidenceBundle> bundles, Redactor redactor)
     {
         var items = RunbookItems.ToList();
         var timeline = incident.Timeline.OrderBy(e => e.At).ToList();
@@ -65,17 +66,19 @@ public static class FollowUpService
 
         IReadOnlyList<string> reasons = GovernanceReasons(bundles);
         string title = $"[{incident.IncidentId}] Follow-up: {incident.Reason}";
+        // Markdown: what came from people or systems is redacted, then escaped so it stays text (MarkdownText).
+        string M(string? text) => MarkdownText.Inline(redactor.Text(text));
         var body = new StringBuilder()
-            .AppendLine($"Incident {incident.IncidentId} ({environment}), started {incident.StartedAtUtc} / {incident.StartedAtChicago}, commander {incident.Commander}.")
+            .AppendLine($"Incident {M(incident.IncidentId)} ({M(environment)}), started {incident.StartedAtUtc} / {incident.StartedAtChicago}, commander {M(incident.Commander)}.")
             .AppendLine()
             .AppendLine("## Follow-up")
             .AppendLine()
-            .AppendJoin(Environment.NewLine, items.Select(i => "- [ ] " + i)).AppendLine()
+            .AppendJoin(Environment.NewLine, items.Select(i => "- [ ] " + M(i))).AppendLine()
             .AppendLine()
             .AppendLine("## Governance review")
             .AppendLine()
             .AppendLine(reasons.Count == 0 ? "Not required: no policy bypass, existence leak, safety-field, policy-label or redaction failure was recorded."
-                : "REQUIRED:" + Environment.NewLine + string.Join(Environment.NewLine, reasons.Select(r => "- " + r)))
+                : "REQUIRED:" + Environment.NewLine + string.Join(Environment.NewLine, reasons.Select(r => "- " + M(r))))
             .AppendLine()
             .AppendLine("## Evidence")
             .AppendLine()
@@ -156,7 +159,7 @@ public static class FollowUpService
         try
         {
             Directory.CreateDirectory(directory);
-            File.WriteAllText(path, $"# {plan.Title}{System.Environment.NewLine}{System.Environment.NewLine}{plan.Body}");
+            File.WriteAllText(path, $"# {MarkdownText.Inline(plan.Title)}{System.Environment.NewLine}{System.Environment.NewLine}{plan.Body}");
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

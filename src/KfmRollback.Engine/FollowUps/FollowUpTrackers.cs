@@ -21,7 +21,7 @@ internal sealed class GitHubIssues
     {
         var product = new Octokit.ProductHeaderValue("KfmRollback");
         _client = config.BaseUrl is { } baseUrl ? new GitHubClient(product, baseUrl) : new GitHubClient(product);
-        _client.Credentials = new Credentials(PullRequestProviders.Token(config));
+        _client.Credentials = new Credentials(PullRequestProviders.Token(config, "follow_up"));
         string[] parts = config.Repository!.Split('/');
         (_owner, _name) = (parts[0], parts[1]);
     }
@@ -65,7 +65,7 @@ internal sealed class AzureDevOpsWorkItems
         _project = $"{baseUrl.ToString().TrimEnd('/')}/{Uri.EscapeDataString(parts[0])}/{Uri.EscapeDataString(parts[1])}";
         _http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
         // A PAT goes in Basic auth with an empty user name, as Azure DevOps documents.
-        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(":" + PullRequestProviders.Token(config))));
+        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(":" + PullRequestProviders.Token(config, "follow_up"))));
         _http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
     }
 

@@ -34,6 +34,8 @@ public static class FreezeOperations
     public static async Task<FreezeSummary> ApplyAsync(EnvironmentConfig environment, IReadOnlyCollection<FreezeKind>? kinds, bool freeze, FreezeRequest request,
         bool dryRun, FreezeMechanisms mechanisms, Action<string, string> timeline, CancellationToken cancellationToken, Action<string, string, string>? otherTimeline = null)
     {
+        // The reason is written onto controllers (annotations) and into kill-switch commits.
+        EngineServices.TextSafety.EnsurePolicySafe(request.Reason, "-Reason");
         var states = new List<FreezeState>();
         foreach (IFreezeMechanism mechanism in mechanisms.For(environment, kinds))
         {

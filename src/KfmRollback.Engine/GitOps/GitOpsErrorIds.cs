@@ -36,4 +36,8 @@ public static class GitOpsErrorIds
     public const string SyncFailed = "GitOpsSyncFailed";
     public const string WaitTimeout = "GitOpsWaitTimeout";
     public const string NothingToAwait = "GitOpsNothingToAwait";
+    /// <summary>The rollback PR's branch no longer ends at the commit the module pushed; nothing is merged or deployed.</summary>
+    public const string PullRequestHeadMoved = "GitOpsPullRequestHeadMoved";
+    /// <summary>A reused ops/rollback-api-* branch does not hold exactly the planned change; the run stops.</summary>
+    public const string RollbackBranchTampered = "GitOpsRollbackBranchTampered";
 }

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text.RegularExpressions;
 using KfmRollback.Engine.Core;
 using LibGit2Sharp;
@@ -35,14 +34,7 @@ public static partial class GitOpsRemote
             : $"the {uri.Scheme} transport is not supported");
     }
 
-    public static bool IsLoopback(Uri uri) =>
-        uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
-
-    /// <summary>The URL without user info, safe for messages.</summary>
-    public static string Redact(string url) =>
-        Uri.TryCreate(url, UriKind.Absolute, out var uri) && !string.IsNullOrEmpty(uri.UserInfo)
-            ? url.Replace(uri.UserInfo + "@", "", StringComparison.Ordinal)
-            : url;
+    public static bool IsLoopback(Uri uri) => Transport.IsLoopback(uri);
 
     private static KfmException Unsupported(string why) =>
         new(GitOpsErrorIds.UnsupportedTransport, KfmErrorKind.InvalidArgument,

@@ -201,15 +201,12 @@ public sealed partial class GitOpsRepository : IDisposable
                 || message.Contains("credentials", StringComparison.OrdinalIgnoreCase) || message.Contains("403", StringComparison.Ordinal);
             if (auth)
                 throw new KfmException(GitOpsErrorIds.AuthenticationFailed, KfmErrorKind.PermissionDenied,
-                    $"The GitOps remote {GitOpsRemote.Redact(url)} refused the credentials on {what}. Check gitops.token_env/token_file or -Credential.", what, e);
+                    $"The GitOps remote {Safety.Redactor.Default.Url(url)} refused the credentials on {what}. Check gitops.token_env/token_file or -Credential.", what, e);
             throw new KfmException(GitOpsErrorIds.RepositoryUnavailable, KfmErrorKind.ConnectionError,
-                $"Git {what} with {GitOpsRemote.Redact(url)} failed: {message}", what, e);
+                $"Git {what} with {Safety.Redactor.Default.Url(url)} failed: {message}", what, e);
         }
     }
 
-    [GeneratedRegex(@"://[^/\s@]+@", RegexOptions.CultureInvariant)]
-    private static partial Regex UserInfo();
-
-    /// <summary>libgit2 messages may echo a URL; strip any user info so no credential survives.</summary>
-    internal static string Sanitize(string message) => UserInfo().Replace(message, "://");
+    /// <summary>libgit2 messages may echo a URL: the one redaction strips its user info, so no credential survives.</summary>
+    internal static string Sanitize(string message) => Safety.Redactor.Default.Text(message);
 }

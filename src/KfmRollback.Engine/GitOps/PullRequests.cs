@@ -30,8 +30,16 @@ public enum MergeStrategy
     Merge,
 }
 
-/// <summary>A pull request's state: merged with which commit, and how many approvals it has.</summary>
-public sealed record PullRequestStatus(PullRequestState State, string? MergeCommit, int Approvals, string? Url);
+/// <summary>
+/// A pull request's state: merged with which commit, how many approvals it has on the expected head
+/// commit (approvals given to other commits do not count), and the head commit it holds now (null when
+/// the provider does not say).
+/// </summary>
+public sealed record PullRequestStatus(PullRequestState State, string? MergeCommit, int Approvals, string? Url, string? HeadSha = null)
+{
+    /// <summary>True when the PR's head is known and is not the commit the module pushed.</summary>
+    public bool HeadMovedFrom(string expectedHead) => HeadSha is not null && !string.Equals(HeadSha, expectedHead, StringComparison.OrdinalIgnoreCase);
+}
 
 /// <summary>
 /// One code host's PR API. FindOrCreate first looks for an open PR from the same head branch, so
@@ -44,14 +52,20 @@ public interface IPullRequestProvider
     /// <summary>A URL people open to see or start the change (compare view, or null when unknown).</summary>
     string? CompareUrl(PullRequestDraft draft);
 
-    /// <summary>The newest PR from <paramref name="head"/> into <paramref name="base"/>; null when the provider has no PR API (Git decides then).</summary>
-    Task<PullRequestStatus?> GetStatusAsync(string head, string @base, CancellationToken cancellationToken);
+    /// <summary>
+    /// The newest PR from <paramref name="head"/> into <paramref name="base"/>, its approvals counted on
+    /// <paramref name="expectedHead"/> (the commit the module pushed) only; null when the provider has no
+    /// PR API (Git decides then).
+    /// </summary>
+    Task<PullRequestStatus?> GetStatusAsync(string head, string @base, string expectedHead, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Merges the open PR through the provider's merge API, so branch protection applies; a refusal
-    /// is GitOpsMergeRefused with the provider's reason. Null when the provider has no PR API.
+    /// Merges the open PR through the provider's merge API, so branch protection applies, and only while
+    /// its head is <paramref name="expectedHead"/> (GitHub's merge <c>sha</c>, Azure DevOps'
+    /// lastMergeSourceCommit): a commit pushed since is never merged unseen. A refusal is
+    /// GitOpsMergeRefused with the provider's reason. Null when the provider has no PR API.
     /// </summary>
-    Task<PullRequestStatus?> MergeAsync(string head, string @base, MergeStrategy strategy, CancellationToken cancellationToken);
+    Task<PullRequestStatus?> MergeAsync(string head, string @base, string expectedHead, MergeStrategy strategy, CancellationToken cancellationToken);
 }
 
 public static class PullRequestProviders
@@ -63,8 +77,11 @@ public static class PullRequestProviders
         _ => new NoPullRequests(repositoryUrl),
     };
 
-    internal static string Token(TrackerConfig config)
+    /// <summary>The tracker's API token, read only when its base URL may carry it (Core/Transport).</summary>
+    internal static string Token(TrackerConfig config, string section = "gitops.pr")
     {
+        if (config.BaseUrl is { } baseUrl)
+            Transport.EnsureCredentialsAllowed(baseUrl, section + ".base_url");
         string? token = SecretReference.Read(config.TokenEnv, config.TokenFile);
         if (string.IsNullOrWhiteSpace(token))
             throw new KfmException(GitOpsErrorIds.TokenUnavailable, KfmErrorKind.InvalidArgument,
@@ -75,6 +92,14 @@ public static class PullRequestProviders
     internal static KfmException Refused(string provider, string why, Exception? inner = null) =>
         new(GitOpsErrorIds.MergeRefused, KfmErrorKind.PermissionDenied,
             $"{provider} refused to merge the rollback pull request: {why}. Branch protection decides; get the approvals or checks it asks for, or merge it in {provider}.", provider, inner);
+
+    /// <summary>The rollback branch no longer holds the commit the module pushed: nothing is merged or deployed.</summary>
+    internal static KfmException HeadMoved(string provider, string branch, string expected, string actual) =>
+        new(GitOpsErrorIds.PullRequestHeadMoved, KfmErrorKind.SecurityError,
+            $"The rollback pull request from {branch} ({provider}) now ends at {Short(actual)}, not at {Short(expected)}, the commit the module pushed and planned. " +
+            "Nothing was merged or deployed: someone changed the branch. Check who and why; to go on, close that pull request, delete the branch and run Invoke-KfmRollback again.", branch);
+
+    private static string Short(string sha) => sha.Length > 12 ? sha[..12] : sha;
 
     internal static KfmException Failed(string provider, string what, Exception? inner = null) =>
         new(GitOpsErrorIds.PullRequestFailed, KfmErrorKind.ConnectionError,
@@ -90,15 +115,17 @@ public sealed class NoPullRequests : IPullRequestProvider
 
     public Task<PullRequestInfo?> FindOrCreateAsync(PullRequestDraft draft, CancellationToken cancellationToken) => Task.FromResult<PullRequestInfo?>(null);
 
-    public Task<PullRequestStatus?> GetStatusAsync(string head, string @base, CancellationToken cancellationToken) => Task.FromResult<PullRequestStatus?>(null);
+    public Task<PullRequestStatus?> GetStatusAsync(string head, string @base, string expectedHead, CancellationToken cancellationToken) => Task.FromResult<PullRequestStatus?>(null);
 
-    public Task<PullRequestStatus?> MergeAsync(string head, string @base, MergeStrategy strategy, CancellationToken cancellationToken) => Task.FromResult<PullRequestStatus?>(null);
+    public Task<PullRequestStatus?> MergeAsync(string head, string @base, string expectedHead, MergeStrategy strategy, CancellationToken cancellationToken) => Task.FromResult<PullRequestStatus?>(null);
 
     public string? CompareUrl(PullRequestDraft draft)
     {
         if (_repositoryUrl is null || _repositoryUrl.Scheme == Uri.UriSchemeFile)
             return null;
-        string root = _repositoryUrl.GetLeftPart(UriPartial.Path).TrimEnd('/');
+        // The clone URL may carry user info (a token as the user name): the link people open never does.
+        var withoutUser = new UriBuilder(_repositoryUrl) { UserName = string.Empty, Password = string.Empty, Query = string.Empty, Fragment = string.Empty }.Uri;
+        string root = withoutUser.GetLeftPart(UriPartial.Path).TrimEnd('/');
         if (root.EndsWith(".git", StringComparison.Ordinal))
             root = root[..^4];
         return $"{root}/compare/{Uri.EscapeDataString(draft.Base)}...{Uri.EscapeDataString(draft.Head).Replace("%2F", "/")}";
@@ -143,25 +170,28 @@ public sealed class GitHubPullRequests : IPullRequestProvider
 
     public string? CompareUrl(PullRequestDraft draft) => null;
 
-    public async Task<PullRequestStatus?> GetStatusAsync(string head, string @base, CancellationToken cancellationToken)
+    public async Task<PullRequestStatus?> GetStatusAsync(string head, string @base, string expectedHead, CancellationToken cancellationToken)
     {
         using var scope = CancellableHttpClient.Use(cancellationToken);
-        var (pr, status) = await FindAsync(head, @base).ConfigureAwait(false);
+        var (pr, status) = await FindAsync(head, @base, expectedHead).ConfigureAwait(false);
         return status;
     }
 
-    public async Task<PullRequestStatus?> MergeAsync(string head, string @base, MergeStrategy strategy, CancellationToken cancellationToken)
+    public async Task<PullRequestStatus?> MergeAsync(string head, string @base, string expectedHead, MergeStrategy strategy, CancellationToken cancellationToken)
     {
         using var scope = CancellableHttpClient.Use(cancellationToken);
-        var (pr, status) = await FindAsync(head, @base).ConfigureAwait(false);
+        var (pr, status) = await FindAsync(head, @base, expectedHead).ConfigureAwait(false);
         if (pr is null || status.State != PullRequestState.Open)
             return status;
+        if (status.HeadMovedFrom(expectedHead))
+            throw PullRequestProviders.HeadMoved("GitHub", head, expectedHead, status.HeadSha!);
         try
         {
             var merged = await _client.PullRequest.Merge(_owner, _name, pr.Number, new MergePullRequest
             {
                 MergeMethod = strategy == MergeStrategy.Squash ? PullRequestMergeMethod.Squash : PullRequestMergeMethod.Merge,
-                Sha = pr.Head.Sha, // refuse if someone pushed to the branch since it was read
+                // GitHub refuses (409) unless the head is still exactly the commit the module pushed and was approved.
+                Sha = expectedHead,
             }).ConfigureAwait(false);
             if (!merged.Merged)
                 throw PullRequestProviders.Refused("GitHub", merged.Message ?? "not merged");
@@ -173,7 +203,7 @@ public sealed class GitHubPullRequests : IPullRequestProvider
         }
     }
 
-    private async Task<(Octokit.PullRequest? Pr, PullRequestStatus Status)> FindAsync(string head, string @base)
+    private async Task<(Octokit.PullRequest? Pr, PullRequestStatus Status)> FindAsync(string head, string @base, string expectedHead)
     {
         try
         {
@@ -182,14 +212,21 @@ public sealed class GitHubPullRequests : IPullRequestProvider
             var pr = all.Where(p => p.Head?.Ref == head).OrderByDescending(p => p.Number).FirstOrDefault();
             if (pr is null)
                 return (null, new PullRequestStatus(PullRequestState.NotFound, null, 0, null));
+            string? headSha = pr.Head?.Sha;
             if (pr.MergedAt is not null)
-                return (pr, new PullRequestStatus(PullRequestState.Merged, pr.MergeCommitSha, 0, pr.HtmlUrl));
+                return (pr, new PullRequestStatus(PullRequestState.Merged, pr.MergeCommitSha, 0, pr.HtmlUrl, headSha));
             if (pr.State.Value == ItemState.Closed)
-                return (pr, new PullRequestStatus(PullRequestState.Closed, null, 0, pr.HtmlUrl));
+                return (pr, new PullRequestStatus(PullRequestState.Closed, null, 0, pr.HtmlUrl, headSha));
             var reviews = await _client.PullRequest.Review.GetAll(_owner, _name, pr.Number).ConfigureAwait(false);
-            // A reviewer's latest review counts; an approval later dismissed or followed by "changes requested" does not.
-            int approvals = reviews.GroupBy(r => r.User?.Login).Count(g => g.Last().State.Value == PullRequestReviewState.Approved);
-            return (pr, new PullRequestStatus(PullRequestState.Open, null, approvals, pr.HtmlUrl));
+            // A reviewer's latest verdict counts (comments change none), and only when it was given on the
+            // commit the module pushed (the review's commit_id): an approval of an earlier or a later
+            // commit approves something else.
+            int approvals = reviews
+                .Where(r => r.State.Value is PullRequestReviewState.Approved or PullRequestReviewState.ChangesRequested or PullRequestReviewState.Dismissed)
+                .GroupBy(r => r.User?.Login)
+                .Count(g => g.Last() is { } last && last.State.Value == PullRequestReviewState.Approved
+                            && string.Equals(last.CommitId, expectedHead, StringComparison.OrdinalIgnoreCase));
+            return (pr, new PullRequestStatus(PullRequestState.Open, null, approvals, pr.HtmlUrl, headSha));
         }
         catch (ApiException e)
         {
@@ -267,24 +304,44 @@ public sealed class AzureDevOpsPullRequests : IPullRequestProvider
 
     public string? CompareUrl(PullRequestDraft draft) => null;
 
-    public async Task<PullRequestStatus?> GetStatusAsync(string head, string @base, CancellationToken cancellationToken) =>
-        Status(await FindAsync(head, cancellationToken).ConfigureAwait(false));
-
-    public async Task<PullRequestStatus?> MergeAsync(string head, string @base, MergeStrategy strategy, CancellationToken cancellationToken)
+    public async Task<PullRequestStatus?> GetStatusAsync(string head, string @base, string expectedHead, CancellationToken cancellationToken)
     {
         var pr = await FindAsync(head, cancellationToken).ConfigureAwait(false);
-        var status = Status(pr);
+        return Status(pr, await OnlyIterationsOfAsync(pr, expectedHead, cancellationToken).ConfigureAwait(false));
+    }
+
+    public async Task<PullRequestStatus?> MergeAsync(string head, string @base, string expectedHead, MergeStrategy strategy, CancellationToken cancellationToken)
+    {
+        var pr = await FindAsync(head, cancellationToken).ConfigureAwait(false);
+        var status = Status(pr, await OnlyIterationsOfAsync(pr, expectedHead, cancellationToken).ConfigureAwait(false));
         if (pr is null || status.State != PullRequestState.Open)
             return status;
-        // Completing the PR is Azure DevOps' merge API: branch policies are evaluated and can refuse it.
+        if (status.HeadMovedFrom(expectedHead))
+            throw PullRequestProviders.HeadMoved("Azure DevOps", head, expectedHead, status.HeadSha!);
+        // Completing the PR is Azure DevOps' merge API: branch policies are evaluated and can refuse it,
+        // and lastMergeSourceCommit must still be the source's head, the commit the module pushed.
         var body = new JsonObject
         {
             ["status"] = "completed",
-            ["lastMergeSourceCommit"] = new JsonObject { ["commitId"] = pr["lastMergeSourceCommit"]?["commitId"]?.GetValue<string>() },
+            ["lastMergeSourceCommit"] = new JsonObject { ["commitId"] = expectedHead },
             ["completionOptions"] = new JsonObject { ["mergeStrategy"] = strategy == MergeStrategy.Squash ? "squash" : "noFastForward", ["deleteSourceBranch"] = false },
         };
         var updated = await Send(HttpMethod.Patch, $"{_collection}/{pr["pullRequestId"]}?api-version={ApiVersion}", body, cancellationToken, refusal: true).ConfigureAwait(false);
-        return Status(updated);
+        return Status(updated, votesOnExpected: true);
+    }
+
+    /// <summary>
+    /// Whether every push to the PR's source (its iterations) was the commit the module pushed. Azure
+    /// DevOps keeps a reviewer's vote across pushes unless a branch policy resets it, and the vote does
+    /// not say which commit it was given on: votes count only when the branch never held anything else.
+    /// </summary>
+    private async Task<bool> OnlyIterationsOfAsync(JsonNode? pr, string expectedHead, CancellationToken cancellationToken)
+    {
+        if (pr?["pullRequestId"] is not { } id || pr["status"]?.GetValue<string>() != "active")
+            return false;
+        var iterations = await Send(HttpMethod.Get, $"{_collection}/{id}/iterations?api-version={ApiVersion}", null, cancellationToken).ConfigureAwait(false);
+        var commits = (iterations["value"] as JsonArray)?.Select(i => i?["sourceRefCommit"]?["commitId"]?.GetValue<string>()).ToList();
+        return commits is { Count: > 0 } && commits.All(c => string.Equals(c, expectedHead, StringComparison.OrdinalIgnoreCase));
     }
 
     private async Task<JsonNode?> FindAsync(string head, CancellationToken cancellationToken)
@@ -293,17 +350,22 @@ public sealed class AzureDevOpsPullRequests : IPullRequestProvider
         return (list["value"] as JsonArray)?.Where(p => p is not null).OrderByDescending(p => p!["pullRequestId"]?.GetValue<int>() ?? 0).FirstOrDefault();
     }
 
-    /// <summary>active / completed (lastMergeCommit) / abandoned; approvals are reviewer votes of 10 (approved) or 5 (approved with suggestions).</summary>
-    private static PullRequestStatus Status(JsonNode? pr)
+    /// <summary>
+    /// active / completed (lastMergeCommit) / abandoned; approvals are reviewer votes of 10 (approved) or
+    /// 5 (approved with suggestions), counted only when <paramref name="votesOnExpected"/> (the source
+    /// never held another commit); the head is lastMergeSourceCommit.
+    /// </summary>
+    private static PullRequestStatus Status(JsonNode? pr, bool votesOnExpected)
     {
         if (pr is null)
             return new PullRequestStatus(PullRequestState.NotFound, null, 0, null);
-        int approvals = (pr["reviewers"] as JsonArray)?.Count(r => (r?["vote"]?.GetValue<int>() ?? 0) >= 5) ?? 0;
+        int approvals = votesOnExpected ? (pr["reviewers"] as JsonArray)?.Count(r => (r?["vote"]?.GetValue<int>() ?? 0) >= 5) ?? 0 : 0;
+        string? head = pr["lastMergeSourceCommit"]?["commitId"]?.GetValue<string>();
         return pr["status"]?.GetValue<string>() switch
         {
-            "completed" => new PullRequestStatus(PullRequestState.Merged, pr["lastMergeCommit"]?["commitId"]?.GetValue<string>(), approvals, WebUrl(pr)),
-            "abandoned" => new PullRequestStatus(PullRequestState.Closed, null, approvals, WebUrl(pr)),
-            _ => new PullRequestStatus(PullRequestState.Open, null, approvals, WebUrl(pr)),
+            "completed" => new PullRequestStatus(PullRequestState.Merged, pr["lastMergeCommit"]?["commitId"]?.GetValue<string>(), approvals, WebUrl(pr), head),
+            "abandoned" => new PullRequestStatus(PullRequestState.Closed, null, approvals, WebUrl(pr), head),
+            _ => new PullRequestStatus(PullRequestState.Open, null, approvals, WebUrl(pr), head),
         };
     }
 

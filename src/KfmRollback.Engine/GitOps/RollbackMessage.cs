@@ -31,8 +31,9 @@ public static partial class RollbackMessage
     {
         var b = new StringBuilder();
         b.Append("Emergency API rollback (runbook step 2: roll back via GitOps).\n\n");
-        b.Append($"- Incident: {OneLine(incidentId)}\n- last_good_ref: `{lastGoodRef}`\n- current_ref: `{currentRef}`\n");
-        b.Append($"- Reason: {OneLine(reason)}\n- Blast radius: {OneLine(blastRadius)}\n\n");
+        // Markdown: free text is escaped (MarkdownText) and refs stay inside their code spans.
+        b.Append($"- Incident: {Safety.MarkdownText.Inline(OneLine(incidentId))}\n- last_good_ref: `{Code(lastGoodRef)}`\n- current_ref: `{Code(currentRef)}`\n");
+        b.Append($"- Reason: {Safety.MarkdownText.Inline(OneLine(reason))}\n- Blast radius: {Safety.MarkdownText.Inline(OneLine(blastRadius))}\n\n");
         b.Append("## Verification checklist\n\n");
         b.Append("### A) Health and stability\n- [ ] Deployment is stable (no crash loop)\n- [ ] 5xx rate back to baseline\n- [ ] P95 latency back to baseline\n\n");
         b.Append("### B) Policy and trust membrane invariants\n- [ ] No endpoints bypass policy evaluation\n- [ ] 403/404 behavior is policy-safe (no existence leaks)\n");
@@ -44,6 +45,9 @@ public static partial class RollbackMessage
 
     [GeneratedRegex(@"\s+", RegexOptions.CultureInvariant)]
     private static partial Regex Whitespace();
+
+    /// <summary>A ref inside a code span: one line, and no backtick to close the span early.</summary>
+    private static string Code(string text) => OneLine(text).Replace("`", "'", StringComparison.Ordinal);
 
     /// <summary>Trailers are one line each: a newline in free text would forge another trailer.</summary>
     private static string OneLine(string text) => Whitespace().Replace(text, " ").Trim();

@@ -39,7 +39,7 @@ public static partial class HelmManifest
         var objects = new List<ManifestObject>();
         foreach (YamlDocument document in stream.Documents)
         {
-            if (ToJson(document.RootNode) is not JsonObject body)
+            if (ToJson(document.RootNode, release) is not JsonObject body)
             {
                 continue; // an empty document (a template that rendered nothing)
             }
@@ -65,13 +65,62 @@ public static partial class HelmManifest
     [GeneratedRegex(@"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$", RegexOptions.CultureInvariant)]
     private static partial Regex Float();
 
-    private static JsonNode? ToJson(YamlNode node) => node switch
+    /// <summary>Deeper than any Kubernetes object nests (CRD schemas included): only an alias loop or a bomb gets here.</summary>
+    internal const int MaxDepth = 128;
+
+    /// <summary>How many times its own size a document may grow by expanding aliases (helm's YAML library bounds this too).</summary>
+    internal const int MaxAliasExpansion = 10;
+
+    /// <summary>
+    /// The document as JSON, with every alias expanded, bounded: YamlDotNet resolves an alias to the
+    /// anchored node itself, so a self-referencing alias is a cycle (unbounded recursion would end the
+    /// process with a stack overflow) and nested aliases can expand exponentially ("billion laughs").
+    /// </summary>
+    private static JsonNode? ToJson(YamlNode root, string release)
     {
-        YamlMappingNode map => new JsonObject(map.Children.Select(c => KeyValuePair.Create(((YamlScalarNode)c.Key).Value ?? "", ToJson(c.Value)))),
-        YamlSequenceNode seq => new JsonArray(seq.Children.Select(ToJson).ToArray()),
-        YamlScalarNode scalar => Scalar(scalar),
-        _ => null,
-    };
+        var distinct = new HashSet<YamlNode>(ReferenceEqualityComparer.Instance);
+        var pending = new Stack<YamlNode>();
+        pending.Push(root);
+        while (pending.Count > 0)
+        {
+            YamlNode node = pending.Pop();
+            if (!distinct.Add(node)) continue;
+            foreach (YamlNode child in node is YamlMappingNode m ? m.Children.SelectMany(c => new[] { c.Key, c.Value }) : node is YamlSequenceNode q ? q.Children : Enumerable.Empty<YamlNode>())
+                pending.Push(child);
+        }
+        int budget = Math.Max(10_000, MaxAliasExpansion * distinct.Count);
+        var path = new HashSet<YamlNode>(ReferenceEqualityComparer.Instance);
+
+        JsonNode? Convert(YamlNode node, int depth)
+        {
+            if (depth > MaxDepth)
+                throw Unsafe(release, $"it nests deeper than {MaxDepth} levels");
+            if (--budget < 0)
+                throw Unsafe(release, $"its aliases expand it to more than {MaxAliasExpansion} times its own size");
+            if (node is YamlScalarNode scalar)
+                return Scalar(scalar);
+            if (node is not (YamlMappingNode or YamlSequenceNode))
+                return null;
+            if (!path.Add(node))
+                throw Unsafe(release, $"an alias (*{node.Anchor}) refers to a node that contains it");
+            try
+            {
+                return node is YamlMappingNode map
+                    ? new JsonObject(map.Children.Select(c => KeyValuePair.Create(((YamlScalarNode)c.Key).Value ?? "", Convert(c.Value, depth + 1))))
+                    : new JsonArray(((YamlSequenceNode)node).Children.Select(c => Convert(c, depth + 1)).ToArray());
+            }
+            finally
+            {
+                path.Remove(node);
+            }
+        }
+
+        return Convert(root, 0);
+    }
+
+    private static KfmException Unsafe(string release, string why) =>
+        new("HelmManifestMalformed", KfmErrorKind.InvalidData,
+            $"The manifest of Helm release {release} was not read: {why}. helm never renders such a manifest; check it with 'helm get manifest {release}' and 'helm history'.", release);
 
     private static JsonNode? Scalar(YamlScalarNode scalar)
     {

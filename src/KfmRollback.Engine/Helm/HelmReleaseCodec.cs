@@ -31,8 +31,16 @@ public static class HelmReleaseCodec
     /// <summary>The helm 3.0-era form: base64 of the JSON, no compression (helm still reads it).</summary>
     public static string EncodeUncompressed(JsonObject release) => Convert.ToBase64String(Encoding.UTF8.GetBytes(release.ToJsonString()));
 
-    /// <summary>helm's decodeRelease: base64, gunzip when the magic bytes are there, then JSON.</summary>
-    public static JsonObject Decode(string data, string secretName)
+    /// <summary>
+    /// The most a release may decompress to. A release Secret holds at most 1 MiB, which gzip can
+    /// inflate a thousandfold; real releases (rendered manifests and values) stay far below this.
+    /// </summary>
+    public const int MaxDecodedBytes = 64 * 1024 * 1024;
+
+    /// <summary>helm's decodeRelease: base64, gunzip when the magic bytes are there (bounded), then JSON.</summary>
+    public static JsonObject Decode(string data, string secretName) => Decode(data, secretName, MaxDecodedBytes);
+
+    internal static JsonObject Decode(string data, string secretName, int maxBytes)
     {
         byte[] bytes;
         try
@@ -49,7 +57,13 @@ public static class HelmReleaseCodec
             {
                 using var gzip = new GZipStream(new MemoryStream(bytes), CompressionMode.Decompress);
                 using var plain = new MemoryStream();
-                gzip.CopyTo(plain);
+                byte[] buffer = new byte[81920];
+                for (int read; (read = gzip.Read(buffer, 0, buffer.Length)) > 0;)
+                {
+                    if (plain.Length + read > maxBytes)
+                        throw Undecodable(secretName, $"its release decompresses to more than {maxBytes / (1024 * 1024)} MiB", null);
+                    plain.Write(buffer, 0, read);
+                }
                 bytes = plain.ToArray();
             }
             catch (InvalidDataException ex)

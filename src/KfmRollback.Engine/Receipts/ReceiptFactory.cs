@@ -92,6 +92,7 @@ public sealed class ReceiptFactory
                     ImmutableRef.ToSubject($"{environment}/rollback_target_ref", targetRef),
                 }.Concat(EvidenceSubjects(input.EvidenceDigests)).ToList(),
                 Revision = Revision(input),
+                InsecureTls = input.InsecureTls ? true : null,
                 Decision = input.Evidence is { Count: > 0 } evidence
                     ? evidence.Select(e => new DecisionEvidence { Surface = e.Surface, Item = e.Item, Current = e.Current, LastKnownGood = e.LastKnownGood, Changed = e.Changed, Source = e.Source }).ToList()
                     : null,
@@ -123,7 +124,7 @@ public sealed class ReceiptFactory
         if (findings.Count == 0) return text;
         throw new KfmException("ReceiptNotesLookSecret", KfmErrorKind.SecurityError,
             $"notes contain what looks like a credential ({Describe(findings)}). Receipts are kept forever and linked from " +
-            "the incident ticket, so notes must be a policy-safe summary: remove it (SecretScanner.Redact shows the text with it masked) " +
+            "the incident ticket, so notes must be a policy-safe summary: remove it (Safety.Redactor.Default.Text shows the text with it masked) " +
             "and rotate the credential if it was real.", "notes");
     }
 

@@ -31,6 +31,8 @@ public sealed class ReceiptInput
     public string? RevisionTo { get; set; }
     /// <summary>The decision tree's comparisons, for kfm_integrity.decision.</summary>
     public IReadOnlyList<Rollback.PlanEvidence>? Evidence { get; set; }
+    /// <summary>True when the environment's cluster is reached without TLS verification (kfm_integrity.insecure_tls).</summary>
+    public bool InsecureTls { get; set; }
     /// <summary>Digests (<c>sha256:…</c>) of the incident's evidence bundles, recorded as kfm_integrity subjects.</summary>
     public IReadOnlyList<string>? EvidenceDigests { get; set; }
 }

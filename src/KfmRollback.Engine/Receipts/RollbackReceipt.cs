@@ -65,6 +65,13 @@ public sealed class KfmIntegrity
     [JsonPropertyName("revision")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public RevisionDetail? Revision { get; init; }
+    /// <summary>
+    /// Extension field: true when the environment's cluster was reached without TLS verification
+    /// (cluster.allow_insecure_tls with a kubeconfig's insecure-skip-tls-verify); absent otherwise.
+    /// </summary>
+    [JsonPropertyName("insecure_tls")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? InsecureTls { get; init; }
     /// <summary>The decision tree's comparisons that chose this rollback (Get-KfmRollbackPlan); absent when none was made.</summary>
     [JsonPropertyName("decision")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

@@ -6,10 +6,14 @@ namespace KfmRollback.Engine.Rollback;
 
 /// <summary>
 /// One change a rollback sends, as data: which surface it serves, the object it writes, how, and the
-/// exact content (a JSON patch, a unified diff, or hashes for a Secret; never a secret value).
+/// content as people see it (a JSON patch with env values redacted, a unified diff, or hashes for a
+/// Secret; never a secret value). What is sent is the mechanism's own plan, never this text.
 /// </summary>
 public sealed record PlannedChange(string Surface, string Object, string Action, string Content)
 {
+    /// <summary>Shown and stored (results, receipts, the journal): always through the one redaction.</summary>
+    public string Content { get; init; } = Safety.Redactor.Default.Text(Content);
+
     public override string ToString() => $"{Action} {Object} [{Surface}]{System.Environment.NewLine}{Content}";
 }
 

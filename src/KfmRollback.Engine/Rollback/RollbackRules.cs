@@ -10,6 +10,10 @@ public static class RollbackRules
 {
     public static void Validate(RollbackRequest request)
     {
+        // Free text goes into commits, PR bodies, annotations and the timeline: a credential in it never does.
+        EngineServices.TextSafety.EnsurePolicySafe(request.Reason, "-Reason");
+        EngineServices.TextSafety.EnsurePolicySafe(request.BlastRadius, "-BlastRadius");
+        EngineServices.TextSafety.EnsurePolicySafe(request.ForceReason, "-ForceReason");
         if (request.Force && string.IsNullOrWhiteSpace(request.ForceReason))
         {
             throw new KfmException("ForceReasonMissing", KfmErrorKind.InvalidArgument,

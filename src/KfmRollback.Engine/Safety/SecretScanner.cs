@@ -8,8 +8,9 @@ public sealed record SecretFinding(string Kind, int Start, int Length);
 
 /// <summary>
 /// Finds credential- and token-looking substrings in free text (receipt notes, logs, incident comms)
-/// so callers can refuse or redact them. Findings describe kind and position only, so they can be
-/// logged or put in an error message without re-leaking the value.
+/// so callers can refuse them (<see cref="PolicySafeText"/>) or redact them (<see cref="Redactor"/>, the
+/// one redaction). Findings describe kind and position only, so they can be logged or put in an
+/// error message without re-leaking the value.
 /// </summary>
 /// <remarks>
 /// Specific patterns (JWT, bearer token, cloud/forge keys, PEM keys, key=value assignments) run first;
@@ -32,14 +33,18 @@ public sealed class SecretScanner
     public const string PrivateKey = "private-key";
     public const string CredentialAssignment = "credential-assignment";
     public const string UrlCredentials = "url-credentials";
+    public const string AzureClientSecret = "azure-client-secret";
+    public const string GcpApiKey = "gcp-api-key";
+    public const string GcpOAuthToken = "gcp-oauth-token";
     public const string HighEntropyBase64 = "high-entropy-base64";
     public const string HighEntropyHex = "high-entropy-hex";
 
     private const RegexOptions Opts = RegexOptions.CultureInvariant | RegexOptions.Compiled;
 
     // Each rule's "secret" group is the span reported; the rest is context that makes the match credible
-    // (so "Authorization: Bearer [REDACTED:bearer-token]" keeps the readable part).
-    private static readonly (string Kind, Regex Pattern, Func<string, bool> Confirm)[] SpecificRules =
+    // (so "Authorization: Bearer [REDACTED:bearer-token]" keeps the readable part). Confirm sees the
+    // whole match, so a rule can look at its context (the name a value is assigned to).
+    private static readonly (string Kind, Regex Pattern, Func<Match, bool> Confirm)[] SpecificRules =
     {
         (PrivateKey, new Regex(@"(?<secret>-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----)?)", Opts), Always),
         (Jwt, new Regex(@"(?<![A-Za-z0-9_-])(?<secret>eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*)", Opts), Always),
@@ -51,25 +56,37 @@ public sealed class SecretScanner
         (GitHubToken, new Regex(@"(?<![A-Za-z0-9_])(?<secret>(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}))", Opts), Always),
         (GitLabToken, new Regex(@"(?<![A-Za-z0-9_-])(?<secret>glpat-[A-Za-z0-9_-]{20,})", Opts), Always),
         (SlackToken, new Regex(@"(?<![A-Za-z0-9])(?<secret>xox[abposr]-[A-Za-z0-9-]{10,})", Opts), Always),
+        // Microsoft Entra ID (Azure AD) client secrets: three characters, a digit, "Q~", then 31-34 more.
+        (AzureClientSecret, new Regex(@"(?<![A-Za-z0-9_~.-])(?<secret>[A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34})(?![A-Za-z0-9_~.-])", Opts), Always),
+        // Google Cloud API keys and OAuth access tokens.
+        (GcpApiKey, new Regex(@"(?<![A-Za-z0-9_-])(?<secret>AIza[0-9A-Za-z_-]{35})(?![A-Za-z0-9_-])", Opts), Always),
+        (GcpOAuthToken, new Regex(@"(?<![A-Za-z0-9_-])(?<secret>ya29\.[0-9A-Za-z_-]{20,})", Opts), Always),
         (SasSignature, new Regex(@"(?<![A-Za-z0-9_])sig=(?<secret>[A-Za-z0-9%+/=_-]{10,})", Opts | RegexOptions.IgnoreCase), Always),
-        (UrlCredentials, new Regex(@"\b[a-z][a-z0-9+.-]*://[^\s/:@]+:(?<secret>[^\s/@]+)@", Opts | RegexOptions.IgnoreCase), Always),
-        // key=value or "key": "value" where the key names a credential. The value must not already be a
-        // placeholder or a redaction marker, so Redact is idempotent and templates ("password=<PASSWORD>") pass.
+        // Any user info in a URL (a DSN's user:password, a token as the user name) goes: people see URLs without it.
+        (UrlCredentials, new Regex(@"\b[a-z][a-z0-9+.-]*://(?<secret>[^\s/?#@""'<>]+)@(?=[^\s/?#@""'<>]*[A-Za-z0-9\[])", Opts | RegexOptions.IgnoreCase), Always),
+        // key=value, key: value or "key": "value" where the key names a credential (SecretNames). The value
+        // must not already be a placeholder or a redaction marker, so Redact is idempotent and templates
+        // ("password=<PASSWORD>") pass.
+        // An unquoted "name: value" is also how prose reads ("token: rotated"), so there the value must
+        // look like one (a digit or a symbol), as "DB_PASS: hunter2" does.
         (CredentialAssignment, new Regex(
-            @"(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key)(?:[_.-][A-Za-z0-9]+)*" +
-            @"(?:\s*=\s*|[""']\s*:\s*)[""']?(?<secret>[^\s""'&,;<>\[\]{}$*%][^\s""'&,;]{3,})",
-            Opts | RegexOptions.IgnoreCase), IsNotPlaceholder),
+            @"(?<![A-Za-z0-9_.-])(?<name>[A-Za-z][A-Za-z0-9_.-]*)(?<q1>[""']?)(?<sep>\s*=\s*|\s*:\s*)(?<q2>[""']?)(?<secret>[^\s""'&,;<>\[\]{}$*%][^\s""'&,;]{3,})",
+            Opts), m => SecretNames.LooksSecret(m.Groups["name"].Value) && IsNotPlaceholder(m.Groups["secret"].Value)
+                        && (m.Groups["sep"].Value.Contains('=') || m.Groups["q1"].Length + m.Groups["q2"].Length > 0 || !m.Groups["secret"].Value.All(char.IsAsciiLetter))),
     };
 
     private static readonly HashSet<string> Placeholders = new(StringComparer.OrdinalIgnoreCase)
-        { "none", "null", "nil", "true", "false", "unset", "empty", "redacted", "hidden", "masked" };
+        { "none", "null", "nil", "true", "false", "unset", "empty", "redacted", "hidden", "masked",
+          // HTTP auth schemes: "Authorization: Bearer …" is the bearer rule's, not an assignment of "Bearer".
+          "bearer", "basic", "digest", "negotiate" };
 
-    private static bool Always(string value) => true;
-    private static bool HasDigit(string value) => value.Any(char.IsAsciiDigit);
+    private static bool Always(Match match) => true;
+    private static bool HasDigit(Match match) => match.Groups["secret"].Value.Any(char.IsAsciiDigit);
     private static bool IsNotPlaceholder(string value) => !Placeholders.Contains(value) && value.Any(c => c != 'x' && c != 'X');
 
-    private static bool DecodesToUserColonPassword(string value)
+    private static bool DecodesToUserColonPassword(Match match)
     {
+        string value = match.Groups["secret"].Value;
         try
         {
             var decoded = Convert.FromBase64String(value.PadRight(value.Length + (4 - value.Length % 4) % 4, '='));
@@ -97,7 +114,7 @@ public sealed class SecretScanner
             foreach (Match m in pattern.Matches(text))
             {
                 var g = m.Groups["secret"];
-                if (confirm(g.Value)) AddIfFree(findings, new SecretFinding(kind, g.Index, g.Length));
+                if (confirm(m)) AddIfFree(findings, new SecretFinding(kind, g.Index, g.Length));
             }
         }
         foreach (Match m in HexRun.Matches(text))
@@ -115,22 +132,6 @@ public sealed class SecretScanner
     }
 
     public bool ContainsSecret(string? text) => Scan(text).Count > 0;
-
-    /// <summary>Copy of <paramref name="text"/> with each finding replaced by <c>[REDACTED:&lt;kind&gt;]</c>.</summary>
-    public string Redact(string? text)
-    {
-        if (string.IsNullOrEmpty(text)) return text ?? string.Empty;
-        var findings = Scan(text);
-        if (findings.Count == 0) return text;
-        var sb = new StringBuilder(text.Length);
-        var pos = 0;
-        foreach (var f in findings)
-        {
-            sb.Append(text, pos, f.Start - pos).Append("[REDACTED:").Append(f.Kind).Append(']');
-            pos = f.Start + f.Length;
-        }
-        return sb.Append(text, pos, text.Length - pos).ToString();
-    }
 
     private static void AddIfFree(List<SecretFinding> findings, SecretFinding candidate)
     {

@@ -36,12 +36,12 @@ public static partial class PolicyChecks
         // 1. Anonymous callers are denied on every governed endpoint.
         ProbeEndpoint[] governed = plan.Endpoints.Where(e => e.Governed).ToArray();
         ProbeResponse[] anonymous = await client.SendManyAsync(
-            governed.Select(e => new ProbeRequest(Method(e), e.Path.Replace("{id}", missingId, StringComparison.Ordinal), null)).ToArray(), cancellationToken).ConfigureAwait(false);
+            governed.Select(e => new ProbeRequest(Method(e), e.Path.Replace("{id}", missingId, StringComparison.Ordinal), null, Body(e))).ToArray(), cancellationToken).ConfigureAwait(false);
         var unauthenticated = new List<string>();
         for (int i = 0; i < governed.Length; i++)
         {
             responses.Add((governed[i].Path, anonymous[i], 1));
-            if (anonymous[i].Status is >= 200 and < 300) { unauthenticated.Add(governed[i].Path); }
+            if (anonymous[i].Status is >= 200 and < 300) { unauthenticated.Add(governed[i].Method == ProbeMethod.Get ? governed[i].Path : $"{Method(governed[i]).Method} {governed[i].Path}"); }
         }
         results.Add(HealthChecks.Result(environment, "B.unauthenticated-denied", unauthenticated.Count == 0 ? Verdict.Pass : Verdict.Fail,
             unauthenticated.Count == 0 ? "every governed endpoint denies an anonymous caller" : $"served anonymously: {string.Join(", ", unauthenticated)}",
@@ -50,6 +50,12 @@ public static partial class PolicyChecks
         // 2. No existence leak, per endpoint with an {id}.
         foreach (ProbeEndpoint endpoint in plan.Endpoints.Where(e => e.Governed && e.Path.Contains("{id}", StringComparison.Ordinal)))
         {
+            if (ChangesData(endpoint))
+            {
+                results.Add(HealthChecks.Result(environment, "B.existence-leak" + endpoint.Path, Verdict.Inconclusive,
+                    $"not probed with a public caller: {Method(endpoint).Method} on restricted ids would change data if the policy failed (its anonymous denial is checked)", new Dictionary<string, string>()));
+                continue;
+            }
             if (restrictedIds.Count == 0)
             {
                 results.Add(HealthChecks.Result(environment, "B.existence-leak" + endpoint.Path, Verdict.Inconclusive,
@@ -60,8 +66,8 @@ public static partial class PolicyChecks
         }
 
         // 3. Safety fields on what a public caller can see.
-        ProbeEndpoint[] listings = governed.Where(e => !e.Path.Contains("{id}", StringComparison.Ordinal)).ToArray();
-        ProbeResponse[] listed = await client.SendManyAsync(listings.Select(e => new ProbeRequest(Method(e), e.Path, publicToken)).ToArray(), cancellationToken).ConfigureAwait(false);
+        ProbeEndpoint[] listings = governed.Where(e => !e.Path.Contains("{id}", StringComparison.Ordinal) && !ChangesData(e)).ToArray();
+        ProbeResponse[] listed = await client.SendManyAsync(listings.Select(e => new ProbeRequest(Method(e), e.Path, publicToken, Body(e))).ToArray(), cancellationToken).ConfigureAwait(false);
         responses.AddRange(listings.Zip(listed, (e, r) => (e.Path, r, 1)));
         results.Add(SafetyFields(environment, plan, responses));
         results.Add(ErrorModel(environment, responses, restrictedIds));
@@ -74,8 +80,8 @@ public static partial class PolicyChecks
         // Interleaved, so both samples meet the same load, connections and server state; a
         // timing difference then comes from the API, not from the order of the probes.
         var requests = new InterleavedRequests(
-            restrictedIds.Select(id => new ProbeRequest(Method(endpoint), endpoint.Path.Replace("{id}", id, StringComparison.Ordinal), token)).ToArray(),
-            new ProbeRequest(Method(endpoint), endpoint.Path.Replace("{id}", missingId, StringComparison.Ordinal), token),
+            restrictedIds.Select(id => new ProbeRequest(Method(endpoint), endpoint.Path.Replace("{id}", id, StringComparison.Ordinal), token, Body(endpoint))).ToArray(),
+            new ProbeRequest(Method(endpoint), endpoint.Path.Replace("{id}", missingId, StringComparison.Ordinal), token, Body(endpoint)),
             samples);
         ProbeResponse[] answered = await client.SendManyAsync(requests, cancellationToken).ConfigureAwait(false);
 
@@ -202,7 +208,26 @@ public static partial class PolicyChecks
         System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
-    private static HttpMethod Method(ProbeEndpoint endpoint) => endpoint.Method == ProbeMethod.Post ? HttpMethod.Post : HttpMethod.Get;
+    /// <summary>The endpoint's configured method, as configured: an anonymous DELETE is probed as a DELETE.</summary>
+    internal static HttpMethod Method(ProbeEndpoint endpoint) => endpoint.Method switch
+    {
+        ProbeMethod.Head => HttpMethod.Head,
+        ProbeMethod.Post => HttpMethod.Post,
+        ProbeMethod.Put => HttpMethod.Put,
+        ProbeMethod.Patch => HttpMethod.Patch,
+        ProbeMethod.Delete => HttpMethod.Delete,
+        _ => HttpMethod.Get,
+    };
+
+    /// <summary>
+    /// PUT, PATCH and DELETE change data when the policy fails, so only the anonymous-denial probe
+    /// (on a missing id) sends them; a public caller never does.
+    /// </summary>
+    private static bool ChangesData(ProbeEndpoint endpoint) => endpoint.Method is ProbeMethod.Put or ProbeMethod.Patch or ProbeMethod.Delete;
+
+    /// <summary>A body for methods that carry one: the endpoint's body_file, else an empty JSON object.</summary>
+    private static string? Body(ProbeEndpoint endpoint) =>
+        endpoint.Method is ProbeMethod.Post or ProbeMethod.Put or ProbeMethod.Patch ? (endpoint.BodyFile is { } file ? File.ReadAllText(file) : "{}") : null;
 
     private static void Compare(string what, IEnumerable<string> a, IEnumerable<string> b, List<string> differences)
     {

@@ -76,6 +76,9 @@ public sealed class ProbeClient : IDisposable
             UseCookies = false,
             // Every probe carries its own traceparent (checklist D); none is injected from an ambient Activity.
             ActivityHeadersPropagator = null,
+            // A redirect is the API's answer, recorded as such (as the direct lanes do): following it
+            // would let the build under test send a caller's token wherever it points.
+            AllowAutoRedirect = false,
         };
         if (_options.Proxy is not null) { handler.Proxy = _options.Proxy; }
         if (_options.CertificateValidation is not null) { handler.SslOptions.RemoteCertificateValidationCallback = _options.CertificateValidation; }
@@ -83,6 +86,39 @@ public sealed class ProbeClient : IDisposable
         _slots = new SemaphoreSlim(Math.Max(1, api.Probe.Concurrency));
         DirectConnections = _options.DirectConnections && !ProxyApplies(_options.Proxy ?? HttpClient.DefaultProxy, _baseUrl);
     }
+
+    /// <summary>
+    /// The request URI of <paramref name="path"/> under the API's base URL, or null when the path would
+    /// take a request (and its caller's token) anywhere else: an absolute or protocol-relative URL, a
+    /// backslash, a dot segment (plain or percent-encoded), or a result outside the base URL's origin
+    /// and path. The API under test may be the bad build; its OpenAPI document must not choose where
+    /// tokens go.
+    /// </summary>
+    public Uri? Resolve(string path)
+    {
+        if (string.IsNullOrEmpty(path) || !path.StartsWith('/') || path.StartsWith("//", StringComparison.Ordinal)
+            || path.Contains('\\') || path.Contains("://", StringComparison.Ordinal) || path.Any(char.IsControl))
+        {
+            return null;
+        }
+        string pathOnly = path.Split('?', '#')[0];
+        if (pathOnly.Split('/').Any(segment => Uri.UnescapeDataString(segment) is "." or ".."))
+        {
+            return null;
+        }
+        if (!Uri.TryCreate(_baseUrl, path.TrimStart('/'), out Uri? target))
+        {
+            return null;
+        }
+        bool sameOrigin = target.Scheme == _baseUrl.Scheme && string.Equals(target.IdnHost, _baseUrl.IdnHost, StringComparison.OrdinalIgnoreCase) && target.Port == _baseUrl.Port
+            && string.IsNullOrEmpty(target.UserInfo);
+        return sameOrigin && target.AbsolutePath.StartsWith(_baseUrl.AbsolutePath, StringComparison.Ordinal) ? target : null;
+    }
+
+    /// <summary>The resolved URI, or ProbePathOutsideApi (nothing is sent).</summary>
+    private Uri Target(string path) => Resolve(path) ?? throw new KfmException("ProbePathOutsideApi", KfmErrorKind.SecurityError,
+        $"The probe path '{path}' is absolute, protocol-relative or leaves the API's base URL {_baseUrl}; it was not requested, and no token was sent. " +
+        "Probe paths start with '/' and stay under api.base_url.", path);
 
     /// <summary>True when batches use the direct HTTP/1.1 connections rather than HttpClient.</summary>
     internal bool DirectConnections { get; }
@@ -99,6 +135,7 @@ public sealed class ProbeClient : IDisposable
     {
         ProbeCaller definition = _plan.Callers[caller];
         if (definition.Anonymous) { return null; }
+        Transport.EnsureCredentialsAllowed(_baseUrl, "api.base_url");
         string? token = SecretReference.Read(definition.TokenEnv, definition.TokenFile)?.Trim();
         string source = definition.TokenEnv is { } e ? "$" + e : "the file " + definition.TokenFile;
         if (string.IsNullOrWhiteSpace(token))
@@ -195,7 +232,7 @@ public sealed class ProbeClient : IDisposable
     private async ValueTask<Http1Answer> HttpClientExchangeAsync(ProbeRequest probe, CancellationToken cancellationToken)
     {
         // Tuned as the direct lanes are: HTTP/1.1 exactly, pooled connections, no cookies, headers first.
-        using var request = new HttpRequestMessage(probe.Method, probe.Path.TrimStart('/')) { Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        using var request = new HttpRequestMessage(probe.Method, Target(probe.Path)) { Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
         if (probe.Token is not null) { request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", probe.Token); }
         request.Headers.TryAddWithoutValidation("traceparent", probe.TraceParent ?? NewTraceParent());
         if (probe.Method == HttpMethod.Post || probe.Body is not null) { request.Content = new StringContent(probe.Body ?? "{}", Encoding.UTF8, "application/json"); }
@@ -216,9 +253,9 @@ public sealed class ProbeClient : IDisposable
     /// The request as it goes on the wire, built once per distinct probe (whatever its traceparent),
     /// with where its traceparent value starts: each exchange writes its own there.
     /// </summary>
-    private (byte[] Wire, int TraceParentAt) WireRequest(ProbeRequest probe) => _wireRequests.GetOrAdd(probe with { TraceParent = null }, static (p, baseUrl) =>
+    private (byte[] Wire, int TraceParentAt) WireRequest(ProbeRequest probe) => _wireRequests.GetOrAdd(probe with { TraceParent = null }, static (p, owner) =>
     {
-        var target = new Uri(baseUrl, p.Path.TrimStart('/'));
+        Uri target = owner.Target(p.Path);
         string pathAndQuery = target.PathAndQuery;
         if (pathAndQuery.Any(c => c is <= ' ' or > '~'))
         {
@@ -239,7 +276,7 @@ public sealed class ProbeClient : IDisposable
         byte[] body = Encoding.UTF8.GetBytes(p.Body ?? "{}");
         text.Append("Content-Type: application/json; charset=utf-8\r\nContent-Length: ").Append(body.Length.ToString(CultureInfo.InvariantCulture)).Append("\r\n\r\n");
         return ([.. Encoding.ASCII.GetBytes(text.ToString()), .. body], traceParentAt);
-    }, _baseUrl);
+    }, this);
 
     /// <summary>One worker's persistent connection, reopened when the server closes it.</summary>
     private sealed class DirectLane(ProbeClient owner) : IAsyncDisposable

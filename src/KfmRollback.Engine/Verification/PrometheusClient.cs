@@ -28,6 +28,7 @@ public sealed class PrometheusClient : IDisposable
         string? token = Core.SecretReference.Read(config.TokenEnv, config.TokenFile);
         if (!string.IsNullOrWhiteSpace(token))
         {
+            Core.Transport.EnsureCredentialsAllowed(config.Url, "prometheus.url");
             _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         }
     }

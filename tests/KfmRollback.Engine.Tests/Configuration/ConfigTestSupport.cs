@@ -31,7 +31,7 @@ internal static class ConfigTestSupport
             prometheus:
               url: http://prom.test:9090
             api:
-              base_url: http://api.test
+              base_url: https://api.test
               contract_snapshot_dir: contracts
               probe:
                 callers:

@@ -40,4 +40,40 @@ public sealed class RegistryConfigTests
     [Fact]
     public void RefusesCredentialsInTheUrl() =>
         LoadFails(With("      url: https://u:p@r.test"), "ConfigInvalidValue");
+
+    [Fact]
+    public void RefusesCredentialsOverPlainHttpToAnotherHost()
+    {
+        var e = LoadFails(With("      url: http://registry.kfm.test\n      username: u\n      token_env: KFM_REGISTRY_TOKEN"), "ConfigInvalidValue");
+        Assert.Contains("plain http://", e.Message);
+        // Anonymous pulls over http stay allowed, and loopback test registries with credentials too.
+        Assert.Null(Prod(With("      url: http://registry.kfm.test")).Registry!.Username);
+        Assert.Equal("u", Prod(With("      url: http://127.0.0.1:5000\n      username: u\n      token_env: KFM_REGISTRY_TOKEN")).Registry!.Username);
+    }
+
+    [Fact]
+    public async Task TheClientRefusesToSendCredentialsOverPlainHttpBeforeAnyRequest()
+    {
+        int requests = 0;
+        using var http = new HttpClient(new CountingHandler(() => requests++));
+        var client = new KfmRollback.Engine.Adapters.Registry.OciRegistryClient(new Uri("http://registry.kfm.test"),
+            new KfmRollback.Engine.Adapters.Registry.RegistryCredential("u", "registry-canary-secret"), http);
+        var e = await Assert.ThrowsAsync<KfmRollback.Engine.Core.KfmException>(() =>
+            client.HeadManifestAsync("kfm/kfm-api", "sha256:" + new string('a', 64), CancellationToken.None));
+        Assert.Equal("InsecureTransport", e.ErrorId);
+        Assert.DoesNotContain("registry-canary-secret", e.ToString());
+        Assert.Equal(0, requests);   // the anonymous first request may go out, never one with the credential
+    }
+
+    /// <summary>Answers every request 401 with a Basic challenge, counting requests that carry credentials.</summary>
+    private sealed class CountingHandler(Action credentialed) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (request.Headers.Authorization is not null) { credentialed(); }
+            var response = new HttpResponseMessage(System.Net.HttpStatusCode.Unauthorized);
+            response.Headers.WwwAuthenticate.ParseAdd("Basic realm=\"registry\"");
+            return Task.FromResult(response);
+        }
+    }
 }

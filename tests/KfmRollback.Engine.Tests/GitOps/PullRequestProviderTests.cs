@@ -144,7 +144,7 @@ public class PullRequestProviderTests : IDisposable
                 return (200, new JsonArray(state == "merged" ? GitHubPr("closed", "2026-11-28T10:05:00Z", new string('c', 40)) : GitHubPr(state, null, null)).ToJsonString());
             }
             if (call.Method == "GET" && call.PathAndQuery.StartsWith("/api/v3/repos/kfm/infra/pulls/12/reviews", StringComparison.Ordinal))
-                return (200, "[{\"id\":1,\"state\":\"APPROVED\",\"user\":{\"login\":\"bob\"}},{\"id\":2,\"state\":\"CHANGES_REQUESTED\",\"user\":{\"login\":\"carol\"}},{\"id\":3,\"state\":\"APPROVED\",\"user\":{\"login\":\"carol\"}}]");
+                return (200, Reviews(("bob", "APPROVED", Pushed), ("carol", "CHANGES_REQUESTED", Pushed), ("carol", "APPROVED", Pushed)));
             if (call.Method == "PUT" && call.PathAndQuery == "/api/v3/repos/kfm/infra/pulls/12/merge")
             {
                 Assert.Equal("squash", call.Body!["merge_method"]!.GetValue<string>());
@@ -154,17 +154,17 @@ public class PullRequestProviderTests : IDisposable
             return (404, "{\"message\":\"Not Found\"}");
         });
         var provider = new GitHubPullRequests(new PullRequestConfig { Provider = PrProvider.Github, Repository = "kfm/infra", BaseUrl = api.BaseUrl, TokenEnv = _variable }, Token);
-        var open = await provider.GetStatusAsync("ops/rollback-api-1", "main", CancellationToken.None);
-        Assert.Equal(new PullRequestStatus(PullRequestState.Open, null, 2, "https://github.example.test/kfm/infra/pull/12"), open);
-        var refused = await Assert.ThrowsAsync<KfmRollback.Engine.Core.KfmException>(() => provider.MergeAsync("ops/rollback-api-1", "main", MergeStrategy.Squash, CancellationToken.None));
+        var open = await provider.GetStatusAsync("ops/rollback-api-1", "main", Pushed, CancellationToken.None);
+        Assert.Equal(new PullRequestStatus(PullRequestState.Open, null, 2, "https://github.example.test/kfm/infra/pull/12", Pushed), open);
+        var refused = await Assert.ThrowsAsync<KfmRollback.Engine.Core.KfmException>(() => provider.MergeAsync("ops/rollback-api-1", "main", Pushed, MergeStrategy.Squash, CancellationToken.None));
         Assert.Equal(GitOpsErrorIds.MergeRefused, refused.ErrorId);
         Assert.Contains("2 approving reviews", refused.Message);
         state = "merged";
-        var merged = await provider.GetStatusAsync("ops/rollback-api-1", "main", CancellationToken.None);
+        var merged = await provider.GetStatusAsync("ops/rollback-api-1", "main", Pushed, CancellationToken.None);
         Assert.Equal(PullRequestState.Merged, merged!.State);
         Assert.Equal(new string('c', 40), merged.MergeCommit);
         state = "closed";
-        Assert.Equal(PullRequestState.Closed, (await provider.GetStatusAsync("ops/rollback-api-1", "main", CancellationToken.None))!.State);
+        Assert.Equal(PullRequestState.Closed, (await provider.GetStatusAsync("ops/rollback-api-1", "main", Pushed, CancellationToken.None))!.State);
         Assert.Empty(api.Failures);
     }
 
@@ -190,6 +190,8 @@ public class PullRequestProviderTests : IDisposable
                 Assert.Contains("searchCriteria.status=all", call.PathAndQuery);
                 return (200, $"{{\"value\":[{Pr()}],\"count\":1}}");
             }
+            if (call.Method == "GET" && call.PathAndQuery == collection + "/31/iterations?api-version=7.1")
+                return (200, Iterations(Pushed));
             if (call.Method == "PATCH" && call.PathAndQuery == collection + "/31?api-version=7.1")
             {
                 Assert.Equal("completed", call.Body!["status"]!.GetValue<string>());
@@ -201,12 +203,118 @@ public class PullRequestProviderTests : IDisposable
             return (404, "{\"message\":\"not found\"}");
         });
         var provider = new AzureDevOpsPullRequests(new PullRequestConfig { Provider = PrProvider.AzureDevops, Repository = "contoso/Platform/infra", BaseUrl = api.BaseUrl, TokenEnv = _variable }, Token);
-        var open = await provider.GetStatusAsync("ops/rollback-api-1", "main", CancellationToken.None);
+        var open = await provider.GetStatusAsync("ops/rollback-api-1", "main", Pushed, CancellationToken.None);
         Assert.Equal(PullRequestState.Open, open!.State);
         Assert.Equal(1, open.Approvals);
-        var merged = await provider.MergeAsync("ops/rollback-api-1", "main", MergeStrategy.Merge, CancellationToken.None);
+        var merged = await provider.MergeAsync("ops/rollback-api-1", "main", Pushed, MergeStrategy.Merge, CancellationToken.None);
         Assert.Equal(PullRequestState.Merged, merged!.State);
         Assert.Equal(new string('d', 40), merged.MergeCommit);
+        Assert.Empty(api.Failures);
+    }
+
+    /// <summary>The commit the module pushed (the PR's head in these fakes unless a test moves it).</summary>
+    private static readonly string Pushed = new('a', 40);
+
+    /// <summary>GitHub's list-reviews answer: each review with its user, state and commit_id.</summary>
+    private static string Reviews(params (string User, string State, string CommitId)[] reviews) =>
+        new JsonArray(reviews.Select((r, i) => (JsonNode)new JsonObject
+        {
+            ["id"] = i + 1, ["state"] = r.State, ["commit_id"] = r.CommitId, ["user"] = new JsonObject { ["login"] = r.User },
+            ["body"] = "", ["html_url"] = "https://github.example.test/kfm/infra/pull/12#review", ["pull_request_url"] = "https://github.example.test/api/v3/repos/kfm/infra/pulls/12",
+        }).ToArray()).ToJsonString();
+
+    /// <summary>Azure DevOps' list-iterations answer: one iteration per push, with its source commit.</summary>
+    private static string Iterations(params string[] sourceCommits) =>
+        new JsonObject
+        {
+            ["value"] = new JsonArray(sourceCommits.Select((c, i) => (JsonNode)new JsonObject { ["id"] = i + 1, ["sourceRefCommit"] = new JsonObject { ["commitId"] = c } }).ToArray()),
+            ["count"] = sourceCommits.Length,
+        }.ToJsonString();
+
+    private static JsonObject GitHubPrWithHead(string headSha)
+    {
+        var pr = GitHubPr("open", null, null);
+        pr["head"]!["sha"] = headSha;
+        return pr;
+    }
+
+    [Fact]
+    public async Task GitHubCountsOnlyApprovalsOfThePushedCommit_AndMergesExactlyThatCommit()
+    {
+        string headNow = Pushed;
+        using var api = new LoopbackApi(call =>
+        {
+            if (call.Method == "GET" && call.PathAndQuery.StartsWith("/api/v3/repos/kfm/infra/pulls?", StringComparison.Ordinal))
+                return (200, new JsonArray(GitHubPrWithHead(headNow)).ToJsonString());
+            if (call.Method == "GET" && call.PathAndQuery.StartsWith("/api/v3/repos/kfm/infra/pulls/12/reviews", StringComparison.Ordinal))
+                // bob and erin approved an earlier commit; carol approved the pushed one, then commented (a comment changes no verdict).
+                return (200, Reviews(("bob", "APPROVED", new string('9', 40)), ("erin", "APPROVED", new string('9', 40)), ("carol", "APPROVED", Pushed), ("carol", "COMMENTED", Pushed)));
+            if (call.Method == "PUT" && call.PathAndQuery == "/api/v3/repos/kfm/infra/pulls/12/merge")
+            {
+                // GitHub's merge API: "sha" is the SHA the pull request head must match to allow the merge.
+                Assert.Equal(Pushed, call.Body!["sha"]!.GetValue<string>());
+                return (200, $"{{\"sha\":\"{new string('c', 40)}\",\"merged\":true,\"message\":\"Pull Request successfully merged\"}}");
+            }
+            return (404, "{\"message\":\"Not Found\"}");
+        });
+        var provider = new GitHubPullRequests(new PullRequestConfig { Provider = PrProvider.Github, Repository = "kfm/infra", BaseUrl = api.BaseUrl, TokenEnv = _variable }, Token);
+
+        var open = await provider.GetStatusAsync("ops/rollback-api-1", "main", Pushed, CancellationToken.None);
+        Assert.Equal(1, open!.Approvals);
+        var merged = await provider.MergeAsync("ops/rollback-api-1", "main", Pushed, MergeStrategy.Merge, CancellationToken.None);
+        Assert.Equal(new string('c', 40), merged!.MergeCommit);
+
+        // Someone pushes to the rollback branch: it is never merged, whatever its approvals.
+        headNow = new string('e', 40);
+        int puts = api.Calls.Count(c => c.Method == "PUT");
+        var moved = await Assert.ThrowsAsync<KfmRollback.Engine.Core.KfmException>(() => provider.MergeAsync("ops/rollback-api-1", "main", Pushed, MergeStrategy.Merge, CancellationToken.None));
+        Assert.Equal(GitOpsErrorIds.PullRequestHeadMoved, moved.ErrorId);
+        Assert.Equal(puts, api.Calls.Count(c => c.Method == "PUT"));
+        Assert.Empty(api.Failures);
+    }
+
+    [Fact]
+    public async Task AzureDevOpsCountsVotesOnlyWhenTheSourceNeverHeldAnotherCommit_AndCompletesThePushedCommit()
+    {
+        string[] iterations = { Pushed };
+        string head = Pushed;
+        using var api = new LoopbackApi(call =>
+        {
+            const string collection = "/contoso/Platform/_apis/git/repositories/infra/pullrequests";
+            string Pr() => new JsonObject
+            {
+                ["pullRequestId"] = 31, ["status"] = "active",
+                ["lastMergeSourceCommit"] = new JsonObject { ["commitId"] = head },
+                ["reviewers"] = new JsonArray(new JsonObject { ["vote"] = 10 }, new JsonObject { ["vote"] = 5 }),
+                ["repository"] = new JsonObject { ["webUrl"] = "https://dev.example.test/contoso/Platform/_git/infra" },
+            }.ToJsonString();
+            if (call.Method == "GET" && call.PathAndQuery.StartsWith(collection + "?", StringComparison.Ordinal))
+                return (200, $"{{\"value\":[{Pr()}],\"count\":1}}");
+            if (call.Method == "GET" && call.PathAndQuery == collection + "/31/iterations?api-version=7.1")
+                return (200, Iterations(iterations));
+            if (call.Method == "PATCH" && call.PathAndQuery == collection + "/31?api-version=7.1")
+            {
+                // Azure DevOps completes only while lastMergeSourceCommit is the source's head.
+                Assert.Equal(Pushed, call.Body!["lastMergeSourceCommit"]!["commitId"]!.GetValue<string>());
+                return (200, Pr().Replace("\"active\"", "\"completed\"").Replace("\"reviewers\"", $"\"lastMergeCommit\":{{\"commitId\":\"{new string('d', 40)}\"}},\"reviewers\""));
+            }
+            return (404, "{\"message\":\"not found\"}");
+        });
+        var provider = new AzureDevOpsPullRequests(new PullRequestConfig { Provider = PrProvider.AzureDevops, Repository = "contoso/Platform/infra", BaseUrl = api.BaseUrl, TokenEnv = _variable }, Token);
+
+        Assert.Equal(2, (await provider.GetStatusAsync("ops/rollback-api-1", "main", Pushed, CancellationToken.None))!.Approvals);
+        // The branch held another commit once: votes may have been cast on it, so none counts.
+        iterations = new[] { new string('9', 40), Pushed };
+        Assert.Equal(0, (await provider.GetStatusAsync("ops/rollback-api-1", "main", Pushed, CancellationToken.None))!.Approvals);
+        iterations = new[] { Pushed };
+        Assert.Equal(PullRequestState.Merged, (await provider.MergeAsync("ops/rollback-api-1", "main", Pushed, MergeStrategy.Squash, CancellationToken.None))!.State);
+
+        head = new string('e', 40);
+        iterations = new[] { Pushed, head };
+        int patches = api.Calls.Count(c => c.Method == "PATCH");
+        var moved = await Assert.ThrowsAsync<KfmRollback.Engine.Core.KfmException>(() => provider.MergeAsync("ops/rollback-api-1", "main", Pushed, MergeStrategy.Squash, CancellationToken.None));
+        Assert.Equal(GitOpsErrorIds.PullRequestHeadMoved, moved.ErrorId);
+        Assert.Equal(patches, api.Calls.Count(c => c.Method == "PATCH"));
         Assert.Empty(api.Failures);
     }
 

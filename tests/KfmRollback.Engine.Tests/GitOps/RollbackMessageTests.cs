@@ -30,6 +30,6 @@ public class GitOpsRollbackMessageTests
     {
         var credential = new GitCredential("deployer", "hunter2-secret");
         Assert.Equal("deployer:***", credential.ToString());
-        Assert.Equal("remote: https://git.example.test/x.git failed", GitOpsRepository.Sanitize("remote: https://deployer:hunter2-secret@git.example.test/x.git failed"));
+        Assert.Equal("remote: https://[REDACTED:url-credentials]@git.example.test/x.git failed", GitOpsRepository.Sanitize("remote: https://deployer:hunter2-secret@git.example.test/x.git failed"));
     }
 }

@@ -41,7 +41,7 @@ public class SecretScannerTests
             "apikey" => ("call with apikey=zzTopSecret99", "zzTopSecret99", SecretScanner.CredentialAssignment),
             "json-token" => ("{\"refresh_token\": \"r3fr3sh-value\"}", "r3fr3sh-value", SecretScanner.CredentialAssignment),
             "base64" => ($"blob {RandomBase64} here", RandomBase64, SecretScanner.HighEntropyBase64),
-            "url" => ("postgres://kfm:s3cretPw@db:5432/kfm", "s3cretPw", SecretScanner.UrlCredentials),
+            "url" => ("postgres://kfm:s3cretPw@db:5432/kfm", "kfm:s3cretPw", SecretScanner.UrlCredentials),
             "basic" => ("Authorization: Basic " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("ops:pa55word")), Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("ops:pa55word")), SecretScanner.BasicAuth),
             _ => throw new ArgumentOutOfRangeException(nameof(which)),
         };
@@ -50,11 +50,11 @@ public class SecretScannerTests
         Assert.Equal(kind, f.Kind);
         Assert.Equal(secret, text.Substring(f.Start, f.Length));
 
-        var redacted = SecretScanner.Default.Redact(text);
+        var redacted = Redactor.Default.Text(text);
         Assert.DoesNotContain(secret, redacted);
         Assert.Contains($"[REDACTED:{kind}]", redacted);
         // Redacting twice changes nothing: markers are not themselves secrets.
-        Assert.Equal(redacted, SecretScanner.Default.Redact(redacted));
+        Assert.Equal(redacted, Redactor.Default.Text(redacted));
     }
 
     [Theory]
@@ -72,7 +72,7 @@ public class SecretScannerTests
     public void IgnoresDigestsCommitIdsAndOrdinaryOpsText(string text)
     {
         Assert.Empty(SecretScanner.Default.Scan(text));
-        Assert.Equal(text, SecretScanner.Default.Redact(text));
+        Assert.Equal(text, Redactor.Default.Text(text));
     }
 
     [Fact]
@@ -89,7 +89,7 @@ public class SecretScannerTests
         var text = $"a {AwsKey} b password=abcd1234xyz c {Jwt}";
         var findings = SecretScanner.Default.Scan(text);
         Assert.Equal(new[] { SecretScanner.AwsAccessKey, SecretScanner.CredentialAssignment, SecretScanner.Jwt }, findings.Select(f => f.Kind));
-        Assert.Equal("a [REDACTED:aws-access-key] b password=[REDACTED:credential-assignment] c [REDACTED:jwt]", SecretScanner.Default.Redact(text));
+        Assert.Equal("a [REDACTED:aws-access-key] b password=[REDACTED:credential-assignment] c [REDACTED:jwt]", Redactor.Default.Text(text));
     }
 
     [Fact]

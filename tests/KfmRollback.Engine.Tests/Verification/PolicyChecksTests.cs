@@ -43,7 +43,7 @@ public sealed class PolicyChecksTests : IDisposable
     }
 
     private EnvironmentConfig Environment_() => ConfigTestSupport.Load(ConfigTestSupport.Minimal
-        .Replace("base_url: http://api.test", $"base_url: {_base}", StringComparison.Ordinal)
+        .Replace("base_url: https://api.test", $"base_url: {_base}", StringComparison.Ordinal)
         .Replace("          anon:\n            anonymous: true\n", "          public-user:\n            token_env: KFM_TEST_PROBE_TOKEN\n", StringComparison.Ordinal)
         .Replace("          - path: /api/v1/datasets",
             "          - path: /api/v1/datasets/{id}\n        restricted_ids_env: KFM_TEST_PROBE_RESTRICTED\n        samples: 8", StringComparison.Ordinal))

@@ -234,8 +234,16 @@ public sealed partial class OciRegistryClient : IRegistryClient
         }
     }
 
-    private AuthenticationHeaderValue? Basic() => _credential is null ? null
-        : new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{_credential.Username}:{_credential.Secret}")));
+    private AuthenticationHeaderValue? Basic()
+    {
+        if (_credential is null)
+        {
+            return null;
+        }
+        // The one transport rule, again where the credential is attached: never over plain HTTP but to loopback.
+        Transport.EnsureCredentialsAllowed(BaseUrl, "registry.url");
+        return new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{_credential.Username}:{_credential.Secret}")));
+    }
 
     /// <summary>RFC 7235 auth-params: <c>realm="…",service="…",scope="…"</c>.</summary>
     private static Dictionary<string, string> ChallengeParameters(string text)

@@ -35,6 +35,16 @@ internal sealed class ValidationScope
     public KfmException Invalid(string key, string message) =>
         LocationOf(key).Error(ConfigErrorIds.ConfigInvalidValue, $"{KeyPath(key)} {message}", KeyPath(key));
 
+    /// <summary>
+    /// The one transport rule (Core/Transport) at load time: a URL that will receive a credential must
+    /// be https, or http to a loopback host.
+    /// </summary>
+    public void CredentialsTravelSafely(string key, Uri? url, bool withCredentials, string credential)
+    {
+        if (url is not null && withCredentials && Transport.Refusal(url) is { } why)
+            throw Invalid(key, $"would receive {credential}, and {why}. Use https://, or drop the credential if that server needs none.");
+    }
+
     /// <summary>A key required in this situation is absent.</summary>
     public KfmException Missing(string key, string why) =>
         _binder.Locate(_section.Node.Start).Error(ConfigErrorIds.ConfigMissingKey,

@@ -33,5 +33,6 @@ public sealed class ApiConfig : IConfigSection
     {
         if (OpenapiPath is null && ContractSnapshotDir is null)
             throw scope.Missing("contract_snapshot_dir", "contract checks need openapi_path, contract_snapshot_dir or both.");
+        scope.CredentialsTravelSafely("base_url", BaseUrl, Probe.Callers.Values.Any(c => !c.Anonymous), "the probe callers' bearer tokens (api.probe.callers)");
     }
 }

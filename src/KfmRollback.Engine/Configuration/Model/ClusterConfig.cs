@@ -24,6 +24,12 @@ public sealed class ClusterConfig : IConfigSection
     [LocalPath]
     public string? TokenFile { get; init; }
 
+    /// <summary>
+    /// Accept a kubeconfig whose cluster sets insecure-skip-tls-verify (default false: such a kubeconfig
+    /// is refused, since anyone on the path could read the token). Receipts record it (kfm_integrity.insecure_tls).
+    /// </summary>
+    public bool AllowInsecureTls { get; init; }
+
     /// <summary>Namespace of the API Deployment.</summary>
     [RequiredKey]
     public string Namespace { get; init; } = null!;

@@ -79,6 +79,9 @@ public sealed class EnvironmentConfig : IConfigSection
     /// <summary>Log checks: which identifiers must never appear in logs, and how far back to look.</summary>
     public ObservabilityConfig Observability { get; init; } = new();
 
+    /// <summary>What people may see in clear (env var names shown unredacted).</summary>
+    public RedactionConfig Redaction { get; init; } = new();
+
     /// <summary>Evidence bundles: where they are kept and the metric resolution.</summary>
     public EvidenceConfig Evidence { get; init; } = new();
 

@@ -41,6 +41,7 @@ public sealed class PrometheusConfig : IConfigSection
     void IConfigSection.Validate(ValidationScope scope)
     {
         scope.AtMostOne("token_env", "token_file");
+        scope.CredentialsTravelSafely("url", Url, TokenEnv is not null || TokenFile is not null, "the bearer token of token_env/token_file");
         if (Selector.Contains('{') || Selector.Contains('}'))
             throw scope.Invalid("selector", "must be bare label matchers such as job=\"kfm-api\" (no braces).");
     }

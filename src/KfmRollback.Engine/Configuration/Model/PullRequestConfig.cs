@@ -59,6 +59,7 @@ public partial class TrackerConfig : IConfigSection
             throw scope.Invalid("repository", $"must be organization/project/repository for provider azure-devops (got '{Repository}').");
         if (TokenEnv is null && TokenFile is null)
             throw scope.Missing("token_env", $"provider {name} needs a token reference ('token_env' or 'token_file').");
+        scope.CredentialsTravelSafely("base_url", BaseUrl, withCredentials: true, $"the {name} API token");
     }
 }
 

@@ -111,3 +111,25 @@ public sealed class TracesConfig : IConfigSection
             throw scope.Invalid("endpoint", "must be a path under api.base_url starting with '/', without {id}.");
     }
 }
+
+/// <summary>What people may see in clear: everything shown or stored passes one redaction (Safety/Redactor).</summary>
+public sealed class RedactionConfig : IConfigSection
+{
+    /// <summary>
+    /// Env var names of the API's pod template whose literal values are shown in plans, -WhatIf, results,
+    /// receipts and evidence; every other literal env value is shown as &lt;redacted sha256:…&gt;.
+    /// </summary>
+    public IReadOnlyList<string> ShowEnv { get; init; } = Array.Empty<string>();
+
+    void IConfigSection.Validate(ValidationScope scope)
+    {
+        foreach (string name in ShowEnv)
+        {
+            if (name.Length == 0 || name.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+                throw scope.Invalid("show_env", $"must list env var names (got '{name}').");
+            // A credential shown in clear is exactly what the redaction exists to stop.
+            if (Safety.SecretNames.LooksSecret(name))
+                throw scope.Invalid("show_env", $"lists '{name}', whose name says it holds a credential; its value is never shown. Remove it from show_env.");
+        }
+    }
+}

@@ -39,6 +39,7 @@ public sealed class RegistryConfig : IConfigSection
             throw scope.Missing("username", "token_env/token_file hold the password or token of a user; name the user.");
         if (Username is not null && TokenEnv is null && TokenFile is null)
             throw scope.Missing("token_env", "registry.username needs its password or token by reference (token_env or token_file).");
+        scope.CredentialsTravelSafely("url", Url, Username is not null, "the registry credentials (username with token_env/token_file)");
         if (Timeout > TimeSpan.FromMinutes(5))
             throw scope.Invalid("timeout", "must be at most 5m: a preflight must not hold up an incident.");
     }

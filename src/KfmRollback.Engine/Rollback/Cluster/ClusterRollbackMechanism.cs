@@ -135,7 +135,7 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
             Exception? failure = await TryPatchAsync(current, reporter, attempt, cancellationToken).ConfigureAwait(false);
             if (failure is null)
             {
-                sent.Add(PatchChange(current));
+                sent.Add(PatchChange(current, Safety.Redactor.For(request.Environment)));
                 break;
             }
             bool conflict = attempt < ConflictRetries && KubernetesErrors.IsConflict(failure);
@@ -232,7 +232,7 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
         var changes = restores.Select(surfaces.Change).ToList();
         if (patch is not null)
         {
-            changes.Add(PatchChange(plan));
+            changes.Add(PatchChange(plan, Safety.Redactor.For(request.Environment)));
         }
         return plan with { Changes = changes };
     }
@@ -256,8 +256,9 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
         return configRestored ? (SurfaceRollback.RestartPatch(snapshot.Deployment, at), "config") : (null, "image");
     }
 
-    private static PlannedChange PatchChange(ClusterMechanismPlan plan) =>
-        new(plan.PatchSurface, $"deployment {plan.Template.Namespace}/{plan.Template.Deployment}", "json-patch", plan.Patch!.ToJsonString(s_indented));
+    /// <summary>The patch as people see it (plans, -WhatIf, results, receipts): env values redacted; the patch sent keeps them.</summary>
+    private static PlannedChange PatchChange(ClusterMechanismPlan plan, Safety.Redactor redactor) =>
+        new(plan.PatchSurface, $"deployment {plan.Template.Namespace}/{plan.Template.Deployment}", "json-patch", redactor.Content(plan.Patch!.ToJsonString(s_indented)));
 
     private async Task<Exception?> TryPatchAsync(ClusterMechanismPlan plan, RollbackReporter reporter, int attempt, CancellationToken cancellationToken)
     {
@@ -267,7 +268,8 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
         }
         try
         {
-            reporter.Say($"Patching deployment {plan.Template.Namespace}/{plan.Template.Deployment} (attempt {attempt}): {plan.Patch.ToJsonString()}");
+            // The patch itself is in the plan (redacted); the text sent carries the template's real env values.
+            reporter.Say($"Patching deployment {plan.Template.Namespace}/{plan.Template.Deployment} (attempt {attempt}).");
             await _client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(plan.Patch.ToJsonString(), V1Patch.PatchType.JsonPatch),
                 plan.Template.Deployment, plan.Template.Namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
             return null;

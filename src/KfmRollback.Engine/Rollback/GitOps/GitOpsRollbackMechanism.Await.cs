@@ -130,13 +130,17 @@ public sealed partial class GitOpsRollbackMechanism
             using (var repository = Open(request, cancellationToken))
             {
                 var provider = Provider(repository);
-                status = await provider.GetStatusAsync(applied.Branch!, _config.Branch, cancellationToken).ConfigureAwait(false) ?? GitStatus(repository, applied);
+                status = await provider.GetStatusAsync(applied.Branch!, _config.Branch, applied.Commit!, cancellationToken).ConfigureAwait(false) ?? GitStatus(repository, applied);
+                // The PR must hold exactly the commit the module pushed (and planned): a merge of anything
+                // else would deploy what nobody planned, whoever merges it.
+                if (status.HeadMovedFrom(applied.Commit!))
+                    throw PullRequestProviders.HeadMoved(Configuration.Binding.ConfigSchema.YamlName(_config.Pr.Provider), applied.Branch!, applied.Commit!, status.HeadSha!);
                 if (status.State == PullRequestState.Open && request.MergeWith is { } strategy && status.Approvals >= _config.Pr.RequiredApprovals)
                 {
                     if (!asked)
-                        reporter.Record("OPS", $"GitOps rollback of {request.Environment.Name}: merging {applied.Branch} ({strategy}, {status.Approvals} approval(s))");
+                        reporter.Record("OPS", $"GitOps rollback of {request.Environment.Name}: merging {applied.Branch} at {applied.Commit![..12]} ({strategy}, {status.Approvals} approval(s) on that commit)");
                     asked = true;
-                    status = await provider.MergeAsync(applied.Branch!, _config.Branch, strategy, cancellationToken).ConfigureAwait(false) ?? GitMerge(repository, applied);
+                    status = await provider.MergeAsync(applied.Branch!, _config.Branch, applied.Commit!, strategy, cancellationToken).ConfigureAwait(false) ?? GitMerge(repository, applied);
                 }
             }
             switch (status.State)
@@ -148,7 +152,7 @@ public sealed partial class GitOpsRollbackMechanism
                         $"The rollback pull request from {applied.Branch} was closed without merging{(status.Url is null ? "" : $" ({status.Url})")}, so nothing was deployed and the incident stays frozen. Open it again or roll back another way (-Method Cluster).", applied.Branch);
             }
             string waiting = request.MergeWith is not null && status.Approvals < _config.Pr.RequiredApprovals
-                ? $"waiting for approvals on {applied.PullRequestUrl ?? applied.Branch} ({status.Approvals} of {_config.Pr.RequiredApprovals})"
+                ? $"waiting for approvals of commit {applied.Commit![..12]} on {applied.PullRequestUrl ?? applied.Branch} ({status.Approvals} of {_config.Pr.RequiredApprovals})"
                 : $"waiting for {applied.PullRequestUrl ?? applied.Branch} to merge";
             reporter.Progress?.Invoke(waiting, 10);
             reporter.Say(waiting);
@@ -183,8 +187,8 @@ public sealed partial class GitOpsRollbackMechanism
         foreach (var c in FirstParents(tip).TakeWhile(c => c.Sha != basePoint).Take(500))
             if (RollbackMessage.Trailer(c.Message, "Incident") == incident && RollbackMessage.Trailer(c.Message, "Last-Good-Ref") == lastGood)
                 return new PullRequestStatus(PullRequestState.Merged, c.Sha, 0, null);
-        bool branchExists = repository.HasRemote ? repo.Branches[$"{GitOpsRepository.RemoteName}/{applied.Branch}"] is not null : repo.Branches[applied.Branch] is not null;
-        return new PullRequestStatus(branchExists ? PullRequestState.Open : PullRequestState.Closed, null, 0, null);
+        var branch = repository.HasRemote ? repo.Branches[$"{GitOpsRepository.RemoteName}/{applied.Branch}"] : repo.Branches[applied.Branch];
+        return new PullRequestStatus(branch is not null ? PullRequestState.Open : PullRequestState.Closed, null, 0, null, branch?.Tip?.Sha);
     }
 
     /// <summary>

@@ -94,6 +94,7 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
                     $"Incident {request.IncidentId} already has rollback branch {BranchOf(existing)} targeting {target}, not {wanted}. " +
                     "Close that pull request and delete the branch to target another ref, or use another -IncidentId.", wanted);
             string branch = BranchOf(existing);
+            EnsureOnlyThePlannedChange(repository, existing, branch, tip, target);
             return Task.FromResult<MechanismPlan>(Plan(target, branch, new[] { PullRequestChange(branch) },
                 $"a rollback branch for this incident already exists ({branch}); a run reuses it and opens or finds its pull request") with { ExistingCommit = existing.Tip.Sha });
         }
@@ -106,7 +107,7 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
         string surface = request.Target.RevertCommit is null ? "image" : string.Join("+", SurfacesOf(request));
         var changes = new List<PlannedChange>
         {
-            new(surface, $"git {_config.File}", "diff", diff),
+            new(surface, $"git {_config.File}", "diff", Safety.Redactor.For(request.Environment).Text(diff)),
             new(surface, $"git branch {branchName}", "push", $"commit '{what}' on {tip.Sha[..12]} ({_config.Branch}), pushed without force"),
         };
         if (!request.DirectPush)
@@ -143,6 +144,14 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
 
         if (approved.ExistingCommit is { } existing)
         {
+            // Under the plan's eyes the branch held exactly the planned change; it must still be that commit.
+            string? now = FindExisting(repository, request.IncidentId!)?.Tip.Sha;
+            if (now != existing)
+            {
+                var moved = new KfmException("RollbackPlanChanged", KfmErrorKind.ResourceBusy,
+                    $"Rollback branch {approved.Branch} moved from {existing[..12]} to {(now is null ? "nothing (deleted)" : now[..12])} after the rollback was planned. Nothing was opened or merged. Look at the new plan with -WhatIf, then run again.", approved.Branch);
+                return Record(request, reporter, Result(RollbackOutcome.Failed, moved.Message, Array.Empty<PlannedChange>(), null), moved);
+            }
             var found = await OpenPullRequest(provider, draft, cancellationToken).ConfigureAwait(false);
             return Record(request, reporter, Result(found.Failed ? RollbackOutcome.Failed : RollbackOutcome.PendingMerge,
                 found.Detail ?? "Reused the rollback branch already pushed for this incident.", approved.Changes, existing, found.Url), found.Error);
@@ -188,6 +197,50 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
                 $"The GitOps clone at {_config.Path} has uncommitted changes. Commit or stash them first; a rollback must not carry unrelated edits.", _config.Path);
         }
         return repository;
+    }
+
+    /// <summary>
+    /// A reused ops/rollback-api-* branch is trusted only when it holds exactly the change this module
+    /// would make: one commit on a commit of the deploy branch, whose tree is that commit's tree with the
+    /// pin (or revert) its message names applied, and nothing else. Anyone can push a branch carrying
+    /// the incident's trailer; merging it would deploy what nobody planned.
+    /// </summary>
+    private void EnsureOnlyThePlannedChange(GitOpsRepository repository, Branch existing, string branch, Commit deployTip, string? lastGoodRef)
+    {
+        Commit commit = existing.Tip;
+        var parents = commit.Parents.ToList();
+        string? why = null;
+        if (parents.Count != 1)
+            why = $"its tip {commit.Sha[..12]} has {parents.Count} parents, not one";
+        else if (!Reaches(repository.Repo, deployTip, parents[0]))
+            why = $"its tip's parent {parents[0].Sha[..12]} is not on '{_config.Branch}'";
+        else
+        {
+            Tree? expected = null;
+            string subject = commit.MessageShort;
+            int colon = subject.IndexOf("): ", StringComparison.Ordinal);
+            string what = colon < 0 ? "" : subject[(colon + 3)..];
+            try
+            {
+                if (what.StartsWith("revert ", StringComparison.Ordinal) && LookupCommit(repository.Repo, what["revert ".Length..].Trim()) is { } reverted)
+                    expected = Revert(repository.Repo, parents[0], reverted.Sha).Tree;
+                else if (what.StartsWith("pin image to ", StringComparison.Ordinal) || what == "already pinned")
+                    expected = Pin(repository.Repo, parents[0], lastGoodRef).Tree;
+            }
+            catch (KfmException e)
+            {
+                why = $"its change cannot be made again on its parent ({e.ErrorId})";
+            }
+            if (why is null && expected is null)
+                why = $"its commit '{subject}' is neither a pin nor a revert this module makes";
+            else if (why is null && expected!.Sha != commit.Tree.Sha)
+                why = $"its tree differs from the planned {what} on {parents[0].Sha[..12]}: " +
+                      string.Join(", ", repository.Repo.Diff.Compare<TreeChanges>(expected, commit.Tree).Select(c => c.Path).Take(5));
+        }
+        if (why is not null)
+            throw new KfmException(GitOpsErrorIds.RollbackBranchTampered, KfmErrorKind.SecurityError,
+                $"Rollback branch {branch} carries incident {RollbackMessage.Trailer(commit.Message, "Incident")}'s trailer, but {why}. " +
+                "It does not hold exactly the planned change, so the run stops and nothing is opened or merged. Find out who pushed it; then close its pull request, delete the branch and run again.", branch);
     }
 
     private static IEnumerable<string> SurfacesOf(RollbackRequest request) => Surfaces.SurfaceNames.Of(request.Surfaces).Split('+');

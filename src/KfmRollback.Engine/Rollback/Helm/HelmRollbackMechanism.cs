@@ -216,7 +216,7 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
                         patch = plan.Patch(now.Metadata.ResourceVersion);
                     }
                 }
-                sent.Add(HelmRollbackPlanner.PatchChange(plan, patch));
+                sent.Add(HelmRollbackPlanner.PatchChange(plan, patch, Safety.Redactor.For(request.Environment)));
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {

@@ -77,7 +77,7 @@ public static class HelmRollbackPlanner
         var changes = new List<PlannedChange>();
         changes.AddRange(pruned.Select(r => DeleteChange(releaseNamespace, r)));
         changes.Add(CreateChange(releaseNamespace, newRelease));
-        changes.Add(PatchChange(plan, plan.Patch(plan.DeploymentResourceVersion)));
+        changes.Add(PatchChange(plan, plan.Patch(plan.DeploymentResourceVersion), Safety.Redactor.For(environment)));
         changes.AddRange(superseded.Select(r => StatusChange(releaseNamespace, r, HelmStatus.Superseded)));
         changes.Add(StatusChange(releaseNamespace, release, plan.NewVersion, HelmStatus.PendingRollback, HelmStatus.Deployed + " (failed if the rollout fails)"));
         return plan with
@@ -233,8 +233,12 @@ public static class HelmRollbackPlanner
             $"config: {release.ConfigHash} (values are never shown)",
             $"manifest: {release.ManifestHash}"));
 
-    public static PlannedChange PatchChange(HelmRollbackPlan plan, JsonArray patch) =>
-        new("image", $"deployment {plan.DeploymentNamespace}/{plan.Deployment}", "json-patch", patch.ToJsonString(Indented));
+    /// <summary>
+    /// The Deployment patch as people see it: the template's env values redacted (the patch sent keeps
+    /// them). Without the environment's redactor, every env value is redacted (redaction.show_env unknown).
+    /// </summary>
+    public static PlannedChange PatchChange(HelmRollbackPlan plan, JsonArray patch, Safety.Redactor? redactor = null) =>
+        new("image", $"deployment {plan.DeploymentNamespace}/{plan.Deployment}", "json-patch", (redactor ?? Safety.Redactor.Default).Content(patch.ToJsonString(Indented)));
 
     public static PlannedChange StatusChange(string @namespace, StoredRelease release, string status) =>
         StatusChange(@namespace, release.Release.Name, release.Version, release.Status, status);

@@ -107,6 +107,7 @@ public sealed class ConfigSnapshots
             if (state.Kind == ConfigObjectKind.ConfigMap)
             {
                 V1ConfigMap snapshot = await _client.CoreV1.ReadNamespacedConfigMapAsync(state.SnapshotName, _namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+                EnsureIntact(state, snapshot.Metadata, Hash(snapshot.Data, snapshot.BinaryData));
                 V1ConfigMap live = await _client.CoreV1.ReadNamespacedConfigMapAsync(state.Name, _namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
                 live.Data = snapshot.Data;
                 live.BinaryData = snapshot.BinaryData;
@@ -115,18 +116,38 @@ public sealed class ConfigSnapshots
             else
             {
                 V1Secret snapshot = await _client.CoreV1.ReadNamespacedSecretAsync(state.SnapshotName, _namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+                EnsureIntact(state, snapshot.Metadata, Hash(null, snapshot.Data));
                 V1Secret live = await _client.CoreV1.ReadNamespacedSecretAsync(state.Name, _namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
                 live.Data = snapshot.Data;
                 live.StringData = null;
                 await _client.CoreV1.ReplaceNamespacedSecretAsync(live, state.Name, _namespace, dryRun: dryRunMode, cancellationToken: cancellationToken).ConfigureAwait(false);
             }
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex) when (ex is not OperationCanceledException and not KfmException)
         {
             // The wrapped message carries names and status only, never data.
             throw KubernetesErrors.Wrap(ex, $"Restoring {state.Kind.ToString().ToLowerInvariant()} {_namespace}/{state.Name} from {state.SnapshotName}", state.Name);
         }
     }
+
+    /// <summary>
+    /// The data about to be restored must hash to what the plan compared (and to its own annotation):
+    /// a snapshot whose content-sha256 annotation was forged, or whose data changed since planning, is
+    /// never copied into the live object.
+    /// </summary>
+    private void EnsureIntact(ConfigObjectState state, V1ObjectMeta snapshot, string actual)
+    {
+        string? annotated = snapshot.Annotations?.TryGetValue(ContentAnnotation, out string? a) == true ? a : null;
+        if (actual != state.SnapshotSha256 || actual != annotated)
+        {
+            throw Tampered(state.Kind, state.Name, state.SnapshotName!, $"its data hashes to {actual}, but {(actual != annotated ? $"its {ContentAnnotation} annotation says {annotated ?? "nothing"}" : $"the plan compared {state.SnapshotSha256}")}");
+        }
+    }
+
+    private KfmException Tampered(ConfigObjectKind kind, string name, string snapshot, string why) =>
+        new("ConfigSnapshotTampered", KfmErrorKind.SecurityError,
+            $"Snapshot {_namespace}/{snapshot} of {kind.ToString().ToLowerInvariant()} {name} was not restored: {why}. Someone changed or planted it; " +
+            "nothing was written. Find out who (the audit log), delete the snapshot, and roll the configuration back by hand or from Git.", snapshot);
 
     /// <summary>The live object's content (hash; text data for a ConfigMap only), or null when it does not exist.</summary>
     public async Task<ConfigContent?> ReadLiveAsync(ConfigObjectKind kind, string name, CancellationToken cancellationToken)
@@ -236,13 +257,23 @@ public sealed class ConfigSnapshots
         string selector = $"{SnapshotOfLabel}={name},{KindLabel}={kind.ToString().ToLowerInvariant()}";
         try
         {
-            IEnumerable<V1ObjectMeta> metas = kind == ConfigObjectKind.ConfigMap
-                ? (await _client.CoreV1.ListNamespacedConfigMapAsync(_namespace, labelSelector: selector, cancellationToken: cancellationToken).ConfigureAwait(false)).Items.Select(m => m.Metadata)
-                : (await _client.CoreV1.ListNamespacedSecretAsync(_namespace, labelSelector: selector, cancellationToken: cancellationToken).ConfigureAwait(false)).Items.Select(s => s.Metadata);
-            V1ObjectMeta? match = metas.FirstOrDefault(m => Templates(m.Annotations).Contains(podTemplateHash));
-            return match is null ? null : (match.Name, match.Annotations[ContentAnnotation]);
+            // Each candidate with the hash of the data it holds, never the hash it claims.
+            IEnumerable<(V1ObjectMeta Meta, string Sha256)> snapshots = kind == ConfigObjectKind.ConfigMap
+                ? (await _client.CoreV1.ListNamespacedConfigMapAsync(_namespace, labelSelector: selector, cancellationToken: cancellationToken).ConfigureAwait(false)).Items.Select(m => (m.Metadata, Hash(m.Data, m.BinaryData)))
+                : (await _client.CoreV1.ListNamespacedSecretAsync(_namespace, labelSelector: selector, cancellationToken: cancellationToken).ConfigureAwait(false)).Items.Select(s => (s.Metadata, Hash(null, s.Data)));
+            (V1ObjectMeta Meta, string Sha256) match = snapshots.FirstOrDefault(m => Templates(m.Meta.Annotations).Contains(podTemplateHash));
+            if (match.Meta is null)
+            {
+                return null;
+            }
+            string? annotated = match.Meta.Annotations.TryGetValue(ContentAnnotation, out string? a) ? a : null;
+            if (annotated != match.Sha256)
+            {
+                throw Tampered(kind, name, match.Meta.Name, $"its data hashes to {match.Sha256}, but its {ContentAnnotation} annotation says {annotated ?? "nothing"}");
+            }
+            return (match.Meta.Name, match.Sha256);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex) when (ex is not OperationCanceledException and not KfmException)
         {
             throw KubernetesErrors.Wrap(ex, $"Listing snapshots of {kind.ToString().ToLowerInvariant()} {_namespace}/{name}", name);
         }

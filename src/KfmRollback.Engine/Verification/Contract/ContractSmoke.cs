@@ -35,8 +35,20 @@ internal sealed class ContractSmoke(ApiConfig api, OpenApiContract contract, Pro
         return Shape(configured) == Shape(documented);
     }
 
+    /// <summary>
+    /// A document path that is absolute, protocol-relative or leaves api.base_url: the API under test
+    /// may be the bad build, and its document must not choose where the probe's token goes.
+    /// </summary>
+    public bool OutsideApi(ContractOperation operation) => client.Resolve(operation.Path) is null;
+
     public async Task<SmokeOutcome> RunAsync(ContractOperation operation, CancellationToken cancellationToken)
     {
+        if (OutsideApi(operation))
+        {
+            return new SmokeOutcome(operation, Verdict.Fail,
+                $"refused: the document path '{operation.Path}' is absolute, protocol-relative or leaves the API's base URL; it was not requested and no token was sent",
+                new Dictionary<string, string> { ["requested"] = "false" }, null);
+        }
         (string? target, string? missing) = await TargetAsync(operation, cancellationToken).ConfigureAwait(false);
         if (target is null)
         {
@@ -120,7 +132,7 @@ internal sealed class ContractSmoke(ApiConfig api, OpenApiContract contract, Pro
     private async Task<string?> ListedIdAsync(string path, string name, CancellationToken cancellationToken)
     {
         int brace = path.IndexOf('{', StringComparison.Ordinal);
-        if (brace < 1) { return null; }
+        if (brace < 2 || client.Resolve(path[..(brace - 1)]) is not { }) { return null; }
         ProbeResponse list = await client.SendAsync(HttpMethod.Get, path[..(brace - 1)], token, cancellationToken).ConfigureAwait(false);
         if ((list.Body?["items"] as JsonArray)?.FirstOrDefault() is not JsonObject first) { return null; }
         JsonNode? id = first[name] ?? first.FirstOrDefault(p => p.Key.EndsWith("_id", StringComparison.Ordinal)).Value ?? first["id"];

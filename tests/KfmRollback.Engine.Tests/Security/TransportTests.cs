@@ -1,0 +1,112 @@
+using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Receipts;
+using static KfmRollback.Engine.Tests.Configuration.ConfigTestSupport;
+
+namespace KfmRollback.Engine.Tests.Security;
+
+/// <summary>
+/// Issue 17, item 5: credentials never go over plain HTTP except to loopback, and a kubeconfig that
+/// skips TLS verification is refused unless the environment allows it (and then the receipt says so).
+/// </summary>
+public sealed class TransportTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("kfm-transport").FullName;
+
+    [Theory]
+    [InlineData("      url: http://prom.test:9090", "      url: http://prom.test:9090\n      token_env: KFM_PROM_TOKEN", "prometheus.url")]
+    [InlineData("            anonymous: true", "            token_env: KFM_PROBE_TOKEN", "api.base_url")]
+    [InlineData("      image_name: kfm-api", "      image_name: kfm-api\n      pr: {provider: github, repository: kfm/infra, token_env: KFM_GH, base_url: 'http://github.internal.test/'}", "gitops.pr.base_url")]
+    public void A_url_that_would_carry_a_credential_over_plain_http_is_refused_at_load(string line, string replacement, string key)
+    {
+        string yaml = Replace(line, replacement).Replace("base_url: https://api.test", "base_url: http://api.test", StringComparison.Ordinal);
+        var e = LoadFails(yaml, ConfigErrorIds.ConfigInvalidValue);
+        Assert.Contains(key, e.Message);
+        Assert.Contains("plain http://", e.Message);
+    }
+
+    [Fact]
+    public void Plain_http_without_a_credential_or_to_loopback_still_loads()
+    {
+        // The prometheus of the minimal fixture is http without a token; the lab's servers are http on 127.0.0.1.
+        Assert.NotNull(Prod(Minimal).Prometheus);
+        var loopback = Prod(Replace("      url: http://prom.test:9090", "      url: http://127.0.0.1:9090\n      token_env: KFM_PROM_TOKEN"));
+        Assert.Equal("127.0.0.1", loopback.Prometheus.Url.Host);
+        Assert.NotNull(Prod(Replace("      url: http://prom.test:9090", "      url: http://[::1]:9090\n      token_env: KFM_PROM_TOKEN")));
+    }
+
+    [Fact]
+    public void A_credential_is_never_attached_to_plain_http_built_in_code_either()
+    {
+        var e = Assert.Throws<KfmException>(() => Transport.EnsureCredentialsAllowed(new Uri("http://prom.example.test/"), "prometheus.url"));
+        Assert.Equal("InsecureTransport", e.ErrorId);
+        Transport.EnsureCredentialsAllowed(new Uri("https://prom.example.test/"), "prometheus.url");
+        Transport.EnsureCredentialsAllowed(new Uri("http://localhost:9090/"), "prometheus.url");
+        Environment.SetEnvironmentVariable("KFM_TRANSPORT_TEST_TOKEN", "t0ken-value");
+        try
+        {
+            Assert.Equal("InsecureTransport", Assert.Throws<KfmException>(() => new KfmRollback.Engine.Verification.PrometheusClient(new PrometheusConfig
+            {
+                Url = new Uri("http://prom.example.test/"), TokenEnv = "KFM_TRANSPORT_TEST_TOKEN", Selector = "job=\"x\"",
+            })).ErrorId);
+        }
+        finally { Environment.SetEnvironmentVariable("KFM_TRANSPORT_TEST_TOKEN", null); }
+    }
+
+    private string Kubeconfig(bool insecure)
+    {
+        string path = Path.Combine(_dir, insecure ? "insecure.kubeconfig" : "secure.kubeconfig");
+        File.WriteAllText(path, $"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: c
+              cluster:
+                server: https://127.0.0.1:6443
+                {(insecure ? "insecure-skip-tls-verify: true" : "certificate-authority-data: " + Convert.ToBase64String("not a real ca"u8.ToArray()))}
+            users:
+            - name: u
+              user:
+                token: kubeconfig-token-value
+            contexts:
+            - name: ctx
+              context: {"{"}cluster: c, user: u{"}"}
+            current-context: ctx
+            """);
+        return path;
+    }
+
+    [Fact]
+    public void A_kubeconfig_that_skips_tls_verification_is_refused_unless_the_environment_allows_it()
+    {
+        var refused = Assert.Throws<KfmException>(() => ClusterClientFactory.BuildConfiguration(new ClusterConfig { KubeconfigPath = Kubeconfig(true), Namespace = "kfm", Deployment = "kfm-api" }));
+        Assert.Equal("ClusterInsecureTls", refused.ErrorId);
+        Assert.Equal(KfmErrorKind.SecurityError, refused.Kind);
+        Assert.Contains("cluster.allow_insecure_tls", refused.Message);
+        Assert.DoesNotContain("kubeconfig-token-value", refused.Message);
+
+        var allowed = new ClusterConfig { KubeconfigPath = Kubeconfig(true), Namespace = "kfm", Deployment = "kfm-api", AllowInsecureTls = true };
+        Assert.True(ClusterClientFactory.BuildConfiguration(allowed).SkipTlsVerify);
+        Assert.True(ClusterClientFactory.SkipsTlsVerification(allowed));
+        Assert.False(ClusterClientFactory.SkipsTlsVerification(new ClusterConfig { KubeconfigPath = Kubeconfig(false), Namespace = "kfm", Deployment = "kfm-api", AllowInsecureTls = true }));
+    }
+
+    [Fact]
+    public void The_receipt_records_insecure_tls_as_an_extension_field_and_stays_valid()
+    {
+        ReceiptInput Input(bool insecure) => new()
+        {
+            IncidentId = "INC-7", RequestedBy = "alice", ApprovedBy = "bob", StartedAt = DateTimeOffset.Parse("2026-05-12T10:00:00Z", System.Globalization.CultureInfo.InvariantCulture),
+            CompletedAt = DateTimeOffset.Parse("2026-05-12T10:20:00Z", System.Globalization.CultureInfo.InvariantCulture), Environment = "lab", Reason = "5xx",
+            CurrentRef = "sha256:" + new string('a', 64), RollbackTargetRef = "sha256:" + new string('b', 64), ChangedSurfaces = new[] { "api" },
+            Health = "pass", PolicyInvariants = "pass", ContractSmoke = "pass", InsecureTls = insecure,
+        };
+        var insecure = ReceiptJson.ToJsonObject(new ReceiptFactory().Create(Input(true)));
+        Assert.True(insecure["kfm_integrity"]!["insecure_tls"]!.GetValue<bool>());
+        ReceiptSchema.Validate(insecure);
+        Assert.Null(ReceiptJson.ToJsonObject(new ReceiptFactory().Create(Input(false)))["kfm_integrity"]!["insecure_tls"]);
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+}
