@@ -129,7 +129,7 @@ BeforeAll {
         $whatIf
 
         # The Secret write fails at the apiserver: the failure is reported, with nothing of the request.
-        Invoke-KfmLabAdmin -Lab $lab -Path faults -Method POST -Body @{ resource = 'secrets'; verb = 'update'; errorRate = '1'; errorCode = 500 } | Out-Null
+        Invoke-KfmLabAdmin -Lab $lab -Path faults -Method POST -Body @{ resource = 'secrets'; verb = 'update'; dryRun = $false; errorRate = '1'; errorCode = 500 } | Out-Null
         $script:failed = Invoke-KfmRollback -IncidentId $incidentId -Method Cluster -Surface Image, Config -Confirm:$false -Verbose -Debug -ErrorAction SilentlyContinue
         $failed
         Invoke-KfmLabAdmin -Lab $lab -Path faults -Method DELETE | Out-Null
