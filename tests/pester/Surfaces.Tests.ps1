@@ -54,7 +54,7 @@ Describe 'Invoke-KfmRollback -Surface Config' {
             $b64 = [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes($canary))
             foreach ($needle in $canary, $b64) {
                 $everything | Should -Not -Match ([regex]::Escape($needle))
-                Get-Content -Raw $journal | Should -Not -Match ([regex]::Escape($needle))
+                Get-ChildItem (Split-Path $journal) -Recurse -File | Get-Content -Raw | Should -Not -Match ([regex]::Escape($needle))
                 Get-ChildItem (Join-Path $lab.Directory 'state/receipts') -Recurse -File | Get-Content -Raw | Should -Not -Match ([regex]::Escape($needle))
             }
         }
