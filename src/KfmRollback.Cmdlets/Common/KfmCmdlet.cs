@@ -34,6 +34,12 @@ public abstract class KfmCmdlet : PSCmdlet
         {
             ThrowTerminatingError(ErrorRecords.From(ex is Engine.Configuration.ConfigSectionMissingException missing ? missing.For(MyInvocation.MyCommand.Name) : ex));
         }
+        catch (Engine.Rollback.RollbackInterruptedException ex) when (_stopping.IsCancellationRequested)
+        {
+            // Ctrl+C after a change went out: the pipeline is stopping, so Write* would throw; the host
+            // still shows what went out and how to resume, and the stop is reported as a failure.
+            Interrupted(ex.Message);
+        }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
             // Ctrl+C: PowerShell already reports the stop; nothing half-done to report.
@@ -46,6 +52,23 @@ public abstract class KfmCmdlet : PSCmdlet
     }
 
     protected override void StopProcessing() => _stopping.Cancel();
+
+    /// <summary>
+    /// Says an interruption after a change on the host (as a warning), and makes the stop count as a
+    /// failure: a script run with pwsh -File exits non-zero instead of 0 with nothing printed.
+    /// </summary>
+    private void Interrupted(string message)
+    {
+        try
+        {
+            Host.UI.WriteWarningLine(message);
+        }
+        catch (Exception ex) when (ex is PipelineStoppedException or InvalidOperationException or NotImplementedException)
+        {
+            Console.Error.WriteLine("WARNING: " + message);
+        }
+        SessionState.PSVariable.Set("global:LASTEXITCODE", 130);
+    }
 
     /// <summary>
     /// Runs async engine work while pumping output back to this thread, so progress and verbose

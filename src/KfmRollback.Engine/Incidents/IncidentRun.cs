@@ -43,6 +43,8 @@ public sealed record RunRecord
     public required string Environment { get; init; }
     public required string Method { get; init; }
     public required string Phase { get; init; }
+    /// <summary>The target as the request named it: "previous", "revision 4", a digest, "revert &lt;sha&gt;".</summary>
+    public string? Named { get; init; }
     public DateTimeOffset At { get; init; }
     public string Actor { get; init; } = string.Empty;
     public string? Outcome { get; init; }
@@ -87,6 +89,7 @@ public sealed record RunRecord
         };
         void Put(string key, string? value) { if (value is not null) { o[key] = value; } }
         void PutLong(string key, long? value) { if (value is not null) { o[key] = value.Value; } }
+        Put("named", Named);
         Put("outcome", Outcome);
         Put("current_ref", CurrentRef);
         Put("target_ref", TargetRef);
@@ -137,6 +140,7 @@ public sealed record RunRecord
             Phase = S(o, "phase") ?? string.Empty,
             At = T(o, "at") ?? DateTimeOffset.MinValue,
             Actor = S(o, "actor") ?? string.Empty,
+            Named = S(o, "named"),
             Outcome = S(o, "outcome"),
             CurrentRef = S(o, "current_ref"),
             TargetRef = S(o, "target_ref"),
@@ -185,7 +189,10 @@ public sealed class IncidentRun
     public RunRecord? Applying => Records.LastOrDefault(r => r.Phase == RunPhases.Applying);
 
     public IReadOnlyList<string> Attempts => Records.Select(r => r.Attempt).Distinct(StringComparer.Ordinal).ToList();
-    public string? CurrentRef => Records.LastOrDefault(r => r.CurrentRef is not null)?.CurrentRef;
+    public string? CurrentRef => Records.FirstOrDefault(r => r.Phase == RunPhases.Applying && r.CurrentRef is not null)?.CurrentRef
+        ?? Records.LastOrDefault(r => r.CurrentRef is not null)?.CurrentRef;
+    /// <summary>The target as the run's first request named it.</summary>
+    public string? Named => Records.FirstOrDefault(r => r.Named is not null)?.Named;
     public string? TargetRef => Records.LastOrDefault(r => r.TargetRef is not null)?.TargetRef;
     public DateTimeOffset StartedAt => Records[0].At;
     public DateTimeOffset LastAt => Records[^1].At;

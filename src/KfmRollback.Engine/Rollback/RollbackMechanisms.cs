@@ -32,22 +32,11 @@ public sealed class RollbackMechanisms
     public IRollbackMechanism For(RollbackMethod method, EnvironmentConfig environment) => method switch
     {
         RollbackMethod.Cluster => new ClusterRollbackMechanism(_cluster(environment), _freezes.ClusterControllers(environment), _clock),
-        RollbackMethod.GitOps => new GitOpsRollbackMechanism(environment.Gitops, _clock, receipts: () => StoredReceipts(environment), cluster: _cluster),
+        RollbackMethod.GitOps => new GitOpsRollbackMechanism(environment.Gitops, _clock, cluster: _cluster),
         RollbackMethod.Helm => new HelmRollbackMechanism(_cluster(environment), _freezes.ClusterControllers(environment), _clock),
         _ => throw new KfmException("RollbackMethodUnavailable", KfmErrorKind.NotInstalled,
             $"The {method} rollback mechanism is not available for environment '{environment.Name}'. Use -Method Cluster, GitOps or Helm.", method),
     };
 
     public IKubernetes ClusterClient(EnvironmentConfig environment) => _cluster(environment);
-
-    /// <summary>Stored receipts of the environment, for the verified last-known-good.</summary>
-    public static IEnumerable<RollbackReceipt>? StoredReceipts(EnvironmentConfig environment)
-    {
-        ReceiptStore? store = ReceiptStoreLocation.OpenExisting(environment.Receipts);
-        if (store is null)
-        {
-            return null;
-        }
-        return store.List().Where(e => e.Environment == environment.Name).Select(e => store.Get(e.ReceiptDigest).Receipt).ToList();
-    }
 }
