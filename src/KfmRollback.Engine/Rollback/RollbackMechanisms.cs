@@ -18,6 +18,7 @@ public sealed class RollbackMechanisms
     private readonly Func<EnvironmentConfig, IKubernetes> _cluster;
     private readonly FreezeMechanisms _freezes;
     private readonly IClock _clock;
+    private readonly Func<RollbackMethod, EnvironmentConfig, IRollbackMechanism>? _only;
 
     public RollbackMechanisms(Func<EnvironmentConfig, IKubernetes> cluster, FreezeMechanisms freezes, IClock? clock = null)
     {
@@ -29,7 +30,14 @@ public sealed class RollbackMechanisms
     /// <summary>The mechanisms with the module's shared cluster clients (one per kubeconfig context) and its freezes.</summary>
     public static RollbackMechanisms Default { get; } = new(env => KfmRollback.Engine.Cluster.ClusterClientFactory.For(env.Cluster), FreezeMechanisms.Default);
 
-    public IRollbackMechanism For(RollbackMethod method, EnvironmentConfig environment) => method switch
+    /// <summary>Tests of the engine itself: every method is <paramref name="mechanism"/> (an in-memory stand-in).</summary>
+    internal RollbackMechanisms(Func<RollbackMethod, EnvironmentConfig, IRollbackMechanism> mechanism, Func<EnvironmentConfig, IKubernetes> cluster)
+        : this(cluster, new FreezeMechanisms(cluster, null))
+    {
+        _only = mechanism;
+    }
+
+    public IRollbackMechanism For(RollbackMethod method, EnvironmentConfig environment) => _only?.Invoke(method, environment) ?? method switch
     {
         RollbackMethod.Cluster => new ClusterRollbackMechanism(_cluster(environment), _freezes.ClusterControllers(environment), _clock),
         RollbackMethod.GitOps => new GitOpsRollbackMechanism(environment.Gitops, _clock, cluster: _cluster),
