@@ -586,18 +586,35 @@ public sealed class RollbackEngine
     }
 
     /// <summary>Runs approved plans, at most <paramref name="throttle"/> at once, handing each result over as it ends.</summary>
-    public Task RunManyAsync(IReadOnlyList<FleetPlan> approved, int throttle, Func<RollbackRequest, RollbackReporter> reporters, Action<RollbackResult> completed, CancellationToken cancellationToken) =>
-        Parallel.ForEachAsync(approved, Options(throttle, cancellationToken), async (item, token) =>
+    public async Task RunManyAsync(IReadOnlyList<FleetPlan> approved, int throttle, Func<RollbackRequest, RollbackReporter> reporters, Action<RollbackResult> completed, CancellationToken cancellationToken)
+    {
+        var interrupted = new System.Collections.Concurrent.ConcurrentQueue<RollbackInterruptedException>();
+        try
         {
-            RollbackResult result;
-            try { result = await RunAsync(item.Request, item.Plan!, reporters(item.Request), token).ConfigureAwait(false); }
-            catch (KfmException ex)
+            await Parallel.ForEachAsync(approved, Options(throttle, cancellationToken), async (item, token) =>
             {
-                // One environment failing (a held lock, a timeout) must not hide the others' results.
-                result = item.Plan!.ToResult(item.Request, RollbackOutcome.Failed, _clock.UtcNow, ex.Message, Array.Empty<PlannedChange>()) with { Error = ex };
-            }
-            completed(result);
-        });
+                RollbackResult result;
+                try { result = await RunAsync(item.Request, item.Plan!, reporters(item.Request), token).ConfigureAwait(false); }
+                catch (RollbackInterruptedException ex)
+                {
+                    interrupted.Enqueue(ex);
+                    throw;
+                }
+                catch (KfmException ex)
+                {
+                    // One environment failing (a held lock, a timeout) must not hide the others' results.
+                    result = item.Plan!.ToResult(item.Request, RollbackOutcome.Failed, _clock.UtcNow, ex.Message, Array.Empty<PlannedChange>()) with { Error = ex };
+                }
+                completed(result);
+            }).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!interrupted.IsEmpty)
+        {
+            // Parallel.ForEachAsync reports a cancelled token as its own cancellation: what went out must not be lost with it.
+            var all = interrupted.ToList();
+            throw all.Count == 1 ? all[0] : new RollbackInterruptedException(string.Join(System.Environment.NewLine, all.Select(i => i.Message)), all[0].Applied);
+        }
+    }
 
     /// <summary>
     /// Runs a fleet wave by wave: a wave's environments at once (up to <paramref name="throttle"/>),

@@ -16,7 +16,7 @@ public static class HelmRollbackPlanner
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    public static HelmRollbackPlan Plan(RollbackRequest request, IReadOnlyList<StoredRelease> history, V1Deployment deployment, HelmConfig helm, DateTimeOffset now)
+    public static MechanismPlan Plan(RollbackRequest request, IReadOnlyList<StoredRelease> history, V1Deployment deployment, HelmConfig helm, DateTimeOffset now)
     {
         EnvironmentConfig environment = request.Environment;
         string release = helm.Release, releaseNamespace = helm.EffectiveNamespace(environment.Cluster);
@@ -31,6 +31,24 @@ public static class HelmRollbackPlanner
                 "Wait for it to finish (or find who runs it) and check 'helm history'; nothing was changed.", release);
         }
         StoredRelease target = Target(request.Target, history, current, release, deploymentName, request.ContainerName.Length > 0 ? request.ContainerName : null);
+        if (current.Status == HelmStatus.Deployed && target.Release.ManifestHash == current.Release.ManifestHash)
+        {
+            // What helm's rollback would write is what runs (the target is this revision, or a copy of it): a revision
+            // "Rollback to N" would change nothing but the history, and a rerun must not add one.
+            string? digest = ImageRefs.DigestOf(HelmOperations.ImageOf(current.Release, deploymentName, request.ContainerName.Length > 0 ? request.ContainerName : null)?.Image);
+            return new MechanismPlan
+            {
+                Method = RollbackMethod.Helm,
+                Environment = environment.Name,
+                CurrentRef = digest,
+                TargetRef = digest,
+                FromRevision = current.Version,
+                ToRevision = target.Version,
+                Changes = Array.Empty<PlannedChange>(),
+                Summary = $"skipped rollback (revision {current.Version} of Helm release {releaseNamespace}/{release} already renders what revision {target.Version} does)",
+                PlannedAt = now,
+            };
+        }
 
         IReadOnlyList<ManifestObject> currentObjects = HelmManifest.Parse(current.Release.Manifest, release);
         IReadOnlyList<ManifestObject> targetObjects = HelmManifest.Parse(target.Release.Manifest, release);
