@@ -250,8 +250,16 @@ Describe 'Faults' {
     BeforeAll {
         $lab = Start-Lab
         Start-KfmFreeze -IncidentId INC-9 -Confirm:$false | Out-Null
+        $script:fresh = [Collections.Generic.Queue[string]]::new([string[]] @('bad-latency', 'bad-leak', 'bad-audit', 'bad-dvid', 'bad-contract', 'bad-contract-field'))
     }
     AfterAll { Stop-KfmTestLab $lab }
+    # Each test rolls back a deploy of its own: after a rollback, running it again changes nothing
+    # (the build rolled away from is quarantined; the last-known-good is what runs).
+    BeforeEach {
+        $image = $lab.Facts.catalogue.($script:fresh.Dequeue()).image
+        Invoke-KfmLabKubectl $lab set image deployment/kfm-api -n kfm "api=$image" | Out-Null
+        Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=60s | Out-Null
+    }
     AfterEach { Invoke-KfmLabAdmin $lab faults -Method DELETE | Out-Null }
 
     It 'retries a 409 on the patch from a fresh read' {

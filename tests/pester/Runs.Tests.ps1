@@ -21,10 +21,13 @@ BeforeAll {
     }
 
     # A script that runs one pipeline for the lab's configuration and prints its last result as JSON.
+    # Each run starts in a directory of its own, as a fresh Automation sandbox does: only the
+    # configured journal (and the cluster) connect a rerun to the run before it.
     function New-RollbackScript {
         param([Parameter(Mandatory)] $Lab, [Parameter(Mandatory)] [string] $Config, [Parameter(Mandatory)] [string] $Pipeline)
         $path = Join-Path $Lab.Directory ("run-" + [Guid]::NewGuid().ToString('N').Substring(0, 8) + '.ps1')
         @"
+Set-Location '$(New-KfmTestDirectory)'
 `$ErrorActionPreference = 'Continue'
 `$WarningPreference = 'SilentlyContinue'
 `$env:KFM_ROLLBACK_CONFIG = '$Config'
@@ -104,6 +107,32 @@ if (`$result) {
         @((Get-KfmIncident -Id $Incident -ConfigPath $Config).Runs) | Select-Object -Last 1
     }
 
+    # The README pipeline twice for one incident and once for a new one. The first run rolls back;
+    # the reruns are NoOp, say what was done, and change nothing $Probe can see.
+    function Assert-RerunsChangeNothing($Lab, [string] $Config, [scriptblock] $Pipeline, [scriptblock] $Probe, [string] $Good, [string] $Bad, [string] $Prefix) {
+        $first = Invoke-Rollback $Lab $Config (& $Pipeline "$Prefix-1")
+        $first.Outcome | Should -Be 'Succeeded' -Because $first.Detail
+        $first.Target | Should -Be $Good
+        Wait-Served $Lab $Good
+        $before = & $Probe
+
+        $again = Invoke-Rollback $Lab $Config (& $Pipeline "$Prefix-1")
+        $again.Outcome | Should -Be 'NoOp'
+        $again.Detail | Should -Match "^already rolled back from $Bad to $Good at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC by \S+"
+        $again.Changes | Should -Be 0
+        $other = Invoke-Rollback $Lab $Config (& $Pipeline "$Prefix-2")
+        $other.Outcome | Should -Be 'NoOp'
+        @((Get-KfmIncident "$Prefix-2" -ConfigPath $Config).Runs).Count | Should -Be 0 -Because 'a new incident on a build a rollback already chose starts no run'
+
+        & $Probe | Should -Be $before -Because 'a second undo would flip production back to the bad build'
+        Get-ServedDigest $Lab | Should -Be $Good
+    }
+
+    function Stop-RunsLab($Lab) {
+        Stop-KfmTestLab $Lab
+        Remove-Item env:KFM_ROLLBACK_CONFIG -ErrorAction SilentlyContinue
+    }
+
     function Pipeline([string] $Incident, [string] $Source, [string] $Invoke) {
         "New-KfmIncident -Id $Incident -Commander alice -Reason '5xx spike after deploy' -Environment lab -Confirm:`$false | Start-KfmFreeze -Confirm:`$false | Get-KfmApiRef$Source | Invoke-KfmRollback $Invoke -Confirm:`$false"
     }
@@ -130,30 +159,10 @@ Describe 'The emergency pipeline (Cluster)' {
             $digest
         }
     }
-    AfterAll {
-        Stop-KfmTestLab $lab
-        Remove-Item env:KFM_ROLLBACK_CONFIG -ErrorAction SilentlyContinue
-    }
+    AfterAll { Stop-RunsLab $lab }
 
     It 'runs twice for one incident and once for a new one: the good build stays, the reruns change nothing and say so' {
-        $first = Invoke-Rollback $lab $config (& $emergency 'INC-E1')
-        $first.Outcome | Should -Be 'Succeeded'
-        $first.Target | Should -Be $good
-        Wait-Served $lab $good
-        $generation = Get-Generation $lab
-
-        $again = Invoke-Rollback $lab $config (& $emergency 'INC-E1')
-        $again.Outcome | Should -Be 'NoOp'
-        $again.Detail | Should -Match "^already rolled back from $bad to $good at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC by \S+"
-        $again.Changes | Should -Be 0
-        Get-Generation $lab | Should -Be $generation -Because 'kubectl undo a second time would flip back to the bad build'
-        Get-ServedDigest $lab | Should -Be $good
-
-        $other = Invoke-Rollback $lab $config (& $emergency 'INC-E2')
-        $other.Outcome | Should -Be 'NoOp'
-        Get-Generation $lab | Should -Be $generation
-        Get-ServedDigest $lab | Should -Be $good
-        @((Get-KfmIncident INC-E2).Runs).Count | Should -Be 0 -Because 'a new incident on a build a rollback already chose starts no run'
+        Assert-RerunsChangeNothing $lab $config $emergency { Get-Generation $lab } $good $bad 'INC-E'
     }
 
     It 'reports the good build as last-known-good and the bad one as quarantined, in the journal and on the cluster' {
@@ -162,7 +171,7 @@ Describe 'The emergency pipeline (Cluster)' {
         $ref.LastKnownGoodRef | Should -Be $good -Because 'after a rollback the previous revision is the bad build'
         $ref.LastKnownGoodSource | Should -Be 'rollback-target'
         $ref.Quarantined.Digest | Should -Contain $bad
-        ($ref.Quarantined | Where-Object Digest -EQ $bad).IncidentId | Should -Contain 'INC-E1'
+        ($ref.Quarantined | Where-Object Digest -EQ $bad).IncidentId | Should -Contain 'INC-E-1'
         $annotation = (Get-KfmLabDeployment $lab).metadata.annotations.'kfm.dev/quarantine' | ConvertFrom-Json
         $annotation.digest | Should -Contain $bad
         $app = (Invoke-KfmLabKubectl $lab get application kfm-api -n argocd -o json) -join "`n" | ConvertFrom-Json -Depth 30
@@ -179,7 +188,7 @@ Describe 'The emergency pipeline (Cluster)' {
         $generation = Get-Generation $lab
         $err = { Invoke-KfmRollback -IncidentId INC-E3 -Method Cluster -ToRef $bad -Confirm:$false } | Should -Throw -PassThru
         $err.FullyQualifiedErrorId | Should -BeLike 'RollbackTargetQuarantined,*'
-        $err.Exception.Message | Should -Match 'INC-E1'
+        $err.Exception.Message | Should -Match 'INC-E-1'
         $err.Exception.Message | Should -Match '-Force -ForceReason'
         $plan = { Get-KfmRollbackPlan -IncidentId INC-E3 -ToRef $bad } | Should -Throw -PassThru
         $plan.FullyQualifiedErrorId | Should -BeLike 'RollbackTargetQuarantined,*'
@@ -289,31 +298,17 @@ Describe 'The Helm pipeline' {
         }
         $bad = Deploy-Bad 'bad-5xx'
     }
-    AfterAll {
-        Stop-KfmTestLab $lab
-        Remove-Item env:KFM_ROLLBACK_CONFIG -ErrorAction SilentlyContinue
-    }
+    AfterAll { Stop-RunsLab $lab }
 
     It 'runs twice for one incident and once for a new one: the good build stays, the reruns change nothing and say so' {
-        $first = Invoke-Rollback $lab $config (& $helm 'INC-H1')
-        $first.Outcome | Should -Be 'Succeeded'
-        $first.Target | Should -Be $good
-        Wait-Served $lab $good
+        Assert-RerunsChangeNothing $lab $config $helm { (Get-Releases | ForEach-Object { "v$($_.Version) $($_.Status)" }) -join ', ' } $good $bad 'INC-H'
         $releases = Get-Releases
         $releases[-1].Status | Should -Be 'deployed'
-
-        $again = Invoke-Rollback $lab $config (& $helm 'INC-H1')
-        $again.Outcome | Should -Be 'NoOp'
-        $again.Detail | Should -Match "^already rolled back from $bad to $good at .+ by \S+"
-        $other = Invoke-Rollback $lab $config (& $helm 'INC-H2')
-        $other.Outcome | Should -Be 'NoOp'
-        (Get-Releases).Count | Should -Be $releases.Count -Because 'helm rollback run again would write another revision (of the bad build)'
-        Get-ServedDigest $lab | Should -Be $good
 
         $ref = Get-KfmApiRef -Source Helm
         $ref.LastKnownGoodRef | Should -Be $good
         $ref.Quarantined.Digest | Should -Contain $bad
-        { Invoke-KfmRollback -IncidentId INC-H2 -Method Helm -ToRevision ($releases[-2].Version) -Confirm:$false } | Should -Throw -ErrorId 'RollbackTargetQuarantined,*'
+        { Invoke-KfmRollback -IncidentId INC-H-2 -Method Helm -ToRevision ($releases[-2].Version) -Confirm:$false } | Should -Throw -ErrorId 'RollbackTargetQuarantined,*'
     }
 
     It 'finishes the rollback after a kill at <_>, without waiting for the lease and without a second revision' -ForEach @('planned', 'locked', 'applied', 'awaiting') {
@@ -417,33 +412,16 @@ Describe 'The preferred pipeline (GitOps)' {
         }
         $bad = Deploy-Bad 'bad-5xx'
     }
-    AfterAll {
-        Stop-KfmTestLab $lab
-        Remove-Item env:KFM_ROLLBACK_CONFIG -ErrorAction SilentlyContinue
-    }
+    AfterAll { Stop-RunsLab $lab }
 
     It 'runs twice for one incident and once for a new one: the good build stays, the reruns change nothing and say so' {
-        $first = Invoke-Rollback $lab $config (& $gitops 'INC-G1')
-        $first.Outcome | Should -Be 'Succeeded' -Because $first.Detail
-        $first.Target | Should -Be $good
-        Wait-Served $lab $good
+        Assert-RerunsChangeNothing $lab $config $gitops { "$(Get-Branches) main=$(git -C $bare rev-parse main)" } $good $bad 'INC-G'
         Get-Pin | Should -Be $good
-        $branches = Get-Branches
-        $tip = git -C $bare rev-parse main
-
-        $again = Invoke-Rollback $lab $config (& $gitops 'INC-G1')
-        $again.Outcome | Should -Be 'NoOp'
-        $again.Detail | Should -Match "^already rolled back from $bad to $good at .+ by \S+"
-        $other = Invoke-Rollback $lab $config (& $gitops 'INC-G2')
-        $other.Outcome | Should -Be 'NoOp'
-        Get-Branches | Should -Be $branches -Because 'no rollback branch was pushed again'
-        git -C $bare rev-parse main | Should -Be $tip
-        Get-ServedDigest $lab | Should -Be $good
 
         $ref = Get-KfmApiRef -Source GitOps
         $ref.LastKnownGoodRef | Should -Be $good
         $ref.Quarantined.Digest | Should -Contain $bad
-        { Invoke-KfmRollback -IncidentId INC-G2 -Method GitOps -ToRef $bad -Confirm:$false } | Should -Throw -ErrorId 'RollbackTargetQuarantined,*'
+        { Invoke-KfmRollback -IncidentId INC-G-2 -Method GitOps -ToRef $bad -Confirm:$false } | Should -Throw -ErrorId 'RollbackTargetQuarantined,*'
     }
 
     It 'finishes the rollback after a kill at <_>, pushing and merging one rollback' -ForEach @('planned', 'locked', 'applied', 'awaiting') {

@@ -120,12 +120,14 @@ public sealed class RollbackEngine
             }
             else
             {
-                applied = await ApplyAsync(mechanism, request, plan, run, held, reporter, cancellationToken).ConfigureAwait(false);
-                if (applied.Changes.Count == 0 && applied.Outcome == RollbackOutcome.Failed)
+                RollbackResult result = await ApplyAsync(mechanism, request, plan, run, held, reporter, cancellationToken).ConfigureAwait(false);
+                if (result.Changes.Count == 0 && result.Outcome == RollbackOutcome.Failed)
                 {
-                    applied = null; // nothing went out: a rerun starts afresh
-                    return JournalChecked(FailedBeforeChange(request, plan, run, reporter), reporter);
+                    // Nothing went out: the run says so, and a rerun starts afresh.
+                    Write(request, reporter, RunPhases.Failed, RunJournal.From(request, run.Context, RunPhases.Failed, plan, result) with { Detail = "nothing was changed: " + result.Detail });
+                    return JournalChecked(result, reporter);
                 }
+                applied = result;
                 await _hook.ReachedAsync(PhaseHook.Applied, cancellationToken).ConfigureAwait(false);
             }
 
@@ -196,13 +198,6 @@ public sealed class RollbackEngine
         {
             Write(request, reporter, RunPhases.Failed, RunJournal.From(request, run.Context, RunPhases.Failed, plan, result));
         }
-        return result;
-    }
-
-    private RollbackResult FailedBeforeChange(RollbackRequest request, MechanismPlan plan, RunPlanning run, RollbackReporter reporter)
-    {
-        RollbackResult result = plan.ToResult(request, RollbackOutcome.Failed, _clock.UtcNow, "nothing was changed", Array.Empty<PlannedChange>());
-        Write(request, reporter, RunPhases.Failed, RunJournal.From(request, run.Context, RunPhases.Failed, plan, null) with { Detail = "nothing was changed", Outcome = nameof(RollbackOutcome.Failed) });
         return result;
     }
 

@@ -81,6 +81,20 @@ public sealed class RollbackRunTests : IDisposable
     }
 
     [Fact]
+    public async Task Verification_of_an_applied_run_finishes_it_so_a_rerun_changes_nothing()
+    {
+        RollbackResult applied = await Run(Engine(), Request(wait: false));
+        var runs = new RunJournal(_journal, new LastKnownGoodAuthority(_journal, _ => VerifiedReceiptSet.None), _clock);
+        Assert.True(runs.RecordVerified(applied, passed: true, "Verified: A pass, B pass, C pass, D pass", "bob"));
+        Assert.Equal(RunPhases.Verified, RunOf().Phase);
+
+        RollbackResult rerun = await Run(Engine(), Request(wait: true));
+        Assert.Equal(RollbackOutcome.NoOp, rerun.Outcome);
+        Assert.Equal(0, _mechanism.Awaits);
+        Assert.False(runs.RecordVerified(applied with { IncidentId = "INC-404" }, true, "x", "bob"));
+    }
+
+    [Fact]
     public async Task A_finished_run_whose_target_system_moved_since_is_refused_not_rolled_again()
     {
         await Run(Engine(), Request());

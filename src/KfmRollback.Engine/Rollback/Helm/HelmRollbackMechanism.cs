@@ -91,19 +91,8 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
             LastKnownGoodChoice choice = trust.Choose(currentDigest, candidates, LastKnownGoodSources.PreviousRelease, sameDigest: true);
             if (choice.IsCurrent && !HelmStatus.IsPending(current.Status))
             {
-                return new MechanismPlan
-                {
-                    Method = RollbackMethod.Helm,
-                    Environment = environment.Name,
-                    CurrentRef = currentDigest,
-                    TargetRef = currentDigest,
-                    FromRevision = current.Version,
-                    ToRevision = current.Version,
-                    Changes = Array.Empty<PlannedChange>(),
-                    Summary = $"skipped rollback (Helm release {helm.Release} revision {current.Version} already runs its last-known-good: {choice.Why})",
-                    PlannedAt = _clock.UtcNow,
-                    Quarantine = annotated,
-                };
+                return HelmRollbackPlanner.Unchanged(request, currentDigest, currentDigest, current.Version, current.Version,
+                    $"skipped rollback (Helm release {helm.Release} revision {current.Version} already runs its last-known-good: {choice.Why})", _clock.UtcNow) with { Quarantine = annotated };
             }
             if (choice.Digest is null || choice.Revision is null)
             {
@@ -133,18 +122,8 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
         string? digest = ImageRefs.DigestOf(HelmOperations.ImageOf(own.Release, request.Environment.Cluster.Deployment, container)?.Image);
         if (own.Status != HelmStatus.PendingRollback)
         {
-            return new MechanismPlan
-            {
-                Method = RollbackMethod.Helm,
-                Environment = request.Environment.Name,
-                CurrentRef = resume.CurrentRef,
-                TargetRef = digest,
-                FromRevision = own.Version - 1,
-                ToRevision = own.Version,
-                Changes = Array.Empty<PlannedChange>(),
-                Summary = $"skipped rollback (this run's revision {own.Version} of Helm release {where} is already {own.Status})",
-                PlannedAt = _clock.UtcNow,
-            };
+            return HelmRollbackPlanner.Unchanged(request, resume.CurrentRef, digest, own.Version - 1, own.Version,
+                $"skipped rollback (this run's revision {own.Version} of Helm release {where} is already {own.Status})", _clock.UtcNow);
         }
         JsonObject template = HelmOperations.PodTemplate(own.Release, request.Environment.Cluster.Deployment)
             ?? throw new KfmException("HelmDeploymentNotInRelease", KfmErrorKind.ObjectNotFound,

@@ -121,6 +121,47 @@ public sealed class RunJournal
         new(change.Surface, change.Object, change.Action, "sha256:" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(change.Content))).ToLowerInvariant());
 
     /// <summary>
+    /// Checklist A-D ran on a rollback's result (Test-KfmRollback): its run records <c>verified</c>
+    /// with the outcome, so a rerun knows the run is finished. Nothing when the run is not in the journal.
+    /// </summary>
+    public bool RecordVerified(RollbackResult rollback, bool passed, string detail, string actor)
+    {
+        if (string.IsNullOrWhiteSpace(rollback.IncidentId))
+        {
+            return false;
+        }
+        IncidentRun? run;
+        try
+        {
+            string prefix = RunContext.Id(rollback.IncidentId, rollback.Environment, rollback.Method, 0)[..^1];
+            run = Journal.Get(rollback.IncidentId).Runs.Where(r => r.RunId.StartsWith(prefix, StringComparison.Ordinal)).LastOrDefault();
+        }
+        catch (KfmException ex) when (ex.ErrorId == "IncidentNotFound")
+        {
+            return false;
+        }
+        if (run?.Applied is null)
+        {
+            return false;
+        }
+        Journal.RecordRun(rollback.IncidentId, new RunRecord
+        {
+            RunId = run.RunId,
+            Attempt = run.Attempts[^1],
+            Environment = rollback.Environment,
+            Method = rollback.Method.ToString(),
+            Phase = RunPhases.Verified,
+            At = _clock.UtcNow,
+            Actor = actor,
+            Outcome = passed ? "Passed" : "Failed",
+            CurrentRef = rollback.CurrentRef,
+            TargetRef = rollback.RollbackTargetRef,
+            Detail = detail,
+        });
+        return true;
+    }
+
+    /// <summary>
     /// Before the change: the environment's stream records the digest the rollback moves away from
     /// (quarantined) and the one it moves to, so a crash right after the change still leaves both
     /// known, and a rerun or a new incident never targets the bad build.
