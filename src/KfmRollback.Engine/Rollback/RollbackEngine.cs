@@ -43,7 +43,16 @@ public sealed class RollbackEngine
         RunResume? resume = run.Request.Resume;
         if (resume is { Stage: RunStage.Finished })
         {
-            return await FinishedAsync(mechanism, run, resume, cancellationToken).ConfigureAwait(false);
+            if (await FinishedAsync(mechanism, run, resume, cancellationToken).ConfigureAwait(false) is { } finished)
+            {
+                return finished;
+            }
+            // The run finished, and the target system moved away from its target since (a later deploy,
+            // a thaw that redeployed): this is the incident's next run, planned afresh by the authority,
+            // which never picks a quarantined build.
+            reporter.Say($"Run {resume.Run.RunId} finished, but {request.Environment.Name} no longer runs its target {resume.TargetRef}: planning the incident's next run.");
+            RunContext next = run.Context with { RunId = RunContext.Id(request.IncidentId!, request.Environment.Name, request.Method, Number(resume.Run.RunId) + 1) };
+            run = run with { Request = run.Request with { Resume = null, Run = next }, Context = next, Kind = RunPlanKind.Plan };
         }
         if (resume is { Stage: RunStage.Applied })
         {
@@ -357,9 +366,9 @@ public sealed class RollbackEngine
         {
             context = new RunContext(RunContext.Id(request.IncidentId!, request.Environment.Name, request.Method, 1), attempt, request.IncidentId);
         }
-        else if (stage == RunStage.Finished && !SameTarget(request, named, latest))
+        else if (stage is RunStage.Finished or RunStage.Applied && !SameTarget(request, named, latest))
         {
-            // A finished run, and the operator names another target: a new run of this incident.
+            // The run's change went out, and the operator names another target: a new run of this incident.
             context = new RunContext(RunContext.Id(request.IncidentId!, request.Environment.Name, request.Method, Number(latest.RunId) + 1), attempt, request.IncidentId);
         }
         else
@@ -369,6 +378,7 @@ public sealed class RollbackEngine
             {
                 if (!SameTarget(request, named, latest))
                 {
+                    // Only a run killed mid-change gets here: whether its change went out is not known yet.
                     throw new KfmException("RollbackRunInProgress", KfmErrorKind.InvalidOperation,
                         $"Incident {request.IncidentId} already has a {request.Method} rollback of {request.Environment.Name} in progress (run {latest.RunId}, {latest.Phase} at {latest.LastAt.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC, " +
                         $"target {latest.TargetRef ?? latest.Named}), and this request names another target ({named}). Nothing was changed. " +
@@ -401,8 +411,8 @@ public sealed class RollbackEngine
     private static int Number(string runId) =>
         int.TryParse(runId[(runId.LastIndexOf('#') + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) ? n : 1;
 
-    /// <summary>A finished run's rerun: nothing to send when the target system still runs its target; a refusal when it moved since.</summary>
-    private async Task<MechanismPlan> FinishedAsync(IRollbackMechanism mechanism, RunPlanning run, RunResume resume, CancellationToken cancellationToken)
+    /// <summary>A finished run's rerun: nothing to send while the target system still runs its target; null when it moved since.</summary>
+    private async Task<MechanismPlan?> FinishedAsync(IRollbackMechanism mechanism, RunPlanning run, RunResume resume, CancellationToken cancellationToken)
     {
         RollbackRequest request = run.Request;
         string? now = await mechanism.CurrentRefAsync(request, cancellationToken).ConfigureAwait(false);
@@ -411,10 +421,7 @@ public sealed class RollbackEngine
         string when = $"{(applied ?? done)!.At.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC";
         if (resume.TargetRef is not null && now != resume.TargetRef)
         {
-            throw new KfmException("RollbackRunDiverged", KfmErrorKind.InvalidOperation,
-                $"Incident {request.IncidentId} already rolled {request.Environment.Name} back from {resume.CurrentRef} to {resume.TargetRef} at {when} by {applied?.Actor ?? done?.Actor} (run {resume.Run.RunId}), " +
-                $"but it now runs {now ?? "an image without a digest"}: something changed it since. Nothing was changed. Look at Get-KfmApiRef and Get-KfmRolloutHistory; " +
-                "to roll back again in this incident, name the target (-ToRef or -ToRevision), which starts a new run.", resume.Run.RunId);
+            return null;
         }
         return new MechanismPlan
         {

@@ -95,14 +95,19 @@ public sealed class RollbackRunTests : IDisposable
     }
 
     [Fact]
-    public async Task A_finished_run_whose_target_system_moved_since_is_refused_not_rolled_again()
+    public async Task A_finished_run_whose_target_system_moved_since_starts_the_next_run_never_towards_the_quarantined_build()
     {
         await Run(Engine(), Request());
-        _mechanism.Current = Older; // someone deployed something else after the rollback
-        var error = await Assert.ThrowsAsync<KfmException>(() => Run(Engine(), Request()));
-        Assert.Equal("RollbackRunDiverged", error.ErrorId);
-        Assert.Contains("name the target", error.Message);
-        Assert.Equal(1, _mechanism.Applies);
+        _mechanism.Current = Older; // someone deployed something else after the rollback (or a thaw redeployed)
+        _mechanism.Previous = Bad;  // and kubectl's "previous" is the build rolled away from
+
+        RollbackResult next = await Run(Engine(), Request());
+
+        Assert.Equal(RollbackOutcome.Succeeded, next.Outcome);
+        Assert.Equal(Good, next.RollbackTargetRef);
+        Assert.Equal(Good, _mechanism.Current);
+        Assert.Equal(2, _mechanism.Applies);
+        Assert.Equal(new[] { "INC-1/prod/cluster#1", "INC-1/prod/cluster#2" }, _journal.Get("INC-1").Runs.Select(r => r.RunId));
     }
 
     [Fact]
@@ -143,12 +148,24 @@ public sealed class RollbackRunTests : IDisposable
     }
 
     [Fact]
-    public async Task Another_target_while_a_run_is_unfinished_is_refused()
+    public async Task Another_target_while_a_run_may_be_mid_change_is_refused()
     {
-        await Run(Engine(), Request(wait: false));
+        _mechanism.DieAfterApply = true;
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Run(Engine(), Request()));
+        _mechanism.DieAfterApply = false;
         var error = await Assert.ThrowsAsync<KfmException>(() => Run(Engine(), Request(target: new RollbackTarget(null, Older))));
         Assert.Equal("RollbackRunInProgress", error.ErrorId);
+        Assert.Contains("Finish that run first", error.Message);
         Assert.Equal(1, _mechanism.Applies);
+    }
+
+    [Fact]
+    public async Task Another_target_after_a_change_went_out_is_the_incidents_next_run()
+    {
+        await Run(Engine(), Request(wait: false));
+        RollbackResult next = await Run(Engine(), Request(target: new RollbackTarget(null, Older)));
+        Assert.Equal(RollbackOutcome.Succeeded, next.Outcome);
+        Assert.Equal(new[] { "INC-1/prod/cluster#1", "INC-1/prod/cluster#2" }, _journal.Get("INC-1").Runs.Select(r => r.RunId));
     }
 
     [Fact]
