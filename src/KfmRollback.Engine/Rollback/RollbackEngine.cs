@@ -331,7 +331,8 @@ public sealed class RollbackEngine
             Actor = request.Actor,
             MovedTo = result.RollbackTargetRef,
         };
-        await QuarantineMarks.AddAsync(_mechanisms.ClusterClient(request.Environment), request.Environment, entry, reporter, cancellationToken).ConfigureAwait(false);
+        // Bookkeeping after the change: a Ctrl+C here must not lose the run its interruption record.
+        await QuarantineMarks.AddAsync(_mechanisms.ClusterClient(request.Environment), request.Environment, entry, reporter, CancellationToken.None).ConfigureAwait(false);
     }
 
     private Task LiftAnnotationAsync(RollbackRequest request, string digest, RollbackReporter reporter, CancellationToken cancellationToken) =>

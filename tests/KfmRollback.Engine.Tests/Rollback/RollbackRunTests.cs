@@ -282,6 +282,26 @@ public sealed class RollbackRunTests : IDisposable
     }
 
     [Fact]
+    public async Task Wait_KfmRollback_by_incident_follows_the_interrupted_run_from_its_records()
+    {
+        using var stop = new CancellationTokenSource();
+        _mechanism.OnAwait = () => stop.Cancel();
+        await Assert.ThrowsAsync<RollbackInterruptedException>(() => Run(Engine(), Request(), null, stop.Token));
+        _mechanism.OnAwait = null;
+
+        RollbackResult awaited = await Engine().AwaitAsync(Request(), null, new RollbackReporter(), CancellationToken.None);
+
+        Assert.Equal(RollbackOutcome.Succeeded, awaited.Outcome);
+        Assert.Equal("kfm-api-good", _mechanism.AwaitedTarget);
+        Assert.Equal(Bad, awaited.CurrentRef);
+        Assert.Equal(Good, awaited.RollbackTargetRef);
+        Assert.Equal(1, _mechanism.Applies);
+        Assert.Equal(RunPhases.Awaited, RunOf().Phase);
+        var nothing = await Assert.ThrowsAsync<KfmException>(() => Engine().AwaitAsync(Request() with { Method = RollbackMethod.Helm }, null, new RollbackReporter(), CancellationToken.None));
+        Assert.Equal("RollbackNothingToAwait", nothing.ErrorId);
+    }
+
+    [Fact]
     public async Task A_lock_lost_before_apply_stops_the_run_and_is_recorded()
     {
         _mechanism.Lock = new FakeLock { LostTo = "bob@laptop (INC-9; run INC-9/prod/cluster#1; attempt 0badf00d)" };
