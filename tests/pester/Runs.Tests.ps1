@@ -128,6 +128,14 @@ if (`$result) {
         Get-ServedDigest $Lab | Should -Be $Good
     }
 
+    # A lab for one method's tests, the module pointed at it, its seeded rollout done.
+    function Start-RunsLab([double] $PodStartSeconds) {
+        $lab = Start-KfmTestLab -PodStartSeconds $PodStartSeconds
+        $env:KFM_ROLLBACK_CONFIG = $lab.Config
+        Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=90s | Out-Null
+        $lab
+    }
+
     function Stop-RunsLab($Lab) {
         Stop-KfmTestLab $Lab
         Remove-Item env:KFM_ROLLBACK_CONFIG -ErrorAction SilentlyContinue
@@ -140,13 +148,11 @@ if (`$result) {
 
 Describe 'The emergency pipeline (Cluster)' {
     BeforeAll {
-        $lab = Start-KfmTestLab -PodStartSeconds 6
+        $lab = Start-RunsLab 6
         $config = $lab.Config
-        $env:KFM_ROLLBACK_CONFIG = $config
         $catalogue = $lab.Facts.catalogue
         $good = $catalogue.'good-1.5.1'.digest
         $bad = $catalogue.'bad-5xx'.digest
-        Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=90s | Out-Null
         # The bad deploy comes through Argo CD (its desired state), which self-heals until frozen.
         Invoke-KfmLabKubectl $lab annotate application kfm-api -n argocd "lab.kfm.local/desired-image=registry.kfm.local/kfm-api@$bad" --overwrite | Out-Null
         Wait-Served $lab $bad
@@ -277,12 +283,10 @@ spec: { holderIdentity: '$holder', leaseDurationSeconds: 600, acquireTime: '$now
 
 Describe 'The Helm pipeline' {
     BeforeAll {
-        $lab = Start-KfmTestLab -PodStartSeconds 6
+        $lab = Start-RunsLab 6
         $config = $lab.Config
-        $env:KFM_ROLLBACK_CONFIG = $config
         $catalogue = $lab.Facts.catalogue
         $good = $catalogue.'good-1.5.1'.digest
-        Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=90s | Out-Null
         $helm = { param($incident) Pipeline $incident ' -Source Helm' '-Method Helm -Wait -Timeout 120' }
         # A bad deploy through Helm (and Argo CD's desired state, so self-heal agrees until it is frozen).
         function Deploy-Bad([string] $Build) {

@@ -1,5 +1,7 @@
 using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 
 namespace KfmRollback.Engine.Incidents;
 
@@ -72,96 +74,33 @@ public sealed record RunRecord
 
     internal const string RecordType = "run";
 
+    /// <summary>The record's JSON: snake_case names, no nulls, times as RFC 3339 UTC with milliseconds (as every journal record).</summary>
+    private static readonly JsonSerializerOptions s_json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new Rfc3339Converter() },
+    };
+
     internal JsonObject ToJson(string incidentId)
     {
-        var o = new JsonObject
+        var record = new JsonObject { ["v"] = 1, ["type"] = RecordType, ["incident_id"] = incidentId };
+        foreach (var (key, value) in JsonSerializer.SerializeToNode(this, s_json)!.AsObject().ToList())
         {
-            ["v"] = 1,
-            ["type"] = RecordType,
-            ["incident_id"] = incidentId,
-            ["at"] = IncidentJournal.Rfc3339(At),
-            ["actor"] = Actor,
-            ["run"] = RunId,
-            ["attempt"] = Attempt,
-            ["environment"] = Environment,
-            ["method"] = Method,
-            ["phase"] = Phase,
-        };
-        void Put(string key, string? value) { if (value is not null) { o[key] = value; } }
-        void PutLong(string key, long? value) { if (value is not null) { o[key] = value.Value; } }
-        Put("named", Named);
-        Put("outcome", Outcome);
-        Put("current_ref", CurrentRef);
-        Put("target_ref", TargetRef);
-        PutLong("from_revision", FromRevision);
-        PutLong("to_revision", ToRevision);
-        Put("rollout_target", RolloutTarget);
-        Put("branch", Branch);
-        Put("commit", Commit);
-        Put("pull_request", PullRequestUrl);
-        Put("merge_commit", MergeCommit);
-        Put("reconciled_revision", ReconciledRevision);
-        if (Surfaces.Count > 0)
-        {
-            o["surfaces"] = new JsonArray(Surfaces.Select(s => (JsonNode)JsonValue.Create(s)!).ToArray());
+            record[key] = value?.DeepClone();
         }
-        if (Changes.Count > 0)
-        {
-            o["changes"] = new JsonArray(Changes.Select(c => (JsonNode)new JsonObject
-            {
-                ["surface"] = c.Surface,
-                ["object"] = c.Object,
-                ["action"] = c.Action,
-                ["sha256"] = c.ContentSha256,
-            }).ToArray());
-        }
-        Put("started_at", StartedAt is null ? null : IncidentJournal.Rfc3339(StartedAt.Value));
-        Put("completed_at", CompletedAt is null ? null : IncidentJournal.Rfc3339(CompletedAt.Value));
-        Put("detail", Detail);
-        Put("error_id", ErrorId);
-        Put("reason", Reason);
-        Put("holder", Holder);
-        return o;
+        return record;
     }
 
-    internal static RunRecord FromJson(JsonObject o)
+    internal static RunRecord FromJson(JsonObject o) => o.Deserialize<RunRecord>(s_json)!;
+
+    private sealed class Rfc3339Converter : JsonConverter<DateTimeOffset>
     {
-        static string? S(JsonObject o, string key) => o[key] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
-        static long? L(JsonObject o, string key) => o[key] is JsonValue v && v.TryGetValue(out long n) ? n : null;
-        static DateTimeOffset? T(JsonObject o, string key) => S(o, key) is { } s
-            ? DateTimeOffset.Parse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal).ToUniversalTime()
-            : null;
-        return new RunRecord
-        {
-            RunId = S(o, "run") ?? string.Empty,
-            Attempt = S(o, "attempt") ?? string.Empty,
-            Environment = S(o, "environment") ?? string.Empty,
-            Method = S(o, "method") ?? string.Empty,
-            Phase = S(o, "phase") ?? string.Empty,
-            At = T(o, "at") ?? DateTimeOffset.MinValue,
-            Actor = S(o, "actor") ?? string.Empty,
-            Named = S(o, "named"),
-            Outcome = S(o, "outcome"),
-            CurrentRef = S(o, "current_ref"),
-            TargetRef = S(o, "target_ref"),
-            FromRevision = L(o, "from_revision"),
-            ToRevision = L(o, "to_revision"),
-            RolloutTarget = S(o, "rollout_target"),
-            Branch = S(o, "branch"),
-            Commit = S(o, "commit"),
-            PullRequestUrl = S(o, "pull_request"),
-            MergeCommit = S(o, "merge_commit"),
-            ReconciledRevision = S(o, "reconciled_revision"),
-            Surfaces = (o["surfaces"] as JsonArray ?? new JsonArray()).Select(n => n?.GetValue<string>()).OfType<string>().ToList(),
-            Changes = (o["changes"] as JsonArray ?? new JsonArray()).OfType<JsonObject>()
-                .Select(c => new RunChange(S(c, "surface") ?? "", S(c, "object") ?? "", S(c, "action") ?? "", S(c, "sha256") ?? "")).ToList(),
-            StartedAt = T(o, "started_at"),
-            CompletedAt = T(o, "completed_at"),
-            Detail = S(o, "detail"),
-            ErrorId = S(o, "error_id"),
-            Reason = S(o, "reason"),
-            Holder = S(o, "holder"),
-        };
+        public override DateTimeOffset Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            DateTimeOffset.Parse(reader.GetString()!, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal).ToUniversalTime();
+
+        public override void Write(Utf8JsonWriter writer, DateTimeOffset value, JsonSerializerOptions options) =>
+            writer.WriteStringValue(IncidentJournal.Rfc3339(value));
     }
 }
 
