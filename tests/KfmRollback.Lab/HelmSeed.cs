@@ -145,6 +145,73 @@ public static class HelmSeed
         }
     }
 
+    /// <summary>
+    /// What `helm upgrade kfm-api --set image.digest=…` leaves, for tests that need a bad Helm deploy:
+    /// a new deployed revision rendering <paramref name="build"/>, the one deployed before superseded
+    /// (record and label), and the Deployment given the new manifest's pod template. Returns the new version.
+    /// </summary>
+    public static int Upgrade(LabHost lab, string build)
+    {
+        var image = lab.Images.Get(build).Image;
+        var releases = lab.Store.List(Resources.Secrets, Namespace)
+            .Where(s => s.At("metadata.labels") is JsonObject l && l["owner"]?.GetValue<string>() == "helm" && l["name"]?.GetValue<string>() == Release)
+            .ToList();
+        int version = releases.Select(s => int.Parse(s.At("metadata.labels")!["version"]!.GetValue<string>(), CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max() + 1;
+        DateTimeOffset now = lab.Clock.Now;
+        DateTimeOffset first = now;
+        foreach (var secret in releases.Where(s => s.At("metadata.labels")!["status"]?.GetValue<string>() == "deployed"))
+        {
+            var record = Decode(secret);
+            first = DateTimeOffset.Parse(record["info"]!["first_deployed"]!.GetValue<string>(), CultureInfo.InvariantCulture);
+            record["info"]!["status"] = "superseded";
+            var labels = ((JsonObject)secret.At("metadata.labels")!).ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<string>());
+            labels.Remove("name"); labels.Remove("owner"); labels.Remove("status"); labels.Remove("version");
+            var updated = Secret(record, labels);
+            updated["metadata"]!["resourceVersion"] = secret.Str("metadata.resourceVersion");
+            lab.Store.Update(Resources.Secrets, updated);
+        }
+        var fresh = Record(version, "deployed", "Upgrade complete", build, image, first, now);
+        lab.Store.Create(Resources.Secrets, Secret(fresh, new Dictionary<string, string> { ["modifiedAt"] = now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture) }));
+        lab.Store.Mutate(Resources.Deployments, Namespace, Release, d =>
+        {
+            d["spec"]!["template"] = Template(image);
+            return true;
+        });
+        lab.TickNow();
+        return version;
+    }
+
+    /// <summary>The Deployment pod template <see cref="Manifest"/> renders, as JSON.</summary>
+    public static JsonObject Template(string image) => new()
+    {
+        ["metadata"] = new JsonObject { ["labels"] = new JsonObject { ["app"] = "kfm-api" } },
+        ["spec"] = new JsonObject
+        {
+            ["containers"] = new JsonArray(new JsonObject
+            {
+                ["name"] = "api",
+                ["image"] = image,
+                ["ports"] = new JsonArray(new JsonObject { ["containerPort"] = 8080, ["protocol"] = "TCP" }),
+                ["env"] = new JsonArray(new JsonObject { ["name"] = "KFM_CONFIG", ["value"] = "/etc/kfm/config" }),
+            }),
+        },
+    };
+
+    /// <summary>The release record a helm Secret holds (gzip or plain JSON, base64 twice as the driver writes it).</summary>
+    static JsonObject Decode(JsonObject secret)
+    {
+        byte[] helmEncoded = Convert.FromBase64String(secret.At("data")!["release"]!.GetValue<string>());
+        byte[] payload = Convert.FromBase64String(Encoding.ASCII.GetString(helmEncoded));
+        if (payload.Length > 2 && payload[0] == 0x1f && payload[1] == 0x8b)
+        {
+            using var gzip = new GZipStream(new MemoryStream(payload), CompressionMode.Decompress);
+            using var plain = new MemoryStream();
+            gzip.CopyTo(plain);
+            payload = plain.ToArray();
+        }
+        return J.Parse(Encoding.UTF8.GetString(payload));
+    }
+
     static byte[] Gzip(byte[] data)
     {
         using var buffer = new MemoryStream();

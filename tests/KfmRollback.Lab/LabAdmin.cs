@@ -8,7 +8,7 @@ namespace KfmRollback.Lab;
 /// /lab/ admin endpoints on the apiserver port (admin bearer token):
 /// GET state, GET catalogue, POST advance?seconds=N, POST tick, POST compact,
 /// GET/POST/DELETE faults, POST images {digest|name, state}, POST datasets {dataset_id, slice},
-/// POST opa {active_revision}, GET/POST/DELETE admission (denying validating webhooks).
+/// POST opa {active_revision}, GET/POST/DELETE admission (denying validating webhooks), POST helm {build} (a helm upgrade to that build).
 /// </summary>
 public sealed class LabAdmin(LabHost lab)
 {
@@ -93,6 +93,16 @@ public sealed class LabAdmin(LabHost lab)
                     try { version = lab.KfmApi.PublishDataset(b.Str("dataset_id") ?? "", b.Str("slice") ?? ""); }
                     catch (ArgumentException e) { throw ApiException.BadRequest(e.Message); }
                     await ApiServer.WriteJson(ctx, 200, new JsonObject { ["dataset_id"] = b.Str("dataset_id"), ["dataset_version_id"] = version });
+                    break;
+                }
+            case ("helm", "POST"):
+                {
+                    // A bad deploy through Helm (helm upgrade with another image), for rollback tests.
+                    var b = await Body();
+                    var build = b.Str("build") ?? throw ApiException.BadRequest("give build (a catalogue name, e.g. bad-5xx)");
+                    if (lab.Images.Entries.All(e => e.Name != build)) throw ApiException.BadRequest($"unknown build {build}");
+                    int version = HelmSeed.Upgrade(lab, build);
+                    await ApiServer.WriteJson(ctx, 200, new JsonObject { ["release"] = HelmSeed.Release, ["version"] = version, ["build"] = build });
                     break;
                 }
             case ("opa", "POST"):

@@ -212,9 +212,11 @@ spec: { holderIdentity: bob@laptop (INC-9), leaseDurationSeconds: 600, acquireTi
         Invoke-KfmLabKubectl $lab apply -f (Join-Path $lab.Directory 'lease.yaml') | Out-Null
         try {
             $before = (Get-KfmLabDeployment $lab).metadata.generation
-            $err = { Invoke-KfmRollback -Method Cluster -Confirm:$false } | Should -Throw -PassThru
+            # A single environment's failed run is an error record plus its Failed result: -ErrorAction Stop makes it terminate.
+            $err = { Invoke-KfmRollback -Method Cluster -Confirm:$false -ErrorAction Stop } | Should -Throw -PassThru
             $err.FullyQualifiedErrorId | Should -BeLike 'RollbackLocked,*'
             $err.Exception.Message | Should -Match 'bob@laptop \(INC-9\)'
+            $err.Exception.Message | Should -Match '-BreakLock -Reason'
             $err.Exception.Message | Should -Match 'since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC'
             $err.CategoryInfo.Category | Should -Be 'ResourceBusy'
             (Get-KfmLabDeployment $lab).metadata.generation | Should -Be $before
@@ -238,8 +240,8 @@ spec: { holderIdentity: bob@laptop (INC-9), leaseDurationSeconds: 600, acquireTi
         $results = $jobs | Wait-Job -Timeout 150 | Receive-Job
         $jobs | Remove-Job -Force
         ($results | Where-Object { $_ -eq 'ok:Succeeded' }).Count | Should -Be 1 -Because ($results -join '; ')
-        # The other one is refused by the lock or the precondition, or (when it planned after the first
-        # finished) finds nothing left to do: either way it changes nothing.
+        # The other is locked out, finds the Deployment changed under it, or (planned after the first
+        # finished) finds it already on the last-known-good the first one recorded: never a second undo.
         ($results | Where-Object { $_ -in 'error:RollbackLocked', 'error:RollbackConcurrentChange', 'error:RollbackPlanChanged', 'ok:NoOp' }).Count | Should -Be 1 -Because ($results -join '; ')
     }
 }
@@ -248,8 +250,16 @@ Describe 'Faults' {
     BeforeAll {
         $lab = Start-Lab
         Start-KfmFreeze -IncidentId INC-9 -Confirm:$false | Out-Null
+        $script:fresh = [Collections.Generic.Queue[string]]::new([string[]] @('bad-latency', 'bad-leak', 'bad-audit', 'bad-dvid', 'bad-contract', 'bad-contract-field'))
     }
     AfterAll { Stop-KfmTestLab $lab }
+    # Each test rolls back a deploy of its own: after a rollback, running it again changes nothing
+    # (the build rolled away from is quarantined; the last-known-good is what runs).
+    BeforeEach {
+        $image = $lab.Facts.catalogue.($script:fresh.Dequeue()).image
+        Invoke-KfmLabKubectl $lab set image deployment/kfm-api -n kfm "api=$image" | Out-Null
+        Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=60s | Out-Null
+    }
     AfterEach { Invoke-KfmLabAdmin $lab faults -Method DELETE | Out-Null }
 
     It 'retries a 409 on the patch from a fresh read' {

@@ -45,6 +45,15 @@ fleets:
     $env:KFM_ROLLBACK_CONFIG = $config
     New-KfmIncident -Id INC-FLEET -Commander alice -Reason 'bad deploy everywhere' -Environment lab -Confirm:$false | Out-Null
     function Get-Generation([string] $Name) { [int] (Invoke-KfmLabKubectl $lab get deployment $Name -n kfm -o 'jsonpath={.metadata.generation}') }
+    # A new (bad) deploy to both Deployments, so the next fleet rollback has something to do: after a
+    # rollback, running it again changes nothing (the build it moved away from is quarantined).
+    function Deploy-Everywhere([string] $Build) {
+        $image = $lab.Facts.catalogue.$Build.image
+        foreach ($name in 'kfm-api', 'kfm-api-eu') {
+            Invoke-KfmLabKubectl $lab set image "deployment/$name" -n kfm "api=$image" | Out-Null
+            Invoke-KfmLabKubectl $lab rollout status "deployment/$name" -n kfm --timeout=60s | Out-Null
+        }
+    }
     function Get-Image([string] $Name) { Invoke-KfmLabKubectl $lab get deployment $Name -n kfm -o 'jsonpath={.spec.template.spec.containers[0].image}' }
 }
 
@@ -87,6 +96,7 @@ Describe 'Invoke-KfmRollback on a fleet' {
     }
 
     It 'expands wildcards and says when a pattern matches nothing' {
+        Deploy-Everywhere 'bad-latency'
         $plan = Invoke-KfmChildPwsh -Script "`$env:KFM_ROLLBACK_CONFIG = '$config'; Import-Module '$KfmManifest'; Invoke-KfmRollback -Environment 'e*' -Method Cluster -WhatIf" | Out-String -Width 500
         $plan | Should -Match 'eu: json-patch deployment kfm/kfm-api-eu'
         $plan | Should -Not -Match 'lab: json-patch'
@@ -103,7 +113,8 @@ Describe 'Invoke-KfmRollback on a fleet' {
         $labBefore = Get-Generation kfm-api
         $euBefore = Get-Generation kfm-api-eu
         $results = $null
-        $err = try { Invoke-KfmRollback -Fleet verified -IncidentId INC-FLEET -Method Cluster -Wait -Timeout 60 -Confirm:$false -OutVariable results -ErrorAction SilentlyContinue; $null } catch { $_ }
+        New-KfmIncident -Id INC-FLEET-W -Commander alice -Reason 'bad deploy again' -Environment lab -Confirm:$false | Out-Null
+        $err = try { Invoke-KfmRollback -Fleet verified -IncidentId INC-FLEET-W -Method Cluster -Wait -Timeout 60 -Confirm:$false -OutVariable results -ErrorAction SilentlyContinue; $null } catch { $_ }
         $err.FullyQualifiedErrorId | Should -BeLike 'FleetVerificationFailed,*' -Because ($err.Exception.ToString())
         $err.Exception.Message | Should -Match 'Wave 1 failed verification in eu: .*Waves 2-2 were not started'
         @($results).Environment | Should -Be @('eu')
@@ -112,9 +123,15 @@ Describe 'Invoke-KfmRollback on a fleet' {
     }
 
     It 'runs every wave in order when verification is off' {
-        $results = @(Invoke-KfmRollback -Fleet unverified -IncidentId INC-FLEET -Method Cluster -Wait -Timeout 60 -Confirm:$false)
+        Deploy-Everywhere 'bad-leak'
+        New-KfmIncident -Id INC-FLEET-U -Commander alice -Reason 'bad deploy once more' -Environment lab -Confirm:$false | Out-Null
+        $results = @(Invoke-KfmRollback -Fleet unverified -IncidentId INC-FLEET-U -Method Cluster -Wait -Timeout 60 -Confirm:$false)
         $results.Environment | Should -Be @('eu', 'lab')
         $results.Outcome | Should -Be @('Succeeded', 'Succeeded')
+        # The same fleet again: every run is finished, nothing is sent twice.
+        $again = @(Invoke-KfmRollback -Fleet unverified -IncidentId INC-FLEET-U -Method Cluster -Wait -Timeout 60 -Confirm:$false -WarningAction SilentlyContinue)
+        $again.Outcome | Should -Be @('NoOp', 'NoOp')
+        $again.Detail | ForEach-Object { $_ | Should -Match '^already rolled back from sha256:' }
         { Invoke-KfmRollback -Fleet nope -Method Cluster -Confirm:$false } | Should -Throw -ErrorId 'FleetNotFound,KfmRollback.Cmdlets.Rollback.InvokeKfmRollbackCommand'
         { Invoke-KfmRollback -Fleet unverified -Environment lab -Method Cluster -Confirm:$false } | Should -Throw -ErrorId 'FleetWithEnvironment,KfmRollback.Cmdlets.Rollback.InvokeKfmRollbackCommand'
     }

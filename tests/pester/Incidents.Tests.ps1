@@ -19,14 +19,15 @@ Describe 'New-KfmIncident / Get-KfmIncident / Add-KfmTimelineEntry' {
         $incident.StartedAtUtc | Should -Be '2026-03-02 15:04:05 UTC'
         $incident.StartedAtChicago | Should -Be '2026-03-02 09:04:05 CST (UTC-06:00)'
         $incident.ImpactedEndpoints.Exposure | Should -Be @('Public', 'Restricted')
-        (Get-Content $journal | ConvertFrom-Json).type | Should -Be 'incident.opened'
+        $incident.RecordPath | Should -Be (Join-Path $dir 'incidents.d/incident/inc-1042.ndjson')
+        (Get-Content $incident.RecordPath | ConvertFrom-Json).type | Should -Be 'incident.opened'
     }
 
     It 'finds the same incident again when a restarted job re-runs the command' {
         $first = New-KfmIncident -Id INC-7 -Commander alice -Reason r -JournalPath $journal -Confirm:$false
         $second = New-KfmIncident -Id INC-7 -Commander alice -Reason r -JournalPath $journal -Confirm:$false
         $second.OpenedAt | Should -Be $first.OpenedAt
-        @(Get-Content $journal).Count | Should -Be 1
+        @(Get-Content $second.RecordPath).Count | Should -Be 1
     }
 
     It 'refuses a different incident under an existing id with a stable error id' {
@@ -40,12 +41,12 @@ Describe 'New-KfmIncident / Get-KfmIncident / Add-KfmTimelineEntry' {
             Should -Throw -PassThru
         $err.FullyQualifiedErrorId | Should -BeLike 'ImpactedEndpointUnmarked,*'
         $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
-        Test-Path $journal | Should -BeFalse
+        Test-Path (Join-Path $dir 'incidents.d') | Should -BeFalse
     }
 
     It 'writes nothing under -WhatIf' {
         New-KfmIncident -Id INC-9 -Commander a -Reason r -JournalPath $journal -WhatIf
-        Test-Path $journal | Should -BeFalse
+        Test-Path (Join-Path $dir 'incidents.d') | Should -BeFalse
     }
 
     It 'appends timeline entries through the pipeline, keeping the incident''s journal' {
@@ -70,8 +71,67 @@ Describe 'New-KfmIncident / Get-KfmIncident / Add-KfmTimelineEntry' {
         (Get-Content -Raw (Join-Path $KfmModulePath 'kfm-rollback.example.yaml')) -replace 'incident_journal: ops/incidents', 'incident_journal: journal-from-config' |
             Set-Content $config
         New-KfmIncident -Id INC-12 -Commander a -Reason r -ConfigPath $config -Environment prod -Confirm:$false | Out-Null
-        Test-Path (Join-Path $dir 'journal-from-config/incidents.ndjson') | Should -BeTrue
+        Test-Path (Join-Path $dir 'journal-from-config/incidents.d/incident/inc-12.ndjson') | Should -BeTrue
         (Get-KfmIncident -Id INC-12 -ConfigPath $config -Environment prod).Environment | Should -Be 'prod'
+    }
+}
+
+Describe 'A journal cut off mid-write' {
+    BeforeEach {
+        $dir = New-KfmTestDirectory
+        $journal = Join-Path $dir 'incidents.ndjson'
+        $incident = New-KfmIncident -Id INC-30 -Commander alice -Reason '5xx spike after deploy' -JournalPath $journal -Confirm:$false
+        Add-KfmTimelineEntry -IncidentId INC-30 -Event 'Froze deploys' -JournalPath $journal -Confirm:$false | Out-Null
+    }
+
+    It 'keeps every cmdlet working in a fresh pwsh, warns once per command, and appends on a new line' {
+        # What a job killed mid-append (or a full disk) leaves: the start of a record, no newline.
+        $torn = '{"v":1,"type":"timeline","incident_id":"INC-30","at":"2026-07-04T14:0'
+        [IO.File]::AppendAllText($incident.RecordPath, $torn)
+        $script = @"
+Import-Module '$KfmManifest'
+`$i = Get-KfmIncident -Id INC-30 -JournalPath '$journal' -WarningVariable w1 -WarningAction SilentlyContinue
+`$again = New-KfmIncident -Id INC-30 -Commander alice -Reason '5xx spike after deploy' -JournalPath '$journal' -Confirm:`$false -WarningVariable w2 -WarningAction SilentlyContinue
+`$null = `$i | Add-KfmTimelineEntry -Event 'Rolled back' -Confirm:`$false -WarningVariable w3 -WarningAction SilentlyContinue
+`$update = New-KfmIncidentUpdate -IncidentId INC-30 -Stage RollingBack -JournalPath '$journal' -Confirm:`$false -WarningVariable w4 -WarningAction SilentlyContinue
+`$after = Get-KfmIncident -Id INC-30 -JournalPath '$journal' -WarningVariable w5 -WarningAction SilentlyContinue
+[pscustomobject]@{ W1 = @(`$w1).Count; W2 = @(`$w2).Count; W3 = @(`$w3).Count; W4 = @(`$w4).Count; W5 = @(`$w5).Count; Warning = [string] `$w1[0]
+    Opened = `$again.IncidentId; Events = (`$after.Timeline.Event -join '|') } | ConvertTo-Json -Compress
+"@
+        $out = Invoke-KfmChildPwsh -Script $script | ConvertFrom-Json
+        $out.Opened | Should -Be 'INC-30'
+        $out.W1 | Should -Be 1 -Because 'reading a torn journal warns once'
+        $out.W2 | Should -Be 1
+        $out.W3 | Should -Be 1 -Because 'the append that sets the fragment aside says so once'
+        $out.W4 | Should -Be 0 -Because 'once set aside, the fragment is never read again'
+        $out.W5 | Should -Be 0
+        $out.Warning | Should -Match 'cut off mid-write'
+        $out.Events | Should -Match '^Froze deploys\|Rolled back\|Incident update posted'
+        # The fragment is left in place, on its own line; the next record starts on a new line.
+        $lines = Get-Content $incident.RecordPath
+        $lines | Should -Contain $torn
+        ($lines[([array]::IndexOf($lines, $torn) + 1)] | ConvertFrom-Json).event | Should -Be 'Rolled back'
+        Test-Path "$($incident.RecordPath).set-aside" | Should -BeTrue
+    }
+
+    It 'still stops on a damaged complete record' {
+        Add-Content $incident.RecordPath '{"v":1,"type":"timeline",BROKEN}'
+        $err = { Get-KfmIncident -Id INC-30 -JournalPath $journal } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'IncidentJournalCorrupt,*'
+        $err.Exception.Message | Should -Match 'Line 3 of incident journal'
+    }
+
+    It 'reads and continues a single-file journal written by an earlier version' {
+        $legacy = Join-Path $dir 'legacy/incidents.ndjson'
+        New-Item -ItemType Directory (Split-Path $legacy) | Out-Null
+        $opened = '{"v":1,"type":"incident.opened","incident_id":"INC-OLD","at":"2026-01-02T03:04:05.000Z","actor":"job","commander":"carol","reason":"old incident","environment":"prod","started_at":"2026-01-02T03:04:05.000Z","impacted_endpoints":[]}'
+        Set-Content $legacy $opened
+        Add-Content $legacy '{"v":1,"type":"timeline","incident_id":"INC-OLD","at":"2026-01-02T03:10:00.000Z","actor":"carol","role":"IC","event":"Paged"}'
+        $before = Get-FileHash $legacy
+        (Get-KfmIncident -Id INC-OLD -JournalPath $legacy).Commander | Should -Be 'carol'
+        Add-KfmTimelineEntry -IncidentId INC-OLD -Event 'Resolved' -JournalPath $legacy -Confirm:$false | Out-Null
+        (Get-KfmIncident -Id INC-OLD -JournalPath $legacy).Timeline.Event | Should -Be @('Paged', 'Resolved')
+        (Get-FileHash $legacy).Hash | Should -Be $before.Hash -Because 'the old file is left as it was'
     }
 }
 

@@ -73,14 +73,18 @@ spec:
     }
 
     # What must be equal: the template (hash label dropped, the copy's name normalised), the
-    # annotations, and the revisions of the ReplicaSets (renumbering).
+    # annotations, and the revisions of the ReplicaSets (renumbering). The one annotation the module
+    # adds on purpose, its quarantine of the digest rolled away from (kfm.dev/quarantine), is left
+    # out and checked on its own.
     function Get-Outcome([string] $Name) {
         $d = Get-KfmLabDeployment $lab -Name $Name -Namespace parity
         $template = $d.spec.template | ConvertTo-Json -Depth 30 -Compress
         $rs = (Invoke-KfmLabKubectl $lab get rs -n parity -l "app=$Name" -o json) -join "`n" | ConvertFrom-Json -Depth 30
+        $annotations = $d.metadata.annotations | Select-Object -Property * -ExcludeProperty 'kfm.dev/quarantine'
         [pscustomobject]@{
             Template    = ($template -replace [regex]::Escape($Name), 'NAME') -replace ',?"pod-template-hash":"[^"]*"', ''
-            Annotations = ($d.metadata.annotations | ConvertTo-Json -Compress) -replace [regex]::Escape($Name), 'NAME'
+            Annotations = ($annotations | ConvertTo-Json -Compress) -replace [regex]::Escape($Name), 'NAME'
+            Quarantine  = $d.metadata.annotations.'kfm.dev/quarantine'
             Revisions   = (($rs.items | ForEach-Object { [int] $_.metadata.annotations.'deployment.kubernetes.io/revision' } | Sort-Object) -join ',')
             Paused      = [bool] $d.spec.paused
         }
@@ -123,11 +127,21 @@ Describe 'Invoke-KfmRollback -Method Cluster matches kubectl rollout undo' {
         Assert-Parity 's-torev' (Invoke-KubectlUndo 's-torev' '--to-revision=1') (Invoke-ModuleRollback 's-torev' @{ ToRevision = 1 })
     }
 
-    It 'toggles on a repeated undo' {
+    It 'does not toggle back on a repeated undo, where kubectl does (the one deliberate difference)' {
         Invoke-Both 's-repeat' { param($n) New-ParityDeployment $n; Set-Revision $n 1 ''; Set-Revision $n 2 '' }
-        Invoke-KubectlUndo 's-repeat' | Out-Null; Invoke-ModuleRollback 's-repeat' | Out-Null
-        Wait-Observed 's-repeat-kubectl'; Wait-Observed 's-repeat-kfm'
         Assert-Parity 's-repeat' (Invoke-KubectlUndo 's-repeat') (Invoke-ModuleRollback 's-repeat')
+        $afterFirst = Get-Outcome 's-repeat-kfm'
+        ($afterFirst.Quarantine | ConvertFrom-Json).digest | Should -Be $images[2].Split('@')[1] -Because 'the digest rolled away from is quarantined on the Deployment'
+
+        # kubectl's second undo goes back to the build just rolled away from; the module's changes nothing.
+        (Invoke-KubectlUndo 's-repeat').Refused | Should -BeFalse
+        Wait-Observed 's-repeat-kubectl'
+        (Get-Outcome 's-repeat-kubectl').Template | Should -Match ([regex]::Escape($images[2]))
+        $second = Invoke-ModuleRollback 's-repeat'
+        $second.Outcome | Should -Be 'NoOp'
+        $second.Message | Should -Match 'already runs its last-known-good'
+        (Get-Outcome 's-repeat-kfm').Template | Should -Be $afterFirst.Template
+        (Get-Outcome 's-repeat-kfm').Revisions | Should -Be $afterFirst.Revisions
     }
 
     It 'follows renumbered revisions' {

@@ -54,7 +54,7 @@ Describe 'Invoke-KfmRollback -Surface Config' {
             $b64 = [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes($canary))
             foreach ($needle in $canary, $b64) {
                 $everything | Should -Not -Match ([regex]::Escape($needle))
-                Get-Content -Raw $journal | Should -Not -Match ([regex]::Escape($needle))
+                Get-ChildItem (Split-Path $journal) -Recurse -File | Get-Content -Raw | Should -Not -Match ([regex]::Escape($needle))
                 Get-ChildItem (Join-Path $lab.Directory 'state/receipts') -Recurse -File | Get-Content -Raw | Should -Not -Match ([regex]::Escape($needle))
             }
         }
@@ -81,8 +81,9 @@ Describe 'Invoke-KfmRollback -Surface Config' {
 
         $result = Invoke-KfmRollback -IncidentId INC-CFG -Method Cluster -Surface Image, Config, Policy -Confirm:$false
         $result.Outcome | Should -Be 'Succeeded'
-        # What the lab's apiserver stored, less the rollback lock (bookkeeping, not a change to the API).
-        $sent = @(Get-StoredWrites | Where-Object { $_.objectRef.resource -ne 'leases' -and $_.responseStatus.code -lt 300 })
+        # What the lab's apiserver stored, less the rollback lock and the quarantine annotations on the
+        # Deployment and the Argo CD Application (bookkeeping after the change, not a change to the API).
+        $sent = @(Get-StoredWrites | Where-Object { $_.objectRef.resource -ne 'leases' -and $_.responseStatus.code -lt 300 -and -not $_.requestObject.metadata.annotations.'kfm.dev/quarantine' })
         $sent.objectRef.resource | Sort-Object | Should -Be @('configmaps', 'deployments', 'secrets')
         $flatWhatIf = $whatIf -replace '\s', ''
         foreach ($write in $sent) {
@@ -174,7 +175,9 @@ Describe 'Invoke-KfmRollback -Surface Config' {
     It 'fails closed when a ConfigMap the target uses no longer exists' {
         $missingConfig = Join-Path $lab.Directory 'missing.yaml'
         (Get-Content -Raw $config) -replace 'configmaps: \[kfm-api-config\]', 'configmaps: [kfm-api-config, kfm-api-flags]' | Set-Content $missingConfig
-        $err = { Invoke-KfmRollback -ConfigPath $missingConfig -IncidentId INC-CFG -Method Cluster -Surface Config -Confirm:$false } | Should -Throw -PassThru
+        # An incident of its own: INC-CFG's last run went out already, and a rerun of it sends nothing.
+        New-KfmIncident -Id INC-CFG-2 -Commander alice -Reason 'config flag file vanished' -Environment lab -ConfigPath $missingConfig -Confirm:$false | Out-Null
+        $err = { Invoke-KfmRollback -ConfigPath $missingConfig -IncidentId INC-CFG-2 -Method Cluster -Surface Config -Confirm:$false } | Should -Throw -PassThru
         $err.FullyQualifiedErrorId | Should -BeLike 'ConfigSurfaceMissing,*'
         $err.Exception.Message | Should -Match 'kfm-api-flags'
     }

@@ -38,6 +38,12 @@ public abstract class KfmCmdlet : PSCmdlet
         {
             ThrowTerminatingError(ErrorRecords.From(ex is Engine.Configuration.ConfigSectionMissingException missing ? missing.For(MyInvocation.MyCommand.Name) : ex));
         }
+        catch (Engine.Rollback.RollbackInterruptedException ex) when (_stopping.IsCancellationRequested)
+        {
+            // Ctrl+C after a change went out: the pipeline is stopping, so Write* would throw; the host
+            // still shows what went out and how to resume, and the stop is reported as a failure.
+            Interrupted(ex.Message);
+        }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
             // Ctrl+C: PowerShell already reports the stop; nothing half-done to report.
@@ -58,6 +64,50 @@ public abstract class KfmCmdlet : PSCmdlet
     protected override void StopProcessing() => _stopping.Cancel();
 
     /// <summary>
+    /// Says an interruption after a change on the host (as a warning), and makes the stop count as a
+    /// failure: a script run with pwsh -File exits non-zero instead of 0 with nothing printed.
+    /// </summary>
+    private void Interrupted(string message)
+    {
+        try
+        {
+            Host.UI.WriteWarningLine(message);
+        }
+        catch (Exception ex) when (ex is PipelineStoppedException or InvalidOperationException or NotImplementedException)
+        {
+            Console.Error.WriteLine("WARNING: " + message);
+        }
+        // pwsh ends a script stopped by Ctrl+C with exit code 0 ($? stays true): a job or CI step
+        // would read "succeeded". When pwsh runs a script or command to its end (-File, -Command, not
+        // -NoExit), ask it to exit 130 (128 + SIGINT) once the script has stopped; an interactive
+        // shell is left as it is.
+        if (Host.Name == "ConsoleHost" && RunsAScriptToItsEnd(System.Environment.GetCommandLineArgs()))
+        {
+            Host.SetShouldExit(InterruptedExitCode);
+        }
+    }
+
+    /// <summary>The exit code of a script run interrupted after a change: 128 + SIGINT, as shells report Ctrl+C.</summary>
+    public const int InterruptedExitCode = 130;
+
+    /// <summary>True for pwsh -File / -Command / -EncodedCommand without -NoExit (any unique prefix, - or /).</summary>
+    internal static bool RunsAScriptToItsEnd(IReadOnlyList<string> arguments)
+    {
+        static bool Is(string argument, string name, int shortest)
+        {
+            if (argument.Length < 2 || (argument[0] != '-' && argument[0] != '/'))
+            {
+                return false;
+            }
+            string body = argument.TrimStart('-', '/');
+            return body.Length >= shortest && name.StartsWith(body, StringComparison.OrdinalIgnoreCase);
+        }
+        bool script = arguments.Skip(1).Any(a => Is(a, "file", 1) || Is(a, "command", 1) || Is(a, "encodedcommand", 1) || Is(a, "ec", 2));
+        bool noExit = arguments.Skip(1).Any(a => Is(a, "noexit", 3));
+        return script && !noExit;
+    }
+
+    /// <summary>
     /// Runs async engine work while pumping output back to this thread, so progress and verbose
     /// messages appear live and Write* is never called from a worker thread.
     /// </summary>
@@ -72,9 +122,23 @@ public abstract class KfmCmdlet : PSCmdlet
                 try { return await work(_stopping.Token).ConfigureAwait(false); }
                 finally { queue.CompleteAdding(); }
             });
+            bool stopped = false;
             foreach (Action action in queue.GetConsumingEnumerable())
             {
-                action();
+                if (stopped)
+                {
+                    continue;
+                }
+                try
+                {
+                    action();
+                }
+                catch (PipelineStoppedException)
+                {
+                    // Ctrl+C: nothing more can be written, but the work must end on its own so that
+                    // what it reports (an interruption after a change) is seen, not lost here.
+                    stopped = true;
+                }
             }
             return task.GetAwaiter().GetResult();
         }

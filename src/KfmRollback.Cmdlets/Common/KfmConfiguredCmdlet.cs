@@ -57,8 +57,14 @@ public abstract class KfmConfiguredCmdlet : KfmCmdlet
         string path = !string.IsNullOrWhiteSpace(JournalPath)
             ? GetUnresolvedProviderPathFromPSPath(JournalPath)
             : ConfigSession.JournalPath(LoadConfig(required: false), environment ?? SingleEnvironmentOrNull()) ?? KfmPaths.DefaultIncidentJournal();
-        return new IncidentJournal(path, EngineServices.TextSafety);
+        // A record set aside after a crash is said once per command, however many times the journal is opened.
+        return new IncidentJournal(path, EngineServices.TextSafety)
+        {
+            Warn = note => { lock (_journalWarnings) { if (!_journalWarnings.Add(IncidentJournal.WarningKey(note))) { return; } } OnPipelineThread(() => WriteWarning(note)); },
+        };
     }
+
+    private readonly HashSet<string> _journalWarnings = new(StringComparer.Ordinal);
 
     // A fleet names several environments: the journal then comes from each request's own environment or the defaults.
     private EnvironmentConfig? SingleEnvironmentOrNull() =>

@@ -67,11 +67,39 @@ public abstract class KfmEnvironmentCmdlet : KfmConfiguredCmdlet
             Stage = stage,
             Timeline = incident.Timeline,
             Verification = verification,
+            Trust = Authority(environment).For(environment),
         };
         var bundle = RunAsync(token => Engine.Evidence.EvidenceService.CaptureAsync(environment, request, store, clock: null, VerboseSink, token));
         TimelineWriter(incident.IncidentId, environment)("OPS", $"Evidence saved ({stage}): bundle {bundle.Digest} ({bundle.Files.Count} files)");
         return bundle;
     }
+
+    /// <summary>The last-known-good authority over this command's journal and the environment's verified receipts.</summary>
+    protected Engine.Refs.LastKnownGoodAuthority Authority(EnvironmentConfig environment) => RunJournal(environment).Authority;
+
+    private readonly Dictionary<string, Engine.Rollback.Runs.RunJournal> _runJournals = new(StringComparer.Ordinal);
+
+    /// <summary>The environment's journal as rollback runs use it (one per environment and command).</summary>
+    protected Engine.Rollback.Runs.RunJournal RunJournal(EnvironmentConfig environment)
+    {
+        lock (_runJournals)
+        {
+            if (!_runJournals.TryGetValue(environment.Name, out var runs))
+            {
+                IncidentJournal journal = OpenJournal(environment);
+                runs = new Engine.Rollback.Runs.RunJournal(journal, new Engine.Refs.LastKnownGoodAuthority(journal));
+                _runJournals[environment.Name] = runs;
+            }
+            return runs;
+        }
+    }
+
+    /// <summary>
+    /// The rollback engine for this command: the module's mechanisms, each environment's journal for
+    /// run records and the last-known-good, and the test-only pause points (PhaseHook).
+    /// </summary>
+    protected Engine.Rollback.RollbackEngine RollbackEngine() =>
+        new(Engine.Rollback.RollbackMechanisms.Default, clock: null, runs: RunJournal, hook: Engine.Rollback.Runs.PhaseHook.FromEnvironment());
 
     /// <summary>The bound incident; evidence, reports and follow-ups cannot exist without one.</summary>
     protected Incident RequireIncident(EnvironmentConfig environment) =>

@@ -24,13 +24,19 @@ public sealed class GetKfmApiRefCommand : KfmEnvironmentCmdlet
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
+        var authority = Authority(environment);
         ApiRef reference = Source switch
         {
-            ApiRefSource.Cluster => RunAsync(token => ClusterOperations.ReadApiRefAsync(environment, Container, IncidentId, token)),
-            ApiRefSource.Helm => RunAsync(token => KfmRollback.Engine.Helm.HelmOperations.ReadApiRefAsync(environment, Container, IncidentId, token)),
+            ApiRefSource.Cluster => RunAsync(token => ClusterOperations.ReadApiRefAsync(environment, Container, IncidentId, authority, token)),
+            ApiRefSource.Helm => RunAsync(token => KfmRollback.Engine.Helm.HelmOperations.ReadApiRefAsync(environment, Container, IncidentId, authority, token)),
             _ => RunAsync(token => Task.Run(() => KfmRollback.Engine.GitOps.GitOpsOperations.ReadApiRef(environment, IncidentId,
-                Credential?.UserName, Credential?.GetNetworkCredential().Password, token), token)),
+                Credential?.UserName, Credential?.GetNetworkCredential().Password, authority, token), token)),
         };
+        foreach (string note in authority.For(environment).Notes)
+        {
+            WriteWarning($"{environment.Name}: {note}.");
+        }
+        WriteVerbose($"{environment.Name}: last-known-good {reference.LastKnownGoodRef ?? "none"} ({reference.LastKnownGoodSource ?? "no source"}): {reference.LastKnownGoodReason}");
         if (!reference.CurrentIsDigest)
         {
             // Git has no pods: there the problem is the pin itself.

@@ -46,7 +46,7 @@ public sealed class InvokeKfmRollbackCommand : RollbackParameters
     protected override void EndProcessingCore()
     {
         if (_requests.Count == 0) { return; }
-        var engine = RollbackEngine.Default;
+        var engine = RollbackEngine();
         var plans = RunAsync(token => engine.PlanManyAsync(_requests.Select(r => r.Request).ToList(), ThrottleLimit, Reporter, token));
         var failed = plans.Where(p => p.Error is not null).ToList();
         if (failed.Count == 1 && plans.Count == 1) { throw failed[0].Error!; }
@@ -118,5 +118,6 @@ public sealed class InvokeKfmRollbackCommand : RollbackParameters
         Verbose = message => OnPipelineThread(() => WriteVerbose($"{request.Environment.Name}: {message}")),
         Progress = (status, percent) => OnPipelineThread(() => WriteProgress(new ProgressRecord(1 + _requests.FindIndex(r => r.Request == request), $"Rolling back {request.Environment.Name}", status) { PercentComplete = percent })),
         Timeline = TimelineWriter(request.IncidentId, request.Environment),
+        Warning = message => OnPipelineThread(() => WriteWarning(message)),
     };
 }

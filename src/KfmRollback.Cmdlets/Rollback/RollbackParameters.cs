@@ -83,6 +83,23 @@ public abstract class RollbackParameters : KfmEnvironmentCmdlet
     [Parameter]
     public string? ForceReason { get; set; }
 
+    /// <summary>
+    /// Take the rollback lock from another holder known dead (a killed job, a lost session), on the
+    /// record: needs -Reason on the command line (a reason piped in from the incident does not count)
+    /// and an incident; the old holder and the reason are journaled.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter BreakLock { get; set; }
+
+    private string? _reasonOnCommandLine;
+
+    /// <summary>Only what was typed on the command line can say why a lock may be broken, not the incident's reason bound from the pipeline.</summary>
+    protected override void BeginProcessing()
+    {
+        _reasonOnCommandLine = MyInvocation.BoundParameters.ContainsKey(nameof(Reason)) ? Reason : null;
+        base.BeginProcessing();
+    }
+
     private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
     protected FleetConfig? FleetConfig => Fleet is null ? null : LoadConfig(required: true)!.GetFleet(Fleet);
@@ -101,6 +118,28 @@ public abstract class RollbackParameters : KfmEnvironmentCmdlet
         }
         KfmConfig config = LoadConfig(required: true)!;
         return FleetConfig!.Waves.SelectMany((wave, i) => wave.Environments.Select(name => (config.GetEnvironment(name), i)));
+    }
+
+    private string BreakLockReason()
+    {
+        if (string.IsNullOrWhiteSpace(_reasonOnCommandLine))
+        {
+            throw new KfmException("BreakLockReasonMissing", KfmErrorKind.InvalidArgument,
+                "-BreakLock takes another holder's rollback lock, on the record: say why that holder is known dead with -Reason '<why>' on the command line " +
+                "(the incident's reason piped in does not count). The reason and the old holder are written to the incident's journal.");
+        }
+        if (string.IsNullOrWhiteSpace(IncidentId))
+        {
+            throw new KfmException("BreakLockIncidentRequired", KfmErrorKind.InvalidArgument,
+                "-BreakLock is journaled with the old holder on an incident: pass -IncidentId (or pipe the incident in).");
+        }
+        if (Method == RollbackMethodName.GitOps)
+        {
+            throw new KfmException("BreakLockNeedsLease", KfmErrorKind.InvalidArgument,
+                "-Method GitOps takes no lock (Git refuses a second non-forced push), so there is none to break. Drop -BreakLock.");
+        }
+        EngineServices.TextSafety.EnsurePolicySafe(_reasonOnCommandLine, "Reason");
+        return _reasonOnCommandLine.Trim();
     }
 
     protected static string Target(RollbackRequest request) => request.Method switch
@@ -131,6 +170,7 @@ public abstract class RollbackParameters : KfmEnvironmentCmdlet
             DirectPush = DirectPush,
             GitCredential = GitOpsOperations.Credential(Credential?.UserName, Credential?.GetNetworkCredential().Password),
             Evidence = PipelineObjects.Unwrap<PlanEvidence>(Evidence),
+            BreakLockReason = BreakLock ? BreakLockReason() : null,
         };
         RollbackRules.Validate(request);
         return request;

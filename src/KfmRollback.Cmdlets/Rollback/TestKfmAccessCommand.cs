@@ -24,7 +24,7 @@ public sealed class TestKfmAccessCommand : KfmEnvironmentCmdlet
     {
         var environment = RequireEnvironment();
         var request = new RollbackRequest { Environment = environment, Method = Method.ToEngine(), Actor = Actor.Current(), Wait = Wait };
-        var checks = RunAsync(token => RollbackEngine.Default.CheckAccessAsync(request, token));
+        var checks = RunAsync(token => Engine.Rollback.RollbackEngine.Default.CheckAccessAsync(request, token));
         if (Quiet)
         {
             WriteObject(checks.All(c => c.Allowed));

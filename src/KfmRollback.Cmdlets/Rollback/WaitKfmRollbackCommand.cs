@@ -8,14 +8,23 @@ namespace KfmRollback.Cmdlets.Rollback;
 /// <summary>
 /// Follows a rollback applied earlier to the end (runbook step 2 past "pull request opened"): for
 /// GitOps the merge, the controlled thaw, the reconcile of exactly that revision and the rollout.
+/// Given -IncidentId instead of a result, it follows the incident's run the journal records (an
+/// Invoke-KfmRollback -Wait interrupted after its change).
 /// </summary>
-[Cmdlet(VerbsLifecycle.Wait, "KfmRollback", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[Cmdlet(VerbsLifecycle.Wait, "KfmRollback", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = ResultSet)]
 [OutputType(typeof(RollbackResult))]
 public sealed class WaitKfmRollbackCommand : KfmEnvironmentCmdlet
 {
+    private const string ResultSet = "Result";
+    private const string RunSet = "Run";
+
     /// <summary>The result of Invoke-KfmRollback (PendingMerge or Succeeded).</summary>
-    [Parameter(Mandatory = true, ValueFromPipeline = true)]
+    [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = ResultSet)]
     public RollbackResult InputObject { get; set; } = null!;
+
+    /// <summary>With -IncidentId and no result: the method of the incident's run to follow.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = RunSet)]
+    public RollbackMethodName Method { get; set; }
 
     [Parameter]
     public MergeStrategyName? MergeWith { get; set; }
@@ -27,20 +36,27 @@ public sealed class WaitKfmRollbackCommand : KfmEnvironmentCmdlet
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
+        RollbackResult? input = ParameterSetName == ResultSet ? InputObject : null;
+        if (input is null && string.IsNullOrWhiteSpace(IncidentId))
+        {
+            throw new KfmException("RollbackIncidentRequired", KfmErrorKind.InvalidArgument,
+                "Wait-KfmRollback follows a result piped in, or an incident's run from the journal: pass -IncidentId with -Method.");
+        }
         var request = new RollbackRequest
         {
             Environment = environment,
-            Method = InputObject.Method,
-            IncidentId = InputObject.IncidentId ?? IncidentId,
+            Method = input?.Method ?? Method.ToEngine(),
+            IncidentId = input?.IncidentId ?? IncidentId,
             Actor = Actor.Current(),
-            Reason = InputObject.Reason,
+            Reason = input?.Reason,
             Wait = true,
             MergeWith = MergeWith.ToEngine(),
             Timeout = Timeout,
         };
         RollbackRules.Validate(request);
         string action = MergeWith is null ? "wait for the merge, then deploy exactly the merged commit (controlled thaw)" : $"merge ({MergeWith}) and deploy exactly the merged commit (controlled thaw)";
-        if (DecideChange($"{InputObject.Method} rollback of {environment.Name} ({InputObject.Branch ?? InputObject.RolloutTarget})", action) != ChangeMode.Apply)
+        string what = input is null ? $"run of incident {request.IncidentId}" : input.Branch ?? input.RolloutTarget ?? "its result";
+        if (DecideChange($"{request.Method} rollback of {environment.Name} ({what})", action) != ChangeMode.Apply)
         {
             return;
         }
@@ -49,8 +65,9 @@ public sealed class WaitKfmRollbackCommand : KfmEnvironmentCmdlet
             Verbose = message => OnPipelineThread(() => WriteVerbose(message)),
             Progress = (status, percent) => OnPipelineThread(() => WriteProgress(new ProgressRecord(1, $"Waiting for the rollback of {environment.Name}", status) { PercentComplete = percent })),
             Timeline = TimelineWriter(request.IncidentId, environment),
+            Warning = message => OnPipelineThread(() => WriteWarning(message)),
         };
-        RollbackResult result = RunAsync(token => RollbackEngine.Default.AwaitAsync(request, InputObject, reporter, token));
+        RollbackResult result = RunAsync(token => RollbackEngine().AwaitAsync(request, input, reporter, token));
         WriteProgress(new ProgressRecord(1, $"Waiting for the rollback of {environment.Name}", "done") { RecordType = ProgressRecordType.Completed });
         if (result.Error is { } error) { WriteError(ErrorRecords.From(error)); }
         WriteObject(result);

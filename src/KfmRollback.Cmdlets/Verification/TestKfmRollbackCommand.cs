@@ -22,6 +22,11 @@ public sealed class TestKfmRollbackCommand : VerificationCmdlet
         }
         // The verdicts belong on the timeline: the report and the plots' verification marker read them there.
         TimelineWriter()("OPS", KfmRollback.Engine.Evidence.TimelineMarkers.VerifiedLine(summary));
+        if (Rollback is not null)
+        {
+            // ... and on the rollback's run, which a rerun then finds finished.
+            RunJournal(RequireEnvironment()).RecordVerified(Rollback, summary.Passed, KfmRollback.Engine.Evidence.TimelineMarkers.VerifiedLine(summary), KfmRollback.Engine.Core.Actor.Current());
+        }
         foreach (CheckResult failed in summary.Results.Where(r => r.Verdict != Verdict.Pass))
         {
             WriteVerbose($"{failed.Check}: {failed.Verdict}: {failed.Summary}");

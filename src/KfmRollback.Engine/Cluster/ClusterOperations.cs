@@ -11,10 +11,10 @@ namespace KfmRollback.Engine.Cluster;
 /// </summary>
 public static class ClusterOperations
 {
-    public static async Task<ApiRef> ReadApiRefAsync(EnvironmentConfig environment, string? container, string? incidentId, CancellationToken cancellationToken)
+    public static async Task<ApiRef> ReadApiRefAsync(EnvironmentConfig environment, string? container, string? incidentId, LastKnownGoodAuthority authority, CancellationToken cancellationToken)
     {
         var snapshot = await DeploymentSnapshot.ReadAsync(ClusterClientFactory.For(environment.Cluster), environment.Cluster.Namespace, environment.Cluster.Deployment, cancellationToken).ConfigureAwait(false);
-        ApiRef reference = ClusterRefReader.Read(snapshot, environment.Name, container ?? environment.Cluster.Container, () => LastVerifiedDigest(environment));
+        ApiRef reference = ClusterRefReader.Read(snapshot, environment.Name, container ?? environment.Cluster.Container, authority.For(environment));
         return reference with { IncidentId = incidentId };
     }
 
@@ -39,12 +39,5 @@ public static class ClusterOperations
         }
         return await new Rollback.Surfaces.SurfaceRollback(client, environment)
             .SnapshotAsync(current.Spec.Template, Rollback.Surfaces.SurfaceRollback.PodTemplateHash(current), cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>The last verified rollback target the environment's receipt store records, if any.</summary>
-    public static string? LastVerifiedDigest(EnvironmentConfig environment)
-    {
-        ReceiptStore? store = ReceiptStoreLocation.OpenExisting(environment.Receipts);
-        return store is null ? null : VerifiedTargets.LastVerifiedDigest(store, environment.Name);
     }
 }

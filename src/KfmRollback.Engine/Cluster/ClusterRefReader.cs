@@ -7,12 +7,13 @@ namespace KfmRollback.Engine.Cluster;
 
 /// <summary>
 /// The runbook's step 1 from the cluster: which image the Deployment asks for, which digests its
-/// pods really run, and the last-known-good (the previous revision, else the last verified
-/// rollback target in the receipt store).
+/// pods really run, and the last-known-good as the one authority (<see cref="EnvironmentTrust"/>)
+/// chooses it from the revision history, the quarantine (the journal's and the Deployment's own
+/// <c>kfm.dev/quarantine</c> annotation) and the recorded rollback targets.
 /// </summary>
 public static class ClusterRefReader
 {
-    public static ApiRef Read(DeploymentSnapshot snapshot, string environment, string? container, Func<string?>? lastVerifiedDigest = null)
+    public static ApiRef Read(DeploymentSnapshot snapshot, string environment, string? container, EnvironmentTrust? trust = null)
     {
         V1Deployment deployment = snapshot.Deployment;
         string containerName = ResolveContainerName(deployment.Spec.Template, container, snapshot.Name);
@@ -35,7 +36,8 @@ public static class ClusterRefReader
             || (deployment.Metadata.Generation ?? 0) > (deployment.Status?.ObservedGeneration ?? 0)
             || (deployment.Status?.UpdatedReplicas ?? 0) < (deployment.Spec.Replicas ?? 1);
 
-        (string? lastGood, string? source, long? lastGoodRevision) = LastKnownGood(snapshot, containerName, current, lastVerifiedDigest);
+        EnvironmentTrust known = (trust ?? EnvironmentTrust.Empty(environment)).With(Quarantine(snapshot));
+        LastKnownGoodChoice choice = known.Choose(current, History(snapshot, containerName), LastKnownGoodSources.PreviousRevision);
         return new ApiRef
         {
             Environment = environment,
@@ -45,30 +47,34 @@ public static class ClusterRefReader
             RunningDigests = running,
             RolloutInFlight = inFlight,
             Revision = snapshot.Revision,
-            LastKnownGoodRef = lastGood,
-            LastKnownGoodSource = source,
-            LastKnownGoodRevision = lastGoodRevision,
+            LastKnownGoodRef = choice.Digest,
+            LastKnownGoodSource = choice.Source,
+            LastKnownGoodRevision = choice.IsCurrent ? snapshot.Revision : choice.Revision,
+            LastKnownGoodReason = choice.Why,
+            Quarantined = known.Quarantined.OrderBy(q => q.At ?? DateTimeOffset.MinValue).ToList(),
             Namespace = snapshot.Namespace,
             Deployment = snapshot.Name,
             Container = containerName,
         };
     }
 
-    private static (string?, string?, long?) LastKnownGood(DeploymentSnapshot snapshot, string container, string? current, Func<string?>? lastVerifiedDigest)
-    {
-        var previous = snapshot.ReplicaSets
+    /// <summary>The revisions older than the current one, newest first, with the digest each runs.</summary>
+    public static IReadOnlyList<RefCandidate> History(DeploymentSnapshot snapshot, string container) =>
+        snapshot.ReplicaSets
             .Select(rs => (Set: rs, Revision: DeploymentRevisions.Revision(rs.Metadata)))
             .Where(x => x.Revision.HasValue && x.Revision < snapshot.Revision)
             .OrderByDescending(x => x.Revision)
             .Select(x => (x.Revision, Digest: ImageRefs.DigestOf(PodTemplates.ContainerImage(x.Set.Spec.Template, container, snapshot.Name))))
-            .FirstOrDefault(x => x.Digest is not null && x.Digest != current);
-        if (previous.Digest is not null)
-        {
-            return (previous.Digest, "previous-revision", previous.Revision);
-        }
-        string? verified = lastVerifiedDigest?.Invoke();
-        return verified is not null && verified != current ? (verified, "receipt-store", null) : (null, null, null);
-    }
+            .Where(x => x.Digest is not null)
+            .Select(x => new RefCandidate(x.Digest!, x.Revision, $"revision {x.Revision}"))
+            .ToList();
+
+    /// <summary>The quarantine the Deployment carries (annotation kfm.dev/quarantine), so a sandbox with an empty journal sees it too.</summary>
+    public static IReadOnlyList<QuarantineEntry> Quarantine(DeploymentSnapshot snapshot) =>
+        QuarantineAnnotation.Parse(Annotation(snapshot.Deployment.Metadata, QuarantineAnnotation.Key), QuarantineSources.DeploymentAnnotation, out _);
+
+    private static string? Annotation(V1ObjectMeta metadata, string key) =>
+        metadata.Annotations is { } annotations && annotations.TryGetValue(key, out string? value) ? value : null;
 
     /// <summary>The container the rollback is about: the configured one, or the only one.</summary>
     public static string ResolveContainerName(V1PodTemplateSpec template, string? container, string deployment)

@@ -28,6 +28,8 @@ public sealed record EvidenceRequest
     public VerificationSummary? Verification { get; init; }
     /// <summary>Run checklist B against the live API as part of the snapshot (what the incident looked like to callers).</summary>
     public bool ProbePolicy { get; init; } = true;
+    /// <summary>What the last-known-good authority knows of the environment (quarantine, rollback targets), for the refs it records.</summary>
+    public EnvironmentTrust? Trust { get; init; }
 }
 
 /// <summary>
@@ -68,7 +70,7 @@ public static partial class EvidenceService
         say?.Invoke("evidence: Prometheus ranges (5xx ratio, P95, P99) over the baseline and the incident");
         files["metrics/ranges.json"] = await MetricsAsync(environment, request.IncidentStart, now, cancellationToken).ConfigureAwait(false);
 
-        ApiRef apiRef = ClusterRefReader.Read(snapshot, environment.Name, environment.Cluster.Container, () => ClusterOperations.LastVerifiedDigest(environment));
+        ApiRef apiRef = ClusterRefReader.Read(snapshot, environment.Name, environment.Cluster.Container, request.Trust);
         files["refs.json"] = new JsonObject
         {
             ["current_ref"] = apiRef.CurrentRef,

@@ -12,19 +12,20 @@ namespace KfmRollback.Engine.GitOps;
 /// </summary>
 public static class GitOpsOperations
 {
-    /// <summary>The desired ref in Git and its last-known-good (a verified receipt wins over history).</summary>
-    public static ApiRef ReadApiRef(EnvironmentConfig environment, string? incidentId, string? user, string? password, CancellationToken cancellationToken = default)
+    /// <summary>The desired ref in Git and its last-known-good, as the one authority chooses it (Refs/LastKnownGood.cs).</summary>
+    public static ApiRef ReadApiRef(EnvironmentConfig environment, string? incidentId, string? user, string? password, LastKnownGoodAuthority authority, CancellationToken cancellationToken = default)
     {
         using GitOpsRepository repository = GitOpsRepository.Open(environment.Gitops, Credential(user, password), cancellationToken: cancellationToken);
-        GitOpsRefReport report = new GitOpsRefReader(environment.Name, environment.Gitops).Read(repository, Rollback.RollbackMechanisms.StoredReceipts(environment));
+        GitOpsRefReport report = new GitOpsRefReader(environment.Name, environment.Gitops).Read(repository, authority.For(environment));
         return report.Ref with { IncidentId = incidentId };
     }
 
     /// <summary>Git's desired ref against what the cluster runs, one item per difference.</summary>
     public static async Task<IReadOnlyList<DriftItem>> DriftAsync(EnvironmentConfig environment, string? user, string? password, CancellationToken cancellationToken)
     {
-        ApiRef desired = await Task.Run(() => ReadApiRef(environment, null, user, password, cancellationToken), cancellationToken).ConfigureAwait(false);
-        ApiRef live = await ClusterOperations.ReadApiRefAsync(environment, null, null, cancellationToken).ConfigureAwait(false);
+        ApiRef desired = await Task.Run(() => ReadApiRef(environment, null, user, password, LastKnownGoodAuthority.HistoryOnly, cancellationToken), cancellationToken).ConfigureAwait(false);
+        // Only what runs matters here, not its last-known-good.
+        ApiRef live = await ClusterOperations.ReadApiRefAsync(environment, null, null, LastKnownGoodAuthority.HistoryOnly, cancellationToken).ConfigureAwait(false);
         return GitOpsDrift.Compare(desired, live).Select(i => i with { Environment = environment.Name }).ToList();
     }
 

@@ -15,6 +15,8 @@ public sealed record GitOpsRefChange(string Commit, string Author, DateTimeOffse
 {
     /// <summary>True for a rollback commit (its Incident: and Last-Good-Ref: trailers): the digest before it is one a rollback moved away from.</summary>
     public bool IsRollback { get; init; }
+    /// <summary>A rollback commit's Incident: trailer.</summary>
+    public string? Incident { get; init; }
 }
 
 /// <summary>What Get-KfmApiRef -Source GitOps returns: the ref plus the history it was derived from.</summary>
@@ -28,8 +30,8 @@ public sealed record GitOpsRefReport(ApiRef Ref, IReadOnlyList<GitOpsRefChange> 
 /// </summary>
 public sealed class GitOpsRefReader
 {
-    public const string SourceReceiptStore = "receipt-store";
-    public const string SourceGitHistory = "git-history";
+    public const string SourceReceiptStore = LastKnownGoodSources.ReceiptStore;
+    public const string SourceGitHistory = LastKnownGoodSources.GitHistory;
 
     private readonly GitOpsConfig _config;
     private readonly string _environment;
@@ -42,25 +44,23 @@ public sealed class GitOpsRefReader
         _locator = ImagePinLocator.For(config);
     }
 
-    /// <param name="verifiedReceipts">Stored receipts (ReceiptStore.List/Get); one whose target is a digest and whose verification all passed is preferred as last-known-good.</param>
+    /// <param name="trust">What the last-known-good authority knows of the environment (quarantine, rollback targets, verified receipts).</param>
     /// <param name="historyLimit">How many changes to list; the last-known-good search stops earlier when it can.</param>
-    public GitOpsRefReport Read(GitOpsRepository repository, IEnumerable<RollbackReceipt>? verifiedReceipts = null, int historyLimit = 10)
+    public GitOpsRefReport Read(GitOpsRepository repository, EnvironmentTrust? trust = null, int historyLimit = 10)
     {
         var tip = repository.DeployTip();
         var current = ReadAt(tip) ?? throw new KfmException(GitOpsErrorIds.FileNotFound, KfmErrorKind.ObjectNotFound,
             $"{_config.File} does not exist on '{_config.Branch}' at {tip.Sha[..12]}. Check gitops.file.", _config.File);
         var history = History(repository.Repo, tip, Math.Max(2, historyLimit), stopAtDigestOtherThan: historyLimit <= 2 ? current.Digest : null);
-        var receipts = verifiedReceipts?.Where(r => r.Environment == _environment).ToList();
-        // Never a digest a rollback moved away from: the one before a rollback commit, and a receipt's current_ref.
-        var rolledAway = RolledAway(history, receipts);
-        string? fromReceipt = LastVerifiedTarget(receipts, current.Digest, rolledAway);
-        string? fromHistory = OlderDigest(history, current.Digest, rolledAway);
-        if (fromHistory is null && (history.Count >= historyLimit || historyLimit <= 2))
+        // The one authority; Git adds its own evidence: the digest before each rollback commit was rolled away from.
+        var known = (trust ?? EnvironmentTrust.Empty(_environment)).With(RolledAway(history));
+        var choice = known.Choose(current.Digest, Candidates(history), SourceGitHistory);
+        if (!choice.IsCurrent && choice.Source != SourceGitHistory && (history.Count >= historyLimit || historyLimit <= 2))
         {
             // The listed window held only edits that kept the digest, or only rolled-away digests: walk the whole first-parent history.
             var all = History(repository.Repo, tip, int.MaxValue);
-            rolledAway.UnionWith(RolledAway(all, null));
-            fromHistory = OlderDigest(all, current.Digest, rolledAway);
+            known = known.With(RolledAway(all));
+            choice = known.Choose(current.Digest, Candidates(all), SourceGitHistory);
         }
         var apiRef = new ApiRef
         {
@@ -69,8 +69,10 @@ public sealed class GitOpsRefReader
             Commit = tip.Sha,
             CurrentImage = current.Image,
             CurrentRef = current.Digest,
-            LastKnownGoodRef = fromReceipt ?? fromHistory,
-            LastKnownGoodSource = fromReceipt is not null ? SourceReceiptStore : fromHistory is not null ? SourceGitHistory : null,
+            LastKnownGoodRef = choice.Digest,
+            LastKnownGoodSource = choice.Source,
+            LastKnownGoodReason = choice.Why,
+            Quarantined = known.Quarantined.OrderBy(q => q.At ?? DateTimeOffset.MinValue).ToList(),
         };
         return new GitOpsRefReport(apiRef, history);
     }
@@ -109,38 +111,42 @@ public sealed class GitOpsRefReader
         return changes;
     }
 
-    private static string? OlderDigest(IReadOnlyList<GitOpsRefChange> history, string? current, ISet<string> rolledAway) =>
-        history.Skip(1).FirstOrDefault(c => c.Digest is not null && c.Digest != current && !rolledAway.Contains(c.Digest))?.Digest;
+    /// <summary>The revisions before the current one (the first entry set it), newest first.</summary>
+    private static IEnumerable<RefCandidate> Candidates(IReadOnlyList<GitOpsRefChange> history) =>
+        history.Skip(1).Where(c => c.Digest is not null).Select(c => new RefCandidate(c.Digest!, null, $"commit {c.Commit[..12]}"));
 
-    /// <summary>Digests rollbacks moved away from: the readable revision older than each rollback commit, and each receipt's current_ref.</summary>
-    private static HashSet<string> RolledAway(IReadOnlyList<GitOpsRefChange> history, IEnumerable<RollbackReceipt>? receipts)
+    /// <summary>Digests rollback commits moved away from: the readable revision older than each rollback commit.</summary>
+    private IEnumerable<QuarantineEntry> RolledAway(IReadOnlyList<GitOpsRefChange> history)
     {
-        var set = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < history.Count; i++)
         {
             if (!history[i].IsRollback)
                 continue;
             if (history.Skip(i + 1).FirstOrDefault(c => c.Digest is not null)?.Digest is { } before && before != history[i].Digest)
-                set.Add(before);
+                yield return new QuarantineEntry
+                {
+                    Digest = before,
+                    Source = QuarantineSources.GitHistory,
+                    IncidentId = history[i].Incident,
+                    At = history[i].When,
+                    MovedTo = history[i].Digest,
+                };
         }
-        foreach (var r in receipts ?? Enumerable.Empty<RollbackReceipt>())
-            if (ImageRefs.IsDigest(r.CurrentRef) && r.CurrentRef != r.RollbackTargetRef)
-                set.Add(r.CurrentRef);
-        return set;
     }
 
     private GitOpsRefChange Describe(Commit commit)
     {
-        bool rollback = RollbackMessage.Trailer(commit.Message, "Incident") is not null && RollbackMessage.Trailer(commit.Message, "Last-Good-Ref") is not null;
+        string? incident = RollbackMessage.Trailer(commit.Message, "Incident");
+        bool rollback = incident is not null && RollbackMessage.Trailer(commit.Message, "Last-Good-Ref") is not null;
         try
         {
             var pin = ReadAt(commit)!.Value;
-            return new GitOpsRefChange(commit.Sha, commit.Author.Name, commit.Author.When, pin.Image, pin.Digest, commit.MessageShort) { IsRollback = rollback };
+            return new GitOpsRefChange(commit.Sha, commit.Author.Name, commit.Author.When, pin.Image, pin.Digest, commit.MessageShort) { IsRollback = rollback, Incident = rollback ? incident : null };
         }
         catch (KfmException e) when (e.ErrorId is GitOpsErrorIds.YamlInvalid or GitOpsErrorIds.ImageNotFound or GitOpsErrorIds.ImageAmbiguous or GitOpsErrorIds.NoDigestField)
         {
             // An older revision that cannot be read (before the first deploy, two containers, broken YAML) is listed and skipped, never fatal.
-            return new GitOpsRefChange(commit.Sha, commit.Author.Name, commit.Author.When, "", null, commit.MessageShort, $"{e.ErrorId}: {e.Message}") { IsRollback = rollback };
+            return new GitOpsRefChange(commit.Sha, commit.Author.Name, commit.Author.When, "", null, commit.MessageShort, $"{e.ErrorId}: {e.Message}") { IsRollback = rollback, Incident = rollback ? incident : null };
         }
     }
 
@@ -155,21 +161,4 @@ public sealed class GitOpsRefReader
         var pin = _locator.Locate(file);
         return (pin.Image, pin.Digest);
     }
-
-    /// <summary>
-    /// The newest receipt of this environment whose rollback target is a digest and whose checks all
-    /// passed: a target people verified beats "whatever was before". One equal to the current digest
-    /// says nothing about an older good state, so it is skipped.
-    /// </summary>
-    private string? LastVerifiedTarget(IEnumerable<RollbackReceipt>? receipts, string? currentDigest, ISet<string> rolledAway) =>
-        receipts?
-            .Where(r => r.Environment == _environment && ImageRefs.IsDigest(r.RollbackTargetRef) && r.RollbackTargetRef != currentDigest && !rolledAway.Contains(r.RollbackTargetRef) && AllPass(r.Verification))
-            .OrderByDescending(r => r.CompletedAt, StringComparer.Ordinal)
-            .Select(r => r.RollbackTargetRef)
-            .FirstOrDefault();
-
-    private static bool AllPass(ReceiptVerification v) =>
-        typeof(ReceiptVerification).GetProperties()
-            .Where(p => p.PropertyType == typeof(string))
-            .All(p => (string?)p.GetValue(v) == ReceiptVerification.Pass);
 }

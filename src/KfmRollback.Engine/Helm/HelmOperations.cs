@@ -35,11 +35,19 @@ public sealed class HelmRevision
 /// </summary>
 public static class HelmOperations
 {
-    public static async Task<ApiRef> ReadApiRefAsync(EnvironmentConfig environment, string? container, string? incidentId, CancellationToken cancellationToken)
+    public static async Task<ApiRef> ReadApiRefAsync(EnvironmentConfig environment, string? container, string? incidentId, LastKnownGoodAuthority authority, CancellationToken cancellationToken)
     {
-        IReadOnlyList<StoredRelease> history = await ReadReleasesAsync(ClusterClientFactory.For(environment.Cluster), environment, cancellationToken).ConfigureAwait(false);
-        return Ref(history, environment, container) with { IncidentId = incidentId };
+        IKubernetes client = ClusterClientFactory.For(environment.Cluster);
+        IReadOnlyList<StoredRelease> history = await ReadReleasesAsync(client, environment, cancellationToken).ConfigureAwait(false);
+        // The Deployment carries the quarantine too (a sandbox with an empty journal still sees it).
+        V1Deployment deployment = await client.AppsV1.ReadNamespacedDeploymentAsync(environment.Cluster.Deployment, environment.Cluster.Namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+        EnvironmentTrust trust = authority.For(environment).With(Quarantine(deployment));
+        return Ref(history, environment, container, trust) with { IncidentId = incidentId };
     }
+
+    /// <summary>The quarantine annotation of the API Deployment.</summary>
+    public static IReadOnlyList<QuarantineEntry> Quarantine(V1Deployment deployment) =>
+        QuarantineAnnotation.Parse(deployment.Metadata.Annotations is { } a && a.TryGetValue(QuarantineAnnotation.Key, out string? v) ? v : null, QuarantineSources.DeploymentAnnotation, out _);
 
     public static async Task<IReadOnlyList<HelmRevision>> ReadHistoryAsync(EnvironmentConfig environment, string? container, CancellationToken cancellationToken)
     {
@@ -58,8 +66,12 @@ public static class HelmOperations
         $"Environment '{environment.Name}' has no helm section, so its Helm release is unknown. Add helm.release (and helm.namespace if the release Secrets are not in cluster.namespace) to the configuration; docs/helm.md explains it.",
         environment.Name);
 
-    /// <summary>Current = the newest deployed revision; last-known-good = the newest earlier deployed/superseded one running another digest.</summary>
-    public static ApiRef Ref(IReadOnlyList<StoredRelease> history, EnvironmentConfig environment, string? container)
+    /// <summary>
+    /// Current = the newest deployed revision; last-known-good = the one authority's choice among the
+    /// earlier deployed/superseded revisions (never a quarantined digest; the current one when a
+    /// recorded rollback put it there).
+    /// </summary>
+    public static ApiRef Ref(IReadOnlyList<StoredRelease> history, EnvironmentConfig environment, string? container, EnvironmentTrust? trust = null)
     {
         string deployment = environment.Cluster.Deployment;
         string? containerName = container ?? environment.Cluster.Container;
@@ -67,12 +79,8 @@ public static class HelmOperations
         (string image, string resolved) = ImageOf(current.Release, deployment, containerName)
             ?? throw NoDeployment(current.Release, deployment);
         string? digest = ImageRefs.DigestOf(image);
-
-        var previous = history
-            .Where(r => r.Version < current.Version && r.Status is HelmStatus.Deployed or HelmStatus.Superseded)
-            .OrderByDescending(r => r.Version)
-            .Select(r => (r.Version, Digest: ImageRefs.DigestOf(ImageOf(r.Release, deployment, resolved)?.Image)))
-            .FirstOrDefault(r => r.Digest is not null && r.Digest != digest);
+        EnvironmentTrust known = trust ?? EnvironmentTrust.Empty(environment.Name);
+        LastKnownGoodChoice choice = known.Choose(digest, Candidates(history, current.Version, deployment, resolved), LastKnownGoodSources.PreviousRelease);
 
         return new ApiRef
         {
@@ -81,14 +89,26 @@ public static class HelmOperations
             CurrentImage = image,
             CurrentRef = digest,
             Revision = current.Version,
-            LastKnownGoodRef = previous.Digest,
-            LastKnownGoodSource = previous.Digest is null ? null : "previous-release",
-            LastKnownGoodRevision = previous.Digest is null ? null : previous.Version,
+            LastKnownGoodRef = choice.Digest,
+            LastKnownGoodSource = choice.Source,
+            LastKnownGoodRevision = choice.IsCurrent ? current.Version : choice.Revision,
+            LastKnownGoodReason = choice.Why,
+            Quarantined = known.Quarantined.OrderBy(q => q.At ?? DateTimeOffset.MinValue).ToList(),
             Namespace = environment.Cluster.Namespace,
             Deployment = deployment,
             Container = resolved,
         };
     }
+
+    /// <summary>The deployed or superseded revisions older than <paramref name="version"/>, newest first, with the digest each runs.</summary>
+    public static IReadOnlyList<RefCandidate> Candidates(IReadOnlyList<StoredRelease> history, int version, string deployment, string? container) =>
+        history
+            .Where(r => r.Version < version && r.Status is HelmStatus.Deployed or HelmStatus.Superseded)
+            .OrderByDescending(r => r.Version)
+            .Select(r => (r.Version, Digest: ImageRefs.DigestOf(ImageOf(r.Release, deployment, container)?.Image)))
+            .Where(r => r.Digest is not null)
+            .Select(r => new RefCandidate(r.Digest!, r.Version, $"release revision {r.Version}"))
+            .ToList();
 
     public static IReadOnlyList<HelmRevision> History(IReadOnlyList<StoredRelease> history, EnvironmentConfig environment, string? container)
     {

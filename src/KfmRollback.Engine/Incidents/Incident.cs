@@ -35,7 +35,11 @@ public sealed class Incident
     public required DateTimeOffset OpenedAt { get; init; }
     public IReadOnlyList<ImpactedEndpoint> ImpactedEndpoints { get; init; } = Array.Empty<ImpactedEndpoint>();
     public IReadOnlyList<TimelineEntry> Timeline { get; init; } = Array.Empty<TimelineEntry>();
+    /// <summary>The incident's rollback runs (one per environment rolled back), each with every attempt's phases.</summary>
+    public IReadOnlyList<IncidentRun> Runs { get; init; } = Array.Empty<IncidentRun>();
     public required string JournalPath { get; init; }
+    /// <summary>Where this incident's own records live (one file per incident in the local journal).</summary>
+    public string? RecordPath { get; init; }
 
     /// <summary>Start in UTC, as the runbook's "Start time of incident (UTC + America/Chicago)".</summary>
     public string StartedAtUtc => StartedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'");

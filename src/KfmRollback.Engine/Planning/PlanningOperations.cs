@@ -9,12 +9,12 @@ public static class PlanningOperations
 {
     private static readonly HttpClient s_http = new() { Timeout = TimeSpan.FromSeconds(10) };
 
-    public static async Task<RollbackDecision> PlanAsync(EnvironmentConfig environment, RollbackPlanRequest request, string? gitUser, string? gitPassword, CancellationToken cancellationToken)
+    public static async Task<RollbackDecision> PlanAsync(EnvironmentConfig environment, RollbackPlanRequest request, string? gitUser, string? gitPassword, Refs.LastKnownGoodAuthority authority, CancellationToken cancellationToken)
     {
         var sources = new PlanSources
         {
-            LastVerifiedDigest = () => ClusterOperations.LastVerifiedDigest(environment),
-            GitOpsRef = environment.GitopsSection is null ? null : token => Task.Run(() => GitOpsOperations.ReadApiRef(environment, request.IncidentId, gitUser, gitPassword, token), token),
+            Trust = authority.For(environment),
+            GitOpsRef = environment.GitopsSection is null ? null : token => Task.Run(() => GitOpsOperations.ReadApiRef(environment, request.IncidentId, gitUser, gitPassword, authority, token), token),
             Http = s_http,
         };
         RollbackDecision decision = await new RollbackPlanner(ClusterClientFactory.For(environment.Cluster), environment, sources).PlanAsync(request, cancellationToken).ConfigureAwait(false);

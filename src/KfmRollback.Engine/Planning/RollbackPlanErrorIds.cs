@@ -18,6 +18,8 @@ public static class RollbackPlanErrorIds
     public const string DeployTimeUnknown = "RollbackPlanDeployTimeUnknown";
     /// <summary>Neither -Since nor an incident in the journal says when the incident began.</summary>
     public const string IncidentStartUnknown = "RollbackPlanIncidentStartUnknown";
+    /// <summary>The API already runs its last-known-good (a recorded rollback or a verified receipt put it there): a rollback changes nothing.</summary>
+    public const string AtLastKnownGood = "RollbackPlanAtLastKnownGood";
     /// <summary>policy_surface.opa_status_url did not answer with a usable status report.</summary>
     public const string PolicyStatusUnavailable = "RollbackPlanPolicyStatusUnavailable";
 }

@@ -26,8 +26,8 @@ public sealed record RollbackPlanRequest
 /// <summary>Where the planner reads what is not in the cluster; each may be absent in tests.</summary>
 public sealed class PlanSources
 {
-    /// <summary>The last verified rollback target in the receipt store (a last-known-good when history has none).</summary>
-    public Func<string?>? LastVerifiedDigest { get; init; }
+    /// <summary>What the last-known-good authority knows of the environment (quarantine, rollback targets, verified receipts).</summary>
+    public EnvironmentTrust? Trust { get; init; }
     /// <summary>Reads the desired ref from the GitOps repository; throws when it cannot.</summary>
     public Func<CancellationToken, Task<ApiRef>>? GitOpsRef { get; init; }
     /// <summary>For OPA's status API.</summary>
@@ -157,34 +157,53 @@ public sealed class RollbackPlanner
             .Where(x => x.Revision.HasValue)
             .OrderByDescending(x => x.Revision)
             .ToList();
+        EnvironmentTrust trust = (_sources.Trust ?? EnvironmentTrust.Empty(_environment.Name)).With(ClusterRefReader.Quarantine(snapshot));
         if (request.ToRevision is { } wanted)
         {
             var match = history.FirstOrDefault(x => x.Revision == wanted).Set ?? throw new KfmException(RollbackPlanErrorIds.NoLastKnownGood, KfmErrorKind.ObjectNotFound,
                 $"Revision {wanted} is not in the history of deployment {snapshot.Namespace}/{snapshot.Name} (it has {string.Join(", ", history.Select(h => h.Revision))}). See Get-KfmRolloutHistory.", wanted);
+            RefuseQuarantined(trust, match, container, snapshot.Name, currentRef, $"-ToRevision {wanted}");
             return (PlanTemplate.Of(match), "to-revision");
         }
         if (request.ToRef is { } digest)
         {
-            return (PlanTemplate.Of(RunningDigest(history, digest, container, snapshot.Name, "-ToRef")), "to-ref");
+            V1ReplicaSet match = RunningDigest(history, digest, container, snapshot.Name, "-ToRef");
+            RefuseQuarantined(trust, match, container, snapshot.Name, currentRef, $"-ToRef {digest}");
+            return (PlanTemplate.Of(match), "to-ref");
         }
         if (!deployIsSuspect)
         {
             return (current, "running-revision");
         }
-        var previous = history.FirstOrDefault(x => x.Revision < current.Revision).Set;
-        if (previous is not null)
+        // The one authority: never a quarantined digest; the current build when a rollback already chose it.
+        LastKnownGoodChoice choice = trust.Choose(currentRef, ClusterRefReader.History(snapshot, container), LastKnownGoodSources.PreviousRevision, sameDigest: true);
+        if (choice.IsCurrent)
         {
-            return (PlanTemplate.Of(previous), "previous-revision");
+            throw new KfmException(RollbackPlanErrorIds.AtLastKnownGood, KfmErrorKind.InvalidOperation,
+                $"{_environment.Name} already runs its last-known-good: {choice.Why}. Rolling back would change nothing (and rolling further back would leave a verified build). " +
+                "If this build is bad too, name an earlier one with -ToRevision or -ToRef (Get-KfmRolloutHistory).", _environment.Name);
         }
-        string? verified = _sources.LastVerifiedDigest?.Invoke();
-        if (verified is not null && verified != currentRef)
+        if (choice.Digest is not null)
         {
-            return (PlanTemplate.Of(RunningDigest(history, verified, container, snapshot.Name, "the last verified rollback receipt")), "receipt-store");
+            V1ReplicaSet target = choice.Revision is { } revision
+                ? history.First(x => x.Revision == revision).Set
+                : RunningDigest(history, choice.Digest, container, snapshot.Name, choice.Source == LastKnownGoodSources.ReceiptStore ? "the last verified rollback receipt" : "the last recorded rollback target");
+            return (PlanTemplate.Of(target), choice.Source!);
         }
         throw new KfmException(RollbackPlanErrorIds.NoLastKnownGood, KfmErrorKind.Ambiguous,
-            $"Deployment {snapshot.Namespace}/{snapshot.Name} has no revision before {current.Revision} (revisionHistoryLimit may have cleaned them up) and the receipt store has no verified rollback target, " +
+            $"Deployment {snapshot.Namespace}/{snapshot.Name} has no usable revision before {current.Revision} ({choice.Why}; revisionHistoryLimit may have cleaned older ones up) and neither the journal nor a verified receipt names a rollback target, " +
             $"so there is no last-known-good to compare {_environment.Name} with. Nothing is planned. " +
             "Name one with -ToRevision or -ToRef <digest> (Get-KfmRolloutHistory, Get-KfmApiRef -Source GitOps), or, when the cluster no longer has it, roll back through Git: Invoke-KfmRollback -Method GitOps -ToRef <digest>.", _environment.Name);
+    }
+
+    /// <summary>An explicit target that is quarantined is refused here too: the plan must not lead Invoke-KfmRollback to it.</summary>
+    private void RefuseQuarantined(EnvironmentTrust trust, V1ReplicaSet target, string container, string deployment, string currentRef, string named)
+    {
+        string? digest = ImageRefs.DigestOf(PodTemplates.ContainerImage(target.Spec.Template, container, deployment));
+        if (digest != currentRef && trust.QuarantineOf(digest) is { } entry)
+        {
+            throw trust.Refusal(entry, $"Invoke-KfmRollback -Environment {_environment.Name} -Method Cluster {named} -Force -ForceReason '<why it is safe now>' (recorded on the incident).");
+        }
     }
 
     private V1ReplicaSet RunningDigest(IEnumerable<(V1ReplicaSet Set, long? Revision)> history, string given, string container, string deployment, string from)

@@ -33,9 +33,18 @@ public sealed record ApiRef
     /// <summary>GitOps source: the commit on the deploy branch the ref was read from.</summary>
     public string? Commit { get; init; }
     public string? LastKnownGoodRef { get; init; }
-    /// <summary>How the last-known-good was found: previous-revision, receipt-store, git-history or previous-release.</summary>
+    /// <summary>
+    /// How the last-known-good was found: previous-revision, previous-release or git-history (the
+    /// newest earlier entry not quarantined), rollback-target (a recorded rollback moved here) or
+    /// receipt-store (a verified receipt's target). When it equals <see cref="CurrentRef"/>, the API
+    /// already runs its last-known-good and a rollback changes nothing.
+    /// </summary>
     public string? LastKnownGoodSource { get; init; }
     public long? LastKnownGoodRevision { get; init; }
+    /// <summary>Why the authority chose it (and which quarantined digests it skipped), for people.</summary>
+    public string? LastKnownGoodReason { get; init; }
+    /// <summary>Digests rollbacks moved away from in this environment: never chosen as a target unless named with -Force.</summary>
+    public IReadOnlyList<QuarantineEntry> Quarantined { get; init; } = Array.Empty<QuarantineEntry>();
     public string? Namespace { get; init; }
     public string? Deployment { get; init; }
     public string? Container { get; init; }

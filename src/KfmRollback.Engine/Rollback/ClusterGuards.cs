@@ -21,6 +21,28 @@ public static class ClusterGuards
         }
     }
 
+    /// <summary>
+    /// The environment's rollback Lease (one per Deployment, shared by the cluster and Helm mechanisms),
+    /// held as this request's run and attempt.
+    /// </summary>
+    public static async Task<RollbackLease> LockAsync(IKubernetes client, RollbackRequest request, RollbackReporter reporter, IClock clock, CancellationToken cancellationToken)
+    {
+        var cluster = request.Environment.Cluster;
+        Runs.RunContext run = request.Run ?? Runs.RunContext.Anonymous();
+        var holder = new LeaseHolder(request.Actor, run.IncidentId, run.IncidentId is null ? null : run.RunId, run.Attempt);
+        string breakHint = $"Invoke-KfmRollback -Environment {request.Environment.Name} -Method {request.Method} -IncidentId {request.IncidentId ?? "<incident>"} -BreakLock -Reason '<why that holder is known dead>'.";
+        RollbackLease lease = await RollbackLease.AcquireAsync(client, cluster.Namespace, cluster.EffectiveLeaseName, holder, cluster.LeaseDuration, clock,
+            request.BreakLockReason, breakHint, cancellationToken).ConfigureAwait(false);
+        reporter.Say(lease.Takeover switch
+        {
+            LeaseTakeover.OwnRun => $"Took over rollback lock {cluster.Namespace}/{cluster.EffectiveLeaseName} from this run's earlier attempt '{lease.PreviousHolder}'; holding it as {holder}.",
+            LeaseTakeover.Broken => $"Broke rollback lock {cluster.Namespace}/{cluster.EffectiveLeaseName} held by '{lease.PreviousHolder}'; holding it as {holder}.",
+            LeaseTakeover.Expired => $"Took over expired rollback lock {cluster.Namespace}/{cluster.EffectiveLeaseName} from '{lease.PreviousHolder}'; holding it as {holder}.",
+            _ => $"Holding rollback lock {cluster.Namespace}/{cluster.EffectiveLeaseName} as {holder}.",
+        });
+        return lease;
+    }
+
     /// <summary>Default-deny: a GitOps controller left running would silently revert a cluster change.</summary>
     public static async Task EnsureFrozenAsync(IReadOnlyList<IFreezeMechanism> controllers, RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken)
     {

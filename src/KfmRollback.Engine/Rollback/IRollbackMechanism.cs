@@ -39,6 +39,10 @@ public record MechanismPlan
     public string? TargetImage { get; init; }
     /// <summary>The preflight of this plan (RollbackPreflight): server dry runs, target in the registry.</summary>
     public IReadOnlyList<PreflightCheck> Preflight { get; init; } = Array.Empty<PreflightCheck>();
+    /// <summary>Quarantine records the mechanism found itself (the Deployment's annotation, Git's rollback commits), for the engine's check of the target.</summary>
+    public IReadOnlyList<Refs.QuarantineEntry> Quarantine { get; init; } = Array.Empty<Refs.QuarantineEntry>();
+    /// <summary>The engine's preparation (run, attempt, what the journal says), carried to RunAsync; null for a plan made outside the engine.</summary>
+    public RunPlanning? Run { get; init; }
 
     /// <summary>Adds what only this mechanism knows (a branch, a release) to a result about this plan.</summary>
     public virtual RollbackResult Decorate(RollbackResult result) => result;
@@ -62,6 +66,20 @@ public record MechanismPlan
         Reason = request.Reason,
         Evidence = request.Evidence,
     });
+}
+
+/// <summary>A rollback lock as held: how it was taken, whether it was lost since, and a fresh check before each change.</summary>
+public interface IRollbackLock : IAsyncDisposable
+{
+    /// <summary>For messages: the lease, or "no lock".</summary>
+    string Description { get; }
+    /// <summary>Who held it before this run took it (its own earlier attempt, an expired or broken holder), or null.</summary>
+    string? PreviousHolder { get; }
+    KfmRollback.Engine.Cluster.LeaseTakeover Takeover { get; }
+    /// <summary>Who took it while this run held it, once noticed; null while it is ours.</summary>
+    string? LostTo { get; }
+    /// <summary>Reads the lock afresh; throws RollbackLockLost unless it is still ours.</summary>
+    Task EnsureHeldAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -89,8 +107,12 @@ public interface IRollbackMechanism
     /// <summary>
     /// Serialises operators for the whole of Apply and Await (a Lease per Deployment for the cluster;
     /// Git's non-forced push needs none): a second rollback must not start while the first rolls out.
+    /// The same run's rerun takes its own lock over at once; -BreakLock takes another holder's.
     /// </summary>
-    Task<IAsyncDisposable> LockAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken);
+    Task<IRollbackLock> LockAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken);
+
+    /// <summary>What the target system runs (or pins) now: the digest a finished run's rerun compares with its target.</summary>
+    Task<string?> CurrentRefAsync(RollbackRequest request, CancellationToken cancellationToken);
 
     /// <summary>Sends exactly <paramref name="plan"/>'s changes; refuses (Failed) when the state moved so that they would differ.</summary>
     Task<RollbackResult> ApplyAsync(RollbackRequest request, MechanismPlan plan, RollbackReporter reporter, CancellationToken cancellationToken);

@@ -18,6 +18,7 @@ public sealed class RollbackMechanisms
     private readonly Func<EnvironmentConfig, IKubernetes> _cluster;
     private readonly FreezeMechanisms _freezes;
     private readonly IClock _clock;
+    private readonly Func<RollbackMethod, EnvironmentConfig, IRollbackMechanism>? _only;
 
     public RollbackMechanisms(Func<EnvironmentConfig, IKubernetes> cluster, FreezeMechanisms freezes, IClock? clock = null)
     {
@@ -29,25 +30,21 @@ public sealed class RollbackMechanisms
     /// <summary>The mechanisms with the module's shared cluster clients (one per kubeconfig context) and its freezes.</summary>
     public static RollbackMechanisms Default { get; } = new(env => KfmRollback.Engine.Cluster.ClusterClientFactory.For(env.Cluster), FreezeMechanisms.Default);
 
-    public IRollbackMechanism For(RollbackMethod method, EnvironmentConfig environment) => method switch
+    /// <summary>Tests of the engine itself: every method is <paramref name="mechanism"/> (an in-memory stand-in).</summary>
+    internal RollbackMechanisms(Func<RollbackMethod, EnvironmentConfig, IRollbackMechanism> mechanism, Func<EnvironmentConfig, IKubernetes> cluster)
+        : this(cluster, new FreezeMechanisms(cluster, null))
+    {
+        _only = mechanism;
+    }
+
+    public IRollbackMechanism For(RollbackMethod method, EnvironmentConfig environment) => _only?.Invoke(method, environment) ?? method switch
     {
         RollbackMethod.Cluster => new ClusterRollbackMechanism(_cluster(environment), _freezes.ClusterControllers(environment), _clock),
-        RollbackMethod.GitOps => new GitOpsRollbackMechanism(environment.Gitops, _clock, receipts: () => StoredReceipts(environment), cluster: _cluster),
+        RollbackMethod.GitOps => new GitOpsRollbackMechanism(environment.Gitops, _clock, cluster: _cluster),
         RollbackMethod.Helm => new HelmRollbackMechanism(_cluster(environment), _freezes.ClusterControllers(environment), _clock),
         _ => throw new KfmException("RollbackMethodUnavailable", KfmErrorKind.NotInstalled,
             $"The {method} rollback mechanism is not available for environment '{environment.Name}'. Use -Method Cluster, GitOps or Helm.", method),
     };
 
     public IKubernetes ClusterClient(EnvironmentConfig environment) => _cluster(environment);
-
-    /// <summary>Stored receipts of the environment, for the verified last-known-good.</summary>
-    public static IEnumerable<RollbackReceipt>? StoredReceipts(EnvironmentConfig environment)
-    {
-        ReceiptStore? store = ReceiptStoreLocation.OpenExisting(environment.Receipts);
-        if (store is null)
-        {
-            return null;
-        }
-        return store.List().Where(e => e.Environment == environment.Name).Select(e => store.Get(e.ReceiptDigest).Receipt).ToList();
-    }
 }

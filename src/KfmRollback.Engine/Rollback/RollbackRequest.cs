@@ -53,6 +53,17 @@ public sealed record RollbackRequest
     public MergeStrategy? MergeWith { get; init; }
     /// <summary>The decision-tree comparisons that chose this rollback (Get-KfmRollbackPlan), carried into the result and receipt.</summary>
     public IReadOnlyList<PlanEvidence> Evidence { get; init; } = Array.Empty<PlanEvidence>();
+    /// <summary>
+    /// What the last-known-good authority knows of the environment (quarantine, rollback targets),
+    /// filled by the engine: a mechanism's "previous" target is its choice, never a quarantined digest.
+    /// </summary>
+    public Refs.EnvironmentTrust? Trust { get; init; }
+    /// <summary>The run and attempt this request is (filled by the engine): the lease holder names them.</summary>
+    public Runs.RunContext? Run { get; init; }
+    /// <summary>What the journal says this run already did (filled by the engine): a mechanism finishes it rather than start over.</summary>
+    public Runs.RunResume? Resume { get; init; }
+    /// <summary>-BreakLock -Reason: take the rollback lock from a holder known dead; the reason and the old holder are journaled.</summary>
+    public string? BreakLockReason { get; init; }
 
     public string ContainerName => Container ?? Environment.Cluster.Container ?? string.Empty;
 }
@@ -60,16 +71,63 @@ public sealed record RollbackRequest
 /// <summary>One comparison the decision tree made: a surface, what runs, the last-known-good, and where each was read.</summary>
 public sealed record PlanEvidence(string Surface, string Item, string? Current, string? LastKnownGood, bool Changed, string Source);
 
-/// <summary>Ways the engine reports back while it works; called from worker threads.</summary>
+/// <summary>
+/// Ways the engine reports back while it works; called from worker threads. A timeline write that
+/// fails never stops a step half-way (after a change that would hide the change): the first
+/// failure is kept in <see cref="JournalFailure"/> for the engine to report with the result.
+/// </summary>
 public sealed class RollbackReporter
 {
+    private Core.KfmException? _journalFailure;
+
     public static RollbackReporter Silent { get; } = new();
 
     public Action<string>? Verbose { get; init; }
     public Action<string, int>? Progress { get; init; }
     /// <summary>Appends a timeline line (role, event) to the incident.</summary>
     public Action<string, string>? Timeline { get; init; }
+    /// <summary>Something people must see even without -Verbose (a lost lock, a note on the last-known-good).</summary>
+    public Action<string>? Warning { get; init; }
+
+    /// <summary>The first timeline or run-record write that failed, if any.</summary>
+    public Core.KfmException? JournalFailure => Root._journalFailure;
 
     public void Say(string message) => Verbose?.Invoke(message);
-    public void Record(string role, string text) => Timeline?.Invoke(role, text);
+
+    public void Warn(string message) => (Warning ?? Verbose)?.Invoke(message);
+
+    public void Record(string role, string text)
+    {
+        try
+        {
+            Timeline?.Invoke(role, text);
+        }
+        catch (Core.KfmException ex)
+        {
+            Failed(ex);
+        }
+    }
+
+    /// <summary>Keeps the first journal failure; the step goes on.</summary>
+    public void Failed(Core.KfmException failure) => Interlocked.CompareExchange(ref Root._journalFailure, failure, null);
+
+    /// <summary>The same reporter with progress reports passed through <paramref name="observe"/> first.</summary>
+    public RollbackReporter Observing(Action observe) => new(this)
+    {
+        Verbose = Verbose,
+        Progress = (status, percent) => { observe(); Progress?.Invoke(status, percent); },
+        Timeline = Timeline,
+        Warning = Warning,
+    };
+
+    public RollbackReporter()
+    {
+    }
+
+    private RollbackReporter(RollbackReporter shared) => _shared = shared;
+
+    private readonly RollbackReporter? _shared;
+
+    /// <summary>The reporter whose failures count (a derived one shares its parent's).</summary>
+    internal RollbackReporter Root => _shared?.Root ?? this;
 }

@@ -41,7 +41,7 @@ public static class VerificationRunner
         }
         if (sections.HasFlag(VerificationSections.Contract))
         {
-            string? digest = (await Cluster.ClusterOperations.ReadApiRefAsync(environment, null, incidentId, cancellationToken).ConfigureAwait(false)).CurrentRef;
+            string? digest = (await Cluster.ClusterOperations.ReadApiRefAsync(environment, null, incidentId, Refs.LastKnownGoodAuthority.HistoryOnly, cancellationToken).ConfigureAwait(false)).CurrentRef;
             results.AddRange(await Guard(environment, "C.contract", () => ContractChecks.RunAsync(environment, digest, recordContractSnapshot, cancellationToken)).ConfigureAwait(false));
         }
         if (sections.HasFlag(VerificationSections.Observability))

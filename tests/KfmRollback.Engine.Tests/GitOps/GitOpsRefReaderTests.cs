@@ -31,19 +31,21 @@ public class GitOpsRefReaderTests : IDisposable
     }
 
     [Fact]
-    public void VerifiedReceiptIsPreferredAsLastKnownGood()
+    public void HistoryComesFirstAndAVerifiedTargetOnlyWhenHistoryHasNoneUsable()
     {
         var config = _repo.Config();
         using var repository = GitOpsRepository.Open(config);
-        var receipts = new[]
-        {
-            Receipt(GitTestRepo.D1, "pass", "2026-11-20T10:00:00Z"),
-            Receipt(GitTestRepo.D2, "fail", "2026-11-21T10:00:00Z"),
-            Receipt("sha256:" + new string('9', 64), "pass", "2026-11-19T10:00:00Z"),
-        };
-        var report = new GitOpsRefReader("prod", config).Read(repository, receipts);
-        Assert.Equal(GitTestRepo.D1, report.Ref.LastKnownGoodRef);
-        Assert.Equal(GitOpsRefReader.SourceReceiptStore, report.Ref.LastKnownGoodSource);
+        // One authority for every source: the newest older pin not quarantined, whatever a receipt says.
+        var trust = new EnvironmentTrust("prod", Array.Empty<QuarantineEntry>(), new[] { new EstablishedTarget(GitTestRepo.D1, LastKnownGoodSources.ReceiptStore, "INC-1", null) });
+        var report = new GitOpsRefReader("prod", config).Read(repository, trust);
+        Assert.Equal(GitTestRepo.D2, report.Ref.LastKnownGoodRef);
+        Assert.Equal(GitOpsRefReader.SourceGitHistory, report.Ref.LastKnownGoodSource);
+        // D2 quarantined (a rollback moved away from it elsewhere): skipped, D1 from history.
+        var quarantined = new EnvironmentTrust("prod", new[] { new QuarantineEntry { Digest = GitTestRepo.D2, Source = QuarantineSources.Journal, IncidentId = "INC-0" } }, Array.Empty<EstablishedTarget>());
+        var skip = new GitOpsRefReader("prod", config).Read(repository, quarantined);
+        Assert.Equal(GitTestRepo.D1, skip.Ref.LastKnownGoodRef);
+        Assert.Contains("INC-0", skip.Ref.LastKnownGoodReason);
+        Assert.Contains(skip.Ref.Quarantined, q => q.Digest == GitTestRepo.D2);
     }
 
     // Speed against `git log` is a benchmark (bench/), never a timed assertion; this checks the
@@ -155,12 +157,17 @@ public class GitOpsRefReaderTests : IDisposable
             {
                 var report = reader.Read(repository, historyLimit: limit);
                 Assert.Equal(GitTestRepo.D2, report.Ref.CurrentRef);
-                Assert.Equal(GitTestRepo.D1, report.Ref.LastKnownGoodRef);
+                // The rollback commit put D2 there: it is the last-known-good, never D3, and a rerun pins nothing further back.
+                Assert.Equal(GitTestRepo.D2, report.Ref.LastKnownGoodRef);
+                Assert.Equal(LastKnownGoodSources.RollbackTarget, report.Ref.LastKnownGoodSource);
+                Assert.Contains(report.Ref.Quarantined, q => q.Digest == GitTestRepo.D3 && q.IncidentId == "INC-7" && q.Source == QuarantineSources.GitHistory);
             }
-            // The verified receipt of that rollback (current_ref D3 -> D2) names D3 as rolled away from, whatever Git says.
-            var receipts = new[] { Receipt(GitTestRepo.D2, "pass", "2026-11-22T10:00:00Z") };
-            var withReceipts = reader.Read(repository, receipts, historyLimit: 2);
-            Assert.Equal(GitTestRepo.D1, withReceipts.Ref.LastKnownGoodRef);
+            // A later deploy of D3 again: D3 is quarantined, so the last-known-good is D2, not the D3 just before it.
+            repo.Write(GitTestRepo.File, GitTestRepo.Kustomization(GitTestRepo.D3));
+            repo.Commit("deploy 1.2 again");
+            repo.Push();
+            using var again = GitOpsRepository.Open(config);
+            Assert.Equal(GitTestRepo.D2, reader.Read(again, historyLimit: 2).Ref.LastKnownGoodRef);
         }
     }
 
@@ -180,14 +187,6 @@ public class GitOpsRefReaderTests : IDisposable
             Assert.Equal(GitTestRepo.D2, report.Ref.LastKnownGoodRef);
         }
     }
-
-    private static RollbackReceipt Receipt(string target, string verdict, string completedAt) => new()
-    {
-        IncidentId = "INC-1", RequestedBy = "a", ApprovedBy = "b", StartedAt = completedAt, CompletedAt = completedAt,
-        Environment = "prod", Reason = "r", CurrentRef = GitTestRepo.D3, RollbackTargetRef = target, ChangedSurfaces = new[] { "api" },
-        Verification = new ReceiptVerification { Health = "pass", PolicyInvariants = verdict, ContractSmoke = "pass" },
-        KfmIntegrity = null!,
-    };
 
     public void Dispose() => _repo.Dispose();
 }

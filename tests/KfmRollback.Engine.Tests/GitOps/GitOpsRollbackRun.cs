@@ -19,7 +19,7 @@ public sealed record GitOpsRollbackRequest
     public bool DryRun { get; init; }
     public bool DirectPush { get; init; }
     public GitCredential? Credential { get; init; }
-    public IEnumerable<RollbackReceipt>? Receipts { get; init; }
+    public KfmRollback.Engine.Refs.EnvironmentTrust? Trust { get; init; }
 }
 
 /// <summary>
@@ -43,7 +43,7 @@ public sealed class GitOpsRollbackRun
 
     public RollbackResult Run(GitOpsRollbackRequest test)
     {
-        var mechanism = new GitOpsRollbackMechanism(_config, _clock, _cacheRoot, _providers, () => test.Receipts);
+        var mechanism = new GitOpsRollbackMechanism(_config, _clock, _cacheRoot, _providers);
         var request = new RollbackRequest
         {
             Environment = EnvironmentConfig.Create(test.Environment, new ClusterConfig { Namespace = "kfm", Deployment = "kfm-api" }, _config),
@@ -55,6 +55,7 @@ public sealed class GitOpsRollbackRun
             Target = new RollbackTarget(null, test.ToRef, test.RevertCommit),
             DirectPush = test.DirectPush,
             GitCredential = test.Credential,
+            Trust = test.Trust,
         };
         RollbackRules.Validate(request);
         MechanismPlan plan = mechanism.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None).GetAwaiter().GetResult();

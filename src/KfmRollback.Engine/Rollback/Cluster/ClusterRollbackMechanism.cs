@@ -6,6 +6,7 @@ using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Freeze;
 using KfmRollback.Engine.Rollback.Preflight;
+using KfmRollback.Engine.Refs;
 using KfmRollback.Engine.Rollback.Surfaces;
 
 namespace KfmRollback.Engine.Rollback.Cluster;
@@ -17,6 +18,8 @@ public sealed record ClusterMechanismPlan : MechanismPlan
     public required IReadOnlyList<ConfigObjectState> ConfigRestores { get; init; }
     public JsonArray? Patch { get; init; }
     public string PatchSurface { get; init; } = "image";
+
+    public override RollbackResult Decorate(RollbackResult result) => result with { RolloutTarget = result.RolloutTarget ?? Template.TargetReplicaSet };
 }
 
 /// <summary>
@@ -100,14 +103,13 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
         return checks;
     }
 
-    public async Task<IAsyncDisposable> LockAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken)
+    public async Task<IRollbackLock> LockAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken) =>
+        await ClusterGuards.LockAsync(_client, request, reporter, _clock, cancellationToken).ConfigureAwait(false);
+
+    public async Task<string?> CurrentRefAsync(RollbackRequest request, CancellationToken cancellationToken)
     {
-        var cluster = request.Environment.Cluster;
-        // Unique per run: the same person in two terminals must not share the lock.
-        string holder = $"{request.Actor} ({request.IncidentId ?? "no incident"}) [{Guid.NewGuid().ToString("N")[..8]}]";
-        RollbackLease lease = await RollbackLease.AcquireAsync(_client, cluster.Namespace, cluster.EffectiveLeaseName, holder, cluster.LeaseDuration, _clock, cancellationToken).ConfigureAwait(false);
-        reporter.Say($"Holding rollback lock {cluster.Namespace}/{cluster.EffectiveLeaseName} as {holder}.");
-        return lease;
+        DeploymentSnapshot snapshot = await ReadAsync(request, cancellationToken).ConfigureAwait(false);
+        return ClusterRefReader.Read(snapshot, request.Environment.Name, request.Container ?? request.Environment.Cluster.Container).CurrentRef;
     }
 
     public async Task<RollbackResult> ApplyAsync(RollbackRequest request, MechanismPlan plan, RollbackReporter reporter, CancellationToken cancellationToken)
@@ -198,7 +200,8 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
     private async Task<ClusterMechanismPlan> BuildAsync(RollbackRequest request, DeploymentSnapshot snapshot, DateTimeOffset plannedAt, bool? configRestored, CancellationToken cancellationToken)
     {
         string? container = request.Container ?? request.Environment.Cluster.Container;
-        ClusterRollbackPlan template = ClusterRollbackPlanner.Plan(snapshot.Deployment, snapshot.ReplicaSets, request.Target, container, allowPaused: request.Force);
+        (RollbackTarget resolved, LastKnownGoodChoice? choice) = ResolveTarget(request, snapshot, container);
+        ClusterRollbackPlan template = ClusterRollbackPlanner.Plan(snapshot.Deployment, snapshot.ReplicaSets, resolved, container, allowPaused: request.Force);
         V1ReplicaSet target = snapshot.ReplicaSets.First(rs => rs.Metadata.Name == template.TargetReplicaSet);
         var surfaces = new SurfaceRollback(_client, request.Environment);
 
@@ -226,8 +229,12 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
             PatchSurface = patchSurface,
             Changes = Array.Empty<PlannedChange>(),
             Summary = patch is null && restores.Count == 0
-                ? $"skipped rollback (current template already matches revision {template.TargetRevision})"
-                : $"would {(restores.Count > 0 ? $"restore {restores.Count} config object(s) and " : "")}patch deployment {snapshot.Namespace}/{snapshot.Name}: revision {template.CurrentRevision} → template of revision {template.TargetRevision}",
+                ? choice is { IsCurrent: true }
+                    ? $"skipped rollback ({snapshot.Namespace}/{snapshot.Name} already runs its last-known-good: {choice.Why})"
+                    : $"skipped rollback (current template already matches revision {template.TargetRevision})"
+                : $"would {(restores.Count > 0 ? $"restore {restores.Count} config object(s) and " : "")}patch deployment {snapshot.Namespace}/{snapshot.Name}: revision {template.CurrentRevision} → template of revision {template.TargetRevision}" +
+                    (choice is null ? "" : $" ({choice.Why})"),
+            Quarantine = ClusterRefReader.Quarantine(snapshot),
         };
         var changes = restores.Select(surfaces.Change).ToList();
         if (patch is not null)
@@ -235,6 +242,36 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
             changes.Add(PatchChange(plan, Safety.Redactor.For(request.Environment)));
         }
         return plan with { Changes = changes };
+    }
+
+    /// <summary>
+    /// The target to plan: what the request names, or, for "the previous revision" of an image
+    /// rollback, the one last-known-good authority's choice (kubectl would take the second-highest
+    /// revision, which after a rollback is the bad build: its undo hazard). A rollback already made
+    /// leaves the current revision as its own target, so the plan is a no-op.
+    /// </summary>
+    private static (RollbackTarget, LastKnownGoodChoice?) ResolveTarget(RollbackRequest request, DeploymentSnapshot snapshot, string? container)
+    {
+        if (!request.Target.IsPrevious || !request.Surfaces.HasFlag(RollbackSurfaces.Image))
+        {
+            return (request.Target, null);
+        }
+        string containerName = ClusterRefReader.ResolveContainerName(snapshot.Deployment.Spec.Template, container, snapshot.Name);
+        string? current = ClusterRefReader.Read(snapshot, request.Environment.Name, containerName).CurrentRef;
+        EnvironmentTrust trust = (request.Trust ?? EnvironmentTrust.Empty(request.Environment.Name)).With(ClusterRefReader.Quarantine(snapshot));
+        // Whole revisions, as kubectl compares them: the one before a configuration-only deploy runs the same image.
+        LastKnownGoodChoice choice = trust.Choose(current, ClusterRefReader.History(snapshot, containerName), LastKnownGoodSources.PreviousRevision, sameDigest: true);
+        if (choice.IsCurrent)
+        {
+            return (new RollbackTarget(snapshot.Revision, null), choice);
+        }
+        if (choice.Digest is null)
+        {
+            throw new KfmException("RollbackNoHistory", KfmErrorKind.ObjectNotFound,
+                $"no rollout history found for deployment \"{snapshot.Name}\" that a rollback may target ({choice.Why}). " +
+                "Name a target with -ToRevision or -ToRef (a quarantined one needs -Force -ForceReason), or use -Method GitOps with -ToRef <last-known-good digest> to deploy it anew.", snapshot.Name);
+        }
+        return (choice.Revision is { } revision ? new RollbackTarget(revision, null) : new RollbackTarget(null, choice.Digest), choice);
     }
 
     /// <summary>The one patch this rollback sends (and the surface it serves), or null when the template needs no change.</summary>

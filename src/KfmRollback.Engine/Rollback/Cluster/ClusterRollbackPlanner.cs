@@ -48,6 +48,12 @@ public sealed class ClusterRollbackPlan
 /// </summary>
 public static class ClusterRollbackPlanner
 {
+    /// <summary>
+    /// The one annotation the module adds to kubectl's skip list: the quarantine (kfm.dev/quarantine)
+    /// stays as the Deployment has it, never replaced by the stale copy a ReplicaSet carries.
+    /// </summary>
+    public const string KeptAnnotation = Refs.QuarantineAnnotation.Key;
+
     /// <param name="allowPaused">Plan even for a paused Deployment (the caller's -Force, with a recorded reason).</param>
     public static ClusterRollbackPlan Plan(V1Deployment deployment, IEnumerable<V1ReplicaSet> replicaSets, RollbackTarget target, string? container = null, bool allowPaused = false)
     {
@@ -68,7 +74,7 @@ public static class ClusterRollbackPlanner
         JsonObject currentTemplate = TemplateWithoutHash(deployment.Spec.Template);
 
         var annotations = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (string key in DeploymentRevisions.RollbackSkippedAnnotations)
+        foreach (string key in DeploymentRevisions.RollbackSkippedAnnotations.Append(KeptAnnotation))
         {
             if (deployment.Metadata.Annotations?.TryGetValue(key, out string? value) == true)
             {
@@ -77,7 +83,7 @@ public static class ClusterRollbackPlanner
         }
         foreach (var (key, value) in targetSet.Metadata.Annotations ?? new Dictionary<string, string>())
         {
-            if (!DeploymentRevisions.RollbackSkippedAnnotations.Contains(key))
+            if (!DeploymentRevisions.RollbackSkippedAnnotations.Contains(key) && key != KeptAnnotation)
             {
                 annotations[key] = value;
             }

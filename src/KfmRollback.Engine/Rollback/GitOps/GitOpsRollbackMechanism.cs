@@ -35,19 +35,17 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
     private readonly IClock _clock;
     private readonly string? _cacheRoot;
     private readonly Func<PullRequestConfig, Uri?, IPullRequestProvider> _providers;
-    private readonly Func<IEnumerable<RollbackReceipt>?> _receipts;
     private readonly Func<EnvironmentConfig, k8s.IKubernetes>? _cluster;
 
     /// <param name="cluster">The environment's cluster, for -Wait's controlled thaw and rollout; null: -Wait cannot follow the PR past its merge.</param>
     public GitOpsRollbackMechanism(GitOpsConfig config, IClock? clock = null, string? cacheRoot = null,
-        Func<PullRequestConfig, Uri?, IPullRequestProvider>? providers = null, Func<IEnumerable<RollbackReceipt>?>? receipts = null,
+        Func<PullRequestConfig, Uri?, IPullRequestProvider>? providers = null,
         Func<EnvironmentConfig, k8s.IKubernetes>? cluster = null)
     {
         _config = config;
         _clock = clock ?? SystemClock.Instance;
         _cacheRoot = cacheRoot;
         _providers = providers ?? ((pr, url) => PullRequestProviders.For(pr, url));
-        _receipts = receipts ?? (() => null);
         _cluster = cluster;
     }
 
@@ -63,7 +61,7 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
         RefuseMergeUnlessAllowed(request);
         using var repository = Open(request, cancellationToken);
         var reader = new GitOpsRefReader(request.Environment.Name, _config);
-        var report = reader.Read(repository, _receipts(), historyLimit: 2);
+        var report = reader.Read(repository, request.Trust, historyLimit: 2);
         var tip = repository.DeployTip();
         // A short digest copied from a table names the one digest of the pin's history it starts (a full
         // digest is pinned as given: re-aligning Git may pin a digest Git never had).
@@ -84,6 +82,7 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
             Branch = branch,
             Changes = changes,
             Summary = summary,
+            Quarantine = report.Ref.Quarantined,
         };
 
         if (!request.DirectPush && FindExisting(repository, request.IncidentId!) is { } existing)
@@ -129,8 +128,16 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
         });
 
     /// <summary>No lock: the push is never forced, so a second rollback's push is refused, not lost.</summary>
-    public Task<IAsyncDisposable> LockAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken) =>
-        Task.FromResult<IAsyncDisposable>(NoLock.Instance);
+    public Task<IRollbackLock> LockAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken) =>
+        Task.FromResult<IRollbackLock>(NoLock.Instance);
+
+    /// <summary>What the deploy branch pins now.</summary>
+    public Task<string?> CurrentRefAsync(RollbackRequest request, CancellationToken cancellationToken)
+    {
+        using var repository = Open(request, cancellationToken);
+        var report = new GitOpsRefReader(request.Environment.Name, _config).Read(repository, null, historyLimit: 2);
+        return Task.FromResult(report.Ref.CurrentRef ?? report.Ref.CurrentImage);
+    }
 
     public async Task<RollbackResult> ApplyAsync(RollbackRequest request, MechanismPlan plan, RollbackReporter reporter, CancellationToken cancellationToken)
     {
@@ -366,8 +373,13 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
 }
 
 /// <summary>A lock that holds nothing, for mechanisms whose writes are already exclusive.</summary>
-public sealed class NoLock : IAsyncDisposable
+public sealed class NoLock : IRollbackLock
 {
     public static NoLock Instance { get; } = new();
+    public string Description => "no lock (Git refuses a second non-forced push)";
+    public string? PreviousHolder => null;
+    public LeaseTakeover Takeover => LeaseTakeover.Free;
+    public string? LostTo => null;
+    public Task EnsureHeldAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

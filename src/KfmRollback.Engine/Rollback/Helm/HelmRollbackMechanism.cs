@@ -6,6 +6,7 @@ using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Freeze;
 using KfmRollback.Engine.Helm;
+using KfmRollback.Engine.Refs;
 using KfmRollback.Engine.Rollback.Cluster;
 using KfmRollback.Engine.Rollback.Preflight;
 
@@ -72,7 +73,110 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
 
         IReadOnlyList<StoredRelease> history = await HelmOperations.ReadReleasesAsync(_client, environment, cancellationToken).ConfigureAwait(false);
         V1Deployment deployment = await ReadDeploymentAsync(environment.Cluster, cancellationToken).ConfigureAwait(false);
-        return HelmRollbackPlanner.Plan(request, history, deployment, helm, _clock.UtcNow);
+        IReadOnlyList<QuarantineEntry> annotated = HelmOperations.Quarantine(deployment);
+        if (ResumePlan(request, history, deployment, helm) is { } resumed)
+        {
+            return resumed with { Quarantine = annotated };
+        }
+        if (request.Target.IsPrevious)
+        {
+            // helm rollback's "previous" is version-1, which after a rollback is the bad build: ask the one authority instead.
+            StoredRelease current = history[^1];
+            string? container = request.ContainerName.Length > 0 ? request.ContainerName : null;
+            string? currentDigest = ImageRefs.DigestOf(HelmOperations.ImageOf(current.Release, environment.Cluster.Deployment, container)?.Image);
+            EnvironmentTrust trust = (request.Trust ?? EnvironmentTrust.Empty(environment.Name)).With(annotated);
+            // Whole revisions, as helm compares them (a revision that differs only outside the image counts),
+            // except copies of the current one (a rollback's own revision): rolling back to those changes nothing.
+            var candidates = HelmOperations.Candidates(history, current.Version, environment.Cluster.Deployment, container)
+                .Where(c => history.First(r => r.Version == c.Revision).Release.ManifestHash != current.Release.ManifestHash);
+            LastKnownGoodChoice choice = trust.Choose(currentDigest, candidates, LastKnownGoodSources.PreviousRelease, sameDigest: true);
+            if (choice.IsCurrent && !HelmStatus.IsPending(current.Status))
+            {
+                return HelmRollbackPlanner.Unchanged(request, currentDigest, currentDigest, current.Version, current.Version,
+                    $"skipped rollback (Helm release {helm.Release} revision {current.Version} already runs its last-known-good: {choice.Why})", _clock.UtcNow) with { Quarantine = annotated };
+            }
+            if (choice.Digest is null || choice.Revision is null)
+            {
+                throw new KfmException("RollbackNoHistory", KfmErrorKind.ObjectNotFound,
+                    $"Helm release \"{helm.Release}\" has no earlier revision a rollback may target ({choice.Why}). " +
+                    "Name one with -ToRevision (a quarantined one needs -Force -ForceReason); Get-KfmRolloutHistory -Source Helm lists them.", helm.Release);
+            }
+            request = request with { Target = new RollbackTarget(choice.Revision, null) };
+        }
+        return HelmRollbackPlanner.Plan(request, history, deployment, helm, _clock.UtcNow) with { Quarantine = annotated };
+    }
+
+    /// <summary>
+    /// A rerun of a run whose attempt was killed after it stored its revision (pending-rollback): the
+    /// revision is this run's, so it is finished rather than refused as "another operation is in
+    /// progress". Null when there is nothing of this run's to finish.
+    /// </summary>
+    private MechanismPlan? ResumePlan(RollbackRequest request, IReadOnlyList<StoredRelease> history, V1Deployment deployment, HelmConfig helm)
+    {
+        if (request.Resume is not { Stage: Runs.RunStage.InFlight or Runs.RunStage.Applied } resume || HelmRolloutTarget.Parse(resume.RolloutTarget) is not { } target
+            || target.Release != helm.Release || history.FirstOrDefault(r => r.Version == target.Version) is not { } own || own.Version != history[^1].Version)
+        {
+            return null;
+        }
+        string where = $"{target.Namespace}/{target.Release}";
+        string? container = request.ContainerName.Length > 0 ? request.ContainerName : null;
+        string? digest = ImageRefs.DigestOf(HelmOperations.ImageOf(own.Release, request.Environment.Cluster.Deployment, container)?.Image);
+        if (own.Status != HelmStatus.PendingRollback)
+        {
+            return HelmRollbackPlanner.Unchanged(request, resume.CurrentRef, digest, own.Version - 1, own.Version,
+                $"skipped rollback (this run's revision {own.Version} of Helm release {where} is already {own.Status})", _clock.UtcNow);
+        }
+        JsonObject template = HelmOperations.PodTemplate(own.Release, request.Environment.Cluster.Deployment)
+            ?? throw new KfmException("HelmDeploymentNotInRelease", KfmErrorKind.ObjectNotFound,
+                $"Revision {own.Version} of Helm release \"{helm.Release}\" renders no Deployment \"{request.Environment.Cluster.Deployment}\".", helm.Release);
+        bool atTarget = ClusterRollbackPlanner.SemanticallyEqual(ClusterRollbackPlanner.TemplateWithoutHash(deployment.Spec.Template),
+            StripHash((JsonObject)template.DeepClone()));
+        var plan = new HelmRollbackPlan
+        {
+            Method = RollbackMethod.Helm,
+            Environment = request.Environment.Name,
+            Release = helm.Release,
+            ReleaseNamespace = target.Namespace,
+            DeploymentNamespace = request.Environment.Cluster.Namespace,
+            Deployment = request.Environment.Cluster.Deployment,
+            CurrentVersion = own.Version,
+            TargetVersion = (int)(resume.Run.Records.LastOrDefault(r => r.ToRevision is not null)?.ToRevision ?? own.Version - 1),
+            NewRelease = own.Release,
+            Observed = history.ToDictionary(r => r.Version, r => r.ResourceVersion),
+            Pruned = Array.Empty<int>(),
+            Superseded = history.Where(r => r.Status == HelmStatus.Deployed).Select(r => r.Version).ToList(),
+            DeploymentResourceVersion = deployment.Metadata.ResourceVersion,
+            DeploymentGeneration = deployment.Metadata.Generation ?? 0,
+            TargetTemplate = template,
+            CurrentRef = resume.CurrentRef,
+            TargetRef = digest,
+            FromRevision = resume.Run.Records.LastOrDefault(r => r.FromRevision is not null)?.FromRevision ?? own.Version - 1,
+            ToRevision = resume.Run.Records.LastOrDefault(r => r.ToRevision is not null)?.ToRevision,
+            Changes = Array.Empty<PlannedChange>(),
+            Summary = "",
+            PlannedAt = _clock.UtcNow,
+            Resumes = true,
+            DeploymentAtTarget = atTarget,
+        };
+        var changes = new List<PlannedChange>();
+        if (!atTarget)
+        {
+            changes.Add(HelmRollbackPlanner.PatchChange(plan, plan.Patch(plan.DeploymentResourceVersion)));
+        }
+        changes.AddRange(plan.Superseded.Select(v => HelmRollbackPlanner.StatusChange(target.Namespace, history.First(r => r.Version == v), HelmStatus.Superseded)));
+        changes.Add(HelmRollbackPlanner.StatusChange(target.Namespace, helm.Release, own.Version, HelmStatus.PendingRollback, HelmStatus.Deployed + " (failed if the rollout fails)"));
+        return plan with
+        {
+            Changes = changes,
+            Summary = $"would finish this run's revision {own.Version} of Helm release {where} (pending-rollback, left by an attempt that stopped): " +
+                (atTarget ? "deployment already has its pod template; " : $"give deployment {plan.DeploymentNamespace}/{plan.Deployment} its pod template; ") + "then mark it deployed",
+        };
+    }
+
+    private static JsonObject StripHash(JsonObject template)
+    {
+        (template["metadata"]?["labels"] as JsonObject)?.Remove("pod-template-hash");
+        return template;
     }
 
     /// <summary>
@@ -119,13 +223,16 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
     /// Takes the environment's rollback Lease (the one cluster rollbacks take) for Apply and Await.
     /// When nobody called this, Apply and Await each take it for their own duration.
     /// </summary>
-    public async Task<IAsyncDisposable> LockAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken)
+    public async Task<IRollbackLock> LockAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken)
     {
-        ClusterConfig cluster = request.Environment.Cluster;
-        string holder = $"{request.Actor} ({request.IncidentId ?? "no incident"}) [{Guid.NewGuid().ToString("N")[..8]}]";
-        _lease = await RollbackLease.AcquireAsync(_client, cluster.Namespace, cluster.EffectiveLeaseName, holder, cluster.LeaseDuration, _clock, cancellationToken).ConfigureAwait(false);
-        reporter.Say($"Holding rollback lock {cluster.Namespace}/{cluster.EffectiveLeaseName} as {holder}.");
+        _lease = await ClusterGuards.LockAsync(_client, request, reporter, _clock, cancellationToken).ConfigureAwait(false);
         return new Held(this, _lease);
+    }
+
+    public async Task<string?> CurrentRefAsync(RollbackRequest request, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<StoredRelease> history = await HelmOperations.ReadReleasesAsync(_client, request.Environment, cancellationToken).ConfigureAwait(false);
+        return HelmOperations.Ref(history, request.Environment, request.Container).CurrentRef;
     }
 
     public async Task<RollbackResult> ApplyAsync(RollbackRequest request, MechanismPlan plan, RollbackReporter reporter, CancellationToken cancellationToken)
@@ -183,19 +290,27 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
         IReadOnlyDictionary<int, StoredRelease> byVersion = history.ToDictionary(r => r.Version);
         try
         {
-            // storage.go Create prunes before it writes the new revision.
-            foreach (int version in plan.Pruned)
+            // storage.go Create prunes before it writes the new revision; a resumed run stored it already.
+            StoredRelease created;
+            if (plan.Resumes)
             {
-                await store.DeleteAsync(byVersion[version], cancellationToken).ConfigureAwait(false);
-                sent.Add(HelmRollbackPlanner.DeleteChange(plan.ReleaseNamespace, byVersion[version]));
+                created = byVersion[plan.NewVersion];
             }
-            StoredRelease created = await store.CreateAsync(plan.NewRelease, cancellationToken).ConfigureAwait(false);
-            sent.Add(HelmRollbackPlanner.CreateChange(plan.ReleaseNamespace, plan.NewRelease));
+            else
+            {
+                foreach (int version in plan.Pruned)
+                {
+                    await store.DeleteAsync(byVersion[version], cancellationToken).ConfigureAwait(false);
+                    sent.Add(HelmRollbackPlanner.DeleteChange(plan.ReleaseNamespace, byVersion[version]));
+                }
+                created = await store.CreateAsync(plan.NewRelease, cancellationToken).ConfigureAwait(false);
+                sent.Add(HelmRollbackPlanner.CreateChange(plan.ReleaseNamespace, plan.NewRelease));
+            }
 
             JsonArray patch = plan.Patch(deployment.Metadata.ResourceVersion);
             try
             {
-                for (int attempt = 1; ; attempt++)
+                for (int attempt = 1; !plan.DeploymentAtTarget; attempt++)
                 {
                     try
                     {
@@ -216,7 +331,10 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
                         patch = plan.Patch(now.Metadata.ResourceVersion);
                     }
                 }
-                sent.Add(HelmRollbackPlanner.PatchChange(plan, patch, Safety.Redactor.For(request.Environment)));
+                if (!plan.DeploymentAtTarget)
+                {
+                    sent.Add(HelmRollbackPlanner.PatchChange(plan, patch, Safety.Redactor.For(request.Environment)));
+                }
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
@@ -293,6 +411,10 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
     private static async Task<IReadOnlyList<PlannedChange>> FinishAsync(HelmReleaseStore store, string release, int version, bool succeeded, string? failure, CancellationToken cancellationToken)
     {
         IReadOnlyList<StoredRelease> history = await store.HistoryAsync(release, cancellationToken).ConfigureAwait(false);
+        if (history.Any(r => r.Version == version && r.Status == (succeeded ? HelmStatus.Deployed : HelmStatus.Failed)))
+        {
+            return Array.Empty<PlannedChange>(); // an earlier attempt of this run finished it already
+        }
         StoredRelease rolledBack = history.FirstOrDefault(r => r.Version == version && r.Status == HelmStatus.PendingRollback)
             ?? throw new KfmException("RollbackPlanChanged", KfmErrorKind.ResourceBusy,
                 $"Revision {version} of Helm release {store.Namespace}/{release} is no longer pending-rollback ({history.FirstOrDefault(r => r.Version == version)?.Status ?? "deleted"}); someone else changed the release. Check Get-KfmRolloutHistory -Source Helm.", release);
@@ -373,8 +495,14 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
 
     private static string Sent(IReadOnlyList<PlannedChange> sent) => sent.Count == 0 ? "nothing" : string.Join("; ", sent.Select(c => $"{c.Action} {c.Object}"));
 
-    private sealed class Held(HelmRollbackMechanism owner, RollbackLease lease) : IAsyncDisposable
+    private sealed class Held(HelmRollbackMechanism owner, RollbackLease lease) : IRollbackLock
     {
+        public string Description => lease.Description;
+        public string? PreviousHolder => lease.PreviousHolder;
+        public LeaseTakeover Takeover => lease.Takeover;
+        public string? LostTo => lease.LostTo;
+        public Task EnsureHeldAsync(CancellationToken cancellationToken) => lease.EnsureHeldAsync(cancellationToken);
+
         public async ValueTask DisposeAsync()
         {
             if (ReferenceEquals(owner._lease, lease))

@@ -28,7 +28,16 @@ public sealed record HelmRollbackPlan : MechanismPlan
     /// <summary>The target manifest's pod template that replaces the Deployment's.</summary>
     public required JsonObject TargetTemplate { get; init; }
 
-    public int NewVersion => CurrentVersion + 1;
+    /// <summary>
+    /// Resuming this run's own revision (already stored, pending-rollback, by an attempt that was
+    /// killed): nothing is pruned or created, the Deployment is patched only if it is not at the
+    /// target yet, then the revision is finished as helm does.
+    /// </summary>
+    public bool Resumes { get; init; }
+    /// <summary>Resuming: the Deployment already has the target template, so no patch is sent.</summary>
+    public bool DeploymentAtTarget { get; init; }
+
+    public int NewVersion => Resumes ? CurrentVersion : CurrentVersion + 1;
 
     /// <summary>The Deployment patch: a resourceVersion test, then the target template.</summary>
     public JsonArray Patch(string resourceVersion) => new()

@@ -16,7 +16,7 @@ public static class HelmRollbackPlanner
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    public static HelmRollbackPlan Plan(RollbackRequest request, IReadOnlyList<StoredRelease> history, V1Deployment deployment, HelmConfig helm, DateTimeOffset now)
+    public static MechanismPlan Plan(RollbackRequest request, IReadOnlyList<StoredRelease> history, V1Deployment deployment, HelmConfig helm, DateTimeOffset now)
     {
         EnvironmentConfig environment = request.Environment;
         string release = helm.Release, releaseNamespace = helm.EffectiveNamespace(environment.Cluster);
@@ -37,6 +37,14 @@ public static class HelmRollbackPlanner
                 $"Nothing was changed. {fix} Meanwhile: {Preflight.PreflightErrorIds.WaysOut}", release);
         }
         StoredRelease target = Target(request.Target, history, current, release, deploymentName, request.ContainerName.Length > 0 ? request.ContainerName : null);
+        if (current.Status == HelmStatus.Deployed && target.Release.ManifestHash == current.Release.ManifestHash)
+        {
+            // What helm's rollback would write is what runs (the target is this revision, or a copy of it): a revision
+            // "Rollback to N" would change nothing but the history, and a rerun must not add one.
+            string? digest = ImageRefs.DigestOf(HelmOperations.ImageOf(current.Release, deploymentName, request.ContainerName.Length > 0 ? request.ContainerName : null)?.Image);
+            return Unchanged(request, digest, digest, current.Version, target.Version,
+                $"skipped rollback (revision {current.Version} of Helm release {releaseNamespace}/{release} already renders what revision {target.Version} does)", now);
+        }
 
         IReadOnlyList<ManifestObject> currentObjects = HelmManifest.Parse(current.Release.Manifest, release);
         IReadOnlyList<ManifestObject> targetObjects = HelmManifest.Parse(target.Release.Manifest, release);
@@ -89,6 +97,20 @@ public static class HelmRollbackPlanner
                 (superseded.Count > 0 ? $"; supersede revision(s) {string.Join(", ", plan.Superseded)}" : ""),
         };
     }
+
+    /// <summary>A plan that sends nothing (the release already is where the rollback would take it), saying why.</summary>
+    public static MechanismPlan Unchanged(RollbackRequest request, string? currentRef, string? targetRef, long fromRevision, long toRevision, string summary, DateTimeOffset now) => new()
+    {
+        Method = RollbackMethod.Helm,
+        Environment = request.Environment.Name,
+        CurrentRef = currentRef,
+        TargetRef = targetRef,
+        FromRevision = fromRevision,
+        ToRevision = toRevision,
+        Changes = Array.Empty<PlannedChange>(),
+        Summary = summary,
+        PlannedAt = now,
+    };
 
     /// <summary>prepareRollback's choice of previousVersion, plus a digest target (the newest revision running it).</summary>
     private static StoredRelease Target(RollbackTarget target, IReadOnlyList<StoredRelease> history, StoredRelease current, string release, string deployment, string? container)
