@@ -250,7 +250,7 @@ Describe 'Faults' {
     BeforeAll {
         $lab = Start-Lab
         Start-KfmFreeze -IncidentId INC-9 -Confirm:$false | Out-Null
-        $script:fresh = [Collections.Generic.Queue[string]]::new([string[]] @('bad-latency', 'bad-leak', 'bad-audit', 'bad-dvid', 'bad-contract', 'bad-contract-field'))
+        $script:fresh = [Collections.Generic.Queue[string]]::new([string[]] @('bad-latency', 'bad-leak', 'bad-audit', 'bad-dvid', 'bad-contract', 'bad-contract-field', 'bad-contract-param'))
     }
     AfterAll { Stop-KfmTestLab $lab }
     # Each test rolls back a deploy of its own: after a rollback, running it again changes nothing

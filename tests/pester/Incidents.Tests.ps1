@@ -93,10 +93,11 @@ Import-Module '$KfmManifest'
 `$i = Get-KfmIncident -Id INC-30 -JournalPath '$journal' -WarningVariable w1 -WarningAction SilentlyContinue
 `$again = New-KfmIncident -Id INC-30 -Commander alice -Reason '5xx spike after deploy' -JournalPath '$journal' -Confirm:`$false -WarningVariable w2 -WarningAction SilentlyContinue
 `$null = `$i | Add-KfmTimelineEntry -Event 'Rolled back' -Confirm:`$false -WarningVariable w3 -WarningAction SilentlyContinue
-`$update = New-KfmIncidentUpdate -IncidentId INC-30 -Stage RollingBack -JournalPath '$journal' -Confirm:`$false -WarningVariable w4 -WarningAction SilentlyContinue
+# The update reads the whole timeline past the set-aside fragment: it refuses RollingBack, since no rollback is recorded.
+`$updateError = try { New-KfmIncidentUpdate -IncidentId INC-30 -Stage RollingBack -JournalPath '$journal' -Confirm:`$false -WarningVariable w4 -WarningAction SilentlyContinue | Out-Null; 'none' } catch { `$_.FullyQualifiedErrorId.Split(',')[0] }
 `$after = Get-KfmIncident -Id INC-30 -JournalPath '$journal' -WarningVariable w5 -WarningAction SilentlyContinue
 [pscustomobject]@{ W1 = @(`$w1).Count; W2 = @(`$w2).Count; W3 = @(`$w3).Count; W4 = @(`$w4).Count; W5 = @(`$w5).Count; Warning = [string] `$w1[0]
-    Opened = `$again.IncidentId; Events = (`$after.Timeline.Event -join '|') } | ConvertTo-Json -Compress
+    Opened = `$again.IncidentId; UpdateError = `$updateError; Events = (`$after.Timeline.Event -join '|') } | ConvertTo-Json -Compress
 "@
         $out = Invoke-KfmChildPwsh -Script $script | ConvertFrom-Json
         $out.Opened | Should -Be 'INC-30'
@@ -106,7 +107,8 @@ Import-Module '$KfmManifest'
         $out.W4 | Should -Be 0 -Because 'once set aside, the fragment is never read again'
         $out.W5 | Should -Be 0
         $out.Warning | Should -Match 'cut off mid-write'
-        $out.Events | Should -Match '^Froze deploys\|Rolled back\|Incident update posted'
+        $out.UpdateError | Should -Be 'IncidentUpdateUnsupported'
+        $out.Events | Should -Match '^Froze deploys\|Rolled back$'
         # The fragment is left in place, on its own line; the next record starts on a new line.
         $lines = Get-Content $incident.RecordPath
         $lines | Should -Contain $torn

@@ -409,7 +409,7 @@ Describe 'The preferred pipeline (GitOps)' {
         $gitops = { param($incident) Pipeline $incident ' -Source GitOps' '-Method GitOps -Wait -MergeWith Merge -Timeout 150' }
         # A bad deploy is a commit Argo CD syncs, so the previous incident's freeze is lifted first (as the drill does).
         function Deploy-Bad([string] $Build) {
-            if ((Get-KfmFreeze).Frozen -contains $true) { Stop-KfmFreeze -Force -Confirm:$false -WarningAction SilentlyContinue | Out-Null }
+            if ((Get-KfmFreeze).Frozen -contains $true) { Stop-KfmFreeze -Force -Reason 'runs test: the earlier incidents are over; the next bad deploy follows' -Confirm:$false -WarningAction SilentlyContinue | Out-Null }
             $digest = Publish $Build
             Wait-Served $lab $digest
             $digest

@@ -134,11 +134,13 @@ Describe 'Short digests copied from the tables' {
     AfterAll { Remove-Item env:KFM_ROLLBACK_CONFIG -ErrorAction SilentlyContinue }
 
     It 'accepts sha256: and 12 hex as -ToRef, resolved against the Deployment''s history' {
-        $plan = Get-KfmRollbackPlan -IncidentId INC-1042 -ToRef $Bad.Substring(0, 19) -WarningAction SilentlyContinue
-        $plan.RollbackTargetRef | Should -Be $Bad
-        $plan.ToRevision | Should -Be 5
-        # Bare hex works too; -WhatIf plans (and so resolves) without sending anything.
-        { Invoke-KfmRollback -Method Cluster -IncidentId INC-1042 -ToRef $Bad.Substring(7, 12) -WhatIf } | Should -Not -Throw
+        # The tour rolled back from the bad build, so it is quarantined now: the refusal names the whole
+        # digest the prefix resolved to.
+        $err = { Get-KfmRollbackPlan -IncidentId INC-1042 -ToRef $Bad.Substring(0, 19) -WarningAction SilentlyContinue } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'RollbackTargetQuarantined,*'
+        $err.Exception.Message | Should -Match ([regex]::Escape($Bad))
+        # Bare hex works too; -WhatIf plans (and so resolves) without sending anything, here with the override a quarantined target needs.
+        { Invoke-KfmRollback -Method Cluster -IncidentId INC-1042 -ToRef $Bad.Substring(7, 12) -Force -ForceReason 'tour test: a bare-hex prefix resolves' -WhatIf } | Should -Not -Throw
     }
 
     It 'refuses a prefix no revision has, naming the digests it has' {

@@ -405,7 +405,7 @@ public sealed class RollbackEngine
         if (resume is { Stage: RunStage.InFlight } && ImageRefs.IsImmutable(resume.TargetRef) && request.Target.RevertCommit is null)
         {
             // The change may have gone out: plan towards the recorded target, never a fresh "previous" (which now may be the bad build).
-            prepared = prepared with { Target = ImageRefs.IsDigest(resume.TargetRef) ? new RollbackTarget(null, resume.TargetRef) : request.Target };
+            prepared = prepared with { Target = ImageRefs.IsDigest(resume.TargetRef) ? new RollbackTarget(null, resume.TargetRef) { ReplicaSet = resume.RolloutTarget } : request.Target };
         }
         return new RunPlanning(prepared, context, named, resume?.Stage switch
         {

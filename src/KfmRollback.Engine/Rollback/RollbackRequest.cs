@@ -13,6 +13,13 @@ public sealed record RollbackTarget(long? Revision, string? Digest, string? Reve
 {
     public static RollbackTarget Previous { get; } = new(null, null);
 
+    /// <summary>
+    /// The ReplicaSet a run recorded for its digest target (set by the engine when it resumes a run):
+    /// it picks among revisions that run the same digest with other settings (a config-only deploy),
+    /// where the digest alone is ambiguous. Never set from parameters.
+    /// </summary>
+    public string? ReplicaSet { get; init; }
+
     public bool IsPrevious => Digest is null && RevertCommit is null && (Revision ?? 0) == 0;
 
     /// <summary>How many targets were named: more than one is a contradiction to refuse.</summary>

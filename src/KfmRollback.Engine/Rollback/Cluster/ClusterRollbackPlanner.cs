@@ -60,7 +60,7 @@ public static class ClusterRollbackPlanner
         string name = deployment.Metadata.Name;
         IReadOnlyList<V1ReplicaSet> owned = DeploymentRevisions.Owned(deployment, replicaSets);
         V1ReplicaSet targetSet = target.Digest is not null
-            ? FindByDigest(name, owned, target.Digest, container)
+            ? FindByDigest(name, owned, target.Digest, container, target.ReplicaSet)
             : FindByRevision(name, owned, target.Revision ?? 0);
 
         if (deployment.Spec.Paused == true && !allowPaused)
@@ -133,7 +133,7 @@ public static class ClusterRollbackPlanner
         return ordered[1].Set;
     }
 
-    private static V1ReplicaSet FindByDigest(string name, IReadOnlyList<V1ReplicaSet> owned, string given, string? container)
+    private static V1ReplicaSet FindByDigest(string name, IReadOnlyList<V1ReplicaSet> owned, string given, string? container, string? recordedReplicaSet)
     {
         // A short digest copied from a table names the one revision digest it starts.
         string digest = ImageRefs.ResolvePrefix(given, owned.Select(rs => ImageRefs.DigestOf(PodTemplates.ContainerImage(rs.Spec.Template, container, name))),
@@ -149,6 +149,11 @@ public static class ClusterRollbackPlanner
             throw new KfmException("RollbackTargetNotInHistory", KfmErrorKind.ObjectNotFound,
                 $"No revision of deployment \"{name}\" runs {digest}; it may have been cleaned up by revisionHistoryLimit. " +
                 "Check Get-KfmRolloutHistory, or roll back through Git with -Method GitOps -ToRef.", digest);
+        }
+        if (matches.Count > 1 && recordedReplicaSet is not null && matches.FirstOrDefault(m => m.Set.Metadata.Name == recordedReplicaSet).Set is { } recorded)
+        {
+            // A resumed run's own target: the ReplicaSet it recorded, whatever its revision number is now.
+            return recorded;
         }
         if (matches.Count > 1 && !TemplatesAllEqual(matches.Select(m => m.Set)))
         {

@@ -78,6 +78,8 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
         {
             return resumed with { Quarantine = annotated };
         }
+        // A release stuck pending-* (not this run's own pending-rollback, resumed above) is refused before any target is chosen.
+        HelmRollbackPlanner.RefusePending(environment, history, helm);
         if (request.Target.IsPrevious)
         {
             // helm rollback's "previous" is version-1, which after a rollback is the bad build: ask the one authority instead.

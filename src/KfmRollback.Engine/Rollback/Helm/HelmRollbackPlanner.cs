@@ -16,18 +16,17 @@ public static class HelmRollbackPlanner
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    public static MechanismPlan Plan(RollbackRequest request, IReadOnlyList<StoredRelease> history, V1Deployment deployment, HelmConfig helm, DateTimeOffset now)
+    /// <summary>
+    /// helm/helm#9548: an interrupted helm operation leaves its revision pending-*, and every later
+    /// upgrade fails with helm's "another operation (install/upgrade/rollback) is in progress". Checked
+    /// before any target is chosen, so the operator learns the release is stuck, not that it has no history.
+    /// </summary>
+    public static void RefusePending(EnvironmentConfig environment, IReadOnlyList<StoredRelease> history, HelmConfig helm)
     {
-        EnvironmentConfig environment = request.Environment;
-        string release = helm.Release, releaseNamespace = helm.EffectiveNamespace(environment.Cluster);
-        string deploymentName = environment.Cluster.Deployment;
-
-        // storage.go Last: the highest revision, whatever its status, is helm's currentRelease.
+        string release = helm.Release;
         StoredRelease current = history[^1];
         if (HelmStatus.IsPending(current.Status))
         {
-            // helm/helm#9548: an interrupted helm operation leaves its revision pending-*, and every later
-            // upgrade fails with helm's "another operation (install/upgrade/rollback) is in progress".
             StoredRelease? deployed = history.LastOrDefault(r => r.Status == HelmStatus.Deployed);
             string fix = deployed is not null
                 ? $"If no helm operation is still running (find who deploys), fix the stuck release as helm advises: 'helm rollback {release} {deployed.Version} --wait' (revision {deployed.Version} is the last deployed), then plan again."
@@ -36,6 +35,17 @@ public static class HelmRollbackPlanner
                 $"Preflight check helm-release-status failed for {environment.Name}: another operation (install/upgrade/rollback) is in progress: revision {current.Version} of Helm release \"{release}\" is {current.Status}. " +
                 $"Nothing was changed. {fix} Meanwhile: {Preflight.PreflightErrorIds.WaysOut}", release);
         }
+    }
+
+    public static MechanismPlan Plan(RollbackRequest request, IReadOnlyList<StoredRelease> history, V1Deployment deployment, HelmConfig helm, DateTimeOffset now)
+    {
+        EnvironmentConfig environment = request.Environment;
+        string release = helm.Release, releaseNamespace = helm.EffectiveNamespace(environment.Cluster);
+        string deploymentName = environment.Cluster.Deployment;
+
+        // storage.go Last: the highest revision, whatever its status, is helm's currentRelease.
+        StoredRelease current = history[^1];
+        RefusePending(environment, history, helm);
         StoredRelease target = Target(request.Target, history, current, release, deploymentName, request.ContainerName.Length > 0 ? request.ContainerName : null);
         if (current.Status == HelmStatus.Deployed && target.Release.ManifestHash == current.Release.ManifestHash)
         {
