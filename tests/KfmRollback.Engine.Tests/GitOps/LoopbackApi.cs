@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
+using KfmRollback.Engine.Tests.Support;
 
 namespace KfmRollback.Engine.Tests.GitOps;
 
@@ -70,13 +71,7 @@ public sealed class LoopbackApi : IDisposable
 
     public void Dispose()
     {
-        _listener.Stop();
-        // On Linux, Close after Stop looks each prefix's endpoint up again to unregister it, which binds
-        // the port anew (HttpEndPointManager.RemovePrefixInternal -> GetEPListener); when another process
-        // has taken the freed port meanwhile (parallel test runs) that throws "Address already in use",
-        // though Stop released everything. Seen twice in full runs; nothing is left to release then.
-        try { _listener.Close(); }
-        catch (HttpListenerException) { }
+        LoopbackListeners.Release(_listener);
         _loop.Wait(TimeSpan.FromSeconds(5));
     }
 }

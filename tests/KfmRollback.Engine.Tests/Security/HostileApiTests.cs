@@ -52,8 +52,7 @@ internal sealed class RecordingServer : IDisposable
 
     public void Dispose()
     {
-        _listener.Stop();
-        _listener.Close();
+        LoopbackListeners.Release(_listener);
     }
 }
 

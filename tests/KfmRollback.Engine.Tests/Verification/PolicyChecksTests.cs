@@ -108,7 +108,7 @@ public sealed class PolicyChecksTests : IDisposable
 
     public void Dispose()
     {
-        _listener.Close();
+        LoopbackListeners.Release(_listener);
         Environment.SetEnvironmentVariable("KFM_TEST_PROBE_TOKEN", null);
         Environment.SetEnvironmentVariable("KFM_TEST_PROBE_RESTRICTED", null);
     }

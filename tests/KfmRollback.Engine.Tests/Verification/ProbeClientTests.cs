@@ -202,7 +202,7 @@ public sealed class ProbeClientTests : IDisposable
     public void Dispose()
     {
         _stop.Cancel();
-        _listener.Close();
+        LoopbackListeners.Release(_listener);
         _stop.Dispose();
     }
 }
