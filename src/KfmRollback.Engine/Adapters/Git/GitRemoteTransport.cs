@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using KfmRollback.Engine.Core;
 using LibGit2Sharp;
 using LibGit2Sharp.Handlers;
 
@@ -82,6 +83,10 @@ public sealed partial class GitRemoteTransport
                 return !_cancellation.IsCancellationRequested;
             },
         };
+        // libgit2's local transport writes the remote ref without comparing it with the value it checked the
+        // fast-forward against, so two processes pushing into one repository on disk could each "succeed" and
+        // one lose its commit. Pushes through this transport into the same local repository take turns.
+        using var turn = LocalGitDirectory(remote.Url) is { } gitDir ? FileLock.Acquire(Path.Combine(gitDir, "kfm-push")) : null;
         // A temporary local ref carries the commit: a refspec needs a ref, and this one never becomes a checked-out branch.
         const string temp = "refs/kfm-rollback/push";
         repository.Refs.Add(temp, commit, allowOverwrite: true);
@@ -99,6 +104,17 @@ public sealed partial class GitRemoteTransport
         }
         if (rejection is not null)
             throw new GitRemoteException(GitRemoteFailure.Rejected, "push", Sanitize(rejection), null);
+    }
+
+    /// <summary>The git directory of a remote on this machine (a file:// URL or a path), else null.</summary>
+    private static string? LocalGitDirectory(string url)
+    {
+        string? path = url.Contains("://", StringComparison.Ordinal)
+            ? Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.IsFile ? uri.LocalPath : null
+            : Path.GetFullPath(url);
+        if (path is null || !Repository.IsValid(path)) return null;
+        using var repository = new Repository(path);
+        return repository.Info.Path;
     }
 
     private FetchOptions FetchOptions(bool prune) => new()
