@@ -16,15 +16,16 @@ public sealed class SaveKfmRollbackReceiptCommand : ReceiptStoreCmdlet
     {
         ReceiptStoreLocation location = ResolveStoreLocation();
         string digest = ReceiptDigest.Of(Receipt);
-        if (!ShouldProcess($"{location.Path}{(location.IsGit ? " (git)" : string.Empty)}", $"Store receipt {digest} for incident {Receipt.IncidentId}"))
+        if (!ShouldProcess(location.Description, $"Store receipt {digest} for incident {Receipt.IncidentId}"))
         {
             return;
         }
 
-        ReceiptSaveResult result = location.Open(forWriting: true).Save(Receipt);
+        // In a shared store (git remote, blob container) Save returns only once the receipt landed there.
+        ReceiptSaveResult result = location.Open(forWriting: true, cancellation: StopToken).Save(Receipt);
         WriteVerbose(result.AlreadyStored
-            ? $"Receipt {result.Digest} was already stored at {result.Path}; nothing written."
-            : $"Stored receipt {result.Digest} at {result.Path}; ledger entry {result.Sequence}, chain head {result.ChainHead}.");
+            ? $"Receipt {result.Digest} was already stored in {location.Description}; nothing written."
+            : $"Stored receipt {result.Digest} in {location.Description}; ledger entry {result.Sequence}, chain head {result.ChainHead}.");
         if (!result.AlreadyStored)
         {
             RecordOnTimeline(result);
