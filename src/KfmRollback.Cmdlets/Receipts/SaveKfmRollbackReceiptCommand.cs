@@ -26,19 +26,24 @@ public sealed class SaveKfmRollbackReceiptCommand : ReceiptStoreCmdlet
         WriteVerbose(result.AlreadyStored
             ? $"Receipt {result.Digest} was already stored in {location.Description}; nothing written."
             : $"Stored receipt {result.Digest} in {location.Description}; ledger entry {result.Sequence}, chain head {result.ChainHead}.");
-        if (!result.AlreadyStored)
-        {
-            RecordOnTimeline(result);
-        }
+        RecordOnTimeline(result);
         WriteObject(result);
     }
 
-    /// <summary>The incident's timeline names the receipt and the chain head, the anchor to keep.</summary>
+    /// <summary>
+    /// The incident's timeline names the receipt and the chain head, the anchor to keep, once: a rerun
+    /// after a save that landed but died before it said so (a job killed as its push completed) says it then.
+    /// </summary>
     private void RecordOnTimeline(ReceiptSaveResult result)
     {
         try
         {
-            OpenJournal().AppendTimeline(Receipt.IncidentId, "OPS",
+            var journal = OpenJournal();
+            if (journal.Get(Receipt.IncidentId).Timeline.Any(e => e.Event.Contains(result.Digest, StringComparison.Ordinal)))
+            {
+                return;
+            }
+            journal.AppendTimeline(Receipt.IncidentId, "OPS",
                 $"Rollback receipt stored: {result.Digest} (chain head {result.ChainHead})", Actor.Current());
         }
         catch (KfmException ex) when (ex.ErrorId is "IncidentNotFound")
