@@ -1,3 +1,5 @@
+using KfmRollback.Engine.Core;
+
 namespace KfmRollback.Engine.Adapters.BlobStorage;
 
 /// <summary>A blob as a listing shows it: its name, the MD5 the service keeps of its content (when it has one) and its size.</summary>
@@ -15,22 +17,15 @@ public enum BlobFailure
 }
 
 /// <summary>
-/// A failed blob call. <see cref="Detail"/> carries the service's status and error code only: the
-/// SDK's own message repeats request headers and URLs, which may hold a SAS signature.
+/// A failed blob call. <see cref="RemoteCallException{TFailure}.Detail"/> carries the service's status and
+/// error code only: the SDK's own message repeats request headers and URLs, which may hold a SAS signature.
 /// </summary>
-public sealed class BlobStorageException : Exception
+public sealed class BlobStorageException : RemoteCallException<BlobFailure>
 {
     public BlobStorageException(BlobFailure failure, string operation, string detail, Exception? inner)
-        : base($"blob {operation} failed ({failure}): {detail}", inner)
+        : base("blob", failure, operation, detail, inner)
     {
-        Failure = failure;
-        Operation = operation;
-        Detail = detail;
     }
-
-    public BlobFailure Failure { get; }
-    public string Operation { get; }
-    public string Detail { get; }
 }
 
 /// <summary>

@@ -17,22 +17,15 @@ public enum GitRemoteFailure
 }
 
 /// <summary>
-/// A failed git network call. <see cref="Detail"/> is libgit2's or the remote's text with any URL user
-/// info stripped; the credential itself never reaches libgit2's messages.
+/// A failed git network call. <see cref="RemoteCallException{TFailure}.Detail"/> is libgit2's or the
+/// remote's text with any URL user info stripped; the credential itself never reaches libgit2's messages.
 /// </summary>
-public sealed class GitRemoteException : Exception
+public sealed class GitRemoteException : RemoteCallException<GitRemoteFailure>
 {
     public GitRemoteException(GitRemoteFailure failure, string operation, string detail, Exception? inner)
-        : base($"git {operation} failed ({failure}): {detail}", inner)
+        : base("git", failure, operation, detail, inner)
     {
-        Failure = failure;
-        Operation = operation;
-        Detail = detail;
     }
-
-    public GitRemoteFailure Failure { get; }
-    public string Operation { get; }
-    public string Detail { get; }
 }
 
 /// <summary>
