@@ -7,7 +7,8 @@
     restore-only project, Debian packages through apt-get where a task needs them).
       Build    the importable module at out/KfmRollback/
       Test     Build, then every xUnit project and every Pester file (in a fresh pwsh against
-               out/KfmRollback); ends with one line 'N passed, N failed, N skipped'.
+               out/KfmRollback); ends with one line 'N passed, N failed, N skipped'. Also installs
+               the npm package azurite (the Blob service the blob receipt store is tested against).
       Package  out/package/KfmRollback.zip (Azure Automation) and a .nupkg (Compress-PSResource)
       Bench    runs bench/*.ps1, each printing 'bench: <name> ratio=<x> target<=<goal>' lines
       Drill    the main job: the rollback runbook end to end, on the embedded lab (-Scenario
@@ -45,6 +46,8 @@ $LabBin = Join-Path $Out 'lab-bin'
 # registry (docker-registry, Distribution 2.8) for the preflight's digest check.
 $TestDebianPackages = @('prometheus', 'lighttpd', 'fonts-dejavu-core', 'docker-registry')
 $PesterVersion = '5.7.1'
+# Azurite (npm) is the Blob service the blob receipt store is tested against, installed under out/tools.
+$AzuriteVersion = '3.37.0'
 # The natives the package carries; others in LibGit2Sharp.NativeBinaries are pruned.
 $NativeRids = @('linux-x64', 'linux-arm64', 'linux-musl-x64', 'win-x64', 'osx-arm64')
 
@@ -86,6 +89,21 @@ function Install-DebianPackage {
     $env:DEBIAN_FRONTEND = 'noninteractive'
     Invoke-Native apt-get @('update', '-qq') -Quiet
     Invoke-Native apt-get (@('install', '-y', '-qq', '--no-install-recommends') + $missing) -Quiet
+}
+
+# Installs the npm package azurite under out/tools (Debian's nodejs/npm first when npm is missing) and
+# tells the tests where its blob service is ($env:KFM_AZURITE_BLOB).
+function Install-Azurite {
+    $tools = Join-Path $Out 'tools'
+    $package = Join-Path $tools 'node_modules/azurite/package.json'
+    $installed = if (Test-Path $package) { (Get-Content -Raw $package | ConvertFrom-Json).version }
+    if ($installed -ne $AzuriteVersion) {
+        if (-not (Get-Command npm -ErrorAction SilentlyContinue)) { Install-DebianPackage @('nodejs', 'npm') }
+        Write-Host "Installing azurite $AzuriteVersion from npm into $tools"
+        New-Item -ItemType Directory -Force $tools | Out-Null
+        Invoke-Native npm @('install', '--prefix', $tools, '--no-audit', '--no-fund', '--no-save', '--loglevel', 'error', "azurite@$AzuriteVersion") -Quiet
+    }
+    $env:KFM_AZURITE_BLOB = Join-Path $tools 'node_modules/.bin/azurite-blob'
 }
 
 function Get-NuGetPackagesFolder {
@@ -189,6 +207,7 @@ function Invoke-PesterSuite {
 
 function Invoke-Test {
     Install-DebianPackage $TestDebianPackages
+    Install-Azurite
     Invoke-Build
     Invoke-BuildLab
     New-Item -ItemType Directory -Force $ResultsDir | Out-Null

@@ -17,7 +17,7 @@ public sealed class GetKfmRollbackReceiptCommand : ReceiptStoreCmdlet
 
     protected override void ProcessRecordCore()
     {
-        ReceiptStore store = ResolveStoreLocation().Open(forWriting: false);
+        ReceiptStore store = ResolveStoreLocation().Open(forWriting: false, cancellation: StopToken);
         if (!string.IsNullOrWhiteSpace(Digest))
         {
             WriteObject(store.Get(Digest));

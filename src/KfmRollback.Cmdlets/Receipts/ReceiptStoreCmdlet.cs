@@ -8,7 +8,8 @@ namespace KfmRollback.Cmdlets.Receipts;
 
 /// <summary>
 /// Base for the receipt-store cmdlets: the store is -Store (a directory, or with -Git a git work
-/// tree), else the environment's <c>receipts</c> configuration.
+/// tree, pushed to its origin when it has one), else the environment's <c>receipts</c> configuration
+/// (a directory, a git repository and its remote, or a blob container).
 /// </summary>
 public abstract class ReceiptStoreCmdlet : KfmConfiguredCmdlet
 {

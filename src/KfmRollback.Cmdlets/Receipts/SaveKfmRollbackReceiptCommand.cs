@@ -16,28 +16,34 @@ public sealed class SaveKfmRollbackReceiptCommand : ReceiptStoreCmdlet
     {
         ReceiptStoreLocation location = ResolveStoreLocation();
         string digest = ReceiptDigest.Of(Receipt);
-        if (!ShouldProcess($"{location.Path}{(location.IsGit ? " (git)" : string.Empty)}", $"Store receipt {digest} for incident {Receipt.IncidentId}"))
+        if (!ShouldProcess(location.Description, $"Store receipt {digest} for incident {Receipt.IncidentId}"))
         {
             return;
         }
 
-        ReceiptSaveResult result = location.Open(forWriting: true).Save(Receipt);
+        // In a shared store (git remote, blob container) Save returns only once the receipt landed there.
+        ReceiptSaveResult result = location.Open(forWriting: true, cancellation: StopToken).Save(Receipt);
         WriteVerbose(result.AlreadyStored
-            ? $"Receipt {result.Digest} was already stored at {result.Path}; nothing written."
-            : $"Stored receipt {result.Digest} at {result.Path}; ledger entry {result.Sequence}, chain head {result.ChainHead}.");
-        if (!result.AlreadyStored)
-        {
-            RecordOnTimeline(result);
-        }
+            ? $"Receipt {result.Digest} was already stored in {location.Description}; nothing written."
+            : $"Stored receipt {result.Digest} in {location.Description}; ledger entry {result.Sequence}, chain head {result.ChainHead}.");
+        RecordOnTimeline(result);
         WriteObject(result);
     }
 
-    /// <summary>The incident's timeline names the receipt and the chain head, the anchor to keep.</summary>
+    /// <summary>
+    /// The incident's timeline names the receipt and the chain head, the anchor to keep, once: a rerun
+    /// after a save that landed but died before it said so (a job killed as its push completed) says it then.
+    /// </summary>
     private void RecordOnTimeline(ReceiptSaveResult result)
     {
         try
         {
-            OpenJournal().AppendTimeline(Receipt.IncidentId, "OPS",
+            var journal = OpenJournal();
+            if (journal.Get(Receipt.IncidentId).Timeline.Any(e => e.Event.Contains(result.Digest, StringComparison.Ordinal)))
+            {
+                return;
+            }
+            journal.AppendTimeline(Receipt.IncidentId, "OPS",
                 $"Rollback receipt stored: {result.Digest} (chain head {result.ChainHead})", Actor.Current());
         }
         catch (KfmException ex) when (ex.ErrorId is "IncidentNotFound")

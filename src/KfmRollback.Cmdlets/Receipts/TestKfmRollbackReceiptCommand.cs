@@ -32,7 +32,7 @@ public sealed class TestKfmRollbackReceiptCommand : ReceiptStoreCmdlet
     {
         ReceiptStoreLocation location = ResolveStoreLocation();
         string? publicKeyPem = location.ReadPublicKey(PublicKey is null ? null : GetUnresolvedProviderPathFromPSPath(PublicKey));
-        ReceiptStore store = location.Open(forWriting: false);
+        ReceiptStore store = location.Open(forWriting: false, cancellation: StopToken);
         string evidence = EvidencePath is not null ? GetUnresolvedProviderPathFromPSPath(EvidencePath)
             : Store is null ? ResolveEnvironment(required: false)?.EvidenceDirectory ?? location.EvidenceDirectory : location.EvidenceDirectory;
         ReceiptStoreReport report = KfmRollback.Engine.Evidence.EvidenceVerification.Check(store, store.Verify(Anchor, publicKeyPem), new KfmRollback.Engine.Evidence.EvidenceStore(evidence));
@@ -47,7 +47,7 @@ public sealed class TestKfmRollbackReceiptCommand : ReceiptStoreCmdlet
             string where = first.Sequence is { } seq ? $"ledger entry {seq}" : "the store";
             string file = first.Path is null ? string.Empty : $" ({first.Path})";
             var error = new KfmException(first.Kind.ToString(), KfmErrorKind.InvalidData,
-                $"Receipt store '{location.Path}' failed verification at {where}{file}: {first.Detail}" +
+                $"Receipt store '{location.Description}' failed verification at {where}{file}: {first.Detail}" +
                 (report.Problems.Count > 1 ? $" ({report.Problems.Count - 1} more problem(s) in the report)." : string.Empty),
                 location.Path);
             WriteError(ErrorRecords.From(error));

@@ -26,23 +26,29 @@ public sealed class GitCredential
     /// The credential a cmdlet passed, else the token named by gitops.token_env / token_file
     /// (as user "x-access-token", which GitHub and Azure DevOps both accept), else none.
     /// </summary>
-    public static GitCredential? Resolve(GitOpsConfig config, GitCredential? passed)
+    public static GitCredential? Resolve(GitOpsConfig config, GitCredential? passed) =>
+        passed ?? FromReference(config.TokenEnv, config.TokenFile, "gitops", GitOpsErrorIds.TokenUnavailable, "Set it, or pass -Credential.");
+
+    /// <summary>
+    /// The token a configuration section names by reference (<c>&lt;section&gt;.token_env</c> or
+    /// <c>token_file</c>), as user "x-access-token"; null when it names none. A reference to nothing
+    /// is an error <paramref name="errorId"/> ending with <paramref name="remedy"/>.
+    /// </summary>
+    public static GitCredential? FromReference(string? tokenEnv, string? tokenFile, string section, string errorId, string remedy)
     {
-        if (passed is not null)
-            return passed;
-        if (config.TokenEnv is { } env)
+        if (tokenEnv is { } env)
         {
             string? token = System.Environment.GetEnvironmentVariable(env);
             if (string.IsNullOrWhiteSpace(token))
-                throw new KfmException(GitOpsErrorIds.TokenUnavailable, KfmErrorKind.InvalidArgument,
-                    $"gitops.token_env names ${env}, which is not set. Set it, or pass -Credential.", env);
+                throw new KfmException(errorId, KfmErrorKind.InvalidArgument,
+                    $"{section}.token_env names ${env}, which is not set. {remedy}", env);
             return new GitCredential("x-access-token", token.Trim());
         }
-        if (config.TokenFile is { } file)
+        if (tokenFile is { } file)
         {
             if (!File.Exists(file))
-                throw new KfmException(GitOpsErrorIds.TokenUnavailable, KfmErrorKind.InvalidArgument,
-                    $"gitops.token_file {file} does not exist. Create it, or pass -Credential.", file);
+                throw new KfmException(errorId, KfmErrorKind.InvalidArgument,
+                    $"{section}.token_file {file} does not exist. {remedy.Replace("Set it", "Create it", StringComparison.Ordinal)}", file);
             return new GitCredential("x-access-token", File.ReadAllText(file).Trim());
         }
         return null;

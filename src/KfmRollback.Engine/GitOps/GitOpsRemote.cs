@@ -17,8 +17,14 @@ public static partial class GitOpsRemote
     public static bool LibGit2HasSsh => GlobalSettings.Version.Features.HasFlag(BuiltInFeatures.Ssh);
 
     /// <summary>Accepts https, http to a loopback host (test servers), and file; refuses everything else.</summary>
-    public static void EnsureSupported(string url)
+    public static void EnsureSupported(string url) =>
+        EnsureSupported(url, GitOpsErrorIds.UnsupportedTransport, "the GitOps repository", "Use an https:// URL (gitops.url) or a local clone (gitops.path).");
+
+    /// <summary>As <see cref="EnsureSupported(string)"/>, for another repository: <paramref name="errorId"/>, what it is, and the fix.</summary>
+    public static void EnsureSupported(string url, string errorId, string what, string remedy)
     {
+        KfmException Unsupported(string why) => new(errorId, KfmErrorKind.InvalidArgument, $"Cannot reach {what}: {why}. {remedy}", Safety.Redactor.Default.Url(url));
+
         if (ScpLike().IsMatch(url) || url.StartsWith("ssh://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("git+ssh://", StringComparison.OrdinalIgnoreCase))
             throw Unsupported("SSH remotes are not supported by the bundled libgit2 transport");
         if (!url.Contains("://", StringComparison.Ordinal) && Directory.Exists(url))
@@ -35,8 +41,4 @@ public static partial class GitOpsRemote
     }
 
     public static bool IsLoopback(Uri uri) => Transport.IsLoopback(uri);
-
-    private static KfmException Unsupported(string why) =>
-        new(GitOpsErrorIds.UnsupportedTransport, KfmErrorKind.InvalidArgument,
-            $"Cannot reach the GitOps repository: {why}. Use an https:// URL (gitops.url) or a local clone (gitops.path).");
 }

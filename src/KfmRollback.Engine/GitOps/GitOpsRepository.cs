@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.RegularExpressions;
 using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Adapters.Git;
 using KfmRollback.Engine.Core;
 using LibGit2Sharp;
 
@@ -12,7 +12,7 @@ namespace KfmRollback.Engine.GitOps;
 /// StateDirectory/gitops/&lt;hash of url&gt;. Every network call goes through here so credentials are
 /// applied in one place and never appear in an error.
 /// </summary>
-public sealed partial class GitOpsRepository : IDisposable
+public sealed class GitOpsRepository : IDisposable
 {
     public const string RemoteName = "origin";
     private readonly GitCredential? _credential;
@@ -62,7 +62,7 @@ public sealed partial class GitOpsRepository : IDisposable
                 Directory.CreateDirectory(Path.GetDirectoryName(dir)!);
                 try
                 {
-                    Network(() => Repository.Clone(url, dir, new CloneOptions(FetchOptions(resolved, cancellationToken, progress))), url, "clone", cancellationToken);
+                    Network(() => Transport(resolved, cancellationToken, progress).Clone(url, dir), url);
                 }
                 catch (OperationCanceledException)
                 {
@@ -90,22 +90,11 @@ public sealed partial class GitOpsRepository : IDisposable
         if (Repo.Network.Remotes[RemoteName] is not { } remote)
             return;
         var refspecs = remote.FetchRefSpecs.Select(r => r.Specification).ToList();
-        var options = FetchOptions(_credential, _cancellation, _progress);
-        options.Prune = true;
-        Network(() => Commands.Fetch(Repo, RemoteName, refspecs, options, null), remote.Url, "fetch", _cancellation);
+        Network(() => Transport(_credential, _cancellation, _progress).Fetch(Repo, RemoteName, refspecs, prune: true), remote.Url);
     }
 
-    private static FetchOptions FetchOptions(GitCredential? credential, CancellationToken cancellation, Action<string, int>? progress) => new()
-    {
-        CredentialsProvider = credential?.Handler(),
-        OnTransferProgress = p =>
-        {
-            if (p.TotalObjects > 0)
-                progress?.Invoke($"Receiving objects {p.ReceivedObjects}/{p.TotalObjects}", (int)(100L * p.ReceivedObjects / p.TotalObjects));
-            return !cancellation.IsCancellationRequested;
-        },
-        OnProgress = _ => !cancellation.IsCancellationRequested,
-    };
+    private static GitRemoteTransport Transport(GitCredential? credential, CancellationToken cancellation, Action<string, int>? progress) =>
+        new(credential?.Handler(), cancellation, progress);
 
     /// <summary>The deploy branch's tip: the remote-tracking branch after fetch, or the local branch without a remote.</summary>
     public Commit DeployTip()
@@ -134,38 +123,18 @@ public sealed partial class GitOpsRepository : IDisposable
     {
         var remote = Repo.Network.Remotes[RemoteName] ?? throw new KfmException(GitOpsErrorIds.RepositoryUnavailable, KfmErrorKind.InvalidOperation,
             "The GitOps clone has no 'origin' remote to push to. Add one, or set gitops.url.");
-        string? rejection = null;
-        var options = new PushOptions
+        Network(() =>
         {
-            CredentialsProvider = _credential?.Handler(),
-            OnPushStatusError = e => rejection = e.Message,
-            // Cancelling before the ref updates are sent leaves the remote as it was; libgit2 updates refs only after the pack is whole.
-            OnNegotiationCompletedBeforePush = _ => !_cancellation.IsCancellationRequested,
-            OnPackBuilderProgress = (_, _, _) => !_cancellation.IsCancellationRequested,
-            OnPushTransferProgress = (current, total, _) =>
+            try
             {
-                if (total > 0)
-                    _progress?.Invoke($"Writing objects {current}/{total}", (int)(100L * current / total));
-                return !_cancellation.IsCancellationRequested;
-            },
-        };
-        // A temporary local ref carries the commit: a refspec needs a ref, and this one never becomes a checked-out branch.
-        string temp = "refs/kfm-rollback/push";
-        Repo.Refs.Add(temp, commit.Id, allowOverwrite: true);
-        try
-        {
-            Network(() => Repo.Network.Push(remote, $"{temp}:refs/heads/{remoteBranch}", options), remote.Url, "push", _cancellation);
-        }
-        catch (KfmException e) when (e.ErrorId == GitOpsErrorIds.RepositoryUnavailable && IsRejection(e.Message))
-        {
-            throw Rejected(remoteBranch, e.Message, e);
-        }
-        finally
-        {
-            Repo.Refs.Remove(temp);
-        }
-        if (rejection is not null)
-            throw Rejected(remoteBranch, Sanitize(rejection), null);
+                Transport(_credential, _cancellation, _progress).Push(Repo, RemoteName, commit.Id, remoteBranch);
+            }
+            catch (GitRemoteException rejected) when (rejected.Failure == GitRemoteFailure.Rejected)
+            {
+                // Mapped here, not after Network: KfmException keeps no lower exception to match on.
+                throw Rejected(remoteBranch, rejected.Detail, rejected);
+            }
+        }, remote.Url);
         Fetch();
     }
 
@@ -179,31 +148,22 @@ public sealed partial class GitOpsRepository : IDisposable
         new(GitOpsErrorIds.PushRejected, KfmErrorKind.InvalidOperation,
             $"The GitOps remote rejected the push to '{branch}' ({why}). Nothing was forced; fetch, check the branch and its hooks, then rerun.", branch, inner);
 
-    private static bool IsRejection(string message) =>
-        message.Contains("fast-forward", StringComparison.OrdinalIgnoreCase) || message.Contains("fastforward", StringComparison.OrdinalIgnoreCase) || message.Contains("rejected", StringComparison.OrdinalIgnoreCase)
-        || message.Contains("hook", StringComparison.OrdinalIgnoreCase) || message.Contains("contains commits that are not present", StringComparison.OrdinalIgnoreCase);
-
-    private static void Network(Action action, string url, string what, CancellationToken cancellation)
+    /// <summary>Transport failures as the GitOps errors scripts match on (a rejected push is mapped in <see cref="Push"/>).</summary>
+    private static void Network(Action action, string url)
     {
-        cancellation.ThrowIfCancellationRequested();
         try
         {
             action();
         }
-        catch (LibGit2SharpException e) when (cancellation.IsCancellationRequested)
+        catch (GitRemoteException e) when (e.Failure == GitRemoteFailure.Authentication)
         {
-            throw new OperationCanceledException($"Git {what} was cancelled.", e, cancellation);
+            throw new KfmException(GitOpsErrorIds.AuthenticationFailed, KfmErrorKind.PermissionDenied,
+                $"The GitOps remote {Safety.Redactor.Default.Url(url)} refused the credentials on {e.Operation}. Check gitops.token_env/token_file or -Credential.", e.Operation, e);
         }
-        catch (LibGit2SharpException e)
+        catch (GitRemoteException e)
         {
-            string message = Sanitize(e.Message);
-            bool auth = message.Contains("401", StringComparison.Ordinal) || message.Contains("authentication", StringComparison.OrdinalIgnoreCase)
-                || message.Contains("credentials", StringComparison.OrdinalIgnoreCase) || message.Contains("403", StringComparison.Ordinal);
-            if (auth)
-                throw new KfmException(GitOpsErrorIds.AuthenticationFailed, KfmErrorKind.PermissionDenied,
-                    $"The GitOps remote {Safety.Redactor.Default.Url(url)} refused the credentials on {what}. Check gitops.token_env/token_file or -Credential.", what, e);
             throw new KfmException(GitOpsErrorIds.RepositoryUnavailable, KfmErrorKind.ConnectionError,
-                $"Git {what} with {Safety.Redactor.Default.Url(url)} failed: {message}", what, e);
+                $"Git {e.Operation} with {Safety.Redactor.Default.Url(url)} failed: {e.Detail}", e.Operation, e);
         }
     }
 

@@ -1,5 +1,6 @@
 using LibGit2Sharp;
 using KfmRollback.Engine.Core;
+using KfmRollback.Engine.GitOps;
 
 namespace KfmRollback.Engine.Receipts;
 
@@ -12,11 +13,24 @@ public sealed class GitReceiptStoreOptions
     /// <summary>Commit author; falls back to git config user.name/user.email, then "KfmRollback &lt;kfm-rollback@localhost&gt;".</summary>
     public string? AuthorName { get; init; }
     public string? AuthorEmail { get; init; }
+    /// <summary>
+    /// The shared repository receipts are pushed to (https, http to loopback, file). Null: the clone's
+    /// <c>origin</c> when it has one; a clone without a remote is a store on this machine only.
+    /// </summary>
+    public string? RemoteUrl { get; init; }
+    /// <summary>Credentials for <see cref="RemoteUrl"/> over HTTPS (a token by reference, see GitCredential.FromReference).</summary>
+    public GitCredential? Credential { get; init; }
+    /// <summary>Ctrl+C: stops a fetch or push between packets.</summary>
+    public CancellationToken Cancellation { get; init; }
+    /// <summary>Runs just before each push, after the local commit (tests: a concurrent writer lands, or the process dies, exactly there).</summary>
+    internal Action? BeforePush { get; init; }
 }
 
 /// <summary>
 /// A receipt store kept in a git work tree: every save is one commit holding the receipt, its signature
-/// and the new ledger line, so the git history is a second, independent record of the chain.
+/// and the new ledger line, so the git history is a second, independent record of the chain. With a
+/// remote, the work tree is this machine's clone of the shared store: every save is fetched, chained on
+/// the remote's head, committed and pushed without force, and counts only once the push landed.
 /// </summary>
 public sealed class GitReceiptStore : ReceiptStore
 {
@@ -26,7 +40,7 @@ public sealed class GitReceiptStore : ReceiptStore
     }
 }
 
-internal sealed class GitStoreBackend : IReceiptStoreBackend
+internal sealed partial class GitStoreBackend : IReceiptStoreBackend
 {
     internal const string FallbackName = "KfmRollback";
     internal const string FallbackEmail = "kfm-rollback@localhost";
@@ -47,7 +61,8 @@ internal sealed class GitStoreBackend : IReceiptStoreBackend
     }
 
     public string Directory { get; }
-    public string Description => $"git work tree {_workTree}" + (_relativeDir.Length > 0 ? $", directory {_relativeDir}" : string.Empty);
+    public string Description => $"git work tree {_workTree}" + (_relativeDir.Length > 0 ? $", directory {_relativeDir}" : string.Empty)
+        + (RemoteUrl() is { } remote ? $", remote {Safety.Redactor.Default.Url(remote)}" : string.Empty);
 
     // Inside .git so the lock never shows up as an untracked file in the store.
     public string LockFilePath
@@ -74,6 +89,7 @@ internal sealed class GitStoreBackend : IReceiptStoreBackend
                     throw new KfmException("ReceiptStoreNotARepository", KfmErrorKind.InvalidOperation,
                         $"{_workTree} is a bare repository; receipts need a work tree. Clone it and point the store at the clone.", _workTree);
                 EnsureBranch(repo);
+                EnsureRemote(repo);
             }
             System.IO.Directory.CreateDirectory(Directory);
         }

@@ -11,6 +11,8 @@ public sealed class ReceiptStoreOptions
     /// <summary>When set, every new receipt also gets a <c>&lt;hex&gt;.dsse.json</c> envelope.</summary>
     public DsseSigner? Signer { get; init; }
     public TimeSpan LockTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>Shared stores: how many times a save is chained again after a concurrent writer landed first.</summary>
+    public int MaxSaveAttempts { get; init; } = 25;
 }
 
 /// <summary>
@@ -30,6 +32,7 @@ public class ReceiptStore
     private readonly IReceiptStoreBackend _backend;
     private readonly ReceiptStoreOptions _options;
     private readonly IClock _clock;
+    private bool _synchronized;
 
     /// <summary>A store in a plain directory (created on first save).</summary>
     public ReceiptStore(string directory, ReceiptStoreOptions? options = null)
@@ -51,7 +54,10 @@ public class ReceiptStore
 
     /// <summary>
     /// Stores a receipt and records it in the ledger. Saving the same receipt again returns the existing
-    /// record without a new ledger line; a different file under the same name is a conflict.
+    /// record without a new ledger line; a different file under the same name is a conflict. In a shared
+    /// store (a git remote, a blob container) the save starts from the shared chain head and counts only
+    /// once it landed there: when a concurrent writer lands first, the ledger line is chained again on top
+    /// of theirs and the save retried (at most <see cref="ReceiptStoreOptions.MaxSaveAttempts"/> times).
     /// </summary>
     public ReceiptSaveResult Save(RollbackReceipt receipt)
     {
@@ -62,10 +68,44 @@ public class ReceiptStore
 
         _backend.Prepare();
         using var storeLock = StoreLock.Acquire(_backend.LockFilePath, _options.LockTimeout, _backend.Description);
-        _backend.EnsureReadyForWrite();
+        for (var attempt = 1; ; attempt++)
+        {
+            if (_backend.IsShared) _backend.Refresh(forSave: true);
+            _backend.EnsureReadyForWrite();
+            try
+            {
+                var result = SaveOnce(receipt, digest);
+                _synchronized = true;
+                return result;
+            }
+            catch (ReceiptStoreRaceLost lost)
+            {
+                if (attempt >= _options.MaxSaveAttempts)
+                    throw new KfmException("ReceiptStoreContended", KfmErrorKind.ResourceBusy,
+                        $"The receipt is NOT stored: another writer landed first in {_backend.Description} on each of {attempt} attempts (last: {lost.Message}). " +
+                        "Rerun Save-KfmRollbackReceipt; it chains the receipt on top of what the others stored.", _backend.Description, lost);
+                Thread.Sleep(RetryDelay(attempt));
+            }
+        }
+    }
 
-        var oldLedger = File.Exists(LedgerPath) ? File.ReadAllBytes(LedgerPath) : null;
-        var entries = IntactEntries(oldLedger ?? Array.Empty<byte>());
+    /// <summary>Exponential backoff with jitter, so writers that collided do not collide again in step.</summary>
+    private static TimeSpan RetryDelay(int attempt)
+    {
+        var ceiling = Math.Min(2000, 50 << Math.Min(attempt, 10));
+        return TimeSpan.FromMilliseconds(ceiling / 2 + Random.Shared.Next(ceiling / 2 + 1));
+    }
+
+    private ReceiptSaveResult SaveOnce(RollbackReceipt receipt, string digest)
+    {
+        var entries = IntactEntries(File.Exists(LedgerPath) ? File.ReadAllBytes(LedgerPath) : Array.Empty<byte>());
+        // What an interrupted save on this machine never landed goes first, each on its own ledger line.
+        foreach (var pending in _backend.Pending())
+        {
+            if (pending.Digest == digest || entries.Any(e => e.ReceiptDigest == pending.Digest)) continue;
+            entries.Add(Write(pending.Receipt, pending.Digest, pending.Signature, entries, recorded: null).Entry);
+        }
+
         var path = ReceiptPath(digest);
         var sigPath = SignaturePath(digest);
         var recorded = entries.FirstOrDefault(e => e.ReceiptDigest == digest);
@@ -73,55 +113,87 @@ public class ReceiptStore
         if (fileExists) EnsureFileHolds(path, digest);
         if (fileExists && recorded is not null)
         {
+            // Recorded here but never pushed (the remote had no receipts yet when a save died): it lands now.
+            var landedBefore = _backend.IsPublished(path);
+            _backend.Publish();
             return new ReceiptSaveResult(digest, path, LedgerPath, recorded.Seq, entries[^1].EntryDigest,
-                _backend.RecordedBy(path), File.Exists(sigPath) ? sigPath : null, AlreadyStored: true);
+                _backend.RecordedBy(path), File.Exists(sigPath) ? sigPath : null, AlreadyStored: landedBefore);
         }
+        var written = Write(receipt, digest, signature: null, entries, recorded);
+        _backend.Publish();
+        return new ReceiptSaveResult(digest, path, LedgerPath, written.Entry.Seq, written.ChainHead, written.CommitId,
+            File.Exists(sigPath) ? sigPath : null, AlreadyStored: false);
+    }
 
+    /// <summary>
+    /// Writes the receipt (and its envelope) when missing, appends its ledger line unless
+    /// <paramref name="recorded"/>, and has the backend persist them; on failure the files are as before.
+    /// </summary>
+    private (LedgerEntry Entry, string ChainHead, string? CommitId) Write(RollbackReceipt receipt, string digest, byte[]? signature,
+        IReadOnlyList<LedgerEntry> entries, LedgerEntry? recorded)
+    {
+        var path = ReceiptPath(digest);
+        var sigPath = SignaturePath(digest);
+        var oldLedger = File.Exists(LedgerPath) ? File.ReadAllBytes(LedgerPath) : null;
         var created = new List<string>();
         var ledgerReplaced = false;
         try
         {
-            if (!fileExists)
+            if (!File.Exists(path))
             {
                 AtomicFile.WriteNew(path, ReceiptJson.ToPrettyBytes(receipt));
                 created.Add(path);
             }
-            if (_options.Signer is not null && !File.Exists(sigPath))
+            var envelope = signature ?? (_options.Signer is null ? null : Encoding.UTF8.GetBytes(_options.Signer.Sign(receipt).ToJson() + "\n"));
+            if (envelope is not null && !File.Exists(sigPath))
             {
-                AtomicFile.WriteNew(sigPath, Encoding.UTF8.GetBytes(_options.Signer.Sign(receipt).ToJson() + "\n"));
+                AtomicFile.WriteNew(sigPath, envelope);
                 created.Add(sigPath);
             }
             // A receipt file without a ledger line is left by an interrupted save: record it now.
             var entry = recorded;
+            string? line = null;
             if (entry is null)
             {
                 var head = entries.Count > 0 ? entries[^1] : null;
                 entry = LedgerCodec.NewEntry((head?.Seq ?? 0) + 1, digest, receipt.IncidentId, receipt.Environment,
                     ReceiptFactory.Rfc3339Utc(_clock.UtcNow), head?.EntryDigest);
-                AtomicFile.Replace(LedgerPath, Append(oldLedger, LedgerCodec.ToLine(entry)));
+                line = LedgerCodec.ToLine(entry);
+                AtomicFile.Replace(LedgerPath, Append(oldLedger, line));
                 ledgerReplaced = true;
             }
             var chainHead = ledgerReplaced ? entry.EntryDigest : entries[^1].EntryDigest;
-            var change = new StoreChange(receipt.IncidentId, receipt.Environment, digest, entry.Seq, chainHead, _clock.UtcNow);
+            var change = new StoreChange(receipt.IncidentId, receipt.Environment, digest, entry.Seq, chainHead, _clock.UtcNow, line);
             var written = ledgerReplaced ? created.Append(LedgerPath).ToList() : created;
-            var commitId = _backend.Persist(written, change);
-            return new ReceiptSaveResult(digest, path, LedgerPath, entry.Seq, chainHead, commitId,
-                File.Exists(sigPath) ? sigPath : null, AlreadyStored: false);
+            return (entry, chainHead, _backend.Persist(written, change));
         }
         catch (Exception ex)
         {
             // Leave the store exactly as it was: a half-done save must not look like a recorded one.
             Undo(created, ledgerReplaced, oldLedger);
-            if (ex is KfmException) throw;
+            if (ex is KfmException or ReceiptStoreRaceLost) throw;
             if (ex is IOException or UnauthorizedAccessException)
                 throw NotWritable(_backend.Description, "writing the receipt failed", ex);
             throw;
         }
     }
 
+    /// <summary>A shared store is brought up to date once per store object, before its first read.</summary>
+    private void Synchronize()
+    {
+        if (_synchronized || !_backend.IsShared) return;
+        _backend.Prepare();
+        using (StoreLock.Acquire(_backend.LockFilePath, _options.LockTimeout, _backend.Description))
+        {
+            _backend.Refresh(forSave: false);
+        }
+        _synchronized = true;
+    }
+
     /// <summary>Ledger entries in order. Throws ReceiptLedgerCorrupt if any line is unreadable.</summary>
     public IReadOnlyList<LedgerEntry> List()
     {
+        Synchronize();
         EnsureExists();
         if (!File.Exists(LedgerPath)) return Array.Empty<LedgerEntry>();
         var lines = LedgerChain.Check(File.ReadAllBytes(LedgerPath), LedgerPath);
@@ -140,6 +212,7 @@ public class ReceiptStore
         if (!HexPrefix.IsMatch(wanted))
             throw new KfmException("ReceiptDigestInvalid", KfmErrorKind.InvalidArgument,
                 "Give a receipt digest ('sha256:' + 64 hex) or at least its first 4 hex characters, as shown by Get-KfmRollbackReceipt.", digestOrPrefix);
+        Synchronize();
         var matches = ReceiptFiles().Where(f => Path.GetFileName(f).StartsWith(wanted, StringComparison.Ordinal)).ToList();
         if (matches.Count == 0)
             throw new KfmException("ReceiptNotFound", KfmErrorKind.ObjectNotFound,
@@ -171,6 +244,7 @@ public class ReceiptStore
     /// </summary>
     public ReceiptStoreReport Verify(string? anchor = null, string? publicKeyPem = null)
     {
+        Synchronize();
         EnsureExists();
         var anchorDigest = anchor is null ? null : NormalizeAnchor(anchor);
         using var key = publicKeyPem is null ? null : DsseSigner.LoadP256(publicKeyPem, "DssePublicKeyInvalid", "public key");
@@ -278,6 +352,19 @@ public class ReceiptStore
         throw new KfmException("ReceiptFileConflict", KfmErrorKind.ResourceExists,
             $"{path} already exists with different content than the receipt it is named after; it was modified after it was stored. " +
             "Nothing was written. Run Test-KfmRollbackReceipt and restore the file from a trusted copy before saving again.", path);
+    }
+
+    /// <summary>True when <paramref name="content"/> is a receipt whose canonical form hashes to <paramref name="digest"/>.</summary>
+    internal static bool Holds(byte[] content, string digest)
+    {
+        try
+        {
+            return ReceiptDigest.Of(JsonNode.Parse(content)) == digest;
+        }
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or KfmException)
+        {
+            return false;
+        }
     }
 
     private static JsonNode? ReadReceiptNode(string path, out string? unreadable)

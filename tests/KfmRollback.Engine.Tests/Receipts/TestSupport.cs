@@ -72,6 +72,38 @@ internal static class Samples
 }
 
 /// <summary>
+/// Machines that save at the same moment: one thread per machine, each with the store
+/// <c>storeFor(machine)</c> opens (its own local copy), released together, each saving
+/// <paramref name="count"/> receipts for incidents INC-&lt;machine&gt;&lt;n&gt;. Returns every save's result.
+/// </summary>
+internal static class RacingMachines
+{
+    public static List<ReceiptSaveResult> Save(string[] machines, int count, Func<string, ReceiptStore> storeFor)
+    {
+        using var start = new Barrier(machines.Length);
+        var results = new ReceiptSaveResult[machines.Length][];
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        var threads = machines.Select((machine, index) => new Thread(() =>
+        {
+            try
+            {
+                var store = storeFor("machine-" + machine);
+                start.SignalAndWait();
+                results[index] = Enumerable.Range(1, count).Select(i => store.Save(Samples.Receipt($"INC-{machine}{i}"))).ToArray();
+            }
+            catch (Exception e)
+            {
+                failures.Enqueue(e);
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        Xunit.Assert.Empty(failures);
+        return results.SelectMany(r => r).ToList();
+    }
+}
+
+/// <summary>
 /// Plays a forger who knows the format: edits ledger lines and recomputes every entry digest and prev
 /// link, so the chain itself looks intact. Only cross-checks and anchors can catch this.
 /// </summary>

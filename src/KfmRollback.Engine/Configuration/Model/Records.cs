@@ -12,6 +12,9 @@ public sealed class ReceiptsConfig : IConfigSection
     /// <summary>A git repository, for an immutable, reviewable history.</summary>
     public ReceiptGitConfig? Git { get; init; }
 
+    /// <summary>An Azure Blob Storage container every operator and job reaches.</summary>
+    public ReceiptBlobConfig? Blob { get; init; }
+
     /// <summary>Private key used to sign receipts (optional).</summary>
     [LocalPath]
     public string? SigningKeyFile { get; init; }
@@ -22,19 +25,23 @@ public sealed class ReceiptsConfig : IConfigSection
 
     void IConfigSection.Validate(ValidationScope scope)
     {
-        scope.ExactlyOne("receipts need a store directory or a git repository.", "store", "git");
+        scope.ExactlyOne("receipts need a store directory, a git repository or a blob container.", "store", "git", "blob");
         // A signature nobody can verify is theatre: require the matching public key.
         if (SigningKeyFile is not null && PublicKeyFile is null)
             throw scope.Missing("public_key_file", "signing_key_file is set, and signed receipts must be verifiable.");
     }
 }
 
-/// <summary>A git repository (local clone) receiving receipts.</summary>
+/// <summary>A git repository receiving receipts: a local clone, pushed to its remote when it has one.</summary>
 public sealed class ReceiptGitConfig : IConfigSection
 {
-    /// <summary>Path of the local clone.</summary>
-    [RequiredKey, LocalPath]
-    public string Path { get; init; } = null!;
+    /// <summary>Path of the local clone; with <see cref="Url"/> and no path, the module keeps a clone in its state folder.</summary>
+    [LocalPath]
+    public string? Path { get; init; }
+
+    /// <summary>The shared repository every save is pushed to (https; http only to loopback; file).</summary>
+    [GitRemoteUrl]
+    public Uri? Url { get; init; }
 
     /// <summary>Branch receipts are committed to.</summary>
     public string Branch { get; init; } = "receipts";
@@ -43,7 +50,78 @@ public sealed class ReceiptGitConfig : IConfigSection
     [RepoPath]
     public string Directory { get; init; } = "receipts";
 
-    void IConfigSection.Validate(ValidationScope scope) { }
+    /// <summary>Environment variable holding the token used to fetch and push over https.</summary>
+    [EnvVarName]
+    public string? TokenEnv { get; init; }
+
+    /// <summary>File holding the token used to fetch and push over https.</summary>
+    [LocalPath]
+    public string? TokenFile { get; init; }
+
+    void IConfigSection.Validate(ValidationScope scope)
+    {
+        if (Path is null && Url is null)
+            throw scope.Missing("url", "receipts.git needs the shared repository's url (or, for a store on this machine only, the path of a clone).");
+        scope.AtMostOne("token_env", "token_file");
+        if (!LibGit2Sharp.Reference.IsValidName("refs/heads/" + Branch))
+            throw scope.Invalid("branch", $"is not a valid branch name (got '{Branch}').");
+    }
+}
+
+/// <summary>
+/// An Azure Blob Storage container receiving receipts: reached with a SAS for the container (least
+/// privilege: read, create, list) or a connection string, both by reference.
+/// </summary>
+public sealed partial class ReceiptBlobConfig : IConfigSection
+{
+    /// <summary>The container (3-63 lowercase letters, digits and hyphens). The module never creates it.</summary>
+    [RequiredKey]
+    public string Container { get; init; } = null!;
+
+    /// <summary>The Blob service endpoint, https://&lt;account&gt;.blob.core.windows.net (with sas_env or sas_file).</summary>
+    public Uri? AccountUrl { get; init; }
+
+    /// <summary>Environment variable holding a SAS token for the container.</summary>
+    [EnvVarName]
+    public string? SasEnv { get; init; }
+
+    /// <summary>File holding a SAS token for the container.</summary>
+    [LocalPath]
+    public string? SasFile { get; init; }
+
+    /// <summary>Environment variable holding a storage connection string (instead of account_url and a SAS).</summary>
+    [EnvVarName]
+    public string? ConnectionStringEnv { get; init; }
+
+    /// <summary>File holding a storage connection string.</summary>
+    [LocalPath]
+    public string? ConnectionStringFile { get; init; }
+
+    /// <summary>Folder inside the container, so several environments can share one.</summary>
+    [RepoPath]
+    public string? Prefix { get; init; }
+
+    /// <summary>Local copy of the container for reading and verification; default: in the module's state folder.</summary>
+    [LocalPath]
+    public string? Cache { get; init; }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    private static partial System.Text.RegularExpressions.Regex ContainerName();
+
+    void IConfigSection.Validate(ValidationScope scope)
+    {
+        if (!ContainerName().IsMatch(Container))
+            throw scope.Invalid("container", $"must be a blob container name: 3-63 lowercase letters, digits and single hyphens (got '{Container}').");
+        scope.ExactlyOne("the container is reached with a SAS (with account_url) or a connection string, by reference.",
+            "sas_env", "sas_file", "connection_string_env", "connection_string_file");
+        var sas = SasEnv is not null || SasFile is not null;
+        if (sas && AccountUrl is null)
+            throw scope.Missing("account_url", "a SAS needs the Blob service endpoint, https://<account>.blob.core.windows.net.");
+        if (!sas && AccountUrl is not null)
+            throw scope.Invalid("account_url", "is taken from the connection string; remove it, or use sas_env/sas_file with it.");
+        if (AccountUrl is { } url && url.Scheme != Uri.UriSchemeHttps && !GitOps.GitOpsRemote.IsLoopback(url))
+            throw scope.Invalid("account_url", "must be https:// (plain http only to a loopback host, such as Azurite), so the SAS never crosses the network unencrypted.");
+    }
 }
 
 /// <summary>Where incidents and their timelines are journalled.</summary>
