@@ -77,7 +77,19 @@ Describe 'GitOps rollback' {
         $record = git -C $bare show main:infra/gitops/FREEZE | ConvertFrom-Json
         $record.incident | Should -Be 'INC-GIT'
         (Get-KfmFreeze -ConfigPath $direct -Mechanism KillSwitch).Frozen | Should -BeTrue
-        (Stop-KfmFreeze -ConfigPath $direct -Mechanism KillSwitch -IncidentId INC-GIT -Force).Mechanisms[0].Frozen | Should -BeFalse
+        # The rollback's pull request is not merged: main still pins the build INC-GIT rolled away from,
+        # so a thaw would let the controller deploy it again.
+        $pinned = git -C $bare rev-parse main
+        $err = { Stop-KfmFreeze -ConfigPath $direct -Mechanism KillSwitch -IncidentId INC-GIT -Force } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'ThawPinsQuarantinedDigest,*'
+        $err.Exception.Message | Should -Match ([regex]::Escape($pinned.Substring(0, 12)))
+        $err.Exception.Message | Should -Match 'quarantined by INC-GIT'
+        $err.Exception.Message | Should -Match '-Force -Reason'
+        git -C $bare cat-file -e main:infra/gitops/FREEZE 2>$null
+        $LASTEXITCODE | Should -Be 0 -Because 'a refused thaw leaves the freeze in place'
+        $thawed = Stop-KfmFreeze -ConfigPath $direct -Mechanism KillSwitch -IncidentId INC-GIT -Force -Reason 'the rollback PR is being merged by hand'
+        $thawed.Mechanisms[0].Frozen | Should -BeFalse
+        (Get-KfmIncident INC-GIT).Timeline.Event | Where-Object { $_ -like 'FORCED thaw of lab although Git pins sha256:*the rollback PR is being merged by hand' } | Should -Not -BeNullOrEmpty
         git -C $bare cat-file -e main:infra/gitops/FREEZE 2>$null
         $LASTEXITCODE | Should -Not -Be 0 -Because 'the thaw removes the freeze file'
     }

@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Freeze;
+using KfmRollback.Engine.GitOps;
 using KfmRollback.Engine.Incidents;
 
 namespace KfmRollback.Cmdlets.Freeze;
@@ -20,7 +21,10 @@ public sealed class StopKfmFreezeCommand : FreezeCmdlet
     [Parameter]
     public string? Reason { get; set; }
 
-    /// <summary>Skips the confirmation; with -Reason, also lifts the freeze although other open incidents hold it.</summary>
+    /// <summary>
+    /// Skips the confirmation; with -Reason, also lifts the freeze although other open incidents hold it,
+    /// and although Git pins a quarantined digest (both recorded on the timeline).
+    /// </summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 
@@ -36,6 +40,13 @@ public sealed class StopKfmFreezeCommand : FreezeCmdlet
         // Overriding another incident's hold is a decision to put on the record: -Force alone only skips the prompt.
         bool overrideHolders = Force && !string.IsNullOrWhiteSpace(Reason);
         var request = FreezeOperations.Request(IncidentId, Reason ?? "rollback verified", force: overrideHolders);
+        // Thaw only into a desired state that does not redeploy a quarantined build (-Force -Reason overrides, on the record).
+        ThawDesiredState? desired = ThawGuard.Check(environment, () => GitOpsOperations.ReadApiRef(environment, IncidentId, null, null, Authority(environment), StopToken),
+            overrideHolders ? Reason : null, dryRun ? (_, _) => { } : TimelineWriter());
+        if (desired?.NotChecked is { } notChecked)
+        {
+            WriteWarning(notChecked + ".");
+        }
         FreezeSummary summary = RunAsync(token => FreezeOperations.ApplyAsync(environment, SelectedKinds(), freeze: false, request, dryRun, Mechanisms, TimelineWriter(), token, OtherIncidentTimeline()));
         foreach (FreezeState state in summary.Mechanisms)
         {
