@@ -448,3 +448,57 @@ Describe 'The preferred pipeline (GitOps)' {
         $run.Phase | Should -Be 'awaited'
     }
 }
+
+# Issue 20 item 7: an Azure Automation sandbox is discarded after each job. With the journal on the
+# cluster (incidents.cluster), a rerun in a new sandbox, with nothing on its disk, finds the run.
+Describe 'Runs on a journal the cluster keeps' {
+    BeforeAll {
+        $lab = Start-RunsLab 2
+        $catalogue = $lab.Facts.catalogue
+        $good = $catalogue.'good-1.5.1'.digest
+        $bad = $catalogue.'bad-5xx'.digest
+        Invoke-KfmLabKubectl $lab annotate application kfm-api -n argocd "lab.kfm.local/desired-image=registry.kfm.local/kfm-api@$bad" --overwrite | Out-Null
+        Wait-Served $lab $bad
+        # A sandbox: its own directory and configuration copy (so its own state folder), the journal on the cluster.
+        function New-Sandbox {
+            $config = Join-Path (New-KfmTestDirectory) 'kfm-rollback.yaml'
+            (Get-Content -Raw $lab.Config) -replace '(?m)^    approval_required: false\s*$', "    approval_required: false`n    incidents:`n      cluster:`n        namespace: kfm`n" | Set-Content $config
+            $config
+        }
+    }
+    AfterAll { Stop-RunsLab $lab }
+
+    It 'a rerun in a fresh sandbox finds the run on the cluster and changes nothing' {
+        $first = New-Sandbox
+        $done = Invoke-Rollback $lab $first (Pipeline 'INC-S-1' '' '-Method Cluster -Wait -Timeout 120')
+        $done.Outcome | Should -Be 'Succeeded' -Because $done.Detail
+        Wait-Served $lab $good
+        $generation = Get-Generation $lab
+
+        $second = New-Sandbox
+        $again = Invoke-Rollback $lab $second (Pipeline 'INC-S-1' '' '-Method Cluster -Wait -Timeout 120')
+        $again.Outcome | Should -Be 'NoOp'
+        $again.Detail | Should -Match "^already rolled back from $bad to $good at "
+        $again.Changes | Should -Be 0
+        Get-Generation $lab | Should -Be $generation -Because 'a second undo would flip production back to the bad build'
+        Get-ServedDigest $lab | Should -Be $good
+
+        foreach ($sandbox in $first, $second) {
+            Test-Path (Join-Path (Split-Path $sandbox) 'state/incidents') | Should -BeFalse -Because 'nothing of the journal is on the sandbox''s disk'
+        }
+        $incident = Get-KfmIncident -Id INC-S-1 -ConfigPath (New-Sandbox)
+        @($incident.Runs).Count | Should -Be 1
+        $incident.Timeline.Event | Where-Object { $_ -like 'Cluster rollback of kfm/kfm-api*' } | Should -HaveCount 1
+        Invoke-KfmLabKubectl $lab get configmap -n kfm -l 'kfm.dev/journal-kind=incident' -o name | Should -Not -BeNullOrEmpty
+        $journalAccess = @(Test-KfmAccess -ConfigPath $second | Where-Object Why -Like '*incident journal*')
+        $journalAccess.Resource | Should -Be @('get configmaps in kfm', 'list configmaps in kfm', 'create configmaps in kfm', 'update configmaps in kfm')
+        $journalAccess.Allowed | Should -Not -Contain $false
+    }
+
+    It 'a bad namespace is refused when the configuration is read, naming the key' {
+        $config = New-Sandbox
+        (Get-Content -Raw $config) -replace 'namespace: kfm\n(\s*)$', "namespace: KFM_Journal`n" | Set-Content $config
+        $err = { Get-KfmIncident -Id INC-S-1 -ConfigPath $config } | Should -Throw -PassThru
+        $err.Exception.Message | Should -Match 'incidents.cluster.namespace'
+    }
+}

@@ -54,14 +54,15 @@ public abstract class KfmConfiguredCmdlet : KfmCmdlet
     /// <summary>The incident journal of <paramref name="environment"/> (default: the one -Environment names, else the defaults').</summary>
     protected IncidentJournal OpenJournal(EnvironmentConfig? environment = null)
     {
-        string path = !string.IsNullOrWhiteSpace(JournalPath)
+        bool explicitPath = !string.IsNullOrWhiteSpace(JournalPath);
+        environment ??= explicitPath ? null : SingleEnvironmentOrNull();
+        string path = explicitPath
             ? GetUnresolvedProviderPathFromPSPath(JournalPath)
-            : ConfigSession.JournalPath(LoadConfig(required: false), environment ?? SingleEnvironmentOrNull()) ?? KfmPaths.DefaultIncidentJournal();
+            : ConfigSession.JournalPath(LoadConfig(required: false), environment) ?? KfmPaths.DefaultIncidentJournal();
         // A record set aside after a crash is said once per command, however many times the journal is opened.
-        return new IncidentJournal(path, EngineServices.TextSafety)
-        {
-            Warn = note => { lock (_journalWarnings) { if (!_journalWarnings.Add(IncidentJournal.WarningKey(note))) { return; } } OnPipelineThread(() => WriteWarning(note)); },
-        };
+        IncidentJournal journal = IncidentJournals.Open(explicitPath ? null : environment, path, EngineServices.TextSafety);
+        journal.Warn = note => { lock (_journalWarnings) { if (!_journalWarnings.Add(IncidentJournal.WarningKey(note))) { return; } } OnPipelineThread(() => WriteWarning(note)); };
+        return journal;
     }
 
     private readonly HashSet<string> _journalWarnings = new(StringComparer.Ordinal);

@@ -76,7 +76,7 @@ public sealed class IncidentJournal
     public string JournalPath { get; }
 
     /// <summary>Called once per distinct note (a record set aside after a crash), for the cmdlet to warn.</summary>
-    public Action<string>? Warn { get; init; }
+    public Action<string>? Warn { get; set; }
 
     /// <summary>Where the per-incident and per-environment streams of a file journal live.</summary>
     public static string StreamsDirectory(string journalPath) =>

@@ -687,7 +687,8 @@ public sealed class RollbackEngine
     /// <summary>Test-KfmAccess: the permissions the method's mechanism needs, asked of the apiserver.</summary>
     public Task<IReadOnlyList<AccessCheck>> CheckAccessAsync(RollbackRequest request, CancellationToken cancellationToken)
     {
-        IReadOnlyList<AccessRequirement> needs = _mechanisms.For(request.Method, request.Environment).Requirements(request);
+        IReadOnlyList<AccessRequirement> needs = _mechanisms.For(request.Method, request.Environment).Requirements(request)
+            .Concat(Incidents.IncidentJournals.AccessNeeds(request.Environment)).ToList();
         if (needs.Count == 0)
         {
             throw new KfmException("AccessCheckUnsupported", KfmErrorKind.InvalidArgument,

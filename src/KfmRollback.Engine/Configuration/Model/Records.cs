@@ -125,13 +125,37 @@ public sealed partial class ReceiptBlobConfig : IConfigSection
 }
 
 /// <summary>Where incidents and their timelines are journalled.</summary>
-public sealed class IncidentsConfig : IConfigSection
+public sealed partial class IncidentsConfig : IConfigSection
 {
-    /// <summary>Directory holding the append-only incident journal, incidents.ndjson.</summary>
-    [RequiredKey, LocalPath]
-    public string Journal { get; init; } = null!;
+    /// <summary>Directory holding the append-only incident journal on this machine, incidents.ndjson.</summary>
+    [LocalPath]
+    public string? Journal { get; init; }
 
-    void IConfigSection.Validate(ValidationScope scope) { }
+    /// <summary>
+    /// The journal on the environment's own cluster instead, shared by every operator and job that
+    /// reaches it: one ConfigMap per incident (and per environment) in this namespace.
+    /// </summary>
+    public IncidentsClusterConfig? Cluster { get; init; }
+
+    void IConfigSection.Validate(ValidationScope scope) =>
+        scope.ExactlyOne("the incident journal lives in a local directory (journal) or on the environment's cluster (cluster.namespace).", "journal", "cluster");
+}
+
+/// <summary>Where on the environment's cluster the shared incident journal lives.</summary>
+public sealed partial class IncidentsClusterConfig : IConfigSection
+{
+    /// <summary>Namespace of the journal's ConfigMaps (grant get, list, create, update on configmaps there).</summary>
+    [RequiredKey]
+    public string Namespace { get; init; } = null!;
+
+    void IConfigSection.Validate(ValidationScope scope)
+    {
+        if (!DnsLabel().IsMatch(Namespace))
+            throw scope.Invalid("namespace", $"must be a Kubernetes namespace name: up to 63 lowercase letters, digits and '-', starting and ending with a letter or digit (got '{Namespace}').");
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    private static partial System.Text.RegularExpressions.Regex DnsLabel();
 }
 
 /// <summary>Log checks (checklist D).</summary>
