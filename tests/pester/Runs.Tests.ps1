@@ -490,9 +490,11 @@ Describe 'Runs on a journal the cluster keeps' {
         @($incident.Runs).Count | Should -Be 1
         $incident.Timeline.Event | Where-Object { $_ -like 'Cluster rollback of kfm/kfm-api*' } | Should -HaveCount 1
         Invoke-KfmLabKubectl $lab get configmap -n kfm -l 'kfm.dev/journal-kind=incident' -o name | Should -Not -BeNullOrEmpty
-        $journalAccess = @(Test-KfmAccess -ConfigPath $second | Where-Object Why -Like '*incident journal*')
-        $journalAccess.Resource | Should -Be @('get configmaps in kfm', 'list configmaps in kfm', 'create configmaps in kfm', 'update configmaps in kfm')
-        $journalAccess.Allowed | Should -Not -Contain $false
+        # Test-KfmAccess asks for what the journal needs (one check per permission, shared with the config surface's).
+        $access = @(Test-KfmAccess -ConfigPath $second)
+        foreach ($verb in 'get', 'list', 'create', 'update') { $access.Resource | Should -Contain "$verb configmaps in kfm" }
+        @($access | Where-Object Why -Like '*incident journal*').Count | Should -BeGreaterThan 0
+        $access.Allowed | Should -Not -Contain $false
     }
 
     It 'a bad namespace is refused when the configuration is read, naming the key' {

@@ -41,13 +41,9 @@ public sealed class StopKfmFreezeCommand : FreezeCmdlet
         bool overrideHolders = Force && !string.IsNullOrWhiteSpace(Reason);
         var request = FreezeOperations.Request(IncidentId, Reason ?? "rollback verified", force: overrideHolders);
         // Thaw only into a desired state that does not redeploy a quarantined build (-Force -Reason overrides, on the record).
-        ThawDesiredState? desired = ThawGuard.Check(environment, () => GitOpsOperations.ReadApiRef(environment, IncidentId, null, null, Authority(environment), StopToken),
-            overrideHolders ? Reason : null, dryRun ? (_, _) => { } : TimelineWriter());
-        if (desired?.NotChecked is { } notChecked)
-        {
-            WriteWarning(notChecked + ".");
-        }
-        FreezeSummary summary = RunAsync(token => FreezeOperations.ApplyAsync(environment, SelectedKinds(), freeze: false, request, dryRun, Mechanisms, TimelineWriter(), token, OtherIncidentTimeline()));
+        var authority = Authority(environment);
+        (FreezeSummary summary, ThawDesiredState? desired) = RunAsync(token => FreezeOperations.ThawAsync(environment, SelectedKinds(), request, overrideHolders ? Reason : null, dryRun, Mechanisms,
+            () => GitOpsOperations.ReadApiRef(environment, IncidentId, null, null, authority, token), TimelineWriter(), token, OtherIncidentTimeline()));
         foreach (FreezeState state in summary.Mechanisms)
         {
             if (dryRun)
@@ -63,6 +59,10 @@ public sealed class StopKfmFreezeCommand : FreezeCmdlet
             {
                 WriteWarning($"{state.Target} thawed although {string.Join(", ", state.Overridden)} held it (forced); recorded on {(state.Overridden.Count == 1 ? "its" : "their")} timeline.");
             }
+        }
+        if (desired?.NotChecked is { } notChecked)
+        {
+            WriteWarning(notChecked + ".");
         }
         if (!dryRun)
         {

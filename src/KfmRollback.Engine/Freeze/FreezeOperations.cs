@@ -55,6 +55,26 @@ public static class FreezeOperations
         };
     }
 
+    /// <summary>
+    /// Stop-KfmFreeze: when this thaw would resume a controller (no other holder left, or holders
+    /// overridden with <paramref name="overrideReason"/>), first checks what Git would redeploy
+    /// (<see cref="ThawGuard"/>: a quarantined pin is refused before anything changes), then thaws.
+    /// </summary>
+    public static async Task<(FreezeSummary Summary, ThawDesiredState? Desired)> ThawAsync(EnvironmentConfig environment, IReadOnlyCollection<FreezeKind>? kinds, FreezeRequest request,
+        string? overrideReason, bool dryRun, FreezeMechanisms mechanisms, Func<Refs.ApiRef> readDesired, Action<string, string> timeline, CancellationToken cancellationToken,
+        Action<string, string, string>? otherTimeline = null)
+    {
+        IReadOnlyList<FreezeState> before = await GetAsync(environment, kinds, mechanisms, cancellationToken).ConfigureAwait(false);
+        // Releasing one hold while another incident keeps the controller frozen lets nothing deploy: no Git check then.
+        bool resumes = before.Any(s => s.Frozen && s.FrozenBy is not null
+            && (overrideReason is not null || s.Holders.All(h => string.Equals(h.IncidentId, request.IncidentId, StringComparison.OrdinalIgnoreCase))));
+        ThawDesiredState? desired = resumes
+            ? ThawGuard.Check(environment, readDesired, overrideReason, dryRun ? (_, _) => { } : timeline)
+            : null;
+        FreezeSummary summary = await ApplyAsync(environment, kinds, freeze: false, request, dryRun, mechanisms, timeline, cancellationToken, otherTimeline).ConfigureAwait(false);
+        return (summary, desired);
+    }
+
     /// <summary>The timeline lines of one mechanism's change (TimelineFacts reads them back).</summary>
     private static void Record(EnvironmentConfig environment, FreezeRequest request, FreezeState state, Action<string, string> timeline, Action<string, string, string>? otherTimeline)
     {
