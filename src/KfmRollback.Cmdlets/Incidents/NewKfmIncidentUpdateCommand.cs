@@ -97,7 +97,7 @@ public sealed class NewKfmIncidentUpdateCommand : KfmConfiguredCmdlet
                         plan.Channel)));
                     continue;
                 }
-                if (ShouldProcess($"{where} of incident {incident.IncidentId}", $"Post the {update.Stage} update \"{update.Text}\""))
+                if (ShouldProcess($"{where} of incident {incident.IncidentId}", $"Post the {update.Stage} update: {update.Text}"))
                 {
                     send.Add(plan.Channel);
                 }
@@ -117,9 +117,11 @@ public sealed class NewKfmIncidentUpdateCommand : KfmConfiguredCmdlet
                 WriteObject(post);
                 if (post.Outcome == PostOutcome.NotPosted)
                 {
-                    string why = post.Message ?? $"it answered {post.Answer}{(post.Attempts > 1 ? $" after {post.Attempts} attempts" : "")}";
+                    string why = post.Message is { } message
+                        ? $"the {update.Stage} update was not posted. {message}"
+                        : $"the {update.Stage} update was not posted to channel {post.Channel} ({post.Kind.ToString().ToLowerInvariant()}): {post.Answer}{(post.Attempts > 1 ? $" after {post.Attempts} attempts" : "")}.";
                     WriteError(ErrorRecords.From(new KfmException("IncidentUpdateNotPosted", KfmErrorKind.ConnectionError,
-                        $"Incident {incident.IncidentId}: the {update.Stage} update was not posted to channel {post.Channel} ({post.Kind.ToString().ToLowerInvariant()}): {why} " +
+                        $"Incident {incident.IncidentId}: {why} " +
                         "It is recorded as not posted; rerun the same command to try that channel again (channels that have it are not posted twice).", post.Channel)));
                 }
             }

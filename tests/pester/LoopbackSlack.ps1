@@ -1,0 +1,59 @@
+# A loopback stand-in for a Slack incoming webhook (api.slack.com/messaging/webhooks), for the
+# Pester tests and the drill. It checks the documented request shape (POST to the webhook's path,
+# Content-Type application/json, a JSON object with a non-empty "text", blocks of plain_text or
+# mrkdwn text objects) and answers as Slack does: 200 with the body "ok", or 400 "invalid_payload"
+# / "no_text", 404 "no_service" for another path. -FailFirst answers the first N requests 500.
+# Every request (method, path, content type, text) is recorded for the caller to read.
+
+function Start-KfmLoopbackSlack {
+    param([int] $FailFirst = 0)
+    $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+    $probe.Start(); $port = $probe.LocalEndpoint.Port; $probe.Stop()
+    $path = '/services/T0KFMDRILL/B0COMMS/' + [Guid]::NewGuid().ToString('N').Substring(0, 24)
+    $listener = [System.Net.HttpListener]::new()
+    $listener.Prefixes.Add("http://127.0.0.1:$port/")
+    $listener.Start()
+    $calls = [System.Collections.Concurrent.ConcurrentQueue[object]]::new()
+    $job = Start-ThreadJob -ArgumentList $listener, $calls, $path, $FailFirst -ScriptBlock {
+        param($listener, $calls, $path, $failFirst)
+        $seen = 0
+        while ($listener.IsListening) {
+            try { $context = $listener.GetContext() } catch { break }
+            $request = $context.Request
+            $raw = [IO.StreamReader]::new($request.InputStream).ReadToEnd()
+            $seen++
+            $text = $null
+            $status = 200; $answer = 'ok'
+            try { $body = $raw | ConvertFrom-Json -ErrorAction Stop } catch { $body = $null }
+            if ($request.HttpMethod -ne 'POST' -or $request.Url.AbsolutePath -ne $path) { $status = 404; $answer = 'no_service' }
+            elseif ($request.ContentType -notlike 'application/json*' -or $body -isnot [pscustomobject]) { $status = 400; $answer = 'invalid_payload' }
+            elseif (-not $body.text) { $status = 400; $answer = 'no_text' }
+            elseif (@($body.blocks | Where-Object { $_.text.type -notin 'plain_text', 'mrkdwn' }).Count -gt 0) { $status = 400; $answer = 'invalid_blocks' }
+            elseif ($seen -le $failFirst) { $status = 500; $answer = 'internal_error' }
+            else { $text = $body.text }
+            $calls.Enqueue([pscustomobject]@{ Method = $request.HttpMethod; Path = $request.Url.AbsolutePath; ContentType = $request.ContentType; Status = $status; Text = $text })
+            $bytes = [Text.Encoding]::UTF8.GetBytes($answer)
+            $context.Response.StatusCode = $status
+            $context.Response.ContentType = 'text/plain; charset=utf-8'
+            $context.Response.ContentLength64 = $bytes.Length
+            $context.Response.OutputStream.Write($bytes, 0, $bytes.Length)
+            $context.Response.Close()
+        }
+    }
+    [pscustomobject]@{ WebhookUrl = "http://127.0.0.1:$port$path"; Listener = $listener; Calls = $calls; Job = $job }
+}
+
+# The messages the webhook accepted (status 200), in order.
+function Get-KfmLoopbackSlackMessage {
+    param($Slack)
+    @($Slack.Calls.ToArray() | Where-Object Status -eq 200 | ForEach-Object Text)
+}
+
+function Stop-KfmLoopbackSlack {
+    param($Slack)
+    if (-not $Slack) { return }
+    $Slack.Listener.Stop()
+    try { $Slack.Listener.Close() } catch [System.Net.HttpListenerException] { }
+    $Slack.Job | Wait-Job -Timeout 5 | Out-Null
+    $Slack.Job | Remove-Job -Force
+}
