@@ -286,6 +286,26 @@ public sealed class IncidentUpdatePostingTests : IDisposable
     }
 
     [Fact]
+    public void A_statuspage_answer_naming_a_hostile_incident_id_is_not_taken_and_the_next_stage_does_not_use_it()
+    {
+        LoopbackApi status = Server(call =>
+        {
+            RequireJson(call);
+            return call.Method == "POST"
+                ? new ApiAnswer(201, "{\"id\":\"../../pages/other/incidents/x\",\"status\":\"identified\"}")
+                : throw new InvalidOperationException($"unexpected {call.Method} {call.PathAndQuery}");
+        });
+        IncidentUpdatePost first = Assert.Single(Post(Posting(Statuspage(status)), Update()).Posts);
+        IncidentUpdatePost second = Assert.Single(Post(Posting(Statuspage(status)), Update(IncidentStage.Verifying)).Posts);
+
+        Assert.Equal((PostOutcome.NotPosted, "HTTP 201 answer named no incident id"), (first.Outcome, first.Answer));
+        Assert.Equal(PostOutcome.NotPosted, second.Outcome);
+        Assert.Empty(status.Failures);
+        Assert.All(status.Calls, c => Assert.Equal($"/v1/pages/{PageId}/incidents", c.PathAndQuery));
+        Assert.DoesNotContain(Timeline(), l => l.Contains("../", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_post_cut_off_before_its_answer_was_recorded_is_unconfirmed_and_not_sent_again()
     {
         using var cancel = new CancellationTokenSource();
