@@ -274,6 +274,39 @@ environments:
         ($failed + $failedAgain | ForEach-Object { $_.Exception.Message }) -join "`n" | Should -Not -Match 'R0UT1NGKEY|services/T0KFMDRILL'
     }
 
+    It 'does not post again blindly after the process was killed mid-post, and -Force does' {
+        Stop-KfmLoopbackSlack $slack
+        $slack = Start-KfmLoopbackSlack -HoldFirst 60
+        [Environment]::SetEnvironmentVariable($secretVariable, $slack.WebhookUrl)
+        $script = "Import-Module '$KfmManifest'; New-KfmIncidentUpdate INC-60 RollingBack -Post -ConfigPath '$config' -Confirm:`$false"
+        $process = [Environment]::ProcessPath
+        $prefix = @(if ([IO.Path]::GetFileNameWithoutExtension($process) -eq 'dotnet') { Join-Path $PSHOME 'pwsh.dll' })
+        $encoded = [Convert]::ToBase64String([Text.Encoding]::Unicode.GetBytes($script))
+        $child = Start-Process -FilePath $process -ArgumentList ($prefix + @('-NoProfile', '-NonInteractive', '-EncodedCommand', $encoded)) -PassThru -RedirectStandardOutput (Join-Path $dir 'child.out') -RedirectStandardError (Join-Path $dir 'child.err')
+        try {
+            $deadline = [DateTime]::UtcNow.AddSeconds(90)
+            while ($slack.Calls.Count -eq 0 -and -not $child.HasExited -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            $slack.Calls.Count | Should -Be 1 -Because 'the child got as far as sending'
+        }
+        finally { $child.Kill($true); $child.WaitForExit() }
+
+        $rerun = New-KfmIncidentUpdate INC-60 RollingBack -Post -ConfigPath $config -Confirm:$false -ErrorVariable unsure -ErrorAction SilentlyContinue
+        ($rerun | Where-Object Channel -eq 'ops-slack').Outcome | Should -Be 'Unconfirmed'
+        @($unsure | Where-Object { $_.FullyQualifiedErrorId -like 'IncidentUpdatePostUnconfirmed,*' }).Count | Should -Be 1
+        @($unsure | Where-Object { $_.FullyQualifiedErrorId -like 'IncidentUpdatePostUnconfirmed,*' })[0].Exception.Message | Should -Match 'Check ops-slack; to post it there again, rerun with -Force'
+        $slack.Calls.Count | Should -Be 1 -Because 'Slack may already show it: no second message without -Force'
+
+        # The held answer still blocks that one-request-at-a-time server: the channel's webhook moves to a fresh one.
+        $killedOn = $slack
+        $slack = Start-KfmLoopbackSlack
+        [Environment]::SetEnvironmentVariable($secretVariable, $slack.WebhookUrl)
+        Stop-KfmLoopbackSlack $killedOn
+        $forced = New-KfmIncidentUpdate INC-60 RollingBack -Post -Force -ConfigPath $config -Confirm:$false -ErrorAction SilentlyContinue
+        ($forced | Where-Object Channel -eq 'ops-slack').Outcome | Should -Be 'Posted'
+        @(Get-KfmLoopbackSlackMessage $slack).Count | Should -Be 1
+        $killedOn.Calls.Count | Should -Be 1
+    }
+
     It '-WhatIf names each channel and the text, and sends nothing' {
         $lines = Invoke-KfmChildPwsh -Environment @{ $secretVariable = $slack.WebhookUrl } -Script @"
 Import-Module '$KfmManifest'

@@ -2,11 +2,12 @@
 # Pester tests and the drill. It checks the documented request shape (POST to the webhook's path,
 # Content-Type application/json, a JSON object with a non-empty "text", blocks of plain_text or
 # mrkdwn text objects) and answers as Slack does: 200 with the body "ok", or 400 "invalid_payload"
-# / "no_text", 404 "no_service" for another path. -FailFirst answers the first N requests 500.
+# / "no_text", 404 "no_service" for another path. -FailFirst answers the first N requests 500;
+# -HoldFirst accepts the first message and holds its answer back that many seconds (a client killed meanwhile).
 # Every request (method, path, content type, text) is recorded for the caller to read.
 
 function Start-KfmLoopbackSlack {
-    param([int] $FailFirst = 0)
+    param([int] $FailFirst = 0, [int] $HoldFirst = 0)
     $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
     $probe.Start(); $port = $probe.LocalEndpoint.Port; $probe.Stop()
     $path = '/services/T0KFMDRILL/B0COMMS/' + [Guid]::NewGuid().ToString('N').Substring(0, 24)
@@ -14,8 +15,9 @@ function Start-KfmLoopbackSlack {
     $listener.Prefixes.Add("http://127.0.0.1:$port/")
     $listener.Start()
     $calls = [System.Collections.Concurrent.ConcurrentQueue[object]]::new()
-    $job = Start-ThreadJob -ArgumentList $listener, $calls, $path, $FailFirst -ScriptBlock {
-        param($listener, $calls, $path, $failFirst)
+    $job = Start-ThreadJob -ArgumentList $listener, $calls, $path, $FailFirst, $HoldFirst -ScriptBlock {
+        param($listener, $calls, $path, $failFirst, $holdFirst)
+        $held = $false
         $seen = 0
         while ($listener.IsListening) {
             try { $context = $listener.GetContext() } catch { break }
@@ -32,12 +34,16 @@ function Start-KfmLoopbackSlack {
             elseif ($seen -le $failFirst) { $status = 500; $answer = 'internal_error' }
             else { $text = $body.text }
             $calls.Enqueue([pscustomobject]@{ Method = $request.HttpMethod; Path = $request.Url.AbsolutePath; ContentType = $request.ContentType; Status = $status; Text = $text })
-            $bytes = [Text.Encoding]::UTF8.GetBytes($answer)
-            $context.Response.StatusCode = $status
-            $context.Response.ContentType = 'text/plain; charset=utf-8'
-            $context.Response.ContentLength64 = $bytes.Length
-            $context.Response.OutputStream.Write($bytes, 0, $bytes.Length)
-            $context.Response.Close()
+            if ($status -eq 200 -and $holdFirst -gt 0 -and -not $held) { $held = $true; Start-Sleep -Seconds $holdFirst }
+            try {
+                $bytes = [Text.Encoding]::UTF8.GetBytes($answer)
+                $context.Response.StatusCode = $status
+                $context.Response.ContentType = 'text/plain; charset=utf-8'
+                $context.Response.ContentLength64 = $bytes.Length
+                $context.Response.OutputStream.Write($bytes, 0, $bytes.Length)
+                $context.Response.Close()
+            }
+            catch { }   # the client is gone (killed mid-post): Slack posted the message all the same
         }
     }
     [pscustomobject]@{ WebhookUrl = "http://127.0.0.1:$port$path"; Listener = $listener; Calls = $calls; Job = $job }
