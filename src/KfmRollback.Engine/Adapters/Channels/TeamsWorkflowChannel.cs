@@ -4,12 +4,14 @@ using KfmRollback.Engine.Configuration;
 namespace KfmRollback.Engine.Adapters.Channels;
 
 /// <summary>
-/// A Microsoft Teams Workflows webhook (the "Send webhook alerts to a channel" / "Post to a channel when
-/// a webhook request is received" workflow that replaces Office 365 connectors), following Microsoft's
-/// "Create incoming webhooks with Workflows for Microsoft Teams" and "Send Adaptive Cards using an
-/// Incoming Webhook": POST of a message whose one attachment is an Adaptive Card
-/// (<c>{"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive","content":{…}}]}</c>).
-/// Workflows answers 202 Accepted (a connector webhook 200); 429 with Retry-After when throttled.
+/// A Microsoft Teams Workflows webhook (a workflow whose trigger is "When a Teams webhook request is
+/// received", which replaces the retiring Microsoft 365 connectors), following Microsoft's Teams
+/// platform docs "Create and send messages" (webhooks-and-connectors/how-to/connectors-using:
+/// Workflows take Adaptive Cards only, no MessageCard) and "Create an Incoming Webhook" / "Send Adaptive
+/// Cards using an Incoming Webhook" (add-incoming-webhook: the card travels as the one attachment of a
+/// message, <c>{"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive","content":{…}}]}</c>;
+/// more than four requests a second are throttled with 429, to be retried with backoff; 28 KB at most).
+/// The workflow's trigger answers 202 Accepted (a connector webhook 200); both count as delivered.
 /// </summary>
 internal sealed class TeamsWorkflowChannel : IUpdateChannel
 {
