@@ -6,14 +6,13 @@
 # -HoldFirst accepts the first message and holds its answer back that many seconds (a client killed meanwhile).
 # Every request (method, path, content type, text) is recorded for the caller to read.
 
+. (Join-Path $PSScriptRoot 'LoopbackListener.ps1')
+
 function Start-KfmLoopbackSlack {
     param([int] $FailFirst = 0, [int] $HoldFirst = 0)
-    $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
-    $probe.Start(); $port = $probe.LocalEndpoint.Port; $probe.Stop()
     $path = '/services/T0KFMDRILL/B0COMMS/' + [Guid]::NewGuid().ToString('N').Substring(0, 24)
-    $listener = [System.Net.HttpListener]::new()
-    $listener.Prefixes.Add("http://127.0.0.1:$port/")
-    $listener.Start()
+    $listening = New-KfmLoopbackListener
+    $listener = $listening.Listener; $port = $listening.Port
     $calls = [System.Collections.Concurrent.ConcurrentQueue[object]]::new()
     $job = Start-ThreadJob -ArgumentList $listener, $calls, $path, $FailFirst, $HoldFirst -ScriptBlock {
         param($listener, $calls, $path, $failFirst, $holdFirst)
@@ -57,9 +56,5 @@ function Get-KfmLoopbackSlackMessage {
 
 function Stop-KfmLoopbackSlack {
     param($Slack)
-    if (-not $Slack) { return }
-    $Slack.Listener.Stop()
-    try { $Slack.Listener.Close() } catch [System.Net.HttpListenerException] { }
-    $Slack.Job | Wait-Job -Timeout 5 | Out-Null
-    $Slack.Job | Remove-Job -Force
+    Stop-KfmLoopbackListener $Slack
 }
