@@ -35,6 +35,7 @@ $ErrorActionPreference = 'Stop'
 # A log file or CI console gets plain text, not escape codes.
 if ([Console]::IsOutputRedirected -or $env:NO_COLOR) { $PSStyle.OutputRendering = 'PlainText' }
 . (Join-Path $PSScriptRoot '../lab/LabProcess.ps1')
+. (Join-Path $PSScriptRoot '../pester/LoopbackSlack.ps1')
 Import-Module (Join-Path (Resolve-Path $ModulePath) 'KfmRollback.psd1')
 $failures = [Collections.Generic.List[string]]::new()
 # A path as the operator typed from: relative to the current directory when it lies beneath it.
@@ -112,6 +113,7 @@ function Get-GitPin {
 New-Item -ItemType Directory -Force $Workspace | Out-Null
 Step "Starting the lab cluster in $Workspace"
 $lab = $null
+$slack = $null
 $reportPath = $null
 try {
     $lab = Start-KfmLabProcess -LabDll $LabDll -Directory $Workspace -Arguments @('--time-scale', '5', '--prometheus', '--traffic', '8', '--parent-pid', "$PID")
@@ -134,6 +136,11 @@ try {
     (Get-Content -Raw $env:KFM_ROLLBACK_CONFIG) `
         -replace '      path: gitops', "      url: file://$bare" `
         -replace '      kill_switch_path: infra/gitops/FREEZE', "      kill_switch_path: infra/gitops/FREEZE`n      pr:`n        provider: none`n        auto_merge: true`n        required_approvals: 0`n        poll_interval: 200ms" |
+        Set-Content $env:KFM_ROLLBACK_CONFIG
+    # Incident updates go where people read them: a Slack-shaped webhook on loopback, its URL a secret by reference.
+    $slack = Start-KfmLoopbackSlack
+    $env:KFM_DRILL_SLACK_WEBHOOK_URL = $slack.WebhookUrl
+    (Get-Content -Raw $env:KFM_ROLLBACK_CONFIG) -replace '(?m)^    approval_required: false$', "    approval_required: false`n    comms:`n      channels:`n        - name: drill-slack`n          kind: slack`n          secret_env: KFM_DRILL_SLACK_WEBHOOK_URL" |
         Set-Content $env:KFM_ROLLBACK_CONFIG
     Publish-Build $good "deploy kfm-api $($good.name)"
     $source = @{ spec = @{ source = @{ repoURL = $bare; path = $overlay; targetRevision = 'main'; kustomize = $null } } } | ConvertTo-Json -Depth 10 -Compress
@@ -204,10 +211,14 @@ try {
         if ($served.image_digest -ne $good.digest) { $failures.Add("$($name.ToLowerInvariant()): the API serves $($served.build), not $($good.name)") }
         if ((Get-GitPin) -ne $good.digest) { $failures.Add("$($name.ToLowerInvariant()): Git does not pin $($good.name) afterwards") }
 
-        Step 'Policy-safe comms: the closing incident update, recorded in the timeline'
+        Step 'Policy-safe comms: the closing incident update, posted to the loopback Slack webhook and recorded in the timeline'
         # Only what the timeline supports: Resolved after a passing verification, else still verifying.
-        $update = New-KfmIncidentUpdate -IncidentId $incident.IncidentId -Stage ($verification.Passed ? 'Resolved' : 'Verifying') -Confirm:$false
-        Write-Host "    $($update.Text)"
+        $stage = $verification.Passed ? 'Resolved' : 'Verifying'
+        $received = @(Get-KfmLoopbackSlackMessage $slack).Count
+        $post = New-KfmIncidentUpdate -IncidentId $incident.IncidentId -Stage $stage -Post -Confirm:$false -ErrorAction Continue
+        $arrived = @(Get-KfmLoopbackSlackMessage $slack | Select-Object -Skip $received)
+        if ($post.Outcome -ne 'Posted' -or $arrived.Count -ne 1) { $failures.Add("$($name.ToLowerInvariant()): the $stage update was $($post.Outcome) ($($post.Answer)); $($arrived.Count) message(s) arrived at the Slack webhook") }
+        else { Write-Host "    drill-slack received: $($arrived[0])" }
         $runs.Add([pscustomobject]@{ Scenario = $name; Incident = $incident.IncidentId; Rollback = $rollback; Verification = $verification; Saved = $saved; Realign = $realign; Served = $served })
     }
     # The aftermath and the summary's detail cover the last scenario's incident.
@@ -277,7 +288,8 @@ catch {
 }
 finally {
     Stop-KfmLabProcess $lab
-    Remove-Item env:KFM_ROLLBACK_CONFIG, env:KFM_LAB_PUBLIC_TOKEN, env:KFM_LAB_STEWARD_TOKEN, env:KFM_LAB_RESTRICTED_IDS -ErrorAction SilentlyContinue
+    Stop-KfmLoopbackSlack $slack
+    Remove-Item env:KFM_ROLLBACK_CONFIG, env:KFM_DRILL_SLACK_WEBHOOK_URL, env:KFM_LAB_PUBLIC_TOKEN, env:KFM_LAB_STEWARD_TOKEN, env:KFM_LAB_RESTRICTED_IDS -ErrorAction SilentlyContinue
     # The workspace (lab state, clones, the journal) is temporary; what is kept is in out/drill-report.
     Remove-Item $Workspace -Recurse -Force -ErrorAction SilentlyContinue
 }

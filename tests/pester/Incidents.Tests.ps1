@@ -197,3 +197,135 @@ Describe 'New-KfmIncidentUpdate' {
         $err.FullyQualifiedErrorId | Should -BeLike 'IncidentNotFound,*'
     }
 }
+
+Describe 'New-KfmIncidentUpdate -Post' {
+    BeforeAll {
+        . (Join-Path $PSScriptRoot 'LoopbackSlack.ps1')
+    }
+
+    BeforeEach {
+        $dir = New-KfmTestDirectory
+        $slack = Start-KfmLoopbackSlack -FailFirst 1
+        # Nothing listens on this port: the PagerDuty channel keeps failing.
+        $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+        $probe.Start(); $deadPort = $probe.LocalEndpoint.Port; $probe.Stop()
+        $secretVariable = 'KFM_TEST_SLACK_' + [Guid]::NewGuid().ToString('N').Substring(0, 8).ToUpperInvariant()
+        [Environment]::SetEnvironmentVariable($secretVariable, $slack.WebhookUrl)
+        Set-Content -Path (Join-Path $dir 'pd-key') -Value 'R0UT1NGKEYpagerduty0000000000000'
+        $config = Join-Path $dir 'kfm-rollback.yaml'
+        Set-Content -Path $config -Value @"
+defaults:
+  incident_journal: journal
+  receipt_store: receipts
+environments:
+  prod:
+    cluster:
+      namespace: kfm
+      deployment: kfm-api
+    comms:
+      attempts: 2
+      timeout: 5s
+      channels:
+        - name: ops-slack
+          kind: slack
+          secret_env: $secretVariable
+        - name: kfm-pager
+          kind: pagerduty
+          secret_file: pd-key
+          base_url: http://127.0.0.1:$deadPort/
+"@
+        New-KfmIncident -Id INC-60 -Commander alice -Reason 'leak of burial_sites existence' -ConfigPath $config -Environment prod -Confirm:$false | Out-Null
+        $record = (Get-KfmIncident -Id INC-60 -ConfigPath $config -Environment prod).RecordPath
+        # What Start-KfmFreeze and Invoke-KfmRollback record (the lab tests make them for real).
+        foreach ($text in 'Froze argocd Application argocd/kfm-api (prod)', "Cluster rollback of kfm/kfm-api (image): revision 5 → template of revision 4 (sha256:$('b' * 12) → sha256:$('a' * 12))") {
+            [ordered]@{ v = 1; type = 'timeline'; incident_id = 'INC-60'; at = [DateTime]::UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'"); actor = 'test'; role = 'OPS'; event = $text } |
+                ConvertTo-Json -Compress | Add-Content -Path $record
+        }
+    }
+
+    AfterEach {
+        Stop-KfmLoopbackSlack $slack
+        [Environment]::SetEnvironmentVariable($secretVariable, $null)
+    }
+
+    It 'posts the template text to each channel once, names the failing channel, and a rerun posts nothing twice' {
+        $posts = New-KfmIncidentUpdate INC-60 RollingBack -Post -ConfigPath $config -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue
+        $posts.Channel | Should -Be @('ops-slack', 'kfm-pager')
+        $posts.Outcome | Should -Be @('Posted', 'NotPosted')
+        $posts[0].Attempts | Should -Be 2 -Because 'the webhook answered 500 first'
+        $failed.Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -BeLike 'IncidentUpdateNotPosted,*'
+        $failed[0].Exception.Message | Should -Match 'not posted to channel kfm-pager \(pagerduty\): connection refused or dropped after 2 attempts'
+        $messages = @(Get-KfmLoopbackSlackMessage $slack)
+        $messages.Count | Should -Be 1
+        $messages[0] | Should -Match 'We have initiated a rollback to the last-known-good build'
+        $messages[0] | Should -Not -Match 'burial_sites|INC-60'
+
+        $again = New-KfmIncidentUpdate INC-60 RollingBack -Post -ConfigPath $config -Confirm:$false -ErrorVariable failedAgain -ErrorAction SilentlyContinue
+        $again.Outcome | Should -Be @('AlreadyPosted', 'NotPosted')
+        $failedAgain.Count | Should -Be 1
+        @(Get-KfmLoopbackSlackMessage $slack).Count | Should -Be 1 -Because 'the rerun consults the journal first'
+
+        $comms = @((Get-KfmIncident -Id INC-60 -ConfigPath $config -Environment prod).Timeline | Where-Object Role -eq 'COMMS' | ForEach-Object Event)
+        @($comms | Where-Object { $_ -eq 'Incident update (RollingBack) posted to ops-slack (slack): HTTP 200 after 2 attempts' }).Count | Should -Be 1
+        @($comms | Where-Object { $_ -like 'Incident update (RollingBack) NOT posted to kfm-pager (pagerduty): connection refused or dropped after 2 attempts' }).Count | Should -Be 2
+        $stored = Get-ChildItem -Recurse -File $dir | Where-Object Name -like '*.ndjson' | Get-Content -Raw
+        ($stored -join "`n") | Should -Not -Match ([regex]::Escape(([Uri]$slack.WebhookUrl).AbsolutePath)) -Because 'the webhook URL is a secret'
+        ($failed + $failedAgain | ForEach-Object { $_.Exception.Message }) -join "`n" | Should -Not -Match 'R0UT1NGKEY|services/T0KFMDRILL'
+    }
+
+    It 'does not post again blindly after the process was killed mid-post, and -Force does' {
+        Stop-KfmLoopbackSlack $slack
+        $slack = Start-KfmLoopbackSlack -HoldFirst 60
+        [Environment]::SetEnvironmentVariable($secretVariable, $slack.WebhookUrl)
+        $script = "Import-Module '$KfmManifest'; New-KfmIncidentUpdate INC-60 RollingBack -Post -ConfigPath '$config' -Confirm:`$false"
+        $process = [Environment]::ProcessPath
+        $prefix = @(if ([IO.Path]::GetFileNameWithoutExtension($process) -eq 'dotnet') { Join-Path $PSHOME 'pwsh.dll' })
+        $encoded = [Convert]::ToBase64String([Text.Encoding]::Unicode.GetBytes($script))
+        $child = Start-Process -FilePath $process -ArgumentList ($prefix + @('-NoProfile', '-NonInteractive', '-EncodedCommand', $encoded)) -PassThru -RedirectStandardOutput (Join-Path $dir 'child.out') -RedirectStandardError (Join-Path $dir 'child.err')
+        try {
+            $deadline = [DateTime]::UtcNow.AddSeconds(90)
+            while ($slack.Calls.Count -eq 0 -and -not $child.HasExited -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            $slack.Calls.Count | Should -Be 1 -Because 'the child got as far as sending'
+        }
+        finally { $child.Kill($true); $child.WaitForExit() }
+
+        $rerun = New-KfmIncidentUpdate INC-60 RollingBack -Post -ConfigPath $config -Confirm:$false -ErrorVariable unsure -ErrorAction SilentlyContinue
+        ($rerun | Where-Object Channel -eq 'ops-slack').Outcome | Should -Be 'Unconfirmed'
+        @($unsure | Where-Object { $_.FullyQualifiedErrorId -like 'IncidentUpdatePostUnconfirmed,*' }).Count | Should -Be 1
+        @($unsure | Where-Object { $_.FullyQualifiedErrorId -like 'IncidentUpdatePostUnconfirmed,*' })[0].Exception.Message | Should -Match 'Check ops-slack; to post it there again, rerun with -Force'
+        $slack.Calls.Count | Should -Be 1 -Because 'Slack may already show it: no second message without -Force'
+
+        # The held answer still blocks that one-request-at-a-time server: the channel's webhook moves to a fresh one.
+        $killedOn = $slack
+        $slack = Start-KfmLoopbackSlack
+        [Environment]::SetEnvironmentVariable($secretVariable, $slack.WebhookUrl)
+        Stop-KfmLoopbackSlack $killedOn
+        $forced = New-KfmIncidentUpdate INC-60 RollingBack -Post -Force -ConfigPath $config -Confirm:$false -ErrorAction SilentlyContinue
+        ($forced | Where-Object Channel -eq 'ops-slack').Outcome | Should -Be 'Posted'
+        @(Get-KfmLoopbackSlackMessage $slack).Count | Should -Be 1
+        $killedOn.Calls.Count | Should -Be 1
+    }
+
+    It '-WhatIf names each channel and the text, and sends nothing' {
+        $lines = Invoke-KfmChildPwsh -Environment @{ $secretVariable = $slack.WebhookUrl } -Script @"
+Import-Module '$KfmManifest'
+New-KfmIncidentUpdate INC-60 RollingBack -Post -ConfigPath '$config' -WhatIf
+"@
+        $text = $lines -join "`n"
+        $text | Should -Match 'What if: .*channel ops-slack \(slack\) of incident INC-60'
+        $text | Should -Match 'channel kfm-pager \(pagerduty\)'
+        $text | Should -Match 'We have initiated a rollback'
+        $text | Should -Not -Match '127\.0\.0\.1|services/T0KFMDRILL'
+        $slack.Calls.Count | Should -Be 0
+        (Get-KfmIncident -Id INC-60 -ConfigPath $config -Environment prod).Timeline.Role | Should -Not -Contain 'COMMS'
+    }
+
+    It 'refuses -Post with -NoRecord, and -Post without a comms section names the section' {
+        { New-KfmIncidentUpdate INC-60 RollingBack -Post -NoRecord -ConfigPath $config } | Should -Throw -ErrorId 'IncidentUpdatePostNeedsRecord,KfmRollback.Cmdlets.Incidents.NewKfmIncidentUpdateCommand'
+        (Get-Content $config -Raw) -replace '(?s)    comms:.*$', '' | Set-Content $config
+        $err = { New-KfmIncidentUpdate INC-60 RollingBack -Post -ConfigPath $config -Confirm:$false } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'ConfigSectionMissing,*'
+        $err.Exception.Message | Should -Match 'environments\.prod\.comms'
+    }
+}

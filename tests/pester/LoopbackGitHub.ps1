@@ -3,12 +3,11 @@
 # create). It records every request (method, path, Authorization, body) for the test to read, and
 # answers in GitHub's documented shapes. Runs on a thread job inside the test's pwsh.
 
+. (Join-Path $PSScriptRoot 'LoopbackListener.ps1')
+
 function Start-KfmLoopbackGitHub {
-    $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
-    $probe.Start(); $port = $probe.LocalEndpoint.Port; $probe.Stop()
-    $listener = [System.Net.HttpListener]::new()
-    $listener.Prefixes.Add("http://127.0.0.1:$port/")
-    $listener.Start()
+    $listening = New-KfmLoopbackListener
+    $listener = $listening.Listener; $port = $listening.Port
     $calls = [System.Collections.Concurrent.ConcurrentQueue[object]]::new()
     $job = Start-ThreadJob -ArgumentList $listener, $calls, $port -ScriptBlock {
         param($listener, $calls, $port)
@@ -73,9 +72,5 @@ function Start-KfmLoopbackGitHub {
 
 function Stop-KfmLoopbackGitHub {
     param($GitHub)
-    if (-not $GitHub) { return }
-    $GitHub.Listener.Stop()
-    $GitHub.Listener.Close()
-    $GitHub.Job | Wait-Job -Timeout 5 | Out-Null
-    $GitHub.Job | Remove-Job -Force
+    Stop-KfmLoopbackListener $GitHub
 }

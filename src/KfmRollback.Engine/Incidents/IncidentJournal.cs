@@ -195,6 +195,32 @@ public sealed class IncidentJournal
         AppendStream(IncidentStream(incidentId), new[] { record.ToJson(incidentId) }, null);
     }
 
+    /// <summary>
+    /// Appends a record of another step's <paramref name="type"/> (e.g. comms.post) to an open incident's
+    /// stream; <see cref="ReadRecords"/> reads them back. The timeline and the runs ignore them.
+    /// </summary>
+    public void AppendRecord(string incidentId, string type, JsonObject fields)
+    {
+        if (type is OpenedType or TimelineType or RunRecord.RecordType || !type.Contains('.'))
+        {
+            throw new ArgumentException($"'{type}' is not a step record type (use step.name, e.g. comms.post).", nameof(type));
+        }
+        RequireOpen(incidentId);
+        var record = new JsonObject { ["v"] = FormatVersion, ["type"] = type, ["incident_id"] = incidentId, ["at"] = Rfc3339(_clock.UtcNow) };
+        foreach (var (key, value) in fields)
+        {
+            record[key] = value?.DeepClone();
+        }
+        AppendStream(IncidentStream(incidentId), new[] { record }, null);
+    }
+
+    /// <summary>An incident's records of <paramref name="type"/> (see <see cref="AppendRecord"/>), oldest first.</summary>
+    public IReadOnlyList<JsonObject> ReadRecords(string incidentId, string type)
+    {
+        ValidateIncidentId(incidentId);
+        return ReadStream(IncidentStream(incidentId)).Records.Where(r => (string?)r["type"] == type).ToList();
+    }
+
     /// <summary>Appends records to an environment's stream (quarantined digests, rollbacks made), whatever the incident.</summary>
     public void AppendEnvironment(string environment, IReadOnlyList<JsonObject> records) =>
         AppendStream(EnvironmentStream(environment), records, null);

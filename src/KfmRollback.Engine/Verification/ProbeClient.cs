@@ -341,11 +341,8 @@ public sealed class ProbeClient : IDisposable
     }
 
     /// <summary>Retry-After as seconds or as an HTTP date (RFC 9110 10.2.3); 1 s when absent, at most 10 s.</summary>
-    internal static TimeSpan RetryDelay(RetryConditionHeaderValue? retryAfter)
-    {
-        TimeSpan wait = retryAfter?.Delta ?? (retryAfter?.Date is { } date ? date - DateTimeOffset.UtcNow : TimeSpan.FromSeconds(1));
-        return wait < TimeSpan.Zero ? TimeSpan.Zero : wait > TimeSpan.FromSeconds(10) ? TimeSpan.FromSeconds(10) : wait;
-    }
+    internal static TimeSpan RetryDelay(RetryConditionHeaderValue? retryAfter) =>
+        Core.RetryAfter.Delay(retryAfter, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), DateTimeOffset.UtcNow);
 
     public void Dispose()
     {

@@ -31,6 +31,7 @@ public sealed class ExampleAndDocsTests
         Assert.Equal(FailClosedMode.MaintenanceFlag, prod.FailClosed!.Mode);
         Assert.NotNull(prod.Receipts!.Git);
         Assert.Equal(Path.Combine(Root, "module", "ops", "incidents"), prod.Incidents!.Journal); // inherited default
+        Assert.Equal(new[] { ChannelKind.Slack, ChannelKind.Teams, ChannelKind.Pagerduty, ChannelKind.Statuspage }, prod.Comms!.Channels.Select(c => c.Kind));
 
         var staging = config.GetEnvironment("staging");
         Assert.Equal(GitOpsKind.Helm, staging.Gitops.Kind);
@@ -69,7 +70,7 @@ public sealed class ExampleAndDocsTests
     public void DocsDescribeEveryEnumValue()
     {
         var docs = File.ReadAllText(DocsPath);
-        foreach (var type in new[] { typeof(GitOpsKind), typeof(PrProvider), typeof(FreezeKind), typeof(FailClosedMode), typeof(CallerRole), typeof(ProbeMethod) })
+        foreach (var type in new[] { typeof(GitOpsKind), typeof(PrProvider), typeof(FreezeKind), typeof(FailClosedMode), typeof(CallerRole), typeof(ProbeMethod), typeof(ChannelKind) })
             foreach (var (name, _) in ConfigSchema.EnumValues(type))
                 Assert.True(docs.Contains($"`{name}`", StringComparison.Ordinal), $"docs/configuration.md does not mention `{name}` ({type.Name})");
     }

@@ -9,6 +9,9 @@ namespace KfmRollback.Engine.Tests.GitOps;
 /// <summary>A request the fake API received, kept for assertions.</summary>
 public sealed record ApiCall(string Method, string PathAndQuery, IReadOnlyDictionary<string, string> Headers, JsonNode? Body);
 
+/// <summary>An answer of the fake API: status, body, its media type and extra headers (Retry-After).</summary>
+public sealed record ApiAnswer(int Status, string Body, string ContentType = "application/json; charset=utf-8", IReadOnlyDictionary<string, string>? Headers = null);
+
 /// <summary>
 /// A loopback HTTP server (HttpListener on a free 127.0.0.1 port) that answers through a
 /// handler imitating a provider's documented API, and records every call.
@@ -16,10 +19,16 @@ public sealed record ApiCall(string Method, string PathAndQuery, IReadOnlyDictio
 public sealed class LoopbackApi : IDisposable
 {
     private readonly HttpListener _listener = new();
-    private readonly Func<ApiCall, (int Status, string Json)> _handler;
+    private readonly Func<ApiCall, ApiAnswer> _handler;
     private readonly Task _loop;
 
     public LoopbackApi(Func<ApiCall, (int Status, string Json)> handler)
+        : this(call => { var (status, json) = handler(call); return new ApiAnswer(status, json); })
+    {
+    }
+
+    /// <summary>A server whose answers carry their own media type and headers (a text/plain "ok", a Retry-After).</summary>
+    public LoopbackApi(Func<ApiCall, ApiAnswer> handler)
     {
         _handler = handler;
         var probe = new TcpListener(IPAddress.Loopback, 0);
@@ -48,21 +57,22 @@ public sealed class LoopbackApi : IDisposable
             var headers = context.Request.Headers.AllKeys.Where(k => k is not null).ToDictionary(k => k!, k => context.Request.Headers[k]!, StringComparer.OrdinalIgnoreCase);
             var call = new ApiCall(context.Request.HttpMethod, context.Request.Url!.PathAndQuery, headers, text.Length > 0 ? JsonNode.Parse(text) : null);
             lock (Calls) Calls.Add(call);
-            int status;
-            string json;
+            ApiAnswer answer;
             try
             {
-                (status, json) = _handler(call);
+                answer = _handler(call);
             }
             catch (Exception e)
             {
                 // A contract check failed: answer 400 (as a strict server would) and keep it for the test to report.
                 lock (Failures) Failures.Add($"{call.Method} {call.PathAndQuery}: {e.Message}");
-                (status, json) = (400, "{\"message\":\"contract violation\"}");
+                answer = new ApiAnswer(400, "{\"message\":\"contract violation\"}");
             }
-            byte[] bytes = Encoding.UTF8.GetBytes(json);
-            context.Response.StatusCode = status;
-            context.Response.ContentType = "application/json; charset=utf-8";
+            byte[] bytes = Encoding.UTF8.GetBytes(answer.Body);
+            context.Response.StatusCode = answer.Status;
+            context.Response.ContentType = answer.ContentType;
+            foreach (var (name, value) in answer.Headers ?? new Dictionary<string, string>())
+                context.Response.Headers[name] = value;
             context.Response.ContentLength64 = bytes.Length;
             await context.Response.OutputStream.WriteAsync(bytes);
             context.Response.Close();

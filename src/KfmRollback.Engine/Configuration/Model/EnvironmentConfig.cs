@@ -88,6 +88,9 @@ public sealed class EnvironmentConfig : IConfigSection
     /// <summary>Where the post-incident follow-up goes (an issue or work item); absent means a checklist file.</summary>
     public TrackerConfig? FollowUp { get; init; }
 
+    /// <summary>Where New-KfmIncidentUpdate -Post sends updates (Slack, Teams, PagerDuty, Statuspage); absent means updates are recorded only.</summary>
+    public CommsConfig? Comms { get; init; }
+
     /// <summary>
     /// The evidence directory: <c>evidence.directory</c>, else <c>evidence/</c> inside a receipt store
     /// directory, else a <c>-evidence</c> sibling of a git receipt store (whose tree holds receipts only).
