@@ -69,13 +69,20 @@ public sealed class LoopbackApi : IDisposable
                 answer = new ApiAnswer(400, "{\"message\":\"contract violation\"}");
             }
             byte[] bytes = Encoding.UTF8.GetBytes(answer.Body);
-            context.Response.StatusCode = answer.Status;
-            context.Response.ContentType = answer.ContentType;
-            foreach (var (name, value) in answer.Headers ?? new Dictionary<string, string>())
-                context.Response.Headers[name] = value;
-            context.Response.ContentLength64 = bytes.Length;
-            await context.Response.OutputStream.WriteAsync(bytes);
-            context.Response.Close();
+            try
+            {
+                context.Response.StatusCode = answer.Status;
+                context.Response.ContentType = answer.ContentType;
+                foreach (var (name, value) in answer.Headers ?? new Dictionary<string, string>())
+                    context.Response.Headers[name] = value;
+                context.Response.ContentLength64 = bytes.Length;
+                await context.Response.OutputStream.WriteAsync(bytes);
+                context.Response.Close();
+            }
+            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or IOException)
+            {
+                // The client hung up before the answer (a cancelled or timed-out call): serve the next one.
+            }
         }
     }
 
