@@ -18,11 +18,9 @@ Import-Module (Join-Path (Resolve-Path $ModulePath) 'KfmRollback.psd1')
 $work = Join-Path ([IO.Path]::GetTempPath()) ('kfm-bench-git-' + [Guid]::NewGuid().ToString('N').Substring(0, 8))
 New-Item -ItemType Directory $work | Out-Null
 try {
-    # The engine ships the generator the engine's own tests use (git fast-import); reach it through
-    # the module's load context once the engine is loaded.
-    $null = Get-KfmEnvironment -ConfigPath (Join-Path (Resolve-Path $ModulePath) 'kfm-rollback.example.yaml')
-    $engine = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'KfmRollback.Engine' }
-    $generator = $engine.GetType('KfmRollback.Engine.GitOps.GitOpsBenchRepository')
+    # The generator (git fast-import) is a benchmark fixture, compiled here rather than shipped in the module.
+    Add-Type -Path (Join-Path $PSScriptRoot 'GitOpsBenchRepository.cs')
+    $generator = [KfmRollback.Bench.GitOpsBenchRepository]
     $repo = Join-Path $work 'repo'
     $null = $generator.GetMethod('Create').Invoke($null, [object[]] @([string] $repo, [int] $Commits, [int] $Every))
     $file = $generator.GetField('FilePath').GetValue($null)

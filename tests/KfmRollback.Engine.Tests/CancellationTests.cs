@@ -1,11 +1,13 @@
+using KfmRollback.Engine.Adapters.Prometheus;
+using KfmRollback.Engine.Adapters.Http;
+using KfmRollback.Engine.Adapters.PullRequests;
+using KfmRollback.Engine.Adapters.Git;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using KfmRollback.Engine.Configuration;
-using KfmRollback.Engine.GitOps;
 using KfmRollback.Engine.Tests.GitOps;
 using KfmRollback.Engine.Tests.Receipts;
-using KfmRollback.Engine.Verification;
 using LibGit2Sharp;
 
 namespace KfmRollback.Engine.Tests;

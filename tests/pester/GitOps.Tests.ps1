@@ -128,7 +128,7 @@ Describe 'GitOps rollback' {
         $before = @(git -C $bare for-each-ref --format='%(refname)' refs/heads)
         # The engine loads in its own context: make the item from the type Test-KfmDrift returns.
         $type = (Test-KfmDrift -IncidentId INC-DRIFT -WarningAction SilentlyContinue | Select-Object -First 1).GetType()
-        $type.FullName | Should -Be 'KfmRollback.Engine.GitOps.DriftItem'
+        $type.FullName | Should -Be 'KfmRollback.Engine.Refs.DriftItem'
         $rollout = $type::new('rollout', $bad, "$bad,$good", 'in flight') | ForEach-Object { $_.Environment = 'lab'; $_.IncidentId = 'INC-DRIFT'; $_ }
         $rollout.ToRef | Should -BeNullOrEmpty
         $out = @($rollout | Invoke-KfmRollback -Method GitOps -Confirm:$false -Verbose 4>&1)

@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Context;
 using System.Collections.Concurrent;
 using System.Management.Automation;
 using KfmRollback.Engine.Core;
@@ -15,7 +16,18 @@ namespace KfmRollback.Cmdlets.Common;
 /// </summary>
 public abstract class KfmCmdlet : PSCmdlet
 {
+    /// <summary>This module session's engine context, built once and handed to every step service (helm's action.Configuration).</summary>
+    private static readonly Lazy<EngineContext> s_engineContext = new(EngineContext.CreateDefault);
+
     private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>The engine context of this module session: Kubernetes clients per environment, HTTP, clock, text safety.</summary>
+    protected static EngineContext EngineContext => s_engineContext.Value;
+
+    /// <summary>The ref sources (cluster, GitOps, Helm) of this module session.</summary>
+    protected static Engine.Refs.RefSources RefSources => s_refSources.Value;
+
+    private static readonly Lazy<Engine.Refs.RefSources> s_refSources = new(() => new Engine.Refs.RefSources(EngineContext));
     private BlockingCollection<Action>? _pipelineQueue;
 
     /// <summary>Cancelled when the user presses Ctrl+C or the pipeline stops.</summary>
@@ -52,7 +64,7 @@ public abstract class KfmCmdlet : PSCmdlet
         {
             // A lower library's exception that escaped the engine (a bug, or a failure nobody wrapped):
             // $Error and Get-Error would show all of it, request and Authorization header included.
-            ThrowTerminatingError(ErrorRecords.From(KfmException.FromUnexpected(ex, MyInvocation.MyCommand.Name)));
+            ThrowTerminatingError(ErrorRecords.From(EngineErrors.FromUnexpected(ex, MyInvocation.MyCommand.Name)));
         }
     }
 

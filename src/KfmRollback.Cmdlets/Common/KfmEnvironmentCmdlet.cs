@@ -32,7 +32,7 @@ public abstract class KfmEnvironmentCmdlet : KfmConfiguredCmdlet
         }
         IncidentJournal journal = OpenJournal(environment);
         // Engine-made entries name objects and URLs: they pass the one redaction before they are journalled.
-        Engine.Safety.Redactor redactor = environment is null ? Engine.Safety.Redactor.Default : Engine.Safety.Redactor.For(environment);
+        Engine.Safety.Redactor redactor = environment is null ? Engine.Safety.Redactor.Default : Engine.Configuration.Redactors.For(environment);
         string incident = incidentId;
         string actor = Actor.Current();
         int warned = 0;
@@ -56,11 +56,11 @@ public abstract class KfmEnvironmentCmdlet : KfmConfiguredCmdlet
     /// Captures an evidence bundle for the bound incident (Save-KfmEvidence, Start-KfmFreeze -Evidence)
     /// and records its digest on the timeline, the anchor the receipt and report refer to.
     /// </summary>
-    protected Engine.Evidence.EvidenceBundle SaveEvidence(EnvironmentConfig environment, string stage, Engine.Verification.VerificationSummary? verification, string? path)
+    protected KfmRollback.Engine.Aftermath.EvidenceBundle SaveEvidence(EnvironmentConfig environment, string stage, Engine.Verification.VerificationSummary? verification, string? path)
     {
         Incident incident = RequireIncident(environment);
-        var store = Engine.Evidence.EvidenceService.StoreFor(environment, path is null ? null : GetUnresolvedProviderPathFromPSPath(path));
-        var request = new Engine.Evidence.EvidenceRequest
+        var store = KfmRollback.Engine.Aftermath.EvidenceService.StoreFor(environment, path is null ? null : GetUnresolvedProviderPathFromPSPath(path));
+        var request = new KfmRollback.Engine.Aftermath.EvidenceRequest
         {
             IncidentId = incident.IncidentId,
             IncidentStart = incident.StartedAt,
@@ -69,7 +69,7 @@ public abstract class KfmEnvironmentCmdlet : KfmConfiguredCmdlet
             Verification = verification,
             Trust = Authority(environment).For(environment),
         };
-        var bundle = RunAsync(token => Engine.Evidence.EvidenceService.CaptureAsync(environment, request, store, clock: null, VerboseSink, token));
+        var bundle = RunAsync(token => KfmRollback.Engine.Aftermath.EvidenceService.CaptureAsync(EngineContext, environment, request, store, VerboseSink, token));
         TimelineWriter(incident.IncidentId, environment)("OPS", $"Evidence saved ({stage}): bundle {bundle.Digest} ({bundle.Files.Count} files)");
         return bundle;
     }
@@ -99,7 +99,7 @@ public abstract class KfmEnvironmentCmdlet : KfmConfiguredCmdlet
     /// run records and the last-known-good, and the test-only pause points (PhaseHook).
     /// </summary>
     protected Engine.Rollback.RollbackEngine RollbackEngine() =>
-        new(Engine.Rollback.RollbackMechanisms.Default, clock: null, runs: RunJournal, hook: Engine.Rollback.Runs.PhaseHook.FromEnvironment());
+        new(new Engine.Rollback.RollbackMechanisms(EngineContext), EngineContext.Clock, runs: RunJournal, hook: Engine.Rollback.Runs.PhaseHook.FromEnvironment());
 
     /// <summary>The bound incident; evidence, reports and follow-ups cannot exist without one.</summary>
     protected Incident RequireIncident(EnvironmentConfig environment) =>

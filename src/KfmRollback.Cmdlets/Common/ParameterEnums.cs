@@ -79,8 +79,8 @@ internal static class ParameterEnumMapping
             _ => Engine.Refs.RefSource.GitOps,
         };
 
-    public static Engine.GitOps.MergeStrategy? ToEngine(this MergeStrategyName? strategy) =>
-        strategy is { } s ? Enum.Parse<Engine.GitOps.MergeStrategy>(s.ToString()) : null;
+    public static KfmRollback.Engine.Adapters.PullRequests.MergeStrategy? ToEngine(this MergeStrategyName? strategy) =>
+        strategy is { } s ? Enum.Parse<KfmRollback.Engine.Adapters.PullRequests.MergeStrategy>(s.ToString()) : null;
 
     public static Engine.Rollback.RollbackMethod ToEngine(this RollbackMethodName method) =>
         Enum.Parse<Engine.Rollback.RollbackMethod>(method.ToString());

@@ -24,7 +24,7 @@ public sealed class DisableKfmFailClosedCommand : KfmEnvironmentCmdlet
         FailClosedState state;
         try
         {
-            state = RunAsync(token => FailClosedOperations.For(environment).DisableAsync(environment, dryRun, token));
+            state = RunAsync(token => new FailClosedService(EngineContext).DisableAsync(environment, dryRun, token));
         }
         catch (KfmRollback.Engine.Core.KfmException ex) when (ex.ErrorId == "FailClosedRecoveryNotConfirmed")
         {

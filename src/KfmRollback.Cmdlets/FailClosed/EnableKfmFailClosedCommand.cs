@@ -30,12 +30,12 @@ public sealed class EnableKfmFailClosedCommand : KfmEnvironmentCmdlet
         FailClosedState state;
         try
         {
-            state = RunAsync(token => FailClosedOperations.For(environment).EnableAsync(environment, IncidentId, Actor.Current(), reason, dryRun, token));
+            state = RunAsync(token => new FailClosedService(EngineContext).EnableAsync(environment, IncidentId, Actor.Current(), reason, dryRun, token));
         }
         catch (KfmException ex) when (ex.ErrorId == "FailClosedNotConfirmed")
         {
             // The change went out: the timeline records it, and that its effect is unconfirmed.
-            TimelineWriter()("OPS", $"Fail-closed of {environment.Name} ({mode}, {FailClosedOperations.TargetOf(environment, environment.FailClosed!)}) SENT but NOT CONFIRMED: {reason}");
+            TimelineWriter()("OPS", $"Fail-closed of {environment.Name} ({mode}, {FailClosedService.TargetOf(environment, environment.FailClosed!)}) SENT but NOT CONFIRMED: {reason}");
             throw;
         }
         if (dryRun)

@@ -12,7 +12,7 @@ public sealed class GetKfmFailClosedCommand : KfmEnvironmentCmdlet
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
-        FailClosedState state = RunAsync(token => FailClosedOperations.For(environment).GetAsync(environment, token));
+        FailClosedState state = RunAsync(token => new FailClosedService(EngineContext).GetAsync(environment, token));
         if (state.Drifted)
         {
             WriteWarning($"{environment.Name}: recorded as failed closed, but the live state is {state.Live}: the API may be serving. Enable-KfmFailClosed applies it again.");

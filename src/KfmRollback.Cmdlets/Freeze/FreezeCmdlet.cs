@@ -32,5 +32,5 @@ public abstract class FreezeCmdlet : KfmEnvironmentCmdlet
         _ => FreezeKind.Killswitch,
     }).Distinct().ToList();
 
-    protected static FreezeMechanisms Mechanisms => FreezeMechanisms.Default;
+    protected static FreezeMechanisms Mechanisms => new(EngineContext);
 }

@@ -45,7 +45,7 @@ public sealed class StartKfmFreezeCommand : FreezeCmdlet
             // The freeze itself has happened: a snapshot that cannot be taken is a warning, not a failure.
             try
             {
-                var snapshots = RunAsync(token => KfmRollback.Engine.Cluster.ClusterOperations.SnapshotConfigAsync(environment, token));
+                var snapshots = RunAsync(token => KfmRollback.Engine.Rollback.Surfaces.SurfaceRollback.SnapshotRunningAsync(EngineContext, environment, token));
                 foreach (var state in snapshots)
                 {
                     WriteVerbose($"{state.Kind} {state.Name}: {state.Action} {state.ContentSha256}");

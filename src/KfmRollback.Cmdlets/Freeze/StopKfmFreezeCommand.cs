@@ -1,7 +1,7 @@
 using System.Management.Automation;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Freeze;
-using KfmRollback.Engine.GitOps;
+using KfmRollback.Engine.Refs;
 using KfmRollback.Engine.Incidents;
 
 namespace KfmRollback.Cmdlets.Freeze;
@@ -43,7 +43,7 @@ public sealed class StopKfmFreezeCommand : FreezeCmdlet
         // Thaw only into a desired state that does not redeploy a quarantined build (-Force -Reason overrides, on the record).
         var authority = Authority(environment);
         (FreezeSummary summary, ThawDesiredState? desired) = RunAsync(token => FreezeOperations.ThawAsync(environment, SelectedKinds(), request, overrideHolders ? Reason : null, dryRun, Mechanisms,
-            () => GitOpsOperations.ReadApiRef(environment, IncidentId, null, null, authority, token), TimelineWriter(), token, OtherIncidentTimeline()));
+            () => RefSources.For(RefSource.GitOps).ReadAsync(new RefQuery(environment, IncidentId: IncidentId), authority, token).GetAwaiter().GetResult(), TimelineWriter(), token, OtherIncidentTimeline()));
         foreach (FreezeState state in summary.Mechanisms)
         {
             if (dryRun)

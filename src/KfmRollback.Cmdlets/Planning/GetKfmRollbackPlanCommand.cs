@@ -68,7 +68,7 @@ public sealed class GetKfmRollbackPlanCommand : KfmEnvironmentCmdlet
             ToRef = ToRef,
             Container = Container,
         };
-        RollbackDecision plan = RunAsync(token => PlanningOperations.PlanAsync(environment, request, Credential?.UserName, Credential?.GetNetworkCredential().Password, Authority(environment), token));
+        RollbackDecision plan = RunAsync(token => new RollbackPlanning(EngineContext, RefSources).PlanAsync(environment, request, Credentials.Git(Credential), Authority(environment), token));
         if (plan.DeployAfterIncidentStart)
         {
             WriteWarning($"{plan.Environment}: the last deploy ({plan.LastDeployAt.UtcDateTime:HH:mm} UTC) came after the incident began; it is not the cause.");

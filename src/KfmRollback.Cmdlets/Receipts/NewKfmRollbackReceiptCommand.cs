@@ -34,11 +34,11 @@ public sealed class NewKfmRollbackReceiptCommand : ReceiptParameters
             ContractSmoke = Verdict(ContractSmoke),
             Notes = Notes,
             RevisionMethod = Method?.ToLowerInvariant(),
-            Evidence = PipelineObjects.Unwrap<KfmRollback.Engine.Rollback.PlanEvidence>(Evidence),
+            Evidence = PipelineObjects.Unwrap<KfmRollback.Engine.Receipts.PlanEvidence>(Evidence),
             RevisionFrom = FromRevision,
             RevisionTo = ToRevision,
             EvidenceDigests = EvidenceDigest ?? SavedEvidence(),
-            InsecureTls = ResolveEnvironment(required: false) is { } environment && Engine.Cluster.ClusterClientFactory.SkipsTlsVerification(environment.Cluster),
+            InsecureTls = ResolveEnvironment(required: false) is { } environment && Engine.Adapters.Kubernetes.ClusterClientFactory.SkipsTlsVerification(environment.Cluster),
         };
         WriteObject(new ReceiptFactory().Create(input));
     }
@@ -48,7 +48,7 @@ public sealed class NewKfmRollbackReceiptCommand : ReceiptParameters
     {
         var environment = ResolveEnvironment(required: false);
         return environment is null ? Array.Empty<string>()
-            : KfmRollback.Engine.Evidence.EvidenceService.StoreFor(environment).ForIncident(IncidentId).Select(b => b.Digest).ToList();
+            : KfmRollback.Engine.Aftermath.EvidenceService.StoreFor(environment).ForIncident(IncidentId).Select(b => b.Digest).ToList();
     }
 
     private Incident? TryGetIncident()

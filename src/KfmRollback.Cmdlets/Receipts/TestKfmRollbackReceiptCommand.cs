@@ -34,8 +34,8 @@ public sealed class TestKfmRollbackReceiptCommand : ReceiptStoreCmdlet
         string? publicKeyPem = location.ReadPublicKey(PublicKey is null ? null : GetUnresolvedProviderPathFromPSPath(PublicKey));
         ReceiptStore store = location.Open(forWriting: false, cancellation: StopToken);
         string evidence = EvidencePath is not null ? GetUnresolvedProviderPathFromPSPath(EvidencePath)
-            : Store is null ? ResolveEnvironment(required: false)?.EvidenceDirectory ?? location.EvidenceDirectory : location.EvidenceDirectory;
-        ReceiptStoreReport report = KfmRollback.Engine.Evidence.EvidenceVerification.Check(store, store.Verify(Anchor, publicKeyPem), new KfmRollback.Engine.Evidence.EvidenceStore(evidence));
+            : Store is null ? (ResolveEnvironment(required: false) is { } environment ? ReceiptStoreLocation.EvidenceDirectoryOf(environment) : null) ?? location.EvidenceDirectory : location.EvidenceDirectory;
+        ReceiptStoreReport report = KfmRollback.Engine.Aftermath.EvidenceVerification.Check(store, store.Verify(Anchor, publicKeyPem), new KfmRollback.Engine.Aftermath.EvidenceStore(evidence));
 
         if (Quiet)
         {

@@ -1,6 +1,5 @@
 using System.Management.Automation;
 using KfmRollback.Cmdlets.Common;
-using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Refs;
 
 namespace KfmRollback.Cmdlets.Refs;
@@ -25,13 +24,8 @@ public sealed class GetKfmApiRefCommand : KfmEnvironmentCmdlet
     {
         var environment = RequireEnvironment();
         var authority = Authority(environment);
-        ApiRef reference = Source switch
-        {
-            ApiRefSource.Cluster => RunAsync(token => ClusterOperations.ReadApiRefAsync(environment, Container, IncidentId, authority, token)),
-            ApiRefSource.Helm => RunAsync(token => KfmRollback.Engine.Helm.HelmOperations.ReadApiRefAsync(environment, Container, IncidentId, authority, token)),
-            _ => RunAsync(token => Task.Run(() => KfmRollback.Engine.GitOps.GitOpsOperations.ReadApiRef(environment, IncidentId,
-                Credential?.UserName, Credential?.GetNetworkCredential().Password, authority, token), token)),
-        };
+        var query = new RefQuery(environment, Container, IncidentId, Credentials.Git(Credential));
+        ApiRef reference = RunAsync(token => RefSources.For(Source.ToEngine()).ReadAsync(query, authority, token));
         foreach (string note in authority.For(environment).Notes)
         {
             WriteWarning($"{environment.Name}: {note}.");

@@ -1,6 +1,7 @@
+using KfmRollback.Engine.Adapters.Kubernetes;
 using System.Management.Automation;
 using KfmRollback.Cmdlets.Common;
-using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Refs;
 
 namespace KfmRollback.Cmdlets.Refs;
 
@@ -9,7 +10,7 @@ namespace KfmRollback.Cmdlets.Refs;
 /// with -Source Helm the Helm release's revisions, as `helm history` lists them, with digests.
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "KfmRolloutHistory")]
-[OutputType(typeof(RolloutRevision), typeof(KfmRollback.Engine.Helm.HelmRevision))]
+[OutputType(typeof(RolloutRevision), typeof(KfmRollback.Engine.Refs.HelmRevision))]
 public sealed class GetKfmRolloutHistoryCommand : KfmEnvironmentCmdlet
 {
     /// <summary>Cluster (the Deployment's ReplicaSets) or Helm (the release Secrets).</summary>
@@ -26,13 +27,7 @@ public sealed class GetKfmRolloutHistoryCommand : KfmEnvironmentCmdlet
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
-        if (Source == ApiRefSource.Helm)
-        {
-            var releases = RunAsync(token => KfmRollback.Engine.Helm.HelmOperations.ReadHistoryAsync(environment, Container, token));
-            WriteObject(Revision is null ? releases : releases.Where(r => r.Revision == Revision), enumerateCollection: true);
-            return;
-        }
-        var history = RunAsync(token => ClusterOperations.ReadHistoryAsync(environment, Container, token));
-        WriteObject(Revision is null ? history : history.Where(r => r.Revision == Revision), enumerateCollection: true);
+        var history = RunAsync(token => RefSources.For(Source.ToEngine()).HistoryAsync(new RefQuery(environment, Container), Revision, token));
+        WriteObject(history, enumerateCollection: true);
     }
 }

@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Adapters.Http;
 using System.Management.Automation;
 using KfmRollback.Cmdlets.Common;
 using KfmRollback.Engine.Core;
@@ -73,7 +74,7 @@ public sealed class InvokeKfmRollbackCommand : RollbackParameters
             .GroupBy(p => p.Wave).OrderBy(g => g.Key).Select(g => (IReadOnlyList<FleetPlan>)g.Select(p => p.Plan).ToList()).ToList();
         var fleet = FleetConfig;
         Func<Engine.Configuration.EnvironmentConfig, CancellationToken, Task<string?>>? verify = fleet?.Verify == true
-            ? WaveVerification.HealthAndPolicy(IncidentId, TryGetIncident(plans[0].Request.Environment)?.StartedAt ?? plans[0].Plan!.PlannedAt.AddMinutes(-30))
+            ? WaveVerification.HealthAndPolicy(EngineContext, IncidentId, TryGetIncident(plans[0].Request.Environment)?.StartedAt ?? plans[0].Plan!.PlannedAt.AddMinutes(-30))
             : null;
         RunAsync(async token =>
         {

@@ -1,8 +1,8 @@
+using KfmRollback.Engine.Receipts;
 using System.Management.Automation;
 using KfmRollback.Cmdlets.Common;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.GitOps;
 using KfmRollback.Engine.Rollback;
 
 namespace KfmRollback.Cmdlets.Rollback;
@@ -168,7 +168,7 @@ public abstract class RollbackParameters : KfmEnvironmentCmdlet
             Timeout = Timeout,
             BlastRadius = BlastRadius,
             DirectPush = DirectPush,
-            GitCredential = GitOpsOperations.Credential(Credential?.UserName, Credential?.GetNetworkCredential().Password),
+            GitCredential = Credentials.Git(Credential),
             Evidence = PipelineObjects.Unwrap<PlanEvidence>(Evidence),
             BreakLockReason = BreakLock ? BreakLockReason() : null,
         };

@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Adapters.Http;
 using System.Management.Automation;
 using KfmRollback.Engine.Verification;
 

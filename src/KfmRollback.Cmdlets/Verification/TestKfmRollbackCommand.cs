@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Adapters.Http;
 using System.Management.Automation;
 using KfmRollback.Engine.Rollback;
 using KfmRollback.Engine.Verification;
@@ -21,11 +22,11 @@ public sealed class TestKfmRollbackCommand : VerificationCmdlet
             summary = summary.For(Rollback);
         }
         // The verdicts belong on the timeline: the report and the plots' verification marker read them there.
-        TimelineWriter()("OPS", KfmRollback.Engine.Evidence.TimelineMarkers.VerifiedLine(summary));
+        TimelineWriter()("OPS", KfmRollback.Engine.Aftermath.TimelineMarkers.VerifiedLine(summary));
         if (Rollback is not null)
         {
             // ... and on the rollback's run, which a rerun then finds finished.
-            RunJournal(RequireEnvironment()).RecordVerified(Rollback, summary.Passed, KfmRollback.Engine.Evidence.TimelineMarkers.VerifiedLine(summary), KfmRollback.Engine.Core.Actor.Current());
+            RunJournal(RequireEnvironment()).RecordVerified(Rollback, summary.Passed, KfmRollback.Engine.Aftermath.TimelineMarkers.VerifiedLine(summary), KfmRollback.Engine.Core.Actor.Current());
         }
         foreach (CheckResult failed in summary.Results.Where(r => r.Verdict != Verdict.Pass))
         {

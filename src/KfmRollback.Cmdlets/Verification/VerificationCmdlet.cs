@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Adapters.Http;
 using System.Management.Automation;
 using KfmRollback.Cmdlets.Common;
 using KfmRollback.Engine.Verification;
@@ -31,9 +32,9 @@ public abstract class VerificationCmdlet : KfmEnvironmentCmdlet
         DateTimeOffset start = ResolveIncidentStart();
         if (!Wait)
         {
-            return RunAsync(token => VerificationRunner.RunAsync(environment, IncidentId, start, sections, clock: null, token, recordContractSnapshot));
+            return RunAsync(token => VerificationRunner.RunAsync(EngineContext, environment, IncidentId, start, sections, token, recordContractSnapshot));
         }
-        VerificationSummary last = RunAsync(token => VerificationRunner.WaitAsync(environment, IncidentId, start, sections, Timeout, TimeSpan.FromSeconds(5),
+        VerificationSummary last = RunAsync(token => VerificationRunner.WaitAsync(EngineContext, environment, IncidentId, start, sections, Timeout, TimeSpan.FromSeconds(5),
             (summary, left) => OnPipelineThread(() => WriteProgress(new ProgressRecord(2, $"Verifying {environment.Name}", Progress(summary, left)))), token));
         WriteProgress(new ProgressRecord(2, $"Verifying {environment.Name}", "done") { RecordType = ProgressRecordType.Completed });
         WarnNotPassing(last);

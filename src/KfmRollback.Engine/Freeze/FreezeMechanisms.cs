@@ -1,5 +1,7 @@
 using k8s;
+using KfmRollback.Engine.Adapters.GitOpsControllers;
 using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Context;
 using KfmRollback.Engine.Core;
 
 namespace KfmRollback.Engine.Freeze;
@@ -18,14 +20,18 @@ public sealed class FreezeMechanisms
         _killSwitch = killSwitch;
     }
 
-    /// <summary>The mechanisms with the module's own cluster clients and kill switch.</summary>
-    public static FreezeMechanisms Default { get; } = new(env => Cluster.ClusterClientFactory.For(env.Cluster), GitOps.GitOpsOperations.KillSwitch);
+    /// <summary>The mechanisms with the engine context's cluster clients and the kill switch.</summary>
+    public FreezeMechanisms(EngineContext context)
+        : this(context.Kubernetes, env => new KillSwitchFreeze(env.Name, env.Gitops))
+    {
+    }
 
-    /// <summary>Only the mechanisms whose controllers live in the cluster and could revert a cluster rollback.</summary>
+    /// <summary>Only the mechanisms whose controllers live in the cluster and deploy from Git, so could revert a cluster rollback.</summary>
     public IReadOnlyList<IFreezeMechanism> ClusterControllers(EnvironmentConfig environment) =>
         environment.FreezeMechanisms
-            .Where(m => m.Kind is FreezeKind.Argocd or FreezeKind.FluxKustomization or FreezeKind.FluxHelmrelease)
+            .Where(m => m.Kind != FreezeKind.Killswitch)
             .Select(m => Build(environment, m))
+            .Where(m => m is ControllerFreeze { Controller: IDeployingController })
             .ToList();
 
     /// <summary>The configured mechanisms, optionally only those of <paramref name="kinds"/>.</summary>
@@ -45,15 +51,12 @@ public sealed class FreezeMechanisms
         return selected.Select(m => Build(environment, m)).ToList();
     }
 
-    private IFreezeMechanism Build(EnvironmentConfig environment, FreezeMechanism mechanism) => mechanism.Kind switch
+    private IFreezeMechanism Build(EnvironmentConfig environment, FreezeMechanism mechanism)
     {
-        FreezeKind.Argocd => new ArgoCdFreeze(_cluster(environment), environment.Name, mechanism.EffectiveNamespace!, mechanism.Name!),
-        FreezeKind.FluxKustomization => FluxFreeze.Kustomization(_cluster(environment), environment.Name, mechanism.EffectiveNamespace!, mechanism.Name!),
-        FreezeKind.FluxHelmrelease => FluxFreeze.HelmRelease(_cluster(environment), environment.Name, mechanism.EffectiveNamespace!, mechanism.Name!),
-        FreezeKind.FluxImageupdateautomation => FluxImageUpdateFreeze.For(_cluster(environment), environment.Name, mechanism.EffectiveNamespace!, mechanism.Name!),
-        FreezeKind.ArgocdImageUpdater => new ArgoCdImageUpdaterFreeze(_cluster(environment), environment.Name, mechanism.EffectiveNamespace!, mechanism.Name!),
-        FreezeKind.Killswitch when _killSwitch is not null => _killSwitch(environment),
-        _ => throw new KfmException("FreezeMechanismUnavailable", KfmErrorKind.NotInstalled,
-            $"The {mechanism.Kind} freeze mechanism is not available in this context. Choose the mechanisms to use with -Mechanism.", mechanism.Kind),
-    };
+        IFreezeMechanism? built = mechanism.Kind == FreezeKind.Killswitch
+            ? _killSwitch?.Invoke(environment)
+            : GitOpsControllerKinds.For(_cluster(environment), mechanism) is { } controller ? new ControllerFreeze(controller, environment.Name) : null;
+        return built ?? throw new KfmException("FreezeMechanismUnavailable", KfmErrorKind.NotInstalled,
+            $"The {mechanism.Kind} freeze mechanism is not available in this context. Choose the mechanisms to use with -Mechanism.", mechanism.Kind);
+    }
 }

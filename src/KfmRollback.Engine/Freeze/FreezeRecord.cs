@@ -37,7 +37,7 @@ public sealed record FreezeHolder(string IncidentId, string By, DateTimeOffset A
 /// </summary>
 public sealed record FreezeRecord(string IncidentId, string FrozenBy, DateTimeOffset FrozenAt, string Reason, JsonNode? Prior)
 {
-    public const string Annotation = "kfm.dev/freeze";
+    public const string Annotation = Adapters.GitOpsControllers.CustomObjectController.DefaultRecordAnnotation;
 
     /// <summary>
     /// The incidents holding the freeze, first freezer first. A record written before holders were

@@ -1,9 +1,10 @@
+using KfmRollback.Engine.Adapters.PullRequests;
+using KfmRollback.Engine.Adapters.Git;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.GitOps;
 using LibGit2Sharp;
 
 namespace KfmRollback.Engine.Freeze;

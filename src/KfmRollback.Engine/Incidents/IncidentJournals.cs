@@ -1,5 +1,5 @@
 using KfmRollback.Engine.Adapters.Journal;
-using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
 

@@ -1,6 +1,6 @@
+using KfmRollback.Engine.Adapters.Git;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.GitOps;
 using KfmRollback.Engine.Rollback;
 using KfmRollback.Engine.Rollback.Preflight;
 using KfmRollback.Engine.Rollback.Surfaces;

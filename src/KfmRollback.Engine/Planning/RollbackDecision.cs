@@ -1,4 +1,4 @@
-using KfmRollback.Engine.Rollback;
+using KfmRollback.Engine.Receipts;
 
 namespace KfmRollback.Engine.Planning;
 

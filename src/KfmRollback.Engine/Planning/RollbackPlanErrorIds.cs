@@ -1,3 +1,4 @@
+
 namespace KfmRollback.Engine.Planning;
 
 /// <summary>
@@ -21,5 +22,5 @@ public static class RollbackPlanErrorIds
     /// <summary>The API already runs its last-known-good (a recorded rollback or a verified receipt put it there): a rollback changes nothing.</summary>
     public const string AtLastKnownGood = "RollbackPlanAtLastKnownGood";
     /// <summary>policy_surface.opa_status_url did not answer with a usable status report.</summary>
-    public const string PolicyStatusUnavailable = "RollbackPlanPolicyStatusUnavailable";
+    public const string PolicyStatusUnavailable = Adapters.Opa.OpaStatus.StatusUnavailable;
 }

@@ -1,10 +1,10 @@
+using KfmRollback.Engine.Receipts;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using k8s;
 using k8s.Models;
-using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Refs;
-using KfmRollback.Engine.Rollback;
 
 namespace KfmRollback.Engine.Planning;
 
@@ -65,7 +65,7 @@ public sealed class RollbackPlanner
             "Pass -IncidentId of an incident opened with New-KfmIncident (its start time is used), or -Since <when the problem began>.", _environment.Name);
 
         var snapshot = await DeploymentSnapshot.ReadAsync(_client, _environment.Cluster.Namespace, _environment.Cluster.Deployment, cancellationToken).ConfigureAwait(false);
-        string container = ClusterRefReader.ResolveContainerName(snapshot.Deployment.Spec.Template, request.Container ?? _environment.Cluster.Container, snapshot.Name);
+        string container = PodTemplates.ResolveContainerName(snapshot.Deployment.Spec.Template, request.Container ?? _environment.Cluster.Container, snapshot.Name);
         ApiRef running = ClusterRefReader.Read(snapshot, _environment.Name, container);
         string currentRef = running.CurrentRef ?? throw Undetermined(
             $"deployment {snapshot.Namespace}/{snapshot.Name} names the mutable tag '{running.CurrentImage}' and its pods run {running.RunningDigests.Count} digests, so the running image is unknown. " +

@@ -1,8 +1,9 @@
+using KfmRollback.Engine.Adapters.Opa;
+using KfmRollback.Engine.Receipts;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using k8s;
 using k8s.Models;
-using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Configuration;
-using KfmRollback.Engine.Rollback;
 using KfmRollback.Engine.Rollback.Surfaces;
 
 namespace KfmRollback.Engine.Planning;

@@ -1,3 +1,4 @@
+
 namespace KfmRollback.Engine.Receipts;
 
 /// <summary>

@@ -1,6 +1,6 @@
+using KfmRollback.Engine.Adapters.Git;
 using LibGit2Sharp;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.GitOps;
 
 namespace KfmRollback.Engine.Receipts;
 

@@ -2,7 +2,6 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using KfmRollback.Engine.Adapters.Git;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.GitOps;
 using LibGit2Sharp;
 
 namespace KfmRollback.Engine.Receipts;

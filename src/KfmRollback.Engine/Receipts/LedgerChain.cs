@@ -1,3 +1,4 @@
+
 namespace KfmRollback.Engine.Receipts;
 
 /// <summary>One physical ledger line with what the chain check found about it.</summary>

@@ -1,3 +1,4 @@
+
 namespace KfmRollback.Engine.Receipts;
 
 /// <summary>
@@ -30,7 +31,7 @@ public sealed class ReceiptInput
     public string? RevisionFrom { get; set; }
     public string? RevisionTo { get; set; }
     /// <summary>The decision tree's comparisons, for kfm_integrity.decision.</summary>
-    public IReadOnlyList<Rollback.PlanEvidence>? Evidence { get; set; }
+    public IReadOnlyList<PlanEvidence>? Evidence { get; set; }
     /// <summary>True when the environment's cluster is reached without TLS verification (kfm_integrity.insecure_tls).</summary>
     public bool InsecureTls { get; set; }
     /// <summary>Digests (<c>sha256:…</c>) of the incident's evidence bundles, recorded as kfm_integrity subjects.</summary>

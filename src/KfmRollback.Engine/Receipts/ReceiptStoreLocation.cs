@@ -1,7 +1,7 @@
+using KfmRollback.Engine.Adapters.Git;
 using KfmRollback.Engine.Adapters.BlobStorage;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.GitOps;
 
 namespace KfmRollback.Engine.Receipts;
 
@@ -39,6 +39,14 @@ public sealed record ReceiptStoreLocation
     public string EvidenceDirectory => IsGit || Blob is not null
         ? System.IO.Path.TrimEndingDirectorySeparator(Path) + "-evidence"
         : System.IO.Path.Combine(Path, "evidence");
+
+    /// <summary>
+    /// An environment's evidence directory: <c>evidence.directory</c>, else <c>evidence/</c> inside a
+    /// receipt store directory, else a <c>-evidence</c> sibling of a git receipt store (whose tree
+    /// holds receipts only); null when it has neither.
+    /// </summary>
+    public static string? EvidenceDirectoryOf(EnvironmentConfig environment) => environment.Evidence.Directory
+        ?? (environment.Receipts is null ? null : FromConfig(environment.Receipts).EvidenceDirectory);
 
     public static ReceiptStoreLocation FromConfig(ReceiptsConfig receipts) => receipts switch
     {

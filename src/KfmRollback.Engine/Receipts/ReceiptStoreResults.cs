@@ -1,3 +1,4 @@
+
 namespace KfmRollback.Engine.Receipts;
 
 /// <summary>What <see cref="ReceiptStore.Save"/> did. <see cref="ChainHead"/> is worth copying into the incident ticket as an anchor.</summary>

@@ -1,5 +1,5 @@
+using KfmRollback.Engine.Adapters.Kubernetes;
 using k8s;
-using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Freeze;
 

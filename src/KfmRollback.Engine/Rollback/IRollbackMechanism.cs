@@ -1,4 +1,4 @@
-using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using KfmRollback.Engine.Rollback.Preflight;
 using KfmRollback.Engine.Rollback.Surfaces;
 
@@ -75,11 +75,31 @@ public interface IRollbackLock : IAsyncDisposable
     string Description { get; }
     /// <summary>Who held it before this run took it (its own earlier attempt, an expired or broken holder), or null.</summary>
     string? PreviousHolder { get; }
-    KfmRollback.Engine.Cluster.LeaseTakeover Takeover { get; }
+    Adapters.Kubernetes.LeaseTakeover Takeover { get; }
     /// <summary>Who took it while this run held it, once noticed; null while it is ours.</summary>
     string? LostTo { get; }
     /// <summary>Reads the lock afresh; throws RollbackLockLost unless it is still ours.</summary>
     Task EnsureHeldAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// The environment's rollback Lease as the run holds it; <paramref name="released"/> runs when it is
+/// let go (a mechanism that keeps the lease for its own Apply and Await forgets it there).
+/// </summary>
+public sealed class LeaseLock(Adapters.Kubernetes.RollbackLease lease, Action? released = null) : IRollbackLock
+{
+    public Adapters.Kubernetes.RollbackLease Lease => lease;
+    public string Description => lease.Description;
+    public string? PreviousHolder => lease.PreviousHolder;
+    public Adapters.Kubernetes.LeaseTakeover Takeover => lease.Takeover;
+    public string? LostTo => lease.LostTo;
+    public Task EnsureHeldAsync(CancellationToken cancellationToken) => lease.EnsureHeldAsync(cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        released?.Invoke();
+        await lease.DisposeAsync().ConfigureAwait(false);
+    }
 }
 
 /// <summary>

@@ -1,4 +1,4 @@
-using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Rollback.Preflight;
 using KfmRollback.Engine.Incidents;
@@ -36,8 +36,6 @@ public sealed class RollbackEngine
         _hook = hook ?? PhaseHook.None;
         _preflight = preflight ?? new RollbackPreflight();
     }
-
-    public static RollbackEngine Default { get; } = new(RollbackMechanisms.Default);
 
     public async Task<MechanismPlan> PlanAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken)
     {

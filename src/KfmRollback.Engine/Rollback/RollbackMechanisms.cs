@@ -1,8 +1,8 @@
 using k8s;
 using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Context;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Freeze;
-using KfmRollback.Engine.Receipts;
 using KfmRollback.Engine.Rollback.Cluster;
 using KfmRollback.Engine.Rollback.GitOps;
 using KfmRollback.Engine.Rollback.Helm;
@@ -27,8 +27,11 @@ public sealed class RollbackMechanisms
         _clock = clock ?? SystemClock.Instance;
     }
 
-    /// <summary>The mechanisms with the module's shared cluster clients (one per kubeconfig context) and its freezes.</summary>
-    public static RollbackMechanisms Default { get; } = new(env => KfmRollback.Engine.Cluster.ClusterClientFactory.For(env.Cluster), FreezeMechanisms.Default);
+    /// <summary>The mechanisms with the engine context's cluster clients (one per kubeconfig context), clock and freezes.</summary>
+    public RollbackMechanisms(EngineContext context)
+        : this(context.Kubernetes, new FreezeMechanisms(context), context.Clock)
+    {
+    }
 
     /// <summary>Tests of the engine itself: every method is <paramref name="mechanism"/> (an in-memory stand-in).</summary>
     internal RollbackMechanisms(Func<RollbackMethod, EnvironmentConfig, IRollbackMechanism> mechanism, Func<EnvironmentConfig, IKubernetes> cluster)

@@ -1,5 +1,7 @@
+using KfmRollback.Engine.Adapters.PullRequests;
+using KfmRollback.Engine.Adapters.Git;
+using KfmRollback.Engine.Receipts;
 using KfmRollback.Engine.Configuration;
-using KfmRollback.Engine.GitOps;
 using KfmRollback.Engine.Rollback.Surfaces;
 
 namespace KfmRollback.Engine.Rollback;
@@ -74,9 +76,6 @@ public sealed record RollbackRequest
 
     public string ContainerName => Container ?? Environment.Cluster.Container ?? string.Empty;
 }
-
-/// <summary>One comparison the decision tree made: a surface, what runs, the last-known-good, and where each was read.</summary>
-public sealed record PlanEvidence(string Surface, string Item, string? Current, string? LastKnownGood, bool Changed, string Source);
 
 /// <summary>
 /// Ways the engine reports back while it works; called from worker threads. A timeline write that

@@ -1,3 +1,5 @@
+using KfmRollback.Engine.Receipts;
+
 namespace KfmRollback.Engine.Rollback;
 
 public enum RollbackMethod

@@ -3,8 +3,6 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using KfmRollback.Engine.Configuration;
-using KfmRollback.Engine.Core;
 
 namespace KfmRollback.Engine.Safety;
 
@@ -40,19 +38,6 @@ public sealed class Redactor
         _patterns = (patterns ?? Array.Empty<string>()).Select(p => new Regex(p, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1))).ToList();
         _shownEnv = new HashSet<string>(shownEnv ?? Array.Empty<string>(), StringComparer.Ordinal);
         _scanner = scanner ?? SecretScanner.Default;
-    }
-
-    /// <summary>
-    /// The environment's redaction: its restricted ids (read from their reference), restricted id
-    /// patterns, and the env var names shown in clear (redaction.show_env, and policy_surface.env,
-    /// whose value is the policy bundle ref the decision tree compares).
-    /// </summary>
-    public static Redactor For(EnvironmentConfig environment)
-    {
-        IReadOnlyList<string> ids = environment.ApiSection is { } api ? Verification.VerificationRunner.RestrictedIds(api.Probe) : Array.Empty<string>();
-        IEnumerable<string> shown = environment.Redaction.ShowEnv;
-        if (environment.PolicySurface?.Env is { } policyEnv) shown = shown.Append(policyEnv);
-        return new Redactor(ids, environment.Observability.RestrictedIdPatterns, shown);
     }
 
     /// <summary>
@@ -164,18 +149,8 @@ public sealed class Redactor
         return Text(content);
     }
 
-    /// <summary>Refuses text that still carries a credential or a restricted id (the last guard before anything is written).</summary>
-    public void EnsureClean(string text, string what)
-    {
-        IReadOnlyList<SecretFinding> findings = _scanner.Scan(text);
-        bool restricted = IsRestricted(text);
-        if (findings.Count == 0 && !restricted) return;
-        string kinds = string.Join(", ", findings.Select(f => f.Kind).Append(restricted ? "restricted-id" : null).Where(k => k is not null).Distinct());
-        // Where, never what: line numbers let the report be filed without the content.
-        string lines = string.Join(", ", findings.Select(f => 1 + text.AsSpan(0, f.Start).Count('\n')).Distinct().Take(5));
-        throw new KfmException("OutputNotPolicySafe", KfmErrorKind.SecurityError,
-            $"{what} would carry sensitive content ({kinds}{(lines.Length > 0 ? $" on line {lines}" : "")}) and was not written. Report this: redaction missed it.", what);
-    }
+    /// <summary>The credential-looking spans in <paramref name="text"/> (kind and place, never kept as a value).</summary>
+    public IReadOnlyList<SecretFinding> Scan(string text) => _scanner.Scan(text);
 
     /// <summary>True when <paramref name="text"/> carries one of the restricted ids or matches a restricted id pattern.</summary>
     public bool IsRestricted(string text) =>

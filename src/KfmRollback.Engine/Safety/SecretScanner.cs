@@ -8,7 +8,7 @@ public sealed record SecretFinding(string Kind, int Start, int Length);
 
 /// <summary>
 /// Finds credential- and token-looking substrings in free text (receipt notes, logs, incident comms)
-/// so callers can refuse them (<see cref="PolicySafeText"/>) or redact them (<see cref="Redactor"/>, the
+/// so callers can refuse them (Core/PolicySafeText) or redact them (<see cref="Redactor"/>, the
 /// one redaction). Findings describe kind and position only, so they can be logged or put in an
 /// error message without re-leaking the value.
 /// </summary>

@@ -1,3 +1,5 @@
+using KfmRollback.Engine.Adapters.Http;
+
 namespace KfmRollback.Engine.Verification;
 
 public enum Verdict
@@ -61,23 +63,7 @@ public sealed record VerificationSummary
     public string? ToRevision { get; init; }
     public string? Reason { get; init; }
     /// <summary>The decision tree's comparisons behind the rollback verified, passed on to the receipt.</summary>
-    public IReadOnlyList<Rollback.PlanEvidence> Evidence { get; init; } = Array.Empty<Rollback.PlanEvidence>();
-
-    /// <summary>This summary, carrying the facts of the rollback it verified.</summary>
-    public VerificationSummary For(Rollback.RollbackResult rollback) => this with
-    {
-        IncidentId = IncidentId ?? rollback.IncidentId,
-        CurrentRef = rollback.CurrentRef,
-        RollbackTargetRef = rollback.RollbackTargetRef,
-        ChangedSurfaces = rollback.ChangedSurfaces,
-        StartedAt = rollback.StartedAt,
-        CompletedAt = rollback.CompletedAt,
-        Method = rollback.Method.ToString().ToLowerInvariant(),
-        FromRevision = rollback.FromRevision?.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        ToRevision = rollback.ToRevision?.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        Reason = rollback.Reason,
-        Evidence = rollback.Evidence,
-    };
+    public IReadOnlyList<Receipts.PlanEvidence> Evidence { get; init; } = Array.Empty<Receipts.PlanEvidence>();
 
     public Verdict HealthVerdict => Aggregate(CheckSection.Health);
     public Verdict PolicyVerdict => Aggregate(CheckSection.PolicyInvariants);

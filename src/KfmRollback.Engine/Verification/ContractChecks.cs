@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Adapters.Http;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;

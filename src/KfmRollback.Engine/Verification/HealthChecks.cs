@@ -1,7 +1,8 @@
+using KfmRollback.Engine.Adapters.Prometheus;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using k8s;
 using System.Globalization;
 using k8s.Models;
-using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Configuration;
 
 namespace KfmRollback.Engine.Verification;

@@ -1,6 +1,7 @@
+using KfmRollback.Engine.Adapters.Http;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using System.Globalization;
 using k8s;
-using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Safety;
 

@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Adapters.Http;
 using System.Buffers;
 
 namespace KfmRollback.Engine.Verification;

@@ -1,11 +1,12 @@
+using KfmRollback.Engine.Adapters.Http;
+using KfmRollback.Engine.Adapters.Opa;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using k8s;
 using k8s.Autorest;
-using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.Planning;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -55,7 +56,7 @@ public static partial class PolicyCases
         {
             throw Invalid($"The policy cases file {path} must hold one list of cases (name, caller, method, endpoint, expect).", path);
         }
-        IReadOnlyList<string> restrictedIds = VerificationRunner.RestrictedIds(environment.Api.Probe);
+        IReadOnlyList<string> restrictedIds = environment.Api.Probe.RestrictedIds();
         var cases = new List<PolicyCase>();
         var names = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < list.Children.Count; i++)
@@ -196,7 +197,7 @@ public static partial class PolicyCases
             {
                 revisions = await OpaStatus.ReadActiveRevisionsAsync(http, url, cancellationToken).ConfigureAwait(false);
             }
-            catch (KfmException ex) when (ex.ErrorId == RollbackPlanErrorIds.PolicyStatusUnavailable)
+            catch (KfmException ex) when (ex.ErrorId == OpaStatus.StatusUnavailable)
             {
                 return HealthChecks.Result(environment, BundleCheck, Verdict.Inconclusive,
                     $"OPA status {url.GetLeftPart(UriPartial.Path)} could not be read, so whether OPA runs the target bundle cannot be confirmed", evidence);

@@ -1,9 +1,9 @@
+using KfmRollback.Engine.Adapters.Http;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using KfmRollback.Engine.Configuration;
-using KfmRollback.Engine.Core;
 
 namespace KfmRollback.Engine.Verification;
 
@@ -22,7 +22,7 @@ public static partial class PolicyChecks
     {
         ProbePlan plan = environment.Api.Probe;
         using var client = new ProbeClient(environment.Api);
-        IReadOnlyList<string> restrictedIds = VerificationRunner.RestrictedIds(plan);
+        IReadOnlyList<string> restrictedIds = plan.RestrictedIds();
         string missingId = plan.MissingIdPattern.Replace("{random}", Guid.NewGuid().ToString("N")[..12], StringComparison.Ordinal);
         string publicCaller = plan.Callers.FirstOrDefault(c => c.Value.Role == CallerRole.Public && !c.Value.Anonymous).Key
             ?? throw new Core.KfmException("ProbeCallerMissing", Core.KfmErrorKind.InvalidArgument,

@@ -1,9 +1,9 @@
+using KfmRollback.Engine.Adapters.Http;
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using KfmRollback.Engine.Configuration;
-using KfmRollback.Engine.Core;
 
 namespace KfmRollback.Engine.Verification;
 

@@ -1,5 +1,8 @@
+using KfmRollback.Engine.Adapters.Http;
 using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Context;
 using KfmRollback.Engine.Core;
+using KfmRollback.Engine.Refs;
 
 namespace KfmRollback.Engine.Verification;
 
@@ -17,15 +20,15 @@ public enum VerificationSections
 /// <summary>Runs the checklist sections and returns one summary; a section that cannot run says why.</summary>
 public static class VerificationRunner
 {
-    public static async Task<VerificationSummary> RunAsync(EnvironmentConfig environment, string? incidentId, DateTimeOffset incidentStart,
-        VerificationSections sections, IClock? clock, CancellationToken cancellationToken, bool recordContractSnapshot = false)
+    public static async Task<VerificationSummary> RunAsync(EngineContext context, EnvironmentConfig environment, string? incidentId, DateTimeOffset incidentStart,
+        VerificationSections sections, CancellationToken cancellationToken, bool recordContractSnapshot = false)
     {
         bool health = sections.HasFlag(VerificationSections.Health), policy = sections.HasFlag(VerificationSections.PolicyInvariants);
         var results = new List<CheckResult>();
-        DateTimeOffset now = (clock ?? SystemClock.Instance).UtcNow;
+        DateTimeOffset now = context.Clock.UtcNow;
         if (health)
         {
-            results.AddRange(await HealthChecks.RunAsync(environment, incidentStart, now, cancellationToken).ConfigureAwait(false));
+            results.AddRange(await HealthChecks.RunAsync(environment, incidentStart, now, cancellationToken, context.Kubernetes(environment)).ConfigureAwait(false));
         }
         if (policy)
         {
@@ -41,12 +44,12 @@ public static class VerificationRunner
         }
         if (sections.HasFlag(VerificationSections.Contract))
         {
-            string? digest = (await Cluster.ClusterOperations.ReadApiRefAsync(environment, null, incidentId, Refs.LastKnownGoodAuthority.HistoryOnly, cancellationToken).ConfigureAwait(false)).CurrentRef;
+            string? digest = (await new ClusterRefSource(context).ReadAsync(new RefQuery(environment, IncidentId: incidentId), LastKnownGoodAuthority.HistoryOnly, cancellationToken).ConfigureAwait(false)).CurrentRef;
             results.AddRange(await Guard(environment, "C.contract", () => ContractChecks.RunAsync(environment, digest, recordContractSnapshot, cancellationToken)).ConfigureAwait(false));
         }
         if (sections.HasFlag(VerificationSections.Observability))
         {
-            results.AddRange(await LogChecks.RunAsync(environment, RestrictedIds(environment.Api.Probe), cancellationToken).ConfigureAwait(false));
+            results.AddRange(await LogChecks.RunAsync(environment, environment.Api.Probe.RestrictedIds(), cancellationToken, context.Kubernetes(environment)).ConfigureAwait(false));
             results.AddRange(await Guard(environment, TraceChecks.Check, () => TraceChecks.RunAsync(environment, cancellationToken)).ConfigureAwait(false));
         }
         return new VerificationSummary { Environment = environment.Name, IncidentId = incidentId, Results = WaitingRules.Apply(environment, results) };
@@ -75,12 +78,6 @@ public static class VerificationRunner
                 : "the API did not answer: check api.base_url and that the API is up, then run the check again",
         };
 
-    internal static IReadOnlyList<string> RestrictedIds(ProbePlan plan)
-    {
-        string? text = SecretReference.Read(plan.RestrictedIdsEnv, plan.RestrictedIdsFile);
-        return (text ?? string.Empty).Split(new[] { ',', '\n', '\r' }, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-    }
-
     /// <summary>
     /// Every check passed, or what is left cannot change by waiting (<see cref="WaitingRules"/>: a check
     /// not configured here, a credential or input only a person can give). Checks that can still change
@@ -103,13 +100,13 @@ public static class VerificationRunner
     /// window to fill with the rolled-back build's traffic), reporting each round. Returns the last
     /// summary either way: a timeout is the caller's verdict to draw, not an exception.
     /// </summary>
-    public static async Task<VerificationSummary> WaitAsync(EnvironmentConfig environment, string? incidentId, DateTimeOffset incidentStart,
+    public static async Task<VerificationSummary> WaitAsync(EngineContext context, EnvironmentConfig environment, string? incidentId, DateTimeOffset incidentStart,
         VerificationSections sections, TimeSpan timeout, TimeSpan interval, Action<VerificationSummary, TimeSpan>? progress, CancellationToken cancellationToken)
     {
         DateTime deadline = DateTime.UtcNow + timeout;
         while (true)
         {
-            VerificationSummary summary = await RunAsync(environment, incidentId, incidentStart, sections, clock: null, cancellationToken).ConfigureAwait(false);
+            VerificationSummary summary = await RunAsync(context, environment, incidentId, incidentStart, sections, cancellationToken).ConfigureAwait(false);
             TimeSpan left = deadline - DateTime.UtcNow;
             progress?.Invoke(summary, left);
             if (NothingToWaitFor(summary) || left <= interval)
@@ -125,11 +122,11 @@ public static class VerificationRunner
 public static class WaveVerification
 {
     /// <summary>Checklist A (health) and B (policy invariants); null when every check passed, else the checks that did not.</summary>
-    public static Func<EnvironmentConfig, CancellationToken, Task<string?>> HealthAndPolicy(string? incidentId, DateTimeOffset incidentStart) =>
+    public static Func<EnvironmentConfig, CancellationToken, Task<string?>> HealthAndPolicy(EngineContext context, string? incidentId, DateTimeOffset incidentStart) =>
         async (environment, cancellationToken) =>
         {
-            VerificationSummary summary = await VerificationRunner.RunAsync(environment, incidentId, incidentStart,
-                VerificationSections.Health | VerificationSections.PolicyInvariants, clock: null, cancellationToken).ConfigureAwait(false);
+            VerificationSummary summary = await VerificationRunner.RunAsync(context, environment, incidentId, incidentStart,
+                VerificationSections.Health | VerificationSections.PolicyInvariants, cancellationToken).ConfigureAwait(false);
             return summary.Passed ? null
                 : summary.Results.Count == 0 ? "no check could run"
                 : string.Join(", ", summary.Results.Where(r => r.Verdict != Verdict.Pass).Select(r => $"{r.Check} {r.Verdict.ToString().ToLowerInvariant()}"));

@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Adapters.Http;
 using KfmRollback.Engine.Configuration;
 
 namespace KfmRollback.Engine.Verification;
@@ -28,7 +29,7 @@ public static class WaitingRules
         }
         ProbePlan plan = environment.Api.Probe;
         if (result.Check.StartsWith("B.existence-leak", StringComparison.Ordinal) && result.Verdict == Verdict.Inconclusive
-            && VerificationRunner.RestrictedIds(plan).Count == 0)
+            && plan.RestrictedIds().Count == 0)
         {
             // No restricted id known to exist, so no leak comparison can ever run: only a person can give them.
             string where = plan.RestrictedIdsEnv is { } variable ? $"set ${variable}"

@@ -1,7 +1,7 @@
+using KfmRollback.Engine.Adapters.Kubernetes;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
-using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Tests.Rollback;
 using KfmRollback.Lab.Api;

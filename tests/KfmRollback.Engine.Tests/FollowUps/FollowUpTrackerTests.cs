@@ -1,8 +1,8 @@
+using KfmRollback.Engine.Aftermath;
 using System.Text;
 using System.Text.Json.Nodes;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.FollowUps;
 using KfmRollback.Engine.Tests.GitOps;
 using Xunit;
 

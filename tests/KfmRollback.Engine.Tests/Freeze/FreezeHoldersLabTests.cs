@@ -1,7 +1,7 @@
+using KfmRollback.Engine.Adapters.GitOpsControllers;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using System.Text.Json.Nodes;
 using k8s;
-using KfmRollback.Engine.Cluster;
-using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Freeze;
 using KfmRollback.Engine.Incidents;
 using KfmRollback.Engine.Tests.Rollback;
@@ -31,7 +31,7 @@ public sealed class FreezeHoldersLabTests
     public async Task A_freeze_stays_while_another_open_incident_holds_it_and_lifts_with_the_last_holder()
     {
         await using var lab = await LabEnvironment.StartAsync();
-        var argo = new ArgoCdFreeze(lab.Client, "lab", "argocd", "kfm-api");
+        var argo = new ControllerFreeze(new ArgoCdApplication(lab.Client, "argocd", "kfm-api"), "lab");
         var app = CustomObjectRef.Application("argocd", "kfm-api");
         JsonNode prior = Automated(await ReadAsync(lab.Client, app))!.DeepClone();
 
@@ -99,7 +99,7 @@ public sealed class FreezeHoldersLabTests
             ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [FreezeRecord.Annotation] = old } },
             ["spec"] = new JsonObject { ["syncPolicy"] = new JsonObject { ["automated"] = null } },
         }, default, e => e);
-        var argo = new ArgoCdFreeze(lab.Client, "lab", "argocd", "kfm-api");
+        var argo = new ControllerFreeze(new ArgoCdApplication(lab.Client, "argocd", "kfm-api"), "lab");
 
         Assert.Equal("INC-OLD", Assert.Single((await argo.GetAsync(default)).Holders).IncidentId);
         Assert.Equal(FreezeAction.None, (await argo.ThawAsync(Request("INC-NEW"), false, default)).Action);
@@ -140,9 +140,9 @@ public sealed class FreezeHoldersLabTests
 
         IFreezeMechanism[] mechanisms =
         {
-            new ArgoCdFreeze(lab.Client, "lab", "argocd", "kfm-api"),
-            FluxImageUpdateFreeze.For(lab.Client, "lab", "flux-system", "kfm-api"),
-            new ArgoCdImageUpdaterFreeze(lab.Client, "lab", "argocd", "kfm-api"),
+            new ControllerFreeze(new ArgoCdApplication(lab.Client, "argocd", "kfm-api"), "lab"),
+            new ControllerFreeze(new FluxImageUpdateAutomation(lab.Client, "flux-system", "kfm-api"), "lab"),
+            new ControllerFreeze(new ArgoCdImageUpdater(lab.Client, "argocd", "kfm-api"), "lab"),
         };
         foreach (IFreezeMechanism mechanism in mechanisms)
         {

@@ -3,7 +3,7 @@ using KfmRollback.Engine.Configuration;
 namespace KfmRollback.Engine.Tests.GitOps;
 
 /// <summary>One realistic GitOps file and the single line a rollback may change in it.</summary>
-public sealed record CorpusFile(string Name, GitOpsKind Kind, string? ImageName, string Text, int RefLine, HelmValuePaths? Helm = null, KfmRollback.Engine.GitOps.PinSelection? Select = null)
+public sealed record CorpusFile(string Name, GitOpsKind Kind, string? ImageName, string Text, int RefLine, HelmValuePaths? Helm = null, KfmRollback.Engine.Adapters.GitOpsFiles.PinSelection? Select = null)
 {
     public override string ToString() => Name;
 }

@@ -1,5 +1,5 @@
+using KfmRollback.Engine.Adapters.GitOpsFiles;
 using KfmRollback.Engine.Configuration;
-using KfmRollback.Engine.GitOps;
 using static KfmRollback.Engine.Tests.GitOps.FormatCorpus;
 
 namespace KfmRollback.Engine.Tests.GitOps;

@@ -1,7 +1,8 @@
+using KfmRollback.Engine.Adapters.GitOpsFiles;
+using KfmRollback.Engine.Adapters.Git;
 using System.Text;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Configuration;
-using KfmRollback.Engine.GitOps;
 
 namespace KfmRollback.Engine.Tests.GitOps;
 

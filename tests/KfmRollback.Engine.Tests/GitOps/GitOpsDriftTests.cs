@@ -1,4 +1,3 @@
-using KfmRollback.Engine.GitOps;
 using KfmRollback.Engine.Refs;
 
 namespace KfmRollback.Engine.Tests.GitOps;

@@ -1,5 +1,5 @@
+using KfmRollback.Engine.Adapters.Git;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.GitOps;
 using KfmRollback.Engine.Rollback;
 using KfmRollback.Engine.Tests.Receipts;
 

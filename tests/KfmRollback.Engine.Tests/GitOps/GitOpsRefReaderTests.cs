@@ -1,7 +1,7 @@
+using KfmRollback.Bench;
+using KfmRollback.Engine.Adapters.Git;
 using System.Diagnostics;
 using KfmRollback.Engine.Configuration;
-using KfmRollback.Engine.GitOps;
-using KfmRollback.Engine.Receipts;
 using KfmRollback.Engine.Refs;
 using KfmRollback.Engine.Tests.Receipts;
 

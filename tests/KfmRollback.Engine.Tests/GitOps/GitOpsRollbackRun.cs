@@ -1,7 +1,7 @@
+using KfmRollback.Engine.Adapters.PullRequests;
+using KfmRollback.Engine.Adapters.Git;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.GitOps;
-using KfmRollback.Engine.Receipts;
 using KfmRollback.Engine.Rollback;
 using KfmRollback.Engine.Rollback.GitOps;
 

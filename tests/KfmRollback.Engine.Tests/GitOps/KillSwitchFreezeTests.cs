@@ -1,7 +1,6 @@
-using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Adapters.Git;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Freeze;
-using KfmRollback.Engine.GitOps;
 
 namespace KfmRollback.Engine.Tests.GitOps;
 

@@ -1,7 +1,8 @@
+using KfmRollback.Engine.Adapters.PullRequests;
+using KfmRollback.Engine.Adapters.Git;
 using System.Text;
 using System.Text.Json.Nodes;
 using KfmRollback.Engine.Configuration;
-using KfmRollback.Engine.GitOps;
 using KfmRollback.Engine.Rollback;
 using KfmRollback.Engine.Tests.Receipts;
 

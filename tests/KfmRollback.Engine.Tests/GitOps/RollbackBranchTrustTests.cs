@@ -1,5 +1,6 @@
+using KfmRollback.Engine.Refs;
+using KfmRollback.Engine.Adapters.Git;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.GitOps;
 using KfmRollback.Engine.Rollback;
 using KfmRollback.Engine.Tests.Receipts;
 

@@ -1,4 +1,6 @@
-using KfmRollback.Engine.GitOps;
+using KfmRollback.Engine.Refs;
+using KfmRollback.Engine.Adapters.PullRequests;
+using KfmRollback.Engine.Adapters.Git;
 
 namespace KfmRollback.Engine.Tests.GitOps;
 

@@ -1,6 +1,7 @@
+using KfmRollback.Engine.Adapters.Http;
+using KfmRollback.Engine.Aftermath;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.Evidence;
 using KfmRollback.Engine.Freeze;
 using KfmRollback.Engine.Incidents;
 using KfmRollback.Engine.Tests.Configuration;

@@ -1,6 +1,5 @@
 using k8s;
 using k8s.Models;
-using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Planning;
 using KfmRollback.Engine.Refs;
@@ -96,7 +95,7 @@ internal sealed class PlanningLab : IAsyncDisposable
     public string Digest(string build) => Host.Images.Entries.Single(e => e.Name == build).Digest;
 
     /// <summary>What Start-KfmFreeze records: the running template's ConfigMaps and Secrets, by content.</summary>
-    public Task FreezeSnapshotAsync(EnvironmentConfig environment) => ClusterOperations.SnapshotConfigAsync(environment, CancellationToken.None);
+    public Task FreezeSnapshotAsync(EnvironmentConfig environment) => KfmRollback.Engine.Rollback.Surfaces.SurfaceRollback.SnapshotRunningAsync(KfmRollback.Engine.Context.EngineContext.For(Client), environment, CancellationToken.None);
 
     public async Task DeployAsync(string build)
     {

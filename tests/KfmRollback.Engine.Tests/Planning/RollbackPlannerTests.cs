@@ -1,8 +1,8 @@
+using KfmRollback.Engine.Receipts;
 using k8s;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Planning;
 using KfmRollback.Engine.Refs;
-using KfmRollback.Engine.Rollback;
 
 namespace KfmRollback.Engine.Tests.Planning;
 

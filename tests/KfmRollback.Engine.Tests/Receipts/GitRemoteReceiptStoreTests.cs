@@ -1,5 +1,5 @@
+using KfmRollback.Engine.Adapters.Git;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.GitOps;
 using KfmRollback.Engine.Receipts;
 using KfmRollback.Engine.Tests.GitOps;
 using LibGit2Sharp;

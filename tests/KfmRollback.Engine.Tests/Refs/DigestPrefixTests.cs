@@ -1,5 +1,5 @@
+using KfmRollback.Engine.Adapters.Kubernetes;
 using k8s.Models;
-using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Rollback;
 using KfmRollback.Engine.Rollback.Cluster;

@@ -52,7 +52,7 @@ public sealed class ClusterMechanismTests
         // What people see is the patch sent, through the one redaction (env values hashed); what is sent keeps the real template.
         // The resourceVersion precondition is left out: a status write between plan and apply moves it (Apply re-reads under the lease).
         static JsonNode? Ops(JsonNode? patch) => new JsonArray(patch!.AsArray().Where(op => op!["op"]!.GetValue<string>() != "test").Select(op => op!.DeepClone()).ToArray());
-        Assert.True(JsonNode.DeepEquals(Ops(JsonNode.Parse(change.Content)), Ops(KfmRollback.Engine.Safety.Redactor.For(request.Environment).Json(sent["requestObject"]))), "the patch sent is the patch planned");
+        Assert.True(JsonNode.DeepEquals(Ops(JsonNode.Parse(change.Content)), Ops(KfmRollback.Engine.Configuration.Redactors.For(request.Environment).Json(sent["requestObject"]))), "the patch sent is the patch planned");
         Assert.Equal(plan.Changes.Select(c => (c.Surface, c.Object, c.Action, Ops(JsonNode.Parse(c.Content))!.ToJsonString())),
             result.Changes.Select(c => (c.Surface, c.Object, c.Action, Ops(JsonNode.Parse(c.Content))!.ToJsonString())));
         Assert.Equal(plan.TargetRef, result.RollbackTargetRef);
@@ -97,7 +97,7 @@ public sealed class ClusterMechanismTests
         Assert.Equal(RollbackOutcome.Succeeded, result.Outcome);
         V1Deployment deployment = await lab.Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm");
         Assert.Equal(deployment.Spec.Replicas, deployment.Status.UpdatedReplicas);
-        Assert.Equal(plan.TargetRef, ImageRefs.DigestOf(KfmRollback.Engine.Cluster.PodTemplates.ContainerImage(deployment.Spec.Template, "api", "kfm-api")));
+        Assert.Equal(plan.TargetRef, ImageRefs.DigestOf(KfmRollback.Engine.Adapters.Kubernetes.PodTemplates.ContainerImage(deployment.Spec.Template, "api", "kfm-api")));
     }
 
     [Fact]
@@ -201,7 +201,7 @@ public sealed class FleetWaveTests
                 var patch = $"{{\"spec\":{{\"template\":{{\"spec\":{{\"containers\":[{{\"name\":\"api\",\"image\":\"{image}\"}}]}}}}}}}}";
                 await lab.Client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(patch, V1Patch.PatchType.StrategicMergePatch), name, "kfm");
             }
-            await new KfmRollback.Engine.Cluster.RolloutWatcher(lab.Client, "kfm", name).WaitAsync(null, TimeSpan.FromSeconds(60), CancellationToken.None);
+            await new KfmRollback.Engine.Adapters.Kubernetes.RolloutWatcher(lab.Client, "kfm", name).WaitAsync(null, TimeSpan.FromSeconds(60), CancellationToken.None);
         }
     }
 }
@@ -213,7 +213,7 @@ public sealed class ClusterCheckTests
     public async Task Deployment_stability_passes_for_a_settled_build_and_fails_for_a_crash_loop()
     {
         await using var lab = await LabEnvironment.StartAsync();
-        await new KfmRollback.Engine.Cluster.RolloutWatcher(lab.Client, "kfm", "kfm-api").WaitAsync(null, TimeSpan.FromSeconds(60), CancellationToken.None);
+        await new KfmRollback.Engine.Adapters.Kubernetes.RolloutWatcher(lab.Client, "kfm", "kfm-api").WaitAsync(null, TimeSpan.FromSeconds(60), CancellationToken.None);
         var settled = await KfmRollback.Engine.Verification.HealthChecks.DeploymentStableAsync(lab.Environment, lab.Client, CancellationToken.None);
         Assert.Equal(KfmRollback.Engine.Verification.Verdict.Pass, settled.Verdict);
 
@@ -234,7 +234,7 @@ public sealed class ClusterCheckTests
     public async Task The_log_scan_reads_the_lab_pods_through_the_given_client()
     {
         await using var lab = await LabEnvironment.StartAsync();
-        await new KfmRollback.Engine.Cluster.RolloutWatcher(lab.Client, "kfm", "kfm-api").WaitAsync(null, TimeSpan.FromSeconds(60), CancellationToken.None);
+        await new KfmRollback.Engine.Adapters.Kubernetes.RolloutWatcher(lab.Client, "kfm", "kfm-api").WaitAsync(null, TimeSpan.FromSeconds(60), CancellationToken.None);
         var results = await KfmRollback.Engine.Verification.LogChecks.RunAsync(lab.Environment, new[] { "burial_sites" }, CancellationToken.None, lab.Client);
         Assert.NotEmpty(results);
         Assert.All(results, r => Assert.StartsWith("D.", r.Check));

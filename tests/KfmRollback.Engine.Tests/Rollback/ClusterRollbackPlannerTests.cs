@@ -1,4 +1,4 @@
-using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using KfmRollback.Engine.Rollback;
 using k8s.Models;
 using KfmRollback.Engine.Core;

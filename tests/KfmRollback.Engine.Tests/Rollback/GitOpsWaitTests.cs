@@ -1,9 +1,11 @@
+using KfmRollback.Engine.Adapters.GitOpsControllers;
+using KfmRollback.Engine.Adapters.PullRequests;
+using KfmRollback.Engine.Adapters.Git;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using System.Text.Json.Nodes;
 using k8s;
-using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Freeze;
-using KfmRollback.Engine.GitOps;
 using KfmRollback.Engine.Rollback;
 using KfmRollback.Engine.Tests.GitOps;
 using KfmRollback.Lab;
@@ -38,7 +40,7 @@ public sealed class GitOpsWaitTests : IAsyncLifetime
             $"{{ path: {_repo.Clone()}, branch: main, file: {File}, kind: kustomize, image_name: kfm-api, pr: {{ provider: none, auto_merge: true, required_approvals: 0, poll_interval: 100ms }} }}");
         await Patch(new JsonObject { ["spec"] = new JsonObject { ["source"] = new JsonObject { ["repoURL"] = _repo.Bare, ["path"] = "apps/api", ["targetRevision"] = "main" } } });
         await Until(async () => await Image() == Images.Get("bad-5xx").Image, "Argo deploys the bad commit from Git");
-        await new ArgoCdFreeze(_lab.Client, "lab", "argocd", "kfm-api").FreezeAsync(new FreezeRequest("INC-11", "alice", "5xx after deploy", DateTimeOffset.UtcNow), false, CancellationToken.None);
+        await new ControllerFreeze(new ArgoCdApplication(_lab.Client, "argocd", "kfm-api"), "lab").FreezeAsync(new FreezeRequest("INC-11", "alice", "5xx after deploy", DateTimeOffset.UtcNow), false, CancellationToken.None);
     }
 
     public async Task DisposeAsync()
@@ -90,7 +92,7 @@ public sealed class GitOpsWaitTests : IAsyncLifetime
     {
         var app = await App();
         Assert.Null(app["spec"]?["syncPolicy"]?["automated"]);
-        Assert.True((await new ArgoCdFreeze(_lab.Client, "lab", "argocd", "kfm-api").GetAsync(CancellationToken.None)).Frozen);
+        Assert.True((await new ControllerFreeze(new ArgoCdApplication(_lab.Client, "argocd", "kfm-api"), "lab").GetAsync(CancellationToken.None)).Frozen);
     }
 
     [Fact]
@@ -135,7 +137,7 @@ public sealed class GitOpsWaitTests : IAsyncLifetime
         _repo.Write(File, Kustomization(Digest("bad-latency")));
         _repo.Commit("deploy api 1.6.0-slow");
         _repo.Push();
-        await new ArgoCdFreeze(_lab.Client, "lab", "argocd", "kfm-api").ThawAsync(new FreezeRequest("INC-11", "alice", "thaw", DateTimeOffset.UtcNow), false, CancellationToken.None);
+        await new ControllerFreeze(new ArgoCdApplication(_lab.Client, "argocd", "kfm-api"), "lab").ThawAsync(new FreezeRequest("INC-11", "alice", "thaw", DateTimeOffset.UtcNow), false, CancellationToken.None);
 
         var result = await Engine().AwaitAsync(Request(wait: true), pending, Reporter, CancellationToken.None);
         Assert.Equal(RollbackOutcome.Failed, result.Outcome);

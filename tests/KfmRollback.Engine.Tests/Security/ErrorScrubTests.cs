@@ -1,7 +1,8 @@
+using KfmRollback.Engine.Context;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using System.Net;
 using System.Net.Http.Headers;
 using k8s.Autorest;
-using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Rollback;
 
@@ -75,7 +76,7 @@ public sealed class ErrorScrubTests
         HttpOperationException failure = FailedSecretWrite();
         failure.Response = new HttpResponseMessageWrapper(new HttpResponseMessage(HttpStatusCode.NotFound), "{\"kind\":\"Status\",\"message\":\"secrets \\\"kfm-api-oidc\\\" not found\"}");
 
-        KfmException error = KfmException.FromUnexpected(failure, "Invoke-KfmRollback");
+        KfmException error = EngineErrors.FromUnexpected(failure, "Invoke-KfmRollback");
 
         AssertNoCanary(error);
         Assert.Equal("ClusterObjectNotFound", error.ErrorId);
@@ -83,7 +84,7 @@ public sealed class ErrorScrubTests
         Assert.Contains("not found", error.Message);
         Assert.Contains("Check the names in the configuration", error.Message);
 
-        KfmException other = KfmException.FromUnexpected(new InvalidOperationException($"state with DB_PWD={SecretCanary}"), "Get-KfmApiRef");
+        KfmException other = EngineErrors.FromUnexpected(new InvalidOperationException($"state with DB_PWD={SecretCanary}"), "Get-KfmApiRef");
         Assert.Equal("UnexpectedError", other.ErrorId);
         AssertNoCanary(other);
     }

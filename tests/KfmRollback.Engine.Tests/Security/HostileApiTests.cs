@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Adapters.Http;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Text;

@@ -1,3 +1,7 @@
+using KfmRollback.Engine.Adapters.Http;
+using KfmRollback.Engine.Adapters.Helm;
+using KfmRollback.Engine.Aftermath;
+using KfmRollback.Engine.Refs;
 using System.IO.Compression;
 using System.Net;
 using System.Text;
@@ -6,10 +10,6 @@ using k8s;
 using k8s.Models;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.Evidence;
-using KfmRollback.Engine.FollowUps;
-using KfmRollback.Engine.GitOps;
-using KfmRollback.Engine.Helm;
 using KfmRollback.Engine.Incidents;
 using KfmRollback.Engine.Rollback;
 using KfmRollback.Engine.Rollback.Surfaces;
@@ -158,7 +158,7 @@ public sealed class HostileInputTests
         }
         var freeze = Assert.Throws<KfmException>(() => KfmRollback.Engine.Freeze.FreezeOperations.ApplyAsync(
             EnvironmentConfig.Create("prod", new ClusterConfig { Namespace = "kfm", Deployment = "kfm-api" }, new GitOpsConfig { Path = "/x", File = "k.yaml", Kind = GitOpsKind.Kustomize, ImageName = "kfm-api" }),
-            null, freeze: true, new KfmRollback.Engine.Freeze.FreezeRequest("INC-1", "alice", text, DateTimeOffset.UtcNow), dryRun: true, KfmRollback.Engine.Freeze.FreezeMechanisms.Default, (_, _) => { }, CancellationToken.None).GetAwaiter().GetResult());
+            null, freeze: true, new KfmRollback.Engine.Freeze.FreezeRequest("INC-1", "alice", text, DateTimeOffset.UtcNow), dryRun: true, new KfmRollback.Engine.Freeze.FreezeMechanisms(_ => throw new InvalidOperationException("no cluster"), null), (_, _) => { }, CancellationToken.None).GetAwaiter().GetResult());
         Assert.Equal("TextLooksSecret", freeze.ErrorId);
     }
 

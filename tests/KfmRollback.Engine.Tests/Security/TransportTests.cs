@@ -1,4 +1,4 @@
-using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Receipts;
@@ -46,7 +46,7 @@ public sealed class TransportTests : IDisposable
         Environment.SetEnvironmentVariable("KFM_TRANSPORT_TEST_TOKEN", "t0ken-value");
         try
         {
-            Assert.Equal("InsecureTransport", Assert.Throws<KfmException>(() => new KfmRollback.Engine.Verification.PrometheusClient(new PrometheusConfig
+            Assert.Equal("InsecureTransport", Assert.Throws<KfmException>(() => new KfmRollback.Engine.Adapters.Prometheus.PrometheusClient(new PrometheusConfig
             {
                 Url = new Uri("http://prom.example.test/"), TokenEnv = "KFM_TRANSPORT_TEST_TOKEN", Selector = "job=\"x\"",
             })).ErrorId);

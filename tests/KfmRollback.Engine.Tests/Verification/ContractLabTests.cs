@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Adapters.Http;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Tests.Planning;
 using KfmRollback.Engine.Verification;

@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Adapters.Http;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -6,7 +7,6 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.Verification;
 using Xunit;
 
 namespace KfmRollback.Engine.Tests.Verification;

@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Adapters.Http;
 using k8s;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;

@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Adapters.Http;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;

@@ -1,10 +1,10 @@
+using KfmRollback.Engine.Adapters.Http;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text;
 using KfmRollback.Engine.Configuration;
-using KfmRollback.Engine.Verification;
 using KfmRollback.Engine.Tests.Support;
 using Xunit;
 

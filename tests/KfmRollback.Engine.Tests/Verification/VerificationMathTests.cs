@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Adapters.Http;
 using KfmRollback.Engine.Verification;
 
 namespace KfmRollback.Engine.Tests.Verification;

@@ -6,7 +6,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using k8s;
 using k8s.Models;
-using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using KfmRollback.Engine.Core;
 
 namespace KfmRollback.Engine.Adapters.Journal;

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
 
 namespace KfmRollback.Engine.Adapters.Registry;
@@ -42,15 +43,9 @@ public sealed partial class OciRegistryClient : IRegistryClient
 
     private string Host => BaseUrl.Authority;
 
-    // The spec's <name> and <reference> grammars (OCI distribution spec, "Pulling manifests").
-    [GeneratedRegex(@"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$", RegexOptions.CultureInvariant)]
-    private static partial Regex NamePattern();
-
+    // The spec's <reference> grammar (OCI distribution spec, "Pulling manifests"); <name> is RegistryConfig.IsRepositoryName.
     [GeneratedRegex(@"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$", RegexOptions.CultureInvariant)]
     private static partial Regex TagPattern();
-
-    /// <summary>True for a repository name the distribution spec allows (lowercase path components, at most 255 characters).</summary>
-    public static bool IsRepositoryName(string name) => name.Length <= 255 && NamePattern().IsMatch(name);
 
     public async Task<ManifestDescriptor?> HeadManifestAsync(string repository, string reference, CancellationToken cancellationToken)
     {
@@ -114,7 +109,7 @@ public sealed partial class OciRegistryClient : IRegistryClient
 
     private static void Validate(string repository, string reference)
     {
-        if (!IsRepositoryName(repository))
+        if (!RegistryConfig.IsRepositoryName(repository))
         {
             throw new KfmException("RegistryRepositoryInvalid", KfmErrorKind.InvalidArgument,
                 $"'{repository}' is not a registry repository name (lowercase path components such as kfm/kfm-api). Set registry.repository in the configuration.", repository);

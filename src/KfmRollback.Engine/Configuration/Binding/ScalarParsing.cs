@@ -62,7 +62,7 @@ internal static partial class ScalarParsing
             const string expected = "an https:// URL, an http:// URL to a loopback host, or a file:// URL";
             if (!Uri.TryCreate(text, UriKind.Absolute, out var remote))
                 throw Bad(expected);
-            bool loopbackHttp = remote.Scheme == Uri.UriSchemeHttp && GitOps.GitOpsRemote.IsLoopback(remote);
+            bool loopbackHttp = remote.Scheme == Uri.UriSchemeHttp && Core.Transport.IsLoopback(remote);
             if (remote.Scheme != Uri.UriSchemeHttps && remote.Scheme != Uri.UriSchemeFile && !loopbackHttp)
                 throw Bad(expected);
             if (!string.IsNullOrEmpty(remote.UserInfo))

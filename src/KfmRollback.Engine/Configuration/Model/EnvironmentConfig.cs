@@ -91,13 +91,6 @@ public sealed class EnvironmentConfig : IConfigSection
     /// <summary>Where New-KfmIncidentUpdate -Post sends updates (Slack, Teams, PagerDuty, Statuspage); absent means updates are recorded only.</summary>
     public CommsConfig? Comms { get; init; }
 
-    /// <summary>
-    /// The evidence directory: <c>evidence.directory</c>, else <c>evidence/</c> inside a receipt store
-    /// directory, else a <c>-evidence</c> sibling of a git receipt store (whose tree holds receipts only).
-    /// </summary>
-    public string? EvidenceDirectory => Evidence.Directory
-        ?? (Receipts is null ? null : Engine.Receipts.ReceiptStoreLocation.FromConfig(Receipts).EvidenceDirectory);
-
     internal void Inherit(string name, DefaultsConfig defaults)
     {
         Name = name;

@@ -88,7 +88,7 @@ public sealed partial class GitOpsConfig : IConfigSection
             throw scope.Missing("image_name", $"kind {ConfigSchema.YamlName(Kind)} needs the image name to find the entry to pin.");
         if (Kind != GitOpsKind.Helm && scope.Has("helm_values"))
             throw scope.Invalid("helm_values", $"only applies to kind helm (kind is {ConfigSchema.YamlName(Kind)}).");
-        if (!GitOps.YamlPath.IsValid(ImagesPath))
+        if (!KfmRollback.Engine.Configuration.YamlPath.IsValid(ImagesPath))
             throw scope.Invalid("images_path", $"must be a dotted path such as spec.images or spec.postRenderers[0].kustomize.images (got '{ImagesPath}').");
         if (Kind != GitOpsKind.Kustomize && scope.Has("images_path"))
             throw scope.Invalid("images_path", $"only applies to kind kustomize (kind is {ConfigSchema.YamlName(Kind)}).");
@@ -120,7 +120,7 @@ public sealed partial class HelmValuePaths : IConfigSection
     void IConfigSection.Validate(ValidationScope scope)
     {
         foreach (var (key, value) in new[] { ("repository", Repository), ("tag", Tag), ("digest", Digest), ("parameters", Parameters ?? "p") })
-            if (!GitOps.YamlPath.IsValid(value))
+            if (!KfmRollback.Engine.Configuration.YamlPath.IsValid(value))
                 throw scope.Invalid(key, $"must be a dotted values path such as image.tag or api.containers[0].image.digest (got '{value}').");
     }
 }

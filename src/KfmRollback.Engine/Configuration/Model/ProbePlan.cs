@@ -45,6 +45,13 @@ public sealed class ProbePlan : IConfigSection
     [LocalPath]
     public string? RestrictedIdsFile { get; init; }
 
+    /// <summary>The restricted ids, read from <see cref="RestrictedIdsEnv"/> or <see cref="RestrictedIdsFile"/> (none when neither is set).</summary>
+    public IReadOnlyList<string> RestrictedIds()
+    {
+        string? text = Core.SecretReference.Read(RestrictedIdsEnv, RestrictedIdsFile);
+        return (text ?? string.Empty).Split(new[] { ',', '\n', '\r' }, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    }
+
     /// <summary>Template for ids that certainly do not exist; <c>{random}</c> is replaced per sample.</summary>
     public string MissingIdPattern { get; init; } = "kfm_probe_missing_{random}";
 

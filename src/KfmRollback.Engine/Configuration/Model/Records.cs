@@ -119,7 +119,7 @@ public sealed partial class ReceiptBlobConfig : IConfigSection
             throw scope.Missing("account_url", "a SAS needs the Blob service endpoint, https://<account>.blob.core.windows.net.");
         if (!sas && AccountUrl is not null)
             throw scope.Invalid("account_url", "is taken from the connection string; remove it, or use sas_env/sas_file with it.");
-        if (AccountUrl is { } url && url.Scheme != Uri.UriSchemeHttps && !GitOps.GitOpsRemote.IsLoopback(url))
+        if (AccountUrl is { } url && url.Scheme != Uri.UriSchemeHttps && !Core.Transport.IsLoopback(url))
             throw scope.Invalid("account_url", "must be https:// (plain http only to a loopback host, such as Azurite), so the SAS never crosses the network unencrypted.");
     }
 }

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using KfmRollback.Engine.Configuration.Binding;
 
 namespace KfmRollback.Engine.Configuration;
@@ -7,7 +8,7 @@ namespace KfmRollback.Engine.Configuration;
 /// whether the target digest still exists (a HEAD of the manifest), so a rollback to a build deleted
 /// from the registry is refused before anything changes instead of ending in ImagePullBackOff.
 /// </summary>
-public sealed class RegistryConfig : IConfigSection
+public sealed partial class RegistryConfig : IConfigSection
 {
     /// <summary>Base URL of the registry's distribution API (requests go to /v2/… under it).</summary>
     [RequiredKey]
@@ -33,7 +34,7 @@ public sealed class RegistryConfig : IConfigSection
     void IConfigSection.Validate(ValidationScope scope)
     {
         scope.AtMostOne("token_env", "token_file");
-        if (Repository is not null && !Adapters.Registry.OciRegistryClient.IsRepositoryName(Repository))
+        if (Repository is not null && !IsRepositoryName(Repository))
             throw scope.Invalid("repository", $"must be a registry repository name: lowercase path components such as kfm/kfm-api (got '{Repository}').");
         if (Username is null && (TokenEnv is not null || TokenFile is not null))
             throw scope.Missing("username", "token_env/token_file hold the password or token of a user; name the user.");
@@ -43,4 +44,10 @@ public sealed class RegistryConfig : IConfigSection
         if (Timeout > TimeSpan.FromMinutes(5))
             throw scope.Invalid("timeout", "must be at most 5m: a preflight must not hold up an incident.");
     }
+
+    /// <summary>True for a repository name the distribution spec allows (lowercase path components, at most 255 characters): the &lt;name&gt; in /v2/&lt;name&gt;/….</summary>
+    public static bool IsRepositoryName(string name) => name.Length <= 255 && NamePattern().IsMatch(name);
+
+    [GeneratedRegex(@"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$", RegexOptions.CultureInvariant)]
+    private static partial Regex NamePattern();
 }

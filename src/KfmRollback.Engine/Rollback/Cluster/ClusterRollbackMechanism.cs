@@ -1,8 +1,8 @@
+using KfmRollback.Engine.Adapters.Kubernetes;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
-using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Freeze;
 using KfmRollback.Engine.Rollback.Preflight;
@@ -104,7 +104,7 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
     }
 
     public async Task<IRollbackLock> LockAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken) =>
-        await ClusterGuards.LockAsync(_client, request, reporter, _clock, cancellationToken).ConfigureAwait(false);
+        new LeaseLock(await ClusterGuards.LockAsync(_client, request, reporter, _clock, cancellationToken).ConfigureAwait(false));
 
     public async Task<string?> CurrentRefAsync(RollbackRequest request, CancellationToken cancellationToken)
     {
@@ -137,7 +137,7 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
             Exception? failure = await TryPatchAsync(current, reporter, attempt, cancellationToken).ConfigureAwait(false);
             if (failure is null)
             {
-                sent.Add(PatchChange(current, Safety.Redactor.For(request.Environment)));
+                sent.Add(PatchChange(current, Configuration.Redactors.For(request.Environment)));
                 break;
             }
             bool conflict = attempt < ConflictRetries && KubernetesErrors.IsConflict(failure);
@@ -239,7 +239,7 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
         var changes = restores.Select(surfaces.Change).ToList();
         if (patch is not null)
         {
-            changes.Add(PatchChange(plan, Safety.Redactor.For(request.Environment)));
+            changes.Add(PatchChange(plan, Configuration.Redactors.For(request.Environment)));
         }
         return plan with { Changes = changes };
     }
@@ -256,7 +256,7 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
         {
             return (request.Target, null);
         }
-        string containerName = ClusterRefReader.ResolveContainerName(snapshot.Deployment.Spec.Template, container, snapshot.Name);
+        string containerName = PodTemplates.ResolveContainerName(snapshot.Deployment.Spec.Template, container, snapshot.Name);
         string? current = ClusterRefReader.Read(snapshot, request.Environment.Name, containerName).CurrentRef;
         EnvironmentTrust trust = (request.Trust ?? EnvironmentTrust.Empty(request.Environment.Name)).With(ClusterRefReader.Quarantine(snapshot));
         // Whole revisions, as kubectl compares them: the one before a configuration-only deploy runs the same image.
@@ -283,7 +283,7 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
         }
         if (request.Surfaces.HasFlag(RollbackSurfaces.Policy))
         {
-            string container = ClusterRefReader.ResolveContainerName(snapshot.Deployment.Spec.Template, request.Container ?? request.Environment.Cluster.Container, snapshot.Name);
+            string container = PodTemplates.ResolveContainerName(snapshot.Deployment.Spec.Template, request.Container ?? request.Environment.Cluster.Container, snapshot.Name);
             if (surfaces.PolicyTemplatePatch(snapshot.Deployment, target, container) is { } policy)
             {
                 return (policy, "policy");

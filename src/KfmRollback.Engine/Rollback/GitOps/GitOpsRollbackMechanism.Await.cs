@@ -1,6 +1,9 @@
-using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Refs;
+using KfmRollback.Engine.Adapters.PullRequests;
+using KfmRollback.Engine.Adapters.Git;
+using KfmRollback.Engine.Adapters.GitOpsControllers;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.GitOps;
 using LibGit2Sharp;
 
 namespace KfmRollback.Engine.Rollback.GitOps;
@@ -8,7 +11,7 @@ namespace KfmRollback.Engine.Rollback.GitOps;
 /// <summary>
 /// -Wait / Wait-KfmRollback for the preferred path (issue 11): wait for the pull request to merge
 /// (or merge it with -MergeWith where gitops.pr.auto_merge allows), a controlled thaw that deploys
-/// exactly the merge commit (<see cref="ControlledThaw"/>), the controller reporting that revision,
+/// exactly the merge commit (<see cref="IDeployingController.DeployOnceAsync"/>), the controller reporting that revision,
 /// then the Deployment's rollout. Each phase goes to the timeline and into the result.
 /// </summary>
 public sealed partial class GitOpsRollbackMechanism
@@ -45,15 +48,17 @@ public sealed partial class GitOpsRollbackMechanism
             result = result with { MergeCommit = merge, MergedAt = _clock.UtcNow };
 
             var client = _cluster?.Invoke(request.Environment);
-            var controllers = client is null ? Array.Empty<CustomObjectRef>() : ControlledThaw.Controllers(request.Environment);
-            var thaw = client is null ? null : new ControlledThaw(client, _clock, reporter, request.Actor);
+            // The controlled thaw: each controller deploys exactly the merge and stays frozen (issue 11).
+            var controllers = client is null ? Array.Empty<IDeployingController>() : GitOpsControllerKinds.Deploying(client, request.Environment);
+            var deployOnce = new DeployOnce(merge, request.Actor, $"KfmRollback {request.IncidentId}: deploy the merged rollback",
+                reported => IsAncestor(request, reported, merge), line => reporter.Record("OPS", line), reporter.Progress, _clock);
             string? reconciled = null;
             foreach (var controller in controllers)
             {
                 reconciled = await Phase("reconcile", async () =>
                 {
-                    string revision = await thaw!.DeployAsync(controller, merge, request.IncidentId!, reported => IsAncestor(request, reported, merge), deadline.Token).ConfigureAwait(false);
-                    return (revision, $"{controller} reconciled {revision}");
+                    string revision = await controller.DeployOnceAsync(deployOnce, deadline.Token).ConfigureAwait(false);
+                    return (revision, $"{controller.Object} reconciled {revision}");
                 }).ConfigureAwait(false);
             }
             result = result with { ReconciledRevision = reconciled, ReconciledAt = reconciled is null ? null : _clock.UtcNow };
@@ -75,8 +80,8 @@ public sealed partial class GitOpsRollbackMechanism
             foreach (var controller in controllers)
                 await Phase("healthy", async () =>
                 {
-                    await thaw!.AwaitHealthyAsync(controller, merge, deadline.Token).ConfigureAwait(false);
-                    return (true, $"{controller} reports {merge[..12]} healthy");
+                    await controller.AwaitHealthyAsync(merge, deadline.Token).ConfigureAwait(false);
+                    return (true, $"{controller.Object} reports {merge[..12]} healthy");
                 }).ConfigureAwait(false);
             return Done(RollbackOutcome.Succeeded, $"Merged as {merge[..12]}, reconciled and rolled out; the incident stays frozen.", null);
         }

@@ -1,8 +1,10 @@
-using KfmRollback.Engine.Cluster;
+using KfmRollback.Engine.Refs;
+using KfmRollback.Engine.Adapters.PullRequests;
+using KfmRollback.Engine.Adapters.GitOpsFiles;
+using KfmRollback.Engine.Adapters.Git;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.GitOps;
-using KfmRollback.Engine.Receipts;
 using LibGit2Sharp;
 
 namespace KfmRollback.Engine.Rollback.GitOps;
@@ -106,7 +108,7 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
         string surface = request.Target.RevertCommit is null ? "image" : string.Join("+", SurfacesOf(request));
         var changes = new List<PlannedChange>
         {
-            new(surface, $"git {_config.File}", "diff", Safety.Redactor.For(request.Environment).Text(diff)),
+            new(surface, $"git {_config.File}", "diff", Configuration.Redactors.For(request.Environment).Text(diff)),
             new(surface, $"git branch {branchName}", "push", $"commit '{what}' on {tip.Sha[..12]} ({_config.Branch}), pushed without force"),
         };
         if (!request.DirectPush)

@@ -1,11 +1,11 @@
+using KfmRollback.Engine.Adapters.Helm;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
-using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Freeze;
-using KfmRollback.Engine.Helm;
 using KfmRollback.Engine.Refs;
 using KfmRollback.Engine.Rollback.Cluster;
 using KfmRollback.Engine.Rollback.Preflight;
@@ -227,8 +227,9 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
     /// </summary>
     public async Task<IRollbackLock> LockAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken)
     {
-        _lease = await ClusterGuards.LockAsync(_client, request, reporter, _clock, cancellationToken).ConfigureAwait(false);
-        return new Held(this, _lease);
+        RollbackLease lease = await ClusterGuards.LockAsync(_client, request, reporter, _clock, cancellationToken).ConfigureAwait(false);
+        _lease = lease;
+        return new LeaseLock(lease, () => Interlocked.CompareExchange(ref _lease, null, lease));
     }
 
     public async Task<string?> CurrentRefAsync(RollbackRequest request, CancellationToken cancellationToken)
@@ -335,7 +336,7 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
                 }
                 if (!plan.DeploymentAtTarget)
                 {
-                    sent.Add(HelmRollbackPlanner.PatchChange(plan, patch, Safety.Redactor.For(request.Environment)));
+                    sent.Add(HelmRollbackPlanner.PatchChange(plan, patch, Configuration.Redactors.For(request.Environment)));
                 }
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -496,22 +497,4 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
         plan.ToResult(request, outcome, _clock.UtcNow, detail, sent);
 
     private static string Sent(IReadOnlyList<PlannedChange> sent) => sent.Count == 0 ? "nothing" : string.Join("; ", sent.Select(c => $"{c.Action} {c.Object}"));
-
-    private sealed class Held(HelmRollbackMechanism owner, RollbackLease lease) : IRollbackLock
-    {
-        public string Description => lease.Description;
-        public string? PreviousHolder => lease.PreviousHolder;
-        public LeaseTakeover Takeover => lease.Takeover;
-        public string? LostTo => lease.LostTo;
-        public Task EnsureHeldAsync(CancellationToken cancellationToken) => lease.EnsureHeldAsync(cancellationToken);
-
-        public async ValueTask DisposeAsync()
-        {
-            if (ReferenceEquals(owner._lease, lease))
-            {
-                owner._lease = null;
-            }
-            await lease.DisposeAsync().ConfigureAwait(false);
-        }
-    }
 }

@@ -1,5 +1,5 @@
+using KfmRollback.Engine.Adapters.Helm;
 using System.Text.Json.Nodes;
-using KfmRollback.Engine.Helm;
 
 namespace KfmRollback.Engine.Rollback.Helm;
 

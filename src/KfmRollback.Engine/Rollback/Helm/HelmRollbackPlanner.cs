@@ -1,9 +1,10 @@
+using KfmRollback.Engine.Refs;
+using KfmRollback.Engine.Adapters.Helm;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using k8s.Models;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.Helm;
 using KfmRollback.Engine.Rollback.Cluster;
 
 namespace KfmRollback.Engine.Rollback.Helm;
@@ -95,7 +96,7 @@ public static class HelmRollbackPlanner
         var changes = new List<PlannedChange>();
         changes.AddRange(pruned.Select(r => DeleteChange(releaseNamespace, r)));
         changes.Add(CreateChange(releaseNamespace, newRelease));
-        changes.Add(PatchChange(plan, plan.Patch(plan.DeploymentResourceVersion), Safety.Redactor.For(environment)));
+        changes.Add(PatchChange(plan, plan.Patch(plan.DeploymentResourceVersion), Configuration.Redactors.For(environment)));
         changes.AddRange(superseded.Select(r => StatusChange(releaseNamespace, r, HelmStatus.Superseded)));
         changes.Add(StatusChange(releaseNamespace, release, plan.NewVersion, HelmStatus.PendingRollback, HelmStatus.Deployed + " (failed if the rollout fails)"));
         return plan with

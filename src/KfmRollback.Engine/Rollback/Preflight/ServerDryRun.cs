@@ -1,5 +1,5 @@
+using KfmRollback.Engine.Adapters.Kubernetes;
 using System.Net;
-using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Core;
 
 namespace KfmRollback.Engine.Rollback.Preflight;

@@ -1,11 +1,11 @@
+using KfmRollback.Engine.Adapters.GitOpsControllers;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
-using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Refs;
-using KfmRollback.Engine.Rollback.GitOps;
 
 namespace KfmRollback.Engine.Rollback.Runs;
 
@@ -47,7 +47,8 @@ public static class QuarantineMarks
         {
             failed.Add($"deployment {ns}/{name} ({KubernetesErrors.Wrap(ex, "annotating", name).ErrorId})");
         }
-        IReadOnlyList<CustomObjectRef> controllers = environment.FreezeSection is null ? Array.Empty<CustomObjectRef>() : ControlledThaw.Controllers(environment);
+        IReadOnlyList<CustomObjectRef> controllers = environment.FreezeSection is null ? Array.Empty<CustomObjectRef>()
+            : GitOpsControllerKinds.Deploying(client, environment).Select(c => c.Object).ToList();
         foreach (CustomObjectRef controller in controllers)
         {
             try

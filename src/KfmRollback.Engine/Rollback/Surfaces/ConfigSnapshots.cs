@@ -1,11 +1,10 @@
+using KfmRollback.Engine.Adapters.Kubernetes;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
-using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.Receipts;
 
 namespace KfmRollback.Engine.Rollback.Surfaces;
 

@@ -1,10 +1,10 @@
+using KfmRollback.Engine.Adapters.Kubernetes;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
-using KfmRollback.Engine.Cluster;
 using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Context;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.Rollback;
 
 namespace KfmRollback.Engine.Rollback.Surfaces;
 
@@ -50,6 +50,22 @@ public sealed class SurfaceRollback
     }
 
     /// <summary>Snapshots the configuration the running template uses (at freeze time and after a verified rollback).</summary>
+    /// <summary>
+    /// Snapshots the runtime configuration the running revision uses (at freeze time), so a later
+    /// rollback can tell whether a reused ConfigMap or Secret name changed content. Hashes only.
+    /// </summary>
+    public static async Task<IReadOnlyList<ConfigObjectState>> SnapshotRunningAsync(EngineContext context, EnvironmentConfig environment, CancellationToken cancellationToken)
+    {
+        var client = context.Kubernetes(environment);
+        var snapshot = await DeploymentSnapshot.ReadAsync(client, environment.Cluster.Namespace, environment.Cluster.Deployment, cancellationToken, includePods: false).ConfigureAwait(false);
+        var current = snapshot.CurrentReplicaSet;
+        if (current is null)
+        {
+            return Array.Empty<ConfigObjectState>();
+        }
+        return await new SurfaceRollback(client, environment).SnapshotAsync(current.Spec.Template, PodTemplateHash(current), cancellationToken).ConfigureAwait(false);
+    }
+
     public Task<IReadOnlyList<ConfigObjectState>> SnapshotAsync(V1PodTemplateSpec template, string podTemplateHash, CancellationToken cancellationToken) =>
         _snapshots.TakeAsync(ConfigObjects(template, includePolicyMap: true), podTemplateHash, cancellationToken);
 

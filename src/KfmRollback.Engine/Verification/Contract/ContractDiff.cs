@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Adapters.Http;
 using System.Text.RegularExpressions;
 using Microsoft.OpenApi;
 

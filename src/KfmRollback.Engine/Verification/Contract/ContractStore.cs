@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Adapters.Http;
 using System.Text.Json;
 
 namespace KfmRollback.Engine.Verification.Contract;

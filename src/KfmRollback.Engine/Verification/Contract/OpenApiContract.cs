@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Adapters.Http;
 using System.Text;
 using System.Text.Json.Nodes;
 using Json.Schema;

@@ -1,8 +1,9 @@
+using KfmRollback.Engine.Adapters.GitOpsControllers;
+using KfmRollback.Engine.Adapters.Helm;
 using k8s;
 using k8s.Models;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Freeze;
-using KfmRollback.Engine.Helm;
 using KfmRollback.Engine.Rollback;
 using KfmRollback.Engine.Rollback.Helm;
 using KfmRollback.Engine.Tests.Configuration;
@@ -22,7 +23,7 @@ internal sealed class HelmLab : IAsyncDisposable
         Environment = environment;
         Client = new Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(host.KubeconfigPath));
         Store = new HelmReleaseStore(Client, "kfm");
-        Argo = new ArgoCdFreeze(Client, "prod", "argocd", "kfm-api");
+        Argo = new ControllerFreeze(new ArgoCdApplication(Client, "argocd", "kfm-api"), "prod");
     }
 
     public LabHost Host { get; }

@@ -1,7 +1,7 @@
+using KfmRollback.Engine.Adapters.Helm;
 using k8s;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Freeze;
-using KfmRollback.Engine.Helm;
 using KfmRollback.Engine.Rollback;
 using KfmRollback.Lab;
 using Xunit;

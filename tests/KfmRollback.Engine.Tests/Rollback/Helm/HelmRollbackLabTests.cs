@@ -1,6 +1,6 @@
+using KfmRollback.Engine.Adapters.Helm;
 using System.Text;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.Helm;
 using KfmRollback.Engine.Refs;
 using KfmRollback.Engine.Rollback;
 using KfmRollback.Lab;

@@ -1,9 +1,9 @@
+using KfmRollback.Engine.Adapters.Helm;
 using System.IO.Compression;
 using System.Text;
 using System.Text.Json.Nodes;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.Helm;
 using KfmRollback.Engine.Rollback.Helm;
 using KfmRollback.Engine.Tests.Configuration;
 using KfmRollback.Lab;

@@ -1,0 +1,38 @@
+using KfmRollback.Engine.Adapters.Git;
+using KfmRollback.Engine.Core;
+using YamlDotNet.Core;
+
+namespace KfmRollback.Engine.Adapters.GitOpsFiles;
+
+/// <summary>
+/// Writes a digest into a located pin by replacing only the characters of the scalar(s) the
+/// parser reported: comments, key order, indentation, line endings and BOM are untouched because
+/// nothing else of the text is rewritten (no re-serialisation).
+/// </summary>
+public static class ImagePinEditor
+{
+    public static string SetDigest(YamlText file, ImagePin pin, string digest)
+    {
+        if (!ImageRefs.IsDigest(digest))
+            throw new KfmException(GitOpsErrorIds.DigestRequired, KfmErrorKind.Ambiguous,
+                $"'{digest}' is not an image digest (sha256:<64 hex>); a rollback pins an immutable ref. Pass -ToRef sha256:….", digest);
+        string text = file.Text;
+        string value = pin.ValuePrefix + (pin.EditKind == PinEditKind.ReplaceImage ? pin.Repository + "@" + digest : digest);
+        text = Replace(text, pin.ValueSpan, value);
+        if (pin.EditKind == PinEditKind.RenameTagKeyToDigest && pin.KeySpan is { } key)
+            // The key precedes its value on the same line, so replacing it after the value keeps both offsets valid.
+            text = Replace(text, key, "digest");
+        return text;
+    }
+
+    private static string Replace(string text, ScalarSpan scalar, string value) =>
+        text[..scalar.Span.Start] + Quote(value, scalar.Style) + text[scalar.Span.End..];
+
+    /// <summary>Same quoting as before; digests and image refs never need escaping in any style.</summary>
+    private static string Quote(string value, ScalarStyle style) => style switch
+    {
+        ScalarStyle.DoubleQuoted => "\"" + value + "\"",
+        ScalarStyle.SingleQuoted => "'" + value + "'",
+        _ => value,
+    };
+}
