@@ -34,7 +34,7 @@ public sealed class TestKfmPolicyInvariantCommand : VerificationCmdlet
         if (!CasesOnly) { results.AddRange(Run(VerificationSections.PolicyInvariants).Results); }
         if (cases is not null)
         {
-            results.AddRange(RunAsync(token => Engine.Verification.PolicyCases.RunAsync(environment, cases, !Wait ? TimeSpan.Zero : Timeout < TimeSpan.FromMinutes(1) ? Timeout : TimeSpan.FromMinutes(1), token)));
+            results.AddRange(RunAsync(token => Engine.Verification.PolicyCases.RunAsync(EngineContext, environment, cases, !Wait ? TimeSpan.Zero : Timeout < TimeSpan.FromMinutes(1) ? Timeout : TimeSpan.FromMinutes(1), token)));
         }
         WriteResults(results);
     }

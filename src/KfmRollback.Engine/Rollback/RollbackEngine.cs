@@ -517,7 +517,7 @@ public sealed class RollbackEngine
         IReadOnlyList<Verification.CheckResult> results;
         try
         {
-            results = await Verification.PolicyCases.RunAsync(request.Environment, file, activation, cancellationToken).ConfigureAwait(false);
+            results = await Verification.PolicyCases.RunOnClusterAsync(_mechanisms.ClusterClient(request.Environment), request.Environment, file, activation, cancellationToken).ConfigureAwait(false);
         }
         catch (KfmException ex) when (ex.Kind is KfmErrorKind.ConnectionError or KfmErrorKind.InvalidArgument)
         {

@@ -13,10 +13,9 @@ namespace KfmRollback.Engine.Verification;
 /// </summary>
 public static class HealthChecks
 {
-    public static async Task<IReadOnlyList<CheckResult>> RunAsync(EnvironmentConfig environment, DateTimeOffset incidentStart, DateTimeOffset now, CancellationToken cancellationToken,
-        IKubernetes? client = null)
+    public static async Task<IReadOnlyList<CheckResult>> RunAsync(IKubernetes client, EnvironmentConfig environment, DateTimeOffset incidentStart, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var results = new List<CheckResult> { await DeploymentStableAsync(environment, client ?? ClusterClientFactory.For(environment.Cluster), cancellationToken).ConfigureAwait(false) };
+        var results = new List<CheckResult> { await DeploymentStableAsync(environment, client, cancellationToken).ConfigureAwait(false) };
         results.AddRange(await EndpointsAsync(environment, cancellationToken).ConfigureAwait(false));
         results.AddRange(await MetricsAsync(environment, incidentStart, now, cancellationToken).ConfigureAwait(false));
         return results;

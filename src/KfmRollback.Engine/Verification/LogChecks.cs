@@ -15,10 +15,8 @@ namespace KfmRollback.Engine.Verification;
 /// </summary>
 public static class LogChecks
 {
-    public static async Task<IReadOnlyList<CheckResult>> RunAsync(EnvironmentConfig environment, IReadOnlyList<string> restrictedIds, CancellationToken cancellationToken,
-        IKubernetes? client = null)
+    public static async Task<IReadOnlyList<CheckResult>> RunAsync(IKubernetes client, EnvironmentConfig environment, IReadOnlyList<string> restrictedIds, CancellationToken cancellationToken)
     {
-        client ??= ClusterClientFactory.For(environment.Cluster);
         DeploymentSnapshot snapshot = await DeploymentSnapshot.ReadAsync(client, environment.Cluster.Namespace, environment.Cluster.Deployment, cancellationToken).ConfigureAwait(false);
         int since = (int)Math.Max(1, environment.Observability.LogWindow.TotalSeconds);
         var redactor = new Redactor(restrictedIds, environment.Observability.RestrictedIdPatterns);

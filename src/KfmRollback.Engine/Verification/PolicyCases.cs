@@ -6,6 +6,7 @@ using System.Text.RegularExpressions;
 using k8s;
 using k8s.Autorest;
 using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Context;
 using KfmRollback.Engine.Core;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
@@ -117,11 +118,15 @@ public static partial class PolicyCases
     /// The bundle check, then (unless OPA runs another bundle) the coverage check and one result per
     /// case. <paramref name="activation"/> is how long OPA may take to report the target bundle.
     /// </summary>
-    public static async Task<IReadOnlyList<CheckResult>> RunAsync(EnvironmentConfig environment, string casesPath, TimeSpan activation, CancellationToken cancellationToken)
+    public static Task<IReadOnlyList<CheckResult>> RunAsync(EngineContext context, EnvironmentConfig environment, string casesPath, TimeSpan activation, CancellationToken cancellationToken) =>
+        RunOnClusterAsync(context.Kubernetes(environment), environment, casesPath, activation, cancellationToken);
+
+    /// <inheritdoc cref="RunAsync(EngineContext, EnvironmentConfig, string, TimeSpan, CancellationToken)"/>
+    public static async Task<IReadOnlyList<CheckResult>> RunOnClusterAsync(IKubernetes kubernetes, EnvironmentConfig environment, string casesPath, TimeSpan activation, CancellationToken cancellationToken)
     {
         IReadOnlyList<PolicyCase> cases = Load(casesPath, environment);
         var results = new List<CheckResult>();
-        CheckResult bundle = await BundleAsync(environment, activation, cancellationToken).ConfigureAwait(false);
+        CheckResult bundle = await BundleAsync(kubernetes, environment, activation, cancellationToken).ConfigureAwait(false);
         results.Add(bundle);
         if (bundle.Verdict == Verdict.Fail)
         {
@@ -168,7 +173,7 @@ public static partial class PolicyCases
     }
 
     /// <summary>Whether OPA reports the configured bundle as active, polling up to <paramref name="activation"/>.</summary>
-    private static async Task<CheckResult> BundleAsync(EnvironmentConfig environment, TimeSpan activation, CancellationToken cancellationToken)
+    private static async Task<CheckResult> BundleAsync(IKubernetes client, EnvironmentConfig environment, TimeSpan activation, CancellationToken cancellationToken)
     {
         PolicySurfaceConfig? surface = environment.PolicySurface;
         if (surface is null)
@@ -176,7 +181,7 @@ public static partial class PolicyCases
             return HealthChecks.Result(environment, BundleCheck, Verdict.Inconclusive,
                 "policy_surface is not configured, so which bundle the API should run is unknown", new Dictionary<string, string>());
         }
-        string? target = await ConfiguredBundleRefAsync(environment, cancellationToken).ConfigureAwait(false);
+        string? target = await ConfiguredBundleRefAsync(client, environment, cancellationToken).ConfigureAwait(false);
         var evidence = new Dictionary<string, string> { ["target"] = target ?? "-" };
         if (surface.OpaStatusUrl is not { } url)
         {
@@ -222,10 +227,9 @@ public static partial class PolicyCases
     }
 
     /// <summary>The bundle ref the API is configured with now: the template's env var or annotation, or the live ConfigMap key.</summary>
-    public static async Task<string?> ConfiguredBundleRefAsync(EnvironmentConfig environment, CancellationToken cancellationToken)
+    public static async Task<string?> ConfiguredBundleRefAsync(IKubernetes client, EnvironmentConfig environment, CancellationToken cancellationToken)
     {
         PolicySurfaceConfig surface = environment.PolicySurface ?? throw new ArgumentException("policy_surface is not configured", nameof(environment));
-        IKubernetes client = ClusterClientFactory.For(environment.Cluster);
         if (surface.Configmap is { } map)
         {
             try

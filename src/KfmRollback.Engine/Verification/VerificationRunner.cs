@@ -28,7 +28,7 @@ public static class VerificationRunner
         DateTimeOffset now = context.Clock.UtcNow;
         if (health)
         {
-            results.AddRange(await HealthChecks.RunAsync(environment, incidentStart, now, cancellationToken, context.Kubernetes(environment)).ConfigureAwait(false));
+            results.AddRange(await HealthChecks.RunAsync(context.Kubernetes(environment), environment, incidentStart, now, cancellationToken).ConfigureAwait(false));
         }
         if (policy)
         {
@@ -49,7 +49,7 @@ public static class VerificationRunner
         }
         if (sections.HasFlag(VerificationSections.Observability))
         {
-            results.AddRange(await LogChecks.RunAsync(environment, environment.Api.Probe.RestrictedIds(), cancellationToken, context.Kubernetes(environment)).ConfigureAwait(false));
+            results.AddRange(await LogChecks.RunAsync(context.Kubernetes(environment), environment, environment.Api.Probe.RestrictedIds(), cancellationToken).ConfigureAwait(false));
             results.AddRange(await Guard(environment, TraceChecks.Check, () => TraceChecks.RunAsync(environment, cancellationToken)).ConfigureAwait(false));
         }
         return new VerificationSummary { Environment = environment.Name, IncidentId = incidentId, Results = WaitingRules.Apply(environment, results) };

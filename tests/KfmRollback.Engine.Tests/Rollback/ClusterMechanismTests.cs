@@ -235,7 +235,7 @@ public sealed class ClusterCheckTests
     {
         await using var lab = await LabEnvironment.StartAsync();
         await new KfmRollback.Engine.Adapters.Kubernetes.RolloutWatcher(lab.Client, "kfm", "kfm-api").WaitAsync(null, TimeSpan.FromSeconds(60), CancellationToken.None);
-        var results = await KfmRollback.Engine.Verification.LogChecks.RunAsync(lab.Environment, new[] { "burial_sites" }, CancellationToken.None, lab.Client);
+        var results = await KfmRollback.Engine.Verification.LogChecks.RunAsync(lab.Client, lab.Environment, new[] { "burial_sites" }, CancellationToken.None);
         Assert.NotEmpty(results);
         Assert.All(results, r => Assert.StartsWith("D.", r.Check));
     }

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
+using KfmRollback.Engine.Adapters.Kubernetes;
 using KfmRollback.Engine.Adapters.Registry;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
@@ -103,6 +104,9 @@ public sealed class PreflightTests
         Assert.Contains(plan.Preflight, c => c.Check == ServerDryRun.CheckName && c.Verdict == PreflightVerdict.Passed);
         lab.Host.Webhooks.Add(DenyDeploymentUpdates());
         int audited = lab.Host.Audit.Events.Count;
+        // The lab's deployment controller writes status while the seeded rollout settles, which moves
+        // resourceVersion too (a busy machine stretched it past the plan once): measure a settled Deployment.
+        await new RolloutWatcher(lab.Client, "kfm", "kfm-api").WaitAsync(null, TimeSpan.FromSeconds(60), CancellationToken.None);
         string before = await ResourceVersionAsync(lab);
 
         var refused = await Assert.ThrowsAsync<KfmException>(() => engine.RunAsync(request, plan, RollbackReporter.Silent, CancellationToken.None));

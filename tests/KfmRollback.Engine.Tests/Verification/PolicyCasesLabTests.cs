@@ -73,7 +73,7 @@ public sealed class PolicyCasesLabTests
         EnvironmentConfig environment = Environment(lab, dir);
 
         await lab.SetConfigAsync("policy_bundle", Bad);
-        IReadOnlyList<CheckResult> bad = await PolicyCases.RunAsync(environment, environment.PolicySurface!.CasesFile!, TimeSpan.FromSeconds(5), CancellationToken.None);
+        IReadOnlyList<CheckResult> bad = await PolicyCases.RunOnClusterAsync(lab.Client, environment, environment.PolicySurface!.CasesFile!, TimeSpan.FromSeconds(5), CancellationToken.None);
         Assert.Equal(Verdict.Pass, bad.Single(r => r.Check == PolicyCases.BundleCheck).Verdict);
         Assert.Equal(new[] { "B.policy-case/public-denied-restricted", "B.policy-case/steward-reads-restricted", "B.policy-case/steward-resolves-restricted-evidence" }, Failed(bad));
         CheckResult flipped = bad.Single(r => r.Check == "B.policy-case/public-denied-restricted");
@@ -85,7 +85,7 @@ public sealed class PolicyCasesLabTests
         }
 
         await lab.SetConfigAsync("policy_bundle", Good);
-        IReadOnlyList<CheckResult> good = await PolicyCases.RunAsync(environment, environment.PolicySurface!.CasesFile!, TimeSpan.FromSeconds(5), CancellationToken.None);
+        IReadOnlyList<CheckResult> good = await PolicyCases.RunOnClusterAsync(lab.Client, environment, environment.PolicySurface!.CasesFile!, TimeSpan.FromSeconds(5), CancellationToken.None);
         Assert.Empty(Failed(good));
         Assert.Equal(5, good.Count(r => r.Check.StartsWith(PolicyCases.CasePrefix, StringComparison.Ordinal)));
         Assert.Equal(Verdict.Pass, good.Single(r => r.Check == PolicyCases.CoverageCheck).Verdict);
@@ -98,7 +98,7 @@ public sealed class PolicyCasesLabTests
         EnvironmentConfig environment = Environment(lab, TempDir());
         lab.Host.KfmApi.SetOpaRevision("sha256:" + new string('e', 64));
 
-        IReadOnlyList<CheckResult> results = await PolicyCases.RunAsync(environment, environment.PolicySurface!.CasesFile!, TimeSpan.FromSeconds(2), CancellationToken.None);
+        IReadOnlyList<CheckResult> results = await PolicyCases.RunOnClusterAsync(lab.Client, environment, environment.PolicySurface!.CasesFile!, TimeSpan.FromSeconds(2), CancellationToken.None);
 
         CheckResult bundle = Assert.Single(results);
         Assert.Equal((PolicyCases.BundleCheck, Verdict.Fail), (bundle.Check, bundle.Verdict));
@@ -111,7 +111,7 @@ public sealed class PolicyCasesLabTests
         await using var lab = await PlanningLab.StartAsync();
         EnvironmentConfig environment = Environment(lab, TempDir(), opa: false);
 
-        IReadOnlyList<CheckResult> results = await PolicyCases.RunAsync(environment, environment.PolicySurface!.CasesFile!, TimeSpan.FromSeconds(2), CancellationToken.None);
+        IReadOnlyList<CheckResult> results = await PolicyCases.RunOnClusterAsync(lab.Client, environment, environment.PolicySurface!.CasesFile!, TimeSpan.FromSeconds(2), CancellationToken.None);
 
         CheckResult bundle = results.Single(r => r.Check == PolicyCases.BundleCheck);
         Assert.Equal(Verdict.Inconclusive, bundle.Verdict);
