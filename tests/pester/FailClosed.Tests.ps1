@@ -21,6 +21,8 @@ Describe 'maintenance-flag: Enable-KfmFailClosed verifies its effect' {
     BeforeAll {
         $lab = Start-KfmTestLab
         $env:KFM_ROLLBACK_CONFIG = $lab.Config
+        # Until the seeded rollout has ready pods the stand-in API answers 503 for that reason, not the flag's.
+        Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=90s | Out-Null
         New-KfmIncident -Id INC-FC -Commander alice -Reason 'fail-closed drill' -Environment lab | Out-Null
     }
     AfterAll { Stop-KfmTestLab $lab }
