@@ -85,7 +85,8 @@ public abstract class KfmCmdlet : PSCmdlet
         {
             Host.UI.WriteWarningLine(message);
         }
-        catch (Exception ex) when (ex is PipelineStoppedException or InvalidOperationException or NotImplementedException)
+        // A stopped pipeline, or a host whose UI cannot write (hosted runspaces, custom hosts): stderr still says it.
+        catch (Exception ex) when (ex is PipelineStoppedException or SystemException)
         {
             Console.Error.WriteLine("WARNING: " + message);
         }
