@@ -60,7 +60,7 @@ public abstract class KfmConfiguredCmdlet : KfmCmdlet
             ? GetUnresolvedProviderPathFromPSPath(JournalPath)
             : ConfigSession.JournalPath(LoadConfig(required: false), environment) ?? KfmPaths.DefaultIncidentJournal();
         // A record set aside after a crash is said once per command, however many times the journal is opened.
-        IncidentJournal journal = IncidentJournals.Open(explicitPath ? null : environment, path, EngineServices.TextSafety);
+        IncidentJournal journal = IncidentJournals.Open(EngineContext, explicitPath ? null : environment, path);
         journal.Warn = note => { lock (_journalWarnings) { if (!_journalWarnings.Add(IncidentJournal.WarningKey(note))) { return; } } OnPipelineThread(() => WriteWarning(note)); };
         return journal;
     }

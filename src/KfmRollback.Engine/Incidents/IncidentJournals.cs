@@ -12,15 +12,15 @@ public static class IncidentJournals
     /// The environment's journal: on its own cluster when <c>incidents.cluster</c> is configured (shared
     /// by every operator and job that reaches the cluster), else the local files named by <paramref name="localPath"/>.
     /// </summary>
-    public static IncidentJournal Open(EnvironmentConfig? environment, string localPath, ITextSafety safety, IClock? clock = null)
+    public static IncidentJournal Open(Context.EngineContext engine, EnvironmentConfig? environment, string localPath)
     {
         if (environment?.Incidents?.Cluster is { } shared)
         {
             string cluster = environment.Cluster.Context is { } context ? $"cluster context {context}" : $"the cluster of environment {environment.Name}";
-            var backend = new ConfigMapJournal(ClusterClientFactory.For(environment.Cluster), shared.Namespace, cluster);
-            return new IncidentJournal(backend, backend.Description, safety, clock);
+            var backend = new ConfigMapJournal(engine.Kubernetes(environment), shared.Namespace, cluster);
+            return new IncidentJournal(backend, backend.Description, engine.TextSafety, engine.Clock);
         }
-        return new IncidentJournal(localPath, safety, clock);
+        return new IncidentJournal(localPath, engine.TextSafety, engine.Clock);
     }
 
     /// <summary>What the journal needs of the cluster when it lives there (Test-KfmAccess asks for it); none for local files.</summary>
