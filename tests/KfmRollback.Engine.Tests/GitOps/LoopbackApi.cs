@@ -18,7 +18,7 @@ public sealed record ApiAnswer(int Status, string Body, string ContentType = "ap
 /// </summary>
 public sealed class LoopbackApi : IDisposable
 {
-    private readonly HttpListener _listener = new();
+    private readonly HttpListener _listener;
     private readonly Func<ApiCall, ApiAnswer> _handler;
     private readonly Task _loop;
 
@@ -31,12 +31,8 @@ public sealed class LoopbackApi : IDisposable
     public LoopbackApi(Func<ApiCall, ApiAnswer> handler)
     {
         _handler = handler;
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        Port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-        _listener.Start();
+        _listener = LoopbackListeners.Open(out int port);
+        Port = port;
         _loop = Task.Run(Loop);
     }
 

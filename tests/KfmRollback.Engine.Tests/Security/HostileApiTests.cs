@@ -11,15 +11,14 @@ namespace KfmRollback.Engine.Tests.Security;
 /// <summary>A loopback HTTP server answering through a handler, recording each request (path and Authorization).</summary>
 internal sealed class RecordingServer : IDisposable
 {
-    private readonly HttpListener _listener = new();
+    private readonly HttpListener _listener;
     private readonly Func<HttpListenerContext, Task> _handler;
 
     public RecordingServer(Func<HttpListenerContext, Task>? handler = null)
     {
-        Port = LoopbackPorts.Free();
         _handler = handler ?? (c => Answer(c, 200, "{}"));
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-        _listener.Start();
+        _listener = LoopbackListeners.Open(out int port);
+        Port = port;
         _ = Task.Run(LoopAsync);
     }
 

@@ -18,6 +18,30 @@ internal static class LoopbackPorts
 /// <summary>Shutting down the test servers' <see cref="HttpListener"/>s.</summary>
 internal static class LoopbackListeners
 {
+    /// <summary>
+    /// A started listener on a free 127.0.0.1 port. The port is free when the kernel hands it out, but
+    /// another test or process may bind it before <see cref="HttpListener.Start"/> does (seen in CI:
+    /// "Address already in use" from HostileApiTests), so a refused start is retried on a new port.
+    /// </summary>
+    public static HttpListener Open(out int port)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            port = LoopbackPorts.Free();
+            var listener = new HttpListener();
+            listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+            try
+            {
+                listener.Start();
+                return listener;
+            }
+            catch (HttpListenerException) when (attempt < 10)
+            {
+                try { listener.Close(); } catch (HttpListenerException) { }
+            }
+        }
+    }
+
     /// <summary>Stops <paramref name="listener"/> and frees its port, tolerating a port taken since.</summary>
     public static void Release(HttpListener listener)
     {

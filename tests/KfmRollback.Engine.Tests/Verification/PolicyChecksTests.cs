@@ -15,16 +15,14 @@ public sealed class PolicyChecksTests : IDisposable
 {
     private const string Token = "canary-public-token-5d1e";
     private const string RestrictedId = "canary_restricted_site_77";
-    private readonly HttpListener _listener = new();
+    private readonly HttpListener _listener;
     private readonly Uri _base;
     private Func<string, HttpListenerResponse, string> _answer = (_, _) => "{}";
 
     public PolicyChecksTests()
     {
-        int port = LoopbackPorts.Free();
+        _listener = LoopbackListeners.Open(out int port);
         _base = new Uri($"http://127.0.0.1:{port}/");
-        _listener.Prefixes.Add(_base.ToString());
-        _listener.Start();
         _ = Task.Run(async () =>
         {
             while (_listener.IsListening)

@@ -13,7 +13,7 @@ namespace KfmRollback.Engine.Tests.Verification;
 /// <summary>The probe client against a real HTTP listener on loopback.</summary>
 public sealed class ProbeClientTests : IDisposable
 {
-    private readonly HttpListener _listener = new();
+    private readonly HttpListener _listener;
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentQueue<(string Path, DateTime At, string? Cookie)> _seen = new();
     private readonly ConcurrentDictionary<string, int> _throttled = new();
@@ -22,10 +22,8 @@ public sealed class ProbeClientTests : IDisposable
 
     public ProbeClientTests()
     {
-        int port = LoopbackPorts.Free();
+        _listener = LoopbackListeners.Open(out int port);
         _base = new Uri($"http://127.0.0.1:{port}/");
-        _listener.Prefixes.Add(_base.ToString());
-        _listener.Start();
         _ = Task.Run(ServeAsync);
     }
 
