@@ -91,40 +91,65 @@ internal sealed partial class ChannelHttp : IDisposable
     /// Sends the request <paramref name="build"/> makes (once per attempt) until an answer is final or
     /// the attempts run out. Returns the last answer (null when none came), the attempts made and, when
     /// none came, why ("timeout", "connection refused").
+    /// <paramref name="beforeRetry"/> is for a request that is not idempotent (a create): an attempt that
+    /// failed other than by a rate limit may still have been carried out, so before each retry it looks
+    /// for the result; an answer it returns is final (no second create), and an exception it throws
+    /// (<see cref="UnconfirmedException"/>) ends the retries.
     /// </summary>
-    public async Task<(ChannelHttpAnswer? Answer, int Attempts, string? Error)> SendAsync(Func<HttpRequestMessage> build, CancellationToken cancellationToken)
+    public async Task<(ChannelHttpAnswer? Answer, int Attempts, string? Error)> SendAsync(Func<HttpRequestMessage> build, CancellationToken cancellationToken,
+        Func<CancellationToken, Task<ChannelHttpAnswer?>>? beforeRetry = null)
     {
-        ChannelHttpAnswer? last = null;
-        string? error = null;
         TimeSpan backoff = FirstBackoff;
         for (int attempt = 1; ; attempt++)
         {
-            TimeSpan? wait;
-            try
-            {
-                using HttpRequestMessage request = build();
-                using HttpResponseMessage response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
-                string body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-                last = new ChannelHttpAnswer((int)response.StatusCode, body, response.Headers.RetryAfter);
-                error = null;
-                wait = RetryWait(last, backoff);
-            }
-            catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                (last, error, wait) = (null, "timeout", backoff);
-            }
-            catch (HttpRequestException e)
-            {
-                (last, error, wait) = (null, Describe(e), backoff);
-            }
+            var (last, error) = await AttemptAsync(build, cancellationToken).ConfigureAwait(false);
+            TimeSpan? wait = last is null ? backoff : RetryWait(last, backoff);
             if (wait is null || attempt >= _attempts)
             {
                 return (last, attempt, error);
             }
             await _delay(wait.Value, cancellationToken).ConfigureAwait(false);
             backoff = backoff * 2 > MaxBackoff ? MaxBackoff : backoff * 2;
+            if (beforeRetry is not null && !RateLimited(last))
+            {
+                try
+                {
+                    if (await beforeRetry(cancellationToken).ConfigureAwait(false) is { } found)
+                    {
+                        return (found, attempt, null);
+                    }
+                }
+                catch (UnconfirmedException unconfirmed)
+                {
+                    return (last, attempt, unconfirmed.Message);
+                }
+            }
         }
     }
+
+    /// <summary>One request, no retry: the answer, or why none came.</summary>
+    public async Task<(ChannelHttpAnswer? Answer, string? Error)> AttemptAsync(Func<HttpRequestMessage> build, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using HttpRequestMessage request = build();
+            using HttpResponseMessage response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            string body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            return (new ChannelHttpAnswer((int)response.StatusCode, body, response.Headers.RetryAfter), null);
+        }
+        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return (null, "timeout");
+        }
+        catch (HttpRequestException e)
+        {
+            return (null, Describe(e));
+        }
+    }
+
+    /// <summary>A rate-limit answer: the request was refused, not carried out, so sending it again cannot duplicate it.</summary>
+    private static bool RateLimited(ChannelHttpAnswer? answer) =>
+        answer?.Status is (int)HttpStatusCode.TooManyRequests or 420;
 
     /// <summary>How long to wait before trying again, or null when the answer is final.</summary>
     private static TimeSpan? RetryWait(ChannelHttpAnswer answer, TimeSpan backoff)
@@ -161,3 +186,6 @@ internal sealed partial class ChannelHttp : IDisposable
 
     public void Dispose() => _http.Dispose();
 }
+
+/// <summary>A non-idempotent request's result could not be looked up, so it is not sent again; the message says so in a few fixed words.</summary>
+internal sealed class UnconfirmedException(string message) : Exception(message);

@@ -52,7 +52,7 @@ internal sealed partial class StatuspageChannel : IUpdateChannel
             var request = new HttpRequestMessage(create ? HttpMethod.Post : HttpMethod.Patch, url) { Content = ChannelHttp.Json(body) };
             request.Headers.Authorization = new AuthenticationHeaderValue("OAuth", key);
             return request;
-        }, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken, create ? ct => FindCreatedAsync(baseUrl, key, pageId, message, ct) : null).ConfigureAwait(false);
         if (answer is null || answer.Status is < 200 or > 299)
         {
             return new ChannelAnswer(false, answer?.Status, attempts, error, message.ThreadId);
@@ -63,6 +63,59 @@ internal sealed partial class StatuspageChannel : IUpdateChannel
             return new ChannelAnswer(false, answer.Status, attempts, "answer named no incident id", null);
         }
         return new ChannelAnswer(true, answer.Status, attempts, null, id ?? message.ThreadId);
+    }
+
+    /// <summary>
+    /// A create that failed without a rate limit (a 5xx, a timeout, a connection cut mid-answer) may still
+    /// have created the incident, and Statuspage takes no idempotency key: a second POST would put a
+    /// second incident on the public page. So before a retry this reads the page's unresolved incidents
+    /// ("Get a list of unresolved incidents", GET <c>/v1/pages/{page_id}/incidents/unresolved</c>) and
+    /// takes the one this message created (same name, an update with this text, created since the
+    /// message was composed, allowing for clock skew). When that list cannot be read, nothing is sent again.
+    /// </summary>
+    private async Task<ChannelHttpAnswer?> FindCreatedAsync(Uri baseUrl, string key, string pageId, ChannelMessage message, CancellationToken cancellationToken)
+    {
+        Uri url = new(baseUrl, $"v1/pages/{pageId}/incidents/unresolved");
+        var (answer, error) = await _http.AttemptAsync(() =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Get, url);
+            request.Headers.Authorization = new AuthenticationHeaderValue("OAuth", key);
+            return request;
+        }, cancellationToken).ConfigureAwait(false);
+        if (answer is null || answer.Status != 200 || Unresolved(answer.Body) is not { } incidents)
+        {
+            throw new UnconfirmedException($"create unconfirmed and not retried: the unresolved incidents could not be read ({error ?? $"HTTP {answer!.Status}"})");
+        }
+        DateTimeOffset since = message.At - CreatedSkew;
+        foreach (JsonObject incident in incidents.OfType<JsonObject>())
+        {
+            bool same = (string?)incident["name"] == message.Title
+                && incident["created_at"] is JsonValue created && created.TryGetValue(out string? at)
+                && DateTimeOffset.TryParse(at, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out DateTimeOffset createdAt)
+                && createdAt >= since
+                && incident["incident_updates"] is JsonArray updates
+                && updates.OfType<JsonObject>().Any(u => (string?)u["body"] == message.Text);
+            if (same && incident["id"] is JsonValue v && v.TryGetValue(out string? id) && IdRule().IsMatch(id))
+            {
+                return new ChannelHttpAnswer(201, new JsonObject { ["id"] = id }.ToJsonString(), null);
+            }
+        }
+        return null;
+    }
+
+    /// <summary>How far the status page's clock may be behind the one that stamped the message.</summary>
+    private static readonly TimeSpan CreatedSkew = TimeSpan.FromMinutes(5);
+
+    private static JsonArray? Unresolved(string body)
+    {
+        try
+        {
+            return JsonNode.Parse(body) as JsonArray;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     private static string? IncidentId(string body)
