@@ -89,4 +89,27 @@ Describe 'Two incidents, one freeze' {
         $actor = (Get-KfmIncident -Id INC-A).Timeline[-1].Actor
         (Get-KfmIncident -Id INC-B).Timeline.Event | Should -Contain "Thawed argocd Application argocd/kfm-api (lab) by INC-A ($actor), overriding this incident's hold: INC-B resolved by the database team"
     }
+
+    It 'changes nothing when the same thaw runs again, and records no second thaw' {
+        $before = @((Get-KfmIncident -Id INC-A).Timeline).Count
+        $thaws = @((Get-KfmIncident -Id INC-A).Timeline.Event | Where-Object { $_ -match '^(FORCED thaw|Thawed) ' }).Count
+        $summary = Stop-KfmFreeze -IncidentId INC-A -Force -Reason 'INC-B resolved by the database team' -WarningVariable warned 3>$null
+        $summary.Complete | Should -BeTrue
+        $summary.Mechanisms.Frozen | Should -Not -Contain $true
+        ($warned -join "`n") | Should -Not -Match 'FORCED|overriding'
+        @((Get-KfmIncident -Id INC-A).Timeline.Event | Where-Object { $_ -match '^(FORCED thaw|Thawed) ' }).Count | Should -Be $thaws
+        @((Get-KfmIncident -Id INC-A).Timeline).Count - $before | Should -BeLessOrEqual 1 -Because 'at most a note that nothing was frozen'
+        (Get-App).spec.syncPolicy.automated.selfHeal | Should -BeTrue
+    }
+
+    It 'does not undo a change made after the forced thaw when the overridden incident stops its freeze' {
+        Invoke-KfmLabKubectl $lab annotate application kfm-api -n argocd --overwrite 'argocd-image-updater.argoproj.io/image-list=api=registry.kfm.local/kfm-api-canary' | Out-Null
+        Invoke-KfmLabKubectl $lab patch imageupdateautomation kfm-api -n flux-system --type merge -p '{"spec":{"suspend":true}}' | Out-Null
+        $summary = Stop-KfmFreeze -IncidentId INC-B -Confirm:$false -WarningVariable warned 3>$null
+        $summary.Mechanisms.Changed | Should -Not -Contain $true
+        ($summary.Mechanisms | Where-Object Target -eq 'flux ImageUpdateAutomation flux-system/kfm-api').Detail | Should -Match 'not by KfmRollback .*left as it is'
+        (Get-App).metadata.annotations.'argocd-image-updater.argoproj.io/image-list' | Should -Be 'api=registry.kfm.local/kfm-api-canary'
+        (Get-Automation).spec.suspend | Should -BeTrue -Because 'a suspend someone set after the thaw is theirs, not a freeze of this module to lift'
+        @((Get-KfmIncident -Id INC-B).Timeline.Event | Where-Object { $_ -match '^(FORCED thaw|Thawed argocd)' -and $_ -notmatch 'by INC-A' }).Count | Should -Be 0
+    }
 }
