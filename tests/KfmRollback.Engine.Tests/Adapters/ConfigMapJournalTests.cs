@@ -14,10 +14,10 @@ public sealed class ConfigMapJournalLab : IAsyncLifetime
     public async Task InitializeAsync() => Lab = await LabEnvironment.StartAsync();
     public async Task DisposeAsync() => await Lab.DisposeAsync();
 
-    /// <summary>A backend with its own client, as another machine would have.</summary>
-    public ConfigMapJournal Machine(out IKubernetes client)
+    /// <summary>A backend with its own client, as another machine would have; <paramref name="context"/> "lab-viewer" has the built-in view role only.</summary>
+    public ConfigMapJournal Machine(out IKubernetes client, string context = "lab")
     {
-        client = new Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(Lab.Host.KubeconfigPath, "lab"));
+        client = new Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(Lab.Host.KubeconfigPath, context));
         return new ConfigMapJournal(client, "kfm", "lab");
     }
 }
@@ -60,6 +60,32 @@ public sealed class ConfigMapJournalTests : IClassFixture<ConfigMapJournalLab>
             V1ConfigMap map = client.CoreV1.ReadNamespacedConfigMap(ConfigMapJournal.ObjectName(upper), "kfm");
             Assert.Equal(upper, map.Metadata.Annotations[ConfigMapJournal.StreamAnnotation]);
             Assert.Equal("kfm-rollback", map.Metadata.Labels[ConfigMapJournal.ManagedByLabel]);
+        }
+    }
+
+    [Fact]
+    public void An_identity_that_may_only_read_configmaps_reads_the_journal_and_is_refused_writes_naming_the_verbs_to_grant()
+    {
+        ConfigMapJournal writer = _lab.Machine(out IKubernetes admin);
+        ConfigMapJournal reader = _lab.Machine(out IKubernetes viewer, "lab-viewer");
+        using (admin)
+        using (viewer)
+        {
+            string stream = JournalStreams.Of("incident", _id);
+            JournalAppend first = writer.Append(stream, new[] { Record("opened", 1) });
+
+            Assert.Equal(1, (int)Assert.Single(reader.Read(stream).Records)["n"]!);
+            var refusedAppend = Assert.Throws<JournalWriteException>(() => reader.Append(stream, new[] { Record("timeline", 2) }, first.Version));
+            var refusedCreate = Assert.Throws<JournalWriteException>(() => reader.Append(JournalStreams.Of("incident", _id + "-NEW"), new[] { Record("opened", 1) }));
+
+            foreach (KfmException refused in new KfmException[] { refusedAppend, refusedCreate })
+            {
+                Assert.Equal((KfmErrorKind.WriteError, "JournalNotWritable"), (refused.Kind, refused.ErrorId));
+                Assert.Contains("grant create and update on configmaps in namespace kfm", refused.Message, StringComparison.Ordinal);
+                Assert.DoesNotContain(_lab.Lab.Host.ViewerToken, refused.ToString(), StringComparison.Ordinal);
+            }
+            Assert.Equal(new[] { 1 }, writer.Read(stream).Records.Select(r => (int)r["n"]!));
+            Assert.DoesNotContain(_id + "-NEW", writer.List("incident"));
         }
     }
 
