@@ -11,13 +11,20 @@ namespace KfmRollback.Engine.Adapters.GitOpsFiles;
 /// </summary>
 public static class ImagePinEditor
 {
-    public static string SetDigest(YamlText file, ImagePin pin, string digest)
+    /// <param name="pinnedBefore">
+    /// The pin's value in the revision that last pinned <paramref name="digest"/> (Git history), written
+    /// back as it was when it names that digest: <c>1.2.2@sha256:old</c> restores the old tag with the old
+    /// digest. Null: the digest is written into the current value.
+    /// </param>
+    public static string SetDigest(YamlText file, ImagePin pin, string digest, string? pinnedBefore = null)
     {
         if (!ImageRefs.IsDigest(digest))
             throw new KfmException(GitOpsErrorIds.DigestRequired, KfmErrorKind.Ambiguous,
                 $"'{digest}' is not an image digest (sha256:<64 hex>); a rollback pins an immutable ref. Pass -ToRef sha256:….", digest);
         string text = file.Text;
-        string value = pin.ValuePrefix + (pin.EditKind == PinEditKind.ReplaceImage ? pin.Repository + "@" + digest : digest);
+        string value = pinnedBefore is not null && pin.EditKind != PinEditKind.RenameTagKeyToDigest && ImageRefs.DigestOf(pinnedBefore) == digest
+            ? pinnedBefore
+            : pin.ValuePrefix + (pin.EditKind == PinEditKind.ReplaceImage ? pin.Repository + "@" + digest : digest);
         text = Replace(text, pin.ValueSpan, value);
         if (pin.EditKind == PinEditKind.RenameTagKeyToDigest && pin.KeySpan is { } key)
             // The key precedes its value on the same line, so replacing it after the value keeps both offsets valid.

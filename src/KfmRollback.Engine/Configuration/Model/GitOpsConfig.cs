@@ -117,9 +117,17 @@ public sealed partial class HelmValuePaths : IConfigSection
     /// </summary>
     public string? Parameters { get; init; }
 
+    /// <summary>
+    /// Argo CD <c>spec.source.helm.values: |</c>: path of a string (a literal block) holding the values
+    /// as YAML; the three paths above then address that string's content. Unset, they address the document.
+    /// </summary>
+    public string? Block { get; init; }
+
     void IConfigSection.Validate(ValidationScope scope)
     {
-        foreach (var (key, value) in new[] { ("repository", Repository), ("tag", Tag), ("digest", Digest), ("parameters", Parameters ?? "p") })
+        if (Block is not null && Parameters is not null)
+            throw scope.Invalid("block", "values come either from a string (block) or from a parameters list, not both.");
+        foreach (var (key, value) in new[] { ("repository", Repository), ("tag", Tag), ("digest", Digest), ("parameters", Parameters ?? "p"), ("block", Block ?? "b") })
             if (!KfmRollback.Engine.Configuration.YamlPath.IsValid(value))
                 throw scope.Invalid(key, $"must be a dotted values path such as image.tag or api.containers[0].image.digest (got '{value}').");
     }

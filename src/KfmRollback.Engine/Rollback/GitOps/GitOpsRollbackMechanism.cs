@@ -269,7 +269,7 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
         var pin = ImagePinLocator.For(_config).Locate(file);
         if (pin.Digest == target)
             return (tip.Tree, target, "already pinned");
-        string text = ImagePinEditor.SetDigest(file, pin, target);
+        string text = ImagePinEditor.SetDigest(file, pin, target, PinHistory.ValueWhenPinned(repo, tip, _config, target));
         var blob = repo.ObjectDatabase.CreateBlob(new MemoryStream(file.Encode(text)));
         var definition = TreeDefinition.From(tip.Tree).Add(_config.File, blob, Mode.NonExecutableFile);
         return (repo.ObjectDatabase.CreateTree(definition), target, $"pin image to {ImageRefs.Short(target)}");
