@@ -55,3 +55,40 @@ public sealed class EmbeddedValuesTests
         Assert.Contains("-Revert <sha>", e.Message);
     }
 }
+
+/// <summary>gitops.container naming several containers (an init container running migrations on the API's image): pinned together.</summary>
+public sealed class SeveralContainersTests
+{
+    private static readonly CorpusFile Layout = FormatCorpus.All().Single(c => c.Name == "raw-one-image-two-containers");
+
+    [Fact]
+    public void Both_named_containers_are_pinned_on_their_own_lines_and_nothing_else_changes()
+    {
+        var file = YamlText.Parse(Layout.Name, Encoding.UTF8.GetBytes(Layout.Text));
+        var locator = new ImagePinLocator(GitOpsKind.Raw, "kfm/api", null, new PinSelection { Container = ["migrate", "api"] });
+
+        ImagePin pin = locator.Locate(file);
+        string edited = ImagePinEditor.SetDigest(file, pin, FormatCorpus.New);
+
+        Assert.Equal("container 'migrate' at Deployment/kfm-api spec.template.spec.initContainers[0].image (line 9)", pin.Location);
+        Assert.Single(pin.Others);
+        Assert.Equal(Layout.Text.Replace(FormatCorpus.Old, FormatCorpus.New), edited);
+        string[] before = Layout.Text.Split('\n'), after = edited.Split('\n');
+        Assert.Equal(new[] { 9, 13 }, Enumerable.Range(0, before.Length).Where(i => before[i] != after[i]).Select(i => i + 1));
+        ImagePin reread = locator.Locate(YamlText.Parse(Layout.Name, Encoding.UTF8.GetBytes(edited)));
+        Assert.Equal(new[] { FormatCorpus.New, FormatCorpus.New }, reread.Others.Prepend(reread).Select(p => p.Digest));
+    }
+
+    [Fact]
+    public void Named_containers_running_different_builds_are_refused()
+    {
+        string text = Layout.Text.Replace($"api@{FormatCorpus.Old}   # the API", $"api@{FormatCorpus.New}   # the API");
+        var file = YamlText.Parse(Layout.Name, Encoding.UTF8.GetBytes(text));
+
+        var e = Assert.Throws<KfmException>(() => new ImagePinLocator(GitOpsKind.Raw, "kfm/api", null, new PinSelection { Container = ["migrate", "api"] }).Locate(file));
+
+        Assert.Equal(GitOpsErrorIds.ImageAmbiguous, e.ErrorId);
+        Assert.Contains("run different images", e.Message);
+        Assert.Contains("-Revert <sha>", e.Message);
+    }
+}

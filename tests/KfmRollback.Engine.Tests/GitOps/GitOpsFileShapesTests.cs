@@ -77,5 +77,23 @@ public sealed class GitOpsFileShapesTests : IDisposable
         Assert.Equal(new[] { 30 }, ChangedLines(bad, rolledBack));
     }
 
+    [Fact]
+    public void An_init_container_on_the_api_image_is_rolled_back_with_it_two_lines()
+    {
+        const string file = "apps/kfm-api/deployment.yaml";
+        string layout = FormatCorpus.All().Single(c => c.Name == "raw-one-image-two-containers").Text + "\n";
+        string good = layout.Replace(FormatCorpus.Old, GitTestRepo.D1);
+        string bad = layout.Replace(FormatCorpus.Old, GitTestRepo.D2);
+        Deploy(file, good, bad);
+        var config = new GitOpsConfig { Path = _repo.Clone(), File = file, Kind = GitOpsKind.Raw, ImageName = "kfm/api", Container = ["migrate", "api"] };
+
+        RollbackResult result = new GitOpsRollbackRun(config, new FixedClock(Now)).Run(Request());
+
+        Assert.Equal((GitTestRepo.D2, GitTestRepo.D1), (result.CurrentRef, result.RollbackTargetRef));
+        string rolledBack = OnBranch(result.Branch!, file);
+        Assert.Equal(good, rolledBack);
+        Assert.Equal(new[] { 9, 13 }, ChangedLines(bad, rolledBack));
+    }
+
     public void Dispose() => _repo.Dispose();
 }

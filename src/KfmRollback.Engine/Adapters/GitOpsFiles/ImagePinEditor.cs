@@ -22,13 +22,19 @@ public static class ImagePinEditor
             throw new KfmException(GitOpsErrorIds.DigestRequired, KfmErrorKind.Ambiguous,
                 $"'{digest}' is not an image digest (sha256:<64 hex>); a rollback pins an immutable ref. Pass -ToRef sha256:….", digest);
         string text = file.Text;
-        string value = pinnedBefore is not null && pin.EditKind != PinEditKind.RenameTagKeyToDigest && ImageRefs.DigestOf(pinnedBefore) == digest
-            ? pinnedBefore
-            : pin.ValuePrefix + (pin.EditKind == PinEditKind.ReplaceImage ? pin.Repository + "@" + digest : digest);
-        text = Replace(text, pin.ValueSpan, value);
-        if (pin.EditKind == PinEditKind.RenameTagKeyToDigest && pin.KeySpan is { } key)
-            // The key precedes its value on the same line, so replacing it after the value keeps both offsets valid.
-            text = Replace(text, key, "digest");
+        // Later spans first, so each replacement leaves the offsets of the ones before it valid.
+        foreach (ImagePin each in pin.Others.Prepend(pin).OrderByDescending(p => p.ValueSpan.Span.Start))
+        {
+            // Containers running the image the primary pin runs get the primary's old value too.
+            string? before = each == pin || each.Image == pin.Image ? pinnedBefore : null;
+            string value = before is not null && each.EditKind != PinEditKind.RenameTagKeyToDigest && ImageRefs.DigestOf(before) == digest
+                ? before
+                : each.ValuePrefix + (each.EditKind == PinEditKind.ReplaceImage ? each.Repository + "@" + digest : digest);
+            text = Replace(text, each.ValueSpan, value);
+            if (each.EditKind == PinEditKind.RenameTagKeyToDigest && each.KeySpan is { } key)
+                // The key precedes its value on the same line, so replacing it after the value keeps both offsets valid.
+                text = Replace(text, key, "digest");
+        }
         return text;
     }
 

@@ -10,8 +10,8 @@ public sealed record PinSelection
 {
     /// <summary>gitops.images_path: the Kustomize-style images list (default <c>images</c>).</summary>
     public string ImagesPath { get; init; } = "images";
-    /// <summary>gitops.container: the container whose image is the API (raw manifests).</summary>
-    public string? Container { get; init; }
+    /// <summary>gitops.container: the container(s) whose image is the API (raw manifests); several are pinned together, the first read as the API's.</summary>
+    public IReadOnlyList<string> Container { get; init; } = Array.Empty<string>();
     /// <summary>gitops.resource: <c>Kind/name</c> of the document to edit.</summary>
     public string? Resource { get; init; }
 }
@@ -260,17 +260,31 @@ public sealed class ImagePinLocator
         foreach (var (root, name) in Documents(file))
             Collect(root, name, "", null, matches, new HashSet<YamlNode>(ReferenceEqualityComparer.Instance));
         var all = matches;
-        if (_select.Container is { } container)
+        if (_select.Container.Count > 0)
         {
-            matches = matches.Where(m => m.Container == container).ToList();
-            if (matches.Count == 0 && all.Count > 0)
-                throw new KfmException(GitOpsErrorIds.ImageNotFound, KfmErrorKind.ObjectNotFound,
-                    $"{file.Path}: no container '{container}' (gitops.container) runs '{_imageName}'; containers that do: {Names(all.Select(m => m.Container ?? ""))}.", file.Path);
+            var pins = new List<ImagePin>();
+            foreach (string container in _select.Container)
+            {
+                var named = all.Where(m => m.Container == container).ToList();
+                if (named.Count == 0 && all.Count > 0)
+                    throw new KfmException(GitOpsErrorIds.ImageNotFound, KfmErrorKind.ObjectNotFound,
+                        $"{file.Path}: no container '{container}' (gitops.container) runs '{_imageName}'; containers that do: {Names(all.Select(m => m.Container ?? ""))}.", file.Path);
+                pins.Add(RawPin(Single(file, named, "image: fields whose repository ends with", "gitops.image_name")));
+            }
+            // Containers pinned together run one build: if they do not, which one is the API's current build is a guess.
+            if (pins.Select(p => p.Image).Distinct().Count() > 1)
+                throw new KfmException(GitOpsErrorIds.ImageAmbiguous, KfmErrorKind.Ambiguous,
+                    $"{file.Path}: the containers gitops.container names run different images ({string.Join("; ", pins.Select(p => $"{p.Location}: {p.Image}"))}). Refusing to guess which build is current; pin them to one image, name only the API's container, or roll back with -Revert <sha>.", file.Path);
+            return pins[0] with { Others = pins.Skip(1).ToList() };
         }
-        var match = Single(file, matches, "image: fields whose repository ends with", "gitops.image_name");
+        return RawPin(Single(file, matches, "image: fields whose repository ends with", "gitops.image_name"));
+    }
+
+    private static ImagePin RawPin(Match match)
+    {
         var node = (YamlScalarNode)match.Node;
         string image = node.Value ?? "";
-        return new ImagePin { Image = image, Repository = ImageRefs.Repository(image), Tag = TagOf(image), Digest = ImageRefs.DigestOf(image), EditKind = PinEditKind.ReplaceImage, ValueSpan = YamlText.SpanOf(node), Location = match.ToString() };
+        return new ImagePin { Image = image, Repository = ImageRefs.Repository(image), Tag = TagOf(image), Digest = ImageRefs.DigestOf(image), EditKind = PinEditKind.ReplaceImage, ValueSpan = YamlText.SpanOf(node), Location = match.Container is null ? match.ToString() : $"container '{match.Container}' at {match}" };
     }
 
     private void Collect(YamlNode node, string document, string path, string? container, List<Match> matches, HashSet<YamlNode> seen)

@@ -48,8 +48,13 @@ public sealed partial class GitOpsConfig : IConfigSection
     /// </summary>
     public string ImagesPath { get; init; } = "images";
 
-    /// <summary>Raw: the container (its <c>name</c>) whose <c>image:</c> is the API, when one image runs in several containers.</summary>
-    public string? Container { get; init; }
+    /// <summary>
+    /// Raw: the container (its <c>name</c>) whose <c>image:</c> is the API, when one image runs in several
+    /// containers; or several (<c>[migrate, api]</c>: an init container running migrations on the same
+    /// image), all pinned together, the first being the one read as the API's.
+    /// </summary>
+    [OneOrMany]
+    public IReadOnlyList<string> Container { get; init; } = Array.Empty<string>();
 
     /// <summary><c>Kind/name</c> of the document to edit when the file holds several that pin the image.</summary>
     public string? Resource { get; init; }
@@ -94,6 +99,8 @@ public sealed partial class GitOpsConfig : IConfigSection
             throw scope.Invalid("images_path", $"only applies to kind kustomize (kind is {ConfigSchema.YamlName(Kind)}).");
         if (Kind != GitOpsKind.Raw && scope.Has("container"))
             throw scope.Invalid("container", $"only applies to kind raw (kind is {ConfigSchema.YamlName(Kind)}).");
+        if (Container.GroupBy(c => c).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            throw scope.Invalid("container", $"names container '{twice.Key}' twice.");
         if (Resource is not null && (Resource.Split('/') is not [{ Length: > 0 }, { Length: > 0 }]))
             throw scope.Invalid("resource", $"must be Kind/name such as Application/kfm-api (got '{Resource}').");
     }
