@@ -95,5 +95,18 @@ public sealed class GitOpsFileShapesTests : IDisposable
         Assert.Equal(new[] { 9, 13 }, ChangedLines(bad, rolledBack));
     }
 
+    [Fact]
+    public void A_file_out_of_reach_is_named_and_revert_is_offered()
+    {
+        Deploy("apps/kfm-api.yaml", FormatCorpusReal.ArgoHelmValuesBlock(GitTestRepo.D1) + "\n");
+
+        var e = Assert.Throws<KfmRollback.Engine.Core.KfmException>(() =>
+            new GitOpsRollbackRun(Config("apps/kfm-api-moved.yaml", FormatCorpusReal.ArgoValuesBlock), new FixedClock(Now)).Run(Request() with { ToRef = GitTestRepo.D2 }));
+
+        Assert.Equal(KfmRollback.Engine.Adapters.Git.GitOpsErrorIds.FileNotFound, e.ErrorId);
+        Assert.Contains("apps/kfm-api-moved.yaml", e.Message);
+        Assert.Contains("-Revert <sha>", e.Message);
+    }
+
     public void Dispose() => _repo.Dispose();
 }
