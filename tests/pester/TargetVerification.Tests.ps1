@@ -13,9 +13,7 @@ BeforeAll {
     $lab = Start-KfmTestLab
     $env:KFM_ROLLBACK_CONFIG = $lab.Config
     $audit = Join-Path $lab.Directory 'audit.log'
-    function Get-StoredWrites([int] $Skip) {
-        @(Get-Content $audit | Select-Object -Skip $Skip | ConvertFrom-Json -Depth 50 | Where-Object { $_.requestURI -notmatch 'dryRun=All' -and $_.responseStatus.code -lt 300 })
-    }
+    function Get-StoredWrites([int] $Skip) { Get-KfmLabStoredWrites $lab -Skip $Skip }
     function Get-Image { Invoke-KfmLabKubectl $lab get deployment kfm-api -n kfm -o 'jsonpath={.spec.template.spec.containers[0].image}' }
 
     # The registry: docker-registry serving a fresh storage directory on a free loopback port.

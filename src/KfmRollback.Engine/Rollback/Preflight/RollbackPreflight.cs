@@ -65,7 +65,7 @@ public sealed class RollbackPreflight
         {
             return Result(registry.Url.Authority, PreflightVerdict.Skipped, "the plan targets no image digest (a configuration or policy change only)");
         }
-        string? repository = registry.Repository ?? (plan.TargetImage is { } image ? ImageRefs.RepositoryPath(image) : null);
+        string? repository = TargetVerification.TargetRepository(registry, plan);
         if (repository is null)
         {
             return Result($"{registry.Url.Authority} ?@{ImageRefs.Short(digest)}", PreflightVerdict.Failed, "the plan does not say which repository holds the target") with

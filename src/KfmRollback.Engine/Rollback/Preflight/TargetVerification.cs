@@ -35,7 +35,7 @@ public sealed class TargetVerification(Func<RegistryConfig, IRegistryClient> reg
             return Result("target", PreflightVerdict.Skipped, "the plan targets no image digest (a configuration or policy change only)");
         }
         RegistryConfig? registry = environment.Registry;
-        string? repository = registry?.Repository ?? (plan.TargetImage is { } image ? ImageRefs.RepositoryPath(image) : null);
+        string? repository = TargetRepository(registry, plan);
         string target = registry is null ? digest : $"{registry.Url.Authority}/{repository ?? "?"}@{digest}";
         PreflightCheck Refused(string id, KfmErrorKind kind, string saw, string advice, bool forceable = true) =>
             forceable && request.Force
@@ -102,6 +102,10 @@ public sealed class TargetVerification(Func<RegistryConfig, IRegistryClient> reg
                 "Treat the registry as tampered with and escalate to security. " + forceAdvice),
         };
     }
+
+    /// <summary>The repository that holds the plan's target: registry.repository, else the target image's path without its host.</summary>
+    internal static string? TargetRepository(RegistryConfig? registry, MechanismPlan plan) =>
+        registry?.Repository ?? (plan.TargetImage is { } image ? ImageRefs.RepositoryPath(image) : null);
 
     /// <summary>The checks of <paramref name="preflight"/> the operator forced, as the receipt records them.</summary>
     public static IReadOnlyList<Receipts.ForcedCheck> Forced(IReadOnlyList<PreflightCheck> preflight, string? reason) =>
