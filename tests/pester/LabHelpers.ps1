@@ -65,6 +65,12 @@ function Invoke-KfmLabKubectlRaw {
     finally { Remove-Item $err }
 }
 
+# What the lab's apiserver stored since line $Skip of its audit log: dry runs (dryRun=All) store nothing.
+function Get-KfmLabStoredWrites {
+    param([Parameter(Mandatory)] $Lab, [int] $Skip = 0)
+    @(Get-Content (Join-Path $Lab.Directory 'audit.log') | Select-Object -Skip $Skip | ConvertFrom-Json -Depth 50 | Where-Object { $_.requestURI -notmatch 'dryRun=All' -and $_.responseStatus.code -lt 300 })
+}
+
 # The Deployment as JSON (parsed), for comparing templates and annotations.
 function Get-KfmLabDeployment {
     param([Parameter(Mandatory)] $Lab, [string] $Name = 'kfm-api', [string] $Namespace = 'kfm')

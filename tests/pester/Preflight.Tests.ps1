@@ -9,10 +9,7 @@ BeforeAll {
     $lab = Start-KfmTestLab
     $env:KFM_ROLLBACK_CONFIG = $lab.Config
     $audit = Join-Path $lab.Directory 'audit.log'
-    # What the apiserver stored since line $Skip of its audit log: dry runs (dryRun=All) store nothing.
-    function Get-StoredWrites([int] $Skip) {
-        @(Get-Content $audit | Select-Object -Skip $Skip | ConvertFrom-Json -Depth 50 | Where-Object { $_.requestURI -notmatch 'dryRun=All' -and $_.responseStatus.code -lt 300 })
-    }
+    function Get-StoredWrites([int] $Skip) { Get-KfmLabStoredWrites $lab -Skip $Skip }
     function Get-Image { Invoke-KfmLabKubectl $lab get deployment kfm-api -n kfm -o 'jsonpath={.spec.template.spec.containers[0].image}' }
 
     New-KfmIncident -Id INC-PRE -Commander alice -Reason '5xx after deploy' -Environment lab | Out-Null

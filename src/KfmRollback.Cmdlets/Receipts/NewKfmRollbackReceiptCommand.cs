@@ -35,6 +35,7 @@ public sealed class NewKfmRollbackReceiptCommand : ReceiptParameters
             Notes = Notes,
             RevisionMethod = Method?.ToLowerInvariant(),
             Evidence = PipelineObjects.Unwrap<KfmRollback.Engine.Receipts.PlanEvidence>(Evidence),
+            ForcedChecks = PipelineObjects.Unwrap<ForcedCheck>(ForcedChecks),
             RevisionFrom = FromRevision,
             RevisionTo = ToRevision,
             EvidenceDigests = EvidenceDigest ?? SavedEvidence(),

@@ -78,4 +78,8 @@ public abstract class ReceiptParameters : KfmConfiguredCmdlet
     /// <summary>The decision tree's comparisons (from Get-KfmRollbackPlan through Invoke-KfmRollback), for kfm_integrity.decision.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true, DontShow = true)]
     public object[]? Evidence { get; set; }
+
+    /// <summary>Preflight checks forced with -Force -ForceReason (Invoke-KfmRollback's ForcedChecks), for kfm_integrity.forced_checks.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true, DontShow = true)]
+    public object[]? ForcedChecks { get; set; }
 }

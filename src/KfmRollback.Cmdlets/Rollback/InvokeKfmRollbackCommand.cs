@@ -60,6 +60,8 @@ public sealed class InvokeKfmRollbackCommand : RollbackParameters
         foreach (FleetPlan plan in plans)
         {
             plan.Plan!.Preflight.ToList().ForEach(c => WriteVerbose($"{plan.Request.Environment.Name}: preflight {c}"));
+            plan.Plan.Preflight.Where(c => c.Verdict == Engine.Rollback.Preflight.PreflightVerdict.Forced).ToList()
+                .ForEach(c => WriteWarning($"{plan.Request.Environment.Name}: preflight {c.Check} refused the target ({c.ErrorId}: {c.Saw}); -Force overrides it, and the timeline and the receipt record it."));
         }
         // A failed preflight refuses like a failed plan, the whole fleet before any change (-WhatIf shows it instead).
         var refused = plans.Where(p => p.Plan!.Preflight.Any(c => c.Failed)).ToList();

@@ -36,6 +36,8 @@ public sealed class ReceiptInput
     public bool InsecureTls { get; set; }
     /// <summary>Digests (<c>sha256:…</c>) of the incident's evidence bundles, recorded as kfm_integrity subjects.</summary>
     public IReadOnlyList<string>? EvidenceDigests { get; set; }
+    /// <summary>Preflight checks the operator forced (RollbackResult.ForcedChecks), for kfm_integrity.forced_checks.</summary>
+    public IReadOnlyList<ForcedCheck>? ForcedChecks { get; set; }
 }
 
 public static class ReceiptInputExtensions

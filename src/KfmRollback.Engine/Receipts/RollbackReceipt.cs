@@ -76,6 +76,10 @@ public sealed class KfmIntegrity
     [JsonPropertyName("decision")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<DecisionEvidence>? Decision { get; init; }
+    /// <summary>Extension field: preflight checks the operator overrode (-Force -ForceReason), such as an unsigned or revoked target; absent when none was.</summary>
+    [JsonPropertyName("forced_checks")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<ForcedCheck>? ForcedChecks { get; init; }
 }
 
 /// <summary>One comparison of the decision tree, as the receipt records it: digests and hashes only.</summary>

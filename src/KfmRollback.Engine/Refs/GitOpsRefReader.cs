@@ -50,7 +50,7 @@ public sealed class GitOpsRefReader
     {
         var tip = repository.DeployTip();
         var current = ReadAt(tip) ?? throw new KfmException(GitOpsErrorIds.FileNotFound, KfmErrorKind.ObjectNotFound,
-            $"{_config.File} does not exist on '{_config.Branch}' at {tip.Sha[..12]}. Check gitops.file.", _config.File);
+            $"{_config.File} does not exist on '{_config.Branch}' at {tip.Sha[..12]}. Check gitops.file, or roll back with -Revert <sha> (a git revert of the bad deploy commit).", _config.File);
         var history = History(repository.Repo, tip, Math.Max(2, historyLimit), stopAtDigestOtherThan: historyLimit <= 2 ? current.Digest : null);
         // The one authority; Git adds its own evidence: the digest before each rollback commit was rolled away from.
         var known = (trust ?? EnvironmentTrust.Empty(_environment)).With(RolledAway(history));

@@ -191,6 +191,10 @@ public sealed class RollbackEngine
             Write(request, reporter, RunPhases.Failed, RunJournal.From(request, run.Context, RunPhases.Failed, plan, null) with { Detail = $"nothing was changed: preflight {failedCheck.Check} failed ({failedCheck.ErrorId})" });
             throw failedCheck.ToException();
         }
+        foreach (PreflightCheck overridden in preflight.Where(c => c.Verdict == PreflightVerdict.Forced))
+        {
+            reporter.Record("OPS", $"FORCED {request.Method} rollback of {request.Environment.Name} past preflight {overridden.Check} ({overridden.ErrorId}: {overridden.Target}): {request.ForceReason}");
+        }
         QuarantineEntry? forced = run.ForcedQuarantine;
         if (forced is not null)
         {
@@ -204,6 +208,7 @@ public sealed class RollbackEngine
         }
 
         RollbackResult result = await mechanism.ApplyAsync(request, plan, reporter, cancellationToken).ConfigureAwait(false);
+        result = result with { ForcedChecks = TargetVerification.Forced(preflight, request.ForceReason) };
         bool sent = result.Changes.Count > 0;
         if (sent && result.Outcome is RollbackOutcome.Succeeded or RollbackOutcome.PendingMerge)
         {

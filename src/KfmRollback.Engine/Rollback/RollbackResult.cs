@@ -72,6 +72,8 @@ public sealed record RollbackResult
     public string? Change => Changes.Count == 0 ? null : string.Join(System.Environment.NewLine, Changes.Select(c => c.Content));
     /// <summary>The decision-tree comparisons behind this rollback (Get-KfmRollbackPlan), for the receipt.</summary>
     public IReadOnlyList<PlanEvidence> Evidence { get; init; } = Array.Empty<PlanEvidence>();
+    /// <summary>Preflight checks the operator overrode with -Force -ForceReason (an unsigned or revoked target), for the receipt.</summary>
+    public IReadOnlyList<Receipts.ForcedCheck> ForcedChecks { get; init; } = Array.Empty<Receipts.ForcedCheck>();
     /// <summary>A policy rollback with -Wait and policy_surface.cases_file: the bundle check and each policy case's result.</summary>
     public IReadOnlyList<Verification.CheckResult> PolicyCases { get; init; } = Array.Empty<Verification.CheckResult>();
     /// <summary>Policy-safe words on what happened, especially why it failed.</summary>

@@ -18,6 +18,16 @@ public sealed class GitOpsPinConfigTests
         Assert.Equal("spec.source.helm.parameters", helm.HelmValues.Parameters);
     }
 
+    [Fact]
+    public void ContainerNamesOneOrSeveral()
+    {
+        string Raw(string container) => Replace("      kind: kustomize", "      kind: raw").Replace("      image_name: kfm-api", "      image_name: kfm-api\n      container: " + container);
+        Assert.Equal(new[] { "api" }, Prod(Raw("api")).Gitops!.Container);
+        Assert.Equal(new[] { "migrate", "api" }, Prod(Raw("[migrate, api]")).Gitops!.Container);
+        Assert.Empty(Prod(Minimal).Gitops!.Container);
+        Assert.Contains("names container 'api' twice", LoadFails(Raw("[api, api]"), ConfigErrorIds.ConfigInvalidValue).Message);
+    }
+
     [Theory]
     [InlineData("      image_name: kfm-api\n      images_path: 'spec..images'", "images_path")]
     [InlineData("      image_name: kfm-api\n      resource: kfm-api", "resource")]

@@ -233,6 +233,8 @@ public static class FormatCorpus
             """, 7);
         foreach (var layout in FormatCorpusLayouts.All())
             yield return layout;
+        foreach (var real in FormatCorpusReal.All())
+            yield return real;
     }
 
     internal static string Crlf(string text) => text.Replace("\r\n", "\n").Replace("\n", "\r\n");

@@ -45,7 +45,7 @@ public static class FormatCorpusLayouts
                   containers:
                     - name: api
                       image: registry.example.test/kfm/api@{{Old}}   # the API
-            """, 13, Select: new PinSelection { Container = "api" });
+            """, 13, Select: new PinSelection { Container = ["api"] });
         yield return new("argocd-kustomize-images-alias", GitOpsKind.Kustomize, "kfm-api", $$"""
             apiVersion: argoproj.io/v1alpha1
             kind: Application

@@ -43,10 +43,10 @@ public sealed class PreflightTests
         Timeout = TimeSpan.FromSeconds(60),
     };
 
-    private static RollbackEngine Engine(LabEnvironment lab) =>
+    internal static RollbackEngine Engine(LabEnvironment lab) =>
         new(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)), SystemClock.Instance);
 
-    private static async Task FreezeAsync(LabEnvironment lab)
+    internal static async Task FreezeAsync(LabEnvironment lab)
     {
         foreach (IFreezeMechanism freeze in new FreezeMechanisms(_ => lab.Client, null).For(lab.Environment))
         {
@@ -55,10 +55,10 @@ public sealed class PreflightTests
     }
 
     /// <summary>What the apiserver stored (its audit log less dry runs), the rollback lock included.</summary>
-    private static IReadOnlyList<JsonObject> StoredWrites(LabEnvironment lab, int skip = 0) =>
+    internal static IReadOnlyList<JsonObject> StoredWrites(LabEnvironment lab, int skip = 0) =>
         lab.Host.Audit.Events.Skip(skip).Where(e => !e["requestURI"]!.GetValue<string>().Contains("dryRun=All") && e["responseStatus"]!["code"]!.GetValue<int>() < 300).ToList();
 
-    private static async Task<string> ResourceVersionAsync(LabEnvironment lab) =>
+    internal static async Task<string> ResourceVersionAsync(LabEnvironment lab) =>
         (await lab.Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm")).Metadata.ResourceVersion;
 
     [Fact]
@@ -186,7 +186,7 @@ public sealed class PreflightTests
     }
 
     /// <summary>A deploy of <paramref name="image"/> (a new revision), waited for until its ReplicaSet exists.</summary>
-    private static async Task DeployAsync(LabEnvironment lab, string image)
+    internal static async Task DeployAsync(LabEnvironment lab, string image)
     {
         var patch = new V1Patch($"{{\"spec\":{{\"template\":{{\"spec\":{{\"containers\":[{{\"name\":\"api\",\"image\":\"{image}\"}}]}}}}}}}}", V1Patch.PatchType.StrategicMergePatch);
         await lab.Client.AppsV1.PatchNamespacedDeploymentAsync(patch, "kfm-api", "kfm");

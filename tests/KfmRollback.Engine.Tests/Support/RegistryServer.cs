@@ -134,7 +134,32 @@ public sealed class RegistryServer : IAsyncDisposable
         Ensure(response, HttpStatusCode.Accepted, "DELETE manifest");
     }
 
-    private async Task PushBlobAsync(string repository, byte[] blob)
+    /// <summary>"Pushing Manifests": PUT /v2/&lt;name&gt;/manifests/&lt;tag&gt; of <paramref name="manifest"/> as given (its blobs pushed first); returns its digest.</summary>
+    public async Task<string> PushManifestAsync(string repository, string tag, byte[] manifest, string mediaType)
+    {
+        using var put = new HttpRequestMessage(HttpMethod.Put, $"v2/{repository}/manifests/{tag}") { Content = new ByteArrayContent(manifest) };
+        put.Content.Headers.ContentType = new MediaTypeHeaderValue(mediaType);
+        using HttpResponseMessage response = await _http.SendAsync(put);
+        Ensure(response, HttpStatusCode.Created, "PUT manifest");
+        return Digest(manifest);
+    }
+
+    /// <summary>
+    /// Overwrites a stored blob's bytes on disk, behind the registry's back (tampering at rest): the
+    /// filesystem driver keeps a blob at docker/registry/v2/blobs/sha256/&lt;2 hex&gt;/&lt;hex&gt;/data and serves it as stored.
+    /// </summary>
+    public void OverwriteBlobAtRest(string digest, byte[] content)
+    {
+        string hex = digest["sha256:".Length..];
+        string path = Path.Combine(_dir.File("data"), "docker", "registry", "v2", "blobs", "sha256", hex[..2], hex, "data");
+        if (!File.Exists(path))
+        {
+            throw new InvalidOperationException($"no stored blob {digest} at {path}");
+        }
+        File.WriteAllBytes(path, content);
+    }
+
+    public async Task<string> PushBlobAsync(string repository, byte[] blob)
     {
         using HttpResponseMessage started = await _http.PostAsync($"v2/{repository}/blobs/uploads/", null);
         Ensure(started, HttpStatusCode.Accepted, "POST blob upload");
@@ -144,6 +169,7 @@ public sealed class RegistryServer : IAsyncDisposable
         put.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         using HttpResponseMessage done = await _http.SendAsync(put);
         Ensure(done, HttpStatusCode.Created, "PUT blob");
+        return Digest(blob);
     }
 
     public static string Digest(byte[] content) => "sha256:" + Convert.ToHexString(SHA256.HashData(content)).ToLowerInvariant();

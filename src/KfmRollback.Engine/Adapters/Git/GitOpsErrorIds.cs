@@ -21,6 +21,8 @@ public static class GitOpsErrorIds
     public const string LastKnownGoodUnknown = "GitOpsLastKnownGoodUnknown";
     /// <summary>The file has no field the digest can be written to (Helm chart without image.digest, Kustomize entry without newTag/digest).</summary>
     public const string NoDigestField = "GitOpsNoDigestField";
+    /// <summary>Helm values held in a string (gitops.helm_values.block) that the module cannot map back to the file (folded, quoted, not a string).</summary>
+    public const string ValuesUnreadable = "GitOpsValuesUnreadable";
     public const string WorkingTreeDirty = "GitOpsWorkingTreeDirty";
     public const string RevertConflict = "GitOpsRevertConflict";
     public const string CommitNotFound = "GitOpsCommitNotFound";

@@ -40,6 +40,8 @@ public sealed record ImagePin
     public string Location { get; init; } = "";
     /// <summary>For <see cref="PinEditKind.RenameTagKeyToDigest"/>: the key scalar renamed.</summary>
     public ScalarSpan? KeySpan { get; init; }
+    /// <summary>The same image in the other containers gitops.container names (an init container running migrations), pinned with this one.</summary>
+    public IReadOnlyList<ImagePin> Others { get; init; } = Array.Empty<ImagePin>();
 }
 
 /// <summary>A scalar's span plus its quoting style, so the replacement is quoted the same way.</summary>

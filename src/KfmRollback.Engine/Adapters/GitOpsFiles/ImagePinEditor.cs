@@ -11,17 +11,30 @@ namespace KfmRollback.Engine.Adapters.GitOpsFiles;
 /// </summary>
 public static class ImagePinEditor
 {
-    public static string SetDigest(YamlText file, ImagePin pin, string digest)
+    /// <param name="pinnedBefore">
+    /// The pin's value in the revision that last pinned <paramref name="digest"/> (Git history), written
+    /// back as it was when it names that digest: <c>1.2.2@sha256:old</c> restores the old tag with the old
+    /// digest. Null: the digest is written into the current value.
+    /// </param>
+    public static string SetDigest(YamlText file, ImagePin pin, string digest, string? pinnedBefore = null)
     {
         if (!ImageRefs.IsDigest(digest))
             throw new KfmException(GitOpsErrorIds.DigestRequired, KfmErrorKind.Ambiguous,
                 $"'{digest}' is not an image digest (sha256:<64 hex>); a rollback pins an immutable ref. Pass -ToRef sha256:….", digest);
         string text = file.Text;
-        string value = pin.ValuePrefix + (pin.EditKind == PinEditKind.ReplaceImage ? pin.Repository + "@" + digest : digest);
-        text = Replace(text, pin.ValueSpan, value);
-        if (pin.EditKind == PinEditKind.RenameTagKeyToDigest && pin.KeySpan is { } key)
-            // The key precedes its value on the same line, so replacing it after the value keeps both offsets valid.
-            text = Replace(text, key, "digest");
+        // Later spans first, so each replacement leaves the offsets of the ones before it valid.
+        foreach (ImagePin each in pin.Others.Prepend(pin).OrderByDescending(p => p.ValueSpan.Span.Start))
+        {
+            // Containers running the image the primary pin runs get the primary's old value too.
+            string? before = each == pin || each.Image == pin.Image ? pinnedBefore : null;
+            string value = before is not null && each.EditKind != PinEditKind.RenameTagKeyToDigest && ImageRefs.DigestOf(before) == digest
+                ? before
+                : each.ValuePrefix + (each.EditKind == PinEditKind.ReplaceImage ? each.Repository + "@" + digest : digest);
+            text = Replace(text, each.ValueSpan, value);
+            if (each.EditKind == PinEditKind.RenameTagKeyToDigest && each.KeySpan is { } key)
+                // The key precedes its value on the same line, so replacing it after the value keeps both offsets valid.
+                text = Replace(text, key, "digest");
+        }
         return text;
     }
 

@@ -10,8 +10,8 @@ public sealed record PinSelection
 {
     /// <summary>gitops.images_path: the Kustomize-style images list (default <c>images</c>).</summary>
     public string ImagesPath { get; init; } = "images";
-    /// <summary>gitops.container: the container whose image is the API (raw manifests).</summary>
-    public string? Container { get; init; }
+    /// <summary>gitops.container: the container(s) whose image is the API (raw manifests); several are pinned together, the first read as the API's.</summary>
+    public IReadOnlyList<string> Container { get; init; } = Array.Empty<string>();
     /// <summary>gitops.resource: <c>Kind/name</c> of the document to edit.</summary>
     public string? Resource { get; init; }
 }
@@ -44,9 +44,35 @@ public sealed class ImagePinLocator
     public ImagePin Locate(YamlText file) => _kind switch
     {
         GitOpsKind.Kustomize => LocateKustomize(file),
+        GitOpsKind.Helm when Embedded(file) is { } embedded => embedded.Values.ToOuter(embedded.Locator.LocateHelm(embedded.Values.Inner)),
         GitOpsKind.Helm => LocateHelm(file),
         _ => LocateRaw(file),
     };
+
+    /// <summary>gitops.helm_values.block: the values string of the one document that has it, and a locator for its content.</summary>
+    private (EmbeddedValues Values, ImagePinLocator Locator)? Embedded(YamlText file)
+    {
+        if (_helm.Block is not { } block)
+            return null;
+        var blocks = Documents(file).SelectMany(d => YamlPath.Resolve(d.Root, block).Select(n => new Match(n.Node, d.Name, n.Path))).ToList();
+        if (blocks.Count == 0)
+            throw new KfmException(GitOpsErrorIds.ImageNotFound, KfmErrorKind.ObjectNotFound,
+                $"{file.Path}: has no Helm values string at '{block}' (gitops.helm_values.block){(_select.Resource is null ? "" : $" in {_select.Resource}")}. Point gitops.helm_values.block at the values string (spec.source.helm.values, or spec.sources[0].helm.values for a multi-source Application).", file.Path);
+        if (blocks.Count > 1)
+            throw Ambiguous(file, blocks, $"Helm values strings at '{block}'", "gitops.resource or an index in gitops.helm_values.block");
+        var inner = new ImagePinLocator(_kind, _imageName, new HelmValuePaths { Repository = _helm.Repository, Tag = _helm.Tag, Digest = _helm.Digest });
+        return (EmbeddedValues.Open(file, blocks[0].Node, blocks[0].ToString(), "gitops.helm_values.block"), inner);
+    }
+
+    /// <summary>Where a document holds its Helm values as a string (Argo CD), for the hint when a values path finds nothing.</summary>
+    private string? ValuesStringHint(YamlText file)
+    {
+        foreach (var (root, _) in Documents(file))
+            foreach (string path in new[] { "spec.source.helm.values", "spec.sources[].helm.values" })
+                if (YamlPath.Resolve(root, path).FirstOrDefault(n => n.Node is YamlScalarNode) is { Node: not null } found)
+                    return $" The values are a string at {found.Path} (line {found.Node.Start.Line}), which the module reads only when told: set gitops.helm_values.block: {found.Path}.";
+        return null;
+    }
 
     /// <summary>A match: the node, the document it is in and its path there.</summary>
     private sealed record Match(YamlNode Node, string Document, string Path, string? Container = null)
@@ -187,7 +213,7 @@ public sealed class ImagePinLocator
         var (repoMatch, tagMatch, digestMatch) = HelmNodes(file);
         if (repoMatch is null)
             throw new KfmException(GitOpsErrorIds.ImageNotFound, KfmErrorKind.ObjectNotFound,
-                $"{file.Path}: has no value at '{_helm.Repository}'{(_helm.Parameters is null ? "" : $" in the parameters at '{_helm.Parameters}'")}. Set gitops.helm_values.repository to the path of the API image repository.", file.Path);
+                $"{file.Path}: has no value at '{_helm.Repository}'{(_helm.Parameters is null ? "" : $" in the parameters at '{_helm.Parameters}'")}.{ValuesStringHint(file) ?? " Set gitops.helm_values.repository to the path of the API image repository."}", file.Path);
         string repository = ((YamlScalarNode)repoMatch.Node).Value ?? "";
         var digestNode = digestMatch?.Node as YamlScalarNode;
         var tagNode = tagMatch?.Node as YamlScalarNode;
@@ -213,6 +239,8 @@ public sealed class ImagePinLocator
     /// <summary>The Helm pin for reading only: a values file with a tag and no digest key still has a current image.</summary>
     public (string Image, string? Digest) ReadHelmLoosely(YamlText file)
     {
+        if (Embedded(file) is { } embedded)
+            return embedded.Locator.ReadHelmLoosely(embedded.Values.Inner);
         var (repoMatch, tagMatch, digestMatch) = HelmNodes(file);
         if (repoMatch is null)
             return (LocateHelm(file).Image, null);
@@ -232,17 +260,31 @@ public sealed class ImagePinLocator
         foreach (var (root, name) in Documents(file))
             Collect(root, name, "", null, matches, new HashSet<YamlNode>(ReferenceEqualityComparer.Instance));
         var all = matches;
-        if (_select.Container is { } container)
+        if (_select.Container.Count > 0)
         {
-            matches = matches.Where(m => m.Container == container).ToList();
-            if (matches.Count == 0 && all.Count > 0)
-                throw new KfmException(GitOpsErrorIds.ImageNotFound, KfmErrorKind.ObjectNotFound,
-                    $"{file.Path}: no container '{container}' (gitops.container) runs '{_imageName}'; containers that do: {Names(all.Select(m => m.Container ?? ""))}.", file.Path);
+            var pins = new List<ImagePin>();
+            foreach (string container in _select.Container)
+            {
+                var named = all.Where(m => m.Container == container).ToList();
+                if (named.Count == 0 && all.Count > 0)
+                    throw new KfmException(GitOpsErrorIds.ImageNotFound, KfmErrorKind.ObjectNotFound,
+                        $"{file.Path}: no container '{container}' (gitops.container) runs '{_imageName}'; containers that do: {Names(all.Select(m => m.Container ?? ""))}.", file.Path);
+                pins.Add(RawPin(Single(file, named, "image: fields whose repository ends with", "gitops.image_name")));
+            }
+            // Containers pinned together run one build: if they do not, which one is the API's current build is a guess.
+            if (pins.Select(p => p.Image).Distinct().Count() > 1)
+                throw new KfmException(GitOpsErrorIds.ImageAmbiguous, KfmErrorKind.Ambiguous,
+                    $"{file.Path}: the containers gitops.container names run different images ({string.Join("; ", pins.Select(p => $"{p.Location}: {p.Image}"))}). Refusing to guess which build is current; pin them to one image, name only the API's container, or roll back with -Revert <sha>.", file.Path);
+            return pins[0] with { Others = pins.Skip(1).ToList() };
         }
-        var match = Single(file, matches, "image: fields whose repository ends with", "gitops.image_name");
+        return RawPin(Single(file, matches, "image: fields whose repository ends with", "gitops.image_name"));
+    }
+
+    private static ImagePin RawPin(Match match)
+    {
         var node = (YamlScalarNode)match.Node;
         string image = node.Value ?? "";
-        return new ImagePin { Image = image, Repository = ImageRefs.Repository(image), Tag = TagOf(image), Digest = ImageRefs.DigestOf(image), EditKind = PinEditKind.ReplaceImage, ValueSpan = YamlText.SpanOf(node), Location = match.ToString() };
+        return new ImagePin { Image = image, Repository = ImageRefs.Repository(image), Tag = TagOf(image), Digest = ImageRefs.DigestOf(image), EditKind = PinEditKind.ReplaceImage, ValueSpan = YamlText.SpanOf(node), Location = match.Container is null ? match.ToString() : $"container '{match.Container}' at {match}" };
     }
 
     private void Collect(YamlNode node, string document, string path, string? container, List<Match> matches, HashSet<YamlNode> seen)

@@ -36,6 +36,10 @@ internal sealed class DigestAttribute : Attribute { }
 [AttributeUsage(AttributeTargets.Property)]
 internal sealed class RegexPatternAttribute : Attribute { }
 
+/// <summary>A list that may also be written as one scalar (<c>container: api</c> for <c>container: [api]</c>).</summary>
+[AttributeUsage(AttributeTargets.Property)]
+internal sealed class OneOrManyAttribute : Attribute { }
+
 /// <summary>A list that must have at least one element when present.</summary>
 [AttributeUsage(AttributeTargets.Property)]
 internal sealed class NonEmptyAttribute : Attribute { }

@@ -80,8 +80,14 @@ internal sealed partial class ConfigBinder
         var target = Nullable.GetUnderlyingType(type) ?? type;
         if (ConfigSchema.IsSection(target))
             return BindSection(Expect<YamlMappingNode>(node, path, "a mapping of keys"), target, path);
-        if (ConfigSchema.ListElement(target) is { } element)
-            return BindList(Expect<YamlSequenceNode>(node, path, "a list"), element, key, path);
+        if (ConfigSchema.ListElement(target) is { } element && node is YamlScalarNode && key.Attribute<OneOrManyAttribute>() is not null)
+        {
+            var one = Array.CreateInstance(element, 1);
+            one.SetValue(Convert(node, element, key, path), 0);
+            return one;
+        }
+        if (ConfigSchema.ListElement(target) is { } listElement)
+            return BindList(Expect<YamlSequenceNode>(node, path, "a list"), listElement, key, path);
         if (ConfigSchema.MapValue(target) is { } valueType)
             return BindMap(Expect<YamlMappingNode>(node, path, "a mapping of names"), valueType, key, path);
         var scalar = Expect<YamlScalarNode>(node, path, ScalarParsing.Describe(target));

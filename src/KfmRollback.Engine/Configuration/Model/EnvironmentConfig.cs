@@ -64,6 +64,9 @@ public sealed class EnvironmentConfig : IConfigSection
     /// <summary>The OCI registry the API's images come from; absent means the preflight does not check that the target digest exists.</summary>
     public RegistryConfig? Registry { get; init; }
 
+    /// <summary>What a rollback target must prove (cosign signature, not revoked); absent means the target is not verified.</summary>
+    public VerifyConfig? Verify { get; init; }
+
     /// <summary>How to fail closed when rollback does not succeed; absent means manual escalation only.</summary>
     public FailClosedConfig? FailClosed { get; init; }
 
@@ -108,6 +111,9 @@ public sealed class EnvironmentConfig : IConfigSection
             throw scope.Missing("receipts", "every rollback must leave a receipt; set it here or set defaults.receipt_store.");
         if (Incidents is null)
             throw scope.Missing("incidents", "every rollback is journalled; set it here or set defaults.incident_journal.");
+
+        if (Verify is { ChecksSignatures: true } && Registry is null)
+            throw scope.Missing("registry", "verify.public_key_file checks the target's cosign signature, which is read from the registry; configure the registry section.");
 
         if (FreezeMechanisms.Any(m => m.Kind == FreezeKind.Killswitch))
         {

@@ -48,8 +48,13 @@ public sealed partial class GitOpsConfig : IConfigSection
     /// </summary>
     public string ImagesPath { get; init; } = "images";
 
-    /// <summary>Raw: the container (its <c>name</c>) whose <c>image:</c> is the API, when one image runs in several containers.</summary>
-    public string? Container { get; init; }
+    /// <summary>
+    /// Raw: the container (its <c>name</c>) whose <c>image:</c> is the API, when one image runs in several
+    /// containers; or several (<c>[migrate, api]</c>: an init container running migrations on the same
+    /// image), all pinned together, the first being the one read as the API's.
+    /// </summary>
+    [OneOrMany]
+    public IReadOnlyList<string> Container { get; init; } = Array.Empty<string>();
 
     /// <summary><c>Kind/name</c> of the document to edit when the file holds several that pin the image.</summary>
     public string? Resource { get; init; }
@@ -94,6 +99,8 @@ public sealed partial class GitOpsConfig : IConfigSection
             throw scope.Invalid("images_path", $"only applies to kind kustomize (kind is {ConfigSchema.YamlName(Kind)}).");
         if (Kind != GitOpsKind.Raw && scope.Has("container"))
             throw scope.Invalid("container", $"only applies to kind raw (kind is {ConfigSchema.YamlName(Kind)}).");
+        if (Container.GroupBy(c => c).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            throw scope.Invalid("container", $"names container '{twice.Key}' twice.");
         if (Resource is not null && (Resource.Split('/') is not [{ Length: > 0 }, { Length: > 0 }]))
             throw scope.Invalid("resource", $"must be Kind/name such as Application/kfm-api (got '{Resource}').");
     }
@@ -117,9 +124,17 @@ public sealed partial class HelmValuePaths : IConfigSection
     /// </summary>
     public string? Parameters { get; init; }
 
+    /// <summary>
+    /// Argo CD <c>spec.source.helm.values: |</c>: path of a string (a literal block) holding the values
+    /// as YAML; the three paths above then address that string's content. Unset, they address the document.
+    /// </summary>
+    public string? Block { get; init; }
+
     void IConfigSection.Validate(ValidationScope scope)
     {
-        foreach (var (key, value) in new[] { ("repository", Repository), ("tag", Tag), ("digest", Digest), ("parameters", Parameters ?? "p") })
+        if (Block is not null && Parameters is not null)
+            throw scope.Invalid("block", "values come either from a string (block) or from a parameters list, not both.");
+        foreach (var (key, value) in new[] { ("repository", Repository), ("tag", Tag), ("digest", Digest), ("parameters", Parameters ?? "p"), ("block", Block ?? "b") })
             if (!KfmRollback.Engine.Configuration.YamlPath.IsValid(value))
                 throw scope.Invalid(key, $"must be a dotted values path such as image.tag or api.containers[0].image.digest (got '{value}').");
     }

@@ -265,11 +265,12 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
         if (!ImageRefs.IsDigest(target))
             throw new KfmException(GitOpsErrorIds.DigestRequired, KfmErrorKind.Ambiguous,
                 $"The last-known-good '{target}' is not a digest. Pass -ToRef sha256:….", target);
-        var file = YamlText.Parse(_config.File, GitOpsRepository.ReadFile(tip, _config.File)!);
+        var file = YamlText.Parse(_config.File, GitOpsRepository.ReadFile(tip, _config.File) ?? throw new KfmException(GitOpsErrorIds.FileNotFound, KfmErrorKind.ObjectNotFound,
+            $"The module cannot read {_config.File} on '{_config.Branch}' at {tip.Sha[..12]}: it does not exist there, so there is no pin to write. Check gitops.file, or roll back with -Revert <sha> (a git revert of the bad deploy commit).", _config.File));
         var pin = ImagePinLocator.For(_config).Locate(file);
         if (pin.Digest == target)
             return (tip.Tree, target, "already pinned");
-        string text = ImagePinEditor.SetDigest(file, pin, target);
+        string text = ImagePinEditor.SetDigest(file, pin, target, PinHistory.ValueWhenPinned(repo, tip, _config, target));
         var blob = repo.ObjectDatabase.CreateBlob(new MemoryStream(file.Encode(text)));
         var definition = TreeDefinition.From(tip.Tree).Add(_config.File, blob, Mode.NonExecutableFile);
         return (repo.ObjectDatabase.CreateTree(definition), target, $"pin image to {ImageRefs.Short(target)}");

@@ -9,6 +9,8 @@ public enum PreflightVerdict
     Failed,
     /// <summary>Not checked, and why (no registry configured, nothing of that kind to check).</summary>
     Skipped,
+    /// <summary>Failed, and the operator rolled back anyway (-Force -ForceReason): the timeline and the receipt record it.</summary>
+    Forced,
 }
 
 /// <summary>
@@ -19,7 +21,7 @@ public enum PreflightVerdict
 public sealed record PreflightCheck
 {
     public required string Environment { get; init; }
-    /// <summary>server-dry-run, registry-digest.</summary>
+    /// <summary>server-dry-run, registry-digest, target-verify.</summary>
     public required string Check { get; init; }
     /// <summary>What was checked: a planned write ("json-patch deployment kfm/kfm-api"), a manifest in a registry.</summary>
     public required string Target { get; init; }

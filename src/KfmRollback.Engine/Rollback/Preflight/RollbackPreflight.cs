@@ -8,7 +8,7 @@ namespace KfmRollback.Engine.Rollback.Preflight;
 /// The preflight of a planned rollback, run when it is planned (Get-KfmRollbackPlan, -WhatIf) and
 /// again under the lock just before Apply: the mechanism's server-side dry run of each planned
 /// Kubernetes write, and, when the environment has a registry, that the target digest still exists
-/// there. A failed check refuses the rollback before anything changes and says which check, what
+/// there, and, when it has a verify section, that the target is signed and not revoked (TargetVerification). A failed check refuses the rollback before anything changes and says which check, what
 /// it saw and what to do (design rules: "Nothing silent").
 /// </summary>
 public sealed class RollbackPreflight
@@ -16,10 +16,14 @@ public sealed class RollbackPreflight
     public const string RegistryCheck = "registry-digest";
 
     private readonly Func<RegistryConfig, IRegistryClient> _registries;
+    private readonly TargetVerification _verification;
 
     /// <param name="registries">Builds the registry client of an environment (default: the OCI distribution API over HTTP).</param>
-    public RollbackPreflight(Func<RegistryConfig, IRegistryClient>? registries = null) =>
+    public RollbackPreflight(Func<RegistryConfig, IRegistryClient>? registries = null)
+    {
         _registries = registries ?? RegistryClients.Create;
+        _verification = new TargetVerification(_registries);
+    }
 
     public async Task<IReadOnlyList<PreflightCheck>> RunAsync(IRollbackMechanism mechanism, RollbackRequest request, MechanismPlan plan, CancellationToken cancellationToken)
     {
@@ -29,6 +33,7 @@ public sealed class RollbackPreflight
         }
         var checks = new List<PreflightCheck>(await mechanism.DryRunAsync(request, plan, cancellationToken).ConfigureAwait(false));
         checks.Add(await TargetInRegistryAsync(request.Environment, plan, cancellationToken).ConfigureAwait(false));
+        checks.Add(await _verification.CheckAsync(request, plan, cancellationToken).ConfigureAwait(false));
         return checks;
     }
 
@@ -60,7 +65,7 @@ public sealed class RollbackPreflight
         {
             return Result(registry.Url.Authority, PreflightVerdict.Skipped, "the plan targets no image digest (a configuration or policy change only)");
         }
-        string? repository = registry.Repository ?? (plan.TargetImage is { } image ? ImageRefs.RepositoryPath(image) : null);
+        string? repository = TargetVerification.TargetRepository(registry, plan);
         if (repository is null)
         {
             return Result($"{registry.Url.Authority} ?@{ImageRefs.Short(digest)}", PreflightVerdict.Failed, "the plan does not say which repository holds the target") with
