@@ -161,6 +161,42 @@ public sealed class PreflightTests
     }
 
     [Fact]
+    public async Task A_registry_that_cannot_be_asked_refuses_the_rollback_unless_forced_with_a_reason_which_the_timeline_and_result_record()
+    {
+        await using var lab = await LabEnvironment.StartAsync();
+        await FreezeAsync(lab);
+        System.Environment.SetEnvironmentVariable(TokenVariable, "unused-registry-token");
+        // Down in the same outage: nothing listens where the registry should be.
+        EnvironmentConfig environment = WithRegistry(lab, new Uri($"http://127.0.0.1:{Support.LoopbackPorts.Free()}/"));
+        await DeployAsync(lab, "registry.kfm.local/kfm/api@sha256:" + new string('b', 64));
+        var engine = Engine(lab);
+        RollbackRequest request = Request(environment);
+
+        MechanismPlan plan = await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
+        PreflightCheck unconfirmed = Assert.Single(plan.Preflight, c => c.Failed);
+        Assert.Equal((RollbackPreflight.RegistryCheck, PreflightErrorIds.RegistryUnavailable), (unconfirmed.Check, unconfirmed.ErrorId));
+        Assert.Contains("-Force -ForceReason", unconfirmed.Advice);
+        string before = await ResourceVersionAsync(lab);
+        var refused = await Assert.ThrowsAsync<KfmException>(() => engine.RunAsync(request, plan, RollbackReporter.Silent, CancellationToken.None));
+        Assert.Equal(PreflightErrorIds.RegistryUnavailable, refused.ErrorId);
+        Assert.Equal(before, await ResourceVersionAsync(lab));
+
+        RollbackRequest forcedRequest = request with { Force = true, ForceReason = "registry down in the same outage; the target ran an hour ago" };
+        var timeline = new List<string>();
+        var reporter = new RollbackReporter { Timeline = (role, text) => timeline.Add($"{role}: {text}") };
+        MechanismPlan forcedPlan = await engine.PlanAsync(forcedRequest, reporter, CancellationToken.None);
+        PreflightCheck forced = Assert.Single(forcedPlan.Preflight, c => c.Check == RollbackPreflight.RegistryCheck);
+        Assert.Equal((PreflightVerdict.Forced, PreflightErrorIds.RegistryUnavailable), (forced.Verdict, forced.ErrorId));
+        RollbackResult result = await engine.RunAsync(forcedRequest, forcedPlan, reporter, CancellationToken.None);
+
+        Assert.Equal(RollbackOutcome.Succeeded, result.Outcome);
+        Assert.Equal(PreflightErrorIds.RegistryUnavailable, Assert.Single(result.ForcedChecks).ErrorId);
+        Assert.Contains(timeline, line => line.StartsWith("OPS: FORCED Cluster rollback of lab past preflight registry-digest (PreflightRegistryUnavailable:", StringComparison.Ordinal)
+            && line.EndsWith("registry down in the same outage; the target ran an hour ago", StringComparison.Ordinal));
+        Assert.DoesNotContain(timeline, line => line.Contains("unused-registry-token", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_registry_that_refuses_the_credentials_fails_the_check_and_never_hears_the_secret_in_an_error()
     {
         await using var registry = await RegistryServer.StartAsync(authenticated: true);

@@ -32,7 +32,7 @@ public sealed class RollbackPreflight
             return Array.Empty<PreflightCheck>();
         }
         var checks = new List<PreflightCheck>(await mechanism.DryRunAsync(request, plan, cancellationToken).ConfigureAwait(false));
-        checks.Add(await TargetInRegistryAsync(request.Environment, plan, cancellationToken).ConfigureAwait(false));
+        checks.Add(await TargetInRegistryAsync(request, plan, cancellationToken).ConfigureAwait(false));
         checks.Add(await _verification.CheckAsync(request, plan, cancellationToken).ConfigureAwait(false));
         return checks;
     }
@@ -51,8 +51,9 @@ public sealed class RollbackPreflight
     /// registry"): 200 passes, 404 fails (pods could not pull the target: ImagePullBackOff), and a
     /// registry that cannot be asked fails too, since the target's existence is then unconfirmed.
     /// </summary>
-    private async Task<PreflightCheck> TargetInRegistryAsync(EnvironmentConfig environment, MechanismPlan plan, CancellationToken cancellationToken)
+    private async Task<PreflightCheck> TargetInRegistryAsync(RollbackRequest request, MechanismPlan plan, CancellationToken cancellationToken)
     {
+        EnvironmentConfig environment = request.Environment;
         RegistryConfig? registry = environment.Registry;
         string? digest = ImageRefs.IsDigest(plan.TargetRef) ? plan.TargetRef : null;
         PreflightCheck Result(string target, PreflightVerdict verdict, string saw) =>
@@ -82,11 +83,16 @@ public sealed class RollbackPreflight
         }
         catch (KfmException ex)
         {
-            return Result(target, PreflightVerdict.Failed, $"the registry could not be asked: {ex.Message.TrimEnd('.')}") with
-            {
-                ErrorId = PreflightErrorIds.RegistryUnavailable, Kind = ex.Kind,
-                Advice = "Whether the target build still exists is unconfirmed. Fix the registry access (registry.url, registry.username, token_env/token_file) and plan again, or: " + PreflightErrorIds.WaysOut,
-            };
+            // Unconfirmed is not missing: a registry down in the same outage must not hold the rollback
+            // hostage, so the operator may go ahead on the record (a 404 below stays a refusal: pods could not pull).
+            string saw = $"the registry could not be asked: {ex.Message.TrimEnd('.')}";
+            return request.Force
+                ? Result(target, PreflightVerdict.Forced, saw) with { ErrorId = PreflightErrorIds.RegistryUnavailable, Kind = ex.Kind, Advice = $"Forced by {request.Actor}: {request.ForceReason}" }
+                : Result(target, PreflightVerdict.Failed, saw) with
+                {
+                    ErrorId = PreflightErrorIds.RegistryUnavailable, Kind = ex.Kind,
+                    Advice = "Whether the target build still exists is unconfirmed. Fix the registry access (registry.url, registry.username, token_env/token_file) and plan again; if the target must go ahead unconfirmed, pass -Force -ForceReason '<why>' (recorded on the timeline and the receipt); or: " + PreflightErrorIds.WaysOut,
+                };
         }
         if (found is null)
         {
