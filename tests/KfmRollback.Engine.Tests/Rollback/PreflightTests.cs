@@ -176,10 +176,11 @@ public sealed class PreflightTests
         PreflightCheck unconfirmed = Assert.Single(plan.Preflight, c => c.Failed);
         Assert.Equal((RollbackPreflight.RegistryCheck, PreflightErrorIds.RegistryUnavailable), (unconfirmed.Check, unconfirmed.ErrorId));
         Assert.Contains("-Force -ForceReason", unconfirmed.Advice);
-        string before = await ResourceVersionAsync(lab);
+        // What the apiserver stored from here (the audit log: API requests, not the lab controller's own status writes).
+        int audited = lab.Host.Audit.Events.Count;
         var refused = await Assert.ThrowsAsync<KfmException>(() => engine.RunAsync(request, plan, RollbackReporter.Silent, CancellationToken.None));
         Assert.Equal(PreflightErrorIds.RegistryUnavailable, refused.ErrorId);
-        Assert.Equal(before, await ResourceVersionAsync(lab));
+        Assert.Empty(StoredWrites(lab, audited));
 
         RollbackRequest forcedRequest = request with { Force = true, ForceReason = "registry down in the same outage; the target ran an hour ago" };
         var timeline = new List<string>();
