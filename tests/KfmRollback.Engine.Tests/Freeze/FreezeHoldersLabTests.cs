@@ -21,7 +21,7 @@ public sealed class FreezeHoldersLabTests
     private static readonly DateTimeOffset At = new(2026, 5, 12, 3, 0, 0, TimeSpan.Zero);
     private static FreezeRequest Request(string incident, bool force = false, string reason = "5xx after deploy") => new(incident, "alice", reason, At, force);
 
-    private static async Task<JsonObject> ReadAsync(IKubernetes client, CustomObjectRef target) => await CustomObjectClient.GetAsync(client, target, CancellationToken.None);
+    private static async Task<JsonObject> ReadAsync(IKubernetes client, CustomObjectRef target) => await LabCustomObjects.GetAsync(client, target);
 
     private static JsonNode? Automated(JsonObject app) => app["spec"]?["syncPolicy"]?["automated"];
 
@@ -94,11 +94,11 @@ public sealed class FreezeHoldersLabTests
         var app = CustomObjectRef.Application("argocd", "kfm-api");
         // What an earlier version of the module left on the object.
         string old = """{"incident":"INC-OLD","by":"bob","at":"2026-05-11T22:00:00Z","reason":"earlier incident","prior":{"prune":true,"selfHeal":true}}""";
-        await CustomObjectClient.PatchAsync(lab.Client, app, new JsonObject
+        await LabCustomObjects.PatchAsync(lab.Client, app, new JsonObject
         {
             ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [FreezeRecord.Annotation] = old } },
             ["spec"] = new JsonObject { ["syncPolicy"] = new JsonObject { ["automated"] = null } },
-        }, default, e => e);
+        });
         var argo = new ControllerFreeze(new ArgoCdApplication(lab.Client, "argocd", "kfm-api"), "lab");
 
         Assert.Equal("INC-OLD", Assert.Single((await argo.GetAsync(default)).Holders).IncidentId);
