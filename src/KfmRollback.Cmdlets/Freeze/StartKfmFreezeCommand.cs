@@ -25,9 +25,10 @@ public sealed class StartKfmFreezeCommand : FreezeCmdlet
             return;
         }
         bool dryRun = change == ChangeMode.WhatIf;
-        var request = FreezeOperations.Request(IncidentId, reason);
+        FreezeService freezes = Freezes;
+        var request = freezes.Request(IncidentId, reason);
         Action<string, string> timeline = TimelineWriter();
-        FreezeSummary summary = RunAsync(token => FreezeOperations.ApplyAsync(environment, SelectedKinds(), freeze: true, request, dryRun, Mechanisms, timeline, token));
+        FreezeSummary summary = RunAsync(token => freezes.ApplyAsync(environment, SelectedKinds(), freeze: true, request, dryRun, timeline, token));
         foreach (FreezeState state in summary.Mechanisms)
         {
             if (dryRun) { WriteWhatIf($"{state.Target}: {state.Detail}"); }

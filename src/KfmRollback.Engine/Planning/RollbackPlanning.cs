@@ -21,7 +21,7 @@ public sealed class RollbackPlanning(EngineContext context, RefSources sources)
             Http = context.Http,
         };
         RollbackDecision decision = await new RollbackPlanner(context.Kubernetes(environment), environment, planSources).PlanAsync(request, cancellationToken).ConfigureAwait(false);
-        var preflight = new PlanPreflight(new Rollback.RollbackEngine(new Rollback.RollbackMechanisms(context), context.Clock));
+        var preflight = new PlanPreflight(new Rollback.RollbackEngine(new Rollback.RollbackMechanisms(context), context.Clock, textSafety: context.TextSafety));
         return decision with { Preflight = await preflight.RunAsync(environment, decision, request.Container, credential, cancellationToken).ConfigureAwait(false) };
     }
 }

@@ -160,9 +160,9 @@ public sealed class GitOpsWaitTests : IAsyncLifetime
     [Fact]
     public async Task MergeWithNeedsAutoMergeAndWait()
     {
-        var noWait = Assert.Throws<KfmException>(() => RollbackRules.Validate(Request(wait: false, MergeStrategy.Merge)));
+        var noWait = Assert.Throws<KfmException>(() => RollbackRules.Validate(Request(wait: false, MergeStrategy.Merge), new PolicySafeText()));
         Assert.Equal("RollbackMergeNeedsWait", noWait.ErrorId);
-        var cluster = Assert.Throws<KfmException>(() => RollbackRules.Validate(Request(wait: true, MergeStrategy.Merge) with { Method = RollbackMethod.Cluster }));
+        var cluster = Assert.Throws<KfmException>(() => RollbackRules.Validate(Request(wait: true, MergeStrategy.Merge) with { Method = RollbackMethod.Cluster }, new PolicySafeText()));
         Assert.Equal("RollbackMergeNeedsGitOps", cluster.ErrorId);
         await Task.CompletedTask;
     }
