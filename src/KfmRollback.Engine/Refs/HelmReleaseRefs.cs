@@ -72,15 +72,10 @@ public static class HelmReleaseRefs
             CurrentImage = image,
             CurrentRef = digest,
             Revision = current.Version,
-            LastKnownGoodRef = choice.Digest,
-            LastKnownGoodSource = choice.Source,
-            LastKnownGoodRevision = choice.IsCurrent ? current.Version : choice.Revision,
-            LastKnownGoodReason = choice.Why,
-            Quarantined = known.Quarantined.OrderBy(q => q.At ?? DateTimeOffset.MinValue).ToList(),
             Namespace = environment.Cluster.Namespace,
             Deployment = deployment,
             Container = resolved,
-        };
+        }.WithLastKnownGood(choice, known);
     }
 
     /// <summary>The deployed or superseded revisions older than <paramref name="version"/>, newest first, with the digest each runs.</summary>
