@@ -19,12 +19,10 @@ public sealed class StartKfmFreezeCommand : FreezeCmdlet
     {
         var environment = RequireEnvironment();
         string reason = Reason ?? TryGetIncident()?.Reason ?? "incident response";
-        ChangeMode change = DecideChange($"deploy mechanisms of {environment.Name} ({string.Join(", ", environment.Freeze.Mechanisms.Select(m => m.Kind))})", "Freeze deploys");
-        if (change == ChangeMode.Declined)
+        if (!TryDecideChange($"deploy mechanisms of {environment.Name} ({string.Join(", ", environment.Freeze.Mechanisms.Select(m => m.Kind))})", "Freeze deploys", out bool dryRun))
         {
             return;
         }
-        bool dryRun = change == ChangeMode.WhatIf;
         FreezeService freezes = Freezes;
         var request = freezes.Request(IncidentId, reason);
         Action<string, string> timeline = TimelineWriter();

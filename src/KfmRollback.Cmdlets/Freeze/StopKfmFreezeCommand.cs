@@ -31,12 +31,10 @@ public sealed class StopKfmFreezeCommand : FreezeCmdlet
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
-        ChangeMode change = DecideChange($"deploy mechanisms of {environment.Name}", "Thaw deploys (GitOps controllers will sync again)", Force);
-        if (change == ChangeMode.Declined)
+        if (!TryDecideChange($"deploy mechanisms of {environment.Name}", "Thaw deploys (GitOps controllers will sync again)", out bool dryRun, Force))
         {
             return;
         }
-        bool dryRun = change == ChangeMode.WhatIf;
         // Overriding another incident's hold is a decision to put on the record: -Force alone only skips the prompt.
         bool overrideHolders = Force && !string.IsNullOrWhiteSpace(Reason);
         FreezeService freezes = Freezes;
