@@ -4,7 +4,7 @@ using KfmRollback.Engine.Configuration;
 namespace KfmRollback.Engine.Adapters.Channels;
 
 /// <summary>
-/// What every HTTP channel shares: its <see cref="ChannelHttp"/> (retries, secrets, transport rule),
+/// What the HTTP channels share (Slack, Teams, PagerDuty): its <see cref="ChannelHttp"/> (retries, secrets, transport rule),
 /// its configured name, and a JSON POST. A channel file says only what its API takes and what counts
 /// as delivered.
 /// </summary>

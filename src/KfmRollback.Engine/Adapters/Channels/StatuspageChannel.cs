@@ -14,20 +14,23 @@ namespace KfmRollback.Engine.Adapters.Channels;
 /// Statuses: identified, monitoring, resolved. Statuspage answers 201 (created, with the incident's
 /// <c>id</c>) or 200 (updated); 401/404/422 are final, 420/429 mean rate limited.
 /// </summary>
-internal sealed partial class StatuspageChannel : HttpChannel
+internal sealed partial class StatuspageChannel : IUpdateChannel
 {
     public const string PublicService = "https://api.statuspage.io/";
-    public StatuspageChannel(ChannelHttp http) : base(http)
-    {
-    }
+    private readonly ChannelHttp _http;
 
-    public override ChannelKind Kind => ChannelKind.Statuspage;
+    public StatuspageChannel(ChannelHttp http) => _http = http;
 
-    public override async Task<ChannelAnswer> PostAsync(ChannelMessage message, CancellationToken cancellationToken)
+    public string Name => _http.Channel.Name;
+    public ChannelKind Kind => ChannelKind.Statuspage;
+
+    public void Dispose() => _http.Dispose();
+
+    public async Task<ChannelAnswer> PostAsync(ChannelMessage message, CancellationToken cancellationToken)
     {
-        Uri baseUrl = Http.BaseUrl(PublicService);
-        string key = Http.Secret();
-        string pageId = Http.Channel.PageId!;
+        Uri baseUrl = _http.BaseUrl(PublicService);
+        string key = _http.Secret();
+        string pageId = _http.Channel.PageId!;
         bool create = message.ThreadId is null;
         if (!create && !IdRule().IsMatch(message.ThreadId!))
         {
@@ -44,7 +47,7 @@ internal sealed partial class StatuspageChannel : HttpChannel
             incident["name"] = message.Title;
         }
         var body = new JsonObject { ["incident"] = incident };
-        var (answer, attempts, error) = await Http.SendAsync(() =>
+        var (answer, attempts, error) = await _http.SendAsync(() =>
         {
             var request = new HttpRequestMessage(create ? HttpMethod.Post : HttpMethod.Patch, url) { Content = ChannelHttp.Json(body) };
             request.Headers.Authorization = new AuthenticationHeaderValue("OAuth", key);
