@@ -196,6 +196,17 @@ public abstract class KfmCmdlet : PSCmdlet
         return force || ShouldProcess(target, action) ? ChangeMode.Apply : ChangeMode.Declined;
     }
 
+    /// <summary>
+    /// The start every change cmdlet shares: <see cref="DecideChange"/>, false when the operator declined
+    /// (nothing to do), else <paramref name="dryRun"/> says whether to send the change or only describe it.
+    /// </summary>
+    protected bool TryDecideChange(string target, string action, out bool dryRun, bool force = false)
+    {
+        ChangeMode change = DecideChange(target, action, force);
+        dryRun = change == ChangeMode.WhatIf;
+        return change != ChangeMode.Declined;
+    }
+
     /// <summary>-WhatIf was passed, or $WhatIfPreference is set.</summary>
     protected bool WhatIfRequested()
     {

@@ -99,7 +99,7 @@ public abstract class KfmEnvironmentCmdlet : KfmConfiguredCmdlet
     /// run records and the last-known-good, and the test-only pause points (PhaseHook).
     /// </summary>
     protected Engine.Rollback.RollbackEngine RollbackEngine() =>
-        new(new Engine.Rollback.RollbackMechanisms(EngineContext), EngineContext.Clock, runs: RunJournal, hook: Engine.Rollback.Runs.PhaseHook.FromEnvironment());
+        new(new Engine.Rollback.RollbackMechanisms(EngineContext), EngineContext.Clock, runs: RunJournal, hook: Engine.Rollback.Runs.PhaseHook.FromEnvironment(), textSafety: EngineContext.TextSafety);
 
     /// <summary>The bound incident; evidence, reports and follow-ups cannot exist without one.</summary>
     protected Incident RequireIncident(EnvironmentConfig environment) =>

@@ -15,12 +15,10 @@ public sealed class DisableKfmFailClosedCommand : KfmEnvironmentCmdlet
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
-        ChangeMode change = DecideChange($"the API in {environment.Name}", "Serve again (undo fail-closed)", Force);
-        if (change == ChangeMode.Declined)
+        if (!TryDecideChange($"the API in {environment.Name}", "Serve again (undo fail-closed)", out bool dryRun, Force))
         {
             return;
         }
-        bool dryRun = change == ChangeMode.WhatIf;
         FailClosedState state;
         try
         {

@@ -20,12 +20,10 @@ public sealed class EnableKfmFailClosedCommand : KfmEnvironmentCmdlet
     {
         var environment = RequireEnvironment();
         string mode = environment.FailClosed?.Mode.ToString() ?? "unconfigured";
-        ChangeMode change = DecideChange($"the API in {environment.Name}", $"Fail closed ({mode}): the API stops serving", Force);
-        if (change == ChangeMode.Declined)
+        if (!TryDecideChange($"the API in {environment.Name}", $"Fail closed ({mode}): the API stops serving", out bool dryRun, Force))
         {
             return;
         }
-        bool dryRun = change == ChangeMode.WhatIf;
         string reason = Reason ?? TryGetIncident()?.Reason ?? "rollback did not restore a safe state";
         FailClosedState state;
         try

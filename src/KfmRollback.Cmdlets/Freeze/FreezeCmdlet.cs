@@ -32,5 +32,6 @@ public abstract class FreezeCmdlet : KfmEnvironmentCmdlet
         _ => FreezeKind.Killswitch,
     }).Distinct().ToList();
 
-    protected static FreezeMechanisms Mechanisms => new(EngineContext);
+    /// <summary>The Freeze step, built from the module's engine context.</summary>
+    protected static FreezeService Freezes => new(EngineContext);
 }

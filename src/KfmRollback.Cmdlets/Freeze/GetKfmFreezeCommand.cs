@@ -11,6 +11,6 @@ public sealed class GetKfmFreezeCommand : FreezeCmdlet
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
-        WriteObject(RunAsync(token => FreezeOperations.GetAsync(environment, SelectedKinds(), Mechanisms, token)), enumerateCollection: true);
+        WriteObject(RunAsync(token => Freezes.GetAsync(environment, SelectedKinds(), token)), enumerateCollection: true);
     }
 }

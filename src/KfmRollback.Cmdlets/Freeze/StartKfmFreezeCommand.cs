@@ -19,15 +19,14 @@ public sealed class StartKfmFreezeCommand : FreezeCmdlet
     {
         var environment = RequireEnvironment();
         string reason = Reason ?? TryGetIncident()?.Reason ?? "incident response";
-        ChangeMode change = DecideChange($"deploy mechanisms of {environment.Name} ({string.Join(", ", environment.Freeze.Mechanisms.Select(m => m.Kind))})", "Freeze deploys");
-        if (change == ChangeMode.Declined)
+        if (!TryDecideChange($"deploy mechanisms of {environment.Name} ({string.Join(", ", environment.Freeze.Mechanisms.Select(m => m.Kind))})", "Freeze deploys", out bool dryRun))
         {
             return;
         }
-        bool dryRun = change == ChangeMode.WhatIf;
-        var request = FreezeOperations.Request(IncidentId, reason);
+        FreezeService freezes = Freezes;
+        var request = freezes.Request(IncidentId, reason);
         Action<string, string> timeline = TimelineWriter();
-        FreezeSummary summary = RunAsync(token => FreezeOperations.ApplyAsync(environment, SelectedKinds(), freeze: true, request, dryRun, Mechanisms, timeline, token));
+        FreezeSummary summary = RunAsync(token => freezes.ApplyAsync(environment, SelectedKinds(), freeze: true, request, dryRun, timeline, token));
         foreach (FreezeState state in summary.Mechanisms)
         {
             if (dryRun) { WriteWhatIf($"{state.Target}: {state.Detail}"); }

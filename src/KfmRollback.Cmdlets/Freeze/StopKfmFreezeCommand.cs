@@ -31,18 +31,17 @@ public sealed class StopKfmFreezeCommand : FreezeCmdlet
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
-        ChangeMode change = DecideChange($"deploy mechanisms of {environment.Name}", "Thaw deploys (GitOps controllers will sync again)", Force);
-        if (change == ChangeMode.Declined)
+        if (!TryDecideChange($"deploy mechanisms of {environment.Name}", "Thaw deploys (GitOps controllers will sync again)", out bool dryRun, Force))
         {
             return;
         }
-        bool dryRun = change == ChangeMode.WhatIf;
         // Overriding another incident's hold is a decision to put on the record: -Force alone only skips the prompt.
         bool overrideHolders = Force && !string.IsNullOrWhiteSpace(Reason);
-        var request = FreezeOperations.Request(IncidentId, Reason ?? "rollback verified", force: overrideHolders);
+        FreezeService freezes = Freezes;
+        var request = freezes.Request(IncidentId, Reason ?? "rollback verified", force: overrideHolders);
         // Thaw only into a desired state that does not redeploy a quarantined build (-Force -Reason overrides, on the record).
         var authority = Authority(environment);
-        (FreezeSummary summary, ThawDesiredState? desired) = RunAsync(token => FreezeOperations.ThawAsync(environment, SelectedKinds(), request, overrideHolders ? Reason : null, dryRun, Mechanisms,
+        (FreezeSummary summary, ThawDesiredState? desired) = RunAsync(token => freezes.ThawAsync(environment, SelectedKinds(), request, overrideHolders ? Reason : null, dryRun,
             () => RefSources.For(RefSource.GitOps).ReadAsync(new RefQuery(environment, IncidentId: IncidentId), authority, token).GetAwaiter().GetResult(), TimelineWriter(), token, OtherIncidentTimeline()));
         foreach (FreezeState state in summary.Mechanisms)
         {

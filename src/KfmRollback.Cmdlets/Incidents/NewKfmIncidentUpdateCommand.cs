@@ -78,7 +78,7 @@ public sealed class NewKfmIncidentUpdateCommand : KfmConfiguredCmdlet
         var channels = comms.Channels.Select(c => UpdateChannels.Open(comms, c)).ToList();
         try
         {
-            var posting = new IncidentUpdatePosting(journal, channels, EngineServices.TextSafety);
+            var posting = new IncidentUpdatePosting(journal, channels, EngineContext.TextSafety);
             var send = new HashSet<string>(StringComparer.Ordinal);
             foreach (ChannelPostPlan plan in posting.Plan(incident, update))
             {

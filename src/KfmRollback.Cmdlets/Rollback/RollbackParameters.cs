@@ -138,7 +138,7 @@ public abstract class RollbackParameters : KfmEnvironmentCmdlet
             throw new KfmException("BreakLockNeedsLease", KfmErrorKind.InvalidArgument,
                 "-Method GitOps takes no lock (Git refuses a second non-forced push), so there is none to break. Drop -BreakLock.");
         }
-        EngineServices.TextSafety.EnsurePolicySafe(_reasonOnCommandLine, "Reason");
+        EngineContext.TextSafety.EnsurePolicySafe(_reasonOnCommandLine, "Reason");
         return _reasonOnCommandLine.Trim();
     }
 
@@ -172,7 +172,7 @@ public abstract class RollbackParameters : KfmEnvironmentCmdlet
             Evidence = PipelineObjects.Unwrap<PlanEvidence>(Evidence),
             BreakLockReason = BreakLock ? BreakLockReason() : null,
         };
-        RollbackRules.Validate(request);
+        RollbackRules.Validate(request, EngineContext.TextSafety);
         return request;
     }
 }

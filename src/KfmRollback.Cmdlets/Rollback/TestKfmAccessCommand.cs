@@ -24,7 +24,7 @@ public sealed class TestKfmAccessCommand : KfmEnvironmentCmdlet
     {
         var environment = RequireEnvironment();
         var request = new RollbackRequest { Environment = environment, Method = Method.ToEngine(), Actor = Actor.Current(), Wait = Wait };
-        var checks = RunAsync(token => new Engine.Rollback.RollbackEngine(new Engine.Rollback.RollbackMechanisms(EngineContext), EngineContext.Clock).CheckAccessAsync(request, token));
+        var checks = RunAsync(token => new Engine.Rollback.RollbackEngine(new Engine.Rollback.RollbackMechanisms(EngineContext), EngineContext.Clock, textSafety: EngineContext.TextSafety).CheckAccessAsync(request, token));
         if (Quiet)
         {
             WriteObject(checks.All(c => c.Allowed));

@@ -53,7 +53,7 @@ public sealed class WaitKfmRollbackCommand : KfmEnvironmentCmdlet
             MergeWith = MergeWith.ToEngine(),
             Timeout = Timeout,
         };
-        RollbackRules.Validate(request);
+        RollbackRules.Validate(request, EngineContext.TextSafety);
         string action = MergeWith is null ? "wait for the merge, then deploy exactly the merged commit (controlled thaw)" : $"merge ({MergeWith}) and deploy exactly the merged commit (controlled thaw)";
         string what = input is null ? $"run of incident {request.IncidentId}" : input.Branch ?? input.RolloutTarget ?? "its result";
         if (DecideChange($"{request.Method} rollback of {environment.Name} ({what})", action) != ChangeMode.Apply)

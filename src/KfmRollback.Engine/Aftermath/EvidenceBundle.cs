@@ -20,7 +20,7 @@ public sealed record EvidenceBundle
     public const string ManifestFileName = "manifest.json";
     public const string SchemaValue = "kfm.evidence.bundle/v1";
     /// <summary>Receipt subjects naming a bundle start with this.</summary>
-    public const string SubjectPrefix = "evidence/";
+    public const string SubjectPrefix = ReceiptSubject.EvidencePrefix;
 
     public required string Digest { get; init; }
     public required string Directory { get; init; }

@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Adapters.GitOpsControllers;
 using KfmRollback.Engine.Adapters.Prometheus;
 using KfmRollback.Engine.Adapters.Http;
 using KfmRollback.Engine.Adapters.Kubernetes;
@@ -157,15 +158,19 @@ public static partial class EvidenceService
     private static async Task<JsonNode> ControllersAsync(EngineContext context, EnvironmentConfig environment, CancellationToken cancellationToken)
     {
         var controllers = new JsonArray();
-        foreach (IFreezeMechanism mechanism in new FreezeMechanisms(context).ClusterControllers(environment))
+        // The controllers that deploy from Git, read once each through their adapter: the freeze record and the status come from one read.
+        IReadOnlyList<IDeployingController> deploying = environment.FreezeSection is null ? Array.Empty<IDeployingController>()
+            : GitOpsControllerKinds.Deploying(context.Kubernetes(environment), environment);
+        foreach (IDeployingController controller in deploying)
         {
-            var entry = new JsonObject { ["kind"] = mechanism.Kind.ToString(), ["target"] = mechanism.Target };
+            var entry = new JsonObject { ["kind"] = controller.Kind.ToString(), ["target"] = controller.Object.Description };
             try
             {
-                FreezeState state = await mechanism.GetAsync(cancellationToken).ConfigureAwait(false);
+                JsonObject resource = await controller.GetAsync(cancellationToken).ConfigureAwait(false);
+                FreezeState state = new ControllerFreeze(controller, environment.Name).StateOf(resource);
                 entry["frozen"] = state.Frozen;
                 entry["frozen_at"] = state.FrozenAt is { } at ? ReceiptFactory.Rfc3339Utc(at) : null;
-                if (mechanism is ControllerFreeze custom) entry["status"] = (await custom.Controller.GetAsync(cancellationToken).ConfigureAwait(false))["status"]?.DeepClone();
+                entry["status"] = resource["status"]?.DeepClone();
             }
             catch (KfmException ex)
             {

@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Adapters.Trackers;
 using System.Text;
 using System.Text.Json.Nodes;
 using KfmRollback.Engine.Safety;
@@ -131,10 +132,12 @@ public static class FollowUpService
     public static async Task<FollowUpResult> OpenAsync(FollowUpPlan plan, TrackerConfig? tracker, string checklistDirectory, HttpMessageHandler? handler, CancellationToken cancellationToken)
     {
         PrProvider provider = tracker?.Provider ?? PrProvider.None;
+        var item = new TrackerItem($"[{plan.IncidentId}]", plan.Title, plan.Body,
+            plan.GovernanceReview ? new[] { FollowUpPlan.Label, FollowUpPlan.GovernanceLabel } : new[] { FollowUpPlan.Label });
         (string location, bool created) = provider switch
         {
-            PrProvider.Github => await new GitHubIssues(tracker!).FindOrCreateAsync(plan, cancellationToken).ConfigureAwait(false),
-            PrProvider.AzureDevops => await new AzureDevOpsWorkItems(tracker!, handler).FindOrCreateAsync(plan, cancellationToken).ConfigureAwait(false),
+            PrProvider.Github => await new GitHubIssues(tracker!).FindOrCreateAsync(item, cancellationToken).ConfigureAwait(false),
+            PrProvider.AzureDevops => await new AzureDevOpsWorkItems(tracker!, handler).FindOrCreateAsync(item, cancellationToken).ConfigureAwait(false),
             _ => WriteChecklist(plan, checklistDirectory),
         };
         return new FollowUpResult

@@ -42,7 +42,10 @@ public sealed class ControllerFreeze : IFreezeMechanism
 
     private string? WhyNotFreezable(JsonObject resource) => _controller.WhyNotFreezable(resource);
 
-    public async Task<FreezeState> GetAsync(CancellationToken cancellationToken) => Describe(await ReadAsync(cancellationToken).ConfigureAwait(false), FreezeAction.None);
+    public async Task<FreezeState> GetAsync(CancellationToken cancellationToken) => StateOf(await ReadAsync(cancellationToken).ConfigureAwait(false));
+
+    /// <summary>The freeze state of the object as <paramref name="resource"/> shows it (read by the caller through the controller).</summary>
+    public FreezeState StateOf(JsonObject resource) => Describe(resource, FreezeAction.None);
 
     public Task<FreezeState> FreezeAsync(FreezeRequest request, bool dryRun, CancellationToken cancellationToken) =>
         Conflicts.RetryAsync("FreezeConflict", () => FreezeOnceAsync(request, dryRun, cancellationToken));

@@ -19,7 +19,7 @@ public sealed record RecordedVerification(TimelineEntry Entry, IReadOnlyDictiona
 /// </summary>
 public sealed class TimelineFacts
 {
-    // The event texts the steps write (Freeze/FreezeOperations, Rollback/*, Test-KfmRollback, *-KfmFailClosed).
+    // The event texts the steps write (Freeze/FreezeService, Rollback/*, Test-KfmRollback, *-KfmFailClosed).
     public const string FrozePrefix = "Froze ";
     public const string JoinedPrefix = "Joined the freeze of ";
     public const string ThawedPrefix = "Thawed ";

@@ -41,7 +41,7 @@ public sealed record RollbackDecision
     public bool MostRecentDeploySuspect { get; init; }
     public required IReadOnlyList<PlanEvidence> Evidence { get; init; }
     /// <summary>
-    /// The proposed rollback's preflight (PlanPreflight): its plan by the chosen mechanism, each planned
+    /// The proposed rollback's preflight (RollbackPlanning.PreflightAsync): its plan by the chosen mechanism, each planned
     /// Kubernetes write dry-run on the server, the target digest in the registry. Invoke-KfmRollback
     /// refuses what failed here.
     /// </summary>

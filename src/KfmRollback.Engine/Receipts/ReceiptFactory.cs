@@ -111,7 +111,7 @@ public sealed class ReceiptFactory
             string hex = ReceiptDigest.Hex(d);
             if (hex.Length != 64 || !hex.All(Uri.IsHexDigit))
                 throw Invalid("kfm_integrity.subjects", "evidence digests must be sha256: followed by 64 hex characters (as Save-KfmEvidence reports them)");
-            return new ReceiptSubject { Name = KfmRollback.Engine.Aftermath.EvidenceBundle.SubjectPrefix + hex, Digest = new Dictionary<string, string> { ["sha256"] = hex } };
+            return new ReceiptSubject { Name = ReceiptSubject.EvidencePrefix + hex, Digest = new Dictionary<string, string> { ["sha256"] = hex } };
         });
 
     /// <summary>RFC 3339 in UTC with a 'Z', to the second, as in the runbook's example.</summary>

@@ -109,6 +109,9 @@ public sealed class ToolIdentity
 /// </summary>
 public sealed class ReceiptSubject
 {
+    /// <summary>Subjects naming an evidence bundle start with this (the receipt is the lower step: Aftermath's bundles name themselves with it).</summary>
+    public const string EvidencePrefix = "evidence/";
+
     [JsonPropertyName("name")] public required string Name { get; init; }
     [JsonPropertyName("digest")] public required IReadOnlyDictionary<string, string> Digest { get; init; }
 }

@@ -48,4 +48,17 @@ public sealed record ApiRef
     public string? Namespace { get; init; }
     public string? Deployment { get; init; }
     public string? Container { get; init; }
+
+    /// <summary>
+    /// This ref with the authority's <paramref name="choice"/> as its last-known-good (its revision is
+    /// <see cref="Revision"/> when the choice is the running build) and what <paramref name="trust"/> holds quarantined.
+    /// </summary>
+    public ApiRef WithLastKnownGood(LastKnownGoodChoice choice, EnvironmentTrust trust) => this with
+    {
+        LastKnownGoodRef = choice.Digest,
+        LastKnownGoodSource = choice.Source,
+        LastKnownGoodRevision = choice.IsCurrent ? Revision : choice.Revision,
+        LastKnownGoodReason = choice.Why,
+        Quarantined = trust.Quarantined.OrderBy(q => q.At ?? DateTimeOffset.MinValue).ToList(),
+    };
 }

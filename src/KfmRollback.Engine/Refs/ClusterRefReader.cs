@@ -45,15 +45,10 @@ public static class ClusterRefReader
             RunningDigests = running,
             RolloutInFlight = inFlight,
             Revision = snapshot.Revision,
-            LastKnownGoodRef = choice.Digest,
-            LastKnownGoodSource = choice.Source,
-            LastKnownGoodRevision = choice.IsCurrent ? snapshot.Revision : choice.Revision,
-            LastKnownGoodReason = choice.Why,
-            Quarantined = known.Quarantined.OrderBy(q => q.At ?? DateTimeOffset.MinValue).ToList(),
             Namespace = snapshot.Namespace,
             Deployment = snapshot.Name,
             Container = containerName,
-        };
+        }.WithLastKnownGood(choice, known);
     }
 
     /// <summary>The revisions older than the current one, newest first, with the digest each runs.</summary>

@@ -24,13 +24,17 @@ public sealed class RollbackEngine
     private readonly Func<Configuration.EnvironmentConfig, RunJournal?> _journals;
     private readonly PhaseHook _hook;
     private readonly RollbackPreflight _preflight;
+    private readonly ITextSafety _textSafety;
 
     /// <param name="runs">Each environment's incident journal (run records, the last-known-good authority); null: nothing recorded or resumed (tests of a mechanism alone).</param>
     /// <param name="hook">TEST-ONLY pause points (<see cref="PhaseHook"/>).</param>
     /// <param name="preflight">The checks every plan gets before any change (server dry runs, the target in the registry).</param>
-    public RollbackEngine(RollbackMechanisms mechanisms, IClock? clock = null, Func<Configuration.EnvironmentConfig, RunJournal?>? runs = null, PhaseHook? hook = null, RollbackPreflight? preflight = null)
+    /// <param name="textSafety">The policy-safe text rule for reasons (the engine context's); null: the module's rule.</param>
+    public RollbackEngine(RollbackMechanisms mechanisms, IClock? clock = null, Func<Configuration.EnvironmentConfig, RunJournal?>? runs = null, PhaseHook? hook = null, RollbackPreflight? preflight = null,
+        ITextSafety? textSafety = null)
     {
         _mechanisms = mechanisms;
+        _textSafety = textSafety ?? new PolicySafeText();
         _clock = clock ?? SystemClock.Instance;
         _journals = runs ?? (_ => null);
         _hook = hook ?? PhaseHook.None;
@@ -39,7 +43,7 @@ public sealed class RollbackEngine
 
     public async Task<MechanismPlan> PlanAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken)
     {
-        RollbackRules.Validate(request);
+        RollbackRules.Validate(request, _textSafety);
         RunPlanning run = Prepare(request, reporter);
         IRollbackMechanism mechanism = _mechanisms.For(request.Method, request.Environment);
         RunResume? resume = run.Request.Resume;
@@ -554,7 +558,7 @@ public sealed class RollbackEngine
     /// <summary>Wait-KfmRollback: awaits a result applied earlier (a PR merged later), under the mechanism's lock.</summary>
     public async Task<RollbackResult> AwaitAsync(RollbackRequest request, RollbackResult? applied, RollbackReporter reporter, CancellationToken cancellationToken)
     {
-        RollbackRules.Validate(request);
+        RollbackRules.Validate(request, _textSafety);
         RunPlanning run = Prepare(request, reporter);
         request = run.Request;
         if (applied is null)

@@ -8,12 +8,13 @@ namespace KfmRollback.Engine.Rollback;
 /// </summary>
 public static class RollbackRules
 {
-    public static void Validate(RollbackRequest request)
+    /// <param name="textSafety">The policy-safe text rule (the engine context's): free text never carries a credential.</param>
+    public static void Validate(RollbackRequest request, ITextSafety textSafety)
     {
         // Free text goes into commits, PR bodies, annotations and the timeline: a credential in it never does.
-        EngineServices.TextSafety.EnsurePolicySafe(request.Reason, "-Reason");
-        EngineServices.TextSafety.EnsurePolicySafe(request.BlastRadius, "-BlastRadius");
-        EngineServices.TextSafety.EnsurePolicySafe(request.ForceReason, "-ForceReason");
+        textSafety.EnsurePolicySafe(request.Reason, "-Reason");
+        textSafety.EnsurePolicySafe(request.BlastRadius, "-BlastRadius");
+        textSafety.EnsurePolicySafe(request.ForceReason, "-ForceReason");
         if (request.Force && string.IsNullOrWhiteSpace(request.ForceReason))
         {
             throw new KfmException("ForceReasonMissing", KfmErrorKind.InvalidArgument,

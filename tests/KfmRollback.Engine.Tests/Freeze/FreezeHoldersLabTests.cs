@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Adapters.GitOpsControllers;
 using KfmRollback.Engine.Adapters.Kubernetes;
 using System.Text.Json.Nodes;
@@ -21,7 +22,7 @@ public sealed class FreezeHoldersLabTests
     private static readonly DateTimeOffset At = new(2026, 5, 12, 3, 0, 0, TimeSpan.Zero);
     private static FreezeRequest Request(string incident, bool force = false, string reason = "5xx after deploy") => new(incident, "alice", reason, At, force);
 
-    private static async Task<JsonObject> ReadAsync(IKubernetes client, CustomObjectRef target) => await CustomObjectClient.GetAsync(client, target, CancellationToken.None);
+    private static async Task<JsonObject> ReadAsync(IKubernetes client, CustomObjectRef target) => await LabCustomObjects.GetAsync(client, target);
 
     private static JsonNode? Automated(JsonObject app) => app["spec"]?["syncPolicy"]?["automated"];
 
@@ -51,7 +52,7 @@ public sealed class FreezeHoldersLabTests
         Assert.Equal("INC-B", Assert.Single(FreezeRecord.FromAnnotations(new Dictionary<string, string> { [FreezeRecord.Annotation] = Record(stillFrozen)! })!.Holders).IncidentId);
 
         // A thaw by no incident (or a typo) holds nothing and lifts nothing.
-        FreezeState stranger = await argo.ThawAsync(Request(FreezeOperations.NoIncident), false, default);
+        FreezeState stranger = await argo.ThawAsync(Request(FreezeService.NoIncident), false, default);
         Assert.Equal(FreezeAction.None, stranger.Action);
         Assert.Contains("holds no part of it", stranger.Detail, StringComparison.Ordinal);
         Assert.Null(Automated(await ReadAsync(lab.Client, app)));
@@ -68,15 +69,15 @@ public sealed class FreezeHoldersLabTests
     public async Task A_forced_thaw_lifts_it_for_all_and_is_recorded_on_every_holders_timeline()
     {
         await using var lab = await LabEnvironment.StartAsync();
-        var mechanisms = new FreezeMechanisms(_ => lab.Client, null);
+        var freezes = new FreezeService(new FreezeMechanisms(_ => lab.Client, null), new PolicySafeText(), SystemClock.Instance);
         var lines = new List<string>();
         var others = new List<(string Incident, string Text)>();
-        await FreezeOperations.ApplyAsync(lab.Environment, null, true, Request("INC-A"), false, mechanisms, (_, t) => lines.Add("A: " + t), default);
-        await FreezeOperations.ApplyAsync(lab.Environment, null, true, Request("INC-B"), false, mechanisms, (_, t) => lines.Add("B: " + t), default);
+        await freezes.ApplyAsync(lab.Environment, null, true, Request("INC-A"), false, (_, t) => lines.Add("A: " + t), default);
+        await freezes.ApplyAsync(lab.Environment, null, true, Request("INC-B"), false, (_, t) => lines.Add("B: " + t), default);
         Assert.Contains("B: Joined the freeze of argocd Application argocd/kfm-api (lab), held by INC-A", lines);
 
-        FreezeSummary summary = await FreezeOperations.ApplyAsync(lab.Environment, null, false, Request("INC-A", force: true, reason: "INC-B closed by phone, ticket not updated"),
-            false, mechanisms, (_, t) => lines.Add("A: " + t), default, (incident, _, text) => others.Add((incident, text)));
+        FreezeSummary summary = await freezes.ApplyAsync(lab.Environment, null, false, Request("INC-A", force: true, reason: "INC-B closed by phone, ticket not updated"),
+            false, (_, t) => lines.Add("A: " + t), default, (incident, _, text) => others.Add((incident, text)));
 
         Assert.True(summary.Complete);
         Assert.Equal("INC-B", Assert.Single(summary.Mechanisms[0].Overridden).IncidentId);
@@ -94,11 +95,11 @@ public sealed class FreezeHoldersLabTests
         var app = CustomObjectRef.Application("argocd", "kfm-api");
         // What an earlier version of the module left on the object.
         string old = """{"incident":"INC-OLD","by":"bob","at":"2026-05-11T22:00:00Z","reason":"earlier incident","prior":{"prune":true,"selfHeal":true}}""";
-        await CustomObjectClient.PatchAsync(lab.Client, app, new JsonObject
+        await LabCustomObjects.PatchAsync(lab.Client, app, new JsonObject
         {
             ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [FreezeRecord.Annotation] = old } },
             ["spec"] = new JsonObject { ["syncPolicy"] = new JsonObject { ["automated"] = null } },
-        }, default, e => e);
+        });
         var argo = new ControllerFreeze(new ArgoCdApplication(lab.Client, "argocd", "kfm-api"), "lab");
 
         Assert.Equal("INC-OLD", Assert.Single((await argo.GetAsync(default)).Holders).IncidentId);

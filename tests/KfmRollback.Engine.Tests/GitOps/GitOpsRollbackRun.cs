@@ -57,7 +57,7 @@ public sealed class GitOpsRollbackRun
             GitCredential = test.Credential,
             Trust = test.Trust,
         };
-        RollbackRules.Validate(request);
+        RollbackRules.Validate(request, new PolicySafeText());
         MechanismPlan plan = mechanism.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None).GetAwaiter().GetResult();
         if (test.DryRun || plan.NoOp)
         {

@@ -32,7 +32,7 @@ public sealed class IncidentUpdatePostingTests : IDisposable
 
     public IncidentUpdatePostingTests()
     {
-        _journal = new IncidentJournal(_dir.File("incidents.ndjson"), EngineServices.TextSafety, new ManualClock(Now));
+        _journal = new IncidentJournal(_dir.File("incidents.ndjson"), new PolicySafeText(), new ManualClock(Now));
         _incident = _journal.Open(new IncidentRequest { IncidentId = "INC-77", Commander = "Ada", Reason = "5xx after deploy" }, "tester").Incident;
     }
 
@@ -72,7 +72,7 @@ public sealed class IncidentUpdatePostingTests : IDisposable
     {
         var comms = new CommsConfig { Channels = channels, Attempts = 3 };
         Func<TimeSpan, CancellationToken, Task> wait = (span, _) => { lock (_waits) _waits.Add(span); return Task.CompletedTask; };
-        return new IncidentUpdatePosting(_journal, channels.Select(c => UpdateChannels.Open(comms, c, delay: wait)).ToList(), EngineServices.TextSafety, new ManualClock(Now));
+        return new IncidentUpdatePosting(_journal, channels.Select(c => UpdateChannels.Open(comms, c, delay: wait)).ToList(), new PolicySafeText(), new ManualClock(Now));
     }
 
     private static IncidentUpdate Update(IncidentStage stage = IncidentStage.RollingBack) =>

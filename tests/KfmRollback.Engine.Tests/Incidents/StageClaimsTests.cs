@@ -11,7 +11,7 @@ namespace KfmRollback.Engine.Tests.Incidents;
 
 /// <summary>
 /// Incident updates claim only what the timeline supports. The freeze and verification lines come from
-/// the code that writes them (FreezeOperations, TimelineMarkers.VerifiedLine); the rollback lines are
+/// the code that writes them (FreezeService, TimelineMarkers.VerifiedLine); the rollback lines are
 /// the rollback mechanisms' words, which the lab tests (Pester) produce for real.
 /// </summary>
 public sealed class StageClaimsTests
@@ -36,7 +36,8 @@ public sealed class StageClaimsTests
         var killSwitchOnly = new[] { FreezeKind.Killswitch };
         var config = ConfigTestSupport.Load(ConfigTestSupport.Minimal.Replace("        - kind: argocd\n          name: kfm-api", "        - kind: killswitch", StringComparison.Ordinal)
             .Replace("      image_name: kfm-api", "      image_name: kfm-api\n      kill_switch_path: FREEZE", StringComparison.Ordinal)).GetEnvironment("prod");
-        await FreezeOperations.ApplyAsync(config, killSwitchOnly, freeze, FreezeOperations.Request("INC-7", "test"), dryRun: false, mechanisms, (role, text) => Add(text, role), default);
+        var freezes = new FreezeService(mechanisms, new PolicySafeText(), SystemClock.Instance);
+        await freezes.ApplyAsync(config, killSwitchOnly, freeze, freezes.Request("INC-7", "test"), dryRun: false, (role, text) => Add(text, role), default);
     }
 
     private void Verified(params (string Check, Verdict Verdict)[] results) =>

@@ -74,8 +74,8 @@ public sealed class DigestPrefixTests
             Actor = "tester",
             Target = new RollbackTarget(null, digest),
         };
-        RollbackRules.Validate(Request("sha256:d49d44c11309"));
-        var e = Assert.Throws<KfmException>(() => RollbackRules.Validate(Request("registry.kfm.local/kfm-api:1.6.0")));
+        RollbackRules.Validate(Request("sha256:d49d44c11309"), new PolicySafeText());
+        var e = Assert.Throws<KfmException>(() => RollbackRules.Validate(Request("registry.kfm.local/kfm-api:1.6.0"), new PolicySafeText()));
         Assert.Equal("RollbackTargetNotDigest", e.ErrorId);
     }
 

@@ -83,7 +83,7 @@ public sealed class LastKnownGoodAuthorityTests : IDisposable
     [Fact]
     public void The_journal_records_quarantine_release_and_rollback_targets_per_environment()
     {
-        var journal = new IncidentJournal(_dir.Sub("journal/incidents.ndjson"), EngineServices.TextSafety);
+        var journal = new IncidentJournal(_dir.Sub("journal/incidents.ndjson"), new PolicySafeText());
         JsonObject Record(string type, string key, string digest) => new() { ["type"] = type, ["environment"] = "prod", [key] = digest, ["incident_id"] = "INC-1", ["at"] = "2026-07-04T14:00:00.000Z" };
         journal.AppendEnvironment("prod", new[]
         {

@@ -49,9 +49,9 @@ public sealed class GitOpsWaitTests : IAsyncLifetime
         _repo.Dispose();
     }
 
-    private Task Patch(JsonObject patch) => CustomObjectClient.PatchAsync(_lab.Client, CustomObjectRef.Application("argocd", "kfm-api"), patch, CancellationToken.None);
+    private Task Patch(JsonObject patch) => LabCustomObjects.PatchAsync(_lab.Client, CustomObjectRef.Application("argocd", "kfm-api"), patch);
 
-    private Task<JsonObject> App() => CustomObjectClient.GetAsync(_lab.Client, CustomObjectRef.Application("argocd", "kfm-api"), CancellationToken.None);
+    private Task<JsonObject> App() => LabCustomObjects.GetAsync(_lab.Client, CustomObjectRef.Application("argocd", "kfm-api"));
 
     private async Task<string?> Image() => (await _lab.Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm")).Spec.Template.Spec.Containers[0].Image;
 
@@ -160,9 +160,9 @@ public sealed class GitOpsWaitTests : IAsyncLifetime
     [Fact]
     public async Task MergeWithNeedsAutoMergeAndWait()
     {
-        var noWait = Assert.Throws<KfmException>(() => RollbackRules.Validate(Request(wait: false, MergeStrategy.Merge)));
+        var noWait = Assert.Throws<KfmException>(() => RollbackRules.Validate(Request(wait: false, MergeStrategy.Merge), new PolicySafeText()));
         Assert.Equal("RollbackMergeNeedsWait", noWait.ErrorId);
-        var cluster = Assert.Throws<KfmException>(() => RollbackRules.Validate(Request(wait: true, MergeStrategy.Merge) with { Method = RollbackMethod.Cluster }));
+        var cluster = Assert.Throws<KfmException>(() => RollbackRules.Validate(Request(wait: true, MergeStrategy.Merge) with { Method = RollbackMethod.Cluster }, new PolicySafeText()));
         Assert.Equal("RollbackMergeNeedsGitOps", cluster.ErrorId);
         await Task.CompletedTask;
     }

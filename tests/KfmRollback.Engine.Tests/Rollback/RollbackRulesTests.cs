@@ -33,7 +33,7 @@ public sealed class RollbackRulesTests
     public void Refuses_what_a_method_cannot_do_with_one_id(RollbackMethod method, RollbackRequest request, string errorId, KfmErrorKind kind)
     {
         Assert.Equal(method, request.Method);
-        var e = Assert.Throws<KfmException>(() => RollbackRules.Validate(request));
+        var e = Assert.Throws<KfmException>(() => RollbackRules.Validate(request, new PolicySafeText()));
         Assert.Equal(errorId, e.ErrorId);
         Assert.Equal(kind, e.Kind);
     }
@@ -42,9 +42,9 @@ public sealed class RollbackRulesTests
     public void Accepts_a_digest_a_revision_and_a_revert_where_they_apply()
     {
         string digest = "sha256:" + new string('a', 64);
-        RollbackRules.Validate(Request(RollbackMethod.Cluster) with { Target = new RollbackTarget(null, digest) });
-        RollbackRules.Validate(Request(RollbackMethod.Helm) with { Target = new RollbackTarget(4, null) });
-        RollbackRules.Validate(Request(RollbackMethod.GitOps) with { Target = new RollbackTarget(null, null, "abc1234"), Surfaces = RollbackSurfaces.Config });
-        RollbackRules.Validate(Request(RollbackMethod.Cluster) with { Force = true, ForceReason = "GitOps down" });
+        RollbackRules.Validate(Request(RollbackMethod.Cluster) with { Target = new RollbackTarget(null, digest) }, new PolicySafeText());
+        RollbackRules.Validate(Request(RollbackMethod.Helm) with { Target = new RollbackTarget(4, null) }, new PolicySafeText());
+        RollbackRules.Validate(Request(RollbackMethod.GitOps) with { Target = new RollbackTarget(null, null, "abc1234"), Surfaces = RollbackSurfaces.Config }, new PolicySafeText());
+        RollbackRules.Validate(Request(RollbackMethod.Cluster) with { Force = true, ForceReason = "GitOps down" }, new PolicySafeText());
     }
 }

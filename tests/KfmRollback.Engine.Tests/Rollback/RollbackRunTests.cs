@@ -31,7 +31,7 @@ public sealed class RollbackRunTests : IDisposable
 
     public RollbackRunTests()
     {
-        _journal = new IncidentJournal(_dir.File("journal/incidents.ndjson"), EngineServices.TextSafety, _clock);
+        _journal = new IncidentJournal(_dir.File("journal/incidents.ndjson"), new PolicySafeText(), _clock);
         _journal.Open(new IncidentRequest { IncidentId = "INC-1", Commander = "alice", Reason = "5xx after deploy" }, "alice");
     }
 
@@ -223,7 +223,7 @@ public sealed class RollbackRunTests : IDisposable
     public async Task A_journal_that_fails_after_the_change_never_hides_it()
     {
         var backend = new FlakyJournal(_dir.File("flaky"));
-        var journal = new IncidentJournal(backend, "flaky journal", EngineServices.TextSafety, _clock);
+        var journal = new IncidentJournal(backend, "flaky journal", new PolicySafeText(), _clock);
         journal.Open(new IncidentRequest { IncidentId = "INC-1", Commander = "alice", Reason = "5xx after deploy" }, "alice");
         _mechanism.ObserveJournal = () => { backend.Fail = true; return null; };
         var reporter = new RollbackReporter { Timeline = (role, text) => journal.AppendTimeline("INC-1", role, text, "job@automation") };
@@ -252,7 +252,7 @@ public sealed class RollbackRunTests : IDisposable
     public async Task A_journal_that_cannot_take_the_write_ahead_record_stops_the_run_before_any_change()
     {
         var backend = new FlakyJournal(_dir.File("flaky"));
-        var journal = new IncidentJournal(backend, "flaky journal", EngineServices.TextSafety, _clock);
+        var journal = new IncidentJournal(backend, "flaky journal", new PolicySafeText(), _clock);
         journal.Open(new IncidentRequest { IncidentId = "INC-1", Commander = "alice", Reason = "5xx after deploy" }, "alice");
         backend.Fail = true;
         var error = await Assert.ThrowsAsync<KfmException>(() => Run(Engine(journal), Request()));

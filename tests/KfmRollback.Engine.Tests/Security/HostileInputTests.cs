@@ -152,13 +152,13 @@ public sealed class HostileInputTests
         });
         foreach (var request in new[] { Request(r => r with { Reason = text }), Request(r => r with { BlastRadius = text }), Request(r => r with { Method = RollbackMethod.Cluster, Force = true, ForceReason = text }) })
         {
-            var e = Assert.Throws<KfmException>(() => RollbackRules.Validate(request));
+            var e = Assert.Throws<KfmException>(() => RollbackRules.Validate(request, new PolicySafeText()));
             Assert.Equal("TextLooksSecret", e.ErrorId);
             Assert.DoesNotContain("Zq7canaryValue42x", e.Message);
         }
-        var freeze = Assert.Throws<KfmException>(() => KfmRollback.Engine.Freeze.FreezeOperations.ApplyAsync(
+        var freeze = Assert.Throws<KfmException>(() => new KfmRollback.Engine.Freeze.FreezeService(new KfmRollback.Engine.Freeze.FreezeMechanisms(_ => throw new InvalidOperationException("no cluster"), null), new PolicySafeText(), SystemClock.Instance).ApplyAsync(
             EnvironmentConfig.Create("prod", new ClusterConfig { Namespace = "kfm", Deployment = "kfm-api" }, new GitOpsConfig { Path = "/x", File = "k.yaml", Kind = GitOpsKind.Kustomize, ImageName = "kfm-api" }),
-            null, freeze: true, new KfmRollback.Engine.Freeze.FreezeRequest("INC-1", "alice", text, DateTimeOffset.UtcNow), dryRun: true, new KfmRollback.Engine.Freeze.FreezeMechanisms(_ => throw new InvalidOperationException("no cluster"), null), (_, _) => { }, CancellationToken.None).GetAwaiter().GetResult());
+            null, freeze: true, new KfmRollback.Engine.Freeze.FreezeRequest("INC-1", "alice", text, DateTimeOffset.UtcNow), dryRun: true, (_, _) => { }, CancellationToken.None).GetAwaiter().GetResult());
         Assert.Equal("TextLooksSecret", freeze.ErrorId);
     }
 

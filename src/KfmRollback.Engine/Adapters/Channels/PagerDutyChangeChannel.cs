@@ -10,23 +10,20 @@ namespace KfmRollback.Engine.Adapters.Channels;
 /// characters, <c>timestamp</c>, <c>source</c>, <c>custom_details</c>). PagerDuty answers 202 with
 /// <c>{"status":"success",…}</c>; 400 for an invalid event, 429 when rate limited, 5xx to retry.
 /// </summary>
-internal sealed class PagerDutyChangeChannel : IUpdateChannel
+internal sealed class PagerDutyChangeChannel : HttpChannel
 {
     public const string PublicService = "https://events.pagerduty.com/";
     private const int SummaryLimit = 1024;
-    private readonly ChannelHttp _http;
-
-    public PagerDutyChangeChannel(ChannelHttp http) => _http = http;
-
-    public string Name => _http.Channel.Name;
-    public ChannelKind Kind => ChannelKind.Pagerduty;
-
-    public void Dispose() => _http.Dispose();
-
-    public async Task<ChannelAnswer> PostAsync(ChannelMessage message, CancellationToken cancellationToken)
+    public PagerDutyChangeChannel(ChannelHttp http) : base(http)
     {
-        Uri url = new(_http.BaseUrl(PublicService), "v2/change/enqueue");
-        string routingKey = _http.Secret();
+    }
+
+    public override ChannelKind Kind => ChannelKind.Pagerduty;
+
+    public override async Task<ChannelAnswer> PostAsync(ChannelMessage message, CancellationToken cancellationToken)
+    {
+        Uri url = new(Http.BaseUrl(PublicService), "v2/change/enqueue");
+        string routingKey = Http.Secret();
         string summary = message.Text.Length <= SummaryLimit ? message.Text : message.Text[..(SummaryLimit - 1)] + "…";
         var details = new JsonObject { ["title"] = message.Title, ["status"] = message.Status.ToString().ToLowerInvariant() };
         foreach (var (key, value) in message.Details)
@@ -40,11 +37,11 @@ internal sealed class PagerDutyChangeChannel : IUpdateChannel
             {
                 ["summary"] = summary,
                 ["timestamp"] = message.At.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture),
-                ["source"] = _http.Channel.Source ?? "kfm-rollback",
+                ["source"] = Http.Channel.Source ?? "kfm-rollback",
                 ["custom_details"] = details,
             },
         };
-        var (answer, attempts, error) = await _http.SendAsync(() => new HttpRequestMessage(HttpMethod.Post, url) { Content = ChannelHttp.Json(body) }, cancellationToken).ConfigureAwait(false);
+        var (answer, attempts, error) = await PostJsonAsync(url, body, cancellationToken).ConfigureAwait(false);
         bool delivered = answer is { Status: 202 };
         return new ChannelAnswer(delivered, answer?.Status, attempts, delivered ? null : error, null);
     }

@@ -10,20 +10,17 @@ namespace KfmRollback.Engine.Adapters.Channels;
 /// a token body (invalid_payload, no_text, channel_not_found, channel_is_archived, no_service), 429
 /// with Retry-After when rate limited.
 /// </summary>
-internal sealed class SlackWebhookChannel : IUpdateChannel
+internal sealed class SlackWebhookChannel : HttpChannel
 {
-    private readonly ChannelHttp _http;
-
-    public SlackWebhookChannel(ChannelHttp http) => _http = http;
-
-    public string Name => _http.Channel.Name;
-    public ChannelKind Kind => ChannelKind.Slack;
-
-    public void Dispose() => _http.Dispose();
-
-    public async Task<ChannelAnswer> PostAsync(ChannelMessage message, CancellationToken cancellationToken)
+    public SlackWebhookChannel(ChannelHttp http) : base(http)
     {
-        Uri url = _http.WebhookUrl();
+    }
+
+    public override ChannelKind Kind => ChannelKind.Slack;
+
+    public override async Task<ChannelAnswer> PostAsync(ChannelMessage message, CancellationToken cancellationToken)
+    {
+        Uri url = Http.WebhookUrl();
         var body = new JsonObject
         {
             ["text"] = $"{message.Title}: {message.Text}",
@@ -33,7 +30,7 @@ internal sealed class SlackWebhookChannel : IUpdateChannel
                 new JsonObject { ["type"] = "section", ["text"] = new JsonObject { ["type"] = "plain_text", ["text"] = message.Text } },
             },
         };
-        var (answer, attempts, error) = await _http.SendAsync(() => new HttpRequestMessage(HttpMethod.Post, url) { Content = ChannelHttp.Json(body) }, cancellationToken).ConfigureAwait(false);
+        var (answer, attempts, error) = await PostJsonAsync(url, body, cancellationToken).ConfigureAwait(false);
         bool delivered = answer is { Status: 200 } && answer.Body.Trim() == "ok";
         return new ChannelAnswer(delivered, answer?.Status, attempts, delivered ? null : error ?? ChannelHttp.Token(answer!.Body), null);
     }

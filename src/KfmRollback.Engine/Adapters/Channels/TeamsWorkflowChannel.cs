@@ -13,20 +13,17 @@ namespace KfmRollback.Engine.Adapters.Channels;
 /// more than four requests a second are throttled with 429, to be retried with backoff; 28 KB at most).
 /// The workflow's trigger answers 202 Accepted (a connector webhook 200); both count as delivered.
 /// </summary>
-internal sealed class TeamsWorkflowChannel : IUpdateChannel
+internal sealed class TeamsWorkflowChannel : HttpChannel
 {
-    private readonly ChannelHttp _http;
-
-    public TeamsWorkflowChannel(ChannelHttp http) => _http = http;
-
-    public string Name => _http.Channel.Name;
-    public ChannelKind Kind => ChannelKind.Teams;
-
-    public void Dispose() => _http.Dispose();
-
-    public async Task<ChannelAnswer> PostAsync(ChannelMessage message, CancellationToken cancellationToken)
+    public TeamsWorkflowChannel(ChannelHttp http) : base(http)
     {
-        Uri url = _http.WebhookUrl();
+    }
+
+    public override ChannelKind Kind => ChannelKind.Teams;
+
+    public override async Task<ChannelAnswer> PostAsync(ChannelMessage message, CancellationToken cancellationToken)
+    {
+        Uri url = Http.WebhookUrl();
         var card = new JsonObject
         {
             ["$schema"] = "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -46,7 +43,7 @@ internal sealed class TeamsWorkflowChannel : IUpdateChannel
                 new JsonObject { ["contentType"] = "application/vnd.microsoft.card.adaptive", ["contentUrl"] = null, ["content"] = card },
             },
         };
-        var (answer, attempts, error) = await _http.SendAsync(() => new HttpRequestMessage(HttpMethod.Post, url) { Content = ChannelHttp.Json(body) }, cancellationToken).ConfigureAwait(false);
+        var (answer, attempts, error) = await PostJsonAsync(url, body, cancellationToken).ConfigureAwait(false);
         bool delivered = answer is { Status: 200 or 202 };
         return new ChannelAnswer(delivered, answer?.Status, attempts, delivered ? null : error, null);
     }

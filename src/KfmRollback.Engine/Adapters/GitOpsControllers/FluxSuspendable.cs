@@ -91,7 +91,7 @@ public abstract class FluxDeployer : FluxSuspendable, IDeployingController
         if (Str(source?["kind"]) != "GitRepository" || Str(source?["name"]) is not { } name)
             return;
         var repo = CustomObjectRef.GitRepository(Str(source?["namespace"]) ?? Object.Namespace, name);
-        await CustomObjectClient.PatchAsync(Client, repo, (JsonObject)reconcile.DeepClone(), cancellationToken).ConfigureAwait(false);
+        await PatchAsync(repo, (JsonObject)reconcile.DeepClone(), null, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task AwaitHealthyAsync(string sha, CancellationToken cancellationToken)

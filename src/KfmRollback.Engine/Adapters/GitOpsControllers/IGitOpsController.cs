@@ -1,5 +1,7 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using k8s;
+using k8s.Models;
 using KfmRollback.Engine.Adapters.Kubernetes;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
@@ -102,10 +104,50 @@ public abstract class CustomObjectController : IGitOpsController
     public abstract FreezeKind Kind { get; }
     public virtual string RecordAnnotation => DefaultRecordAnnotation;
 
-    public Task<JsonObject> GetAsync(CancellationToken cancellationToken) => CustomObjectClient.GetAsync(Client, Object, cancellationToken);
+    public Task<JsonObject> GetAsync(CancellationToken cancellationToken) => GetAsync(Object, cancellationToken);
 
     public Task<JsonObject> PatchAsync(JsonObject patch, Func<Exception, Exception>? onConflict, CancellationToken cancellationToken) =>
-        CustomObjectClient.PatchAsync(Client, Object, patch, cancellationToken, onConflict);
+        PatchAsync(Object, patch, onConflict, cancellationToken);
+
+    /// <summary>GET of <paramref name="target"/> (this object or one it names, such as its source) as JSON, errors mapped to KfmException.</summary>
+    protected async Task<JsonObject> GetAsync(CustomObjectRef target, CancellationToken cancellationToken)
+    {
+        try
+        {
+            object result = await Client.CustomObjects.GetNamespacedCustomObjectAsync(target.Group, target.Version, target.Namespace, target.Plural, target.Name, cancellationToken).ConfigureAwait(false);
+            return ToJsonObject(result);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw KubernetesErrors.Wrap(ex, $"Reading {target}", target.Description);
+        }
+    }
+
+    /// <summary>Merge PATCH of <paramref name="target"/>; a 409 becomes <paramref name="onConflict"/>'s error (null wraps it like any other).</summary>
+    protected async Task<JsonObject> PatchAsync(CustomObjectRef target, JsonObject patch, Func<Exception, Exception>? onConflict, CancellationToken cancellationToken)
+    {
+        try
+        {
+            object result = await Client.CustomObjects.PatchNamespacedCustomObjectAsync(
+                new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), target.Group, target.Version, target.Namespace, target.Plural, target.Name, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return ToJsonObject(result);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            if (onConflict is not null && KubernetesErrors.IsConflict(ex))
+            {
+                throw onConflict(ex);
+            }
+            throw KubernetesErrors.Wrap(ex, $"Patching {target}", target.Description);
+        }
+    }
+
+    private static JsonObject ToJsonObject(object result) => result switch
+    {
+        JsonElement element => JsonNode.Parse(element.GetRawText())!.AsObject(),
+        JsonObject node => node,
+        _ => JsonNode.Parse(KubernetesJson.Serialize(result))!.AsObject(),
+    };
 
     public abstract bool IsStopped(JsonObject resource);
     public abstract JsonNode? CurrentSetting(JsonObject resource);

@@ -39,7 +39,7 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
 
     public IReadOnlyList<AccessRequirement> Requirements(RollbackRequest request)
     {
-        string releases = HelmOperations.Require(request.Environment).EffectiveNamespace(request.Environment.Cluster);
+        string releases = HelmReleaseRefs.Require(request.Environment).EffectiveNamespace(request.Environment.Cluster);
         string ns = request.Environment.Cluster.Namespace;
         var needs = new List<AccessRequirement>
         {
@@ -67,13 +67,13 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
     public async Task<MechanismPlan> PlanAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken)
     {
         EnvironmentConfig environment = request.Environment;
-        HelmConfig helm = HelmOperations.Require(environment);
+        HelmConfig helm = HelmReleaseRefs.Require(environment);
         await ClusterGuards.EnsureAccessAsync(_client, request, Requirements(request), cancellationToken).ConfigureAwait(false);
         await ClusterGuards.EnsureFrozenAsync(_controllers, request, reporter, cancellationToken).ConfigureAwait(false);
 
-        IReadOnlyList<StoredRelease> history = await HelmOperations.ReadReleasesAsync(_client, environment, cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<StoredRelease> history = await HelmReleaseRefs.Store(_client, environment).RequireHistoryAsync(helm.Release, cancellationToken).ConfigureAwait(false);
         V1Deployment deployment = await ReadDeploymentAsync(environment.Cluster, cancellationToken).ConfigureAwait(false);
-        IReadOnlyList<QuarantineEntry> annotated = HelmOperations.Quarantine(deployment);
+        IReadOnlyList<QuarantineEntry> annotated = HelmReleaseRefs.Quarantine(deployment);
         if (ResumePlan(request, history, deployment, helm) is { } resumed)
         {
             return resumed with { Quarantine = annotated };
@@ -85,11 +85,11 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
             // helm rollback's "previous" is version-1, which after a rollback is the bad build: ask the one authority instead.
             StoredRelease current = history[^1];
             string? container = request.ContainerName.Length > 0 ? request.ContainerName : null;
-            string? currentDigest = ImageRefs.DigestOf(HelmOperations.ImageOf(current.Release, environment.Cluster.Deployment, container)?.Image);
+            string? currentDigest = ImageRefs.DigestOf(HelmReleaseRefs.ImageOf(current.Release, environment.Cluster.Deployment, container)?.Image);
             EnvironmentTrust trust = (request.Trust ?? EnvironmentTrust.Empty(environment.Name)).With(annotated);
             // Whole revisions, as helm compares them (a revision that differs only outside the image counts),
             // except copies of the current one (a rollback's own revision): rolling back to those changes nothing.
-            var candidates = HelmOperations.Candidates(history, current.Version, environment.Cluster.Deployment, container)
+            var candidates = HelmReleaseRefs.Candidates(history, current.Version, environment.Cluster.Deployment, container)
                 .Where(c => history.First(r => r.Version == c.Revision).Release.ManifestHash != current.Release.ManifestHash);
             LastKnownGoodChoice choice = trust.Choose(currentDigest, candidates, LastKnownGoodSources.PreviousRelease, sameDigest: true);
             if (choice.IsCurrent && !HelmStatus.IsPending(current.Status))
@@ -122,13 +122,13 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
         }
         string where = $"{target.Namespace}/{target.Release}";
         string? container = request.ContainerName.Length > 0 ? request.ContainerName : null;
-        string? digest = ImageRefs.DigestOf(HelmOperations.ImageOf(own.Release, request.Environment.Cluster.Deployment, container)?.Image);
+        string? digest = ImageRefs.DigestOf(HelmReleaseRefs.ImageOf(own.Release, request.Environment.Cluster.Deployment, container)?.Image);
         if (own.Status != HelmStatus.PendingRollback)
         {
             return HelmRollbackPlanner.Unchanged(request, resume.CurrentRef, digest, own.Version - 1, own.Version,
                 $"skipped rollback (this run's revision {own.Version} of Helm release {where} is already {own.Status})", _clock.UtcNow);
         }
-        JsonObject template = HelmOperations.PodTemplate(own.Release, request.Environment.Cluster.Deployment)
+        JsonObject template = HelmReleaseRefs.PodTemplate(own.Release, request.Environment.Cluster.Deployment)
             ?? throw new KfmException("HelmDeploymentNotInRelease", KfmErrorKind.ObjectNotFound,
                 $"Revision {own.Version} of Helm release \"{helm.Release}\" renders no Deployment \"{request.Environment.Cluster.Deployment}\".", helm.Release);
         bool atTarget = ClusterRollbackPlanner.SemanticallyEqual(ClusterRollbackPlanner.TemplateWithoutHash(deployment.Spec.Template),
@@ -234,8 +234,8 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
 
     public async Task<string?> CurrentRefAsync(RollbackRequest request, CancellationToken cancellationToken)
     {
-        IReadOnlyList<StoredRelease> history = await HelmOperations.ReadReleasesAsync(_client, request.Environment, cancellationToken).ConfigureAwait(false);
-        return HelmOperations.Ref(history, request.Environment, request.Container).CurrentRef;
+        IReadOnlyList<StoredRelease> history = await HelmReleaseRefs.Store(_client, request.Environment).RequireHistoryAsync(request.Environment.Helm!.Release, cancellationToken).ConfigureAwait(false);
+        return HelmReleaseRefs.Ref(history, request.Environment, request.Container).CurrentRef;
     }
 
     public async Task<RollbackResult> ApplyAsync(RollbackRequest request, MechanismPlan plan, RollbackReporter reporter, CancellationToken cancellationToken)

@@ -52,7 +52,7 @@ public static class HelmRollbackPlanner
         {
             // What helm's rollback would write is what runs (the target is this revision, or a copy of it): a revision
             // "Rollback to N" would change nothing but the history, and a rerun must not add one.
-            string? digest = ImageRefs.DigestOf(HelmOperations.ImageOf(current.Release, deploymentName, request.ContainerName.Length > 0 ? request.ContainerName : null)?.Image);
+            string? digest = ImageRefs.DigestOf(HelmReleaseRefs.ImageOf(current.Release, deploymentName, request.ContainerName.Length > 0 ? request.ContainerName : null)?.Image);
             return Unchanged(request, digest, digest, current.Version, target.Version,
                 $"skipped rollback (revision {current.Version} of Helm release {releaseNamespace}/{release} already renders what revision {target.Version} does)", now);
         }
@@ -84,9 +84,9 @@ public static class HelmRollbackPlanner
             DeploymentResourceVersion = deployment.Metadata.ResourceVersion,
             DeploymentGeneration = deployment.Metadata.Generation ?? 0,
             TargetTemplate = template,
-            CurrentRef = ImageRefs.DigestOf(HelmOperations.ImageOf(current.Release, deploymentName, container)?.Image),
-            TargetRef = ImageRefs.DigestOf(HelmOperations.ImageOf(target.Release, deploymentName, container)?.Image),
-            TargetImage = HelmOperations.ImageOf(target.Release, deploymentName, container)?.Image,
+            CurrentRef = ImageRefs.DigestOf(HelmReleaseRefs.ImageOf(current.Release, deploymentName, container)?.Image),
+            TargetRef = ImageRefs.DigestOf(HelmReleaseRefs.ImageOf(target.Release, deploymentName, container)?.Image),
+            TargetImage = HelmReleaseRefs.ImageOf(target.Release, deploymentName, container)?.Image,
             FromRevision = current.Version,
             ToRevision = target.Version,
             Changes = Array.Empty<PlannedChange>(),
@@ -129,11 +129,11 @@ public static class HelmRollbackPlanner
         if (target.Digest is not null)
         {
             // A short digest copied from a table names the one release digest it starts.
-            string digest = ImageRefs.ResolvePrefix(target.Digest, history.Select(r => ImageRefs.DigestOf(HelmOperations.ImageOf(r.Release, deployment, container)?.Image)),
+            string digest = ImageRefs.ResolvePrefix(target.Digest, history.Select(r => ImageRefs.DigestOf(HelmReleaseRefs.ImageOf(r.Release, deployment, container)?.Image)),
                 $"the history of Helm release \"{release}\"");
             target = target with { Digest = digest };
             var matches = history
-                .Where(r => ImageRefs.DigestOf(HelmOperations.ImageOf(r.Release, deployment, container)?.Image) == target.Digest)
+                .Where(r => ImageRefs.DigestOf(HelmReleaseRefs.ImageOf(r.Release, deployment, container)?.Image) == target.Digest)
                 .OrderByDescending(r => r.Version)
                 .ToList();
             if (matches.Count == 0)

@@ -47,24 +47,24 @@ public static class QuarantineMarks
         {
             failed.Add($"deployment {ns}/{name} ({KubernetesErrors.Wrap(ex, "annotating", name).ErrorId})");
         }
-        IReadOnlyList<CustomObjectRef> controllers = environment.FreezeSection is null ? Array.Empty<CustomObjectRef>()
-            : GitOpsControllerKinds.Deploying(client, environment).Select(c => c.Object).ToList();
-        foreach (CustomObjectRef controller in controllers)
+        IReadOnlyList<IDeployingController> controllers = environment.FreezeSection is null ? Array.Empty<IDeployingController>()
+            : GitOpsControllerKinds.Deploying(client, environment);
+        foreach (IDeployingController controller in controllers)
         {
             try
             {
-                JsonObject current = await CustomObjectClient.GetAsync(client, controller, cancellationToken).ConfigureAwait(false);
+                JsonObject current = await controller.GetAsync(cancellationToken).ConfigureAwait(false);
                 string? before = current["metadata"]?["annotations"]?[QuarantineAnnotation.Key]?.GetValue<string>();
                 string after = change(before);
                 if (after != before)
                 {
-                    await CustomObjectClient.PatchAsync(client, controller, Patch(after), cancellationToken).ConfigureAwait(false);
+                    await controller.PatchAsync(Patch(after), null, cancellationToken).ConfigureAwait(false);
                 }
-                marked.Add(controller.Description);
+                marked.Add(controller.Object.Description);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                failed.Add($"{controller} ({(ex as KfmException)?.ErrorId ?? ex.GetType().Name})");
+                failed.Add($"{controller.Object} ({(ex as KfmException)?.ErrorId ?? ex.GetType().Name})");
             }
         }
         reporter.Record("OPS", summary(marked));

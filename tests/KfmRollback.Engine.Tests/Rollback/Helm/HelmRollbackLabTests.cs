@@ -23,7 +23,7 @@ public sealed class HelmRollbackLabTests
         await using HelmLab lab = await HelmLab.StartAsync();
         var history = await lab.Store.HistoryAsync("kfm-api", CancellationToken.None);
 
-        ApiRef reference = HelmOperations.Ref(history, lab.Environment, null);
+        ApiRef reference = HelmReleaseRefs.Ref(history, lab.Environment, null);
         Assert.Equal(RefSource.Helm, reference.Source);
         Assert.Equal(lab.Digest(Seeder.Current), reference.CurrentRef);
         Assert.Equal(4, reference.Revision);
@@ -31,7 +31,7 @@ public sealed class HelmRollbackLabTests
         Assert.Equal(3, reference.LastKnownGoodRevision);
         Assert.Equal("previous-release", reference.LastKnownGoodSource);
 
-        var revisions = HelmOperations.History(history, lab.Environment, null);
+        var revisions = HelmReleaseRefs.History(history, lab.Environment, null);
         Assert.Equal(new long[] { 1, 2, 3, 4 }, revisions.Select(r => r.Revision));
         Assert.Equal(new[] { "superseded", "superseded", "superseded", "deployed" }, revisions.Select(r => r.Status));
         Assert.Equal(new[] { "Install complete", "Upgrade complete", "Upgrade complete", "Upgrade complete" }, revisions.Select(r => r.Description));

@@ -6,7 +6,13 @@ using System.Text.Json.Nodes;
 using KfmRollback.Engine.Configuration;
 using Octokit;
 
-namespace KfmRollback.Engine.Aftermath;
+namespace KfmRollback.Engine.Adapters.Trackers;
+
+/// <summary>
+/// One follow-up as a tracker files it: its title starts with <paramref name="TitlePrefix"/> (what a
+/// rerun finds it by, with the first of <paramref name="Labels"/>), a body, and the labels it carries.
+/// </summary>
+internal sealed record TrackerItem(string TitlePrefix, string Title, string Body, IReadOnlyList<string> Labels);
 
 /// <summary>
 /// GitHub issues (Octokit, as the rollback PRs): an issue labelled kfm-follow-up whose title starts
@@ -26,18 +32,17 @@ internal sealed class GitHubIssues
         (_owner, _name) = (parts[0], parts[1]);
     }
 
-    public async Task<(string Url, bool Created)> FindOrCreateAsync(FollowUpPlan plan, CancellationToken cancellationToken)
+    public async Task<(string Url, bool Created)> FindOrCreateAsync(TrackerItem item, CancellationToken cancellationToken)
     {
         try
         {
             var request = new RepositoryIssueRequest { State = ItemStateFilter.All };
-            request.Labels.Add(FollowUpPlan.Label);
+            request.Labels.Add(item.Labels[0]);
             var existing = (await _client.Issue.GetAllForRepository(_owner, _name, request).ConfigureAwait(false))
-                .FirstOrDefault(i => i.Title.StartsWith($"[{plan.IncidentId}]", StringComparison.Ordinal));
+                .FirstOrDefault(i => i.Title.StartsWith(item.TitlePrefix, StringComparison.Ordinal));
             if (existing is not null) return (existing.HtmlUrl, false);
-            var issue = new NewIssue(plan.Title) { Body = plan.Body };
-            issue.Labels.Add(FollowUpPlan.Label);
-            if (plan.GovernanceReview) issue.Labels.Add(FollowUpPlan.GovernanceLabel);
+            var issue = new NewIssue(item.Title) { Body = item.Body };
+            foreach (string label in item.Labels) issue.Labels.Add(label);
             Issue created = await _client.Issue.Create(_owner, _name, issue).ConfigureAwait(false);
             return (created.HtmlUrl, true);
         }
@@ -69,20 +74,20 @@ internal sealed class AzureDevOpsWorkItems
         _http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
     }
 
-    public async Task<(string Url, bool Created)> FindOrCreateAsync(FollowUpPlan plan, CancellationToken cancellationToken)
+    public async Task<(string Url, bool Created)> FindOrCreateAsync(TrackerItem item, CancellationToken cancellationToken)
     {
-        string prefix = $"[{plan.IncidentId}]".Replace("'", "''", StringComparison.Ordinal);
+        string prefix = item.TitlePrefix.Replace("'", "''", StringComparison.Ordinal);
         var query = new JsonObject
         {
-            ["query"] = $"SELECT [System.Id] FROM WorkItems WHERE [System.TeamProject] = @project AND [System.Tags] CONTAINS '{FollowUpPlan.Label}' AND [System.Title] CONTAINS '{prefix}'",
+            ["query"] = $"SELECT [System.Id] FROM WorkItems WHERE [System.TeamProject] = @project AND [System.Tags] CONTAINS '{item.Labels[0]}' AND [System.Title] CONTAINS '{prefix}'",
         };
         JsonNode found = await SendAsync(HttpMethod.Post, $"{_project}/_apis/wit/wiql?api-version={ApiVersion}", query.ToJsonString(), "application/json", cancellationToken).ConfigureAwait(false);
         if (found["workItems"] is JsonArray { Count: > 0 } items && items[0]?["id"]?.GetValue<int>() is int id)
             return ($"{_project}/_workitems/edit/{id}", false);
-        string tags = plan.GovernanceReview ? $"{FollowUpPlan.Label}; {FollowUpPlan.GovernanceLabel}" : FollowUpPlan.Label;
+        string tags = string.Join("; ", item.Labels);
         var patch = new JsonArray(
-            Field("System.Title", plan.Title),
-            Field("System.Description", "<pre>" + System.Net.WebUtility.HtmlEncode(plan.Body) + "</pre>"),
+            Field("System.Title", item.Title),
+            Field("System.Description", "<pre>" + System.Net.WebUtility.HtmlEncode(item.Body) + "</pre>"),
             Field("System.Tags", tags));
         JsonNode created = await SendAsync(HttpMethod.Post, $"{_project}/_apis/wit/workitems/$Task?api-version={ApiVersion}", patch.ToJsonString(), "application/json-patch+json", cancellationToken).ConfigureAwait(false);
         return (created["_links"]?["html"]?["href"]?.GetValue<string>() ?? $"{_project}/_workitems/edit/{created["id"]}", true);

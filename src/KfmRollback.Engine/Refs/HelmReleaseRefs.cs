@@ -30,20 +30,19 @@ public sealed class HelmRevision
 }
 
 /// <summary>
-/// The Helm source of the runbook's step 1 and of the history table: what the deployed release runs
-/// and the last-known-good, read from the release Secrets the way helm reads them.
+/// The Helm release's refs as the runbook's step 1 and the history table want them, computed from the
+/// release history <see cref="HelmReleaseStore"/> reads the way helm does (no I/O here): the deployed
+/// revision, the image each revision renders, the last-known-good candidates.
 /// </summary>
-public static class HelmOperations
+public static class HelmReleaseRefs
 {
     /// <summary>The quarantine annotation of the API Deployment.</summary>
     public static IReadOnlyList<QuarantineEntry> Quarantine(V1Deployment deployment) =>
         QuarantineAnnotation.Parse(deployment.Metadata.Annotations is { } a && a.TryGetValue(QuarantineAnnotation.Key, out string? v) ? v : null, QuarantineSources.DeploymentAnnotation, out _);
 
-    public static async Task<IReadOnlyList<StoredRelease>> ReadReleasesAsync(IKubernetes client, EnvironmentConfig environment, CancellationToken cancellationToken)
-    {
-        HelmConfig helm = Require(environment);
-        return await new HelmReleaseStore(client, helm.EffectiveNamespace(environment.Cluster)).RequireHistoryAsync(helm.Release, cancellationToken).ConfigureAwait(false);
-    }
+    /// <summary>The release storage of <paramref name="environment"/>'s release (helm.namespace, else cluster.namespace); refuses an environment without a helm section.</summary>
+    public static HelmReleaseStore Store(IKubernetes client, EnvironmentConfig environment) =>
+        new(client, Require(environment).EffectiveNamespace(environment.Cluster));
 
     /// <summary>The environment's helm section, or a refusal saying how to add it.</summary>
     public static HelmConfig Require(EnvironmentConfig environment) => environment.Helm ?? throw new KfmException("HelmNotConfigured", KfmErrorKind.InvalidArgument,
@@ -73,15 +72,10 @@ public static class HelmOperations
             CurrentImage = image,
             CurrentRef = digest,
             Revision = current.Version,
-            LastKnownGoodRef = choice.Digest,
-            LastKnownGoodSource = choice.Source,
-            LastKnownGoodRevision = choice.IsCurrent ? current.Version : choice.Revision,
-            LastKnownGoodReason = choice.Why,
-            Quarantined = known.Quarantined.OrderBy(q => q.At ?? DateTimeOffset.MinValue).ToList(),
             Namespace = environment.Cluster.Namespace,
             Deployment = deployment,
             Container = resolved,
-        };
+        }.WithLastKnownGood(choice, known);
     }
 
     /// <summary>The deployed or superseded revisions older than <paramref name="version"/>, newest first, with the digest each runs.</summary>

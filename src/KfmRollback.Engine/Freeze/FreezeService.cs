@@ -1,4 +1,5 @@
 using KfmRollback.Engine.Configuration;
+using KfmRollback.Engine.Context;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Incidents;
 
@@ -15,13 +16,34 @@ public sealed record FreezeSummary
     public required bool Complete { get; init; }
 }
 
-/// <summary>Freezes or thaws every selected mechanism of an environment, recording each change.</summary>
-public static class FreezeOperations
+/// <summary>
+/// Runbook step 0 (Start-, Stop-, Get-KfmFreeze): freezes or thaws every selected mechanism of an
+/// environment and records each change. Built from the engine context: its mechanisms (the
+/// controllers' adapters and the kill switch), the policy-safe text rule and the clock.
+/// </summary>
+public sealed class FreezeService
 {
-    public static async Task<IReadOnlyList<FreezeState>> GetAsync(EnvironmentConfig environment, IReadOnlyCollection<FreezeKind>? kinds, FreezeMechanisms mechanisms, CancellationToken cancellationToken)
+    private readonly FreezeMechanisms _mechanisms;
+    private readonly ITextSafety _textSafety;
+    private readonly IClock _clock;
+
+    public FreezeService(EngineContext context)
+        : this(new FreezeMechanisms(context), context.TextSafety, context.Clock)
+    {
+    }
+
+    /// <param name="mechanisms">The mechanisms an environment configures (tests: scripted ones, or the lab's).</param>
+    public FreezeService(FreezeMechanisms mechanisms, ITextSafety textSafety, IClock clock)
+    {
+        _mechanisms = mechanisms;
+        _textSafety = textSafety;
+        _clock = clock;
+    }
+
+    public async Task<IReadOnlyList<FreezeState>> GetAsync(EnvironmentConfig environment, IReadOnlyCollection<FreezeKind>? kinds, CancellationToken cancellationToken)
     {
         var states = new List<FreezeState>();
-        foreach (IFreezeMechanism mechanism in mechanisms.For(environment, kinds))
+        foreach (IFreezeMechanism mechanism in _mechanisms.For(environment, kinds))
         {
             states.Add(await mechanism.GetAsync(cancellationToken).ConfigureAwait(false));
         }
@@ -31,13 +53,13 @@ public static class FreezeOperations
     /// <param name="freeze">True to freeze, false to thaw.</param>
     /// <param name="timeline">Appends (role, event) to the incident timeline.</param>
     /// <param name="otherTimeline">Appends (incident, role, event) to another incident's timeline: a forced thaw is recorded on the timelines of the holders it overrode.</param>
-    public static async Task<FreezeSummary> ApplyAsync(EnvironmentConfig environment, IReadOnlyCollection<FreezeKind>? kinds, bool freeze, FreezeRequest request,
-        bool dryRun, FreezeMechanisms mechanisms, Action<string, string> timeline, CancellationToken cancellationToken, Action<string, string, string>? otherTimeline = null)
+    public async Task<FreezeSummary> ApplyAsync(EnvironmentConfig environment, IReadOnlyCollection<FreezeKind>? kinds, bool freeze, FreezeRequest request,
+        bool dryRun, Action<string, string> timeline, CancellationToken cancellationToken, Action<string, string, string>? otherTimeline = null)
     {
         // The reason is written onto controllers (annotations) and into kill-switch commits.
-        EngineServices.TextSafety.EnsurePolicySafe(request.Reason, "-Reason");
+        _textSafety.EnsurePolicySafe(request.Reason, "-Reason");
         var states = new List<FreezeState>();
-        foreach (IFreezeMechanism mechanism in mechanisms.For(environment, kinds))
+        foreach (IFreezeMechanism mechanism in _mechanisms.For(environment, kinds))
         {
             FreezeState state = freeze
                 ? await mechanism.FreezeAsync(request, dryRun, cancellationToken).ConfigureAwait(false)
@@ -60,18 +82,18 @@ public static class FreezeOperations
     /// overridden with <paramref name="overrideReason"/>), first checks what Git would redeploy
     /// (<see cref="ThawGuard"/>: a quarantined pin is refused before anything changes), then thaws.
     /// </summary>
-    public static async Task<(FreezeSummary Summary, ThawDesiredState? Desired)> ThawAsync(EnvironmentConfig environment, IReadOnlyCollection<FreezeKind>? kinds, FreezeRequest request,
-        string? overrideReason, bool dryRun, FreezeMechanisms mechanisms, Func<Refs.ApiRef> readDesired, Action<string, string> timeline, CancellationToken cancellationToken,
+    public async Task<(FreezeSummary Summary, ThawDesiredState? Desired)> ThawAsync(EnvironmentConfig environment, IReadOnlyCollection<FreezeKind>? kinds, FreezeRequest request,
+        string? overrideReason, bool dryRun, Func<Refs.ApiRef> readDesired, Action<string, string> timeline, CancellationToken cancellationToken,
         Action<string, string, string>? otherTimeline = null)
     {
-        IReadOnlyList<FreezeState> before = await GetAsync(environment, kinds, mechanisms, cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<FreezeState> before = await GetAsync(environment, kinds, cancellationToken).ConfigureAwait(false);
         // Releasing one hold while another incident keeps the controller frozen lets nothing deploy: no Git check then.
         bool resumes = before.Any(s => s.Frozen && s.FrozenBy is not null
             && (overrideReason is not null || s.Holders.All(h => string.Equals(h.IncidentId, request.IncidentId, StringComparison.OrdinalIgnoreCase))));
         ThawDesiredState? desired = resumes
             ? ThawGuard.Check(environment, readDesired, overrideReason, dryRun ? (_, _) => { } : timeline)
             : null;
-        FreezeSummary summary = await ApplyAsync(environment, kinds, freeze: false, request, dryRun, mechanisms, timeline, cancellationToken, otherTimeline).ConfigureAwait(false);
+        FreezeSummary summary = await ApplyAsync(environment, kinds, freeze: false, request, dryRun, timeline, cancellationToken, otherTimeline).ConfigureAwait(false);
         return (summary, desired);
     }
 
@@ -118,8 +140,8 @@ public static class FreezeOperations
     }
 
     /// <summary>The request of an incident (or of "none", the holder of freezes made without one).</summary>
-    public static FreezeRequest Request(string? incidentId, string? reason, IClock? clock = null, bool force = false) =>
-        new(string.IsNullOrWhiteSpace(incidentId) ? NoIncident : incidentId, Actor.Current(), reason ?? "incident response", (clock ?? SystemClock.Instance).UtcNow, force);
+    public FreezeRequest Request(string? incidentId, string? reason, bool force = false) =>
+        new(string.IsNullOrWhiteSpace(incidentId) ? NoIncident : incidentId, Actor.Current(), reason ?? "incident response", _clock.UtcNow, force);
 
     /// <summary>The holder of a freeze made without -IncidentId.</summary>
     public const string NoIncident = "none";
