@@ -101,6 +101,15 @@ internal sealed class PlanningLab : IAsyncDisposable
     {
         string image = Host.Images.Entries.Single(e => e.Name == build).Image;
         await PatchDeploymentAsync($"{{\"spec\":{{\"template\":{{\"spec\":{{\"containers\":[{{\"name\":\"api\",\"image\":\"{image}\"}}]}}}}}}}}");
+        // A converged Deployment is not yet an API that answers as the build (on a loaded machine the
+        // contract tests once probed the previous build): wait until the stand-in serves it.
+        string digest = Digest(build);
+        DateTime until = DateTime.UtcNow.AddSeconds(60);
+        while (Host.KfmApi.CurrentBuild().digest != digest)
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException($"the lab's API did not serve {build} within 60 s of its rollout");
+            await Task.Delay(50);
+        }
     }
 
     /// <summary>`kubectl rollout restart`: a new revision with the same image, so pods read changed configuration.</summary>
