@@ -96,6 +96,7 @@ public sealed class ReceiptFactory
                 Decision = input.Evidence is { Count: > 0 } evidence
                     ? evidence.Select(e => new DecisionEvidence { Surface = e.Surface, Item = e.Item, Current = e.Current, LastKnownGood = e.LastKnownGood, Changed = e.Changed, Source = e.Source }).ToList()
                     : null,
+                Phases = input.Phases is { } phases ? ReceiptPhases.From(phases) : null,
             },
         };
         // The schema is the contract other tools read; never hand out something that breaks it.

@@ -36,6 +36,8 @@ public sealed class ReceiptInput
     public bool InsecureTls { get; set; }
     /// <summary>Digests (<c>sha256:…</c>) of the incident's evidence bundles, recorded as kfm_integrity subjects.</summary>
     public IReadOnlyList<string>? EvidenceDigests { get; set; }
+    /// <summary>The rollback run's phases and time to safe from the incident journal, for kfm_integrity.phases.</summary>
+    public Incidents.RunPhaseTimes? Phases { get; set; }
 }
 
 public static class ReceiptInputExtensions
