@@ -123,11 +123,12 @@ public sealed record RunPhaseTimes
 
     public static string FormatTime(DateTimeOffset? at) => at is { } t ? t.UtcDateTime.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture) : "-";
 
-    /// <summary>"4.2s", "3m 07.5s", "1h 02m 03s"; "-" for none.</summary>
+    /// <summary>"37 ms", "4.2s", "3m 07.5s", "1h 02m 03s"; "-" for none.</summary>
     public static string FormatSpan(TimeSpan? span)
     {
         if (span is not { } s) return "-";
         if (s < TimeSpan.Zero) return "-" + FormatSpan(-s);
+        if (s.TotalSeconds < 1) return s.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture) + " ms";
         if (s.TotalMinutes < 1) return s.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture) + "s";
         if (s.TotalHours < 1) return $"{(int)s.TotalMinutes}m {(s.TotalSeconds % 60).ToString("00.0", CultureInfo.InvariantCulture)}s";
         return $"{(int)s.TotalHours}h {s.Minutes:00}m {s.Seconds:00}s";
