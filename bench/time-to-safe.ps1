@@ -7,8 +7,8 @@
       'bench: time-to-safe ratio=<module time / physical limit> target<=1.10', where the physical
       limit is measured in the same run: the rollout itself (from the module's write-ahead record to
       the lab's Deployment status saying complete, seen by a raw watch) plus the minimum evidence
-      time (prometheus.thresholds.min_requests at the request rate Prometheus measured on the lab
-      just before); and
+      time (prometheus.thresholds.min_requests at the lab's request rate, as Prometheus measured it
+      before the first run, while nothing else sent requests); and
       'bench: time-to-safe-vs-manual ratio=<script time / module time> target>=1', where the script
       polls with curl once a second until the API has answered without a 5xx for the minimum
       evidence time (the same evidence the module waits for).
@@ -38,6 +38,10 @@ try {
     Start-KfmFreeze -Confirm:$false | Out-Null
     Deploy 'good-1.5.1'
     Start-Sleep -Seconds 20   # a baseline for Prometheus
+    # The lab's own traffic rate, measured while nothing else sends requests (the module's probes and the
+    # script's curl would otherwise count as traffic and shorten the evidence time).
+    $rate = [double]((Invoke-RestMethod "$prometheus/api/v1/query?query=$([Uri]::EscapeDataString('sum(rate(http_requests_total{job="kfm-api"}[20s]))'))").data.result[0].value[1])
+    if ($rate -le 0) { throw "Prometheus measured no traffic on the lab ($rate requests/s)" }
     Test-KfmContract -RecordSnapshot | Out-Null
 
     $module = [Collections.Generic.List[double]]::new()
@@ -47,8 +51,6 @@ try {
         # --- the module --------------------------------------------------------------------
         Deploy 'bad-5xx'
         Start-Sleep -Seconds 5
-        $rate = [double]((Invoke-RestMethod "$prometheus/api/v1/query?query=$([Uri]::EscapeDataString('sum(rate(http_requests_total{job="kfm-api"}[30s]))'))").data.result[0].value[1])
-        if ($rate -le 0) { throw "Prometheus measured no traffic on the lab ($rate requests/s)" }
         $incident = "TTS-$i-" + [Guid]::NewGuid().ToString('N').Substring(0, 6)
         New-KfmIncident -Id $incident -Commander bench -Reason 'time-to-safe bench' -Environment lab -Confirm:$false | Out-Null
         $generation = (Get-KfmLabDeployment $lab).metadata.generation + 1
