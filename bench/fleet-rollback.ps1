@@ -1,19 +1,24 @@
 <#
 .SYNOPSIS
-    Fleet rollback: 100 Deployments across 10 namespaces rolled back and waited on by ONE
-    Invoke-KfmRollback call in this process (every environment planned first, then -ThrottleLimit
-    at once, one shared client for the cluster), against a sequential loop of `kubectl rollout
-    undo` + `kubectl rollout status` over the same lab. Prints
-    'bench: fleet ratio=<kubectl time / module time> target>=30' and
-    'bench: fleet-vs-one ratio=<fleet time / one rollout time> target<=3', where one rollout is the
-    module rolling back a single Deployment on the same lab (the lab's simulated rollout time plus
-    the module's own cost).
+    Fleet rollback: -Namespaces x -PerNamespace Deployments (100 by default; issue 21 asks for
+    1,000: -Namespaces 100, which did not finish within 25 minutes on the shared 2-core machine, the
+    lab's controllers being the bottleneck) rolled back and waited on by ONE Invoke-KfmRollback call
+    in this process (every environment planned first, then -ThrottleLimit
+    at once, one shared client for the cluster). Prints
+    'bench: fleet-<count>-vs-one ratio=<fleet time / one rollout time> target<=3' with the process's
+    peak working set, where one rollout is the median of -SingleRuns single-Deployment rollbacks by
+    the module on the same lab (each a Deployment of its own, so each is a real rollout), and
+    'bench: fleet ratio=<kubectl time / module time> target>=30' against a sequential loop of
+    `kubectl rollout undo` + `kubectl rollout status` over -KubectlSample of the same Deployments,
+    scaled to the fleet's size (the loop is sequential, so its time grows linearly).
 #>
 param(
     [string] $ModulePath = (Join-Path $PSScriptRoot '../out/KfmRollback'),
     [int] $Namespaces = 10,
     [int] $PerNamespace = 10,
-    [int] $ThrottleLimit = 100
+    [int] $ThrottleLimit = 100,
+    [int] $SingleRuns = 5,
+    [int] $KubectlSample = 20
 )
 $ErrorActionPreference = 'Stop'
 . (Join-Path $PSScriptRoot 'BenchHelpers.ps1')
@@ -24,12 +29,12 @@ $lab = Start-KfmTestLab -TimeScale 5 -PodStartSeconds 2 -ExtraArguments @('--tra
 try {
     $images = $lab.Facts.catalogue.PSObject.Properties.Value | Where-Object regression -EQ 'None' | ForEach-Object image
     $targets = foreach ($n in 1..$Namespaces) { foreach ($d in 1..$PerNamespace) { [pscustomobject]@{ Namespace = "fleet-$n"; Name = "api-$d" } } }
-    $solo = [pscustomobject]@{ Namespace = 'solo'; Name = 'api' }
+    $solos = foreach ($i in 0..$SingleRuns) { [pscustomobject]@{ Namespace = 'solo'; Name = "api-$i" } }
 
     # Two revisions per Deployment, applied in two kubectl calls over one multi-document manifest.
     foreach ($image in $images[0], $images[1]) {
-        $docs = foreach ($n in @(1..$Namespaces | ForEach-Object { "fleet-$_" }) + 'solo') { "apiVersion: v1`nkind: Namespace`nmetadata: { name: $n }" }
-        $docs += foreach ($t in @($targets) + $solo) {
+        $docs = foreach ($n in @(@(1..$Namespaces | ForEach-Object { "fleet-$_" }) + 'solo')) { "apiVersion: v1`nkind: Namespace`nmetadata: { name: $n }" }
+        $docs += foreach ($t in @($targets) + @($solos)) {
             @"
 apiVersion: apps/v1
 kind: Deployment
@@ -45,11 +50,18 @@ spec:
         $docs -join "`n---`n" | Set-Content (Join-Path $lab.Directory 'fleet.yaml')
         Invoke-KfmLabKubectl $lab apply -f (Join-Path $lab.Directory 'fleet.yaml') | Out-Null
     }
-    foreach ($t in @($targets) + $solo) { Invoke-KfmLabKubectl $lab rollout status "deployment/$($t.Name)" -n $t.Namespace --timeout=120s | Out-Null }
+    # Every Deployment rolled out (one list call a second, not a kubectl process per Deployment).
+    $deadline = [DateTime]::UtcNow.AddMinutes(10)
+    do {
+        Start-Sleep -Seconds 1
+        $items = ((Invoke-KfmLabKubectl $lab get deployments -A -o json) -join "`n" | ConvertFrom-Json -Depth 50).items
+        $pending = @($items | Where-Object { $_.status.observedGeneration -lt $_.metadata.generation -or $_.status.updatedReplicas -ne $_.spec.replicas -or $_.status.availableReplicas -ne $_.spec.replicas })
+        if ([DateTime]::UtcNow -gt $deadline) { throw "$($pending.Count) Deployments did not roll out in 10 minutes" }
+    } while ($pending.Count -or @($items).Count -lt ($targets.Count + $solos.Count))
 
     # One environment per Deployment; no GitOps controller manages the fleet, so nothing to freeze.
     $config = Join-Path $lab.Directory 'fleet-config.yaml'
-    $blocks = foreach ($t in @($targets) + $solo) {
+    $blocks = foreach ($t in @($targets) + @($solos)) {
         @"
   $($t.Namespace)-$($t.Name):
     cluster: { kubeconfig_path: $($lab.Kubeconfig), context: lab, namespace: $($t.Namespace), deployment: $($t.Name), container: api }
@@ -62,12 +74,18 @@ spec:
     "defaults: { incident_journal: state/incidents, receipt_store: state/receipts }`nenvironments:`n$($blocks -join "`n")" | Set-Content $config
 
     Import-Module (Join-Path $env:KFM_MODULE_PATH 'KfmRollback.psd1')
-    # Warm the module (JIT, the shared client) on the solo Deployment so neither timing pays for it.
-    Invoke-KfmRollback -ConfigPath $config -Environment solo-api -Method Cluster -WhatIf 6>$null | Out-Null
-    $one = [Diagnostics.Stopwatch]::StartNew()
-    $single = Invoke-KfmRollback -ConfigPath $config -Environment solo-api -Method Cluster -Wait -Timeout 300 -Confirm:$false
-    $one.Stop()
-    if ($single.Outcome -ne 'Succeeded') { throw "module single rollback: $($single.Outcome) $($single.Detail)" }
+    # Warm the module (JIT, the shared client) with a whole rollback of solo-api-0 so no timing pays for it.
+    $warm = Invoke-KfmRollback -ConfigPath $config -Environment solo-api-0 -Method Cluster -Wait -Timeout 300 -Confirm:$false
+    if ($warm.Outcome -ne 'Succeeded') { throw "module warm-up rollback: $($warm.Outcome) $($warm.Detail)" }
+    # One rollout, honestly: the median of several, each a Deployment of its own.
+    $singles = foreach ($i in 1..$SingleRuns) {
+        $one = [Diagnostics.Stopwatch]::StartNew()
+        $single = Invoke-KfmRollback -ConfigPath $config -Environment "solo-api-$i" -Method Cluster -Wait -Timeout 300 -Confirm:$false
+        $one.Stop()
+        if ($single.Outcome -ne 'Succeeded') { throw "module single rollback: $($single.Outcome) $($single.Detail)" }
+        $one.Elapsed.TotalSeconds
+    }
+    $oneMedian = Get-Median $singles
 
     $module = [Diagnostics.Stopwatch]::StartNew()
     $results = Invoke-KfmRollback -ConfigPath $config -Environment 'fleet-*' -Method Cluster -Wait -Timeout 300 -ThrottleLimit $ThrottleLimit -Confirm:$false
@@ -75,15 +93,21 @@ spec:
     $failed = @($results | Where-Object Outcome -NE 'Succeeded')
     if ($failed.Count -or @($results).Count -ne $targets.Count) { throw "module fleet rollback: $(@($results).Count) results, $($failed.Count) not succeeded" }
 
+    $peakMiB = [Diagnostics.Process]::GetCurrentProcess().PeakWorkingSet64 / 1MB
+
+    $sample = @($targets | Select-Object -First $KubectlSample)
     $kubectl = [Diagnostics.Stopwatch]::StartNew()
-    foreach ($t in $targets) {
+    foreach ($t in $sample) {
         Invoke-KfmLabKubectl $lab rollout undo "deployment/$($t.Name)" -n $t.Namespace | Out-Null
         Invoke-KfmLabKubectl $lab rollout status "deployment/$($t.Name)" -n $t.Namespace --timeout=120s | Out-Null
     }
     $kubectl.Stop()
 
-    Write-Host ('{0} deployments: module {1:N1} s (one call, throttle {2}), kubectl loop {3:N1} s, one rollout {4:N1} s' -f $targets.Count, $module.Elapsed.TotalSeconds, $ThrottleLimit, $kubectl.Elapsed.TotalSeconds, $one.Elapsed.TotalSeconds)
-    Write-BenchLine -Name 'fleet' -Ratio ($kubectl.Elapsed.TotalSeconds / $module.Elapsed.TotalSeconds) -Target '>=30'
-    Write-BenchLine -Name 'fleet-vs-one' -Ratio ($module.Elapsed.TotalSeconds / $one.Elapsed.TotalSeconds) -Target '<=3'
+    $kubectlFleet = $kubectl.Elapsed.TotalSeconds * $targets.Count / $sample.Count
+    Write-Host ('{0} deployments: module {1:N1} s (one call, throttle {2}, peak working set {3:N0} MiB); one rollout {4:N2} s (median of {5}: {6}); kubectl loop {7:N1} s over {8}, {9:N1} s scaled to {0}' -f `
+        $targets.Count, $module.Elapsed.TotalSeconds, $ThrottleLimit, $peakMiB, $oneMedian, $SingleRuns, (($singles | ForEach-Object { $_.ToString('0.00', [Globalization.CultureInfo]::InvariantCulture) }) -join ', '), `
+        $kubectl.Elapsed.TotalSeconds, $sample.Count, $kubectlFleet)
+    Write-BenchLine -Name 'fleet' -Ratio ($kubectlFleet / $module.Elapsed.TotalSeconds) -Target '>=30'
+    Write-BenchLine -Name "fleet-$($targets.Count)-vs-one" -Ratio ($module.Elapsed.TotalSeconds / $oneMedian) -Target '<=3'
 }
 finally { Stop-KfmTestLab $lab }

@@ -15,29 +15,6 @@ $env:KFM_MODULE_PATH = (Resolve-Path $ModulePath).Path
 . (Join-Path $PSScriptRoot '../tests/pester/LabHelpers.ps1')
 Import-Module (Join-Path $env:KFM_MODULE_PATH 'KfmRollback.psd1')
 
-# Watches the Deployment and records the wall-clock moment its status first says "complete"
-# by kubectl's rules, so both waiters are measured from the same instant.
-function Start-CompletionWatch($Lab, [long] $Generation) {
-    $handler = [Net.Http.HttpClientHandler]::new()
-    $handler.ServerCertificateCustomValidationCallback = [Net.Http.HttpClientHandler]::DangerousAcceptAnyServerCertificateValidator
-    $client = [Net.Http.HttpClient]::new($handler)
-    $client.DefaultRequestHeaders.Authorization = [Net.Http.Headers.AuthenticationHeaderValue]::new('Bearer', $Lab.AdminToken)
-    $client.Timeout = [TimeSpan]::FromMinutes(5)
-    Start-ThreadJob -ArgumentList $client, $Lab.Url, $Generation -ScriptBlock {
-        param($client, $url, $generation)
-        $stream = $client.GetStreamAsync("$url/apis/apps/v1/namespaces/kfm/deployments?watch=true&fieldSelector=metadata.name%3Dkfm-api").GetAwaiter().GetResult()
-        $reader = [IO.StreamReader]::new($stream)
-        while ($null -ne ($line = $reader.ReadLine())) {
-            $d = ($line | ConvertFrom-Json -Depth 30).object
-            $desired = if ($null -ne $d.spec.replicas) { $d.spec.replicas } else { 1 }
-            if ($d.metadata.generation -ge $generation -and $d.status.observedGeneration -ge $d.metadata.generation -and
-                $d.status.updatedReplicas -eq $desired -and $d.status.replicas -eq $desired -and $d.status.availableReplicas -eq $desired) {
-                return [DateTime]::UtcNow
-            }
-        }
-    }
-}
-
 $lab = Start-KfmTestLab -TimeScale 1 -PodStartSeconds 2 -ExtraArguments @('--traffic', '0')
 try {
     $env:KFM_ROLLBACK_CONFIG = $lab.Config

@@ -238,7 +238,10 @@ try {
     $incidentReport = Export-KfmIncidentReport -IncidentId $incidentId -Confirm:$false
     $evidenceDigests = (Get-KfmRollbackReceipt -Digest $saved.Digest).Receipt.KfmIntegrity.Subjects.Name -like 'evidence/*'
     if (-not $evidenceDigests) { $failures.Add('the receipt names no evidence bundle') }
-    if ($incidentReport.Plots.Count -ne 2) { $failures.Add("the report has $($incidentReport.Plots.Count) plots, not 2") }
+    $evidencePlots = @($incidentReport.Plots | Where-Object Name -NotLike 'phases-*')
+    $phaseCharts = @($incidentReport.Plots | Where-Object Name -Like 'phases-*')
+    if ($evidencePlots.Count -ne 2) { $failures.Add("the report has $($evidencePlots.Count) evidence plots, not 2") }
+    if ($phaseCharts.Count -lt 1) { $failures.Add('the report has no phase chart') }
     $reportText = Get-Content -Raw $incidentReport.MarkdownPath
     foreach ($entry in $reported) {
         $utc = $entry.At.UtcDateTime.ToString('yyyy-MM-dd HH:mm:ss') + ' UTC'
@@ -276,6 +279,11 @@ try {
         if ($run.Verification.Health -ne 'pass') { $failures.Add("${scenarioName}: checklist A (health) did not pass after the rollback") }
         if ($run.Verification.PolicyInvariants -ne 'pass') { $failures.Add("${scenarioName}: checklist B (policy invariants) did not pass after the rollback") }
         if ($run.Verification.ContractSmoke -ne 'pass') { $failures.Add("${scenarioName}: checklist C (contract) did not pass after the rollback") }
+        Write-Host "Phases and time to safe: $($run.Scenario)" -ForegroundColor Cyan
+        $phases = @(Get-KfmIncident -Id $run.Incident -Phases)
+        $phases | Out-Host
+        $ranRun = $phases | Where-Object { $_.RunId -like "*/$($run.Rollback.Method.ToString().ToLowerInvariant())#*" } | Select-Object -First 1
+        if (-not $ranRun -or $ranRun.TimeToSafeText -notmatch 'safe after') { $failures.Add("${scenarioName}: no time to safe was recorded for the rollback run") }
         Write-Host "Timeline: $($run.Scenario)" -ForegroundColor Cyan
         (Get-KfmIncident -Id $run.Incident).Timeline | ForEach-Object Line | Out-Host
         Write-Host "Receipt: $($run.Scenario)" -ForegroundColor Cyan

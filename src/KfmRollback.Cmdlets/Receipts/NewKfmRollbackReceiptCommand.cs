@@ -16,6 +16,7 @@ public sealed class NewKfmRollbackReceiptCommand : ReceiptParameters
         // What the pipeline did not carry, the incident knows: its commander requested the
         // rollback, and its reason is the rollback's reason.
         Incident? incident = RequestedBy is null || Reason is null || StartedAt is null ? TryGetIncident() : null;
+        string? environmentName = ResolveEnvironmentName(required: false);
         var input = new ReceiptInput
         {
             IncidentId = IncidentId,
@@ -23,7 +24,7 @@ public sealed class NewKfmRollbackReceiptCommand : ReceiptParameters
             ApprovedBy = ApprovedBy,
             StartedAt = StartedAt ?? incident?.StartedAt,
             CompletedAt = CompletedAt,
-            Environment = ResolveEnvironmentName(required: false),
+            Environment = environmentName,
             Reason = Reason ?? incident?.Reason,
             CurrentRef = CurrentRef,
             RollbackTargetRef = RollbackTargetRef,
@@ -39,6 +40,7 @@ public sealed class NewKfmRollbackReceiptCommand : ReceiptParameters
             RevisionFrom = FromRevision,
             RevisionTo = ToRevision,
             EvidenceDigests = EvidenceDigest ?? SavedEvidence(),
+            Phases = Phases(incident, environmentName),
             InsecureTls = ResolveEnvironment(required: false) is { } environment && Engine.Adapters.Kubernetes.ClusterClientFactory.SkipsTlsVerification(environment.Cluster),
         };
         WriteObject(new ReceiptFactory().Create(input));
@@ -50,6 +52,28 @@ public sealed class NewKfmRollbackReceiptCommand : ReceiptParameters
         var environment = ResolveEnvironment(required: false);
         return environment is null ? Array.Empty<string>()
             : KfmRollback.Engine.Aftermath.EvidenceService.StoreFor(environment).ForIncident(IncidentId).Select(b => b.Digest).ToList();
+    }
+
+    /// <summary>
+    /// The run's phases and time to safe from the incident's journal (kfm_integrity.phases). A journal
+    /// that cannot be read now leaves them out with a warning: the receipt's own fields do not depend on it.
+    /// </summary>
+    private RunPhaseTimes? Phases(Incident? incident, string? environmentName)
+    {
+        if (environmentName is null)
+        {
+            return null;
+        }
+        try
+        {
+            incident ??= TryGetIncident();
+        }
+        catch (KfmException ex) when (ex.Kind is KfmErrorKind.ConnectionError or KfmErrorKind.ReadError)
+        {
+            WriteWarning($"The receipt records no phases (kfm_integrity.phases): the incident journal could not be read ({ex.ErrorId}).");
+            return null;
+        }
+        return incident is null ? null : RunPhaseTimes.Latest(incident, environmentName);
     }
 
     private Incident? TryGetIncident()

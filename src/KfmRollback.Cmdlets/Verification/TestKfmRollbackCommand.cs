@@ -16,6 +16,8 @@ public sealed class TestKfmRollbackCommand : VerificationCmdlet
 
     protected override void ProcessRecordCore()
     {
+        // The start of the run's "verified" phase (its time to safe ends at the verdict).
+        DateTimeOffset started = EngineContext.Clock.UtcNow;
         VerificationSummary summary = Run(VerificationSections.All);
         if (Rollback is not null)
         {
@@ -26,7 +28,7 @@ public sealed class TestKfmRollbackCommand : VerificationCmdlet
         if (Rollback is not null)
         {
             // ... and on the rollback's run, which a rerun then finds finished.
-            RunJournal(RequireEnvironment()).RecordVerified(Rollback, summary.Passed, KfmRollback.Engine.Aftermath.TimelineMarkers.VerifiedLine(summary), KfmRollback.Engine.Core.Actor.Current());
+            RunJournal(RequireEnvironment()).RecordVerified(Rollback, summary.Passed, KfmRollback.Engine.Aftermath.TimelineMarkers.VerifiedLine(summary), KfmRollback.Engine.Core.Actor.Current(), started);
         }
         foreach (CheckResult failed in summary.Results.Where(r => r.Verdict != Verdict.Pass))
         {

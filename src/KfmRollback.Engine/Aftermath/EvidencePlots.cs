@@ -151,7 +151,7 @@ public static class EvidencePlots
     /// The native Skia build without fontconfig finds no system font by name; register a TrueType
     /// sans from the usual directories so axis text renders on a bare Linux too.
     /// </summary>
-    private static void EnsureFont()
+    internal static void EnsureFont()
     {
         if (Interlocked.Exchange(ref s_fontChecked, 1) == 1 || !OperatingSystem.IsLinux()) return;
         string[] candidates =

@@ -37,6 +37,8 @@ public static class IncidentReport
     {
         EvidenceBundle? latest = bundles.LastOrDefault();
         IReadOnlyList<EvidencePlot> plots = latest is null ? Array.Empty<EvidencePlot>() : EvidencePlots.Draw(latest, Path.Combine(directory, "plots"));
+        // The phase chart of each run that sent a change sits next to the plots.
+        plots = plots.Concat(RunPhaseTimes.Of(incident).Select(run => PhaseChart.Draw(run, Path.Combine(directory, "plots"))).OfType<EvidencePlot>()).ToList();
         var sections = Sections(incident, bundles, receipt, followUp, redactor);
 
         var md = new StringBuilder($"# Incident report {incident.IncidentId}\n\n");
@@ -74,7 +76,7 @@ public static class IncidentReport
         }
         md.Append("## Plots\n\n");
         html.Append("<h2>Plots</h2>");
-        if (plots.Count == 0)
+        if (!plots.Any(p => !p.Name.StartsWith("phases-", StringComparison.Ordinal)))
         {
             md.Append("No metric samples were captured, so there is nothing to plot.\n");
             html.Append("<p>No metric samples were captured, so there is nothing to plot.</p>");
@@ -103,6 +105,7 @@ public static class IncidentReport
         FollowUpPlan followUp, Redactor redactor)
     {
         string R(string? s) => redactor.Text(s ?? "");
+        static string Ms(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture);
         static string Utc(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", System.Globalization.CultureInfo.InvariantCulture);
         var sections = new List<(string, List<string[]>, List<string>)>();
 
@@ -179,6 +182,15 @@ public static class IncidentReport
             integrity.Add(new[] { "receipt ledger chain head (anchor)", receipt.ChainHead });
         }
         sections.Add(("Evidence and receipt", integrity, new List<string>()));
+
+        var phases = new List<string[]> { new[] { "run", "phase", "start (UTC)", "end (UTC)", "took", "note" } };
+        var safeNotes = new List<string>();
+        foreach (RunPhaseTimes run in RunPhaseTimes.Of(incident))
+        {
+            phases.AddRange(run.Phases.Select(p => new[] { run.RunId, p.Phase, p.Start is { } s ? Ms(s) : "-", p.End is { } e ? Ms(e) : "-", p.Took, p.Note ?? "" }));
+            safeNotes.Add($"{run.RunId}: {run.TimeToSafeText}.");
+        }
+        sections.Add(("Phases and time to safe", phases, safeNotes.Count == 0 ? new List<string> { "No rollback run sent a change for this incident." } : safeNotes));
 
         var follow = new List<string[]> { new[] { "follow-up" } };
         follow.AddRange(followUp.Items.Select(i => new[] { i }));

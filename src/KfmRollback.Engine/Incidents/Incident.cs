@@ -37,6 +37,8 @@ public sealed class Incident
     public IReadOnlyList<TimelineEntry> Timeline { get; init; } = Array.Empty<TimelineEntry>();
     /// <summary>The incident's rollback runs (one per environment rolled back), each with every attempt's phases.</summary>
     public IReadOnlyList<IncidentRun> Runs { get; init; } = Array.Empty<IncidentRun>();
+    /// <summary>Each run that sent a change, with its phases and time to safe (<see cref="RunPhaseTimes"/>).</summary>
+    public IReadOnlyList<RunPhaseTimes> TimesToSafe => RunPhaseTimes.Of(this);
     public required string JournalPath { get; init; }
     /// <summary>Where this incident's own records live (one file per incident in the local journal).</summary>
     public string? RecordPath { get; init; }

@@ -97,6 +97,7 @@ public sealed class ReceiptFactory
                     ? evidence.Select(e => new DecisionEvidence { Surface = e.Surface, Item = e.Item, Current = e.Current, LastKnownGood = e.LastKnownGood, Changed = e.Changed, Source = e.Source }).ToList()
                     : null,
                 ForcedChecks = input.ForcedChecks is { Count: > 0 } forced ? forced.Select(f => new ForcedCheck { Check = f.Check, ErrorId = f.ErrorId, Target = f.Target, Reason = Notes(f.Reason) }).ToList() : null,
+                Phases = input.Phases is { } phases ? ReceiptPhases.From(phases) : null,
             },
         };
         // The schema is the contract other tools read; never hand out something that breaks it.

@@ -38,6 +38,8 @@ public sealed class ReceiptInput
     public IReadOnlyList<string>? EvidenceDigests { get; set; }
     /// <summary>Preflight checks the operator forced (RollbackResult.ForcedChecks), for kfm_integrity.forced_checks.</summary>
     public IReadOnlyList<ForcedCheck>? ForcedChecks { get; set; }
+    /// <summary>The rollback run's phases and time to safe from the incident journal, for kfm_integrity.phases.</summary>
+    public Incidents.RunPhaseTimes? Phases { get; set; }
 }
 
 public static class ReceiptInputExtensions

@@ -80,6 +80,11 @@ public sealed class KfmIntegrity
     [JsonPropertyName("forced_checks")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<ForcedCheck>? ForcedChecks { get; init; }
+
+    /// <summary>Extension field: the run's phases and time to safe (<see cref="ReceiptPhases"/>); absent when the incident's journal has no run of this rollback.</summary>
+    [JsonPropertyName("phases")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ReceiptPhases? Phases { get; init; }
 }
 
 /// <summary>One comparison of the decision tree, as the receipt records it: digests and hashes only.</summary>

@@ -122,9 +122,10 @@ public sealed class RunJournal
 
     /// <summary>
     /// Checklist A-D ran on a rollback's result (Test-KfmRollback): its run records <c>verified</c>
-    /// with the outcome, so a rerun knows the run is finished. Nothing when the run is not in the journal.
+    /// with the outcome, so a rerun knows the run is finished, and with when the verification started
+    /// (the start of the run's "verified" phase). Nothing when the run is not in the journal.
     /// </summary>
-    public bool RecordVerified(RollbackResult rollback, bool passed, string detail, string actor)
+    public bool RecordVerified(RollbackResult rollback, bool passed, string detail, string actor, DateTimeOffset? startedAt = null)
     {
         if (string.IsNullOrWhiteSpace(rollback.IncidentId))
         {
@@ -154,6 +155,7 @@ public sealed class RunJournal
             At = _clock.UtcNow,
             Actor = actor,
             Outcome = passed ? "Passed" : "Failed",
+            StartedAt = startedAt,
             CurrentRef = rollback.CurrentRef,
             TargetRef = rollback.RollbackTargetRef,
             Detail = detail,

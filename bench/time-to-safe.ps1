@@ -1,0 +1,103 @@
+<#
+.SYNOPSIS
+    Time to safe on the lab (issue 21): from "roll back" to "verified safe", for the module
+    (`Invoke-KfmRollback -Method Cluster -Wait | Test-KfmRollback -Wait`) and for an operator's
+    script (`kubectl rollout undo` + `kubectl rollout status` + curl polling), each after the same
+    bad deploy, alternating, median of -Runs each. Prints
+      'bench: time-to-safe ratio=<module time / physical limit> target<=1.10', where the physical
+      limit is measured in the same run: the rollout itself (from the module's write-ahead record to
+      the lab's Deployment status saying complete, seen by a raw watch) plus the minimum evidence
+      time (prometheus.thresholds.min_requests at the lab's request rate, as Prometheus measured it
+      before the first run, while nothing else sent requests); and
+      'bench: time-to-safe-vs-manual ratio=<script time / module time> target>=1', where the script
+      polls with curl once a second until the API has answered without a 5xx for the minimum
+      evidence time (the same evidence the module waits for).
+#>
+param(
+    [string] $ModulePath = (Join-Path $PSScriptRoot '../out/KfmRollback'),
+    [int] $Runs = 3
+)
+$ErrorActionPreference = 'Stop'
+. (Join-Path $PSScriptRoot 'BenchHelpers.ps1')
+$env:KFM_MODULE_PATH = (Resolve-Path $ModulePath).Path
+. (Join-Path $PSScriptRoot '../tests/pester/LabHelpers.ps1')
+Import-Module (Join-Path $env:KFM_MODULE_PATH 'KfmRollback.psd1')
+
+$lab = Start-KfmVerificationLab
+try {
+    function Deploy([string] $Build) {
+        Invoke-KfmLabKubectl $lab set image deployment/kfm-api -n kfm "api=$($lab.Facts.catalogue.$Build.image)" | Out-Null
+        Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=120s | Out-Null
+    }
+    # The environment's evidence rule, as the module reads it.
+    $minRequests = (Get-KfmEnvironment -Name lab).Prometheus.Thresholds.MinRequests
+    $prometheus = $lab.Facts.prometheus.url
+    $api = $lab.Facts.kfmApi.url
+    $token = $lab.Facts.kfmApi.tokens.public
+    # Frozen first, so Argo CD does not undo the builds deployed by hand.
+    Start-KfmFreeze -Confirm:$false | Out-Null
+    Deploy 'good-1.5.1'
+    Start-Sleep -Seconds 20   # a baseline for Prometheus
+    # The lab's own traffic rate, measured while nothing else sends requests (the module's probes and the
+    # script's curl would otherwise count as traffic and shorten the evidence time).
+    $rate = [double]((Invoke-RestMethod "$prometheus/api/v1/query?query=$([Uri]::EscapeDataString('sum(rate(http_requests_total{job="kfm-api"}[20s]))'))").data.result[0].value[1])
+    if ($rate -le 0) { throw "Prometheus measured no traffic on the lab ($rate requests/s)" }
+    Test-KfmContract -RecordSnapshot | Out-Null
+
+    $module = [Collections.Generic.List[double]]::new()
+    $limit = [Collections.Generic.List[double]]::new()
+    $manual = [Collections.Generic.List[double]]::new()
+    for ($i = 1; $i -le $Runs; $i++) {
+        # --- the module --------------------------------------------------------------------
+        Deploy 'bad-5xx'
+        Start-Sleep -Seconds 5
+        $incident = "TTS-$i-" + [Guid]::NewGuid().ToString('N').Substring(0, 6)
+        New-KfmIncident -Id $incident -Commander bench -Reason 'time-to-safe bench' -Environment lab -Confirm:$false | Out-Null
+        $generation = (Get-KfmLabDeployment $lab).metadata.generation + 1
+        $complete = Start-CompletionWatch $lab $generation
+        $watch = [Diagnostics.Stopwatch]::StartNew()
+        $verified = Invoke-KfmRollback -Method Cluster -IncidentId $incident -Wait -Timeout 300 -Confirm:$false | Test-KfmRollback -Wait -Timeout 5m -WarningAction SilentlyContinue
+        $watch.Stop()
+        $completedAt = $complete | Wait-Job -Timeout 60 | Receive-Job
+        Remove-Job $complete -Force
+        if (-not $verified.Passed) { throw "module run ${i}: the verification did not pass: $(($verified.Results | Where-Object Verdict -NE 'Pass').Check -join ', ')" }
+        if (-not $completedAt) { throw 'the completion watch saw no completion' }
+        $apply = (Get-KfmIncident -Id $incident -Phases | Where-Object Phase -EQ 'apply').Start
+        $rollout = ([DateTimeOffset] $completedAt - $apply).TotalSeconds
+        $evidence = $minRequests / $rate
+        $module.Add($watch.Elapsed.TotalSeconds)
+        $limit.Add($rollout + $evidence)
+        Write-Host ('run {0}: module {1:N1} s; physical limit {2:N1} s (rollout {3:N1} s + {4} requests at {5:N1}/s = {6:N1} s)' -f $i, $watch.Elapsed.TotalSeconds, ($rollout + $evidence), $rollout, $minRequests, $rate, $evidence)
+
+        # --- the operator's script -----------------------------------------------------------
+        Deploy 'bad-5xx'
+        Start-Sleep -Seconds 5
+        $watch = [Diagnostics.Stopwatch]::StartNew()
+        Invoke-KfmLabKubectl $lab rollout undo deployment/kfm-api -n kfm | Out-Null
+        Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=300s | Out-Null
+        # Poll as an operator would (curl once a second), until the API has answered without a 5xx for as
+        # long as the minimum evidence takes at the lab's request rate: the same evidence the module waits for.
+        $cleanSince = $null
+        $deadline = [DateTime]::UtcNow.AddMinutes(5)
+        while ($true) {
+            $code = [int](& curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$api/api/v1/meta")
+            $now = [DateTime]::UtcNow
+            if ($code -ge 200 -and $code -lt 500) { $cleanSince ??= $now } else { $cleanSince = $null }
+            if ($cleanSince -and ($now - $cleanSince).TotalSeconds -ge $evidence) { break }
+            if ($now -gt $deadline) { throw "manual run ${i}: the API did not answer without a 5xx for $([Math]::Round($evidence, 1)) s in 5 minutes" }
+            Start-Sleep -Seconds 1
+        }
+        $watch.Stop()
+        $manual.Add($watch.Elapsed.TotalSeconds)
+        Write-Host ('run {0}: kubectl undo + status + curl polling {1:N1} s' -f $i, $watch.Elapsed.TotalSeconds)
+    }
+    $m = Get-Median $module
+    $l = Get-Median $limit
+    $k = Get-Median $manual
+    Write-Host ('time to safe (median of {0}): module {1:N1} s, physical limit {2:N1} s, kubectl + curl script {3:N1} s' -f $Runs, $m, $l, $k)
+    Write-BenchLine -Name 'time-to-safe' -Ratio ($m / $l) -Target '<=1.10'
+    Write-BenchLine -Name 'time-to-safe-vs-manual' -Ratio ($k / $m) -Target '>=1'
+}
+finally {
+    Stop-KfmVerificationLab $lab
+}
