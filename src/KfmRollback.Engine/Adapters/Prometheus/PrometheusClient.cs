@@ -17,6 +17,9 @@ public sealed record PromSample(DateTimeOffset At, double? Value);
 /// <summary>A range query's samples, or why there are none.</summary>
 public sealed record PromRange(IReadOnlyList<PromSample> Samples, string? Problem);
 
+/// <summary>An instant vector: each series' labels and value, or why there are none.</summary>
+public sealed record PromVector(IReadOnlyList<(IReadOnlyDictionary<string, string> Labels, double Value)> Series, string? Problem);
+
 /// <summary>Prometheus's HTTP API (<c>/api/v1/query</c>), instant vectors reduced to one number.</summary>
 public sealed class PrometheusClient : IDisposable
 {
@@ -62,6 +65,37 @@ public sealed class PrometheusClient : IDisposable
             || (ex is TaskCanceledException && !cancellationToken.IsCancellationRequested))
         {
             return new PromValue(null, $"Prometheus unreachable or answered unexpectedly ({ex.GetType().Name})");
+        }
+    }
+
+    /// <summary><c>/api/v1/query</c> as a whole instant vector (e.g. one series per histogram bucket); NaN/Inf series are left out.</summary>
+    public async Task<PromVector> QueryVectorAsync(string promql, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        string url = $"api/v1/query?query={Uri.EscapeDataString(promql)}&time={Unix(at)}";
+        try
+        {
+            using HttpResponseMessage response = await _http.GetAsync(url, cancellationToken).ConfigureAwait(false);
+            string body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            using JsonDocument document = JsonDocument.Parse(body);
+            JsonElement root = document.RootElement;
+            if (root.GetProperty("status").GetString() != "success")
+            {
+                return new PromVector(Array.Empty<(IReadOnlyDictionary<string, string>, double)>(), $"query failed ({root.GetProperty("errorType").GetString()}): {root.GetProperty("error").GetString()}");
+            }
+            var series = new List<(IReadOnlyDictionary<string, string>, double)>();
+            foreach (JsonElement item in root.GetProperty("data").GetProperty("result").EnumerateArray())
+            {
+                double value = double.Parse(item.GetProperty("value")[1].GetString()!, NumberStyles.Float, CultureInfo.InvariantCulture);
+                if (double.IsNaN(value) || double.IsInfinity(value)) { continue; }
+                var labels = item.GetProperty("metric").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "", StringComparer.Ordinal);
+                series.Add((labels, value));
+            }
+            return new PromVector(series, series.Count == 0 ? "no data (empty result)" : null);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or JsonException or KeyNotFoundException or InvalidOperationException or FormatException
+            || (ex is TaskCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            return new PromVector(Array.Empty<(IReadOnlyDictionary<string, string>, double)>(), $"Prometheus unreachable or answered unexpectedly ({ex.GetType().Name})");
         }
     }
 
