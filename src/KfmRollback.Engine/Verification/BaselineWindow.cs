@@ -142,6 +142,16 @@ public sealed class BaselineFinder
             Refuse(refused, overlap);
             return null;
         }
+        // A window is only a baseline where Prometheus saw traffic: the stretch before its first sample is not one.
+        DateTimeOffset? traffic = await FirstTrafficAsync(candidate, cancellationToken).ConfigureAwait(false);
+        if (traffic is not { } firstTraffic || candidate.To - firstTraffic < _prometheus.Baseline.MinWindow)
+        {
+            var silent = new BaselineExclusion(new TimeWindow(candidate.From, traffic ?? candidate.To), "no traffic recorded");
+            exclusions.Add(silent);
+            Refuse(refused, silent);
+            return null;
+        }
+        candidate = candidate with { From = firstTraffic };
         BaselineExclusion? breach = await SloBreachAsync(candidate, cancellationToken).ConfigureAwait(false);
         if (breach is null)
         {
@@ -150,6 +160,16 @@ public sealed class BaselineFinder
         exclusions.Add(breach);
         Refuse(refused, breach);
         return null;
+    }
+
+    /// <summary>The start of the first step in the window with requests in it; null when Prometheus saw none.</summary>
+    private async Task<DateTimeOffset?> FirstTrafficAsync(TimeWindow window, CancellationToken cancellationToken)
+    {
+        TimeSpan step = _prometheus.Baseline.SloStep;
+        DateTimeOffset first = window.From + step <= window.To ? window.From + step : window.To;
+        PromRange counts = await _client.QueryRangeAsync(_prometheus.Render(_prometheus.Queries.RequestCount, step), first, window.To, step, cancellationToken).ConfigureAwait(false);
+        PromSample? sample = counts.Samples.FirstOrDefault(s => s.Value > 0);
+        return sample is null ? null : sample.At - step < window.From ? window.From : sample.At - step;
     }
 
     /// <summary>The first sample in the window over an SLO, as an exclusion of one step before it; null when none.</summary>

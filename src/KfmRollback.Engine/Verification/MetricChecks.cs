@@ -9,7 +9,7 @@ namespace KfmRollback.Engine.Verification;
 /// Checklist A's metrics against a verified-good baseline (<see cref="BaselineFinder"/>): the 5xx ratio by
 /// a sequential test (<see cref="SequentialTest"/>), P95 and P99 against their limits, and the latency
 /// distribution by Mann-Whitney (<see cref="LatencyDistribution"/>). The window judged is the time since the
-/// rollout converged when that is known (at most <c>evaluation_window</c>), else <c>evaluation_window</c>.
+/// rollout converged when that is known, else <c>evaluation_window</c>.
 /// Without a valid baseline every comparison is inconclusive with the reason; an absolute limit still fails.
 /// </summary>
 public static class MetricChecks
@@ -70,11 +70,12 @@ public static class MetricChecks
         };
     }
 
-    /// <summary>Whole seconds since the rollout converged, capped at evaluation_window; evaluation_window when unknown.</summary>
+    /// <summary>
+    /// Whole seconds since the rollout converged (the sequential test's evidence grows with it, so it is not
+    /// capped: -Timeout bounds the wait); evaluation_window when the convergence is not known.
+    /// </summary>
     public static TimeSpan Window(PrometheusConfig prometheus, DateTimeOffset now, DateTimeOffset? since) =>
-        since is { } s && now - s < prometheus.EvaluationWindow
-            ? TimeSpan.FromSeconds(Math.Max(1, Math.Floor((now - s).TotalSeconds)))
-            : prometheus.EvaluationWindow;
+        since is { } s ? TimeSpan.FromSeconds(Math.Max(1, Math.Floor((now - s).TotalSeconds))) : prometheus.EvaluationWindow;
 
     private static CheckResult ErrorCheck(EnvironmentConfig environment, PrometheusConfig prometheus, double requests, PromValue errors, PromValue baseRatio,
         BaselineChoice baseline, Dictionary<string, string> evidence)
