@@ -39,6 +39,7 @@ public sealed class NewKfmRollbackReceiptCommand : ReceiptParameters
             RevisionTo = ToRevision,
             EvidenceDigests = EvidenceDigest ?? SavedEvidence(),
             InsecureTls = ResolveEnvironment(required: false) is { } environment && Engine.Adapters.Kubernetes.ClusterClientFactory.SkipsTlsVerification(environment.Cluster),
+            Baseline = (Baseline is PSObject wrapped ? wrapped.BaseObject : Baseline) is Engine.Verification.VerificationBaseline b ? (b.From, b.To, b.Reason) : null,
         };
         WriteObject(new ReceiptFactory().Create(input));
     }

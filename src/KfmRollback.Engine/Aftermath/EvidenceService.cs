@@ -176,12 +176,8 @@ public static partial class EvidenceService
         return new JsonObject { ["controllers"] = controllers };
     }
 
-    /// <summary>The verified-good window checklist A compared with (its metric checks' evidence), and why; null when none was used.</summary>
     private static (DateTimeOffset From, DateTimeOffset To, string Reason)? BaselineOf(VerificationSummary? verification) =>
-        verification?.Results.Where(r => r.Evidence.ContainsKey("baseline_from") && r.Evidence.ContainsKey("baseline_to"))
-            .Select(r => ((DateTimeOffset, DateTimeOffset, string)?)(DateTimeOffset.Parse(r.Evidence["baseline_from"], CultureInfo.InvariantCulture),
-                DateTimeOffset.Parse(r.Evidence["baseline_to"], CultureInfo.InvariantCulture), r.Evidence.GetValueOrDefault("baseline_reason") ?? ""))
-            .FirstOrDefault();
+        verification?.Baseline is { } b ? (b.From, b.To, b.Reason) : null;
 
     private static async Task<JsonNode> MetricsAsync(EnvironmentConfig environment, DateTimeOffset incidentStart, DateTimeOffset now,
         (DateTimeOffset From, DateTimeOffset To, string Reason)? baseline, CancellationToken cancellationToken)

@@ -36,6 +36,8 @@ public sealed class ReceiptInput
     public bool InsecureTls { get; set; }
     /// <summary>Digests (<c>sha256:…</c>) of the incident's evidence bundles, recorded as kfm_integrity subjects.</summary>
     public IReadOnlyList<string>? EvidenceDigests { get; set; }
+    /// <summary>The baseline checklist A compared with (kfm_integrity.baseline): from, to, why.</summary>
+    public (DateTimeOffset From, DateTimeOffset To, string Reason)? Baseline { get; set; }
 }
 
 public static class ReceiptInputExtensions
