@@ -41,15 +41,11 @@ public sealed class PrometheusClient : IDisposable
         string url = $"api/v1/query?query={Uri.EscapeDataString(promql)}&time={at.ToUnixTimeMilliseconds() / 1000.0:0.###}";
         try
         {
-            using HttpResponseMessage response = await _http.GetAsync(url, cancellationToken).ConfigureAwait(false);
-            string body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            using JsonDocument document = JsonDocument.Parse(body);
-            JsonElement root = document.RootElement;
-            if (root.GetProperty("status").GetString() != "success")
+            (JsonElement result, string? failed) = await ResultAsync(url, cancellationToken).ConfigureAwait(false);
+            if (failed is not null)
             {
-                return new PromValue(null, $"query failed ({root.GetProperty("errorType").GetString()}): {root.GetProperty("error").GetString()}");
+                return new PromValue(null, failed);
             }
-            JsonElement result = root.GetProperty("data").GetProperty("result");
             if (result.GetArrayLength() == 0)
             {
                 return new PromValue(null, "no data (empty result)");
@@ -74,16 +70,13 @@ public sealed class PrometheusClient : IDisposable
         string url = $"api/v1/query?query={Uri.EscapeDataString(promql)}&time={Unix(at)}";
         try
         {
-            using HttpResponseMessage response = await _http.GetAsync(url, cancellationToken).ConfigureAwait(false);
-            string body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            using JsonDocument document = JsonDocument.Parse(body);
-            JsonElement root = document.RootElement;
-            if (root.GetProperty("status").GetString() != "success")
+            (JsonElement result, string? failed) = await ResultAsync(url, cancellationToken).ConfigureAwait(false);
+            if (failed is not null)
             {
-                return new PromVector(Array.Empty<(IReadOnlyDictionary<string, string>, double)>(), $"query failed ({root.GetProperty("errorType").GetString()}): {root.GetProperty("error").GetString()}");
+                return new PromVector(Array.Empty<(IReadOnlyDictionary<string, string>, double)>(), failed);
             }
             var series = new List<(IReadOnlyDictionary<string, string>, double)>();
-            foreach (JsonElement item in root.GetProperty("data").GetProperty("result").EnumerateArray())
+            foreach (JsonElement item in result.EnumerateArray())
             {
                 double value = double.Parse(item.GetProperty("value")[1].GetString()!, NumberStyles.Float, CultureInfo.InvariantCulture);
                 if (double.IsNaN(value) || double.IsInfinity(value)) { continue; }
@@ -108,15 +101,11 @@ public sealed class PrometheusClient : IDisposable
         string url = $"api/v1/query_range?query={Uri.EscapeDataString(promql)}&start={Unix(start)}&end={Unix(end)}&step={step.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)}";
         try
         {
-            using HttpResponseMessage response = await _http.GetAsync(url, cancellationToken).ConfigureAwait(false);
-            string body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            using JsonDocument document = JsonDocument.Parse(body);
-            JsonElement root = document.RootElement;
-            if (root.GetProperty("status").GetString() != "success")
+            (JsonElement result, string? failed) = await ResultAsync(url, cancellationToken).ConfigureAwait(false);
+            if (failed is not null)
             {
-                return new PromRange(Array.Empty<PromSample>(), $"query failed ({root.GetProperty("errorType").GetString()}): {root.GetProperty("error").GetString()}");
+                return new PromRange(Array.Empty<PromSample>(), failed);
             }
-            JsonElement result = root.GetProperty("data").GetProperty("result");
             if (result.GetArrayLength() == 0)
             {
                 return new PromRange(Array.Empty<PromSample>(), "no data (empty result)");
@@ -134,6 +123,18 @@ public sealed class PrometheusClient : IDisposable
         {
             return new PromRange(Array.Empty<PromSample>(), $"Prometheus unreachable or answered unexpectedly ({ex.GetType().Name})");
         }
+    }
+
+    /// <summary>An API answer's <c>data.result</c>, or why the query failed (Prometheus's errorType and error).</summary>
+    private async Task<(JsonElement Result, string? Problem)> ResultAsync(string url, CancellationToken cancellationToken)
+    {
+        using HttpResponseMessage response = await _http.GetAsync(url, cancellationToken).ConfigureAwait(false);
+        string body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        using JsonDocument document = JsonDocument.Parse(body);
+        JsonElement root = document.RootElement;
+        return root.GetProperty("status").GetString() != "success"
+            ? (default, $"query failed ({root.GetProperty("errorType").GetString()}): {root.GetProperty("error").GetString()}")
+            : (root.GetProperty("data").GetProperty("result").Clone(), null);
     }
 
     private static string Unix(DateTimeOffset at) => (at.ToUnixTimeMilliseconds() / 1000.0).ToString("0.###", CultureInfo.InvariantCulture);
