@@ -45,7 +45,7 @@ public sealed class VerdictLabFixture : IAsyncLifetime
         return DateTimeOffset.UtcNow;
     }
 
-    public EnvironmentConfig Environment(int minRequests = 40) => KfmConfigLoader.LoadFromText($"""
+    public EnvironmentConfig Environment(int minRequests = 40, string? sameTimeOffset = null) => KfmConfigLoader.LoadFromText($"""
         defaults:
           receipt_store: {_dir}/receipts
           incident_journal: {_dir}/incidents
@@ -64,7 +64,7 @@ public sealed class VerdictLabFixture : IAsyncLifetime
                 deploy_settle: 2s
                 slo_step: 2s
                 lookback: 10m
-        """, "kfm-rollback.yaml", _dir).GetEnvironment("lab");
+        """ + (sameTimeOffset is null ? "" : $"\n        same_time_offset: {sameTimeOffset}\n"), "kfm-rollback.yaml", _dir).GetEnvironment("lab");
 }
 
 /// <summary>
@@ -167,5 +167,22 @@ public sealed class VerdictLabTests(VerdictLabFixture lab) : IClassFixture<Verdi
         var both = new BaselineHistory(history.Known.Append(new BaselineExclusion(new TimeWindow(incident, back.AddSeconds(1)), "incident bad-shift")).ToList());
         CheckResult same = Check(await MetricChecks.RunAsync(environment, incident, DateTimeOffset.UtcNow, both, back.AddSeconds(1), CancellationToken.None), "A.latency-distribution");
         Assert.True(same.Verdict == Verdict.Pass, $"{same.Verdict}: {same.Summary}");
+    }
+
+    [Fact]
+    public async Task TheSameTimeEarlierIsTheBaselineWhenItIsCleanAndIsRefusedWhenNothingWasRecorded()
+    {
+        // A good build long enough for a clean 20 s window 15 s back (whatever another test deployed before).
+        await lab.DeployAsync("good-1.5.1");
+        await Task.Delay(TimeSpan.FromSeconds(40));
+        DateTimeOffset incident = DateTimeOffset.UtcNow;
+        CheckResult offset = Check(await MetricChecks.RunAsync(lab.Environment(sameTimeOffset: "15s"), incident, incident, BaselineHistory.None, null, CancellationToken.None), "A.error-ratio");
+        Assert.StartsWith("same time 15s earlier", offset.Evidence["baseline_reason"]);
+        Assert.Equal(TimeWindow.Utc(incident.AddSeconds(-15)), offset.Evidence["baseline_to"]);
+
+        // A week ago this lab did not exist: no traffic recorded, so the latest clean window serves instead.
+        CheckResult lastWeek = Check(await MetricChecks.RunAsync(lab.Environment(sameTimeOffset: "7d"), incident, incident, BaselineHistory.None, null, CancellationToken.None), "A.error-ratio");
+        Assert.DoesNotContain("same time", lastWeek.Evidence["baseline_reason"]);
+        Assert.Contains("refused: no traffic recorded", lastWeek.Evidence["baseline_reason"]);
     }
 }
