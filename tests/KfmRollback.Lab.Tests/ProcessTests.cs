@@ -62,7 +62,7 @@ public class ProcessTests
             var apiPort = (int)labJson.Long("apiserver.port")!.Value;
             var kfmPort = (int)labJson.Long("kfmApi.port")!.Value;
             Assert.StartsWith("https://127.0.0.1:", labJson.Str("apiserver.url"));
-            Assert.Equal(19, ((JsonObject)labJson["catalogue"]!).Count);
+            Assert.Equal(21, ((JsonObject)labJson["catalogue"]!).Count);
             Assert.Matches("^sha256:[a-f0-9]{64}$", labJson["catalogue"]!["good-1.5.1"].Str("digest"));
             Assert.True(File.Exists(Path.Combine(dir, "kfm-api.openapi.json")));
             var kubeconfig = File.ReadAllText(Path.Combine(dir, "kubeconfig"));

@@ -13,6 +13,9 @@ public enum Regression
     ContractFieldRemoved, ContractFieldRetyped, ContractPathRemoved, ContractRequiredParam, ContractEnumRemoved, ContractFieldAdded,
     // Answers as a good build does, but its decisions skip the policy evaluator: no policy.evaluate span.
     NoPolicySpan,
+    // Latency distributions with the same slow tenth (so the same P95 and P99 from the histogram): a
+    // healthy build, and one whose other requests are all ~60 ms slower (the body shifts, the tail does not).
+    SlowTail, LatencyShift,
 }
 
 /// <summary>How a container with this image behaves in a pod.</summary>
@@ -59,6 +62,8 @@ public sealed class ImageCatalogue
             E("bad-contract-param", "1.6.0-param", Regression.ContractRequiredParam, "GET /api/v1/stac/items requires a new collection query parameter"),
             E("bad-contract-enum", "1.6.0-enum", Regression.ContractEnumRemoved, "the policy_label filter no longer documents quarantine"),
             E("additive-contract", "1.6.0-license", Regression.ContractFieldAdded, "datasets gain an optional, documented license field (not breaking)"),
+            E("good-tail", "1.5.2-tail", Regression.SlowTail, "healthy build whose slowest tenth of governed requests takes ~300 ms (the same P95 as bad-shift)"),
+            E("bad-shift", "1.6.0-shift", Regression.LatencyShift, "the same ~300 ms slowest tenth as good-tail, every other governed request ~60 ms slower: equal P95, shifted distribution"),
             E("bad-nopolicy", "1.6.0-nopolicy", Regression.NoPolicySpan, "answers from a decision cache that bypasses the policy evaluator: its traces have no policy.evaluate span"),
         ];
     }

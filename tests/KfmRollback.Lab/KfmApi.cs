@@ -360,6 +360,9 @@ public sealed partial class KfmApi
         var n = Interlocked.Increment(ref _requestCount);
         if (reg == Regression.Http5xx && n % 5 < 2) return Error(call, 500, "INTERNAL", "An internal error occurred.");
         if (reg == Regression.Latency) await Task.Delay(600, ctx.RequestAborted);
+        // Every tenth governed request is the slow tail of both builds; bad-shift slows the rest too.
+        if ((reg is Regression.SlowTail or Regression.LatencyShift) && (n % 10 == 0 || reg == Regression.LatencyShift))
+            await Task.Delay(n % 10 == 0 ? 300 : 60, ctx.RequestAborted);
         return await f(call);
     }
 

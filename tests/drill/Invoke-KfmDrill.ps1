@@ -147,7 +147,7 @@ try {
     Invoke-Kubectl patch application kfm-api -n argocd --type merge -p $source | Out-Null
     Wait-Until { (Get-ServedBuild $facts).image_digest -eq $good.digest } "the API to serve $($good.name) from Git"
     Invoke-Kubectl rollout status deployment/kfm-api -n kfm --timeout=60s | Out-Null
-    Start-Sleep -Seconds 12   # evidence: Prometheus sees the good build for a while (the plots' baseline)
+    Start-Sleep -Seconds 20   # evidence: Prometheus sees the good build long enough for a baseline (prometheus.baseline.min_window after its first scrapes)
     # Operators record the contract of an accepted build; checklist C compares against it.
     Test-KfmContract -RecordSnapshot | Out-Null
 

@@ -56,6 +56,14 @@ environments:
       evaluation_window: 30s
       thresholds:
         min_requests: 40
+        # The lab's light traffic: a 2 % limit lets the sequential 5xx test pass a clean build in ~300 requests.
+        max_error_ratio: 0.02
+        error_ratio_floor: 0.02
+      baseline:
+        min_window: 10s
+        deploy_settle: 5s
+        slo_step: 5s
+        lookback: 1h
     api:
       base_url: $($lab.kfmApi.url)
       openapi_path: /api/v1/openapi.json

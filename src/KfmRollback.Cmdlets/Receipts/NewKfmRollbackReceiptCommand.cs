@@ -42,6 +42,7 @@ public sealed class NewKfmRollbackReceiptCommand : ReceiptParameters
             EvidenceDigests = EvidenceDigest ?? SavedEvidence(),
             Phases = Phases(incident, environmentName),
             InsecureTls = ResolveEnvironment(required: false) is { } environment && Engine.Adapters.Kubernetes.ClusterClientFactory.SkipsTlsVerification(environment.Cluster),
+            Baseline = (Baseline is PSObject wrapped ? wrapped.BaseObject : Baseline) is Engine.Verification.VerificationBaseline b ? (b.From, b.To, b.Reason) : null,
         };
         WriteObject(new ReceiptFactory().Create(input));
     }

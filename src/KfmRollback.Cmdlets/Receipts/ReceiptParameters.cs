@@ -75,6 +75,10 @@ public abstract class ReceiptParameters : KfmConfiguredCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public string[]? EvidenceDigest { get; set; }
 
+    /// <summary>The baseline checklist A compared with (Test-KfmRollback's Baseline), for kfm_integrity.baseline.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public object? Baseline { get; set; }
+
     /// <summary>The decision tree's comparisons (from Get-KfmRollbackPlan through Invoke-KfmRollback), for kfm_integrity.decision.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true, DontShow = true)]
     public object[]? Evidence { get; set; }

@@ -76,7 +76,8 @@ public sealed class InvokeKfmRollbackCommand : RollbackParameters
             .GroupBy(p => p.Wave).OrderBy(g => g.Key).Select(g => (IReadOnlyList<FleetPlan>)g.Select(p => p.Plan).ToList()).ToList();
         var fleet = FleetConfig;
         Func<Engine.Configuration.EnvironmentConfig, CancellationToken, Task<string?>>? verify = fleet?.Verify == true
-            ? WaveVerification.HealthAndPolicy(EngineContext, IncidentId, TryGetIncident(plans[0].Request.Environment)?.StartedAt ?? plans[0].Plan!.PlannedAt.AddMinutes(-30))
+            ? WaveVerification.HealthAndPolicy(EngineContext, IncidentId, TryGetIncident(plans[0].Request.Environment)?.StartedAt ?? plans[0].Plan!.PlannedAt.AddMinutes(-30),
+                BaselineHistory.FromIncidents(OpenJournal(plans[0].Request.Environment).ReadAll(), plans[0].Request.Environment.Name), fleet.BakeTime)
             : null;
         RunAsync(async token =>
         {

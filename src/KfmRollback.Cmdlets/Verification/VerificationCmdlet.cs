@@ -30,12 +30,14 @@ public abstract class VerificationCmdlet : KfmEnvironmentCmdlet
     {
         var environment = RequireEnvironment();
         DateTimeOffset start = ResolveIncidentStart();
+        // The journal's incidents rule baseline windows out (checklist A compares against a verified-good window).
+        BaselineHistory? history = sections.HasFlag(VerificationSections.Health) ? BaselineHistory.FromIncidents(OpenJournal(environment).ReadAll(), environment.Name) : null;
         if (!Wait)
         {
-            return RunAsync(token => VerificationRunner.RunAsync(EngineContext, environment, IncidentId, start, sections, token, recordContractSnapshot));
+            return RunAsync(token => VerificationRunner.RunAsync(EngineContext, environment, IncidentId, start, sections, token, recordContractSnapshot, history));
         }
         VerificationSummary last = RunAsync(token => VerificationRunner.WaitAsync(EngineContext, environment, IncidentId, start, sections, Timeout, TimeSpan.FromSeconds(5),
-            (summary, left) => OnPipelineThread(() => WriteProgress(new ProgressRecord(2, $"Verifying {environment.Name}", Progress(summary, left)))), token));
+            (summary, left) => OnPipelineThread(() => WriteProgress(new ProgressRecord(2, $"Verifying {environment.Name}", Progress(summary, left)))), token, history));
         WriteProgress(new ProgressRecord(2, $"Verifying {environment.Name}", "done") { RecordType = ProgressRecordType.Completed });
         WarnNotPassing(last);
         return last;

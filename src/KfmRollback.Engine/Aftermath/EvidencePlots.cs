@@ -114,9 +114,11 @@ public static class EvidencePlots
     private static IEnumerable<(string, double, double, Color)> Periods(JsonNode ranges, JsonNode? markers)
     {
         DateTimeOffset start = Time(ranges["start"])!.Value, end = Time(ranges["end"])!.Value;
-        DateTimeOffset incident = Time(ranges["windows"]?["baseline"]?[1]) ?? start;
+        // The baseline the verdict used may end before an earlier incident: it is shaded where it was, not up to this incident.
+        DateTimeOffset baselineFrom = Time(ranges["windows"]?["baseline"]?[0]) ?? start, baselineTo = Time(ranges["windows"]?["baseline"]?[1]) ?? start;
+        DateTimeOffset incident = Time(ranges["windows"]?["incident"]?[0]) ?? baselineTo;
         DateTimeOffset? rollback = Time(markers?["rollback"]), verified = Time(markers?["verification"]);
-        yield return ("baseline", ToX(start), ToX(incident), Colors.Green);
+        yield return ("baseline", ToX(baselineFrom), ToX(baselineTo), Colors.Green);
         yield return ("incident", ToX(incident), ToX(rollback ?? end), Colors.Red);
         if (rollback is { } r) yield return ("rollback", ToX(r), ToX(verified ?? end), Colors.Orange);
         if (verified is { } v) yield return ("verification", ToX(v), ToX(end), Colors.Blue);

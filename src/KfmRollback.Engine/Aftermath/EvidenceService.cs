@@ -71,7 +71,7 @@ public static partial class EvidenceService
         files["gitops/controllers.json"] = await ControllersAsync(context, environment, cancellationToken).ConfigureAwait(false);
 
         say?.Invoke("evidence: Prometheus ranges (5xx ratio, P95, P99) over the baseline and the incident");
-        files["metrics/ranges.json"] = await MetricsAsync(environment, request.IncidentStart, now, cancellationToken).ConfigureAwait(false);
+        files["metrics/ranges.json"] = await MetricsAsync(environment, request.IncidentStart, now, BaselineOf(request.Verification), cancellationToken).ConfigureAwait(false);
 
         ApiRef apiRef = ClusterRefReader.Read(snapshot, environment.Name, environment.Cluster.Container, request.Trust);
         files["refs.json"] = new JsonObject
@@ -181,14 +181,21 @@ public static partial class EvidenceService
         return new JsonObject { ["controllers"] = controllers };
     }
 
-    private static async Task<JsonNode> MetricsAsync(EnvironmentConfig environment, DateTimeOffset incidentStart, DateTimeOffset now, CancellationToken cancellationToken)
+    private static (DateTimeOffset From, DateTimeOffset To, string Reason)? BaselineOf(VerificationSummary? verification) =>
+        verification?.Baseline is { } b ? (b.From, b.To, b.Reason) : null;
+
+    private static async Task<JsonNode> MetricsAsync(EnvironmentConfig environment, DateTimeOffset incidentStart, DateTimeOffset now,
+        (DateTimeOffset From, DateTimeOffset To, string Reason)? baseline, CancellationToken cancellationToken)
     {
         // A cluster-only environment still gets a bundle: what it cannot capture is said, not failed.
         if (environment.PrometheusSection is not { } prometheus)
         {
             return new JsonObject { ["problem"] = "no prometheus section is configured: no metrics were captured" };
         }
-        DateTimeOffset start = incidentStart - prometheus.BaselineWindow;
+        // The plots show the window the verdict compared with: the verification's baseline when there is one
+        // (it may lie before an earlier incident), else the window before this incident's start.
+        (DateTimeOffset baselineFrom, DateTimeOffset baselineTo) = baseline is { } b ? (b.From, b.To) : (incidentStart - prometheus.BaselineWindow, incidentStart);
+        DateTimeOffset start = baselineFrom < incidentStart - prometheus.BaselineWindow ? baselineFrom : incidentStart - prometheus.BaselineWindow;
         using var client = new PrometheusClient(prometheus);
         var templates = new[] { prometheus.Queries.ErrorRatio, prometheus.Queries.P95, prometheus.Queries.P99 };
         PromRange[] ranges = await Task.WhenAll(templates.Select(t =>
@@ -211,9 +218,10 @@ public static partial class EvidenceService
             ["step_seconds"] = environment.Evidence.Step.TotalSeconds,
             ["windows"] = new JsonObject
             {
-                ["baseline"] = new JsonArray(ReceiptFactory.Rfc3339Utc(start), ReceiptFactory.Rfc3339Utc(incidentStart)),
+                ["baseline"] = new JsonArray(ReceiptFactory.Rfc3339Utc(baselineFrom), ReceiptFactory.Rfc3339Utc(baselineTo)),
                 ["incident"] = new JsonArray(ReceiptFactory.Rfc3339Utc(incidentStart), ReceiptFactory.Rfc3339Utc(now)),
             },
+            ["baseline_reason"] = baseline?.Reason ?? "the window before the incident (no verification with a baseline in this bundle)",
             ["series"] = series,
         };
     }

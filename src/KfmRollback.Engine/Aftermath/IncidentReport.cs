@@ -81,6 +81,11 @@ public static class IncidentReport
             md.Append("No metric samples were captured, so there is nothing to plot.\n");
             html.Append("<p>No metric samples were captured, so there is nothing to plot.</p>");
         }
+        if (plots.Count > 0 && BaselineLine(latest!) is { } baseline)
+        {
+            md.Append(MarkdownText.Inline(baseline)).Append("\n\n");
+            html.Append("<p>").Append(Enc(baseline)).Append("</p>");
+        }
         foreach (EvidencePlot plot in plots)
         {
             md.Append($"![{plot.Title}](plots/{Path.GetFileName(plot.PngPath)}) ([SVG](plots/{Path.GetFileName(plot.SvgPath)}))\n\n");
@@ -100,6 +105,15 @@ public static class IncidentReport
     }
 
     private static string Enc(string text) => WebUtility.HtmlEncode(text);
+
+    /// <summary>"The green band is the baseline …": which window checklist A compared with, and why.</summary>
+    private static string? BaselineLine(EvidenceBundle bundle)
+    {
+        System.Text.Json.Nodes.JsonNode? ranges = bundle.ReadJson("metrics/ranges.json");
+        if (ranges?["windows"]?["baseline"] is not System.Text.Json.Nodes.JsonArray { Count: 2 } window) return null;
+        string reason = ranges["baseline_reason"]?.GetValue<string>() is { Length: > 0 } r ? $" ({r})" : "";
+        return $"The green band is the baseline the verdict compared with: {window[0]} to {window[1]}{reason}.";
+    }
 
     private static List<(string Title, List<string[]> Rows, List<string> Paragraphs)> Sections(Incident incident, IReadOnlyList<EvidenceBundle> bundles, ReportReceipt? receipt,
         FollowUpPlan followUp, Redactor redactor)

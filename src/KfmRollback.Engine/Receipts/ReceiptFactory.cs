@@ -93,6 +93,9 @@ public sealed class ReceiptFactory
                 }.Concat(EvidenceSubjects(input.EvidenceDigests)).ToList(),
                 Revision = Revision(input),
                 InsecureTls = input.InsecureTls ? true : null,
+                Baseline = input.Baseline is { } baseline
+                    ? new ReceiptBaseline { From = Rfc3339Utc(baseline.From), To = Rfc3339Utc(baseline.To), Reason = baseline.Reason }
+                    : null,
                 Decision = input.Evidence is { Count: > 0 } evidence
                     ? evidence.Select(e => new DecisionEvidence { Surface = e.Surface, Item = e.Item, Current = e.Current, LastKnownGood = e.LastKnownGood, Changed = e.Changed, Source = e.Source }).ToList()
                     : null,

@@ -40,6 +40,8 @@ public sealed class ReceiptInput
     public IReadOnlyList<ForcedCheck>? ForcedChecks { get; set; }
     /// <summary>The rollback run's phases and time to safe from the incident journal, for kfm_integrity.phases.</summary>
     public Incidents.RunPhaseTimes? Phases { get; set; }
+    /// <summary>The baseline checklist A compared with (kfm_integrity.baseline): from, to, why.</summary>
+    public (DateTimeOffset From, DateTimeOffset To, string Reason)? Baseline { get; set; }
 }
 
 public static class ReceiptInputExtensions

@@ -85,6 +85,22 @@ public sealed class KfmIntegrity
     [JsonPropertyName("phases")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public ReceiptPhases? Phases { get; init; }
+
+    /// <summary>
+    /// Extension field: the verified-good window checklist A compared the rollback with, and why that
+    /// window (docs/verification.md); absent when the verification carried none.
+    /// </summary>
+    [JsonPropertyName("baseline")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ReceiptBaseline? Baseline { get; init; }
+}
+
+/// <summary>kfm_integrity.baseline: the window health was judged against (RFC 3339 UTC) and why it was chosen.</summary>
+public sealed class ReceiptBaseline
+{
+    [JsonPropertyName("from")] public required string From { get; init; }
+    [JsonPropertyName("to")] public required string To { get; init; }
+    [JsonPropertyName("reason")] public required string Reason { get; init; }
 }
 
 /// <summary>One comparison of the decision tree, as the receipt records it: digests and hashes only.</summary>

@@ -41,6 +41,12 @@ public sealed record CheckResult
     public string? NextStep { get; init; }
 }
 
+/// <summary>The baseline window of checklist A's comparisons (kfm_integrity.baseline in the receipt).</summary>
+public sealed record VerificationBaseline(DateTimeOffset From, DateTimeOffset To, string Reason)
+{
+    public override string ToString() => $"{TimeWindow.Utc(From)} to {TimeWindow.Utc(To)}";
+}
+
 /// <summary>
 /// Checklist A–D in one object. <see cref="Health"/>, <see cref="PolicyInvariants"/> and
 /// <see cref="ContractSmoke"/> are the receipt's words ("pass"/"fail"; inconclusive is a fail), so
@@ -64,6 +70,15 @@ public sealed record VerificationSummary
     public string? Reason { get; init; }
     /// <summary>The decision tree's comparisons behind the rollback verified, passed on to the receipt.</summary>
     public IReadOnlyList<Receipts.PlanEvidence> Evidence { get; init; } = Array.Empty<Receipts.PlanEvidence>();
+
+    /// <summary>The verified-good window checklist A compared with, and why (from the metric checks' evidence); null when none was used.</summary>
+    public VerificationBaseline? Baseline => Results
+        .Where(r => r.Evidence.ContainsKey("baseline_from") && r.Evidence.ContainsKey("baseline_to"))
+        .Select(r => new VerificationBaseline(
+            DateTimeOffset.Parse(r.Evidence["baseline_from"], System.Globalization.CultureInfo.InvariantCulture),
+            DateTimeOffset.Parse(r.Evidence["baseline_to"], System.Globalization.CultureInfo.InvariantCulture),
+            r.Evidence.GetValueOrDefault("baseline_reason") ?? ""))
+        .FirstOrDefault();
 
     public Verdict HealthVerdict => Aggregate(CheckSection.Health);
     public Verdict PolicyVerdict => Aggregate(CheckSection.PolicyInvariants);

@@ -8,16 +8,24 @@ using KfmRollback.Engine.Configuration;
 namespace KfmRollback.Engine.Verification;
 
 /// <summary>
-/// Checklist A: the deployment is stable, the health endpoints answer, and 5xx ratio, P95 and P99 are
-/// back to baseline and within the absolute limits. Thin data is inconclusive, never a pass.
+/// Checklist A: the deployment is stable, the health endpoints answer, and 5xx ratio, P95, P99 and the
+/// latency distribution are back to a verified-good baseline and within the absolute limits
+/// (<see cref="MetricChecks"/>). Thin data or no valid baseline is inconclusive, never a pass.
 /// </summary>
 public static class HealthChecks
 {
-    public static async Task<IReadOnlyList<CheckResult>> RunAsync(IKubernetes client, EnvironmentConfig environment, DateTimeOffset incidentStart, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <param name="history">Recorded incidents that rule baseline windows out (the deploys are read here).</param>
+    /// <param name="since">When the rollout converged, if known: the metrics judge only the time since.</param>
+    public static async Task<IReadOnlyList<CheckResult>> RunAsync(IKubernetes client, EnvironmentConfig environment, DateTimeOffset incidentStart, DateTimeOffset now,
+        CancellationToken cancellationToken, BaselineHistory? history = null, DateTimeOffset? since = null)
     {
         var results = new List<CheckResult> { await DeploymentStableAsync(environment, client, cancellationToken).ConfigureAwait(false) };
         results.AddRange(await EndpointsAsync(environment, cancellationToken).ConfigureAwait(false));
-        results.AddRange(await MetricsAsync(environment, incidentStart, now, cancellationToken).ConfigureAwait(false));
+        DeploymentSnapshot deployments = await DeploymentSnapshot.ReadAsync(client, environment.Cluster.Namespace, environment.Cluster.Deployment, cancellationToken, includePods: false).ConfigureAwait(false);
+        var deploys = deployments.ReplicaSets.Where(r => r.Metadata.CreationTimestamp is not null)
+            .Select(r => (r.Metadata.Name, new DateTimeOffset(DateTime.SpecifyKind(r.Metadata.CreationTimestamp!.Value, DateTimeKind.Utc))));
+        BaselineHistory known = (history ?? BaselineHistory.None).WithDeploys(deploys, environment.Prometheus.Baseline.DeploySettle);
+        results.AddRange(await MetricChecks.RunAsync(environment, incidentStart, now, known, since, cancellationToken).ConfigureAwait(false));
         return results;
     }
 
@@ -69,88 +77,6 @@ public static class HealthChecks
         }
         return results;
     }
-
-    private static async Task<IReadOnlyList<CheckResult>> MetricsAsync(EnvironmentConfig environment, DateTimeOffset incidentStart, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        PrometheusConfig prometheus = environment.Prometheus;
-        PrometheusThresholds limits = prometheus.Thresholds;
-        using var client = new PrometheusClient(prometheus);
-        TimeSpan window = prometheus.EvaluationWindow, baselineWindow = prometheus.BaselineWindow;
-        string Query(string template, TimeSpan w) => prometheus.Render(template, w);
-
-        // Independent queries, asked at once: the checklist waits for the slowest, not the sum.
-        Task<PromValue> Ask(string template, TimeSpan w, DateTimeOffset at) => client.QueryAsync(Query(template, w), at, cancellationToken);
-        Task<PromValue> requestsQuery = Ask(prometheus.Queries.RequestCount, window, now);
-        Task<PromValue> ratioQuery = Ask(prometheus.Queries.ErrorRatio, window, now);
-        Task<PromValue> p95Query = Ask(prometheus.Queries.P95, window, now);
-        Task<PromValue> p99Query = Ask(prometheus.Queries.P99, window, now);
-        Task<PromValue> baseRatioQuery = Ask(prometheus.Queries.ErrorRatio, baselineWindow, incidentStart);
-        Task<PromValue> baseP95Query = Ask(prometheus.Queries.P95, baselineWindow, incidentStart);
-        Task<PromValue> baseP99Query = Ask(prometheus.Queries.P99, baselineWindow, incidentStart);
-        await Task.WhenAll(requestsQuery, ratioQuery, p95Query, p99Query, baseRatioQuery, baseP95Query, baseP99Query).ConfigureAwait(false);
-        PromValue requests = requestsQuery.Result, ratio = ratioQuery.Result, baseRatio = baseRatioQuery.Result;
-
-        if (!requests.HasValue || requests.Value < limits.MinRequests)
-        {
-            string why = requests.HasValue
-                ? $"only {requests.Value:0} requests in the last {DurationParser(window)} (need {limits.MinRequests})"
-                : $"request count unknown: {requests.Problem}";
-            return new[]
-            {
-                Result(environment, "A.error-ratio", Verdict.Inconclusive, why, new Dictionary<string, string>()),
-                Result(environment, "A.p95-latency", Verdict.Inconclusive, why, new Dictionary<string, string>()),
-                Result(environment, "A.p99-latency", Verdict.Inconclusive, why, new Dictionary<string, string>()),
-            };
-        }
-
-        string requestsText = requests.Value!.Value.ToString("0", CultureInfo.InvariantCulture);
-        CheckResult errorCheck;
-        if (!ratio.HasValue)
-        {
-            errorCheck = Result(environment, "A.error-ratio", Verdict.Inconclusive, $"5xx ratio unknown: {ratio.Problem}", new Dictionary<string, string> { ["requests"] = requestsText });
-        }
-        else
-        {
-            double ceiling = limits.MaxErrorRatio;
-            if (baseRatio.HasValue)
-            {
-                ceiling = Math.Min(ceiling, Math.Max(baseRatio.Value!.Value * (1 + limits.MaxErrorRatioIncrease), 0.001));
-            }
-            bool ok = ratio.Value <= ceiling;
-            errorCheck = Result(environment, "A.error-ratio", ok ? Verdict.Pass : Verdict.Fail,
-                ok ? $"5xx ratio {ratio.Value:P2} within {ceiling:P2}" : $"5xx ratio {ratio.Value:P2} above {ceiling:P2} (baseline {(baseRatio.HasValue ? baseRatio.Value!.Value.ToString("P2", CultureInfo.InvariantCulture) : "unknown")})",
-                new Dictionary<string, string> { ["requests"] = requestsText, ["ratio"] = ratio.Value!.Value.ToString("0.####", CultureInfo.InvariantCulture), ["limit"] = ceiling.ToString("0.####", CultureInfo.InvariantCulture) });
-        }
-        return new[]
-        {
-            errorCheck,
-            LatencyCheck(environment, "P95", p95Query.Result, baseP95Query.Result, limits.MaxP95Ms, limits.P95Factor, requestsText),
-            LatencyCheck(environment, "P99", p99Query.Result, baseP99Query.Result, limits.MaxP99Ms, limits.P99Factor, requestsText),
-        };
-    }
-
-    /// <summary>A latency percentile within its absolute ceiling and within factor × baseline (never below 50 ms, so a near-zero baseline does not fail noise).</summary>
-    private static CheckResult LatencyCheck(EnvironmentConfig environment, string percentile, PromValue value, PromValue baseline, double maxMs, double factor, string requestsText)
-    {
-        string check = $"A.{percentile.ToLowerInvariant()}-latency";
-        if (!value.HasValue)
-        {
-            return Result(environment, check, Verdict.Inconclusive, $"{percentile} unknown: {value.Problem}", new Dictionary<string, string> { ["requests"] = requestsText });
-        }
-        double ms = value.Value!.Value * 1000;
-        double ceilingMs = maxMs;
-        if (baseline.HasValue)
-        {
-            ceilingMs = Math.Min(ceilingMs, Math.Max(baseline.Value!.Value * 1000 * factor, 50));
-        }
-        bool ok = ms <= ceilingMs;
-        string key = percentile.ToLowerInvariant() + "_ms";
-        return Result(environment, check, ok ? Verdict.Pass : Verdict.Fail,
-            ok ? $"{percentile} {ms:0} ms within {ceilingMs:0} ms" : $"{percentile} {ms:0} ms above {ceilingMs:0} ms",
-            new Dictionary<string, string> { ["requests"] = requestsText, [key] = ms.ToString("0", CultureInfo.InvariantCulture), ["limit_ms"] = ceilingMs.ToString("0", CultureInfo.InvariantCulture) });
-    }
-
-    private static string DurationParser(TimeSpan window) => Configuration.Binding.DurationParser.Format(window);
 
     internal static CheckResult Result(EnvironmentConfig environment, string check, Verdict verdict, string summary, IReadOnlyDictionary<string, string> evidence) => new()
     {

@@ -58,6 +58,54 @@ public static class MannWhitney
         return new Result(u, z, Math.Min(1, p));
     }
 
+    /// <summary>
+    /// The same test on grouped samples (value, count): histogram buckets, where thousands of requests
+    /// share a few values. Ranks and the tie correction come from the groups, so the work is per bucket.
+    /// </summary>
+    public static (double U, double Z, double PValue) TestGrouped(IReadOnlyList<(double Value, double Count)> a, IReadOnlyList<(double Value, double Count)> b)
+    {
+        double n1 = a.Sum(g => g.Count), n2 = b.Sum(g => g.Count);
+        if (n1 == 0 || n2 == 0)
+        {
+            throw new ArgumentException("both samples need at least one value");
+        }
+        var values = a.Select(g => g.Value).Concat(b.Select(g => g.Value)).Distinct().OrderBy(v => v).ToList();
+        double below = 0, rankSumA = 0, tieTerm = 0;
+        foreach (double value in values)
+        {
+            double inA = a.Where(g => g.Value == value).Sum(g => g.Count), t = inA + b.Where(g => g.Value == value).Sum(g => g.Count);
+            double rank = below + (t + 1) / 2;   // ties share their average rank
+            rankSumA += inA * rank;
+            tieTerm += t * t * t - t;
+            below += t;
+        }
+        double u1 = rankSumA - n1 * (n1 + 1) / 2;
+        double u = Math.Min(u1, n1 * n2 - u1);
+        double variance = n1 * n2 / 12 * ((n1 + n2 + 1) - tieTerm / ((n1 + n2) * (n1 + n2 - 1)));
+        if (variance <= 0)
+        {
+            return (u, 0, 1);
+        }
+        double z = (u - n1 * n2 / 2) / Math.Sqrt(variance);
+        return (u, z, Math.Min(1, 2 * NormalCdf(-Math.Abs(z))));
+    }
+
+    /// <summary>The standard normal quantile, by bisection on <see cref="NormalCdf"/> (to 1e-9).</summary>
+    public static double NormalQuantile(double probability)
+    {
+        if (probability <= 0 || probability >= 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(probability), "must be strictly between 0 and 1");
+        }
+        double low = -10, high = 10;
+        while (high - low > 1e-9)
+        {
+            double mid = (low + high) / 2;
+            if (NormalCdf(mid) < probability) { low = mid; } else { high = mid; }
+        }
+        return (low + high) / 2;
+    }
+
     /// <summary>Standard normal CDF (Abramowitz–Stegun 7.1.26 for erf, accurate to 1.5e-7).</summary>
     public static double NormalCdf(double x)
     {

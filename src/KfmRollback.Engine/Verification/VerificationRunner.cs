@@ -21,14 +21,14 @@ public enum VerificationSections
 public static class VerificationRunner
 {
     public static async Task<VerificationSummary> RunAsync(EngineContext context, EnvironmentConfig environment, string? incidentId, DateTimeOffset incidentStart,
-        VerificationSections sections, CancellationToken cancellationToken, bool recordContractSnapshot = false)
+        VerificationSections sections, CancellationToken cancellationToken, bool recordContractSnapshot = false, BaselineHistory? history = null, DateTimeOffset? since = null)
     {
         bool health = sections.HasFlag(VerificationSections.Health), policy = sections.HasFlag(VerificationSections.PolicyInvariants);
         var results = new List<CheckResult>();
         DateTimeOffset now = context.Clock.UtcNow;
         if (health)
         {
-            results.AddRange(await HealthChecks.RunAsync(context.Kubernetes(environment), environment, incidentStart, now, cancellationToken).ConfigureAwait(false));
+            results.AddRange(await HealthChecks.RunAsync(context.Kubernetes(environment), environment, incidentStart, now, cancellationToken, history, since).ConfigureAwait(false));
         }
         if (policy)
         {
@@ -100,13 +100,26 @@ public static class VerificationRunner
     /// window to fill with the rolled-back build's traffic), reporting each round. Returns the last
     /// summary either way: a timeout is the caller's verdict to draw, not an exception.
     /// </summary>
+    /// <remarks>
+    /// The metrics judge only the traffic since the rollout was first seen converged (A.deployment-stable
+    /// passing), so the verdict starts then and the sequential 5xx test decides as soon as those requests
+    /// suffice (docs/verification.md), not after a fixed evaluation window.
+    /// </remarks>
     public static async Task<VerificationSummary> WaitAsync(EngineContext context, EnvironmentConfig environment, string? incidentId, DateTimeOffset incidentStart,
-        VerificationSections sections, TimeSpan timeout, TimeSpan interval, Action<VerificationSummary, TimeSpan>? progress, CancellationToken cancellationToken)
+        VerificationSections sections, TimeSpan timeout, TimeSpan interval, Action<VerificationSummary, TimeSpan>? progress, CancellationToken cancellationToken,
+        BaselineHistory? history = null)
     {
         DateTime deadline = DateTime.UtcNow + timeout;
+        DateTimeOffset? converged = null;
         while (true)
         {
-            VerificationSummary summary = await RunAsync(context, environment, incidentId, incidentStart, sections, cancellationToken).ConfigureAwait(false);
+            DateTimeOffset round = context.Clock.UtcNow;
+            VerificationSummary summary = await RunAsync(context, environment, incidentId, incidentStart, sections, cancellationToken, history: history, since: converged).ConfigureAwait(false);
+            if (converged is null && summary.Results.Any(r => r.Check == "A.deployment-stable" && r.Verdict == Verdict.Pass))
+            {
+                // Converged at the latest when this round began: judge from then on, at once.
+                converged = round;
+            }
             TimeSpan left = deadline - DateTime.UtcNow;
             progress?.Invoke(summary, left);
             if (NothingToWaitFor(summary) || left <= interval)
@@ -122,11 +135,18 @@ public static class VerificationRunner
 public static class WaveVerification
 {
     /// <summary>Checklist A (health) and B (policy invariants); null when every check passed, else the checks that did not.</summary>
-    public static Func<EnvironmentConfig, CancellationToken, Task<string?>> HealthAndPolicy(EngineContext context, string? incidentId, DateTimeOffset incidentStart) =>
+    /// <remarks>
+    /// The wave's rollouts converged before its bake time began, so the metrics judge the traffic since then
+    /// (<paramref name="bakeTime"/> back from now): the sequential 5xx test decides on that evidence, and a
+    /// bake too short for it leaves the check inconclusive, which stops the fleet.
+    /// </remarks>
+    public static Func<EnvironmentConfig, CancellationToken, Task<string?>> HealthAndPolicy(EngineContext context, string? incidentId, DateTimeOffset incidentStart,
+        BaselineHistory? history = null, TimeSpan bakeTime = default) =>
         async (environment, cancellationToken) =>
         {
+            DateTimeOffset? since = bakeTime > TimeSpan.Zero ? context.Clock.UtcNow - bakeTime : null;
             VerificationSummary summary = await VerificationRunner.RunAsync(context, environment, incidentId, incidentStart,
-                VerificationSections.Health | VerificationSections.PolicyInvariants, cancellationToken).ConfigureAwait(false);
+                VerificationSections.Health | VerificationSections.PolicyInvariants, cancellationToken, history: history, since: since).ConfigureAwait(false);
             return summary.Passed ? null
                 : summary.Results.Count == 0 ? "no check could run"
                 : string.Join(", ", summary.Results.Where(r => r.Verdict != Verdict.Pass).Select(r => $"{r.Check} {r.Verdict.ToString().ToLowerInvariant()}"));

@@ -38,6 +38,21 @@ public class ReceiptFactoryTests
     }
 
     [Fact]
+    public void Create_RecordsTheVerdictsBaselineAsAnExtension_AndLeavesTheRunbookFieldsAlone()
+    {
+        var input = Samples.Input();
+        input.Baseline = (new DateTimeOffset(2026, 3, 2, 11, 30, 0, TimeSpan.Zero), new DateTimeOffset(2026, 3, 2, 12, 0, 0, TimeSpan.Zero),
+            "the latest clean window before the incident, clear of incidents, deploys and SLO breaches; refused: incident INC-1041");
+        var json = ReceiptJson.ToJsonObject(Samples.Factory().Create(input));
+        var baseline = json["kfm_integrity"]!["baseline"]!;
+        Assert.Equal("2026-03-02T11:30:00Z", (string?)baseline["from"]);
+        Assert.Equal("2026-03-02T12:00:00Z", (string?)baseline["to"]);
+        Assert.Contains("refused: incident INC-1041", (string?)baseline["reason"]);
+        Assert.Equal(new[] { "health", "policy_invariants", "contract_smoke" }, json["verification"]!.AsObject().Select(p => p.Key));
+        Assert.Null(ReceiptJson.ToJsonObject(Samples.Receipt())["kfm_integrity"]!["baseline"]);
+    }
+
+    [Fact]
     public void Create_AcceptsGitShaAndImageAtDigest_AndRecordsRevisionDetail()
     {
         var input = Samples.Input();

@@ -17,6 +17,9 @@ public sealed record PromSample(DateTimeOffset At, double? Value);
 /// <summary>A range query's samples, or why there are none.</summary>
 public sealed record PromRange(IReadOnlyList<PromSample> Samples, string? Problem);
 
+/// <summary>An instant vector: each series' labels and value, or why there are none.</summary>
+public sealed record PromVector(IReadOnlyList<(IReadOnlyDictionary<string, string> Labels, double Value)> Series, string? Problem);
+
 /// <summary>Prometheus's HTTP API (<c>/api/v1/query</c>), instant vectors reduced to one number.</summary>
 public sealed class PrometheusClient : IDisposable
 {
@@ -38,15 +41,11 @@ public sealed class PrometheusClient : IDisposable
         string url = $"api/v1/query?query={Uri.EscapeDataString(promql)}&time={at.ToUnixTimeMilliseconds() / 1000.0:0.###}";
         try
         {
-            using HttpResponseMessage response = await _http.GetAsync(url, cancellationToken).ConfigureAwait(false);
-            string body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            using JsonDocument document = JsonDocument.Parse(body);
-            JsonElement root = document.RootElement;
-            if (root.GetProperty("status").GetString() != "success")
+            (JsonElement result, string? failed) = await ResultAsync(url, cancellationToken).ConfigureAwait(false);
+            if (failed is not null)
             {
-                return new PromValue(null, $"query failed ({root.GetProperty("errorType").GetString()}): {root.GetProperty("error").GetString()}");
+                return new PromValue(null, failed);
             }
-            JsonElement result = root.GetProperty("data").GetProperty("result");
             if (result.GetArrayLength() == 0)
             {
                 return new PromValue(null, "no data (empty result)");
@@ -65,6 +64,34 @@ public sealed class PrometheusClient : IDisposable
         }
     }
 
+    /// <summary><c>/api/v1/query</c> as a whole instant vector (e.g. one series per histogram bucket); NaN/Inf series are left out.</summary>
+    public async Task<PromVector> QueryVectorAsync(string promql, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        string url = $"api/v1/query?query={Uri.EscapeDataString(promql)}&time={Unix(at)}";
+        try
+        {
+            (JsonElement result, string? failed) = await ResultAsync(url, cancellationToken).ConfigureAwait(false);
+            if (failed is not null)
+            {
+                return new PromVector(Array.Empty<(IReadOnlyDictionary<string, string>, double)>(), failed);
+            }
+            var series = new List<(IReadOnlyDictionary<string, string>, double)>();
+            foreach (JsonElement item in result.EnumerateArray())
+            {
+                double value = double.Parse(item.GetProperty("value")[1].GetString()!, NumberStyles.Float, CultureInfo.InvariantCulture);
+                if (double.IsNaN(value) || double.IsInfinity(value)) { continue; }
+                var labels = item.GetProperty("metric").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "", StringComparer.Ordinal);
+                series.Add((labels, value));
+            }
+            return new PromVector(series, series.Count == 0 ? "no data (empty result)" : null);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or JsonException or KeyNotFoundException or InvalidOperationException or FormatException
+            || (ex is TaskCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            return new PromVector(Array.Empty<(IReadOnlyDictionary<string, string>, double)>(), $"Prometheus unreachable or answered unexpectedly ({ex.GetType().Name})");
+        }
+    }
+
     /// <summary>
     /// <c>/api/v1/query_range</c> reduced to one series (the first of the matrix): each sample with
     /// its value, NaN/Inf as null ("no data", never zero). Problem says why there are no samples.
@@ -74,15 +101,11 @@ public sealed class PrometheusClient : IDisposable
         string url = $"api/v1/query_range?query={Uri.EscapeDataString(promql)}&start={Unix(start)}&end={Unix(end)}&step={step.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)}";
         try
         {
-            using HttpResponseMessage response = await _http.GetAsync(url, cancellationToken).ConfigureAwait(false);
-            string body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            using JsonDocument document = JsonDocument.Parse(body);
-            JsonElement root = document.RootElement;
-            if (root.GetProperty("status").GetString() != "success")
+            (JsonElement result, string? failed) = await ResultAsync(url, cancellationToken).ConfigureAwait(false);
+            if (failed is not null)
             {
-                return new PromRange(Array.Empty<PromSample>(), $"query failed ({root.GetProperty("errorType").GetString()}): {root.GetProperty("error").GetString()}");
+                return new PromRange(Array.Empty<PromSample>(), failed);
             }
-            JsonElement result = root.GetProperty("data").GetProperty("result");
             if (result.GetArrayLength() == 0)
             {
                 return new PromRange(Array.Empty<PromSample>(), "no data (empty result)");
@@ -100,6 +123,18 @@ public sealed class PrometheusClient : IDisposable
         {
             return new PromRange(Array.Empty<PromSample>(), $"Prometheus unreachable or answered unexpectedly ({ex.GetType().Name})");
         }
+    }
+
+    /// <summary>An API answer's <c>data.result</c>, or why the query failed (Prometheus's errorType and error).</summary>
+    private async Task<(JsonElement Result, string? Problem)> ResultAsync(string url, CancellationToken cancellationToken)
+    {
+        using HttpResponseMessage response = await _http.GetAsync(url, cancellationToken).ConfigureAwait(false);
+        string body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        using JsonDocument document = JsonDocument.Parse(body);
+        JsonElement root = document.RootElement;
+        return root.GetProperty("status").GetString() != "success"
+            ? (default, $"query failed ({root.GetProperty("errorType").GetString()}): {root.GetProperty("error").GetString()}")
+            : (root.GetProperty("data").GetProperty("result").Clone(), null);
     }
 
     private static string Unix(DateTimeOffset at) => (at.ToUnixTimeMilliseconds() / 1000.0).ToString("0.###", CultureInfo.InvariantCulture);

@@ -33,6 +33,12 @@ public sealed class PrometheusConfig : IConfigSection
     /// <summary>Pass/fail limits.</summary>
     public PrometheusThresholds Thresholds { get; init; } = new();
 
+    /// <summary>How a verified-good baseline window is chosen (docs/verification.md).</summary>
+    public PrometheusBaseline Baseline { get; init; } = new();
+
+    /// <summary>The statistics of the verdict: Mann-Whitney on latency, the sequential test on 5xx (docs/verification.md).</summary>
+    public PrometheusStatistics Statistics { get; init; } = new();
+
     /// <summary>Fills a query template: <c>{selector}</c> → <see cref="Selector"/>, <c>{window}</c> → e.g. "10m".</summary>
     public string Render(string template, TimeSpan window) =>
         template.Replace("{selector}", Selector, StringComparison.Ordinal)
@@ -69,11 +75,19 @@ public sealed class PrometheusQueries : IConfigSection
     public string RequestCount { get; init; } =
         "sum(increase(http_requests_total{{selector}}[{window}]))";
 
+    /// <summary>Number of 5xx responses in the window (the sequential test counts them).</summary>
+    public string ErrorCount { get; init; } =
+        "sum(increase(http_requests_total{{selector},code=~\"5..\"}[{window}])) or vector(0)";
+
+    /// <summary>Requests per latency bucket in the window, one series per <c>le</c> (Mann-Whitney ranks them).</summary>
+    public string LatencyBuckets { get; init; } =
+        "sum by (le) (increase(http_request_duration_seconds_bucket{{selector}}[{window}]))";
+
     void IConfigSection.Validate(ValidationScope scope)
     {
         // Without {window} every evaluation would look at the same fixed range and the baseline
         // comparison would compare a window with itself.
-        foreach (var (key, query) in new[] { ("error_ratio", ErrorRatio), ("p95", P95), ("p99", P99), ("request_count", RequestCount) })
+        foreach (var (key, query) in new[] { ("error_ratio", ErrorRatio), ("p95", P95), ("p99", P99), ("request_count", RequestCount), ("error_count", ErrorCount), ("latency_buckets", LatencyBuckets) })
             if (!query.Contains("{window}", StringComparison.Ordinal))
                 throw scope.Invalid(key, "must use the {window} placeholder for its range, e.g. [{window}].");
     }
@@ -89,6 +103,10 @@ public sealed class PrometheusThresholds : IConfigSection
     /// <summary>Allowed relative increase over the baseline ratio (0.5 = +50%).</summary>
     [Range(0, 100)]
     public double MaxErrorRatioIncrease { get; init; } = 0.5;
+
+    /// <summary>Lowest 5xx limit a near-zero baseline gives (the sequential test needs about 6/limit clean requests to pass).</summary>
+    [Range(0.0001, 1)]
+    public double ErrorRatioFloor { get; init; } = 0.001;
 
     /// <summary>Absolute ceiling on P95 latency in milliseconds.</summary>
     [Range(1, 600000)]
@@ -109,6 +127,68 @@ public sealed class PrometheusThresholds : IConfigSection
     /// <summary>Fewest requests in a window for its numbers to count.</summary>
     [Range(1, int.MaxValue)]
     public int MinRequests { get; init; } = 100;
+
+    void IConfigSection.Validate(ValidationScope scope) { }
+}
+
+/// <summary>
+/// A baseline is a verified-good window: before the incident, clear of every recorded incident, every
+/// deploy (and its settling time) and every SLO breach. Without one, the comparison is inconclusive.
+/// </summary>
+public sealed class PrometheusBaseline : IConfigSection
+{
+    /// <summary>SLO on the 5xx ratio (0–1): a window with a sample above it is no baseline. Default: thresholds.max_error_ratio.</summary>
+    [Range(0, 1)]
+    public double? SloErrorRatio { get; init; }
+
+    /// <summary>SLO on P95 in milliseconds: a window with a sample above it is no baseline. Default: thresholds.max_p95_ms.</summary>
+    [Range(1, 600000)]
+    public double? SloP95Ms { get; init; }
+
+    /// <summary>Time after a deploy (a ReplicaSet created) that is no baseline: the rollout and its settling.</summary>
+    public TimeSpan DeploySettle { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Shortest clean window that may serve as a baseline (at most baseline_window is used).</summary>
+    public TimeSpan MinWindow { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How far before the incident to look for a clean window.</summary>
+    public TimeSpan Lookback { get; init; } = TimeSpan.FromHours(24);
+
+    /// <summary>Resolution of the SLO-breach scan over a candidate window.</summary>
+    public TimeSpan SloStep { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Optional: compare with the same time this long ago (e.g. 7d, same time last week) when that window is clean.</summary>
+    public TimeSpan? SameTimeOffset { get; init; }
+
+    void IConfigSection.Validate(ValidationScope scope) { }
+}
+
+/// <summary>The statistics of checklist A (docs/verification.md cites where each default comes from).</summary>
+public sealed class PrometheusStatistics : IConfigSection
+{
+    /// <summary>Confidence of the Hodges-Lehmann interval of the latency shift (Kayenta NetflixACAJudge: 0.98).</summary>
+    [Range(0.5, 0.9999)]
+    public double LatencyConfidence { get; init; } = 0.98;
+
+    /// <summary>The shift counts only when the interval's lower end exceeds tolerance × the estimate (Kayenta: 0.25).</summary>
+    [Range(0, 10)]
+    public double LatencyTolerance { get; init; } = 0.25;
+
+    /// <summary>Mean ratio (rolled back / baseline) a shift must reach to fail (Kayenta's effect-size threshold: 1.0).</summary>
+    [Range(1, 100)]
+    public double LatencyEffectSize { get; init; } = 1.0;
+
+    /// <summary>Fewest latency samples (requests) per side (spinnaker: at least 50 points a metric).</summary>
+    [Range(2, int.MaxValue)]
+    public int MinSamples { get; init; } = 50;
+
+    /// <summary>Sequential test on 5xx: chance of failing a build whose ratio is half the limit.</summary>
+    [Range(0.0001, 0.5)]
+    public double Alpha { get; init; } = 0.05;
+
+    /// <summary>Sequential test on 5xx: chance of passing a build whose ratio is at the limit.</summary>
+    [Range(0.0001, 0.5)]
+    public double Beta { get; init; } = 0.05;
 
     void IConfigSection.Validate(ValidationScope scope) { }
 }
