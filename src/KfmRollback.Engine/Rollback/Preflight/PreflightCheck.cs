@@ -36,6 +36,15 @@ public sealed record PreflightCheck
 
     public bool Failed => Verdict == PreflightVerdict.Failed;
 
+    /// <summary>
+    /// This check refusing with <paramref name="errorId"/>, or <see cref="PreflightVerdict.Forced"/> when the
+    /// operator passed -Force -ForceReason and the refusal may be overridden: one rule for every check.
+    /// </summary>
+    public PreflightCheck Refuse(string errorId, KfmErrorKind kind, string advice, RollbackRequest request, bool forceable = true) =>
+        forceable && request.Force
+            ? this with { Verdict = PreflightVerdict.Forced, ErrorId = errorId, Kind = kind, Advice = $"Forced by {request.Actor}: {request.ForceReason}" }
+            : this with { Verdict = PreflightVerdict.Failed, ErrorId = errorId, Kind = kind, Advice = advice };
+
     /// <summary>The refusal a failed check becomes: which check, what it saw, what to do.</summary>
     public KfmException ToException() => new(ErrorId ?? PreflightErrorIds.Failed, Kind,
         $"Preflight check {Check} failed for {Environment}: {Target}: {Saw}. Nothing was changed. {Advice}".TrimEnd(), Target);

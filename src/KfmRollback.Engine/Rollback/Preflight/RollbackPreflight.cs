@@ -86,13 +86,9 @@ public sealed class RollbackPreflight
             // Unconfirmed is not missing: a registry down in the same outage must not hold the rollback
             // hostage, so the operator may go ahead on the record (a 404 below stays a refusal: pods could not pull).
             string saw = $"the registry could not be asked: {ex.Message.TrimEnd('.')}";
-            return request.Force
-                ? Result(target, PreflightVerdict.Forced, saw) with { ErrorId = PreflightErrorIds.RegistryUnavailable, Kind = ex.Kind, Advice = $"Forced by {request.Actor}: {request.ForceReason}" }
-                : Result(target, PreflightVerdict.Failed, saw) with
-                {
-                    ErrorId = PreflightErrorIds.RegistryUnavailable, Kind = ex.Kind,
-                    Advice = "Whether the target build still exists is unconfirmed. Fix the registry access (registry.url, registry.username, token_env/token_file) and plan again; if the target must go ahead unconfirmed, pass -Force -ForceReason '<why>' (recorded on the timeline and the receipt); or: " + PreflightErrorIds.WaysOut,
-                };
+            return Result(target, PreflightVerdict.Failed, saw).Refuse(PreflightErrorIds.RegistryUnavailable, ex.Kind,
+                "Whether the target build still exists is unconfirmed. Fix the registry access (registry.url, registry.username, token_env/token_file) and plan again; if the target must go ahead unconfirmed, pass -Force -ForceReason '<why>' (recorded on the timeline and the receipt); or: " + PreflightErrorIds.WaysOut,
+                request);
         }
         if (found is null)
         {

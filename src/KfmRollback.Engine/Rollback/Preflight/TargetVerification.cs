@@ -38,9 +38,7 @@ public sealed class TargetVerification(Func<RegistryConfig, IRegistryClient> reg
         string? repository = TargetRepository(registry, plan);
         string target = registry is null ? digest : $"{registry.Url.Authority}/{repository ?? "?"}@{digest}";
         PreflightCheck Refused(string id, KfmErrorKind kind, string saw, string advice, bool forceable = true) =>
-            forceable && request.Force
-                ? Result(target, PreflightVerdict.Forced, saw) with { ErrorId = id, Kind = kind, Advice = $"Forced by {request.Actor}: {request.ForceReason}" }
-                : Result(target, PreflightVerdict.Failed, saw) with { ErrorId = id, Kind = kind, Advice = advice };
+            Result(target, PreflightVerdict.Failed, saw).Refuse(id, kind, advice, request, forceable);
         string forceAdvice = "If this build must run anyway, pass -Force -ForceReason '<why>' (recorded on the timeline and the receipt), or: " + PreflightErrorIds.WaysOut;
 
         HashSet<string> revoked;
