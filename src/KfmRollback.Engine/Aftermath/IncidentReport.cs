@@ -81,7 +81,8 @@ public static class IncidentReport
             md.Append("No metric samples were captured, so there is nothing to plot.\n");
             html.Append("<p>No metric samples were captured, so there is nothing to plot.</p>");
         }
-        if (plots.Count > 0 && BaselineLine(latest!) is { } baseline)
+        // The phase chart needs no evidence bundle; the baseline line does.
+        if (latest is not null && plots.Count > 0 && BaselineLine(latest) is { } baseline)
         {
             md.Append(MarkdownText.Inline(baseline)).Append("\n\n");
             html.Append("<p>").Append(Enc(baseline)).Append("</p>");
