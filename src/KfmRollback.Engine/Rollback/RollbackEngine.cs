@@ -212,7 +212,7 @@ public sealed class RollbackEngine
         }
 
         RollbackResult result = await mechanism.ApplyAsync(request, plan, reporter, cancellationToken).ConfigureAwait(false);
-        result = result with { ForcedChecks = TargetVerification.Forced(preflight, request.ForceReason) };
+        result = result with { ForcedChecks = RollbackPreflight.Forced(preflight, request.ForceReason) };
         bool sent = result.Changes.Count > 0;
         if (sent && result.Outcome is RollbackOutcome.Succeeded or RollbackOutcome.PendingMerge)
         {

@@ -37,6 +37,11 @@ public sealed class RollbackPreflight
         return checks;
     }
 
+    /// <summary>The checks of <paramref name="preflight"/> the operator forced (any check: target-verify, registry-digest), as the receipt records them.</summary>
+    public static IReadOnlyList<Receipts.ForcedCheck> Forced(IReadOnlyList<PreflightCheck> preflight, string? reason) =>
+        preflight.Where(c => c.Verdict == PreflightVerdict.Forced)
+            .Select(c => new Receipts.ForcedCheck { Check = c.Check, ErrorId = c.ErrorId!, Target = c.Target, Reason = reason! }).ToList();
+
     /// <summary>The first failed check as the refusal, else nothing.</summary>
     public static void ThrowIfFailed(IReadOnlyList<PreflightCheck> checks)
     {

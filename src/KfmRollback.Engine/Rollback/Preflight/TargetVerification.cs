@@ -105,11 +105,6 @@ public sealed class TargetVerification(Func<RegistryConfig, IRegistryClient> reg
     internal static string? TargetRepository(RegistryConfig? registry, MechanismPlan plan) =>
         registry?.Repository ?? (plan.TargetImage is { } image ? ImageRefs.RepositoryPath(image) : null);
 
-    /// <summary>The checks of <paramref name="preflight"/> the operator forced, as the receipt records them.</summary>
-    public static IReadOnlyList<Receipts.ForcedCheck> Forced(IReadOnlyList<PreflightCheck> preflight, string? reason) =>
-        preflight.Where(c => c.Verdict == PreflightVerdict.Forced)
-            .Select(c => new Receipts.ForcedCheck { Check = c.Check, ErrorId = c.ErrorId!, Target = c.Target, Reason = reason! }).ToList();
-
     /// <summary>The revoked digests: inline entries and the file's lines (blank lines and # comments skipped).</summary>
     private static HashSet<string> Denylist(VerifyConfig verify)
     {
