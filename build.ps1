@@ -162,10 +162,17 @@ function Read-TrxCounters {
     param([string] $Path)
     [xml] $trx = Get-Content -Raw $Path
     $counters = $trx.TestRun.ResultSummary.Counters
+    # The names of failed tests are repeated at the very end: CI keeps only the tail of the log.
+    $failedTests = @($trx.GetElementsByTagName('UnitTestResult') |
+        Where-Object { $_.GetAttribute('outcome') -notin 'Passed', 'NotExecuted' } | ForEach-Object {
+            $message = "$($_.GetElementsByTagName('Message') | Select-Object -First 1 -ExpandProperty InnerText)"
+            "$($_.GetAttribute('testName')): $($message.Trim() -split "`n" | Select-Object -First 1)"
+        })
     [pscustomobject]@{
         Passed  = [int] $counters.passed
         Failed  = [int] $counters.failed + [int] $counters.error + [int] $counters.timeout + [int] $counters.aborted
         Skipped = [int] $counters.notExecuted
+        FailedTests = $failedTests
     }
 }
 
@@ -223,6 +230,11 @@ function Invoke-Test {
         $failed = 1
     }
     Write-Host ''
+    $failedTests = @($results | ForEach-Object { $_.FailedTests } | Where-Object { $_ })
+    if ($failedTests) {
+        Write-Host 'Failed:' -ForegroundColor Red
+        $failedTests | ForEach-Object { Write-Host "  $_" -ForegroundColor Red }
+    }
     Write-Host "$passed passed, $failed failed, $skipped skipped"
     if ($failed -gt 0) { exit 1 }
 }

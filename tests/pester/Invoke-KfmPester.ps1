@@ -35,6 +35,11 @@ if ($null -eq $result) {
 
 # Container failures (a broken BeforeAll, a syntax error) count as failures, never as silence.
 $failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount
-[pscustomobject]@{ Passed = $result.PassedCount; Failed = $failed; Skipped = $result.SkippedCount + $result.NotRunCount } |
+$failedTests = @($result.Failed | ForEach-Object {
+        $message = "$($_.ErrorRecord | Select-Object -First 1)".Trim() -split "`n" | Select-Object -First 1
+        "$($_.ExpandedPath): $message"
+    }) + @($result.Containers | Where-Object { $_.ErrorRecord.Count -gt 0 } |
+        ForEach-Object { "$($_.Item): $("$($_.ErrorRecord[0])" -split "`n" | Select-Object -First 1)" })
+[pscustomobject]@{ Passed = $result.PassedCount; Failed = $failed; Skipped = $result.SkippedCount + $result.NotRunCount; FailedTests = $failedTests } |
     ConvertTo-Json | Set-Content -Path $SummaryPath
 exit ([Math]::Min($failed, 1))
