@@ -15,16 +15,19 @@ public sealed class PrometheusProcess : IAsyncDisposable
     public int Pid => _proc?.Id ?? 0;
     public string Dir { get; private set; } = "";
 
-    public static int FreePort()
+    public static async Task<PrometheusProcess> StartAsync(string binary, string outDir, int kfmApiPort, CancellationToken ct)
     {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var p = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return p;
+        for (int attempt = 1; ; attempt++)
+        {
+            try { return await StartOnceAsync(binary, outDir, kfmApiPort, ct); }
+            // Another server may bind the picked port first; pick a new one (LoopbackPorts).
+            catch (PortTakenException) when (attempt < 5) { }
+        }
     }
 
-    public static async Task<PrometheusProcess> StartAsync(string binary, string outDir, int kfmApiPort, CancellationToken ct)
+    sealed class PortTakenException(string message) : InvalidOperationException(message);
+
+    static async Task<PrometheusProcess> StartOnceAsync(string binary, string outDir, int kfmApiPort, CancellationToken ct)
     {
         var pp = new PrometheusProcess { Dir = Path.Combine(outDir, "prometheus") };
         Directory.CreateDirectory(pp.Dir);
@@ -47,7 +50,7 @@ public sealed class PrometheusProcess : IAsyncDisposable
                       namespace: kfm
 
             """);
-        var port = FreePort();
+        var port = LoopbackPorts.Free();
         pp.Url = $"http://127.0.0.1:{port}";
         var args = $"--config.file={cfg} --storage.tsdb.path={data} --web.listen-address=127.0.0.1:{port} --storage.tsdb.retention.time=2h --log.level=warn";
         // Watchdog: prometheus dies with the lab even if the lab is killed with SIGKILL.
@@ -62,7 +65,13 @@ public sealed class PrometheusProcess : IAsyncDisposable
         while (DateTime.UtcNow < until)
         {
             if (pp._proc.HasExited)
-                throw new InvalidOperationException($"prometheus exited: {File.ReadAllText(Path.Combine(pp.Dir, "prometheus.log"))}");
+            {
+                var log = File.ReadAllText(Path.Combine(pp.Dir, "prometheus.log"));
+                await pp.DisposeAsync();
+                if (log.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+                    throw new PortTakenException($"prometheus could not bind 127.0.0.1:{port}: {log}");
+                throw new InvalidOperationException($"prometheus exited: {log}");
+            }
             try
             {
                 using var r = await http.GetAsync(pp.Url + "/-/ready", ct);

@@ -207,8 +207,7 @@ Describe 'New-KfmIncidentUpdate -Post' {
         $dir = New-KfmTestDirectory
         $slack = Start-KfmLoopbackSlack -FailFirst 1
         # Nothing listens on this port: the PagerDuty channel keeps failing.
-        $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
-        $probe.Start(); $deadPort = $probe.LocalEndpoint.Port; $probe.Stop()
+        $deadPort = Get-KfmFreePort
         $secretVariable = 'KFM_TEST_SLACK_' + [Guid]::NewGuid().ToString('N').Substring(0, 8).ToUpperInvariant()
         [Environment]::SetEnvironmentVariable($secretVariable, $slack.WebhookUrl)
         Set-Content -Path (Join-Path $dir 'pd-key') -Value 'R0UT1NGKEYpagerduty0000000000000'

@@ -3,14 +3,10 @@
 # service, and "machines": child pwsh processes, each with its own state folder.
 
 . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+. (Join-Path $PSScriptRoot 'LoopbackListener.ps1')
 
 $script:KfmTestGitToken = 'rcpt-token-7f3a9c'
 
-function Get-KfmFreePort {
-    $listener = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0)
-    $listener.Start()
-    try { $listener.LocalEndpoint.Port } finally { $listener.Stop() }
-}
 
 function Wait-KfmPort {
     param([int] $Port, [Diagnostics.Process] $Process, [string] $What)

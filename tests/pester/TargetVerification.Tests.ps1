@@ -9,6 +9,7 @@
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'LabHelpers.ps1')
+    . (Join-Path $PSScriptRoot 'LoopbackListener.ps1')
     Import-Module $KfmManifest -Force
     $lab = Start-KfmTestLab
     $env:KFM_ROLLBACK_CONFIG = $lab.Config
@@ -19,7 +20,7 @@ BeforeAll {
     # The registry: docker-registry serving a fresh storage directory on a free loopback port.
     $registryDir = Join-Path $lab.Directory 'registry'
     New-Item -ItemType Directory $registryDir | Out-Null
-    $listener = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0); $listener.Start(); $port = $listener.LocalEndpoint.Port; $listener.Stop()
+    $port = Get-KfmFreePort
     "version: 0.1`nlog:`n  level: warn`nstorage:`n  filesystem:`n    rootdirectory: $registryDir/data`nhttp:`n  addr: 127.0.0.1:$port`n  secret: kfm-lab-only`n" | Set-Content (Join-Path $registryDir 'config.yml')
     $registryProcess = Start-Process /usr/bin/docker-registry -ArgumentList 'serve', (Join-Path $registryDir 'config.yml') -PassThru `
         -RedirectStandardOutput (Join-Path $registryDir 'out.log') -RedirectStandardError (Join-Path $registryDir 'err.log')

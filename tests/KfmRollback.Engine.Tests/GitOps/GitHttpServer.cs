@@ -25,7 +25,7 @@ public sealed class GitHttpServer : IDisposable
         Root = Path.Combine(Path.GetTempPath(), "kfm-githttp-" + Guid.NewGuid().ToString("N"));
         Repositories = Path.Combine(Root, "repos");
         Directory.CreateDirectory(Repositories);
-        Port = FreePort();
+        Port = KfmRollback.Lab.LoopbackPorts.Free();
         // {SHA} is base64(SHA-1(password)), a scheme lighttpd's htpasswd backend reads; fine for a throwaway test secret.
         File.WriteAllText(Path.Combine(Root, "htpasswd"), $"{User}:{{SHA}}{Convert.ToBase64String(SHA1.HashData(Encoding.UTF8.GetBytes(Password)))}\n");
         string config = Path.Combine(Root, "lighttpd.conf");
@@ -105,15 +105,6 @@ public sealed class GitHttpServer : IDisposable
     }
 
     private string ReadLog() => File.Exists(Path.Combine(Root, "error.log")) ? File.ReadAllText(Path.Combine(Root, "error.log")) : "";
-
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 
     private static string LighttpdPath() => File.Exists("/usr/sbin/lighttpd") ? "/usr/sbin/lighttpd" : "lighttpd";
 
