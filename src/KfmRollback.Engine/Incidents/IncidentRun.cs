@@ -33,6 +33,9 @@ public static class RunPhases
 /// <summary>One change a run sent or will send: what, where, and the sha256 of its exact content.</summary>
 public sealed record RunChange(string Surface, string Object, string Action, string ContentSha256);
 
+/// <summary>A preflight check the operator forced past (-Force -ForceReason), kept so a resumed run's receipt still says so.</summary>
+public sealed record RunForcedCheck(string Check, string ErrorId, string Target);
+
 /// <summary>
 /// One record of a rollback run in its incident's journal. A run is one (incident, environment)
 /// rollback; every invocation of it (a rerun, Azure Automation restarting the job) is an attempt of
@@ -69,6 +72,8 @@ public sealed record RunRecord
     public string? ErrorId { get; init; }
     /// <summary>-Force / -BreakLock: why, as the operator gave it.</summary>
     public string? Reason { get; init; }
+    /// <summary>The preflight checks forced past before the change (with <see cref="Reason"/>); null when none were.</summary>
+    public IReadOnlyList<RunForcedCheck>? ForcedChecks { get; init; }
     /// <summary>-BreakLock / a lost lock: who held the lock.</summary>
     public string? Holder { get; init; }
 

@@ -205,14 +205,20 @@ public sealed class RollbackEngine
             reporter.Record("OPS", $"FORCED {request.Method} rollback of {request.Environment.Name} to quarantined {ImageRefs.Short(forced.Digest)} ({forced}): {request.ForceReason}; the quarantine is released");
             Critical(() => _journals(request.Environment)?.RecordLift(request, run.Context, forced));
         }
-        Write(request, reporter, RunPhases.Applying, RunJournal.From(request, run.Context, RunPhases.Applying, plan, null) with { Named = run.Named, Reason = forced is null ? null : request.ForceReason }, critical: true);
+        IReadOnlyList<Receipts.ForcedCheck> forcedChecks = RollbackPreflight.Forced(preflight, request.ForceReason);
+        Write(request, reporter, RunPhases.Applying, RunJournal.From(request, run.Context, RunPhases.Applying, plan, null) with
+        {
+            Named = run.Named,
+            Reason = forced is null && forcedChecks.Count == 0 ? null : request.ForceReason,
+            ForcedChecks = forcedChecks.Count == 0 ? null : forcedChecks.Select(c => new RunForcedCheck(c.Check, c.ErrorId, c.Target)).ToList(),
+        }, critical: true);
         if (Moves(request, plan.CurrentRef, plan.TargetRef))
         {
             Critical(() => _journals(request.Environment)?.RecordMove(request, run.Context, plan.CurrentRef!, plan.TargetRef!));
         }
 
         RollbackResult result = await mechanism.ApplyAsync(request, plan, reporter, cancellationToken).ConfigureAwait(false);
-        result = result with { ForcedChecks = RollbackPreflight.Forced(preflight, request.ForceReason) };
+        result = result with { ForcedChecks = forcedChecks };
         bool sent = result.Changes.Count > 0;
         if (sent && result.Outcome is RollbackOutcome.Succeeded or RollbackOutcome.PendingMerge)
         {
@@ -506,6 +512,10 @@ public sealed class RollbackEngine
             Detail = $"already applied by run {run.RunId} ({applied.Phase} at {applied.At.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC)",
             Reason = request.Reason,
             Evidence = request.Evidence,
+            // The attempt that forced a check may have died after its change: the receipt of the run still says so.
+            ForcedChecks = run.Records.LastOrDefault(r => r.ForcedChecks is not null) is { } forcing
+                ? forcing.ForcedChecks!.Select(c => new Receipts.ForcedCheck { Check = c.Check, ErrorId = c.ErrorId, Target = c.Target, Reason = forcing.Reason ?? "" }).ToList()
+                : Array.Empty<Receipts.ForcedCheck>(),
         };
     }
 

@@ -148,6 +148,29 @@ public sealed class RollbackRunTests : IDisposable
     }
 
     [Fact]
+    public async Task A_check_forced_by_an_attempt_that_died_after_its_change_is_still_in_the_resumed_runs_result()
+    {
+        // The registry is down in the same outage (nothing listens): registry-digest refuses unless forced.
+        EnvironmentConfig environment = ConfigTestSupport.Load(ConfigTestSupport.Minimal.Replace(
+            "    prometheus:\n", $"    registry: {{ url: 'http://127.0.0.1:{LoopbackPorts.Free()}/', repository: kfm/api }}\n    prometheus:\n")).GetEnvironment("prod");
+        const string why = "registry down in the same outage; the target ran an hour ago";
+        RollbackRequest forced = Request() with { Environment = environment, Force = true, ForceReason = why };
+        _mechanism.DieAfterApply = true;
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Run(Engine(), forced));
+        _mechanism.DieAfterApply = false;
+
+        // The rerun (a restarted job, without -Force: the change is already out) finishes the run from its records.
+        RollbackResult rerun = await Run(Engine(), Request() with { Environment = environment });
+
+        Assert.Equal(RollbackOutcome.Succeeded, rerun.Outcome);
+        Assert.Equal(1, _mechanism.Applies);
+        ForcedCheck check = Assert.Single(rerun.ForcedChecks);
+        Assert.Equal(("registry-digest", "PreflightRegistryUnavailable", why), (check.Check, check.ErrorId, check.Reason));
+        RunRecord applying = Assert.Single(RunOf().Records, r => r.Phase == RunPhases.Applying);
+        Assert.Equal(why, applying.Reason);
+    }
+
+    [Fact]
     public async Task Another_target_while_a_run_may_be_mid_change_is_refused()
     {
         _mechanism.DieAfterApply = true;
