@@ -177,7 +177,7 @@ public sealed class VerdictLabTests(VerdictLabFixture lab) : IClassFixture<Verdi
         await Task.Delay(TimeSpan.FromSeconds(40));
         DateTimeOffset incident = DateTimeOffset.UtcNow;
         CheckResult offset = Check(await MetricChecks.RunAsync(lab.Environment(sameTimeOffset: "15s"), incident, incident, BaselineHistory.None, null, CancellationToken.None), "A.error-ratio");
-        Assert.StartsWith("same time 15s earlier", offset.Evidence["baseline_reason"]);
+        Assert.True(offset.Evidence["baseline_reason"].StartsWith("same time 15s earlier", StringComparison.Ordinal), offset.Evidence["baseline_reason"]);
         Assert.Equal(TimeWindow.Utc(incident.AddSeconds(-15)), offset.Evidence["baseline_to"]);
 
         // A week ago this lab did not exist: no traffic recorded, so the latest clean window serves instead.
