@@ -172,13 +172,25 @@ public sealed class VerdictLabTests(VerdictLabFixture lab) : IClassFixture<Verdi
     [Fact]
     public async Task TheSameTimeEarlierIsTheBaselineWhenItIsCleanAndIsRefusedWhenNothingWasRecorded()
     {
-        // A good build long enough for a clean 20 s window 15 s back (whatever another test deployed before).
+        // A good build long enough for a clean 20 s window, found as the finder finds it (under a loaded machine a
+        // missed scrape can spoil one window; the next one serves). The same-time candidate 15 s later is exactly it.
         await lab.DeployAsync("good-1.5.1");
-        await Task.Delay(TimeSpan.FromSeconds(40));
-        DateTimeOffset incident = DateTimeOffset.UtcNow;
+        await Task.Delay(TimeSpan.FromSeconds(25));
+        DateTime until = DateTime.UtcNow.AddSeconds(60);
+        DateTimeOffset clean;
+        while (true)
+        {
+            clean = DateTimeOffset.UtcNow;
+            CheckResult before = Check(await MetricChecks.RunAsync(lab.Environment(), clean, clean, BaselineHistory.None, null, CancellationToken.None), "A.error-ratio");
+            if (before.Evidence["baseline_reason"].StartsWith("the window just before the incident", StringComparison.Ordinal)) { break; }
+            Assert.True(DateTime.UtcNow < until, "no clean window just before: " + before.Evidence["baseline_reason"]);
+            await Task.Delay(TimeSpan.FromSeconds(5));
+        }
+        await Task.Delay(TimeSpan.FromSeconds(15));
+        DateTimeOffset incident = clean.AddSeconds(15);
         CheckResult offset = Check(await MetricChecks.RunAsync(lab.Environment(sameTimeOffset: "15s"), incident, incident, BaselineHistory.None, null, CancellationToken.None), "A.error-ratio");
         Assert.True(offset.Evidence["baseline_reason"].StartsWith("same time 15s earlier", StringComparison.Ordinal), offset.Evidence["baseline_reason"]);
-        Assert.Equal(TimeWindow.Utc(incident.AddSeconds(-15)), offset.Evidence["baseline_to"]);
+        Assert.Equal(TimeWindow.Utc(clean), offset.Evidence["baseline_to"]);
 
         // A week ago this lab did not exist: no traffic recorded, so the latest clean window serves instead.
         CheckResult lastWeek = Check(await MetricChecks.RunAsync(lab.Environment(sameTimeOffset: "7d"), incident, incident, BaselineHistory.None, null, CancellationToken.None), "A.error-ratio");
