@@ -99,7 +99,9 @@ public sealed class VerdictLabTests(VerdictLabFixture lab) : IClassFixture<Verdi
         var (failed, failedAt) = await UntilDecided(environment, firstIncident, BaselineHistory.None, firstIncident);
         Assert.True(failed.Verdict == Verdict.Fail, $"{failed.Verdict}: {failed.Summary}");
         double failedAfter = double.Parse(failed.Evidence["requests"], System.Globalization.CultureInfo.InvariantCulture);
-        Assert.InRange(failedAfter, 40, 200);   // never before min_requests (40); decided within a few seconds of traffic
+        // Never before min_requests (40); decided well inside the fixed 60 s window (1200 requests at 20/s). The bound
+        // is loose because the requests counted are those when the poll ran, and a loaded machine polls late.
+        Assert.InRange(failedAfter, 40, 600);
         await Task.Delay(TimeSpan.FromSeconds(4));
 
         // Rolled back: the good build serves again, and the incident is recorded until then.
