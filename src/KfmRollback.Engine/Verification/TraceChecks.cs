@@ -21,6 +21,10 @@ public static class TraceChecks
 {
     public const string Check = "D.traces";
 
+    /// <summary>Section D's trace round (Test-KfmObservability): a trace API that cannot be reached is a failed D.traces, not a pass.</summary>
+    public static Task<IReadOnlyList<CheckResult>> SectionAsync(ChecklistInput input, CancellationToken cancellationToken) =>
+        Unprobed.Guard(input.Environment, Check, () => RunAsync(input.Environment, cancellationToken));
+
     public static async Task<IReadOnlyList<CheckResult>> RunAsync(EnvironmentConfig environment, CancellationToken cancellationToken, TimeSpan? pollInterval = null)
     {
         TracesConfig? traces = environment.Observability.Traces;
