@@ -1,4 +1,3 @@
-using KfmRollback.Engine.Adapters.Http;
 using System.Management.Automation;
 using KfmRollback.Engine.Verification;
 
@@ -9,5 +8,5 @@ namespace KfmRollback.Cmdlets.Verification;
 [OutputType(typeof(CheckResult), typeof(bool))]
 public sealed class TestKfmApiHealthCommand : VerificationCmdlet
 {
-    protected override void ProcessRecordCore() => WriteResults(Run(VerificationSections.Health).Results);
+    protected override void ProcessRecordCore() => WriteResults(Run([HealthChecks.SectionAsync]).Results);
 }

@@ -1,4 +1,3 @@
-using KfmRollback.Engine.Adapters.Http;
 using System.Management.Automation;
 using KfmRollback.Engine.Verification;
 
@@ -13,5 +12,5 @@ public sealed class TestKfmContractCommand : VerificationCmdlet
     [Parameter]
     public SwitchParameter RecordSnapshot { get; set; }
 
-    protected override void ProcessRecordCore() => WriteResults(Run(VerificationSections.Contract, RecordSnapshot).Results);
+    protected override void ProcessRecordCore() => WriteResults(Run([ContractChecks.SectionAsync], RecordSnapshot).Results);
 }

@@ -1,4 +1,3 @@
-using KfmRollback.Engine.Adapters.Http;
 using System.Management.Automation;
 using KfmRollback.Engine.Verification;
 
@@ -31,7 +30,7 @@ public sealed class TestKfmPolicyInvariantCommand : VerificationCmdlet
                 $"-CasesOnly needs policy cases: pass -PolicyCases <file> or set policy_surface.cases_file for {environment.Name}.", environment.Name);
         }
         var results = new List<CheckResult>();
-        if (!CasesOnly) { results.AddRange(Run(VerificationSections.PolicyInvariants).Results); }
+        if (!CasesOnly) { results.AddRange(Run([PolicyChecks.SectionAsync]).Results); }
         if (cases is not null)
         {
             results.AddRange(RunAsync(token => Engine.Verification.PolicyCases.RunAsync(EngineContext, environment, cases, !Wait ? TimeSpan.Zero : Timeout < TimeSpan.FromMinutes(1) ? Timeout : TimeSpan.FromMinutes(1), token)));

@@ -1,4 +1,3 @@
-using KfmRollback.Engine.Adapters.Http;
 using System.Management.Automation;
 using KfmRollback.Engine.Rollback;
 using KfmRollback.Engine.Verification;
@@ -18,7 +17,7 @@ public sealed class TestKfmRollbackCommand : VerificationCmdlet
     {
         // The start of the run's "verified" phase (its time to safe ends at the verdict).
         DateTimeOffset started = EngineContext.Clock.UtcNow;
-        VerificationSummary summary = Run(VerificationSections.All);
+        VerificationSummary summary = Run(VerificationRunner.Sections(VerificationSections.All));
         if (Rollback is not null)
         {
             summary = summary.For(Rollback);

@@ -1,4 +1,3 @@
-using KfmRollback.Engine.Adapters.Http;
 using System.Management.Automation;
 using KfmRollback.Cmdlets.Common;
 using KfmRollback.Engine.Verification;
@@ -26,18 +25,32 @@ public abstract class VerificationCmdlet : KfmEnvironmentCmdlet
     protected DateTimeOffset ResolveIncidentStart() =>
         IncidentStart ?? TryGetIncident()?.StartedAt ?? DateTimeOffset.UtcNow.AddMinutes(-30);
 
-    protected VerificationSummary Run(VerificationSections sections, bool recordContractSnapshot = false)
+    /// <summary>
+    /// Runs the given checklist sections once, or with -Wait until they pass or -Timeout runs out. The
+    /// sections are called from here (each section cmdlet names its own); the runner only aggregates and waits.
+    /// </summary>
+    protected VerificationSummary Run(IReadOnlyList<ChecklistSection> sections, bool recordContractSnapshot = false)
     {
         var environment = RequireEnvironment();
         DateTimeOffset start = ResolveIncidentStart();
         // The journal's incidents rule baseline windows out (checklist A compares against a verified-good window).
-        BaselineHistory? history = sections.HasFlag(VerificationSections.Health) ? BaselineHistory.FromIncidents(OpenJournal(environment).ReadAll(), environment.Name) : null;
+        BaselineHistory? history = sections.Contains(HealthChecks.SectionAsync) ? BaselineHistory.FromIncidents(OpenJournal(environment).ReadAll(), environment.Name) : null;
+        var input = new ChecklistInput(EngineContext, environment, IncidentId, start, history, recordContractSnapshot);
+        async Task<VerificationSummary> Round(ChecklistInput round, CancellationToken token)
+        {
+            var results = new List<CheckResult>();
+            foreach (ChecklistSection section in sections)
+            {
+                results.AddRange(await section(round, token).ConfigureAwait(false));
+            }
+            return VerificationRunner.Summary(round, results);
+        }
         if (!Wait)
         {
-            return RunAsync(token => VerificationRunner.RunAsync(EngineContext, environment, IncidentId, start, sections, token, recordContractSnapshot, history));
+            return RunAsync(token => Round(input, token));
         }
-        VerificationSummary last = RunAsync(token => VerificationRunner.WaitAsync(EngineContext, environment, IncidentId, start, sections, Timeout, TimeSpan.FromSeconds(5),
-            (summary, left) => OnPipelineThread(() => WriteProgress(new ProgressRecord(2, $"Verifying {environment.Name}", Progress(summary, left)))), token, history));
+        VerificationSummary last = RunAsync(token => VerificationRunner.WaitAsync(input, Round, Timeout, TimeSpan.FromSeconds(5),
+            (summary, left) => OnPipelineThread(() => WriteProgress(new ProgressRecord(2, $"Verifying {environment.Name}", Progress(summary, left)))), token));
         WriteProgress(new ProgressRecord(2, $"Verifying {environment.Name}", "done") { RecordType = ProgressRecordType.Completed });
         WarnNotPassing(last);
         return last;

@@ -41,7 +41,7 @@ public sealed class RefSources
         : throw new KfmException("RefSourceUnavailable", KfmErrorKind.NotInstalled,
             $"No {source} ref source is available here; use -Source {string.Join(" or -Source ", _sources.Keys)}.", source);
 
-    /// <summary>A source without a history of its own (Git's is its commit log, read by <see cref="GitOpsRefReader"/>).</summary>
+    /// <summary>A source without a history of its own (Git's is its commit log, read by <see cref="GitOpsRefSource"/>).</summary>
     internal static KfmException NoHistory(RefSource source) =>
         new("RefSourceHasNoHistory", KfmErrorKind.InvalidArgument,
             $"The {source} source keeps no revision history of its own; use -Source Cluster (the Deployment's ReplicaSets) or -Source Helm (the release).", source);

@@ -17,6 +17,17 @@ namespace KfmRollback.Engine.Verification;
 /// </summary>
 public static class ContractChecks
 {
+    /// <summary>
+    /// Section C's round (Test-KfmContract): the contract of the digest the cluster runs (its snapshot is
+    /// recorded under that digest with <see cref="ChecklistInput.RecordContractSnapshot"/>).
+    /// </summary>
+    public static async Task<IReadOnlyList<CheckResult>> SectionAsync(ChecklistInput input, CancellationToken cancellationToken)
+    {
+        EnvironmentConfig environment = input.Environment;
+        string? digest = (await new Refs.ClusterRefSource(input.Context).ReadAsync(new Refs.RefQuery(environment, IncidentId: input.IncidentId), Refs.LastKnownGoodAuthority.HistoryOnly, cancellationToken).ConfigureAwait(false)).CurrentRef;
+        return await Unprobed.Guard(environment, "C.contract", () => RunAsync(environment, digest, input.RecordContractSnapshot, cancellationToken)).ConfigureAwait(false);
+    }
+
     public static async Task<IReadOnlyList<CheckResult>> RunAsync(EnvironmentConfig environment, string? runningDigest, bool recordSnapshot, CancellationToken cancellationToken)
     {
         ApiConfig api = environment.Api;

@@ -14,6 +14,10 @@ namespace KfmRollback.Engine.Verification;
 /// </summary>
 public static class HealthChecks
 {
+    /// <summary>Section A's round (Test-KfmApiHealth): the cluster of <see cref="ChecklistInput.Environment"/>, judged at the round's start.</summary>
+    public static Task<IReadOnlyList<CheckResult>> SectionAsync(ChecklistInput input, CancellationToken cancellationToken) =>
+        RunAsync(input.Context.Kubernetes(input.Environment), input.Environment, input.IncidentStart, input.Now, cancellationToken, input.History, input.Since);
+
     /// <param name="history">Recorded incidents that rule baseline windows out (the deploys are read here).</param>
     /// <param name="since">When the rollout converged, if known: the metrics judge only the time since.</param>
     public static async Task<IReadOnlyList<CheckResult>> RunAsync(IKubernetes client, EnvironmentConfig environment, DateTimeOffset incidentStart, DateTimeOffset now,

@@ -15,6 +15,10 @@ namespace KfmRollback.Engine.Verification;
 /// </summary>
 public static class LogChecks
 {
+    /// <summary>Section D's log round (Test-KfmObservability): the restricted identifiers are those the probe plan names.</summary>
+    public static Task<IReadOnlyList<CheckResult>> SectionAsync(ChecklistInput input, CancellationToken cancellationToken) =>
+        RunAsync(input.Context.Kubernetes(input.Environment), input.Environment, input.Environment.Api.Probe.RestrictedIds(), cancellationToken);
+
     public static async Task<IReadOnlyList<CheckResult>> RunAsync(IKubernetes client, EnvironmentConfig environment, IReadOnlyList<string> restrictedIds, CancellationToken cancellationToken)
     {
         DeploymentSnapshot snapshot = await DeploymentSnapshot.ReadAsync(client, environment.Cluster.Namespace, environment.Cluster.Deployment, cancellationToken).ConfigureAwait(false);

@@ -18,6 +18,10 @@ public static partial class PolicyChecks
     [GeneratedRegex(@"^\d{4}-\d{2}(-\d{2})?\.[0-9a-f]{8}$")] private static partial Regex DatasetVersionId();
     [GeneratedRegex(@"^sha256:[a-f0-9]{64}$")] private static partial Regex Digest();
 
+    /// <summary>Section B's round (Test-KfmPolicyInvariant): an API that cannot be probed is a failed B.probe, not a pass.</summary>
+    public static Task<IReadOnlyList<CheckResult>> SectionAsync(ChecklistInput input, CancellationToken cancellationToken) =>
+        Unprobed.Guard(input.Environment, "B.probe", () => RunAsync(input.Environment, cancellationToken));
+
     public static async Task<IReadOnlyList<CheckResult>> RunAsync(EnvironmentConfig environment, CancellationToken cancellationToken)
     {
         ProbePlan plan = environment.Api.Probe;

@@ -1,8 +1,6 @@
-using KfmRollback.Engine.Adapters.Http;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Context;
 using KfmRollback.Engine.Core;
-using KfmRollback.Engine.Refs;
 
 namespace KfmRollback.Engine.Verification;
 
@@ -17,66 +15,42 @@ public enum VerificationSections
     All = Health | PolicyInvariants | Contract | Observability,
 }
 
-/// <summary>Runs the checklist sections and returns one summary; a section that cannot run says why.</summary>
+/// <summary>
+/// The checklist as a whole: its sections in order (<see cref="Sections"/>), one round of them as one
+/// summary, and the wait that repeats a round. It aggregates only: each section's checks are called by
+/// the caller's round (a section cmdlet calls its own section's checks, <see cref="ChecklistSection"/>).
+/// </summary>
 public static class VerificationRunner
 {
-    public static async Task<VerificationSummary> RunAsync(EngineContext context, EnvironmentConfig environment, string? incidentId, DateTimeOffset incidentStart,
-        VerificationSections sections, CancellationToken cancellationToken, bool recordContractSnapshot = false, BaselineHistory? history = null, DateTimeOffset? since = null)
+    /// <summary>The sections of <paramref name="sections"/>, in the checklist's order (D is its logs, then its traces).</summary>
+    public static IReadOnlyList<ChecklistSection> Sections(VerificationSections sections)
     {
-        bool health = sections.HasFlag(VerificationSections.Health), policy = sections.HasFlag(VerificationSections.PolicyInvariants);
-        var results = new List<CheckResult>();
-        DateTimeOffset now = context.Clock.UtcNow;
-        if (health)
-        {
-            results.AddRange(await HealthChecks.RunAsync(context.Kubernetes(environment), environment, incidentStart, now, cancellationToken, history, since).ConfigureAwait(false));
-        }
-        if (policy)
-        {
-            try
-            {
-                results.AddRange(await PolicyChecks.RunAsync(environment, cancellationToken).ConfigureAwait(false));
-            }
-            catch (KfmException ex) when (ex.Kind is KfmErrorKind.ConnectionError or KfmErrorKind.InvalidArgument)
-            {
-                // An API that cannot be probed is not a pass: record why, as a failed check.
-                results.Add(Unprobed(environment, "B.probe", ex));
-            }
-        }
-        if (sections.HasFlag(VerificationSections.Contract))
-        {
-            string? digest = (await new ClusterRefSource(context).ReadAsync(new RefQuery(environment, IncidentId: incidentId), LastKnownGoodAuthority.HistoryOnly, cancellationToken).ConfigureAwait(false)).CurrentRef;
-            results.AddRange(await Guard(environment, "C.contract", () => ContractChecks.RunAsync(environment, digest, recordContractSnapshot, cancellationToken)).ConfigureAwait(false));
-        }
+        var selected = new List<ChecklistSection>();
+        if (sections.HasFlag(VerificationSections.Health)) selected.Add(HealthChecks.SectionAsync);
+        if (sections.HasFlag(VerificationSections.PolicyInvariants)) selected.Add(PolicyChecks.SectionAsync);
+        if (sections.HasFlag(VerificationSections.Contract)) selected.Add(ContractChecks.SectionAsync);
         if (sections.HasFlag(VerificationSections.Observability))
         {
-            results.AddRange(await LogChecks.RunAsync(context.Kubernetes(environment), environment, environment.Api.Probe.RestrictedIds(), cancellationToken).ConfigureAwait(false));
-            results.AddRange(await Guard(environment, TraceChecks.Check, () => TraceChecks.RunAsync(environment, cancellationToken)).ConfigureAwait(false));
+            selected.Add(LogChecks.SectionAsync);
+            selected.Add(TraceChecks.SectionAsync);
         }
-        return new VerificationSummary { Environment = environment.Name, IncidentId = incidentId, Results = WaitingRules.Apply(environment, results) };
+        return selected;
     }
 
-    /// <summary>An API that cannot be probed is not a pass: record why as a failed check.</summary>
-    private static async Task<IReadOnlyList<CheckResult>> Guard(EnvironmentConfig environment, string check, Func<Task<IReadOnlyList<CheckResult>>> run)
+    /// <summary>One round of <paramref name="sections"/>, in order, as one summary.</summary>
+    public static async Task<VerificationSummary> RunAsync(ChecklistInput input, IReadOnlyList<ChecklistSection> sections, CancellationToken cancellationToken)
     {
-        try { return await run().ConfigureAwait(false); }
-        catch (KfmException ex) when (ex.Kind is KfmErrorKind.ConnectionError or KfmErrorKind.InvalidArgument)
+        var results = new List<CheckResult>();
+        foreach (ChecklistSection section in sections)
         {
-            return new[] { Unprobed(environment, check, ex) };
+            results.AddRange(await section(input, cancellationToken).ConfigureAwait(false));
         }
+        return Summary(input, results);
     }
 
-    /// <summary>
-    /// A section that could not run, as a failed check. A connection error may pass by waiting (the API
-    /// comes back); an invalid argument (a missing credential, a bad setting) cannot, so it is settled.
-    /// </summary>
-    private static CheckResult Unprobed(EnvironmentConfig environment, string check, KfmException ex) =>
-        HealthChecks.Result(environment, check, Verdict.Fail, ex.Message, new Dictionary<string, string>()) with
-        {
-            Settled = ex.Kind == KfmErrorKind.InvalidArgument,
-            NextStep = ex.Kind == KfmErrorKind.InvalidArgument
-                ? "do what the summary says (a credential or setting only you can provide), then run the check again"
-                : "the API did not answer: check api.base_url and that the API is up, then run the check again",
-        };
+    /// <summary>A round's results as the summary, with the waiting rules applied (which verdicts waiting cannot change).</summary>
+    public static VerificationSummary Summary(ChecklistInput input, IReadOnlyList<CheckResult> results) =>
+        new() { Environment = input.Environment.Name, IncidentId = input.IncidentId, Results = WaitingRules.Apply(input.Environment, results) };
 
     /// <summary>
     /// Every check passed, or what is left cannot change by waiting (<see cref="WaitingRules"/>: a check
@@ -105,20 +79,20 @@ public static class VerificationRunner
     /// passing), so the verdict starts then and the sequential 5xx test decides as soon as those requests
     /// suffice (docs/verification.md), not after a fixed evaluation window.
     /// </remarks>
-    public static async Task<VerificationSummary> WaitAsync(EngineContext context, EnvironmentConfig environment, string? incidentId, DateTimeOffset incidentStart,
-        VerificationSections sections, TimeSpan timeout, TimeSpan interval, Action<VerificationSummary, TimeSpan>? progress, CancellationToken cancellationToken,
-        BaselineHistory? history = null)
+    /// <param name="round">One round (the caller's sections, <see cref="Summary"/>) for an input whose <see cref="ChecklistInput.Since"/> and <see cref="ChecklistInput.Now"/> this wait sets.</param>
+    public static async Task<VerificationSummary> WaitAsync(ChecklistInput input, Func<ChecklistInput, CancellationToken, Task<VerificationSummary>> round,
+        TimeSpan timeout, TimeSpan interval, Action<VerificationSummary, TimeSpan>? progress, CancellationToken cancellationToken)
     {
         DateTime deadline = DateTime.UtcNow + timeout;
         DateTimeOffset? converged = null;
         while (true)
         {
-            DateTimeOffset round = context.Clock.UtcNow;
-            VerificationSummary summary = await RunAsync(context, environment, incidentId, incidentStart, sections, cancellationToken, history: history, since: converged).ConfigureAwait(false);
+            DateTimeOffset started = input.Context.Clock.UtcNow;
+            VerificationSummary summary = await round(input with { Now = started, Since = converged }, cancellationToken).ConfigureAwait(false);
             if (converged is null && summary.Results.Any(r => r.Check == "A.deployment-stable" && r.Verdict == Verdict.Pass))
             {
                 // Converged at the latest when this round began: judge from then on, at once.
-                converged = round;
+                converged = started;
             }
             TimeSpan left = deadline - DateTime.UtcNow;
             progress?.Invoke(summary, left);
@@ -145,8 +119,9 @@ public static class WaveVerification
         async (environment, cancellationToken) =>
         {
             DateTimeOffset? since = bakeTime > TimeSpan.Zero ? context.Clock.UtcNow - bakeTime : null;
-            VerificationSummary summary = await VerificationRunner.RunAsync(context, environment, incidentId, incidentStart,
-                VerificationSections.Health | VerificationSections.PolicyInvariants, cancellationToken, history: history, since: since).ConfigureAwait(false);
+            var input = new ChecklistInput(context, environment, incidentId, incidentStart, history) { Since = since };
+            VerificationSummary summary = await VerificationRunner.RunAsync(input,
+                VerificationRunner.Sections(VerificationSections.Health | VerificationSections.PolicyInvariants), cancellationToken).ConfigureAwait(false);
             return summary.Passed ? null
                 : summary.Results.Count == 0 ? "no check could run"
                 : string.Join(", ", summary.Results.Where(r => r.Verdict != Verdict.Pass).Select(r => $"{r.Check} {r.Verdict.ToString().ToLowerInvariant()}"));

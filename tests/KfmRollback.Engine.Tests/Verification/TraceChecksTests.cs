@@ -1,4 +1,5 @@
 using KfmRollback.Engine.Adapters.Http;
+using KfmRollback.Engine.Adapters.Traces;
 using System.Text.Json.Nodes;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Tests.Planning;
@@ -68,9 +69,9 @@ public sealed class TraceChecksTests
             new TraceSpan("00f067aa0ba902b7", "b7ad6b7169203331", "GET /api/v1/datasets"),
             new TraceSpan("53995c3f42cd8ad8", "00f067aa0ba902b7", "policy.evaluate"),
         };
-        Assert.Equal(expected, TraceChecks.Parse(TraceApiKind.Jaeger, jaeger));
-        Assert.Equal(expected, TraceChecks.Parse(TraceApiKind.Tempo, tempo));
-        Assert.Equal("http://t.test/base/api/traces/abc", TraceChecks.TraceUrl(new TracesConfig { Url = new Uri("http://t.test/base/"), Kind = TraceApiKind.Tempo }, "abc").ToString());
-        Assert.Equal("http://t.test/api/v2/trace/abc", TraceChecks.TraceUrl(new TracesConfig { Url = new Uri("http://t.test"), Kind = TraceApiKind.Zipkin }, "abc").ToString());
+        Assert.Equal(expected, TraceApiClient.Parse(TraceApiKind.Jaeger, jaeger));
+        Assert.Equal(expected, TraceApiClient.Parse(TraceApiKind.Tempo, tempo));
+        Assert.Equal("http://t.test/base/api/traces/abc", TraceApiClient.TraceUrl(new TracesConfig { Url = new Uri("http://t.test/base/"), Kind = TraceApiKind.Tempo }, "abc").ToString());
+        Assert.Equal("http://t.test/api/v2/trace/abc", TraceApiClient.TraceUrl(new TracesConfig { Url = new Uri("http://t.test"), Kind = TraceApiKind.Zipkin }, "abc").ToString());
     }
 }

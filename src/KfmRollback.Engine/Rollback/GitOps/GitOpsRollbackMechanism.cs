@@ -62,13 +62,12 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
                 "Direct pushes to the deploy branch are off (gitops.allow_direct_push is false). Drop -DirectPush to go through a pull request.");
         RefuseMergeUnlessAllowed(request);
         using var repository = Open(request, cancellationToken);
-        var reader = new GitOpsRefReader(request.Environment.Name, _config);
-        var report = reader.Read(repository, request.Trust, historyLimit: 2);
+        var report = GitOpsRefSource.Read(request.Environment.Name, _config, repository, request.Trust, historyLimit: 2);
         var tip = repository.DeployTip();
         // A short digest copied from a table names the one digest of the pin's history it starts (a full
         // digest is pinned as given: re-aligning Git may pin a digest Git never had).
         string? wanted = request.Target.Digest is { } given && !ImageRefs.IsDigest(given)
-            ? ImageRefs.ResolvePrefix(given, reader.History(repository.Repo, tip, int.MaxValue).Select(c => c.Digest).Append(report.Ref.LastKnownGoodRef),
+            ? ImageRefs.ResolvePrefix(given, GitOpsRefSource.History(_config, repository.Repo, tip, int.MaxValue).Select(c => c.Digest).Append(report.Ref.LastKnownGoodRef),
                 $"the history of {_config.File} on '{_config.Branch}'")
             : request.Target.Digest;
         string? current = report.Ref.CurrentRef ?? report.Ref.CurrentImage;
@@ -137,7 +136,7 @@ public sealed partial class GitOpsRollbackMechanism : IRollbackMechanism
     public Task<string?> CurrentRefAsync(RollbackRequest request, CancellationToken cancellationToken)
     {
         using var repository = Open(request, cancellationToken);
-        var report = new GitOpsRefReader(request.Environment.Name, _config).Read(repository, null, historyLimit: 2);
+        var report = GitOpsRefSource.Read(request.Environment.Name, _config, repository, null, historyLimit: 2);
         return Task.FromResult(report.Ref.CurrentRef ?? report.Ref.CurrentImage);
     }
 

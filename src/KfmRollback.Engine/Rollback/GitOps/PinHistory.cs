@@ -12,14 +12,14 @@ namespace KfmRollback.Engine.Rollback.GitOps;
 /// came from Git history, the pin returns to exactly that revision's line, so a Renovate-style
 /// <c>tag: 1.2.3@sha256:…</c> gets its old tag back with its old digest, never the new tag beside the
 /// old digest (which names a build that tag never was). The walk is the GitOps history of
-/// <see cref="GitOpsRefReader.History"/>, the same one that chose the last-known-good.
+/// <see cref="GitOpsRefSource.History"/>, the same one that chose the last-known-good.
 /// </summary>
 internal static class PinHistory
 {
     /// <summary>The pin's value (the scalar as written, without quotes) in the newest revision that pinned <paramref name="digest"/>, or null.</summary>
     public static string? ValueWhenPinned(Repository repo, Commit tip, GitOpsConfig config, string digest)
     {
-        GitOpsRefChange? change = new GitOpsRefReader("", config).History(repo, tip, int.MaxValue)
+        GitOpsRefChange? change = GitOpsRefSource.History(config, repo, tip, int.MaxValue)
             .FirstOrDefault(c => c.Digest == digest && c.Unreadable is null);
         if (change is null || GitOpsRepository.ReadFile(repo.Lookup<Commit>(change.Commit), config.File) is not { } bytes)
             return null;

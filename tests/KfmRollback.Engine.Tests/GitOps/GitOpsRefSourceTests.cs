@@ -7,7 +7,7 @@ using KfmRollback.Engine.Tests.Receipts;
 
 namespace KfmRollback.Engine.Tests.GitOps;
 
-public class GitOpsRefReaderTests : IDisposable
+public class GitOpsRefSourceTests : IDisposable
 {
     private readonly GitTestRepo _repo = new();
 
@@ -16,14 +16,14 @@ public class GitOpsRefReaderTests : IDisposable
     {
         var config = _repo.Config();
         using var repository = GitOpsRepository.Open(config);
-        var report = new GitOpsRefReader("prod", config).Read(repository);
+        var report = GitOpsRefSource.Read("prod", config, repository);
 
         Assert.Equal(RefSource.GitOps, report.Ref.Source);
         Assert.Equal(Git.Run(config.Path!, "rev-parse", "origin/main"), report.Ref.Commit);
         Assert.Equal($"registry.example.test/kfm/api@{GitTestRepo.D3}", report.Ref.CurrentImage);
         Assert.Equal(GitTestRepo.D3, report.Ref.CurrentRef);
         Assert.Equal(GitTestRepo.D2, report.Ref.LastKnownGoodRef);
-        Assert.Equal(GitOpsRefReader.SourceGitHistory, report.Ref.LastKnownGoodSource);
+        Assert.Equal(GitOpsRefSource.SourceGitHistory, report.Ref.LastKnownGoodSource);
         // Only the three deploy commits changed the file; the docs commits between them are skipped.
         Assert.Equal(new[] { GitTestRepo.D3, GitTestRepo.D2, GitTestRepo.D1 }, report.History.Select(h => h.Digest));
         Assert.Equal(new[] { "deploy api 1.2", "deploy api 1.1", "deploy api 1.0" }, report.History.Select(h => h.Summary));
@@ -37,12 +37,12 @@ public class GitOpsRefReaderTests : IDisposable
         using var repository = GitOpsRepository.Open(config);
         // One authority for every source: the newest older pin not quarantined, whatever a receipt says.
         var trust = new EnvironmentTrust("prod", Array.Empty<QuarantineEntry>(), new[] { new EstablishedTarget(GitTestRepo.D1, LastKnownGoodSources.ReceiptStore, "INC-1", null) });
-        var report = new GitOpsRefReader("prod", config).Read(repository, trust);
+        var report = GitOpsRefSource.Read("prod", config, repository, trust);
         Assert.Equal(GitTestRepo.D2, report.Ref.LastKnownGoodRef);
-        Assert.Equal(GitOpsRefReader.SourceGitHistory, report.Ref.LastKnownGoodSource);
+        Assert.Equal(GitOpsRefSource.SourceGitHistory, report.Ref.LastKnownGoodSource);
         // D2 quarantined (a rollback moved away from it elsewhere): skipped, D1 from history.
         var quarantined = new EnvironmentTrust("prod", new[] { new QuarantineEntry { Digest = GitTestRepo.D2, Source = QuarantineSources.Journal, IncidentId = "INC-0" } }, Array.Empty<EstablishedTarget>());
-        var skip = new GitOpsRefReader("prod", config).Read(repository, quarantined);
+        var skip = GitOpsRefSource.Read("prod", config, repository, quarantined);
         Assert.Equal(GitTestRepo.D1, skip.Ref.LastKnownGoodRef);
         Assert.Contains("INC-0", skip.Ref.LastKnownGoodReason);
         Assert.Contains(skip.Ref.Quarantined, q => q.Digest == GitTestRepo.D2);
@@ -66,7 +66,7 @@ public class GitOpsRefReaderTests : IDisposable
     private static void LookUp(GitOpsConfig config)
     {
         using var repository = GitOpsRepository.Open(config);
-        var report = new GitOpsRefReader("prod", config).Read(repository, historyLimit: 2);
+        var report = GitOpsRefSource.Read("prod", config, repository, historyLimit: 2);
         Assert.Equal(GitOpsBenchRepository.DigestAt(20_000), report.Ref.CurrentRef);
         Assert.Equal(GitOpsBenchRepository.DigestAt(19_980), report.Ref.LastKnownGoodRef);
     }
@@ -79,7 +79,7 @@ public class GitOpsRefReaderTests : IDisposable
         GitOpsBenchRepository.Create(path, 2_000, 20);
         var config = new GitOpsConfig { Path = path, File = GitOpsBenchRepository.FilePath, Kind = GitOpsKind.Kustomize, ImageName = GitOpsBenchRepository.ImageName };
         using var repository = GitOpsRepository.Open(config);
-        var history = new GitOpsRefReader("prod", config).History(repository.Repo, repository.DeployTip(), int.MaxValue);
+        var history = GitOpsRefSource.History(config, repository.Repo, repository.DeployTip(), int.MaxValue);
         Assert.Equal(101, history.Count);
         Assert.Equal(GitOpsBenchRepository.DigestAt(1), history[^1].Digest);
     }
@@ -109,14 +109,14 @@ public class GitOpsRefReaderTests : IDisposable
         using (repo)
         {
             using var repository = GitOpsRepository.Open(config);
-            var report = new GitOpsRefReader("prod", config).Read(repository);
+            var report = GitOpsRefSource.Read("prod", config, repository);
             Assert.Equal(GitTestRepo.D3, report.Ref.CurrentRef);
             Assert.Equal(GitTestRepo.D2, report.Ref.LastKnownGoodRef);
             var skipped = Assert.Single(report.History, h => h.Unreadable is not null);
             Assert.Equal("oldest: " + name, skipped.Summary);
             Assert.Null(skipped.Digest);
             // Test-KfmDrift reads the same way: the whole walk does not fail either.
-            var all = new GitOpsRefReader("prod", config).Read(repository, historyLimit: 50);
+            var all = GitOpsRefSource.Read("prod", config, repository, historyLimit: 50);
             Assert.Equal(3, all.History.Count);
         }
     }
@@ -132,7 +132,7 @@ public class GitOpsRefReaderTests : IDisposable
         using (repo)
         {
             using var repository = GitOpsRepository.Open(config);
-            var report = new GitOpsRefReader("prod", config).Read(repository, historyLimit: 10);
+            var report = GitOpsRefSource.Read("prod", config, repository, historyLimit: 10);
             Assert.Equal(GitTestRepo.D2, report.Ref.LastKnownGoodRef);
             Assert.Contains(GitOpsErrorIds.ImageAmbiguous, Assert.Single(report.History, h => h.Unreadable is not null).Unreadable);
         }
@@ -152,10 +152,9 @@ public class GitOpsRefReaderTests : IDisposable
             Git.Run(repo.Seed, "commit", "-q", "-m", RollbackMessage.Commit("INC-7", "pin image to D2", GitTestRepo.D2, "5xx", "api"));
             repo.Push();
             using var repository = GitOpsRepository.Open(config);
-            var reader = new GitOpsRefReader("prod", config);
             foreach (int limit in new[] { 2, 10 })
             {
-                var report = reader.Read(repository, historyLimit: limit);
+                var report = GitOpsRefSource.Read("prod", config, repository, historyLimit: limit);
                 Assert.Equal(GitTestRepo.D2, report.Ref.CurrentRef);
                 // The rollback commit put D2 there: it is the last-known-good, never D3, and a rerun pins nothing further back.
                 Assert.Equal(GitTestRepo.D2, report.Ref.LastKnownGoodRef);
@@ -167,7 +166,7 @@ public class GitOpsRefReaderTests : IDisposable
             repo.Commit("deploy 1.2 again");
             repo.Push();
             using var again = GitOpsRepository.Open(config);
-            Assert.Equal(GitTestRepo.D2, reader.Read(again, historyLimit: 2).Ref.LastKnownGoodRef);
+            Assert.Equal(GitTestRepo.D2, GitOpsRefSource.Read("prod", config, again, historyLimit: 2).Ref.LastKnownGoodRef);
         }
     }
 
@@ -180,7 +179,7 @@ public class GitOpsRefReaderTests : IDisposable
         using (repo)
         {
             using var repository = GitOpsRepository.Open(config);
-            var report = new GitOpsRefReader("prod", config).Read(repository);
+            var report = GitOpsRefSource.Read("prod", config, repository);
             Assert.True(report.Ref.CurrentIsDigest);
             Assert.Equal(GitTestRepo.D3, report.Ref.CurrentRef);
             Assert.Equal($"registry.example.test/kfm-api:1.2.0@{GitTestRepo.D3}", report.Ref.CurrentImage);
