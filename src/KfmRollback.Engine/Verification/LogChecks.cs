@@ -24,7 +24,8 @@ public static class LogChecks
         DeploymentSnapshot snapshot = await DeploymentSnapshot.ReadAsync(client, environment.Cluster.Namespace, environment.Cluster.Deployment, cancellationToken).ConfigureAwait(false);
         int since = (int)Math.Max(1, environment.Observability.LogWindow.TotalSeconds);
         var redactor = new Redactor(restrictedIds, environment.Observability.RestrictedIdPatterns);
-        int lines = 0, findings = 0;
+        int lines = 0, findings = 0, read = 0;
+        var gone = new List<string>();
         var kinds = new SortedDictionary<string, int>(StringComparer.Ordinal);
         var samples = new List<string>();
         foreach (var pod in snapshot.Pods)
@@ -36,10 +37,18 @@ public static class LogChecks
                 using var reader = new StreamReader(stream);
                 text = await reader.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
             }
+            catch (Exception ex) when (KubernetesErrors.IsNotFound(ex))
+            {
+                // Deleted since the list (a rollout or an eviction replaces pods all the time): its logs are gone
+                // with it, which says nothing about the API. The scan goes on with the pods that remain.
+                gone.Add(pod.Metadata.Name);
+                continue;
+            }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 throw KubernetesErrors.Wrap(ex, $"Reading logs of pod {pod.Metadata.Name}", pod.Metadata.Name);
             }
+            read++;
             int number = 0;
             foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
             {
@@ -55,11 +64,14 @@ public static class LogChecks
             }
         }
 
+        string goneNote = gone.Count == 0 ? "" : $" ({gone.Count} deleted before their logs were read: {string.Join(", ", gone)})";
+        var present = new Dictionary<string, string> { ["lines"] = lines.ToString(CultureInfo.InvariantCulture), ["pods"] = read.ToString(CultureInfo.InvariantCulture) };
+        if (gone.Count > 0) { present["pods_gone"] = gone.Count.ToString(CultureInfo.InvariantCulture); }
         var results = new List<CheckResult>
         {
             HealthChecks.Result(environment, "D.logs-present", lines > 0 ? Verdict.Pass : Verdict.Fail,
-                lines > 0 ? $"{lines} log lines from {snapshot.Pods.Count} pods in the last {since} s" : $"no log lines from {snapshot.Pods.Count} pods in the last {since} s",
-                new Dictionary<string, string> { ["lines"] = lines.ToString(CultureInfo.InvariantCulture), ["pods"] = snapshot.Pods.Count.ToString(CultureInfo.InvariantCulture) }),
+                (lines > 0 ? $"{lines} log lines from {read} pods in the last {since} s" : $"no log lines from {read} pods in the last {since} s") + goneNote,
+                present),
         };
         var evidence = new Dictionary<string, string> { ["lines"] = lines.ToString(CultureInfo.InvariantCulture), ["findings"] = findings.ToString(CultureInfo.InvariantCulture) };
         foreach (var (kind, count) in kinds) { evidence["kind." + kind] = count.ToString(CultureInfo.InvariantCulture); }

@@ -231,6 +231,42 @@ public sealed class ClusterCheckTests
     }
 
     [Fact]
+    public async Task A_pod_deleted_between_the_list_and_its_log_read_is_skipped_and_named_not_a_failed_scan()
+    {
+        await using var lab = await LabEnvironment.StartAsync();
+        await new KfmRollback.Engine.Adapters.Kubernetes.RolloutWatcher(lab.Client, "kfm", "kfm-api").WaitAsync(null, TimeSpan.FromSeconds(60), CancellationToken.None);
+        // The race a rollout makes, made certain: the first log read finds its pod deleted a moment before.
+        var deleting = new DeleteBeforeFirstLogRead(lab.Client);
+        var client = new k8s.Kubernetes(k8s.KubernetesClientConfiguration.BuildConfigFromConfigFile(lab.Host.KubeconfigPath, "lab"), deleting);
+
+        var results = await KfmRollback.Engine.Verification.LogChecks.RunAsync(client, lab.Environment, new[] { "burial_sites" }, CancellationToken.None);
+
+        Assert.NotNull(deleting.Deleted);
+        var present = Assert.Single(results, r => r.Check == "D.logs-present");
+        Assert.Equal(KfmRollback.Engine.Verification.Verdict.Pass, present.Verdict);
+        Assert.Equal("1", present.Evidence["pods_gone"]);
+        Assert.Contains($"1 deleted before their logs were read: {deleting.Deleted}", present.Summary);
+        Assert.Equal(KfmRollback.Engine.Verification.Verdict.Pass, Assert.Single(results, r => r.Check == "D.no-sensitive-payloads").Verdict);
+    }
+
+    /// <summary>Deletes the pod of the first log request (through another client) just before sending it.</summary>
+    private sealed class DeleteBeforeFirstLogRead(k8s.IKubernetes admin) : DelegatingHandler
+    {
+        public string? Deleted { get; private set; }
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            string[] segments = request.RequestUri!.AbsolutePath.Split('/');
+            if (Deleted is null && segments.Length >= 2 && segments[^1] == "log")
+            {
+                Deleted = segments[^2];
+                await admin.CoreV1.DeleteNamespacedPodAsync(Deleted, "kfm", gracePeriodSeconds: 0, cancellationToken: cancellationToken);
+            }
+            return await base.SendAsync(request, cancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task The_log_scan_reads_the_lab_pods_through_the_given_client()
     {
         await using var lab = await LabEnvironment.StartAsync();
