@@ -83,6 +83,9 @@ public sealed class ProbeClient : IDisposable
         if (_options.Proxy is not null) { handler.Proxy = _options.Proxy; }
         if (_options.CertificateValidation is not null) { handler.SslOptions.RemoteCertificateValidationCallback = _options.CertificateValidation; }
         _http = new HttpClient(handler) { BaseAddress = _baseUrl, Timeout = _options.RequestTimeout };
+        // The same request headers on either transport, so the API sees (and does) the same work.
+        _http.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", "KfmRollback-probe");
+        _http.DefaultRequestHeaders.TryAddWithoutValidation("Accept", "application/json");
         _slots = new SemaphoreSlim(Math.Max(1, api.Probe.Concurrency));
         DirectConnections = _options.DirectConnections && !ProxyApplies(_options.Proxy ?? HttpClient.DefaultProxy, _baseUrl);
     }
