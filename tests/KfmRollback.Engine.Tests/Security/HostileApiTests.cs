@@ -152,12 +152,10 @@ public sealed class HostileApiTests : IDisposable
         if (target is not null) Assert.StartsWith($"http://127.0.0.1:{_api.Port}/kfm/", target.AbsoluteUri);
     }
 
-    [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task A_redirect_is_the_answer_recorded_and_never_followed(bool direct)
+    [Fact]
+    public async Task A_redirect_is_the_answer_recorded_and_never_followed()
     {
-        using var client = new ProbeClient(Environment().Api, new ProbeClientOptions { DirectConnections = direct });
+        using var client = new ProbeClient(Environment().Api);
         ProbeResponse single = await client.SendAsync(HttpMethod.Get, "/api/v1/moved", Token, CancellationToken.None);
         ProbeResponse[] batch = await client.SendManyAsync(new[] { new ProbeRequest(HttpMethod.Get, "/api/v1/moved", Token) }, CancellationToken.None);
 

@@ -78,7 +78,7 @@ public sealed class ProbeClientTests : IDisposable
         }
     }
 
-    private ProbeClient Client(int concurrency, bool direct = true, IWebProxy? proxy = null, Uri? baseUrl = null) => new(new ApiConfig
+    private ProbeClient Client(int concurrency, IWebProxy? proxy = null, Uri? baseUrl = null) => new(new ApiConfig
     {
         BaseUrl = baseUrl ?? _base,
         Probe = new ProbePlan
@@ -87,15 +87,12 @@ public sealed class ProbeClientTests : IDisposable
             Endpoints = new[] { new ProbeEndpoint { Path = "/echo/{id}" } },
             Concurrency = concurrency,
         },
-    }, new ProbeClientOptions { DirectConnections = direct, Proxy = proxy });
+    }, new ProbeClientOptions { Proxy = proxy });
 
-    [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task A_batch_keeps_request_order_and_never_exceeds_its_concurrency(bool direct)
+    [Fact]
+    public async Task A_batch_keeps_request_order_and_never_exceeds_its_concurrency()
     {
-        using ProbeClient client = Client(concurrency: 4, direct);
-        Assert.Equal(direct, client.DirectConnections);
+        using ProbeClient client = Client(concurrency: 4);
         var requests = Enumerable.Range(0, 40).Select(i => new ProbeRequest(HttpMethod.Get, $"/echo/{i}", null)).ToArray();
 
         ProbeResponse[] responses = await client.SendManyAsync(requests, CancellationToken.None);
@@ -146,17 +143,30 @@ public sealed class ProbeClientTests : IDisposable
     }
 
     [Fact]
-    public async Task A_batch_goes_through_the_proxy_that_applies_to_the_api()
+    public async Task A_remote_api_is_reached_through_the_proxy_that_applies_to_it()
     {
-        // The listener plays the proxy; the API's own address has nothing listening.
-        int unused = LoopbackPorts.Free();
-        using ProbeClient client = Client(concurrency: 2, proxy: new FixedProxy(_base), baseUrl: new Uri($"http://127.0.0.1:{unused}/"));
-        Assert.False(client.DirectConnections);
+        // A scripted proxy on loopback; the API's name is reserved (RFC 6761) and never resolved.
+        using var proxy = new ScriptedProxy();
+        using ProbeClient client = Client(concurrency: 2, proxy: new FixedProxy(proxy.Url), baseUrl: new Uri("http://kfm-api.test/"));
 
         ProbeResponse[] responses = await client.SendManyAsync(new[] { new ProbeRequest(HttpMethod.Get, "/echo/p1", null), new ProbeRequest(HttpMethod.Get, "/echo/p2", null) }, CancellationToken.None);
 
         Assert.All(responses, r => Assert.Equal(200, r.Status));
-        Assert.Contains(_seen, s => s.Path == "/echo/p2");
+        Assert.Contains("GET http://kfm-api.test/echo/p2 HTTP/1.1", proxy.RequestLines);
+    }
+
+    [Fact]
+    public async Task An_api_on_loopback_is_never_reached_through_a_proxy()
+    {
+        using var proxy = new ScriptedProxy();
+        using ProbeClient client = Client(concurrency: 2, proxy: new FixedProxy(proxy.Url));
+
+        ProbeResponse single = await client.SendAsync(HttpMethod.Get, "/echo/l1", "steward-token", CancellationToken.None);
+        ProbeResponse[] batch = await client.SendManyAsync(new[] { new ProbeRequest(HttpMethod.Get, "/echo/l2", "steward-token") }, CancellationToken.None);
+
+        Assert.Equal("/echo/l1", (string?)single.Body?["n"]);
+        Assert.Equal("/echo/l2", (string?)batch[0].Body?["n"]);
+        Assert.Empty(proxy.RequestLines);
     }
 
     private sealed class FixedProxy(Uri proxy) : IWebProxy
@@ -164,6 +174,44 @@ public sealed class ProbeClientTests : IDisposable
         public ICredentials? Credentials { get; set; }
         public Uri GetProxy(Uri destination) => proxy;
         public bool IsBypassed(Uri host) => false;
+    }
+
+    /// <summary>A forward proxy on loopback that records each request line and answers 200 with a small JSON body.</summary>
+    private sealed class ScriptedProxy : IDisposable
+    {
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        private readonly ConcurrentQueue<string> _lines = new();
+
+        public ScriptedProxy()
+        {
+            _listener.Start();
+            _ = Task.Run(async () =>
+            {
+                while (true)
+                {
+                    TcpClient connection;
+                    try { connection = await _listener.AcceptTcpClientAsync(); } catch (Exception) { return; }
+                    _ = Task.Run(async () =>
+                    {
+                        using TcpClient owned = connection;
+                        using var reader = new StreamReader(owned.GetStream(), Encoding.ASCII, leaveOpen: true);
+                        Stream stream = owned.GetStream();
+                        while (await reader.ReadLineAsync() is { Length: > 0 } requestLine)
+                        {
+                            _lines.Enqueue(requestLine);
+                            while (await reader.ReadLineAsync() is { Length: > 0 }) { }
+                            await stream.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"));
+                        }
+                    });
+                }
+            });
+        }
+
+        public Uri Url => new($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/");
+
+        public IReadOnlyCollection<string> RequestLines => _lines.ToArray();
+
+        public void Dispose() => _listener.Stop();
     }
 
     [Fact]
