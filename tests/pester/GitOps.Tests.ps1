@@ -98,6 +98,12 @@ Describe 'GitOps rollback' {
         $drift = Test-KfmDrift -WarningAction SilentlyContinue
         ($drift | Where-Object Field -EQ 'image-digest').Desired | Should -Be $bad
         Test-KfmDrift -Quiet -WarningAction SilentlyContinue | Should -BeFalse
+        # A named container is compared in Git and in the pods, and the items carry it for the re-align.
+        $named = Test-KfmDrift -Container api -WarningAction SilentlyContinue
+        ($named | Where-Object Field -EQ 'image-digest').Container | Should -Be 'api'
+        ($drift | Where-Object Field -EQ 'image-digest').Container | Should -BeNullOrEmpty
+        $err = { Test-KfmDrift -Container nosuch -WarningAction SilentlyContinue } | Should -Throw -PassThru
+        $err.Exception.Message | Should -Match "'?nosuch'?"
     }
 
     It 're-aligns Git with production from Test-KfmDrift: the live digest binds as the one target' {

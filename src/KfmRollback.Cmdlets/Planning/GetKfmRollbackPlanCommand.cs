@@ -9,7 +9,7 @@ namespace KfmRollback.Cmdlets.Planning;
 /// <summary>The runbook's decision tree: what changed against the last-known-good, and so which rollback (or none).</summary>
 [Cmdlet(VerbsCommon.Get, "KfmRollbackPlan")]
 [OutputType(typeof(RollbackDecision))]
-public sealed class GetKfmRollbackPlanCommand : KfmEnvironmentCmdlet
+public sealed class GetKfmRollbackPlanCommand : KfmGitCmdlet
 {
     /// <summary>When the problem began (instead of the incident's start time in the journal).</summary>
     [Parameter]
@@ -25,14 +25,6 @@ public sealed class GetKfmRollbackPlanCommand : KfmEnvironmentCmdlet
 
     [Parameter]
     public string? ToRef { get; set; }
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    public string? Container { get; set; }
-
-    /// <summary>Credentials for the GitOps repository over HTTPS (else gitops.token_env/token_file).</summary>
-    [Parameter]
-    [Credential]
-    public PSCredential? Credential { get; set; }
 
     protected override void ProcessRecordCore()
     {
@@ -68,7 +60,7 @@ public sealed class GetKfmRollbackPlanCommand : KfmEnvironmentCmdlet
             ToRef = ToRef,
             Container = Container,
         };
-        RollbackDecision plan = RunAsync(token => new RollbackPlanning(EngineContext, RefSources).PlanAsync(environment, request, Credentials.Git(Credential), Authority(environment), token));
+        RollbackDecision plan = RunAsync(token => new RollbackPlanning(EngineContext, RefSources).PlanAsync(environment, request, GitCredential, Authority(environment), token));
         if (plan.DeployAfterIncidentStart)
         {
             WriteWarning($"{plan.Environment}: the last deploy ({plan.LastDeployAt.UtcDateTime:HH:mm} UTC) came after the incident began; it is not the cause.");

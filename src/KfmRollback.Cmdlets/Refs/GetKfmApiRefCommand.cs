@@ -7,24 +7,16 @@ namespace KfmRollback.Cmdlets.Refs;
 /// <summary>The API's current ref and last-known-good (runbook step 1).</summary>
 [Cmdlet(VerbsCommon.Get, "KfmApiRef")]
 [OutputType(typeof(ApiRef))]
-public sealed class GetKfmApiRefCommand : KfmEnvironmentCmdlet
+public sealed class GetKfmApiRefCommand : KfmGitCmdlet
 {
     [Parameter]
     public ApiRefSource Source { get; set; } = ApiRefSource.Cluster;
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    public string? Container { get; set; }
-
-    /// <summary>Credentials for the GitOps repository over HTTPS (else gitops.token_env/token_file).</summary>
-    [Parameter]
-    [Credential]
-    public PSCredential? Credential { get; set; }
 
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
         var authority = Authority(environment);
-        var query = new RefQuery(environment, Container, IncidentId, Credentials.Git(Credential));
+        var query = new RefQuery(environment, Container, IncidentId, GitCredential);
         ApiRef reference = RunAsync(token => RefSources.For(Source.ToEngine()).ReadAsync(query, authority, token));
         foreach (string note in authority.For(environment).Notes)
         {

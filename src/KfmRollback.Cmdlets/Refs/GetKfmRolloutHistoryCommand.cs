@@ -11,15 +11,12 @@ namespace KfmRollback.Cmdlets.Refs;
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "KfmRolloutHistory")]
 [OutputType(typeof(RolloutRevision), typeof(KfmRollback.Engine.Refs.HelmRevision))]
-public sealed class GetKfmRolloutHistoryCommand : KfmEnvironmentCmdlet
+public sealed class GetKfmRolloutHistoryCommand : KfmContainerCmdlet
 {
     /// <summary>Cluster (the Deployment's ReplicaSets) or Helm (the release Secrets).</summary>
     [Parameter]
     [ValidateSet(nameof(ApiRefSource.Cluster), nameof(ApiRefSource.Helm))]
     public ApiRefSource Source { get; set; } = ApiRefSource.Cluster;
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    public string? Container { get; set; }
 
     [Parameter]
     public long? Revision { get; set; }

@@ -7,19 +7,15 @@ namespace KfmRollback.Cmdlets.Refs;
 /// <summary>Compares Git's desired ref with what the cluster runs: after an emergency rollback, Git must be re-aligned.</summary>
 [Cmdlet(VerbsDiagnostic.Test, "KfmDrift")]
 [OutputType(typeof(DriftItem), typeof(bool))]
-public sealed class TestKfmDriftCommand : KfmEnvironmentCmdlet
+public sealed class TestKfmDriftCommand : KfmGitCmdlet
 {
-    [Parameter]
-    [Credential]
-    public PSCredential? Credential { get; set; }
-
     [Parameter]
     public SwitchParameter Quiet { get; set; }
 
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
-        var drift = RunAsync(token => GitOpsDrift.ReadAsync(RefSources, environment, Credentials.Git(Credential), token))
+        var drift = RunAsync(token => GitOpsDrift.ReadAsync(RefSources, environment, Container, GitCredential, token))
             .Select(i => i with { IncidentId = IncidentId }).ToList();
         if (Quiet)
         {

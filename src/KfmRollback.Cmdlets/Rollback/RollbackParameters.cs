@@ -13,7 +13,7 @@ namespace KfmRollback.Cmdlets.Rollback;
 /// ToRef), where an empty property must not count as a choice, so they are not parameter sets:
 /// which target and which method go together is the engine's RollbackRules, one rule for all.
 /// </summary>
-public abstract class RollbackParameters : KfmEnvironmentCmdlet
+public abstract class RollbackParameters : KfmGitCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
     public RollbackMethodName Method { get; set; }
@@ -40,14 +40,6 @@ public abstract class RollbackParameters : KfmEnvironmentCmdlet
     /// <summary>GitOps: push straight to the deploy branch (only where gitops.allow_direct_push allows it).</summary>
     [Parameter]
     public SwitchParameter DirectPush { get; set; }
-
-    /// <summary>GitOps: credentials for the repository over HTTPS.</summary>
-    [Parameter]
-    [Credential]
-    public PSCredential? Credential { get; set; }
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    public string? Container { get; set; }
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public string? Reason { get; set; }
@@ -168,7 +160,7 @@ public abstract class RollbackParameters : KfmEnvironmentCmdlet
             Timeout = Timeout,
             BlastRadius = BlastRadius,
             DirectPush = DirectPush,
-            GitCredential = Credentials.Git(Credential),
+            GitCredential = GitCredential,
             Evidence = PipelineObjects.Unwrap<PlanEvidence>(Evidence),
             BreakLockReason = BreakLock ? BreakLockReason() : null,
         };

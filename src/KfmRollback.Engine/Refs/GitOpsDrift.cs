@@ -16,6 +16,9 @@ public sealed record DriftItem(string Field, string? Desired, string? Live, stri
     public string? Environment { get; init; }
     public string? IncidentId { get; init; }
 
+    /// <summary>The container compared when one was named (-Container), bound by Invoke-KfmRollback so the re-align pins that container.</summary>
+    public string? Container { get; init; }
+
     /// <summary>The kind of drift (= <see cref="Field"/>), bound by Invoke-KfmRollback's -Drift.</summary>
     public string Drift => Field;
 
@@ -52,11 +55,12 @@ public static class GitOpsDrift
     }
 
     /// <summary>Git's desired ref against what the cluster runs, one item per difference (Test-KfmDrift).</summary>
-    public static async Task<IReadOnlyList<DriftItem>> ReadAsync(RefSources sources, EnvironmentConfig environment, GitCredential? credential, CancellationToken cancellationToken)
+    /// <param name="container">The container compared (its pin in Git, its image in the pods); null: the configured one.</param>
+    public static async Task<IReadOnlyList<DriftItem>> ReadAsync(RefSources sources, EnvironmentConfig environment, string? container, GitCredential? credential, CancellationToken cancellationToken)
     {
-        ApiRef desired = await sources.For(RefSource.GitOps).ReadAsync(new RefQuery(environment, Credential: credential), LastKnownGoodAuthority.HistoryOnly, cancellationToken).ConfigureAwait(false);
+        ApiRef desired = await sources.For(RefSource.GitOps).ReadAsync(new RefQuery(environment, container, Credential: credential), LastKnownGoodAuthority.HistoryOnly, cancellationToken).ConfigureAwait(false);
         // Only what runs matters here, not its last-known-good.
-        ApiRef live = await sources.For(RefSource.Cluster).ReadAsync(new RefQuery(environment), LastKnownGoodAuthority.HistoryOnly, cancellationToken).ConfigureAwait(false);
-        return Compare(desired, live).Select(i => i with { Environment = environment.Name }).ToList();
+        ApiRef live = await sources.For(RefSource.Cluster).ReadAsync(new RefQuery(environment, container), LastKnownGoodAuthority.HistoryOnly, cancellationToken).ConfigureAwait(false);
+        return Compare(desired, live).Select(i => i with { Environment = environment.Name, Container = container }).ToList();
     }
 }
