@@ -29,6 +29,10 @@ public sealed class GetKfmRollbackPlanCommand : KfmEnvironmentCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public string? Container { get; set; }
 
+    /// <summary>Preflight the cluster rollback with -Fast's strategy raise (quota dry run included), as Invoke-KfmRollback -Fast -Wait would send it.</summary>
+    [Parameter]
+    public SwitchParameter Fast { get; set; }
+
     /// <summary>Credentials for the GitOps repository over HTTPS (else gitops.token_env/token_file).</summary>
     [Parameter]
     [Credential]
@@ -67,6 +71,7 @@ public sealed class GetKfmRollbackPlanCommand : KfmEnvironmentCmdlet
             ToRevision = ToRevision,
             ToRef = ToRef,
             Container = Container,
+            Fast = Fast,
         };
         RollbackDecision plan = RunAsync(token => new RollbackPlanning(EngineContext, RefSources).PlanAsync(environment, request, Credentials.Git(Credential), Authority(environment), token));
         if (plan.DeployAfterIncidentStart)
