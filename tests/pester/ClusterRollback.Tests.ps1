@@ -139,8 +139,15 @@ Describe '-Fast: the rollout surges every pod at once, within the quota' {
     BeforeAll {
         $lab = Start-Lab
         Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=60s | Out-Null
-        $incident = New-KfmIncident -Id INC-F -Commander alice -Reason '5xx spike after deploy' -Environment lab -Confirm:$false
-        $incident | Start-KfmFreeze -Confirm:$false | Out-Null
+        # Frozen (which snapshots the running configuration) before the bad deploy, as the decision tree needs.
+        New-KfmIncident -Id INC-F0 -Commander alice -Reason 'change freeze' -Environment lab -Confirm:$false | Start-KfmFreeze -Confirm:$false | Out-Null
+        function Deploy([string] $Build) {
+            Invoke-KfmLabKubectl $lab set image deployment/kfm-api -n kfm "api=$($lab.Facts.catalogue.$Build.image)" | Out-Null
+            Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=60s | Out-Null
+        }
+        function Get-LabNow { [DateTime]::Parse((Invoke-KfmLabAdmin $lab state).simTime, [Globalization.CultureInfo]::InvariantCulture, 'AdjustToUniversal') }
+        Deploy 'bad-5xx'
+        $incident = New-KfmIncident -Id INC-F -Commander alice -Reason '5xx spike after deploy' -Environment lab -StartedAt (Get-LabNow) -Confirm:$false
         function Get-Strategy { (Get-KfmLabDeployment $lab).spec.strategy.rollingUpdate }
     }
     AfterAll { Stop-KfmTestLab $lab }
@@ -185,6 +192,7 @@ Describe '-Fast: the rollout surges every pod at once, within the quota' {
     }
 
     It 'falls back to the own strategy with a warning when the quota has no room for the surge, and never exceeds it' {
+        Deploy 'bad-shift'
         @"
 apiVersion: v1
 kind: ResourceQuota
@@ -193,18 +201,22 @@ spec: { hard: { pods: '4' } }
 "@ | Set-Content (Join-Path $lab.Directory 'quota.yaml')
         Invoke-KfmLabKubectl $lab apply -f (Join-Path $lab.Directory 'quota.yaml') | Out-Null
         $deadline = [DateTime]::UtcNow.AddSeconds(30)
-        while (-not ((Invoke-KfmLabKubectl $lab get resourcequota kfm-pods -n kfm -o json) -join "`n" | ConvertFrom-Json).status.used.pods) {
+        while (((Invoke-KfmLabKubectl $lab get resourcequota kfm-pods -n kfm -o json) -join "`n" | ConvertFrom-Json).status.used.pods -ne '3') {
             if ([DateTime]::UtcNow -gt $deadline) { throw 'the quota never reported usage' }
             Start-Sleep -Milliseconds 100
         }
+        $skip = @(Get-Content (Join-Path $lab.Directory 'audit.log')).Count
         New-KfmIncident -Id INC-FQ -Commander alice -Reason 'second bad deploy' -Environment lab -Confirm:$false | Out-Null
-        $result = Invoke-KfmRollback -IncidentId INC-FQ -Method Cluster -ToRevision ((Get-KfmRolloutHistory | Where-Object { -not $_.IsCurrent } | Select-Object -Last 1).Revision) -Wait -Fast -Timeout 90 -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
+        $result = Invoke-KfmRollback -IncidentId INC-FQ -Method Cluster -Wait -Fast -Timeout 90 -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
         $result.Outcome | Should -Be 'Succeeded' -Because $result.Detail
-        $warnings | Where-Object { "$_" -match '-Fast falls back to the Deployment''s own rollout strategy: quota kfm-pods has room for 1 more pods, and a surge of all 3 pods needs 3' } | Should -Not -BeNullOrEmpty
+        $warnings | Where-Object { "$_" -match '-Fast falls back to the Deployment''s own rollout strategy: quota kfm-pods has room for 1 more pods, and a surge of all 3 pods needs 3' } | Should -Not -BeNullOrEmpty -Because ($warnings -join '; ')
         @($result.Changes).Surface | Should -Not -Contain 'rollout'
         (Get-Strategy).maxSurge | Should -Be '25%'
-        $events = (Invoke-KfmLabKubectl $lab get events -n kfm -o json) -join "`n" | ConvertFrom-Json -Depth 30
-        $events.items.message | Where-Object { $_ -match 'exceeded quota' } | Should -BeNullOrEmpty -Because 'the default surge of one pod fits'
+        $patches = Get-KfmLabStoredWrites $lab -Skip $skip | Where-Object { $_.objectRef.resource -eq 'deployments' -and $_.verb -eq 'patch' }
+        $patches.Count | Should -Be 1 -Because 'the rollback patch only'
+        ($patches[0].requestObject | ConvertTo-Json -Depth 50 -Compress) | Should -Not -Match 'strategy|fast-rollout'
+        $used = ((Invoke-KfmLabKubectl $lab get resourcequota kfm-pods -n kfm -o json) -join "`n" | ConvertFrom-Json).status.used.pods
+        [int] $used | Should -BeLessOrEqual 4
     }
 }
 
