@@ -203,7 +203,8 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
                 Detail = final.Message,
                 CompletedAt = _clock.UtcNow,
                 Error = new KfmException("RollbackRolloutFailed", KfmErrorKind.InvalidOperation,
-                    $"The rollback of {ns}/{name} was applied but its rollout failed: {final.Message}. Fail closed (Enable-KfmFailClosed) if the API is unsafe, and escalate.", name),
+                    $"The rollback of {ns}/{name} was applied but its rollout failed: {final.Message}. Fail closed (Enable-KfmFailClosed) if the API is unsafe, and escalate." +
+                    (request.Fast ? " The -Fast strategy (maxUnavailable 0 keeps the old pods serving) stays until a rerun with -Wait sees the rollout converge and restores it." : ""), name),
             };
         }
         // What now runs is the known state to come back to: snapshot its configuration.
