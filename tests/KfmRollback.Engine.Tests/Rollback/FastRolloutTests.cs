@@ -36,6 +36,17 @@ public sealed class FastRolloutTests
         };
     }
 
+    /// <summary>A lab whose Argo CD is frozen, as the runbook's step 1 leaves it: self-heal would otherwise revert the rollback mid-test.</summary>
+    private static async Task<LabEnvironment> FrozenLabAsync()
+    {
+        LabEnvironment lab = await LabEnvironment.StartAsync();
+        foreach (IFreezeMechanism freeze in new FreezeMechanisms(_ => lab.Client, null).For(lab.Environment))
+        {
+            await freeze.FreezeAsync(new FreezeRequest("INC-F", "tester", "test", DateTimeOffset.UtcNow), dryRun: false, CancellationToken.None);
+        }
+        return lab;
+    }
+
     private static ClusterRollbackMechanism Mechanism(LabEnvironment lab) => new(lab.Client, Array.Empty<IFreezeMechanism>());
 
     private static async Task<V1Deployment> Read(LabEnvironment lab) => await lab.Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm");
@@ -65,7 +76,7 @@ public sealed class FastRolloutTests
     [Fact]
     public async Task Plan_puts_the_raise_in_the_rollback_patch_and_plans_the_restore_sending_nothing()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await FrozenLabAsync();
         int before = lab.Host.Audit.Events.Count(e => !e["requestURI"]!.GetValue<string>().Contains("dryRun=All") && e["verb"]!.GetValue<string>() is "patch" or "create" or "update");
 
         var plan = (ClusterMechanismPlan)await Mechanism(lab).PlanAsync(Request(lab), RollbackReporter.Silent, CancellationToken.None);
@@ -89,7 +100,7 @@ public sealed class FastRolloutTests
     [Fact]
     public async Task Fast_rollout_surges_every_pod_at_once_then_restores_the_deployments_own_strategy_on_the_record()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await FrozenLabAsync();
         var seen = new Seen();
         var mechanism = Mechanism(lab);
         RollbackRequest request = Request(lab);
@@ -119,7 +130,7 @@ public sealed class FastRolloutTests
     [Fact]
     public async Task A_quota_without_room_for_the_surge_falls_back_to_the_own_strategy_with_a_warning_and_is_never_exceeded()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await FrozenLabAsync();
         await QuotaAsync(lab, new() { ["pods"] = "4" });
         var seen = new Seen();
         var mechanism = Mechanism(lab);
@@ -139,13 +150,16 @@ public sealed class FastRolloutTests
         Assert.Equal(RollbackOutcome.Succeeded, done.Outcome);
         V1Deployment after = await Read(lab);
         Assert.Equal("\"25%\"", Strategy(after, "maxSurge"));
-        Assert.DoesNotContain(lab.Host.Store.List(KfmRollback.Lab.Api.Resources.Events, "kfm"), e => (e["message"]?.ToString() ?? "").Contains("exceeded quota"));
+        // The own strategy's one-pod surge fits (a pod still terminating may hold the quota a moment: the ReplicaSet retries, as on a real cluster);
+        // nothing ever wrote a raised strategy, and the apiserver kept the namespace within its quota.
+        Assert.DoesNotContain(lab.Host.Audit.Events, e => e["objectRef"]!["resource"]!.GetValue<string>() == "deployments" && (e["requestObject"]?.ToJsonString() ?? "").Contains("strategy"));
+        Assert.True(lab.Host.Store.List(KfmRollback.Lab.Api.Resources.Pods, "kfm").Count <= 4);
     }
 
     [Fact]
     public async Task A_pod_the_quota_admission_refuses_in_the_dry_run_falls_back_with_the_apiservers_words()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await FrozenLabAsync();
         await QuotaAsync(lab, new() { ["requests.cpu"] = "4" });
         var seen = new Seen();
 
@@ -159,7 +173,7 @@ public sealed class FastRolloutTests
     [Fact]
     public async Task Restore_puts_back_only_what_the_module_changed_when_someone_changed_the_strategy_meanwhile()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await FrozenLabAsync();
         var seen = new Seen();
         var mechanism = Mechanism(lab);
         RollbackRequest request = Request(lab);
@@ -188,7 +202,7 @@ public sealed class FastRolloutTests
     [Fact]
     public async Task A_raise_left_by_a_killed_run_is_restored_by_the_next_await_even_without_Fast()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await FrozenLabAsync();
         var mechanism = Mechanism(lab);
         var plan = (ClusterMechanismPlan)await mechanism.PlanAsync(Request(lab), RollbackReporter.Silent, CancellationToken.None);
         RollbackResult applied = await mechanism.ApplyAsync(Request(lab), plan, RollbackReporter.Silent, CancellationToken.None);
