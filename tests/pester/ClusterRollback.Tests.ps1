@@ -175,7 +175,7 @@ Describe '-Fast: the rollout surges every pod at once, within the quota' {
         $output = Invoke-KfmChildPwsh -Script "Import-Module '$KfmManifest'; Invoke-KfmRollback -ConfigPath '$($lab.Config)' -IncidentId INC-F -Method Cluster -Wait -Fast -WhatIf" | Out-String
         $output | Should -Match '/spec/strategy/rollingUpdate/maxSurge'
         $output | Should -Match '"100%"'
-        $output | Should -Match 'json-patch, once the rollout converged deployment kfm/kfm-api \[rollout\]'
+        $output | Should -Match 'json-patch \(strategy restore, once the rollout converged\) deployment kfm/kfm-api \[rollout\]'
         $output | Should -Match 'preflight fast-rollout Passed'
         Invoke-KfmLabKubectl $lab get 'deploy,rs' -n kfm -o 'jsonpath={.items[*].metadata.generation}' | Should -Be $before
         (Get-Strategy).maxSurge | Should -Be '25%'
@@ -192,6 +192,7 @@ Describe '-Fast: the rollout surges every pod at once, within the quota' {
         $events = (Invoke-KfmLabKubectl $lab get events -n kfm -o json) -join "`n" | ConvertFrom-Json -Depth 30
         $events.items.message | Should -Contain "Scaled up replica set $($result.RolloutTarget) from 0 to 3" -Because 'the whole target set starts at once'
         $timeline = (Get-KfmIncident INC-F).Timeline.Event
+        $timeline | Where-Object { $_ -like '-Fast: raised maxSurge 25% → 100% on deployment kfm/kfm-api for this rollback, restored once it converges (a pod of the target was admitted (dryRun=All)*); by *: 5xx spike after deploy' } | Should -Not -BeNullOrEmpty
         $timeline | Where-Object { $_ -like 'Restored the rollout strategy of kfm/kfm-api after the -Fast rollback converged (maxSurge 100% → 25%; run INC-F/lab/cluster#1, raised by * at *) by *' } | Should -Not -BeNullOrEmpty
     }
 

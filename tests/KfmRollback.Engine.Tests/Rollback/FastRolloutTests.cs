@@ -122,7 +122,9 @@ public sealed class FastRolloutTests
         // The whole target set was started in one step (the default 25% surge starts one pod of three).
         var events = await lab.Client.CoreV1.ListNamespacedEventAsync("kfm");
         Assert.Contains(events.Items, e => e.Reason == "ScalingReplicaSet" && e.Message == $"Scaled up replica set {applied.RolloutTarget} from 0 to 3");
+        Assert.Contains(seen.Timeline, t => t.StartsWith("OPS -Fast: raised maxSurge 25% → 100% on deployment kfm/kfm-api for this rollback, restored once it converges (a pod of the target was admitted", StringComparison.Ordinal) && t.EndsWith("by tester: bad build", StringComparison.Ordinal));
         Assert.Contains(seen.Timeline, t => t.Contains("Restored the rollout strategy of kfm/kfm-api") && t.Contains("maxSurge 100% → 25%") && t.Contains("by tester"));
+        Assert.Equal("json-patch (strategy restore)", done.Changes.Last().Action);
         Assert.Equal("rollout", done.Changes.Last().Surface);
         Assert.Empty(seen.Warnings);
     }

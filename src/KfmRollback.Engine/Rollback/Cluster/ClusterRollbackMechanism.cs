@@ -181,6 +181,10 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
 
         reporter.Record("OPS", $"Cluster rollback of {ns}/{name} ({SurfaceNames.Of(request.Surfaces)}): revision {current.FromRevision} → template of revision {current.ToRevision} " +
             $"({ImageRefs.Short(current.CurrentRef)} → {ImageRefs.Short(current.TargetRef)})");
+        if (current.Fast is { Raises: true } fast)
+        {
+            reporter.Record("OPS", fast.Journal(request));
+        }
         return Result(request, current, RollbackOutcome.Succeeded, request.Wait ? "rollback applied; waiting for the rollout" : "rollback applied; not waiting for the rollout (-Wait waits)", sent);
     }
 

@@ -17,7 +17,14 @@ namespace KfmRollback.Engine.Rollback.Cluster;
 /// </summary>
 public sealed record FastRolloutPlan(IReadOnlyList<JsonObject> Ops, PlannedChange? Restore, PreflightCheck Check, string Why)
 {
+    /// <summary>The fields raised, as people read them ("maxSurge 25% → 100%"); empty when it falls back.</summary>
+    public string Change { get; init; } = "";
+
     public bool Raises => Ops.Count > 0;
+
+    /// <summary>The timeline line once the raise went out with the rollback patch: who, what and why (the entry carries when).</summary>
+    public string Journal(RollbackRequest request) =>
+        $"-Fast: raised {Change} on deployment {request.Environment.Cluster.Namespace}/{request.Environment.Cluster.Deployment} for this rollback, restored once it converges ({Check.Saw}); by {request.Actor}: {request.Reason ?? "rollback"}";
 }
 
 /// <summary>
@@ -150,9 +157,10 @@ public sealed class FastRollout(IKubernetes client)
         string saw = $"a pod of the target was admitted (dryRun=All) and " +
             (room.Count == 0 ? "no ResourceQuota limits the namespace" : $"every quota has room for {replicas} more pods ({string.Join("; ", room)})");
         var check = new PreflightCheck { Environment = request.Environment.Name, Check = CheckName, Target = what, Verdict = PreflightVerdict.Passed, Saw = saw };
-        var restore = new PlannedChange("rollout", $"deployment {ns}/{name}", "json-patch, once the rollout converged",
+        var restore = new PlannedChange("rollout", $"deployment {ns}/{name}", "json-patch (strategy restore, once the rollout converged)",
             new JsonArray(RestoreOps(record, record.Raised.Keys).Append(new JsonObject { ["op"] = "remove", ["path"] = AnnotationPath }).Select(o => (JsonNode)o).ToArray()).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        return new FastRolloutPlan(ops, restore, check, $"raise {Describe(record.Original, record.Raised)} for the rollout, then restore");
+        string change = Describe(record.Original, record.Raised);
+        return new FastRolloutPlan(ops, restore, check, $"raise {change} for the rollout, then restore") { Change = change };
     }
 
     /// <summary>
@@ -209,7 +217,7 @@ public sealed class FastRollout(IKubernetes client)
                 reporter.Warn($"{request.Environment.Name}: -Fast strategy of {ns}/{name} not fully restored: {left}. Only what the module changed is put back.");
                 reporter.Record("OPS", $"-Fast strategy of {ns}/{name}: {left} ({by})");
             }
-            return new PlannedChange("rollout", $"deployment {ns}/{name}", "json-patch", new JsonArray(ops.Select(o => (JsonNode)o.DeepClone()).ToArray()).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            return new PlannedChange("rollout", $"deployment {ns}/{name}", "json-patch (strategy restore)", new JsonArray(ops.Select(o => (JsonNode)o.DeepClone()).ToArray()).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         }
     }
 
