@@ -281,4 +281,51 @@ public class KubectlParityTests
         var row = Lines((await lab.K("get", "hpa", "-n", "kfm")).Ok().Out)[1];
         Assert.Matches(@"^kfm-api\s+Deployment/kfm-api\s+.*\s4\s+6\s+\d+\s", row);
     }
+
+    /// <summary>A ResourceQuota manifest in namespace kfm (kubectl create quota sends protobuf, which the lab does not speak).</summary>
+    static string Quota(Lab lab, string name, string hard)
+    {
+        var file = Path.Combine(lab.Dir, name + "-quota.yaml");
+        File.WriteAllText(file, $"apiVersion: v1\nkind: ResourceQuota\nmetadata: {{name: {name}, namespace: kfm}}\nspec:\n  hard: {hard}\n");
+        return file;
+    }
+
+    [Fact]
+    public async Task ResourceQuota_RefusesPodsPastHard_AndDryRunSaysSo_AsTheAdmissionPlugin()
+    {
+        await using var lab = await Lab.Start(argoAutoSync: false);
+        await lab.RolledOut();
+        (await lab.K("apply", "-f", Quota(lab, "compute", "{pods: \"4\", requests.cpu: \"2\"}"))).Ok();
+        await Lab.Eventually(() => lab.Host.Store.Get(Resources.ResourceQuotas, "kfm", "compute")?.Str("status.used.pods") == "3", "the quota controller counts the 3 pods");
+
+        // The seeded pods say no cpu request: a quota on requests.cpu needs one, as the real plugin says.
+        var missing = await lab.K("run", "extra", "-n", "kfm", "--image=registry.kfm.local/kfm-api:1.5.1");
+        Assert.NotEqual(0, missing.ExitCode);
+        Assert.Contains("Error from server (Forbidden): pods \"extra\" is forbidden: failed quota: compute: must specify requests.cpu for: extra", missing.Err);
+
+        var ok = await lab.K("run", "fits", "-n", "kfm", "--image=registry.kfm.local/kfm-api:1.5.1", "--overrides={\"spec\":{\"containers\":[{\"name\":\"fits\",\"image\":\"registry.kfm.local/kfm-api:1.5.1\",\"resources\":{\"requests\":{\"cpu\":\"500m\"}}}]}}");
+        ok.Ok();
+        var over = await lab.K("run", "over", "-n", "kfm", "--dry-run=server", "--image=registry.kfm.local/kfm-api:1.5.1", "--overrides={\"spec\":{\"containers\":[{\"name\":\"over\",\"image\":\"registry.kfm.local/kfm-api:1.5.1\",\"resources\":{\"requests\":{\"cpu\":\"2\"}}}]}}");
+        Assert.NotEqual(0, over.ExitCode);
+        Assert.Contains("pods \"over\" is forbidden: exceeded quota: compute, requested: pods=1,requests.cpu=2, used: pods=4,requests.cpu=500m, limited: pods=4,requests.cpu=2", over.Err);
+        Assert.Null(lab.Host.Store.Get(Resources.Pods, "kfm", "over"));
+
+        var described = (await lab.K("describe", "quota", "compute", "-n", "kfm")).Ok().Out;
+        Assert.Matches(@"pods\s+4\s+4", described);
+        Assert.Matches(@"requests\.cpu\s+500m\s+2", described);
+    }
+
+    [Fact]
+    public async Task ResourceQuota_HoldsTheSurgeOfARollout_AndTheReplicaSetSaysWhy()
+    {
+        await using var lab = await Lab.Start(argoAutoSync: false);
+        await lab.RolledOut();
+        (await lab.K("apply", "-f", Quota(lab, "pods", "{pods: \"3\"}"))).Ok();
+        (await lab.K("rollout", "undo", "deployment/kfm-api", "-n", "kfm")).Ok();
+        // maxSurge 25% of 3 = 1 surge pod, which the quota refuses; maxUnavailable 25% of 3 rounds down to 0: stuck, as a real cluster.
+        await Lab.Eventually(async () => (await lab.K("get", "events", "-n", "kfm", "--field-selector=reason=FailedCreate")).Out.Contains("exceeded quota: pods, requested: pods=1, used: pods=3, limited: pods=3"), "a FailedCreate event");
+        Assert.Equal(3, lab.Host.Store.List(Resources.Pods, "kfm").Count(p => p.At("metadata.deletionTimestamp") == null));
+        (await lab.K("delete", "quota", "pods", "-n", "kfm")).Ok();
+        await lab.RolledOut();
+    }
 }

@@ -135,6 +135,96 @@ Describe 'Freeze, then roll back' {
     }
 }
 
+Describe '-Fast: the rollout surges every pod at once, within the quota' {
+    BeforeAll {
+        $lab = Start-Lab
+        Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=60s | Out-Null
+        # Frozen (which snapshots the running configuration) before the bad deploy, as the decision tree needs.
+        New-KfmIncident -Id INC-F0 -Commander alice -Reason 'change freeze' -Environment lab -Confirm:$false | Start-KfmFreeze -Confirm:$false | Out-Null
+        function Deploy([string] $Build) {
+            Invoke-KfmLabKubectl $lab set image deployment/kfm-api -n kfm "api=$($lab.Facts.catalogue.$Build.image)" | Out-Null
+            Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=60s | Out-Null
+        }
+        function Get-LabNow { [DateTime]::Parse((Invoke-KfmLabAdmin $lab state).simTime, [Globalization.CultureInfo]::InvariantCulture, 'AdjustToUniversal') }
+        Deploy 'bad-5xx'
+        $incident = New-KfmIncident -Id INC-F -Commander alice -Reason '5xx spike after deploy' -Environment lab -StartedAt (Get-LabNow) -Confirm:$false
+        function Get-Strategy { (Get-KfmLabDeployment $lab).spec.strategy.rollingUpdate }
+    }
+    AfterAll { Stop-KfmTestLab $lab }
+
+    It 'refuses -Fast without -Wait or with another method, naming the parameter, and changes nothing' {
+        $generation = (Get-KfmLabDeployment $lab).metadata.generation
+        { Invoke-KfmRollback -IncidentId INC-F -Method Cluster -Fast -Confirm:$false } | Should -Throw -ErrorId 'RollbackFastNeedsWait,*'
+        $err = { Invoke-KfmRollback -IncidentId INC-F -Method GitOps -ToRef (Get-KfmApiRef).LastKnownGoodRef -Fast -Wait -Confirm:$false } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'RollbackFastNeedsCluster,*'
+        $err.Exception.Message | Should -Match 'Drop -Fast'
+        (Get-KfmLabDeployment $lab).metadata.generation | Should -Be $generation
+        $fastNeeds = Test-KfmAccess -Fast | Where-Object Why -Match -- '-Fast'
+        $fastNeeds.Verb | Should -Be @('list', 'create')
+        $fastNeeds.Allowed | Should -Not -Contain $false
+        @(Test-KfmAccess | Where-Object Why -Match -- '-Fast').Count | Should -Be 0
+    }
+
+    It 'Get-KfmRollbackPlan -Fast and -WhatIf show the raise and the restore, and change nothing' {
+        $before = Invoke-KfmLabKubectl $lab get 'deploy,rs' -n kfm -o 'jsonpath={.items[*].metadata.generation}'
+        $plan = Get-KfmRollbackPlan -IncidentId INC-F -Fast
+        $check = $plan.Preflight | Where-Object Check -EQ 'fast-rollout'
+        $check.Verdict | Should -Be 'Passed'
+        $check.Saw | Should -Match 'admitted \(dryRun=All\)'
+        ($plan.Preflight | Where-Object Check -EQ 'plan').Saw | Should -Match '-Fast: raise maxSurge 25% → 100% for the rollout, then restore'
+        $output = Invoke-KfmChildPwsh -Script "Import-Module '$KfmManifest'; Invoke-KfmRollback -ConfigPath '$($lab.Config)' -IncidentId INC-F -Method Cluster -Wait -Fast -WhatIf" | Out-String
+        $output | Should -Match '/spec/strategy/rollingUpdate/maxSurge'
+        $output | Should -Match '"100%"'
+        $output | Should -Match 'json-patch \(strategy restore, once the rollout converged\) deployment kfm/kfm-api \[rollout\]'
+        $output | Should -Match 'preflight fast-rollout Passed'
+        Invoke-KfmLabKubectl $lab get 'deploy,rs' -n kfm -o 'jsonpath={.items[*].metadata.generation}' | Should -Be $before
+        (Get-Strategy).maxSurge | Should -Be '25%'
+    }
+
+    It 'raises maxSurge for the rollback only, restores the own strategy once converged, and journals both' {
+        $ref = Get-KfmApiRef
+        $result = $ref | Invoke-KfmRollback -Method Cluster -Wait -Fast -Timeout 60 -IncidentId INC-F -Confirm:$false
+        $result.Outcome | Should -Be 'Succeeded' -Because $result.Detail
+        $result.Changes.Surface | Should -Be @('image', 'rollout')
+        (Get-KfmApiRef).CurrentRef | Should -Be $ref.LastKnownGoodRef
+        (Get-Strategy).maxSurge | Should -Be '25%'
+        (Get-KfmLabDeployment $lab).metadata.annotations.'kfm.dev/fast-rollout' | Should -BeNullOrEmpty
+        $events = (Invoke-KfmLabKubectl $lab get events -n kfm -o json) -join "`n" | ConvertFrom-Json -Depth 30
+        $events.items.message | Should -Contain "Scaled up replica set $($result.RolloutTarget) from 0 to 3" -Because 'the whole target set starts at once'
+        $timeline = (Get-KfmIncident INC-F).Timeline.Event
+        $timeline | Where-Object { $_ -like '-Fast: raised maxSurge 25% → 100% on deployment kfm/kfm-api for this rollback, restored once it converges (a pod of the target was admitted (dryRun=All)*); by *: 5xx spike after deploy' } | Should -Not -BeNullOrEmpty
+        $timeline | Where-Object { $_ -like 'Restored the rollout strategy of kfm/kfm-api after the -Fast rollback converged (maxSurge 100% → 25%; run INC-F/lab/cluster#1, raised by * at *) by *' } | Should -Not -BeNullOrEmpty
+    }
+
+    It 'falls back to the own strategy with a warning when the quota has no room for the surge, and never exceeds it' {
+        Deploy 'bad-shift'
+        @"
+apiVersion: v1
+kind: ResourceQuota
+metadata: { name: kfm-pods, namespace: kfm }
+spec: { hard: { pods: '4' } }
+"@ | Set-Content (Join-Path $lab.Directory 'quota.yaml')
+        Invoke-KfmLabKubectl $lab apply -f (Join-Path $lab.Directory 'quota.yaml') | Out-Null
+        $deadline = [DateTime]::UtcNow.AddSeconds(30)
+        while (((Invoke-KfmLabKubectl $lab get resourcequota kfm-pods -n kfm -o json) -join "`n" | ConvertFrom-Json).status.used.pods -ne '3') {
+            if ([DateTime]::UtcNow -gt $deadline) { throw 'the quota never reported usage' }
+            Start-Sleep -Milliseconds 100
+        }
+        $skip = @(Get-Content (Join-Path $lab.Directory 'audit.log')).Count
+        New-KfmIncident -Id INC-FQ -Commander alice -Reason 'second bad deploy' -Environment lab -Confirm:$false | Out-Null
+        $result = Invoke-KfmRollback -IncidentId INC-FQ -Method Cluster -Wait -Fast -Timeout 90 -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
+        $result.Outcome | Should -Be 'Succeeded' -Because $result.Detail
+        $warnings | Where-Object { "$_" -match '-Fast falls back to the Deployment''s own rollout strategy: quota kfm-pods has room for 1 more pods, and a surge of all 3 pods needs 3' } | Should -Not -BeNullOrEmpty -Because ($warnings -join '; ')
+        @($result.Changes).Surface | Should -Not -Contain 'rollout'
+        (Get-Strategy).maxSurge | Should -Be '25%'
+        $patches = Get-KfmLabStoredWrites $lab -Skip $skip | Where-Object { $_.objectRef.resource -eq 'deployments' -and $_.verb -eq 'patch' }
+        $patches.Count | Should -BeGreaterThan 0
+        $patches | ForEach-Object { $_.requestObject | ConvertTo-Json -Depth 50 -Compress } | Should -Not -Match 'strategy|fast-rollout' -Because 'the rollback patch and the quarantine mark only'
+        $used = ((Invoke-KfmLabKubectl $lab get resourcequota kfm-pods -n kfm -o json) -join "`n" | ConvertFrom-Json).status.used.pods
+        [int] $used | Should -BeLessOrEqual 4
+    }
+}
+
 Describe 'Freeze edge cases' {
     BeforeAll { $lab = Start-Lab }
     AfterAll { Stop-KfmTestLab $lab }

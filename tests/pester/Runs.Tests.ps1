@@ -229,6 +229,28 @@ Describe 'The emergency pipeline (Cluster)' {
         }
     }
 
+    It 'finishes a -Fast rollback killed after its raise: the rerun restores the Deployment''s own strategy and completes' {
+        Deploy-Bad 'bad-shift' | Out-Null
+        $fast = { param($incident) Pipeline $incident '' '-Method Cluster -Wait -Fast -Timeout 120' }
+        $generation = Get-Generation $lab
+        $child = Start-PausedRollback $lab $config (& $fast 'INC-FAST-K') 'applied'
+        Stop-Hard $child
+        $raised = Get-KfmLabDeployment $lab
+        $raised.spec.strategy.rollingUpdate.maxSurge | Should -Be '100%' -Because 'the killed attempt sent the raise with its rollback patch'
+        ($raised.metadata.annotations.'kfm.dev/fast-rollout' | ConvertFrom-Json).run | Should -Be 'INC-FAST-K/lab/cluster#1'
+
+        $rerun = Invoke-Rollback $lab $config (& $fast 'INC-FAST-K')
+        $rerun.Outcome | Should -Be 'Succeeded' -Because $rerun.Detail
+        $rerun.Target | Should -Be $good
+        Wait-Served $lab $good
+        $after = Get-KfmLabDeployment $lab
+        $after.spec.strategy.rollingUpdate.maxSurge | Should -Be '25%'
+        $after.metadata.annotations.'kfm.dev/fast-rollout' | Should -BeNullOrEmpty
+        Get-Generation $lab | Should -Be ($generation + 2) -Because 'one rollback patch (with the raise) and one restore, whoever sent them'
+        (Get-KfmIncident INC-FAST-K -ConfigPath $config).Timeline.Event | Where-Object { $_ -like 'Restored the rollout strategy of kfm/kfm-api*run INC-FAST-K/lab/cluster#1*' } | Should -Not -BeNullOrEmpty
+        (Get-Run $config 'INC-FAST-K').Phase | Should -Be 'awaited'
+    }
+
     It 'records Ctrl+C mid-wait after the patch, warns how to resume, exits non-zero, and the same command then finishes' {
         Deploy-Bad 'bad-contract' | Out-Null
         $generation = Get-Generation $lab

@@ -26,6 +26,10 @@ public sealed class GetKfmRollbackPlanCommand : KfmGitCmdlet
     [Parameter]
     public string? ToRef { get; set; }
 
+    /// <summary>Preflight the cluster rollback with -Fast's strategy raise (quota dry run included), as Invoke-KfmRollback -Fast -Wait would send it.</summary>
+    [Parameter]
+    public SwitchParameter Fast { get; set; }
+
     protected override void ProcessRecordCore()
     {
         KfmConfig config = LoadConfig(required: true)!;
@@ -59,6 +63,7 @@ public sealed class GetKfmRollbackPlanCommand : KfmGitCmdlet
             ToRevision = ToRevision,
             ToRef = ToRef,
             Container = Container,
+            Fast = Fast,
         };
         RollbackDecision plan = RunAsync(token => new RollbackPlanning(EngineContext, RefSources).PlanAsync(environment, request, GitCredential, Authority(environment), token));
         if (plan.DeployAfterIncidentStart)

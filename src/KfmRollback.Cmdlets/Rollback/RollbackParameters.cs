@@ -51,6 +51,13 @@ public abstract class RollbackParameters : KfmGitCmdlet
     [Parameter]
     public SwitchParameter Wait { get; set; }
 
+    /// <summary>
+    /// Cluster with -Wait: raise maxSurge to 100% (maxUnavailable 0) for this rollout only when the
+    /// namespace's quota allows it, then restore the Deployment's own strategy (docs/rollback-runs.md).
+    /// </summary>
+    [Parameter]
+    public SwitchParameter Fast { get; set; }
+
     /// <summary>GitOps with -Wait: merge the rollback PR this way once approved (where gitops.pr.auto_merge allows).</summary>
     [Parameter]
     public MergeStrategyName? MergeWith { get; set; }
@@ -156,6 +163,7 @@ public abstract class RollbackParameters : KfmGitCmdlet
             Force = Force,
             ForceReason = ForceReason,
             Wait = Wait,
+            Fast = Fast,
             MergeWith = MergeWith.ToEngine(),
             Timeout = Timeout,
             BlastRadius = BlastRadius,

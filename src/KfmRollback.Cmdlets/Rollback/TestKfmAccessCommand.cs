@@ -17,13 +17,17 @@ public sealed class TestKfmAccessCommand : KfmEnvironmentCmdlet
     [Parameter]
     public SwitchParameter Wait { get; set; } = true;
 
+    /// <summary>Also the permissions Invoke-KfmRollback -Fast needs (its quota check and dry-run pod).</summary>
+    [Parameter]
+    public SwitchParameter Fast { get; set; }
+
     [Parameter]
     public SwitchParameter Quiet { get; set; }
 
     protected override void ProcessRecordCore()
     {
         var environment = RequireEnvironment();
-        var request = new RollbackRequest { Environment = environment, Method = Method.ToEngine(), Actor = Actor.Current(), Wait = Wait };
+        var request = new RollbackRequest { Environment = environment, Method = Method.ToEngine(), Actor = Actor.Current(), Wait = Wait, Fast = Fast };
         var checks = RunAsync(token => new Engine.Rollback.RollbackEngine(new Engine.Rollback.RollbackMechanisms(EngineContext), EngineContext.Clock, textSafety: EngineContext.TextSafety).CheckAccessAsync(request, token));
         if (Quiet)
         {

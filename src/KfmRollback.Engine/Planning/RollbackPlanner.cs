@@ -21,6 +21,8 @@ public sealed record RollbackPlanRequest
     /// <summary>Compare against the newest revision that runs this digest.</summary>
     public string? ToRef { get; init; }
     public string? Container { get; init; }
+    /// <summary>-Fast: preflight the proposed cluster rollback with its strategy raise (FastRollout) as Invoke-KfmRollback -Fast -Wait would send it.</summary>
+    public bool Fast { get; init; }
 }
 
 /// <summary>Where the planner reads what is not in the cluster; each may be absent in tests.</summary>

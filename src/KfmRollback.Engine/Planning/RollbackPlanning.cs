@@ -30,7 +30,7 @@ public sealed class RollbackPlanning(EngineContext context, RefSources sources)
             Http = context.Http,
         };
         RollbackDecision decision = await new RollbackPlanner(context.Kubernetes(environment), environment, planSources).PlanAsync(request, cancellationToken).ConfigureAwait(false);
-        return decision with { Preflight = await PreflightAsync(environment, decision, request.Container, credential, cancellationToken).ConfigureAwait(false) };
+        return decision with { Preflight = await PreflightAsync(environment, decision, request, credential, cancellationToken).ConfigureAwait(false) };
     }
 
     /// <summary>
@@ -39,8 +39,9 @@ public sealed class RollbackPlanning(EngineContext context, RefSources sources)
     /// registry). Nothing is sent but dry runs. A mechanism that refuses to plan (a controller not frozen,
     /// a pending Helm release, missing permissions) shows as a failed "plan" check carrying its error id.
     /// </summary>
-    private async Task<IReadOnlyList<PreflightCheck>> PreflightAsync(EnvironmentConfig environment, RollbackDecision decision, string? container, GitCredential? credential, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<PreflightCheck>> PreflightAsync(EnvironmentConfig environment, RollbackDecision decision, RollbackPlanRequest asked, GitCredential? credential, CancellationToken cancellationToken)
     {
+        string? container = asked.Container;
         var method = Enum.Parse<RollbackMethod>(decision.Method);
         RollbackSurfaces surfaces = decision.Surface.Select(s => Enum.Parse<RollbackSurfaces>(s)).Aggregate((RollbackSurfaces)0, (all, s) => all | s);
         string target = $"{method} rollback of {environment.Name} to {(decision.ToRevision is { } revision ? $"revision {revision}" : ImageRefs.Short(decision.ToRef ?? decision.RollbackTargetRef))}";
@@ -55,6 +56,9 @@ public sealed class RollbackPlanning(EngineContext context, RefSources sources)
             Surfaces = surfaces == 0 ? RollbackSurfaces.Image : surfaces,
             Container = container,
             GitCredential = credential,
+            // -Fast goes with -Wait (RollbackRules): the preflight plans what Invoke-KfmRollback -Fast -Wait would send.
+            Fast = asked.Fast && method == RollbackMethod.Cluster,
+            Wait = asked.Fast && method == RollbackMethod.Cluster,
         };
         MechanismPlan plan;
         try
@@ -85,6 +89,15 @@ public sealed class RollbackPlanning(EngineContext context, RefSources sources)
             };
         }
         var passed = new PreflightCheck { Environment = environment.Name, Check = PlanCheck, Target = target, Verdict = PreflightVerdict.Passed, Saw = plan.Summary };
-        return plan.Preflight.Prepend(passed).ToList();
+        IEnumerable<PreflightCheck> checks = plan.Preflight.Prepend(passed);
+        if (asked.Fast && method != RollbackMethod.Cluster)
+        {
+            checks = checks.Append(new PreflightCheck
+            {
+                Environment = environment.Name, Check = Rollback.Cluster.FastRollout.CheckName, Target = target, Verdict = PreflightVerdict.Skipped,
+                Saw = $"-Fast applies to -Method Cluster only; the decision tree chose {method}",
+            });
+        }
+        return checks.ToList();
     }
 }

@@ -52,6 +52,11 @@ public sealed record RollbackRequest
     /// <summary>Why -Force was needed; recorded on the timeline. Required with <see cref="Force"/>.</summary>
     public string? ForceReason { get; init; }
     public bool Wait { get; init; }
+    /// <summary>
+    /// Cluster with -Wait: for this rollout only, raise maxSurge to 100% (maxUnavailable 0) when the
+    /// namespace's quota allows it, and restore the Deployment's own strategy once it converged (FastRollout).
+    /// </summary>
+    public bool Fast { get; init; }
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(10);
     /// <summary>GitOps: what the rollback affects, for the commit trailer and the pull request.</summary>
     public string BlastRadius { get; init; } = "api";

@@ -38,6 +38,19 @@ public static class RollbackRules
             throw new KfmException("RollbackRevertNeedsGitOps", KfmErrorKind.InvalidArgument,
                 "-Revert reverts a deploy commit in the GitOps repository; use it with -Method GitOps.", target.RevertCommit);
         }
+        if (request.Fast && request.Method != RollbackMethod.Cluster)
+        {
+            throw new KfmException("RollbackFastNeedsCluster", KfmErrorKind.InvalidArgument,
+                request.Method == RollbackMethod.GitOps
+                    ? "-Fast raises the Deployment's maxSurge for the rollout, which a GitOps controller would revert as drift (and the change would not be in Git). Drop -Fast, or use -Method Cluster -Fast."
+                    : $"-Fast raises the Deployment's maxSurge for the rollout; a {request.Method} rollback writes the strategy the chart renders, and a raise outside the release would show as drift. Drop -Fast, or use -Method Cluster -Fast.",
+                request.Method);
+        }
+        if (request.Fast && !request.Wait)
+        {
+            throw new KfmException("RollbackFastNeedsWait", KfmErrorKind.InvalidArgument,
+                "-Fast raises the Deployment's maxSurge for this rollout only and restores its own strategy once the rollout converged, which only a run that waits can see. Add -Wait (or drop -Fast).");
+        }
         if (request.Method == RollbackMethod.GitOps)
         {
             ValidateGitOps(request);

@@ -66,6 +66,20 @@ public sealed class ClusterRollbackPlannerTests
     }
 
     [Fact]
+    public void A_fast_rollout_record_is_never_copied_back_from_a_replica_set()
+    {
+        // The deployment controller copied a -Fast record onto the target ReplicaSet while it was current; it is stale there.
+        var stale = new Dictionary<string, string> { [FastRollout.Annotation] = "{\"run\":\"old\"}" };
+        var sets = new[] { Set("kfm-api-aaaa", "1", 'a', annotations: stale), Set("kfm-api-cccc", "2", 'c') };
+        ClusterRollbackPlan plan = ClusterRollbackPlanner.Plan(Deployment('c', "2"), sets, RollbackTarget.Previous);
+        Assert.False(plan.Annotations.ContainsKey(FastRollout.Annotation));
+
+        // One the Deployment carries (a raise not yet restored) stays as it is.
+        plan = ClusterRollbackPlanner.Plan(Deployment('c', "2", annotations: new() { [FastRollout.Annotation] = "{\"run\":\"now\"}" }), sets, RollbackTarget.Previous);
+        Assert.Equal("{\"run\":\"now\"}", plan.Annotations[FastRollout.Annotation]);
+    }
+
+    [Fact]
     public void Patch_is_kubectls_with_a_resource_version_test_first()
     {
         var sets = new[] { Set("kfm-api-aaaa", "1", 'a'), Set("kfm-api-cccc", "2", 'c') };

@@ -26,6 +26,9 @@ public sealed class RollbackRulesTests
         { RollbackMethod.GitOps, Request(RollbackMethod.GitOps) with { Surfaces = RollbackSurfaces.Image | RollbackSurfaces.Config }, "RollbackSurfaceNeedsRevert", KfmErrorKind.InvalidArgument },
         { RollbackMethod.Cluster, Request(RollbackMethod.Cluster) with { DirectPush = true }, "RollbackDirectPushNeedsGitOps", KfmErrorKind.InvalidArgument },
         { RollbackMethod.Cluster, Request(RollbackMethod.Cluster) with { Target = new RollbackTarget(3, "sha256:" + new string('a', 64)) }, "RollbackTargetConflict", KfmErrorKind.InvalidArgument },
+        { RollbackMethod.GitOps, Request(RollbackMethod.GitOps) with { Fast = true, Wait = true }, "RollbackFastNeedsCluster", KfmErrorKind.InvalidArgument },
+        { RollbackMethod.Helm, Request(RollbackMethod.Helm) with { Fast = true, Wait = true }, "RollbackFastNeedsCluster", KfmErrorKind.InvalidArgument },
+        { RollbackMethod.Cluster, Request(RollbackMethod.Cluster) with { Fast = true }, "RollbackFastNeedsWait", KfmErrorKind.InvalidArgument },
     };
 
     [Theory]

@@ -25,6 +25,7 @@ public static class Resources
     public static readonly ResourceType Deployments = new("apps", "v1", "deployments", "deployment", "Deployment", true, ["deploy"], true, false, Std, ["all"]);
     public static readonly ResourceType ReplicaSets = new("apps", "v1", "replicasets", "replicaset", "ReplicaSet", true, ["rs"], true, false, Std, ["all"]);
     public static readonly ResourceType HorizontalPodAutoscalers = new("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", true, ["hpa"], true, false, Std, ["all"]);
+    public static readonly ResourceType ResourceQuotas = new("", "v1", "resourcequotas", "resourcequota", "ResourceQuota", true, ["quota"], true, false, Std, []);
     public static readonly ResourceType Leases = new("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, [], false, false, Std, []);
     public static readonly ResourceType SelfSubjectAccessReviews = new("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview", "SelfSubjectAccessReview", false, [], false, false, ["create"], []);
     public static readonly ResourceType Applications = new("argoproj.io", "v1alpha1", "applications", "application", "Application", true, ["app", "apps"], false, true, Std, ["argoproj"]);
@@ -37,7 +38,7 @@ public static class Resources
     public static readonly ResourceType ImageUpdateAutomations = new("image.toolkit.fluxcd.io", "v1", "imageupdateautomations", "imageupdateautomation", "ImageUpdateAutomation", true, [], true, true, Std, []);
 
     public static readonly ResourceType[] All =
-        [Namespaces, Pods, ConfigMaps, Secrets, Events, Deployments, ReplicaSets, HorizontalPodAutoscalers, Leases, SelfSubjectAccessReviews, Applications, AppProjects, ApplicationSets, Kustomizations, HelmReleases, GitRepositories, ImageUpdateAutomations];
+        [Namespaces, Pods, ConfigMaps, Secrets, Events, ResourceQuotas, Deployments, ReplicaSets, HorizontalPodAutoscalers, Leases, SelfSubjectAccessReviews, Applications, AppProjects, ApplicationSets, Kustomizations, HelmReleases, GitRepositories, ImageUpdateAutomations];
 
     public static IEnumerable<string> Groups => All.Where(r => r.Group != "").Select(r => r.Group).Distinct();
 
@@ -50,7 +51,7 @@ public static class Resources
         "deployments" => ["status", "scale"],
         "replicasets" => ["status", "scale"],
         "pods" => ["status", "log"],
-        "namespaces" => ["status"],
+        "namespaces" or "resourcequotas" => ["status"],
         "kustomizations" or "helmreleases" or "gitrepositories" or "imageupdateautomations" or "horizontalpodautoscalers" => ["status"],
         _ => []
     };

@@ -117,6 +117,8 @@ public sealed class Store(SimClock clock)
             meta.Remove("deletionTimestamp");
             obj["apiVersion"] = rt.GroupVersion;
             obj["kind"] = rt.Kind;
+            // The ResourceQuota admission plugin: a pod that would exceed a quota of its namespace is refused (dry runs too).
+            if (rt == Resources.Pods) QuotaAdmission.Admit(obj, ListNoLock(Resources.ResourceQuotas, ns), ListNoLock(Resources.Pods, ns));
             // A dry-run create is never stored, so etcd assigns it no resourceVersion (the apiserver answers without one).
             if (dryRun) { meta.Remove("resourceVersion"); return obj.Clone(); }
             _rv++;

@@ -31,6 +31,8 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
     ];
 
     DateTimeOffset Now => store.Clock.Now;
+    /// <summary>Per ReplicaSet uid, the last refusal of a pod create already reported as an event.</summary>
+    readonly Dictionary<string, string> _failedCreate = new();
 
     public void Tick()
     {
@@ -39,6 +41,15 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
         foreach (var d in store.List(D)) Guard(() => SyncDeployment(d));
         foreach (var rs in store.List(RS)) Guard(() => SyncReplicaSet(rs));
         foreach (var p in store.List(P)) Guard(() => SyncPod(p));
+        foreach (var q in store.List(Resources.ResourceQuotas)) Guard(() => SyncQuota(q));
+    }
+
+    /// <summary>The resource quota controller: status.hard follows spec.hard, status.used the namespace's pods.</summary>
+    void SyncQuota(JsonObject q)
+    {
+        var status = QuotaAdmission.Status(q, store.List(P, q.Ns()));
+        if (J.Same(status, q["status"])) return;
+        store.Mutate(Resources.ResourceQuotas, q.Ns(), q.Name(), cur => { cur["status"] = status.DeepClone(); return true; }, statusOnly: true);
     }
 
     /// <summary>Errors reconciling one object must not stop the others; they are kept for /lab/state.</summary>
@@ -515,6 +526,7 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
         if (pods.Count < want)
         {
             var template = rs.At("spec.template") as JsonObject ?? new JsonObject();
+            var created = 0;
             for (var i = pods.Count; i < want; i++)
             {
                 var pod = new JsonObject
@@ -531,9 +543,19 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
                 };
                 if (template.At("metadata.annotations") is JsonObject pa) pod.Meta()["annotations"] = pa.DeepClone();
                 pod.Obj("spec")["nodeName"] = "lab-node-1";
-                try { pods.Add(store.Create(P, pod)); } catch (ApiException) { }
+                try { pods.Add(store.Create(P, pod)); created++; _failedCreate.Remove(uid); }
+                catch (ApiException e)
+                {
+                    // As the replicaset controller: "Error creating: <the apiserver's refusal>" (a quota, a webhook), once per distinct refusal.
+                    if (_failedCreate.GetValueOrDefault(uid) != e.Message)
+                    {
+                        _failedCreate[uid] = e.Message;
+                        Event(rs, "Warning", "FailedCreate", $"Error creating: {e.Message}", "replicaset-controller");
+                    }
+                    break;
+                }
             }
-            Event(rs, "Normal", "SuccessfulCreate", $"Created pod(s) for {rs.Name()}", "replicaset-controller");
+            if (created > 0) Event(rs, "Normal", "SuccessfulCreate", $"Created pod(s) for {rs.Name()}", "replicaset-controller");
         }
         else if (pods.Count > want)
         {

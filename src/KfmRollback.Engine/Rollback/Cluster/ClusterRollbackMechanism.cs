@@ -18,6 +18,8 @@ public sealed record ClusterMechanismPlan : MechanismPlan
     public required IReadOnlyList<ConfigObjectState> ConfigRestores { get; init; }
     public JsonArray? Patch { get; init; }
     public string PatchSurface { get; init; } = "image";
+    /// <summary>-Fast: the strategy raise sent in <see cref="Patch"/>, its restore, and the quota check that decided it.</summary>
+    public FastRolloutPlan? Fast { get; init; }
 
     public override RollbackResult Decorate(RollbackResult result) => result with { RolloutTarget = result.RolloutTarget ?? Template.TargetReplicaSet };
 }
@@ -61,6 +63,11 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
             new("create", "coordination.k8s.io", "leases", ns, "take the rollback lock"),
             new("update", "coordination.k8s.io", "leases", ns, "renew and release the rollback lock"),
         };
+        if (request.Fast)
+        {
+            needs.Add(new("list", "", "resourcequotas", ns, "check -Fast's surge against the quota"));
+            needs.Add(new("create", "", "pods", ns, "dry-run one pod of the target for -Fast (dryRun=All, nothing is created)"));
+        }
         if (request.Wait)
         {
             needs.Add(new("watch", "apps", "deployments", ns, "wait for the rollout"));
@@ -74,7 +81,12 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
         await ClusterGuards.EnsureAccessAsync(_client, request, Requirements(request), cancellationToken).ConfigureAwait(false);
         await ClusterGuards.EnsureFrozenAsync(_controllers, request, reporter, cancellationToken).ConfigureAwait(false);
         DeploymentSnapshot snapshot = await ReadAsync(request, cancellationToken).ConfigureAwait(false);
-        return await BuildAsync(request, snapshot, _clock.UtcNow, configRestored: null, cancellationToken).ConfigureAwait(false);
+        ClusterMechanismPlan plan = await BuildAsync(request, snapshot, _clock.UtcNow, configRestored: null, cancellationToken).ConfigureAwait(false);
+        if (plan.Fast is { Raises: false } fallback)
+        {
+            reporter.Warn($"{request.Environment.Name}: -Fast falls back to the Deployment's own rollout strategy: {fallback.Why}.");
+        }
+        return plan;
     }
 
     /// <summary>
@@ -99,6 +111,10 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
             checks.Add(await ServerDryRun.CheckAsync(environment, $"json-patch deployment {approved.Template.Namespace}/{approved.Template.Deployment}",
                 () => _client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(WithoutPrecondition(patch).ToJsonString(), V1Patch.PatchType.JsonPatch),
                     approved.Template.Deployment, approved.Template.Namespace, dryRun: ServerDryRun.All, cancellationToken: cancellationToken), cancellationToken).ConfigureAwait(false));
+        }
+        if (approved.Fast is { } fast)
+        {
+            checks.Add(fast.Check);
         }
         return checks;
     }
@@ -165,6 +181,10 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
 
         reporter.Record("OPS", $"Cluster rollback of {ns}/{name} ({SurfaceNames.Of(request.Surfaces)}): revision {current.FromRevision} → template of revision {current.ToRevision} " +
             $"({ImageRefs.Short(current.CurrentRef)} → {ImageRefs.Short(current.TargetRef)})");
+        if (current.Fast is { Raises: true } fast)
+        {
+            reporter.Record("OPS", fast.Journal(request));
+        }
         return Result(request, current, RollbackOutcome.Succeeded, request.Wait ? "rollback applied; waiting for the rollout" : "rollback applied; not waiting for the rollout (-Wait waits)", sent);
     }
 
@@ -177,6 +197,8 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
         RolloutStatus final = await watcher.WaitAsync(hash, request.Timeout, cancellationToken).ConfigureAwait(false);
         bool ok = final.Phase == RolloutPhase.Complete;
         reporter.Record("OPS", ok ? $"Rollout of {ns}/{name} complete: {final.Message}" : $"Rollout of {ns}/{name} FAILED: {final.Message}");
+        // A -Fast raise (this run's, or one a killed run left on the Deployment) is restored once the rollout converged, never before.
+        PlannedChange? restored = ok ? await new FastRollout(_client).RestoreAsync(request, reporter, cancellationToken).ConfigureAwait(false) : null;
         if (!ok)
         {
             return applied with
@@ -185,12 +207,13 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
                 Detail = final.Message,
                 CompletedAt = _clock.UtcNow,
                 Error = new KfmException("RollbackRolloutFailed", KfmErrorKind.InvalidOperation,
-                    $"The rollback of {ns}/{name} was applied but its rollout failed: {final.Message}. Fail closed (Enable-KfmFailClosed) if the API is unsafe, and escalate.", name),
+                    $"The rollback of {ns}/{name} was applied but its rollout failed: {final.Message}. Fail closed (Enable-KfmFailClosed) if the API is unsafe, and escalate." +
+                    (request.Fast ? " The -Fast strategy (maxUnavailable 0 keeps the old pods serving) stays until a rerun with -Wait sees the rollout converge and restores it." : ""), name),
             };
         }
         // What now runs is the known state to come back to: snapshot its configuration.
         await new SurfaceRollback(_client, request.Environment).SnapshotAsync(target.Spec.Template, hash, cancellationToken).ConfigureAwait(false);
-        return applied with { Detail = final.Message, CompletedAt = _clock.UtcNow };
+        return applied with { Detail = final.Message, CompletedAt = _clock.UtcNow, Changes = restored is null ? applied.Changes : applied.Changes.Append(restored).ToList() };
     }
 
     private Task<DeploymentSnapshot> ReadAsync(RollbackRequest request, CancellationToken cancellationToken) =>
@@ -212,6 +235,14 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
                 .Where(s => s.Action == "restore").ToList();
         }
         (JsonArray? patch, string patchSurface) = SelectPatch(request, snapshot, template, target, surfaces, configRestored ?? restores.Count > 0, plannedAt);
+        FastRolloutPlan? fast = request.Fast && patch is not null
+            ? await new FastRollout(_client).PlanAsync(request, snapshot.Deployment, target.Spec.Template, plannedAt, cancellationToken).ConfigureAwait(false)
+            : null;
+        if (fast is { Raises: true })
+        {
+            // In the rollback's own patch: the raise and the rollback go out together, or neither does.
+            fast.Ops.ToList().ForEach(op => patch!.Add(op.DeepClone()));
+        }
 
         var plan = new ClusterMechanismPlan
         {
@@ -227,6 +258,7 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
             ConfigRestores = restores,
             Patch = patch,
             PatchSurface = patchSurface,
+            Fast = fast,
             Changes = Array.Empty<PlannedChange>(),
             Summary = patch is null && restores.Count == 0
                 ? choice is { IsCurrent: true }
@@ -241,7 +273,11 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
         {
             changes.Add(PatchChange(plan, Configuration.Redactors.For(request.Environment)));
         }
-        return plan with { Changes = changes };
+        if (fast?.Restore is { } restore)
+        {
+            changes.Add(restore);
+        }
+        return plan with { Changes = changes, Summary = fast is null ? plan.Summary : fast.Raises ? $"{plan.Summary}; -Fast: {fast.Why}" : $"{plan.Summary}; -Fast falls back to the Deployment's own strategy ({fast.Why})" };
     }
 
     /// <summary>

@@ -54,6 +54,13 @@ public static class ClusterRollbackPlanner
     /// </summary>
     public const string KeptAnnotation = Refs.QuarantineAnnotation.Key;
 
+    /// <summary>
+    /// Annotations a rollback keeps as the Deployment has them and never copies back from a ReplicaSet
+    /// (the deployment controller copies the Deployment's annotations onto its ReplicaSets, where they go stale):
+    /// the quarantine, and the record of a -Fast raise (FastRollout), which restores only while it is current.
+    /// </summary>
+    public static readonly IReadOnlySet<string> KeptAnnotations = new HashSet<string>(StringComparer.Ordinal) { KeptAnnotation, FastRollout.Annotation };
+
     /// <param name="allowPaused">Plan even for a paused Deployment (the caller's -Force, with a recorded reason).</param>
     public static ClusterRollbackPlan Plan(V1Deployment deployment, IEnumerable<V1ReplicaSet> replicaSets, RollbackTarget target, string? container = null, bool allowPaused = false)
     {
@@ -74,7 +81,7 @@ public static class ClusterRollbackPlanner
         JsonObject currentTemplate = TemplateWithoutHash(deployment.Spec.Template);
 
         var annotations = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (string key in DeploymentRevisions.RollbackSkippedAnnotations.Append(KeptAnnotation))
+        foreach (string key in DeploymentRevisions.RollbackSkippedAnnotations.Concat(KeptAnnotations))
         {
             if (deployment.Metadata.Annotations?.TryGetValue(key, out string? value) == true)
             {
@@ -83,7 +90,7 @@ public static class ClusterRollbackPlanner
         }
         foreach (var (key, value) in targetSet.Metadata.Annotations ?? new Dictionary<string, string>())
         {
-            if (!DeploymentRevisions.RollbackSkippedAnnotations.Contains(key) && key != KeptAnnotation)
+            if (!DeploymentRevisions.RollbackSkippedAnnotations.Contains(key) && !KeptAnnotations.Contains(key))
             {
                 annotations[key] = value;
             }
