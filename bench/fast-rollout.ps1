@@ -25,8 +25,7 @@ $lab = Start-KfmTestLab -TimeScale 20 -PodStartSeconds $PodStartSeconds
 $env:KFM_ROLLBACK_CONFIG = $lab.Config
 try {
     function Deploy([string] $Build) {
-        Invoke-KfmLabKubectl $lab set image deployment/kfm-api -n kfm "api=$($lab.Facts.catalogue.$Build.image)" | Out-Null
-        Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=180s | Out-Null
+        Deploy-KfmLabBuild $lab $Build -TimeoutSeconds 180
     }
     Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=180s | Out-Null
     # Frozen first, so Argo CD does not undo the builds deployed by hand.

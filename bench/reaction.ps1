@@ -26,8 +26,7 @@ try {
     for ($i = 0; $i -lt $Runs; $i++) {
         # Each run is an incident of its own after a fresh bad deploy: a rerun of one incident is a NoOp
         # (its run record), and the build rolled away from is quarantined, never a later run's target.
-        Invoke-KfmLabKubectl $lab set image deployment/kfm-api -n kfm "api=$($lab.Facts.catalogue.'bad-5xx'.image)" | Out-Null
-        Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=180s | Out-Null
+        Deploy-KfmLabBuild $lab 'bad-5xx' -TimeoutSeconds 180
         $incident = "REACT-$i-" + [Guid]::NewGuid().ToString('N').Substring(0, 6)
         New-KfmIncident -Id $incident -Commander bench -Reason 'reaction bench' -Environment lab -Confirm:$false | Out-Null
         $generation = (Get-KfmLabDeployment $lab).metadata.generation + 1

@@ -26,8 +26,7 @@ Import-Module (Join-Path $env:KFM_MODULE_PATH 'KfmRollback.psd1')
 $lab = Start-KfmVerificationLab
 try {
     function Deploy([string] $Build) {
-        Invoke-KfmLabKubectl $lab set image deployment/kfm-api -n kfm "api=$($lab.Facts.catalogue.$Build.image)" | Out-Null
-        Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=120s | Out-Null
+        Deploy-KfmLabBuild $lab $Build -TimeoutSeconds 120
     }
     # The environment's evidence rule, as the module reads it.
     $minRequests = (Get-KfmEnvironment -Name lab).Prometheus.Thresholds.MinRequests

@@ -142,8 +142,7 @@ Describe '-Fast: the rollout surges every pod at once, within the quota' {
         # Frozen (which snapshots the running configuration) before the bad deploy, as the decision tree needs.
         New-KfmIncident -Id INC-F0 -Commander alice -Reason 'change freeze' -Environment lab -Confirm:$false | Start-KfmFreeze -Confirm:$false | Out-Null
         function Deploy([string] $Build) {
-            Invoke-KfmLabKubectl $lab set image deployment/kfm-api -n kfm "api=$($lab.Facts.catalogue.$Build.image)" | Out-Null
-            Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=60s | Out-Null
+            Deploy-KfmLabBuild $lab $Build -TimeoutSeconds 60
         }
         function Get-LabNow { [DateTime]::Parse((Invoke-KfmLabAdmin $lab state).simTime, [Globalization.CultureInfo]::InvariantCulture, 'AdjustToUniversal') }
         Deploy 'bad-5xx'

@@ -72,6 +72,14 @@ function Get-KfmLabStoredWrites {
 }
 
 # The Deployment as JSON (parsed), for comparing templates and annotations.
+# Deploys a catalogue build by hand (as a person with kubectl would) and waits for its rollout: how the
+# tests and benches put a bad build in place before a rollback.
+function Deploy-KfmLabBuild {
+    param([Parameter(Mandatory)] $Lab, [Parameter(Mandatory)] [string] $Build, [int] $TimeoutSeconds = 60)
+    Invoke-KfmLabKubectl $Lab set image deployment/kfm-api -n kfm "api=$($Lab.Facts.catalogue.$Build.image)" | Out-Null
+    Invoke-KfmLabKubectl $Lab rollout status deployment/kfm-api -n kfm "--timeout=${TimeoutSeconds}s" | Out-Null
+}
+
 function Get-KfmLabDeployment {
     param([Parameter(Mandatory)] $Lab, [string] $Name = 'kfm-api', [string] $Namespace = 'kfm')
     (Invoke-KfmLabKubectl $Lab get deployment $Name -n $Namespace -o json) -join "`n" | ConvertFrom-Json -Depth 50

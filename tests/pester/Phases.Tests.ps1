@@ -7,8 +7,7 @@ BeforeAll {
     Import-Module $KfmManifest -Force
     $lab = Start-KfmVerificationLab
     function Deploy([string] $Build) {
-        Invoke-KfmLabKubectl $lab set image deployment/kfm-api -n kfm "api=$($lab.Facts.catalogue.$Build.image)" | Out-Null
-        Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=60s | Out-Null
+        Deploy-KfmLabBuild $lab $Build -TimeoutSeconds 60
     }
     # Frozen first, so Argo CD does not undo the builds deployed by hand below; the incident joins the freeze.
     Start-KfmFreeze -Confirm:$false | Out-Null

@@ -23,8 +23,7 @@ BeforeAll {
     # "Now" on the lab's clock (it runs ahead of the wall clock and starts a day behind it).
     function Get-LabNow($Lab) { [DateTime]::Parse((Invoke-KfmLabAdmin $Lab state).simTime, [Globalization.CultureInfo]::InvariantCulture, 'AdjustToUniversal') }
     function Deploy($Lab, [string] $Build) {
-        Invoke-KfmLabKubectl $Lab set image deployment/kfm-api -n kfm "api=$($Lab.Facts.catalogue.$Build.image)" | Out-Null
-        Invoke-KfmLabKubectl $Lab rollout status deployment/kfm-api -n kfm --timeout=60s | Out-Null
+        Deploy-KfmLabBuild $Lab $Build -TimeoutSeconds 60
     }
     function Restart($Lab) {
         Invoke-KfmLabKubectl $Lab rollout restart deployment/kfm-api -n kfm | Out-Null

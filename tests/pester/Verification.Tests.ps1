@@ -8,8 +8,7 @@ BeforeAll {
     Start-KfmFreeze -Confirm:$false | Out-Null   # so Argo CD does not undo the builds deployed below
 
     function Deploy([string] $Build) {
-        Invoke-KfmLabKubectl $lab set image deployment/kfm-api -n kfm "api=$($lab.Facts.catalogue.$Build.image)" | Out-Null
-        Invoke-KfmLabKubectl $lab rollout status deployment/kfm-api -n kfm --timeout=60s | Out-Null
+        Deploy-KfmLabBuild $lab $Build -TimeoutSeconds 60
     }
     function Verdicts($Results) { $h = @{}; foreach ($r in $Results) { $h[$r.Check] = "$($r.Verdict)" }; $h }
 }
