@@ -26,6 +26,17 @@ public sealed class RegistryConfigTests
     }
 
     [Fact]
+    public void TheTargetsRepositoryIsTheConfiguredOneElseTheImagePathWithoutItsHost()
+    {
+        string image = "kfmregistry.azurecr.io/team/kfm-api@sha256:" + new string('a', 64);
+        Assert.Equal("kfm/kfm-api", Prod(With("      url: https://r.test\n      repository: kfm/kfm-api")).Registry!.RepositoryOf(image));
+        var unset = Prod(With("      url: https://r.test")).Registry!;
+        Assert.Equal("team/kfm-api", unset.RepositoryOf(image));
+        // Neither says which repository: the preflight refuses rather than guess.
+        Assert.Null(unset.RepositoryOf(null));
+    }
+
+    [Fact]
     public void AUserNeedsItsSecretByReference() =>
         Assert.Contains("token_env", LoadFails(With("      url: https://r.test\n      username: u"), "ConfigMissingKey").Message);
 

@@ -17,6 +17,12 @@ public sealed partial class RegistryConfig : IConfigSection
     /// <summary>The repository (the spec's &lt;name&gt;); absent means the image reference's path without its host.</summary>
     public string? Repository { get; init; }
 
+    /// <summary>
+    /// The repository that holds <paramref name="image"/>'s build: <see cref="Repository"/> when set, else the
+    /// image reference's path without its host; null when neither says (the caller refuses: which repository is ambiguous).
+    /// </summary>
+    public string? RepositoryOf(string? image) => Repository ?? (image is null ? null : ImageRefs.RepositoryPath(image));
+
     /// <summary>User name for the registry (with token_env or token_file).</summary>
     public string? Username { get; init; }
 

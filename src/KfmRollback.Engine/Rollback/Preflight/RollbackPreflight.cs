@@ -71,7 +71,7 @@ public sealed class RollbackPreflight
         {
             return Result(registry.Url.Authority, PreflightVerdict.Skipped, "the plan targets no image digest (a configuration or policy change only)");
         }
-        string? repository = TargetVerification.TargetRepository(registry, plan);
+        string? repository = registry.RepositoryOf(plan.TargetImage);
         if (repository is null)
         {
             return Result($"{registry.Url.Authority} ?@{ImageRefs.Short(digest)}", PreflightVerdict.Failed, "the plan does not say which repository holds the target") with

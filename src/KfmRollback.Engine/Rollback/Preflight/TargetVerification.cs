@@ -35,7 +35,7 @@ public sealed class TargetVerification(Func<RegistryConfig, IRegistryClient> reg
             return Result("target", PreflightVerdict.Skipped, "the plan targets no image digest (a configuration or policy change only)");
         }
         RegistryConfig? registry = environment.Registry;
-        string? repository = TargetRepository(registry, plan);
+        string? repository = registry is null ? null : registry.RepositoryOf(plan.TargetImage);
         string target = registry is null ? digest : $"{registry.Url.Authority}/{repository ?? "?"}@{digest}";
         PreflightCheck Refused(string id, KfmErrorKind kind, string saw, string advice, bool forceable = true) =>
             Result(target, PreflightVerdict.Failed, saw).Refuse(id, kind, advice, request, forceable);
@@ -100,10 +100,6 @@ public sealed class TargetVerification(Func<RegistryConfig, IRegistryClient> reg
                 "Treat the registry as tampered with and escalate to security. " + forceAdvice),
         };
     }
-
-    /// <summary>The repository that holds the plan's target: registry.repository, else the target image's path without its host.</summary>
-    internal static string? TargetRepository(RegistryConfig? registry, MechanismPlan plan) =>
-        registry?.Repository ?? (plan.TargetImage is { } image ? ImageRefs.RepositoryPath(image) : null);
 
     /// <summary>The revoked digests: inline entries and the file's lines (blank lines and # comments skipped).</summary>
     private static HashSet<string> Denylist(VerifyConfig verify)
