@@ -36,15 +36,7 @@ public abstract class VerificationCmdlet : KfmEnvironmentCmdlet
         // The journal's incidents rule baseline windows out (checklist A compares against a verified-good window).
         BaselineHistory? history = sections.Contains(HealthChecks.SectionAsync) ? BaselineHistory.FromIncidents(OpenJournal(environment).ReadAll(), environment.Name) : null;
         var input = new ChecklistInput(EngineContext, environment, IncidentId, start, history, recordContractSnapshot);
-        async Task<VerificationSummary> Round(ChecklistInput round, CancellationToken token)
-        {
-            var results = new List<CheckResult>();
-            foreach (ChecklistSection section in sections)
-            {
-                results.AddRange(await section(round, token).ConfigureAwait(false));
-            }
-            return VerificationRunner.Summary(round, results);
-        }
+        Task<VerificationSummary> Round(ChecklistInput round, CancellationToken token) => VerificationRunner.RunAsync(round, sections, token);
         if (!Wait)
         {
             return RunAsync(token => Round(input, token));

@@ -8,13 +8,16 @@ namespace KfmRollback.Engine.Verification;
 /// What one round of a checklist section is given: the engine context, the environment, the incident and
 /// its start (the metric baseline is the window before it), the incidents that rule baseline windows out,
 /// and, in a wait, when the rollout was first seen converged (<see cref="Since"/>: the metrics judge only
-/// the time since). <see cref="Now"/> is the round's start, one instant for every check of the round.
+/// the time since). <see cref="Now"/> is the round's start, one instant for every check of the round;
+/// <see cref="Previous"/> is the round before it in a wait.
 /// </summary>
 public sealed record ChecklistInput(EngineContext Context, EnvironmentConfig Environment, string? IncidentId, DateTimeOffset IncidentStart,
     BaselineHistory? History = null, bool RecordContractSnapshot = false)
 {
     public DateTimeOffset Now { get; init; } = Context.Clock.UtcNow;
     public DateTimeOffset? Since { get; init; }
+    /// <summary>In a wait, the round before this one (what it read stands as this round's earlier observation, as the restart counts do).</summary>
+    public VerificationSummary? Previous { get; init; }
 }
 
 /// <summary>

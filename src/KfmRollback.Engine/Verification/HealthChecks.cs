@@ -16,14 +16,15 @@ public static class HealthChecks
 {
     /// <summary>Section A's round (Test-KfmApiHealth): the cluster of <see cref="ChecklistInput.Environment"/>, judged at the round's start.</summary>
     public static Task<IReadOnlyList<CheckResult>> SectionAsync(ChecklistInput input, CancellationToken cancellationToken) =>
-        RunAsync(input.Context.Kubernetes(input.Environment), input.Environment, input.IncidentStart, input.Now, cancellationToken, input.History, input.Since);
+        RunAsync(input.Context.Kubernetes(input.Environment), input.Environment, input.IncidentStart, input.Now, cancellationToken, input.History, input.Since,
+            RestartsSeen(input.Previous));
 
     /// <param name="history">Recorded incidents that rule baseline windows out (the deploys are read here).</param>
     /// <param name="since">When the rollout converged, if known: the metrics judge only the time since.</param>
     public static async Task<IReadOnlyList<CheckResult>> RunAsync(IKubernetes client, EnvironmentConfig environment, DateTimeOffset incidentStart, DateTimeOffset now,
-        CancellationToken cancellationToken, BaselineHistory? history = null, DateTimeOffset? since = null)
+        CancellationToken cancellationToken, BaselineHistory? history = null, DateTimeOffset? since = null, int? restartsEarlier = null)
     {
-        var results = new List<CheckResult> { await DeploymentStableAsync(environment, client, cancellationToken).ConfigureAwait(false) };
+        var results = new List<CheckResult> { await DeploymentStableAsync(environment, client, cancellationToken, restartsEarlier).ConfigureAwait(false) };
         results.AddRange(await EndpointsAsync(environment, cancellationToken).ConfigureAwait(false));
         DeploymentSnapshot deployments = await DeploymentSnapshot.ReadAsync(client, environment.Cluster.Namespace, environment.Cluster.Deployment, cancellationToken, includePods: false).ConfigureAwait(false);
         var deploys = deployments.ReplicaSets.Where(r => r.Metadata.CreationTimestamp is not null)
@@ -33,21 +34,29 @@ public static class HealthChecks
         return results;
     }
 
-    /// <summary>Checklist A's "deployment is stable (no crash loop)": two reads two seconds apart.</summary>
-    public static async Task<CheckResult> DeploymentStableAsync(EnvironmentConfig environment, IKubernetes client, CancellationToken cancellationToken)
+    /// <summary>
+    /// Checklist A's "deployment is stable (no crash loop)": the restart counts compared between two reads,
+    /// two seconds apart, or, in a wait, with what the previous round read (<paramref name="restartsEarlier"/>),
+    /// so a round does not sleep and the watch spans the whole time between rounds.
+    /// </summary>
+    public static async Task<CheckResult> DeploymentStableAsync(EnvironmentConfig environment, IKubernetes client, CancellationToken cancellationToken, int? restartsEarlier = null)
     {
-        DeploymentSnapshot first = await DeploymentSnapshot.ReadAsync(client, environment.Cluster.Namespace, environment.Cluster.Deployment, cancellationToken).ConfigureAwait(false);
-        await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
+        DeploymentSnapshot? first = null;
+        if (restartsEarlier is null)
+        {
+            first = await DeploymentSnapshot.ReadAsync(client, environment.Cluster.Namespace, environment.Cluster.Deployment, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
+        }
         DeploymentSnapshot second = await DeploymentSnapshot.ReadAsync(client, environment.Cluster.Namespace, environment.Cluster.Deployment, cancellationToken).ConfigureAwait(false);
 
         RolloutStatus rollout = RolloutStatus.Evaluate(second.Deployment);
         RolloutStatus? podFailure = RolloutStatus.PodFailure(second.Pods);
-        int restartsBefore = Restarts(first.Pods), restartsAfter = Restarts(second.Pods);
+        int restartsBefore = restartsEarlier ?? Restarts(first!.Pods), restartsAfter = Restarts(second.Pods);
         var evidence = new Dictionary<string, string>
         {
             ["rollout"] = rollout.Message,
             ["pods"] = second.Pods.Count.ToString(CultureInfo.InvariantCulture),
-            ["restarts"] = $"{restartsBefore} -> {restartsAfter}",
+            [RestartsKey] = $"{restartsBefore} -> {restartsAfter}",
         };
         (Verdict verdict, string summary) = podFailure is not null ? (Verdict.Fail, podFailure.Message)
             : rollout.Phase == RolloutPhase.Failed ? (Verdict.Fail, rollout.Message)
@@ -56,6 +65,13 @@ public static class HealthChecks
             : (Verdict.Pass, "rollout complete, no pod crash-looping, restart counts flat");
         return Result(environment, "A.deployment-stable", verdict, summary, evidence);
     }
+
+    private const string RestartsKey = "restarts";
+
+    /// <summary>The restart count a round's A.deployment-stable read last ("before -> after" in its evidence); null without one.</summary>
+    internal static int? RestartsSeen(VerificationSummary? round) =>
+        round?.Results.FirstOrDefault(r => r.Check == "A.deployment-stable")?.Evidence.TryGetValue(RestartsKey, out string? text) == true
+        && int.TryParse(text![(text.LastIndexOf('>') + 1)..].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int after) ? after : null;
 
     private static int Restarts(IEnumerable<V1Pod> pods) =>
         pods.SelectMany(p => p.Status?.ContainerStatuses ?? new List<V1ContainerStatus>()).Sum(s => s.RestartCount);

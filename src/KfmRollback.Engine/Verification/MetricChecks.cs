@@ -106,7 +106,7 @@ public static class MetricChecks
         }
         return test.Verdict == Verdict.Pass
             ? HealthChecks.Result(environment, Check, Verdict.Pass, $"{counts}: the sequential test shows it below {limit.ToString("P2", CultureInfo.InvariantCulture)} (baseline {baseRatio.Value!.Value.ToString("P2", CultureInfo.InvariantCulture)})", evidence)
-            : HealthChecks.Result(environment, Check, Verdict.Inconclusive, $"{counts}: not yet enough requests to tell it from {limit.ToString("P2", CultureInfo.InvariantCulture)} (sequential test undecided)", evidence);
+            : HealthChecks.Result(environment, Check, Verdict.Inconclusive, $"{counts}: not yet enough requests to tell it from {limit.ToString("P2", CultureInfo.InvariantCulture)} (sequential test undecided: it passes at {test.RequestsToPass} requests if no more 5xx come)", evidence);
     }
 
     /// <summary>A percentile within its absolute ceiling and within factor × baseline (never below 50 ms, so a near-zero baseline does not fail noise).</summary>

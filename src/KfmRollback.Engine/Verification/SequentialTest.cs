@@ -14,10 +14,18 @@ namespace KfmRollback.Engine.Verification;
 /// </summary>
 public static class SequentialTest
 {
-    public sealed record Outcome(Verdict Verdict, double LogLikelihoodRatio, double PassBelow, double FailAbove, double P0, double P1)
+    /// <summary>The evidence key of <see cref="Outcome.RequestsToPass"/>.</summary>
+    public const string RequestsToPassKey = "sprt_requests_to_pass";
+
+    /// <param name="RequestsToPass">
+    /// The fewest requests in all (never fewer than <c>min_requests</c>) with which the test passes if no
+    /// further 5xx comes: the evidence a clean build still needs, which <c>-Wait</c> schedules its next round by.
+    /// </param>
+    public sealed record Outcome(Verdict Verdict, double LogLikelihoodRatio, double PassBelow, double FailAbove, double P0, double P1, long RequestsToPass)
     {
         public void AddTo(IDictionary<string, string> evidence)
         {
+            evidence[RequestsToPassKey] = RequestsToPass.ToString(CultureInfo.InvariantCulture);
             evidence["sprt_llr"] = LogLikelihoodRatio.ToString("0.###", CultureInfo.InvariantCulture);
             evidence["sprt_pass_at"] = PassBelow.ToString("0.###", CultureInfo.InvariantCulture);
             evidence["sprt_fail_at"] = FailAbove.ToString("0.###", CultureInfo.InvariantCulture);
@@ -37,10 +45,13 @@ public static class SequentialTest
         double p1 = limit, p0 = limit / 2;
         double llr = k * Math.Log(p1 / p0) + (n - k) * Math.Log((1 - p1) / (1 - p0));
         double passAt = Math.Log(beta / (1 - alpha)), failAt = Math.Log((1 - beta) / alpha);
+        // k errors and then only clean requests: k·ln(p1/p0) + (n−k)·ln((1−p1)/(1−p0)) ≤ passAt, solved for n.
+        double clean = Math.Max(0, (passAt - k * Math.Log(p1 / p0)) / Math.Log((1 - p1) / (1 - p0)));
+        long requestsToPass = Math.Max(minRequests, (long)Math.Ceiling(k + clean - 1e-9));
         Verdict verdict = n < minRequests ? Verdict.Inconclusive
             : llr >= failAt ? Verdict.Fail
             : llr <= passAt ? Verdict.Pass
             : Verdict.Inconclusive;
-        return new Outcome(verdict, llr, passAt, failAt, p0, p1);
+        return new Outcome(verdict, llr, passAt, failAt, p0, p1, requestsToPass);
     }
 }

@@ -59,6 +59,9 @@ public static class TraceChecks
 
         using var traceApi = new TraceApiClient(traces);
         DateTime deadline = DateTime.UtcNow + traces.Deadline;
+        // Trace pipelines take from milliseconds (an exporter sending each span) to seconds (a collector's
+        // batch): ask soon, then back off to once a second.
+        TimeSpan wait = pollInterval ?? TimeSpan.FromMilliseconds(100);
         string lastProblem = "the trace did not arrive";
         TraceSpan? server = null;
         while (true)
@@ -96,7 +99,8 @@ public static class TraceChecks
             {
                 break;
             }
-            await Task.Delay(pollInterval ?? TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
+            wait = pollInterval ?? TimeSpan.FromTicks(Math.Min(wait.Ticks * 2, TimeSpan.TicksPerSecond));
         }
         string where = $"{traces.Kind.ToString().ToLowerInvariant()} at {traces.Url.GetLeftPart(UriPartial.Path)}";
         if (server is not null)

@@ -37,15 +37,15 @@ public static class VerificationRunner
         return selected;
     }
 
-    /// <summary>One round of <paramref name="sections"/>, in order, as one summary.</summary>
+    /// <summary>
+    /// One round of <paramref name="sections"/> as one summary, its results in the checklist's order. The
+    /// sections run at once: each waits on a different system (the cluster's restart watch, Prometheus, the
+    /// API's probes, the trace pipeline), and a round as long as its slowest section decides sooner.
+    /// </summary>
     public static async Task<VerificationSummary> RunAsync(ChecklistInput input, IReadOnlyList<ChecklistSection> sections, CancellationToken cancellationToken)
     {
-        var results = new List<CheckResult>();
-        foreach (ChecklistSection section in sections)
-        {
-            results.AddRange(await section(input, cancellationToken).ConfigureAwait(false));
-        }
-        return Summary(input, results);
+        IReadOnlyList<CheckResult>[] bySection = await Task.WhenAll(sections.Select(section => section(input, cancellationToken))).ConfigureAwait(false);
+        return Summary(input, bySection.SelectMany(results => results).ToList());
     }
 
     /// <summary>A round's results as the summary, with the waiting rules applied (which verdicts waiting cannot change).</summary>
@@ -85,22 +85,34 @@ public static class VerificationRunner
     {
         DateTime deadline = DateTime.UtcNow + timeout;
         DateTimeOffset? converged = null;
+        (VerificationSummary Round, TimeSpan SinceConverged)? previous = null;
         while (true)
         {
             DateTimeOffset started = input.Context.Clock.UtcNow;
-            VerificationSummary summary = await round(input with { Now = started, Since = converged }, cancellationToken).ConfigureAwait(false);
-            if (converged is null && summary.Results.Any(r => r.Check == "A.deployment-stable" && r.Verdict == Verdict.Pass))
+            VerificationSummary summary = await round(input with { Now = started, Since = converged, Previous = previous?.Round }, cancellationToken).ConfigureAwait(false);
+            bool justConverged = converged is null && summary.Results.Any(r => r.Check == "A.deployment-stable" && r.Verdict == Verdict.Pass);
+            if (justConverged)
             {
                 // Converged at the latest when this round began: judge from then on, at once.
                 converged = started;
             }
             TimeSpan left = deadline - DateTime.UtcNow;
             progress?.Invoke(summary, left);
-            if (NothingToWaitFor(summary) || left <= interval)
+            TimeSpan next = WaitingRules.NextRound(summary, started - converged, interval, previous);
+            previous = (summary, started - converged ?? TimeSpan.Zero);
+            // The round that first saw the convergence judged the metrics over a window that may hold the bad
+            // build's traffic: its pass is not the rolled-back build's, so the wait goes on to judge that.
+            bool judgedOnlyEarlierTraffic = justConverged && summary.Results.Any(r => r.Check == "A.error-ratio" && !r.Settled);
+            if ((NothingToWaitFor(summary) && !judgedOnlyEarlierTraffic) || left <= next)
             {
                 return summary;
             }
-            await Task.Delay(interval, cancellationToken).ConfigureAwait(false);
+            // The schedule counts from the round's start (its window's end): a slow round does not push the next one back.
+            TimeSpan wait = next - (input.Context.Clock.UtcNow - started);
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 }

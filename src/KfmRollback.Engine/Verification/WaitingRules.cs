@@ -17,6 +17,62 @@ namespace KfmRollback.Engine.Verification;
 /// </remarks>
 public static class WaitingRules
 {
+    /// <summary>The soonest a next round is worth running: Prometheus has not scraped anything new sooner.</summary>
+    public static readonly TimeSpan ShortestRound = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// When to check again. In the round that first saw the rollout converged, the metrics still judged the
+    /// window before it (the bad build's traffic), so the next round comes two scrapes later to judge the
+    /// rolled-back build's own. While the sequential 5xx test then waits for requests, its next round is due
+    /// when the requests it needs (<see cref="SequentialTest.Outcome.RequestsToPass"/>) should have arrived
+    /// at the rate counted between the last two rounds (since the convergence, if this is the first to count),
+    /// so a clean build is passed about when its evidence exists rather than up to <paramref name="interval"/>
+    /// later; with no rate yet, two scrapes' time gives one. Never sooner than <see cref="ShortestRound"/>
+    /// nor later than <paramref name="interval"/>.
+    /// </summary>
+    /// <param name="sinceConverged">Time from the convergence to this round's start (the window its counts cover); null before convergence.</param>
+    /// <param name="previous">The round before, and its window since the convergence (null: none counted since).</param>
+    public static TimeSpan NextRound(VerificationSummary summary, TimeSpan? sinceConverged, TimeSpan interval,
+        (VerificationSummary Round, TimeSpan SinceConverged)? previous = null)
+    {
+        if (sinceConverged is not { } window)
+        {
+            return interval;
+        }
+        TimeSpan twoScrapes = 2 * ShortestRound;
+        if (window <= TimeSpan.Zero)
+        {
+            return twoScrapes < interval ? twoScrapes : interval;
+        }
+        CheckResult? errors = OpenErrorRatio(summary);
+        if (errors is null)
+        {
+            return interval;
+        }
+        TimeSpan seconds = twoScrapes;
+        if (Number(errors, "requests", out double requests) && requests > 0 && Number(errors, SequentialTest.RequestsToPassKey, out double needed))
+        {
+            double rate = requests / window.TotalSeconds;
+            if (previous is { SinceConverged: { } earlier } before && earlier > TimeSpan.Zero && earlier < window
+                && OpenErrorRatio(before.Round) is { } last && Number(last, "requests", out double lastRequests) && requests > lastRequests)
+            {
+                rate = (requests - lastRequests) / (window - earlier).TotalSeconds;
+            }
+            seconds = TimeSpan.FromSeconds((needed - requests) / rate);
+        }
+        return seconds >= interval ? interval : seconds <= ShortestRound ? ShortestRound : seconds;
+    }
+
+    private static CheckResult? OpenErrorRatio(VerificationSummary round) =>
+        round.Results.FirstOrDefault(r => r.Check == "A.error-ratio" && r.Verdict == Verdict.Inconclusive);
+
+    private static bool Number(CheckResult result, string key, out double value)
+    {
+        value = 0;
+        return result.Evidence.TryGetValue(key, out string? text)
+            && double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out value);
+    }
+
     /// <summary>The results with <see cref="CheckResult.Settled"/> and <see cref="CheckResult.NextStep"/> decided.</summary>
     public static IReadOnlyList<CheckResult> Apply(EnvironmentConfig environment, IReadOnlyList<CheckResult> results) =>
         results.Select(result => Decide(environment, result)).ToList();

@@ -22,6 +22,21 @@ public sealed class VerdictStatisticsTests
         Assert.Equal(Verdict.Inconclusive, SequentialTest.ErrorRatio(first - 1, 0, 0.02, 40, 0.05, 0.05).Verdict);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void RequestsToPassIsExactlyWhereTheTestFirstPassesWithNoMoreErrors(int errors)
+    {
+        // What -Wait schedules its next round by must be the test's own boundary, not an estimate of it.
+        long needed = SequentialTest.ErrorRatio(errors + 1, errors, 0.02, 40, 0.05, 0.05).RequestsToPass;
+        int first = Enumerable.Range(40, 5000).First(n => SequentialTest.ErrorRatio(n, errors, 0.02, 40, 0.05, 0.05).Verdict == Verdict.Pass);
+        Assert.Equal(first, needed);
+        // The answer does not move as clean requests arrive, and the minimum still binds a lax limit.
+        Assert.Equal(needed, SequentialTest.ErrorRatio(first - 1, errors, 0.02, 40, 0.05, 0.05).RequestsToPass);
+        Assert.Equal(40, SequentialTest.ErrorRatio(10, 0, 0.5, 40, 0.05, 0.05).RequestsToPass);
+    }
+
     [Fact]
     public void SequentialTestFailsABadBuildAtTheMinimum()
     {

@@ -105,4 +105,40 @@ public sealed class WaitStopTests
         string many = VerificationRunner.NotPassing(Summary(Enumerable.Range(1, 6).Select(i => Check($"C.smoke{i}", Verdict.Fail)).ToArray()), max: 4);
         Assert.EndsWith("and 2 more", many, StringComparison.Ordinal);
     }
+
+    private static CheckResult Counting(double requests, long toPass) => Check("A.error-ratio", Verdict.Inconclusive) with
+    {
+        Section = CheckSection.Health,
+        Evidence = new Dictionary<string, string>
+        {
+            ["requests"] = requests.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            [SequentialTest.RequestsToPassKey] = toPass.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        },
+    };
+
+    [Fact]
+    public void The_next_round_comes_when_the_sequential_test_should_have_its_requests()
+    {
+        var interval = TimeSpan.FromSeconds(5);
+        // 100 requests in the 10 s since convergence, 130 needed: 30 more at 10/s is 3 s away.
+        Assert.Equal(TimeSpan.FromSeconds(3), WaitingRules.NextRound(Summary(Counting(100, 130)), TimeSpan.FromSeconds(10), interval));
+        // Never later than the interval, never sooner than a scrape can bring anything new.
+        Assert.Equal(interval, WaitingRules.NextRound(Summary(Counting(10, 290)), TimeSpan.FromSeconds(10), interval));
+        Assert.Equal(WaitingRules.ShortestRound, WaitingRules.NextRound(Summary(Counting(289, 290)), TimeSpan.FromSeconds(10), interval));
+    }
+
+    [Fact]
+    public void Without_a_rate_yet_the_next_round_is_two_scrapes_away_and_before_convergence_the_interval()
+    {
+        var interval = TimeSpan.FromSeconds(5);
+        TimeSpan twoScrapes = 2 * WaitingRules.ShortestRound;
+        // Converged this very round, no requests counted yet, or fewer than min_requests (no count in the evidence).
+        Assert.Equal(twoScrapes, WaitingRules.NextRound(Summary(Counting(100, 130)), TimeSpan.Zero, interval));
+        Assert.Equal(twoScrapes, WaitingRules.NextRound(Summary(Counting(0, 290)), TimeSpan.FromSeconds(4), interval));
+        Assert.Equal(twoScrapes, WaitingRules.NextRound(Summary(Check("A.error-ratio", Verdict.Inconclusive)), TimeSpan.FromSeconds(4), interval));
+        // Not converged yet: nothing is counted, the rollout is what is waited for.
+        Assert.Equal(interval, WaitingRules.NextRound(Summary(Counting(100, 130)), null, interval));
+        // A decided 5xx test leaves the other checks to the interval.
+        Assert.Equal(interval, WaitingRules.NextRound(Summary(Counting(100, 130) with { Verdict = Verdict.Pass }), TimeSpan.FromSeconds(10), interval));
+    }
 }
