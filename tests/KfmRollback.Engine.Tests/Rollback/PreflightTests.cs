@@ -43,10 +43,10 @@ public sealed class PreflightTests
         Timeout = TimeSpan.FromSeconds(60),
     };
 
-    internal static RollbackEngine Engine(LabEnvironment lab) =>
+    internal static RollbackEngine Engine(EngineLab lab) =>
         new(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)), SystemClock.Instance);
 
-    internal static async Task FreezeAsync(LabEnvironment lab)
+    internal static async Task FreezeAsync(EngineLab lab)
     {
         foreach (IFreezeMechanism freeze in new FreezeMechanisms(_ => lab.Client, null).For(lab.Environment))
         {
@@ -55,16 +55,16 @@ public sealed class PreflightTests
     }
 
     /// <summary>What the apiserver stored (its audit log less dry runs), the rollback lock included.</summary>
-    internal static IReadOnlyList<JsonObject> StoredWrites(LabEnvironment lab, int skip = 0) =>
+    internal static IReadOnlyList<JsonObject> StoredWrites(EngineLab lab, int skip = 0) =>
         lab.Host.Audit.Events.Skip(skip).Where(e => !e["requestURI"]!.GetValue<string>().Contains("dryRun=All") && e["responseStatus"]!["code"]!.GetValue<int>() < 300).ToList();
 
-    internal static async Task<string> ResourceVersionAsync(LabEnvironment lab) =>
+    internal static async Task<string> ResourceVersionAsync(EngineLab lab) =>
         (await lab.Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm")).Metadata.ResourceVersion;
 
     [Fact]
     public async Task An_admission_webhook_denying_the_undo_fails_the_plan_and_the_rollback_changes_nothing()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         await FreezeAsync(lab);
         lab.Host.Webhooks.Add(DenyDeploymentUpdates());
         var engine = Engine(lab);
@@ -95,7 +95,7 @@ public sealed class PreflightTests
     [Fact]
     public async Task A_webhook_installed_after_the_plan_refuses_the_rollback_under_the_lock_before_any_change()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         await FreezeAsync(lab);
         var engine = Engine(lab);
         RollbackRequest request = Request(lab.Environment);
@@ -120,7 +120,7 @@ public sealed class PreflightTests
     [Fact]
     public async Task A_target_digest_missing_from_the_registry_is_refused_and_a_present_one_passes()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         await using var registry = await RegistryServer.StartAsync(authenticated: true);
         await FreezeAsync(lab);
         string good = await registry.PushImageAsync("kfm/api", "1.7.0", "good build");
@@ -163,7 +163,7 @@ public sealed class PreflightTests
     [Fact]
     public async Task A_registry_that_cannot_be_asked_refuses_the_rollback_unless_forced_with_a_reason_which_the_timeline_and_result_record()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         await FreezeAsync(lab);
         System.Environment.SetEnvironmentVariable(TokenVariable, "unused-registry-token");
         // Down in the same outage: nothing listens where the registry should be.
@@ -223,10 +223,9 @@ public sealed class PreflightTests
     }
 
     /// <summary>A deploy of <paramref name="image"/> (a new revision), waited for until its ReplicaSet exists.</summary>
-    internal static async Task DeployAsync(LabEnvironment lab, string image)
+    internal static async Task DeployAsync(EngineLab lab, string image)
     {
-        var patch = new V1Patch($"{{\"spec\":{{\"template\":{{\"spec\":{{\"containers\":[{{\"name\":\"api\",\"image\":\"{image}\"}}]}}}}}}}}", V1Patch.PatchType.StrategicMergePatch);
-        await lab.Client.AppsV1.PatchNamespacedDeploymentAsync(patch, "kfm-api", "kfm");
+        await lab.SetImageAsync(image);
         for (int i = 0; i < 400; i++)
         {
             V1ReplicaSetList sets = await lab.Client.AppsV1.ListNamespacedReplicaSetAsync("kfm");
@@ -240,16 +239,9 @@ public sealed class PreflightTests
     }
 
     /// <summary>The lab environment with a registry section: the registry at <paramref name="url"/>, user kfm, token by reference.</summary>
-    private static EnvironmentConfig WithRegistry(LabEnvironment lab, Uri url)
-    {
-        string yaml = $$"""
-            defaults: { incident_journal: state/incidents, receipt_store: state/receipts }
-            environments:
-              lab:
-                cluster: { kubeconfig_path: {{lab.Host.KubeconfigPath}}, context: lab, namespace: kfm, deployment: kfm-api, container: api }
-                freeze: { mechanisms: [ { kind: argocd, name: kfm-api, namespace: argocd } ] }
-                registry: { url: '{{url}}', username: {{RegistryServer.User}}, token_env: {{TokenVariable}} }
-            """;
-        return KfmConfigLoader.LoadFromText(yaml, Path.Combine(lab.Dir, "kfm-rollback.yaml"), lab.Dir).GetEnvironment("lab");
-    }
+    private static EnvironmentConfig WithRegistry(EngineLab lab, Uri url) => Registry(lab, url).Environment();
+
+    /// <summary>The lab environment frozen by Argo CD, with the registry at <paramref name="url"/>: user kfm, token by reference.</summary>
+    internal static LabConfig Registry(EngineLab lab, Uri url, string tokenVariable = TokenVariable) =>
+        lab.Configure().With("freeze", LabConfig.ArgoFreeze).With("registry", $"{{ url: '{url}', username: {RegistryServer.User}, token_env: {tokenVariable} }}");
 }

@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Tests.Support;
 using KfmRollback.Engine.Adapters.Helm;
 using System.Text;
 using KfmRollback.Engine.Core;
@@ -20,8 +21,8 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task ReadsCurrentLastKnownGoodAndHistoryFromTheSeededReleases()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
-        var history = await lab.Store.HistoryAsync("kfm-api", CancellationToken.None);
+        await using EngineLab lab = await HelmLab.StartAsync();
+        var history = await lab.Store().HistoryAsync("kfm-api", CancellationToken.None);
 
         ApiRef reference = HelmReleaseRefs.Ref(history, lab.Environment, null);
         Assert.Equal(RefSource.Helm, reference.Source);
@@ -45,7 +46,7 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task PreviousRevisionWritesWhatHelmRollbackWrites()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
         await lab.FreezeAsync();
         var before = await lab.ReleasesAsync();
 
@@ -88,7 +89,7 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task ExplicitRevisionLikeHelmRollbackN()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
         await lab.FreezeAsync();
 
         RollbackResult result = await lab.RollBackAsync(new RollbackTarget(2, null));
@@ -104,7 +105,7 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task RepeatedRollbackGoesBackToTheRevisionBeforeAsHelmDoes()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
         await lab.FreezeAsync();
 
         Assert.Equal(RollbackOutcome.Succeeded, (await lab.RollBackAsync()).Outcome);
@@ -123,7 +124,7 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task FailedRolloutMarksTheNewRevisionFailedAndKeepsTheCurrentDeployed()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
         await lab.FreezeAsync();
         lab.Host.Images.Mark(lab.Digest("good-1.5.0"), PodFailure.CrashLoopBackOff);
 
@@ -143,7 +144,7 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task HistoryMaxPrunesTheOldestRevisionsBeforeWritingAsHelmDoes()
     {
-        await using HelmLab lab = await HelmLab.StartAsync(historyMax: 3);
+        await using EngineLab lab = await HelmLab.StartAsync(historyMax: 3);
         await lab.FreezeAsync();
 
         RollbackResult result = await lab.RollBackAsync(wait: false);
@@ -160,7 +161,7 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task RollsBackToAnUncompressedHelm30Revision()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
         await lab.FreezeAsync();
         Assert.False(HelmReleaseCodec.IsCompressed(Encoding.ASCII.GetString((await lab.SecretAsync(1)).Data["release"])));
 
@@ -177,7 +178,7 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task DigestTargetPicksTheNewestRevisionRunningIt()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
         await lab.FreezeAsync();
 
         RollbackResult result = await lab.RollBackAsync(new RollbackTarget(null, lab.Digest("good-1.4.1")), wait: false);
@@ -189,7 +190,7 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task AChangeOutsideThePodTemplateIsRefusedAndNothingIsWritten()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
         await lab.FreezeAsync();
         await lab.UpgradeAsync("good-1.5.1", replicas: 5); // v5: same image, replicas 5
         var before = await lab.ReleasesAsync();
@@ -206,7 +207,7 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task UnfrozenArgoCdIsRefused()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
 
         var error = await Assert.ThrowsAsync<KfmException>(() => lab.Mechanism().PlanAsync(lab.Request(), RollbackReporter.Silent, CancellationToken.None));
 
@@ -217,7 +218,7 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task ARevisionWrittenAfterPlanningMakesApplyRefuse()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
         await lab.FreezeAsync();
         var mechanism = lab.Mechanism();
         var request = lab.Request(wait: false);
@@ -236,7 +237,7 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task ConfigValuesNeverAppearInPlanResultOrErrors()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
         await lab.FreezeAsync();
         var mechanism = lab.Mechanism();
         var request = lab.Request();
