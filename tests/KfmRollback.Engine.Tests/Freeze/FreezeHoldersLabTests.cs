@@ -70,7 +70,7 @@ public sealed class FreezeHoldersLabTests
     public async Task A_forced_thaw_lifts_it_for_all_and_is_recorded_on_every_holders_timeline()
     {
         await using var lab = await EngineLab.StartAsync();
-        var freezes = new FreezeService(new FreezeMechanisms(_ => lab.Client, null), new PolicySafeText(), SystemClock.Instance);
+        var freezes = new FreezeService(lab.Freezes(), new PolicySafeText(), SystemClock.Instance);
         var lines = new List<string>();
         var others = new List<(string Incident, string Text)>();
         await freezes.ApplyAsync(lab.Environment, null, true, Request("INC-A"), false, (_, t) => lines.Add("A: " + t), default);

@@ -29,8 +29,6 @@ public sealed class ClusterMechanismTests
         Timeout = TimeSpan.FromSeconds(60),
     };
 
-    private static RollbackEngine Engine(EngineLab lab) =>
-        new(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)), SystemClock.Instance);
 
     // What the apiserver stored: the preflight's dry runs (audited with dryRun=All) change nothing.
     private static IReadOnlyList<JsonObject> Writes(EngineLab lab) =>
@@ -87,13 +85,10 @@ public sealed class ClusterMechanismTests
     public async Task Await_watches_the_rollout_to_the_target_replica_set()
     {
         await using var lab = await EngineLab.StartAsync();
-        var engine = Engine(lab);
+        var engine = lab.RollbackEngine();
         // Argo CD self-heals in the lab: the engine refuses until it is frozen, and then the rollback stays.
         await Assert.ThrowsAsync<KfmException>(() => engine.PlanAsync(Request(lab), RollbackReporter.Silent, CancellationToken.None));
-        foreach (IFreezeMechanism freeze in new FreezeMechanisms(_ => lab.Client, null).For(lab.Environment))
-        {
-            await freeze.FreezeAsync(new FreezeRequest("INC-T", "tester", "test", DateTimeOffset.UtcNow), dryRun: false, CancellationToken.None);
-        }
+        await lab.FreezeAsync("INC-T");
         var request = Request(lab, wait: true);
         MechanismPlan plan = await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
         RollbackResult result = await engine.RunAsync(request, plan, RollbackReporter.Silent, CancellationToken.None);
@@ -108,7 +103,7 @@ public sealed class ClusterMechanismTests
     {
         await using var lab = await EngineLab.StartAsync(EuFleet);
         // Argo CD is not frozen in the lab: every environment's plan refuses unless forced.
-        var engine = Engine(lab);
+        var engine = lab.RollbackEngine();
         var requests = new[]
         {
             Request(lab) with { Force = true, ForceReason = "drill" },
@@ -129,7 +124,7 @@ public sealed class FleetWaveTests
     {
         await using var lab = await EngineLab.StartAsync(ClusterMechanismTests.EuFleet);
         await DeployTwiceAsync(lab, "kfm-api-eu");
-        var engine = new RollbackEngine(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)));
+        var engine = lab.RollbackEngine();
         RollbackRequest Request(string environment) => new()
         {
             Environment = lab.Config.GetEnvironment(environment), Method = RollbackMethod.Cluster, Actor = "tester", IncidentId = "INC-W",
@@ -161,7 +156,7 @@ public sealed class FleetWaveTests
     {
         await using var lab = await EngineLab.StartAsync(ClusterMechanismTests.EuFleet);
         await DeployTwiceAsync(lab, "kfm-api-eu");
-        var engine = new RollbackEngine(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)));
+        var engine = lab.RollbackEngine();
         RollbackRequest Request(string environment) => new()
         {
             Environment = lab.Config.GetEnvironment(environment), Method = RollbackMethod.Cluster, Actor = "tester",
@@ -220,10 +215,7 @@ public sealed class ClusterCheckTests
         Assert.Equal(KfmRollback.Engine.Verification.Verdict.Pass, settled.Verdict);
 
         // Freeze Argo CD first, or its self-heal would put the good build back within seconds.
-        foreach (IFreezeMechanism freeze in new FreezeMechanisms(_ => lab.Client, null).For(lab.Environment))
-        {
-            await freeze.FreezeAsync(new FreezeRequest("INC-T", "tester", "test", DateTimeOffset.UtcNow), dryRun: false, CancellationToken.None);
-        }
+        await lab.FreezeAsync("INC-T");
         string crash = lab.Host.Images.Get("bad-crashloop").Image;
         await lab.SetImageAsync(crash);
         await Task.Delay(TimeSpan.FromSeconds(1));

@@ -41,10 +41,7 @@ public sealed class FastRolloutTests
     private static async Task<EngineLab> FrozenLabAsync()
     {
         EngineLab lab = await EngineLab.StartAsync();
-        foreach (IFreezeMechanism freeze in new FreezeMechanisms(_ => lab.Client, null).For(lab.Environment))
-        {
-            await freeze.FreezeAsync(new FreezeRequest("INC-F", "tester", "test", DateTimeOffset.UtcNow), dryRun: false, CancellationToken.None);
-        }
+        await lab.FreezeAsync("INC-F");
         return lab;
     }
 

@@ -66,7 +66,7 @@ public sealed class GitOpsWaitTests : IAsyncLifetime
         }
     }
 
-    private RollbackEngine Engine() => new(new RollbackMechanisms(_ => _lab.Client, new FreezeMechanisms(_ => _lab.Client, null)));
+    private RollbackEngine Engine() => _lab.RollbackEngine();
 
     private RollbackReporter Reporter => new() { Timeline = (role, text) => { lock (_timeline) _timeline.Add($"{role} {text}"); } };
 

@@ -43,17 +43,6 @@ public sealed class PreflightTests
         Timeout = TimeSpan.FromSeconds(60),
     };
 
-    internal static RollbackEngine Engine(EngineLab lab) =>
-        new(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)), SystemClock.Instance);
-
-    internal static async Task FreezeAsync(EngineLab lab)
-    {
-        foreach (IFreezeMechanism freeze in new FreezeMechanisms(_ => lab.Client, null).For(lab.Environment))
-        {
-            await freeze.FreezeAsync(new FreezeRequest("INC-PRE", "tester", "test", DateTimeOffset.UtcNow), dryRun: false, CancellationToken.None);
-        }
-    }
-
     /// <summary>What the apiserver stored (its audit log less dry runs), the rollback lock included.</summary>
     internal static IReadOnlyList<JsonObject> StoredWrites(EngineLab lab, int skip = 0) =>
         lab.Host.Audit.Events.Skip(skip).Where(e => !e["requestURI"]!.GetValue<string>().Contains("dryRun=All") && e["responseStatus"]!["code"]!.GetValue<int>() < 300).ToList();
@@ -65,9 +54,9 @@ public sealed class PreflightTests
     public async Task An_admission_webhook_denying_the_undo_fails_the_plan_and_the_rollback_changes_nothing()
     {
         await using var lab = await EngineLab.StartAsync();
-        await FreezeAsync(lab);
+        await lab.FreezeAsync("INC-PRE");
         lab.Host.Webhooks.Add(DenyDeploymentUpdates());
-        var engine = Engine(lab);
+        var engine = lab.RollbackEngine();
         RollbackRequest request = Request(lab.Environment);
         int audited = lab.Host.Audit.Events.Count;
 
@@ -96,8 +85,8 @@ public sealed class PreflightTests
     public async Task A_webhook_installed_after_the_plan_refuses_the_rollback_under_the_lock_before_any_change()
     {
         await using var lab = await EngineLab.StartAsync();
-        await FreezeAsync(lab);
-        var engine = Engine(lab);
+        await lab.FreezeAsync("INC-PRE");
+        var engine = lab.RollbackEngine();
         RollbackRequest request = Request(lab.Environment);
         MechanismPlan plan = await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
         Assert.DoesNotContain(plan.Preflight, c => c.Failed);
@@ -122,14 +111,14 @@ public sealed class PreflightTests
     {
         await using var lab = await EngineLab.StartAsync();
         await using var registry = await RegistryServer.StartAsync(authenticated: true);
-        await FreezeAsync(lab);
+        await lab.FreezeAsync("INC-PRE");
         string good = await registry.PushImageAsync("kfm/api", "1.7.0", "good build");
         string bad = await registry.PushImageAsync("kfm/api", "1.7.1", "bad build");
         await DeployAsync(lab, $"registry.kfm.local/kfm/api@{good}");
         await DeployAsync(lab, $"registry.kfm.local/kfm/api@{bad}");
         System.Environment.SetEnvironmentVariable(TokenVariable, RegistryServer.Password);
         EnvironmentConfig environment = WithRegistry(lab, registry.Url);
-        var engine = Engine(lab);
+        var engine = lab.RollbackEngine();
         RollbackRequest request = Request(environment);
 
         MechanismPlan plan = await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
@@ -164,12 +153,12 @@ public sealed class PreflightTests
     public async Task A_registry_that_cannot_be_asked_refuses_the_rollback_unless_forced_with_a_reason_which_the_timeline_and_result_record()
     {
         await using var lab = await EngineLab.StartAsync();
-        await FreezeAsync(lab);
+        await lab.FreezeAsync("INC-PRE");
         System.Environment.SetEnvironmentVariable(TokenVariable, "unused-registry-token");
         // Down in the same outage: nothing listens where the registry should be.
         EnvironmentConfig environment = WithRegistry(lab, new Uri($"http://127.0.0.1:{Support.LoopbackPorts.Free()}/"));
         await DeployAsync(lab, "registry.kfm.local/kfm/api@sha256:" + new string('b', 64));
-        var engine = Engine(lab);
+        var engine = lab.RollbackEngine();
         RollbackRequest request = Request(environment);
 
         MechanismPlan plan = await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);

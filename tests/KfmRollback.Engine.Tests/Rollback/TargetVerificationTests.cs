@@ -77,7 +77,7 @@ public sealed class TargetVerificationTests
     /// <summary>A lab running the bad build, whose previous revision (the rollback target) is the good one; both pushed to the registry.</summary>
     private static async Task<(string Good, string Bad)> DeployGoodThenBadAsync(EngineLab lab, RegistryServer registry)
     {
-        await FreezeAsync(lab);
+        await lab.FreezeAsync("INC-PRE");
         string good = await registry.PushImageAsync(Repository, "1.7.0", "good build");
         string bad = await registry.PushImageAsync(Repository, "1.7.1", "bad build");
         await DeployAsync(lab, $"registry.kfm.local/{Repository}@{good}");
@@ -89,7 +89,7 @@ public sealed class TargetVerificationTests
     /// <summary>The plan shows the refusal; Apply refuses with the same id; the apiserver stored nothing, not even the lock.</summary>
     private static async Task<PreflightCheck> RefusedAsync(EngineLab lab, EnvironmentConfig environment, string errorId)
     {
-        RollbackEngine engine = PreflightTests.Engine(lab);
+        RollbackEngine engine = lab.RollbackEngine();
         RollbackRequest request = Request(environment);
         MechanismPlan plan = await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
         PreflightCheck failed = Assert.Single(plan.Preflight, c => c.Failed);
@@ -155,7 +155,7 @@ public sealed class TargetVerificationTests
         PreflightCheck revoked = await RefusedAsync(lab, Environment(lab, registry.Url, pipeline.ExportSubjectPublicKeyInfoPem(), good), TargetVerificationErrorIds.Revoked);
         Assert.Contains("denylist", revoked.Saw);
 
-        RollbackEngine engine = PreflightTests.Engine(lab);
+        RollbackEngine engine = lab.RollbackEngine();
         RollbackRequest request = Request(environment);
         MechanismPlan plan = await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
         PreflightCheck passed = Assert.Single(plan.Preflight, c => c.Check == TargetVerification.CheckName);
@@ -180,7 +180,7 @@ public sealed class TargetVerificationTests
         EnvironmentConfig environment = Environment(lab, registry.Url, pipeline.ExportSubjectPublicKeyInfoPem());
         var timeline = new List<string>();
         var reporter = new RollbackReporter { Timeline = (role, text) => timeline.Add($"{role}: {text}") };
-        RollbackEngine engine = PreflightTests.Engine(lab);
+        RollbackEngine engine = lab.RollbackEngine();
         RollbackRequest request = Request(environment, forceReason: "signing service down; build 1.7.0 checked by hand");
 
         MechanismPlan plan = await engine.PlanAsync(request, reporter, CancellationToken.None);

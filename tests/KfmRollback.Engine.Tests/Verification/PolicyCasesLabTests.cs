@@ -113,7 +113,7 @@ public sealed class PolicyCasesLabTests
     {
         await using var lab = await PlanningLab.StartAsync();
         EnvironmentConfig environment = Environment(lab);
-        var engine = new RollbackEngine(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)), SystemClock.Instance);
+        var engine = lab.RollbackEngine();
         long revision = (await lab.Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm")).Metadata.Annotations["deployment.kubernetes.io/revision"] is { } r ? long.Parse(r, System.Globalization.CultureInfo.InvariantCulture) : 0;
         RollbackRequest request = new()
         {

@@ -1,9 +1,7 @@
-using KfmRollback.Engine.Adapters.GitOpsControllers;
 using KfmRollback.Engine.Adapters.Helm;
 using k8s;
 using k8s.Models;
 using KfmRollback.Engine.Configuration;
-using KfmRollback.Engine.Freeze;
 using KfmRollback.Engine.Rollback;
 using KfmRollback.Engine.Rollback.Helm;
 using KfmRollback.Engine.Tests.Support;
@@ -21,12 +19,8 @@ internal static class HelmLab
 
     public static HelmReleaseStore Store(this EngineLab lab) => new(lab.Client, "kfm");
 
-    private static IFreezeMechanism Argo(this EngineLab lab) => new ControllerFreeze(new ArgoCdApplication(lab.Client, "argocd", "kfm-api"), "prod");
-
-    /// <summary>Freezes Argo CD, as the runbook does before any cluster change.</summary>
-    public static Task FreezeAsync(this EngineLab lab) => lab.Argo().FreezeAsync(new FreezeRequest("INC-1", "tester", "helm rollback test", DateTimeOffset.UtcNow), false, CancellationToken.None);
-
-    public static HelmRollbackMechanism Mechanism(this EngineLab lab) => new(lab.Client, new[] { lab.Argo() });
+    /// <summary>The mechanism with the environment's freezes (Argo CD), as the engine builds it.</summary>
+    public static HelmRollbackMechanism Mechanism(this EngineLab lab) => new(lab.Client, lab.Freezes().For(lab.Environment));
 
     public static RollbackRequest Request(this EngineLab lab, RollbackTarget? target = null, bool wait = true) => new()
     {

@@ -30,8 +30,6 @@ public sealed class HelmPreflightTests
           versions: [ { name: v1, served: true, storage: true, schema: { openAPIV3Schema: { type: object } } } ]
         """;
 
-    private static RollbackEngine Engine(EngineLab lab) =>
-        new(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)));
 
     /// <summary>Every release Secret's resourceVersion and the Deployment's: what "nothing written" compares.</summary>
     // The Deployment's generation, not its resourceVersion: the lab's controller writes its status at any time.
@@ -58,12 +56,12 @@ public sealed class HelmPreflightTests
     public async Task A_release_stuck_in_pending_upgrade_is_refused_with_helms_remedy_and_nothing_is_written()
     {
         await using EngineLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await lab.FreezeAsync("INC-1");
         // An interrupted `helm upgrade` to the bad build: revision 5 stays pending-upgrade, revision 4 deployed.
         await WriteRevisionAsync(lab, HelmStatus.PendingUpgrade, "bad-5xx");
         string before = await StateAsync(lab);
 
-        var refused = await Assert.ThrowsAsync<KfmException>(() => Engine(lab).PlanAsync(lab.Request(), RollbackReporter.Silent, CancellationToken.None));
+        var refused = await Assert.ThrowsAsync<KfmException>(() => lab.RollbackEngine().PlanAsync(lab.Request(), RollbackReporter.Silent, CancellationToken.None));
 
         Assert.Equal("HelmReleasePending", refused.ErrorId);
         Assert.Equal(KfmErrorKind.ResourceBusy, refused.Kind);
@@ -78,12 +76,12 @@ public sealed class HelmPreflightTests
     public async Task A_rollback_that_would_delete_a_crd_is_refused_and_other_deletions_are_named()
     {
         await using EngineLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await lab.FreezeAsync("INC-1");
         // Revision 5 (the bad build) added a CRD to the chart's templates; revision 4 does not render it.
         await WriteRevisionAsync(lab, HelmStatus.Deployed, "bad-5xx", Crd, supersede: true);
         string before = await StateAsync(lab);
 
-        var refused = await Assert.ThrowsAsync<KfmException>(() => Engine(lab).PlanAsync(lab.Request(), RollbackReporter.Silent, CancellationToken.None));
+        var refused = await Assert.ThrowsAsync<KfmException>(() => lab.RollbackEngine().PlanAsync(lab.Request(), RollbackReporter.Silent, CancellationToken.None));
 
         Assert.Equal("HelmRollbackDeletesCrd", refused.ErrorId);
         Assert.Contains("would delete CustomResourceDefinition datasetslices.kfm.example.org (in revision 5's manifest, not in 4's)", refused.Message);
@@ -95,9 +93,9 @@ public sealed class HelmPreflightTests
         // does not render is, and the refusal names it so.
         string kept = Crd.Replace("  name: datasetslices.kfm.example.org", "  name: datasetslices.kfm.example.org\n  annotations: { helm.sh/resource-policy: keep }");
         await using EngineLab other = await HelmLab.StartAsync();
-        await other.FreezeAsync();
+        await other.FreezeAsync("INC-1");
         await WriteRevisionAsync(other, HelmStatus.Deployed, "bad-5xx", kept + "\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kfm-api-extra\ndata: { a: b }\n", supersede: true);
-        var unsupported = await Assert.ThrowsAsync<KfmException>(() => Engine(other).PlanAsync(other.Request(), RollbackReporter.Silent, CancellationToken.None));
+        var unsupported = await Assert.ThrowsAsync<KfmException>(() => other.RollbackEngine().PlanAsync(other.Request(), RollbackReporter.Silent, CancellationToken.None));
         Assert.Equal("HelmRollbackUnsupportedChange", unsupported.ErrorId);
         Assert.Contains("ConfigMap kfm-api-extra (not in revision 4: helm rollback deletes it)", unsupported.Message);
     }

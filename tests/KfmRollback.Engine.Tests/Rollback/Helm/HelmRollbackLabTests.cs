@@ -47,7 +47,7 @@ public sealed class HelmRollbackLabTests
     public async Task PreviousRevisionWritesWhatHelmRollbackWrites()
     {
         await using EngineLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await lab.FreezeAsync("INC-1");
         var before = await lab.ReleasesAsync();
 
         RollbackResult result = await lab.RollBackAsync();
@@ -90,7 +90,7 @@ public sealed class HelmRollbackLabTests
     public async Task ExplicitRevisionLikeHelmRollbackN()
     {
         await using EngineLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await lab.FreezeAsync("INC-1");
 
         RollbackResult result = await lab.RollBackAsync(new RollbackTarget(2, null));
 
@@ -106,7 +106,7 @@ public sealed class HelmRollbackLabTests
     public async Task RepeatedRollbackGoesBackToTheRevisionBeforeAsHelmDoes()
     {
         await using EngineLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await lab.FreezeAsync("INC-1");
 
         Assert.Equal(RollbackOutcome.Succeeded, (await lab.RollBackAsync()).Outcome);
         // helm: previous = current.Version - 1, so a second rollback returns to revision 4's content.
@@ -125,7 +125,7 @@ public sealed class HelmRollbackLabTests
     public async Task FailedRolloutMarksTheNewRevisionFailedAndKeepsTheCurrentDeployed()
     {
         await using EngineLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await lab.FreezeAsync("INC-1");
         lab.Host.Images.Mark(lab.Digest("good-1.5.0"), PodFailure.CrashLoopBackOff);
 
         RollbackResult result = await lab.RollBackAsync();
@@ -145,7 +145,7 @@ public sealed class HelmRollbackLabTests
     public async Task HistoryMaxPrunesTheOldestRevisionsBeforeWritingAsHelmDoes()
     {
         await using EngineLab lab = await HelmLab.StartAsync(historyMax: 3);
-        await lab.FreezeAsync();
+        await lab.FreezeAsync("INC-1");
 
         RollbackResult result = await lab.RollBackAsync(wait: false);
 
@@ -162,7 +162,7 @@ public sealed class HelmRollbackLabTests
     public async Task RollsBackToAnUncompressedHelm30Revision()
     {
         await using EngineLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await lab.FreezeAsync("INC-1");
         Assert.False(HelmReleaseCodec.IsCompressed(Encoding.ASCII.GetString((await lab.SecretAsync(1)).Data["release"])));
 
         RollbackResult result = await lab.RollBackAsync(new RollbackTarget(1, null));
@@ -179,7 +179,7 @@ public sealed class HelmRollbackLabTests
     public async Task DigestTargetPicksTheNewestRevisionRunningIt()
     {
         await using EngineLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await lab.FreezeAsync("INC-1");
 
         RollbackResult result = await lab.RollBackAsync(new RollbackTarget(null, lab.Digest("good-1.4.1")), wait: false);
 
@@ -191,7 +191,7 @@ public sealed class HelmRollbackLabTests
     public async Task AChangeOutsideThePodTemplateIsRefusedAndNothingIsWritten()
     {
         await using EngineLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await lab.FreezeAsync("INC-1");
         await lab.UpgradeAsync("good-1.5.1", replicas: 5); // v5: same image, replicas 5
         var before = await lab.ReleasesAsync();
 
@@ -219,7 +219,7 @@ public sealed class HelmRollbackLabTests
     public async Task ARevisionWrittenAfterPlanningMakesApplyRefuse()
     {
         await using EngineLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await lab.FreezeAsync("INC-1");
         var mechanism = lab.Mechanism();
         var request = lab.Request(wait: false);
         MechanismPlan plan = await mechanism.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
@@ -238,7 +238,7 @@ public sealed class HelmRollbackLabTests
     public async Task ConfigValuesNeverAppearInPlanResultOrErrors()
     {
         await using EngineLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await lab.FreezeAsync("INC-1");
         var mechanism = lab.Mechanism();
         var request = lab.Request();
         MechanismPlan plan = await mechanism.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
