@@ -43,7 +43,7 @@ public class EngineLab : IAsyncLifetime, IAsyncDisposable
     private IKubernetes? _client;
     private KfmConfig? _config;
     private string? _environmentName;
-    private bool _disposed;
+    private bool _stopped;
 
     public EngineLab() : this(LabSetup.Default) { }
 
@@ -56,15 +56,7 @@ public class EngineLab : IAsyncLifetime, IAsyncDisposable
     public static async Task<EngineLab> StartAsync(LabSetup? setup = null)
     {
         var lab = new EngineLab(setup ?? LabSetup.Default);
-        try
-        {
-            await lab.InitializeAsync();
-        }
-        catch
-        {
-            await lab.DisposeAsync();
-            throw;
-        }
+        await lab.InitializeAsync();
         return lab;
     }
 
@@ -77,7 +69,21 @@ public class EngineLab : IAsyncLifetime, IAsyncDisposable
     /// <summary>The setup's environment ("lab" unless it was named otherwise).</summary>
     public EnvironmentConfig Environment => Config.GetEnvironment(_environmentName!);
 
+    /// <summary>Starts the lab; a start that fails part way stops what it started and removes the directory.</summary>
     public async Task InitializeAsync()
+    {
+        try
+        {
+            await StartLabAsync();
+        }
+        catch
+        {
+            await StopLabAsync();
+            throw;
+        }
+    }
+
+    private async Task StartLabAsync()
     {
         if (_setup.Prometheus)
         {
@@ -88,9 +94,9 @@ public class EngineLab : IAsyncLifetime, IAsyncDisposable
             OutDir = Dir, TimeScale = 20, PodStartSeconds = 2, TrafficPerSecond = _setup.TrafficPerSecond, Prometheus = _setup.Prometheus,
         });
         _client = NewClient();
-        LabConfig environment = _setup.Environment(Configure());
-        _environmentName = environment.Name;
-        _config = environment.Load();
+        LabConfig config = _setup.Environment(Configure());
+        _environmentName = config.Name;
+        _config = config.Load();
         if (!_setup.ArgoSelfHeal)
         {
             await Client.CustomObjects.PatchNamespacedCustomObjectAsync(new V1Patch("{\"spec\":{\"syncPolicy\":{\"automated\":null}}}", V1Patch.PatchType.MergePatch),
@@ -171,16 +177,23 @@ public class EngineLab : IAsyncLifetime, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (_disposed) return;
-        _disposed = true;
-        IReadOnlyList<string> errors = _host?.LoopErrors ?? Array.Empty<string>();
-        _client?.Dispose();
-        if (_host is not null) await _host.DisposeAsync();
-        try { Directory.Delete(Dir, recursive: true); } catch (IOException) { }
+        IReadOnlyList<string> errors = await StopLabAsync();
         if (_setup.FailOnControllerErrors)
         {
             Assert.True(errors.Count == 0, "lab controller errors:\n" + string.Join("\n", errors));
         }
+    }
+
+    /// <summary>Stops the lab once and removes its directory; returns the errors its controller loops reported.</summary>
+    private async Task<IReadOnlyList<string>> StopLabAsync()
+    {
+        if (_stopped) return Array.Empty<string>();
+        _stopped = true;
+        IReadOnlyList<string> errors = _host?.LoopErrors ?? Array.Empty<string>();
+        _client?.Dispose();
+        if (_host is not null) await _host.DisposeAsync();
+        try { Directory.Delete(Dir, recursive: true); } catch (IOException) { }
+        return errors;
     }
 
     Task IAsyncLifetime.DisposeAsync() => DisposeAsync().AsTask();
