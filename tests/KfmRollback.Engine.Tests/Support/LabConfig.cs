@@ -84,12 +84,6 @@ public sealed class LabConfig
         return this;
     }
 
-    public LabConfig Without(string section)
-    {
-        _sections.RemoveAll(s => s.Key == section);
-        return this;
-    }
-
     /// <summary>
     /// What an incident responder configures: a GitOps repository (<see cref="NoGitOps"/> unless given), the
     /// Argo CD freeze, Prometheus and the API (unreachable unless given), the ConfigMap kfm-api-config as
@@ -103,7 +97,7 @@ public sealed class LabConfig
             .With("config_surface", "{ configmaps: [kfm-api-config] }")
             .With("approval_required", "false");
 
-    public string Yaml()
+    private string Yaml()
     {
         var yaml = new System.Text.StringBuilder("defaults:\n  incident_journal: state/incidents\n  receipt_store: state/receipts\nenvironments:\n");
         foreach ((string name, string deployment) in _fleet.Select(e => (e, e)).Prepend((Name, "kfm-api")))
