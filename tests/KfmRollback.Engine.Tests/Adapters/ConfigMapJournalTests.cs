@@ -1,34 +1,27 @@
+using KfmRollback.Engine.Tests.Support;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
 using KfmRollback.Engine.Adapters.Journal;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Incidents;
-using KfmRollback.Engine.Tests.Rollback;
 
 namespace KfmRollback.Engine.Tests.Adapters;
 
-public sealed class ConfigMapJournalLab : IAsyncLifetime
-{
-    public LabEnvironment Lab { get; private set; } = null!;
-    public async Task InitializeAsync() => Lab = await LabEnvironment.StartAsync();
-    public async Task DisposeAsync() => await Lab.DisposeAsync();
-
-    /// <summary>A backend with its own client, as another machine would have; <paramref name="context"/> "lab-viewer" has the built-in view role only.</summary>
-    public ConfigMapJournal Machine(out IKubernetes client, string context = "lab")
-    {
-        client = new Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(Lab.Host.KubeconfigPath, context));
-        return new ConfigMapJournal(client, "kfm", "lab");
-    }
-}
-
 /// <summary>Issue 20 item 7: the journal on the cluster every operator and job reaches, appended under resourceVersion preconditions.</summary>
-public sealed class ConfigMapJournalTests : IClassFixture<ConfigMapJournalLab>
+public sealed class ConfigMapJournalTests : IClassFixture<EngineLab>
 {
-    private readonly ConfigMapJournalLab _lab;
+    private readonly EngineLab _lab;
     private readonly string _id = "INC-" + Guid.NewGuid().ToString("N")[..8].ToUpperInvariant();
 
-    public ConfigMapJournalTests(ConfigMapJournalLab lab) => _lab = lab;
+    public ConfigMapJournalTests(EngineLab lab) => _lab = lab;
+
+    /// <summary>A backend with its own client, as another machine would have; <paramref name="context"/> "lab-viewer" has the built-in view role only.</summary>
+    private ConfigMapJournal Machine(out IKubernetes client, string context = "lab")
+    {
+        client = _lab.NewClient(context);
+        return new ConfigMapJournal(client, "kfm", "lab");
+    }
 
     private static JsonObject Record(string type, int n) => new() { ["type"] = type, ["n"] = n };
 
@@ -40,7 +33,7 @@ public sealed class ConfigMapJournalTests : IClassFixture<ConfigMapJournalLab>
     [Fact]
     public void Streams_round_trip_and_names_that_differ_only_in_case_stay_apart()
     {
-        ConfigMapJournal journal = _lab.Machine(out IKubernetes client);
+        ConfigMapJournal journal = Machine(out IKubernetes client);
         using (client)
         {
             string upper = JournalStreams.Of("incident", _id), lower = JournalStreams.Of("incident", _id.ToLowerInvariant());
@@ -66,8 +59,8 @@ public sealed class ConfigMapJournalTests : IClassFixture<ConfigMapJournalLab>
     [Fact]
     public void An_identity_that_may_only_read_configmaps_reads_the_journal_and_is_refused_writes_naming_the_verbs_to_grant()
     {
-        ConfigMapJournal writer = _lab.Machine(out IKubernetes admin);
-        ConfigMapJournal reader = _lab.Machine(out IKubernetes viewer, "lab-viewer");
+        ConfigMapJournal writer = Machine(out IKubernetes admin);
+        ConfigMapJournal reader = Machine(out IKubernetes viewer, "lab-viewer");
         using (admin)
         using (viewer)
         {
@@ -82,7 +75,7 @@ public sealed class ConfigMapJournalTests : IClassFixture<ConfigMapJournalLab>
             {
                 Assert.Equal((KfmErrorKind.WriteError, "JournalNotWritable"), (refused.Kind, refused.ErrorId));
                 Assert.Contains("grant create and update on configmaps in namespace kfm", refused.Message, StringComparison.Ordinal);
-                Assert.DoesNotContain(_lab.Lab.Host.ViewerToken, refused.ToString(), StringComparison.Ordinal);
+                Assert.DoesNotContain(_lab.Host.ViewerToken, refused.ToString(), StringComparison.Ordinal);
             }
             Assert.Equal(new[] { 1 }, writer.Read(stream).Records.Select(r => (int)r["n"]!));
             Assert.DoesNotContain(_id + "-NEW", writer.List("incident"));
@@ -92,7 +85,7 @@ public sealed class ConfigMapJournalTests : IClassFixture<ConfigMapJournalLab>
     [Fact]
     public void An_append_conditional_on_a_version_another_writer_moved_writes_nothing()
     {
-        ConfigMapJournal mine = _lab.Machine(out IKubernetes a), theirs = _lab.Machine(out IKubernetes b);
+        ConfigMapJournal mine = Machine(out IKubernetes a), theirs = Machine(out IKubernetes b);
         using (a)
         using (b)
         {
@@ -114,7 +107,7 @@ public sealed class ConfigMapJournalTests : IClassFixture<ConfigMapJournalLab>
     [Fact]
     public void Two_machines_appending_at_once_lose_nothing()
     {
-        ConfigMapJournal one = _lab.Machine(out IKubernetes a), two = _lab.Machine(out IKubernetes b);
+        ConfigMapJournal one = Machine(out IKubernetes a), two = Machine(out IKubernetes b);
         using (a)
         using (b)
         {
@@ -127,7 +120,7 @@ public sealed class ConfigMapJournalTests : IClassFixture<ConfigMapJournalLab>
     [Fact]
     public void A_record_edited_by_hand_stops_the_read_naming_the_object_and_record()
     {
-        ConfigMapJournal journal = _lab.Machine(out IKubernetes client);
+        ConfigMapJournal journal = Machine(out IKubernetes client);
         using (client)
         {
             string stream = JournalStreams.Of("incident", _id);
@@ -145,7 +138,7 @@ public sealed class ConfigMapJournalTests : IClassFixture<ConfigMapJournalLab>
     [Fact]
     public void An_incident_opened_on_one_machine_is_found_and_continued_by_a_fresh_one()
     {
-        ConfigMapJournal first = _lab.Machine(out IKubernetes a), second = _lab.Machine(out IKubernetes b);
+        ConfigMapJournal first = Machine(out IKubernetes a), second = Machine(out IKubernetes b);
         using (a)
         using (b)
         {

@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Tests.Support;
 using KfmRollback.Engine.Adapters.Kubernetes;
 using System.Text.Json.Nodes;
 using k8s;
@@ -47,7 +48,7 @@ public sealed class RollbackLeaseTests
     [Fact]
     public async Task The_same_runs_rerun_takes_its_own_lease_over_at_once()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         await Plant(lab.Client, Run1Attempt1.Identity);
 
         await using RollbackLease lease = await Acquire(lab.Client, Run1Attempt2);
@@ -61,7 +62,7 @@ public sealed class RollbackLeaseTests
     [Fact]
     public async Task Another_holder_is_refused_with_the_expiry_and_the_command_that_breaks_it_on_the_record()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         string other = new LeaseHolder("bob@laptop", "INC-9", "INC-9/lab/cluster#1", "0badf00d").Identity;
         await Plant(lab.Client, other);
 
@@ -85,7 +86,7 @@ public sealed class RollbackLeaseTests
     [Fact]
     public async Task An_expired_lease_is_taken_over_and_says_from_whom()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         await Plant(lab.Client, "bob@laptop (INC-9)", seconds: 1);
         await Task.Delay(TimeSpan.FromSeconds(1.5));
         await using RollbackLease lease = await Acquire(lab.Client, Run1Attempt1);
@@ -96,7 +97,7 @@ public sealed class RollbackLeaseTests
     [Fact]
     public async Task Renewal_recovers_from_a_conflict_while_the_lease_is_still_ours()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         await using RollbackLease lease = await Acquire(lab.Client, Run1Attempt1);
         DateTime? before = (await lab.Client.CoordinationV1.ReadNamespacedLeaseAsync(Name, Ns)).Spec.RenewTime;
         var conflict = FaultRule.FromJson(JsonNode.Parse("""{"resource":"leases","verb":"update","conflictCount":1}""")!);
@@ -116,7 +117,7 @@ public sealed class RollbackLeaseTests
     [Fact]
     public async Task A_lease_taken_by_someone_else_is_noticed_by_renewal_stops_the_next_change_and_is_not_released()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         RollbackLease lease = await Acquire(lab.Client, Run1Attempt1);
         V1Lease taken = await lab.Client.CoordinationV1.ReadNamespacedLeaseAsync(Name, Ns);
         taken.Spec.HolderIdentity = "carol@desk (INC-7; run INC-7/lab/cluster#1; attempt 0000eeee)";
@@ -134,7 +135,7 @@ public sealed class RollbackLeaseTests
     [Fact]
     public async Task A_fresh_check_before_apply_notices_a_broken_lease_even_between_renewals()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         await using RollbackLease lease = await Acquire(lab.Client, Run1Attempt1);
         await using RollbackLease breaker = await Acquire(lab.Client, new LeaseHolder("bob@laptop", "INC-9", "INC-9/lab/cluster#1", "0badf00d"), breakReason: "job presumed dead");
         var lost = await Assert.ThrowsAsync<KfmException>(() => lease.EnsureHeldAsync(CancellationToken.None));

@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Tests.Support;
 using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Adapters.GitOpsControllers;
 using KfmRollback.Engine.Adapters.Kubernetes;
@@ -31,7 +32,7 @@ public sealed class FreezeHoldersLabTests
     [Fact]
     public async Task A_freeze_stays_while_another_open_incident_holds_it_and_lifts_with_the_last_holder()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         var argo = new ControllerFreeze(new ArgoCdApplication(lab.Client, "argocd", "kfm-api"), "lab");
         var app = CustomObjectRef.Application("argocd", "kfm-api");
         JsonNode prior = Automated(await ReadAsync(lab.Client, app))!.DeepClone();
@@ -68,8 +69,8 @@ public sealed class FreezeHoldersLabTests
     [Fact]
     public async Task A_forced_thaw_lifts_it_for_all_and_is_recorded_on_every_holders_timeline()
     {
-        await using var lab = await LabEnvironment.StartAsync();
-        var freezes = new FreezeService(new FreezeMechanisms(_ => lab.Client, null), new PolicySafeText(), SystemClock.Instance);
+        await using var lab = await EngineLab.StartAsync();
+        var freezes = new FreezeService(lab.Freezes(), new PolicySafeText(), SystemClock.Instance);
         var lines = new List<string>();
         var others = new List<(string Incident, string Text)>();
         await freezes.ApplyAsync(lab.Environment, null, true, Request("INC-A"), false, (_, t) => lines.Add("A: " + t), default);
@@ -91,7 +92,7 @@ public sealed class FreezeHoldersLabTests
     [Fact]
     public async Task A_record_written_before_holders_existed_is_held_by_its_own_incident()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         var app = CustomObjectRef.Application("argocd", "kfm-api");
         // What an earlier version of the module left on the object.
         string old = """{"incident":"INC-OLD","by":"bob","at":"2026-05-11T22:00:00Z","reason":"earlier incident","prior":{"prune":true,"selfHeal":true}}""";
@@ -111,7 +112,7 @@ public sealed class FreezeHoldersLabTests
     [Fact]
     public async Task Image_automation_is_suspended_with_the_freeze_and_resumes_with_the_thaw()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         Store store = lab.Host.Store;
         string good = lab.Host.Images.Get("good-1.5.1").Image, bad = lab.Host.Images.Get("bad-5xx").Image;
         // Flux image automation writing into the Application's source, and Argo CD Image Updater on it, both selecting good-1.5.1.

@@ -25,7 +25,7 @@ public sealed class RollbackPlannerTests
     public async Task Image_only_deploy_plans_an_image_rollback_to_the_previous_revision()
     {
         await using var lab = await PlanningLab.StartFrozenAsync(PolicyInConfigMap);
-        var environment = lab.Configured;
+        var environment = lab.Environment;
         await lab.DeployAsync("bad-5xx");
 
         var gitDown = new KfmException("GitOpsRepositoryUnavailable", KfmErrorKind.ObjectNotFound, "gitops.path is not a git repository.");
@@ -65,7 +65,7 @@ public sealed class RollbackPlannerTests
     public async Task Reused_config_name_with_new_content_is_a_config_change_shown_by_hash_only()
     {
         await using var lab = await PlanningLab.StartFrozenAsync(PolicyInConfigMap);
-        var environment = lab.Configured;
+        var environment = lab.Environment;
         await lab.SetConfigAsync("log_level", "trace-canary-value");
         await lab.RestartAsync();
 
@@ -89,7 +89,7 @@ public sealed class RollbackPlannerTests
     public async Task Hash_suffixed_config_name_referenced_by_the_new_template_is_a_config_change()
     {
         await using var lab = await PlanningLab.StartFrozenAsync(null);
-        var environment = lab.Configured;
+        var environment = lab.Environment;
         await lab.Client.CoreV1.CreateNamespacedConfigMapAsync(new k8s.Models.V1ConfigMap
         {
             Metadata = new k8s.Models.V1ObjectMeta { Name = "kfm-api-config-7f8d9", NamespaceProperty = "kfm" },
@@ -112,7 +112,7 @@ public sealed class RollbackPlannerTests
     public async Task Policy_bundle_change_and_OPA_wiring_drift_are_policy_changes()
     {
         await using var lab = await PlanningLab.StartAsync();
-        var environment = lab.Environment(PolicyInConfigMap + $"\nopa_status_url: {lab.Host.KfmApiUrl}/v1/status");
+        var environment = lab.PlanningEnvironment(PolicyInConfigMap + $"\nopa_status_url: {lab.Host.KfmApiUrl}/v1/status");
         using var http = new HttpClient();
         await lab.FreezeSnapshotAsync(environment);
         string next = "kfm-policy@sha256-" + new string('b', 64);
@@ -139,7 +139,7 @@ public sealed class RollbackPlannerTests
         Assert.True(Only(wiring, "Policy", "OPA bundle").Changed);
 
         lab.Host.KfmApi.SetOpaRevision(null);
-        var unreachable = lab.Environment(PolicyInConfigMap + "\nopa_status_url: http://127.0.0.1:9/v1/status");
+        var unreachable = lab.PlanningEnvironment(PolicyInConfigMap + "\nopa_status_url: http://127.0.0.1:9/v1/status");
         await Refused(lab.Planner(unreachable, http: http).PlanAsync(lab.Request(), CancellationToken.None), RollbackPlanErrorIds.PolicyStatusUnavailable);
     }
 
@@ -147,7 +147,7 @@ public sealed class RollbackPlannerTests
     public async Task Image_and_config_changed_together_plans_both()
     {
         await using var lab = await PlanningLab.StartFrozenAsync(PolicyInConfigMap);
-        var environment = lab.Configured;
+        var environment = lab.Environment;
         await lab.SetConfigAsync("log_level", "warn");
         await lab.DeployAsync("bad-latency");
 
@@ -161,7 +161,7 @@ public sealed class RollbackPlannerTests
     public async Task Data_only_change_stops_with_the_dataset_and_catalog_runbooks()
     {
         await using var lab = await PlanningLab.StartFrozenAsync(PolicyInConfigMap);
-        var environment = lab.Configured;
+        var environment = lab.Environment;
         // The API has run for hours before a new dataset version is published.
         lab.Host.Clock.Advance(TimeSpan.FromHours(3));
         string before = Lab.KfmApi.VersionId(Lab.KfmApi.Datasets[0]);
@@ -180,14 +180,14 @@ public sealed class RollbackPlannerTests
         Assert.Contains("docs/runbooks/catalog/rb-catalog-recover.md", ex.Message);
 
         // Without a policy surface, "unchanged" cannot be concluded.
-        await Refused(lab.Planner(lab.Environment()).PlanAsync(lab.Request(), CancellationToken.None), RollbackPlanErrorIds.Undetermined);
+        await Refused(lab.Planner(lab.PlanningEnvironment()).PlanAsync(lab.Request(), CancellationToken.None), RollbackPlanErrorIds.Undetermined);
     }
 
     [Fact]
     public async Task No_last_known_good_is_refused()
     {
         await using var lab = await PlanningLab.StartAsync();
-        var environment = lab.Environment(PolicyInConfigMap);
+        var environment = lab.PlanningEnvironment(PolicyInConfigMap);
         await lab.PatchDeploymentAsync("{\"spec\":{\"revisionHistoryLimit\":0}}");
         DateTime until = DateTime.UtcNow.AddSeconds(30);
         while ((await lab.Client.AppsV1.ListNamespacedReplicaSetAsync("kfm")).Items.Count > 1 && DateTime.UtcNow < until)

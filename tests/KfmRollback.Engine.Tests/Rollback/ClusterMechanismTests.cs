@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Tests.Support;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
@@ -13,7 +14,10 @@ namespace KfmRollback.Engine.Tests.Rollback;
 /// <summary>The cluster mechanism through the engine, on an in-process lab: plan, apply exactly the plan, await.</summary>
 public sealed class ClusterMechanismTests
 {
-    private static RollbackRequest Request(LabEnvironment lab, RollbackSurfaces surfaces = RollbackSurfaces.Image, bool wait = false) => new()
+    /// <summary>The lab with a second environment kfm-api-eu on the same cluster (its own Deployment).</summary>
+    internal static readonly LabSetup EuFleet = new() { Environment = c => c.Responder().Fleet("kfm-api-eu") };
+
+    private static RollbackRequest Request(EngineLab lab, RollbackSurfaces surfaces = RollbackSurfaces.Image, bool wait = false) => new()
     {
         Environment = lab.Environment,
         Method = RollbackMethod.Cluster,
@@ -25,18 +29,16 @@ public sealed class ClusterMechanismTests
         Timeout = TimeSpan.FromSeconds(60),
     };
 
-    private static RollbackEngine Engine(LabEnvironment lab) =>
-        new(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)), SystemClock.Instance);
 
     // What the apiserver stored: the preflight's dry runs (audited with dryRun=All) change nothing.
-    private static IReadOnlyList<JsonObject> Writes(LabEnvironment lab) =>
+    private static IReadOnlyList<JsonObject> Writes(EngineLab lab) =>
         lab.Host.Audit.Events.Where(e => e["objectRef"]!["resource"]!.GetValue<string>() != "leases" && e["responseStatus"]!["code"]!.GetValue<int>() < 300
             && !e["requestURI"]!.GetValue<string>().Contains("dryRun=All")).ToList();
 
     [Fact]
     public async Task Plan_sends_nothing_and_apply_sends_exactly_the_planned_patch()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         var mechanism = new ClusterRollbackMechanism(lab.Client, Array.Empty<IFreezeMechanism>());
         var request = Request(lab);
         int before = lab.Host.Audit.Events.Count;
@@ -61,15 +63,14 @@ public sealed class ClusterMechanismTests
     [Fact]
     public async Task Apply_refuses_and_sends_nothing_when_the_deployment_moved_after_planning()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         var mechanism = new ClusterRollbackMechanism(lab.Client, Array.Empty<IFreezeMechanism>());
         var request = Request(lab);
         MechanismPlan plan = await mechanism.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
 
         // Someone deploys another build between the plan an operator approved and the apply.
         string other = lab.Host.Images.Get("good-1.4.0").Image;
-        var patch = new V1Patch($"{{\"spec\":{{\"template\":{{\"spec\":{{\"containers\":[{{\"name\":\"api\",\"image\":\"{other}\"}}]}}}}}}}}", V1Patch.PatchType.StrategicMergePatch);
-        await lab.Client.AppsV1.PatchNamespacedDeploymentAsync(patch, "kfm-api", "kfm");
+        await lab.SetImageAsync(other);
         int writes = Writes(lab).Count;
 
         RollbackResult result = await mechanism.ApplyAsync(request, plan, RollbackReporter.Silent, CancellationToken.None);
@@ -83,14 +84,11 @@ public sealed class ClusterMechanismTests
     [Fact]
     public async Task Await_watches_the_rollout_to_the_target_replica_set()
     {
-        await using var lab = await LabEnvironment.StartAsync();
-        var engine = Engine(lab);
+        await using var lab = await EngineLab.StartAsync();
+        var engine = lab.RollbackEngine();
         // Argo CD self-heals in the lab: the engine refuses until it is frozen, and then the rollback stays.
         await Assert.ThrowsAsync<KfmException>(() => engine.PlanAsync(Request(lab), RollbackReporter.Silent, CancellationToken.None));
-        foreach (IFreezeMechanism freeze in new FreezeMechanisms(_ => lab.Client, null).For(lab.Environment))
-        {
-            await freeze.FreezeAsync(new FreezeRequest("INC-T", "tester", "test", DateTimeOffset.UtcNow), dryRun: false, CancellationToken.None);
-        }
+        await lab.FreezeAsync("INC-T");
         var request = Request(lab, wait: true);
         MechanismPlan plan = await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
         RollbackResult result = await engine.RunAsync(request, plan, RollbackReporter.Silent, CancellationToken.None);
@@ -103,9 +101,9 @@ public sealed class ClusterMechanismTests
     [Fact]
     public async Task A_fleet_is_refused_whole_when_one_environment_cannot_be_planned()
     {
-        await using var lab = await LabEnvironment.StartAsync("kfm-api-eu");
+        await using var lab = await EngineLab.StartAsync(EuFleet);
         // Argo CD is not frozen in the lab: every environment's plan refuses unless forced.
-        var engine = Engine(lab);
+        var engine = lab.RollbackEngine();
         var requests = new[]
         {
             Request(lab) with { Force = true, ForceReason = "drill" },
@@ -124,9 +122,9 @@ public sealed class FleetWaveTests
     [Fact]
     public async Task A_wave_that_fails_verification_stops_the_fleet_before_the_next_wave()
     {
-        await using var lab = await LabEnvironment.StartAsync("kfm-api-eu");
+        await using var lab = await EngineLab.StartAsync(ClusterMechanismTests.EuFleet);
         await DeployTwiceAsync(lab, "kfm-api-eu");
-        var engine = new RollbackEngine(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)));
+        var engine = lab.RollbackEngine();
         RollbackRequest Request(string environment) => new()
         {
             Environment = lab.Config.GetEnvironment(environment), Method = RollbackMethod.Cluster, Actor = "tester", IncidentId = "INC-W",
@@ -149,16 +147,16 @@ public sealed class FleetWaveTests
         Assert.Equal(euWrites, EuPatches(lab));
     }
 
-    private static int EuPatches(LabEnvironment lab) =>
+    private static int EuPatches(EngineLab lab) =>
         lab.Host.Audit.Events.Count(a => a["verb"]!.GetValue<string>() == "patch" && a["objectRef"]!["name"]!.GetValue<string>() == "kfm-api-eu"
             && !a["requestURI"]!.GetValue<string>().Contains("dryRun=All"));
 
     [Fact]
     public async Task Waves_run_in_order_when_every_wave_verifies()
     {
-        await using var lab = await LabEnvironment.StartAsync("kfm-api-eu");
+        await using var lab = await EngineLab.StartAsync(ClusterMechanismTests.EuFleet);
         await DeployTwiceAsync(lab, "kfm-api-eu");
-        var engine = new RollbackEngine(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)));
+        var engine = lab.RollbackEngine();
         RollbackRequest Request(string environment) => new()
         {
             Environment = lab.Config.GetEnvironment(environment), Method = RollbackMethod.Cluster, Actor = "tester",
@@ -173,7 +171,7 @@ public sealed class FleetWaveTests
     }
 
     /// <summary>A second API Deployment with two revisions, which no controller manages.</summary>
-    private static async Task DeployTwiceAsync(LabEnvironment lab, string name)
+    private static async Task DeployTwiceAsync(EngineLab lab, string name)
     {
         foreach (string build in new[] { "good-1.4.0", "good-1.4.1" })
         {
@@ -198,8 +196,7 @@ public sealed class FleetWaveTests
             }
             else
             {
-                var patch = $"{{\"spec\":{{\"template\":{{\"spec\":{{\"containers\":[{{\"name\":\"api\",\"image\":\"{image}\"}}]}}}}}}}}";
-                await lab.Client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(patch, V1Patch.PatchType.StrategicMergePatch), name, "kfm");
+                await lab.SetImageAsync(image, name);
             }
             await new KfmRollback.Engine.Adapters.Kubernetes.RolloutWatcher(lab.Client, "kfm", name).WaitAsync(null, TimeSpan.FromSeconds(60), CancellationToken.None);
         }
@@ -212,19 +209,15 @@ public sealed class ClusterCheckTests
     [Fact]
     public async Task Deployment_stability_passes_for_a_settled_build_and_fails_for_a_crash_loop()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         await new KfmRollback.Engine.Adapters.Kubernetes.RolloutWatcher(lab.Client, "kfm", "kfm-api").WaitAsync(null, TimeSpan.FromSeconds(60), CancellationToken.None);
         var settled = await KfmRollback.Engine.Verification.HealthChecks.DeploymentStableAsync(lab.Environment, lab.Client, CancellationToken.None);
         Assert.Equal(KfmRollback.Engine.Verification.Verdict.Pass, settled.Verdict);
 
         // Freeze Argo CD first, or its self-heal would put the good build back within seconds.
-        foreach (IFreezeMechanism freeze in new FreezeMechanisms(_ => lab.Client, null).For(lab.Environment))
-        {
-            await freeze.FreezeAsync(new FreezeRequest("INC-T", "tester", "test", DateTimeOffset.UtcNow), dryRun: false, CancellationToken.None);
-        }
+        await lab.FreezeAsync("INC-T");
         string crash = lab.Host.Images.Get("bad-crashloop").Image;
-        var patch = $"{{\"spec\":{{\"template\":{{\"spec\":{{\"containers\":[{{\"name\":\"api\",\"image\":\"{crash}\"}}]}}}}}}}}";
-        await lab.Client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(patch, V1Patch.PatchType.StrategicMergePatch), "kfm-api", "kfm");
+        await lab.SetImageAsync(crash);
         await Task.Delay(TimeSpan.FromSeconds(1));
         var crashing = await KfmRollback.Engine.Verification.HealthChecks.DeploymentStableAsync(lab.Environment, lab.Client, CancellationToken.None);
         Assert.NotEqual(KfmRollback.Engine.Verification.Verdict.Pass, crashing.Verdict);
@@ -233,11 +226,11 @@ public sealed class ClusterCheckTests
     [Fact]
     public async Task A_pod_deleted_between_the_list_and_its_log_read_is_skipped_and_named_not_a_failed_scan()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         await new KfmRollback.Engine.Adapters.Kubernetes.RolloutWatcher(lab.Client, "kfm", "kfm-api").WaitAsync(null, TimeSpan.FromSeconds(60), CancellationToken.None);
         // The race a rollout makes, made certain: the first log read finds its pod deleted a moment before.
         var deleting = new DeleteBeforeFirstLogRead(lab.Client);
-        var client = new k8s.Kubernetes(k8s.KubernetesClientConfiguration.BuildConfigFromConfigFile(lab.Host.KubeconfigPath, "lab"), deleting);
+        using var client = lab.NewClient("lab", deleting);
 
         var results = await KfmRollback.Engine.Verification.LogChecks.RunAsync(client, lab.Environment, new[] { "burial_sites" }, CancellationToken.None);
 
@@ -269,7 +262,7 @@ public sealed class ClusterCheckTests
     [Fact]
     public async Task The_log_scan_reads_the_lab_pods_through_the_given_client()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         await new KfmRollback.Engine.Adapters.Kubernetes.RolloutWatcher(lab.Client, "kfm", "kfm-api").WaitAsync(null, TimeSpan.FromSeconds(60), CancellationToken.None);
         var results = await KfmRollback.Engine.Verification.LogChecks.RunAsync(lab.Client, lab.Environment, new[] { "burial_sites" }, CancellationToken.None);
         Assert.NotEmpty(results);

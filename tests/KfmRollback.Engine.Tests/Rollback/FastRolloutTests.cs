@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Tests.Support;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
@@ -13,7 +14,7 @@ namespace KfmRollback.Engine.Tests.Rollback;
 /// <summary>-Fast on the lab: the raise planned and sent with the rollback, the quota check, the restore, and a strategy changed behind its back.</summary>
 public sealed class FastRolloutTests
 {
-    private static RollbackRequest Request(LabEnvironment lab, bool fast = true) => new()
+    private static RollbackRequest Request(EngineLab lab, bool fast = true) => new()
     {
         Environment = lab.Environment,
         Method = RollbackMethod.Cluster,
@@ -37,24 +38,21 @@ public sealed class FastRolloutTests
     }
 
     /// <summary>A lab whose Argo CD is frozen, as the runbook's step 1 leaves it: self-heal would otherwise revert the rollback mid-test.</summary>
-    private static async Task<LabEnvironment> FrozenLabAsync()
+    private static async Task<EngineLab> FrozenLabAsync()
     {
-        LabEnvironment lab = await LabEnvironment.StartAsync();
-        foreach (IFreezeMechanism freeze in new FreezeMechanisms(_ => lab.Client, null).For(lab.Environment))
-        {
-            await freeze.FreezeAsync(new FreezeRequest("INC-F", "tester", "test", DateTimeOffset.UtcNow), dryRun: false, CancellationToken.None);
-        }
+        EngineLab lab = await EngineLab.StartAsync();
+        await lab.FreezeAsync("INC-F");
         return lab;
     }
 
-    private static ClusterRollbackMechanism Mechanism(LabEnvironment lab) => new(lab.Client, Array.Empty<IFreezeMechanism>());
+    private static ClusterRollbackMechanism Mechanism(EngineLab lab) => new(lab.Client, Array.Empty<IFreezeMechanism>());
 
-    private static async Task<V1Deployment> Read(LabEnvironment lab) => await lab.Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm");
+    private static async Task<V1Deployment> Read(EngineLab lab) => await lab.Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm");
 
     private static string? Strategy(V1Deployment d, string field) =>
         JsonNode.Parse(KubernetesJson.Serialize(d.Spec.Strategy))!["rollingUpdate"]?[field]?.ToJsonString();
 
-    private static async Task QuotaAsync(LabEnvironment lab, Dictionary<string, string> hard)
+    private static async Task QuotaAsync(EngineLab lab, Dictionary<string, string> hard)
     {
         await lab.Client.CoreV1.CreateNamespacedResourceQuotaAsync(new V1ResourceQuota
         {

@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Tests.Support;
 using KfmRollback.Engine.Adapters.GitOpsControllers;
 using KfmRollback.Engine.Adapters.PullRequests;
 using KfmRollback.Engine.Adapters.Git;
@@ -22,7 +23,7 @@ public sealed class GitOpsWaitTests : IAsyncLifetime
     private const string File = "apps/api/kustomization.yaml";
     private static readonly ImageCatalogue Images = new();
     private readonly GitTestRepo _repo = new(seed: false);
-    private LabEnvironment _lab = null!;
+    private EngineLab _lab = null!;
     private readonly List<string> _timeline = new();
 
     private static string Digest(string name) => Images.Get(name).Digest;
@@ -36,8 +37,8 @@ public sealed class GitOpsWaitTests : IAsyncLifetime
         _repo.Write(File, Kustomization(Digest("bad-5xx")));
         _repo.Commit("deploy api 1.6.0");
         _repo.Push();
-        _lab = await LabEnvironment.StartWithGitOpsAsync(
-            $"{{ path: {_repo.Clone()}, branch: main, file: {File}, kind: kustomize, image_name: kfm-api, pr: {{ provider: none, auto_merge: true, required_approvals: 0, poll_interval: 100ms }} }}");
+        string gitops = $"{{ path: {_repo.Clone()}, branch: main, file: {File}, kind: kustomize, image_name: kfm-api, pr: {{ provider: none, auto_merge: true, required_approvals: 0, poll_interval: 100ms }} }}";
+        _lab = await EngineLab.StartAsync(new LabSetup { Environment = c => c.Responder(gitops: gitops) });
         await Patch(new JsonObject { ["spec"] = new JsonObject { ["source"] = new JsonObject { ["repoURL"] = _repo.Bare, ["path"] = "apps/api", ["targetRevision"] = "main" } } });
         await Until(async () => await Image() == Images.Get("bad-5xx").Image, "Argo deploys the bad commit from Git");
         await new ControllerFreeze(new ArgoCdApplication(_lab.Client, "argocd", "kfm-api"), "lab").FreezeAsync(new FreezeRequest("INC-11", "alice", "5xx after deploy", DateTimeOffset.UtcNow), false, CancellationToken.None);
@@ -65,7 +66,7 @@ public sealed class GitOpsWaitTests : IAsyncLifetime
         }
     }
 
-    private RollbackEngine Engine() => new(new RollbackMechanisms(_ => _lab.Client, new FreezeMechanisms(_ => _lab.Client, null)));
+    private RollbackEngine Engine() => _lab.RollbackEngine();
 
     private RollbackReporter Reporter => new() { Timeline = (role, text) => { lock (_timeline) _timeline.Add($"{role} {text}"); } };
 

@@ -43,31 +43,20 @@ public sealed class PreflightTests
         Timeout = TimeSpan.FromSeconds(60),
     };
 
-    internal static RollbackEngine Engine(LabEnvironment lab) =>
-        new(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)), SystemClock.Instance);
-
-    internal static async Task FreezeAsync(LabEnvironment lab)
-    {
-        foreach (IFreezeMechanism freeze in new FreezeMechanisms(_ => lab.Client, null).For(lab.Environment))
-        {
-            await freeze.FreezeAsync(new FreezeRequest("INC-PRE", "tester", "test", DateTimeOffset.UtcNow), dryRun: false, CancellationToken.None);
-        }
-    }
-
     /// <summary>What the apiserver stored (its audit log less dry runs), the rollback lock included.</summary>
-    internal static IReadOnlyList<JsonObject> StoredWrites(LabEnvironment lab, int skip = 0) =>
+    internal static IReadOnlyList<JsonObject> StoredWrites(EngineLab lab, int skip = 0) =>
         lab.Host.Audit.Events.Skip(skip).Where(e => !e["requestURI"]!.GetValue<string>().Contains("dryRun=All") && e["responseStatus"]!["code"]!.GetValue<int>() < 300).ToList();
 
-    internal static async Task<string> ResourceVersionAsync(LabEnvironment lab) =>
+    internal static async Task<string> ResourceVersionAsync(EngineLab lab) =>
         (await lab.Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm")).Metadata.ResourceVersion;
 
     [Fact]
     public async Task An_admission_webhook_denying_the_undo_fails_the_plan_and_the_rollback_changes_nothing()
     {
-        await using var lab = await LabEnvironment.StartAsync();
-        await FreezeAsync(lab);
+        await using var lab = await EngineLab.StartAsync();
+        await lab.FreezeAsync("INC-PRE");
         lab.Host.Webhooks.Add(DenyDeploymentUpdates());
-        var engine = Engine(lab);
+        var engine = lab.RollbackEngine();
         RollbackRequest request = Request(lab.Environment);
         int audited = lab.Host.Audit.Events.Count;
 
@@ -95,9 +84,9 @@ public sealed class PreflightTests
     [Fact]
     public async Task A_webhook_installed_after_the_plan_refuses_the_rollback_under_the_lock_before_any_change()
     {
-        await using var lab = await LabEnvironment.StartAsync();
-        await FreezeAsync(lab);
-        var engine = Engine(lab);
+        await using var lab = await EngineLab.StartAsync();
+        await lab.FreezeAsync("INC-PRE");
+        var engine = lab.RollbackEngine();
         RollbackRequest request = Request(lab.Environment);
         MechanismPlan plan = await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
         Assert.DoesNotContain(plan.Preflight, c => c.Failed);
@@ -120,16 +109,16 @@ public sealed class PreflightTests
     [Fact]
     public async Task A_target_digest_missing_from_the_registry_is_refused_and_a_present_one_passes()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         await using var registry = await RegistryServer.StartAsync(authenticated: true);
-        await FreezeAsync(lab);
+        await lab.FreezeAsync("INC-PRE");
         string good = await registry.PushImageAsync("kfm/api", "1.7.0", "good build");
         string bad = await registry.PushImageAsync("kfm/api", "1.7.1", "bad build");
         await DeployAsync(lab, $"registry.kfm.local/kfm/api@{good}");
         await DeployAsync(lab, $"registry.kfm.local/kfm/api@{bad}");
         System.Environment.SetEnvironmentVariable(TokenVariable, RegistryServer.Password);
         EnvironmentConfig environment = WithRegistry(lab, registry.Url);
-        var engine = Engine(lab);
+        var engine = lab.RollbackEngine();
         RollbackRequest request = Request(environment);
 
         MechanismPlan plan = await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
@@ -163,13 +152,13 @@ public sealed class PreflightTests
     [Fact]
     public async Task A_registry_that_cannot_be_asked_refuses_the_rollback_unless_forced_with_a_reason_which_the_timeline_and_result_record()
     {
-        await using var lab = await LabEnvironment.StartAsync();
-        await FreezeAsync(lab);
+        await using var lab = await EngineLab.StartAsync();
+        await lab.FreezeAsync("INC-PRE");
         System.Environment.SetEnvironmentVariable(TokenVariable, "unused-registry-token");
         // Down in the same outage: nothing listens where the registry should be.
         EnvironmentConfig environment = WithRegistry(lab, new Uri($"http://127.0.0.1:{Support.LoopbackPorts.Free()}/"));
         await DeployAsync(lab, "registry.kfm.local/kfm/api@sha256:" + new string('b', 64));
-        var engine = Engine(lab);
+        var engine = lab.RollbackEngine();
         RollbackRequest request = Request(environment);
 
         MechanismPlan plan = await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
@@ -223,10 +212,9 @@ public sealed class PreflightTests
     }
 
     /// <summary>A deploy of <paramref name="image"/> (a new revision), waited for until its ReplicaSet exists.</summary>
-    internal static async Task DeployAsync(LabEnvironment lab, string image)
+    internal static async Task DeployAsync(EngineLab lab, string image)
     {
-        var patch = new V1Patch($"{{\"spec\":{{\"template\":{{\"spec\":{{\"containers\":[{{\"name\":\"api\",\"image\":\"{image}\"}}]}}}}}}}}", V1Patch.PatchType.StrategicMergePatch);
-        await lab.Client.AppsV1.PatchNamespacedDeploymentAsync(patch, "kfm-api", "kfm");
+        await lab.SetImageAsync(image);
         for (int i = 0; i < 400; i++)
         {
             V1ReplicaSetList sets = await lab.Client.AppsV1.ListNamespacedReplicaSetAsync("kfm");
@@ -240,16 +228,9 @@ public sealed class PreflightTests
     }
 
     /// <summary>The lab environment with a registry section: the registry at <paramref name="url"/>, user kfm, token by reference.</summary>
-    private static EnvironmentConfig WithRegistry(LabEnvironment lab, Uri url)
-    {
-        string yaml = $$"""
-            defaults: { incident_journal: state/incidents, receipt_store: state/receipts }
-            environments:
-              lab:
-                cluster: { kubeconfig_path: {{lab.Host.KubeconfigPath}}, context: lab, namespace: kfm, deployment: kfm-api, container: api }
-                freeze: { mechanisms: [ { kind: argocd, name: kfm-api, namespace: argocd } ] }
-                registry: { url: '{{url}}', username: {{RegistryServer.User}}, token_env: {{TokenVariable}} }
-            """;
-        return KfmConfigLoader.LoadFromText(yaml, Path.Combine(lab.Dir, "kfm-rollback.yaml"), lab.Dir).GetEnvironment("lab");
-    }
+    private static EnvironmentConfig WithRegistry(EngineLab lab, Uri url) => Registry(lab, url).Environment();
+
+    /// <summary>The lab environment frozen by Argo CD, with the registry at <paramref name="url"/>: user kfm, token by reference.</summary>
+    internal static LabConfig Registry(EngineLab lab, Uri url, string tokenVariable = TokenVariable) =>
+        lab.Configure().With("freeze", LabConfig.ArgoFreeze).With("registry", $"{{ url: '{url}', username: {RegistryServer.User}, token_env: {tokenVariable} }}");
 }

@@ -66,27 +66,18 @@ public sealed class TargetVerificationTests
         return layer;
     }
 
-    private static EnvironmentConfig Environment(LabEnvironment lab, Uri registry, string publicKey, params string[] denylist)
+    private static EnvironmentConfig Environment(EngineLab lab, Uri registry, string publicKey, params string[] denylist)
     {
         string keyFile = Path.Combine(lab.Dir, "cosign.pub");
         File.WriteAllText(keyFile, publicKey);
         string revoked = denylist.Length == 0 ? "" : $", denylist: [ {string.Join(", ", denylist)} ]";
-        string yaml = $$"""
-            defaults: { incident_journal: state/incidents, receipt_store: state/receipts }
-            environments:
-              lab:
-                cluster: { kubeconfig_path: {{lab.Host.KubeconfigPath}}, context: lab, namespace: kfm, deployment: kfm-api, container: api }
-                freeze: { mechanisms: [ { kind: argocd, name: kfm-api, namespace: argocd } ] }
-                registry: { url: '{{registry}}', username: {{RegistryServer.User}}, token_env: {{TokenVariable}} }
-                verify: { public_key_file: cosign.pub{{revoked}} }
-            """;
-        return KfmConfigLoader.LoadFromText(yaml, Path.Combine(lab.Dir, "kfm-rollback.yaml"), lab.Dir).GetEnvironment("lab");
+        return PreflightTests.Registry(lab, registry, TokenVariable).With("verify", $"{{ public_key_file: cosign.pub{revoked} }}").Environment();
     }
 
     /// <summary>A lab running the bad build, whose previous revision (the rollback target) is the good one; both pushed to the registry.</summary>
-    private static async Task<(string Good, string Bad)> DeployGoodThenBadAsync(LabEnvironment lab, RegistryServer registry)
+    private static async Task<(string Good, string Bad)> DeployGoodThenBadAsync(EngineLab lab, RegistryServer registry)
     {
-        await FreezeAsync(lab);
+        await lab.FreezeAsync("INC-PRE");
         string good = await registry.PushImageAsync(Repository, "1.7.0", "good build");
         string bad = await registry.PushImageAsync(Repository, "1.7.1", "bad build");
         await DeployAsync(lab, $"registry.kfm.local/{Repository}@{good}");
@@ -96,9 +87,9 @@ public sealed class TargetVerificationTests
     }
 
     /// <summary>The plan shows the refusal; Apply refuses with the same id; the apiserver stored nothing, not even the lock.</summary>
-    private static async Task<PreflightCheck> RefusedAsync(LabEnvironment lab, EnvironmentConfig environment, string errorId)
+    private static async Task<PreflightCheck> RefusedAsync(EngineLab lab, EnvironmentConfig environment, string errorId)
     {
-        RollbackEngine engine = PreflightTests.Engine(lab);
+        RollbackEngine engine = lab.RollbackEngine();
         RollbackRequest request = Request(environment);
         MechanismPlan plan = await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
         PreflightCheck failed = Assert.Single(plan.Preflight, c => c.Failed);
@@ -120,7 +111,7 @@ public sealed class TargetVerificationTests
     [Fact]
     public async Task Unsigned_wrong_key_tampered_and_revoked_targets_are_refused_with_distinct_ids_and_a_signed_one_is_rolled_back_to()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         await using var registry = await RegistryServer.StartAsync(authenticated: true);
         (string good, string bad) = await DeployGoodThenBadAsync(lab, registry);
         using var pipeline = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -164,7 +155,7 @@ public sealed class TargetVerificationTests
         PreflightCheck revoked = await RefusedAsync(lab, Environment(lab, registry.Url, pipeline.ExportSubjectPublicKeyInfoPem(), good), TargetVerificationErrorIds.Revoked);
         Assert.Contains("denylist", revoked.Saw);
 
-        RollbackEngine engine = PreflightTests.Engine(lab);
+        RollbackEngine engine = lab.RollbackEngine();
         RollbackRequest request = Request(environment);
         MechanismPlan plan = await engine.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
         PreflightCheck passed = Assert.Single(plan.Preflight, c => c.Check == TargetVerification.CheckName);
@@ -182,14 +173,14 @@ public sealed class TargetVerificationTests
     [Fact]
     public async Task An_unsigned_target_forced_with_a_reason_is_rolled_back_to_and_the_timeline_and_receipt_record_the_override()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         await using var registry = await RegistryServer.StartAsync(authenticated: true);
         (string good, _) = await DeployGoodThenBadAsync(lab, registry);
         using var pipeline = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         EnvironmentConfig environment = Environment(lab, registry.Url, pipeline.ExportSubjectPublicKeyInfoPem());
         var timeline = new List<string>();
         var reporter = new RollbackReporter { Timeline = (role, text) => timeline.Add($"{role}: {text}") };
-        RollbackEngine engine = PreflightTests.Engine(lab);
+        RollbackEngine engine = lab.RollbackEngine();
         RollbackRequest request = Request(environment, forceReason: "signing service down; build 1.7.0 checked by hand");
 
         MechanismPlan plan = await engine.PlanAsync(request, reporter, CancellationToken.None);

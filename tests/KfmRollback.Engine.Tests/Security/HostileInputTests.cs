@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Tests.Support;
 using KfmRollback.Engine.Adapters.Http;
 using KfmRollback.Engine.Adapters.Helm;
 using KfmRollback.Engine.Aftermath;
@@ -27,7 +28,7 @@ public sealed class HostileInputTests
 {
     private const string Map = "kfm-api-config";
 
-    private static async Task<(ConfigSnapshots Snapshots, ConfigObjectState Plan)> SnapshotThenChangeAsync(LabEnvironment lab)
+    private static async Task<(ConfigSnapshots Snapshots, ConfigObjectState Plan)> SnapshotThenChangeAsync(EngineLab lab)
     {
         var snapshots = new ConfigSnapshots(lab.Client, "kfm");
         await snapshots.TakeAsync(new[] { (ConfigObjectKind.ConfigMap, Map) }, "template-a", CancellationToken.None);
@@ -42,7 +43,7 @@ public sealed class HostileInputTests
     [Fact]
     public async Task A_snapshot_whose_data_no_longer_matches_its_hash_is_never_restored()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         var (snapshots, plan) = await SnapshotThenChangeAsync(lab);
         // Someone rewrites the snapshot's data and leaves its content-sha256 annotation as it was.
         V1ConfigMap snapshot = await lab.Client.CoreV1.ReadNamespacedConfigMapAsync(plan.SnapshotName, "kfm");
@@ -62,7 +63,7 @@ public sealed class HostileInputTests
     [Fact]
     public async Task A_planted_snapshot_with_a_forged_content_annotation_is_refused()
     {
-        await using var lab = await LabEnvironment.StartAsync();
+        await using var lab = await EngineLab.StartAsync();
         V1ConfigMap live = await lab.Client.CoreV1.ReadNamespacedConfigMapAsync(Map, "kfm");
         string liveHash = ConfigSnapshots.Hash(live.Data, live.BinaryData);
         // Planted for the template a rollback would go back to, claiming the live content's hash.

@@ -1,51 +1,40 @@
 using KfmRollback.Engine.Adapters.Http;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Tests.Planning;
+using KfmRollback.Engine.Tests.Support;
 using KfmRollback.Engine.Verification;
 using Xunit;
 
 namespace KfmRollback.Engine.Tests.Verification;
 
-/// <summary>One in-process lab for the contract tests; each test deploys the builds it needs.</summary>
-public sealed class ContractLabFixture : IAsyncLifetime
+/// <summary>One in-process lab for the contract tests, as the planning tests start it; each test deploys the builds it needs.</summary>
+public sealed class ContractLab : EngineLab
 {
-    internal PlanningLab Lab { get; private set; } = null!;
-
-    public async Task InitializeAsync()
-    {
-        Lab = await PlanningLab.StartAsync();
-        Environment.SetEnvironmentVariable("KFM_CONTRACT_TEST_TOKEN", Lab.Host.PublicToken);
-    }
-
-    public async Task DisposeAsync() => await Lab.DisposeAsync();
+    public ContractLab() : base(PlanningLab.Setup()) { }
 }
 
 /// <summary>Checklist C against the lab's stand-in API: each contract build judged by the spec-to-spec diff.</summary>
-public sealed class ContractLabTests(ContractLabFixture fixture) : IClassFixture<ContractLabFixture>
+public sealed class ContractLabTests(ContractLab lab) : IClassFixture<ContractLab>
 {
-    private PlanningLab Lab => fixture.Lab;
+    private EngineLab Lab => lab;
 
-    private EnvironmentConfig Environment(string openapiPath, string snapshots, bool probePost = false) =>
-        KfmConfigLoader.LoadFromText($"""
-            defaults:
-              incident_journal: {snapshots}/incidents
-              receipt_store: {snapshots}/receipts
-            environments:
-              lab:
-                cluster: {"{"} kubeconfig_path: {Lab.Host.KubeconfigPath}, context: lab, namespace: kfm, deployment: kfm-api, container: api {"}"}
-                api:
-                  base_url: {Lab.Host.KfmApiUrl}
-                  openapi_path: {openapiPath}
-                  contract_snapshot_dir: {snapshots}/contracts
-                  probe:
-                    callers:
-                      public-user: {"{"} token_env: KFM_CONTRACT_TEST_TOKEN, role: public {"}"}
-                    endpoints:
-                      - path: /api/v1/datasets
-            """ + (probePost ? "\n          - path: /api/v1/evidence/resolve\n            method: POST\n" : "\n"),
-            "kfm-rollback.yaml", snapshots).GetEnvironment("lab");
+    /// <summary>The lab's API probed by public-user (whose token is in KFM_CONTRACT_TEST_TOKEN), configured in a new directory <paramref name="snapshots"/>.</summary>
+    private EnvironmentConfig Environment(string openapiPath, string snapshots, bool probePost = false)
+    {
+        System.Environment.SetEnvironmentVariable("KFM_CONTRACT_TEST_TOKEN", Lab.Host.PublicToken);
+        return Lab.Configure().In(snapshots).Block("api", $"""
+            base_url: {Lab.Host.KfmApiUrl}
+            openapi_path: {openapiPath}
+            contract_snapshot_dir: {snapshots}/contracts
+            probe:
+              callers:
+                public-user: {"{"} token_env: KFM_CONTRACT_TEST_TOKEN, role: public {"}"}
+              endpoints:
+                - path: /api/v1/datasets
+            """ + (probePost ? "\n    - path: /api/v1/evidence/resolve\n      method: POST" : "")).Environment();
+    }
 
-    private static string NewDirectory() => Directory.CreateTempSubdirectory("kfm-contract-tests").FullName;
+    private string NewDirectory() => Lab.NewDirectory("contract");
 
     private Task<IReadOnlyList<CheckResult>> Run(EnvironmentConfig environment, string build, bool record = false) =>
         ContractChecks.RunAsync(environment, Lab.Digest(build), record, CancellationToken.None);

@@ -6,6 +6,7 @@ using KfmRollback.Engine.Freeze;
 using KfmRollback.Engine.Rollback;
 using KfmRollback.Engine.Rollback.Surfaces;
 using KfmRollback.Engine.Tests.Planning;
+using KfmRollback.Engine.Tests.Support;
 using KfmRollback.Engine.Verification;
 using Xunit;
 
@@ -43,24 +44,13 @@ public sealed class PolicyCasesLabTests
           expect: deny
         """;
 
-    private static EnvironmentConfig Environment(PlanningLab lab, string dir, bool opa = true)
+    private static EnvironmentConfig Environment(EngineLab lab, bool opa = true)
     {
+        string dir = lab.NewDirectory("policy-cases");
         File.WriteAllText(Path.Combine(dir, "cases.yaml"), Cases);
-        return LabProbeEnvironment.Load(lab, dir, $"""
-                config_surface: {"{"} configmaps: [kfm-api-config] {"}"}
-                policy_surface:
-                  configmap: kfm-api-config
-                  key: policy_bundle
-                  cases_file: cases.yaml
-            {(opa ? $"      opa_status_url: {lab.Host.KfmApiUrl.TrimEnd('/')}/v1/status" : "")}
-            """, restrictedIds: "burial_sites");
-    }
-
-    private static string TempDir()
-    {
-        string dir = Path.Combine(Path.GetTempPath(), "kfm-policy-cases", Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(dir);
-        return dir;
+        return lab.Probing(dir, restrictedIds: "burial_sites")
+            .Block("policy_surface", "configmap: kfm-api-config\nkey: policy_bundle\ncases_file: cases.yaml" + (opa ? $"\nopa_status_url: {lab.Host.KfmApiUrl.TrimEnd('/')}/v1/status" : ""))
+            .Environment();
     }
 
     private static string[] Failed(IEnumerable<CheckResult> results) => results.Where(r => r.Verdict != Verdict.Pass).Select(r => r.Check).Order(StringComparer.Ordinal).ToArray();
@@ -69,8 +59,7 @@ public sealed class PolicyCasesLabTests
     public async Task A_bad_bundle_flips_cases_and_the_good_bundle_passes_them()
     {
         await using var lab = await PlanningLab.StartAsync();
-        string dir = TempDir();
-        EnvironmentConfig environment = Environment(lab, dir);
+        EnvironmentConfig environment = Environment(lab);
 
         await lab.SetConfigAsync("policy_bundle", Bad);
         IReadOnlyList<CheckResult> bad = await PolicyCases.RunOnClusterAsync(lab.Client, environment, environment.PolicySurface!.CasesFile!, TimeSpan.FromSeconds(5), CancellationToken.None);
@@ -95,7 +84,7 @@ public sealed class PolicyCasesLabTests
     public async Task OPA_running_another_bundle_fails_the_bundle_check_and_runs_no_case()
     {
         await using var lab = await PlanningLab.StartAsync();
-        EnvironmentConfig environment = Environment(lab, TempDir());
+        EnvironmentConfig environment = Environment(lab);
         lab.Host.KfmApi.SetOpaRevision("sha256:" + new string('e', 64));
 
         IReadOnlyList<CheckResult> results = await PolicyCases.RunOnClusterAsync(lab.Client, environment, environment.PolicySurface!.CasesFile!, TimeSpan.FromSeconds(2), CancellationToken.None);
@@ -109,7 +98,7 @@ public sealed class PolicyCasesLabTests
     public async Task Without_an_OPA_status_url_the_bundle_check_is_inconclusive_never_a_pass()
     {
         await using var lab = await PlanningLab.StartAsync();
-        EnvironmentConfig environment = Environment(lab, TempDir(), opa: false);
+        EnvironmentConfig environment = Environment(lab, opa: false);
 
         IReadOnlyList<CheckResult> results = await PolicyCases.RunOnClusterAsync(lab.Client, environment, environment.PolicySurface!.CasesFile!, TimeSpan.FromSeconds(2), CancellationToken.None);
 
@@ -123,8 +112,8 @@ public sealed class PolicyCasesLabTests
     public async Task A_policy_rollback_with_wait_runs_the_cases_and_fails_when_the_target_bundle_flips_them()
     {
         await using var lab = await PlanningLab.StartAsync();
-        EnvironmentConfig environment = Environment(lab, TempDir());
-        var engine = new RollbackEngine(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)), SystemClock.Instance);
+        EnvironmentConfig environment = Environment(lab);
+        var engine = lab.RollbackEngine();
         long revision = (await lab.Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm")).Metadata.Annotations["deployment.kubernetes.io/revision"] is { } r ? long.Parse(r, System.Globalization.CultureInfo.InvariantCulture) : 0;
         RollbackRequest request = new()
         {

@@ -3,6 +3,7 @@ using KfmRollback.Engine.Adapters.Traces;
 using System.Text.Json.Nodes;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Tests.Planning;
+using KfmRollback.Engine.Tests.Support;
 using KfmRollback.Engine.Verification;
 using Xunit;
 
@@ -11,10 +12,10 @@ namespace KfmRollback.Engine.Tests.Verification;
 /// <summary>Checklist D's trace check against the lab, whose API exports spans with OpenTelemetry to an in-lab Zipkin endpoint.</summary>
 public sealed class TraceChecksTests
 {
-    private static EnvironmentConfig Environment(PlanningLab lab, string? traces)
+    private static EnvironmentConfig Environment(EngineLab lab, string? traces)
     {
-        string dir = Path.Combine(Path.GetTempPath(), "kfm-traces", Guid.NewGuid().ToString("N")[..12]);
-        return LabProbeEnvironment.Load(lab, dir, traces is null ? "" : "    observability:\n      traces: " + traces + "\n");
+        LabConfig config = lab.Probing(lab.NewDirectory("traces"));
+        return (traces is null ? config : config.With("observability", $"{{ traces: {traces} }}")).Environment();
     }
 
     [Fact]

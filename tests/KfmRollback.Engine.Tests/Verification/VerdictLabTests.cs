@@ -1,41 +1,19 @@
-using k8s;
-using k8s.Models;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Verification;
-using KfmRollback.Lab;
+using KfmRollback.Engine.Tests.Support;
 using Xunit;
 
 namespace KfmRollback.Engine.Tests.Verification;
 
-/// <summary>One lab with a real Prometheus (/usr/bin/prometheus, 1 s scrapes) and steady traffic for the verdict tests.</summary>
-public sealed class VerdictLabFixture : IAsyncLifetime
+/// <summary>One lab with a real Prometheus (/usr/bin/prometheus, 1 s scrapes) and steady traffic for the verdict tests; Argo's self-heal off, as it would put a hand-made deploy back.</summary>
+public sealed class VerdictLab : EngineLab
 {
-    public LabHost Host { get; private set; } = null!;
-    public IKubernetes Client { get; private set; } = null!;
-    private string _dir = null!;
+    public VerdictLab() : base(new LabSetup { TrafficPerSecond = 20, Prometheus = true, ArgoSelfHeal = false }) { }
 
-    public async Task InitializeAsync()
+    /// <summary>Deploys <paramref name="build"/> and returns when the API serves it (the moment it starts serving, before the rollout ends).</summary>
+    public async Task<DateTimeOffset> ServingAsync(string build)
     {
-        Assert.True(File.Exists("/usr/bin/prometheus"), "/usr/bin/prometheus is missing: install it with `apt-get install -y prometheus`");
-        _dir = Directory.CreateTempSubdirectory("kfm-verdict-tests").FullName;
-        Host = await LabHost.StartAsync(new LabOptions { OutDir = _dir, TimeScale = 20, PodStartSeconds = 2, TrafficPerSecond = 20, Prometheus = true });
-        Client = new Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(Host.KubeconfigPath));
-        // Argo's self-heal would put a hand-made deploy back.
-        await Client.CustomObjects.PatchNamespacedCustomObjectAsync(new V1Patch("{\"spec\":{\"syncPolicy\":{\"automated\":null}}}", V1Patch.PatchType.MergePatch),
-            "argoproj.io", "v1alpha1", "argocd", "applications", "kfm-api");
-    }
-
-    public async Task DisposeAsync()
-    {
-        await Host.DisposeAsync();
-        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
-    }
-
-    /// <summary>Deploys <paramref name="build"/> and returns when the API serves it (the moment it starts serving).</summary>
-    public async Task<DateTimeOffset> DeployAsync(string build)
-    {
-        string image = Host.Images.Get(build).Image;
-        await Client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch($"{{\"spec\":{{\"template\":{{\"spec\":{{\"containers\":[{{\"name\":\"api\",\"image\":\"{image}\"}}]}}}}}}}}", V1Patch.PatchType.StrategicMergePatch), "kfm-api", "kfm");
+        await SetImageAsync(Host.Images.Get(build).Image);
         DateTime until = DateTime.UtcNow.AddSeconds(60);
         while (Host.KfmApi.CurrentBuild().entry?.Name != build || Host.KfmApi.CurrentBuild().readyPods < 2)
         {
@@ -45,33 +23,27 @@ public sealed class VerdictLabFixture : IAsyncLifetime
         return DateTimeOffset.UtcNow;
     }
 
-    public EnvironmentConfig Environment(int minRequests = 40, string? sameTimeOffset = null) => KfmConfigLoader.LoadFromText($"""
-        defaults:
-          receipt_store: {_dir}/receipts
-          incident_journal: {_dir}/incidents
-        environments:
-          lab:
-            cluster: {"{"} kubeconfig_path: {Host.KubeconfigPath}, context: lab, namespace: kfm, deployment: kfm-api, container: api {"}"}
-            prometheus:
-              url: {Host.PrometheusUrl}
-              baseline_window: 20s
-              evaluation_window: 60s
-              thresholds:
-                min_requests: {minRequests}
-                error_ratio_floor: 0.02
-              baseline:
-                min_window: 8s
-                deploy_settle: 2s
-                slo_step: 2s
-                lookback: 10m
-        """ + (sameTimeOffset is null ? "" : $"\n        same_time_offset: {sameTimeOffset}\n"), "kfm-rollback.yaml", _dir).GetEnvironment("lab");
+    /// <summary>The lab's Prometheus with the verdict tests' windows; <paramref name="sameTimeOffset"/> is the baseline's same_time_offset.</summary>
+    public EnvironmentConfig MetricsEnvironment(int minRequests = 40, string? sameTimeOffset = null) => Configure().Block("prometheus", $"""
+        url: {Host.PrometheusUrl}
+        baseline_window: 20s
+        evaluation_window: 60s
+        thresholds:
+          min_requests: {minRequests}
+          error_ratio_floor: 0.02
+        baseline:
+          min_window: 8s
+          deploy_settle: 2s
+          slo_step: 2s
+          lookback: 10m
+        """ + (sameTimeOffset is null ? "" : $"\n  same_time_offset: {sameTimeOffset}")).Environment();
 }
 
 /// <summary>
 /// Checklist A's metrics against a real Prometheus scraping the stand-in API: the baseline refuses a window
 /// with an incident in it, the 5xx verdict is sequential, and Mann-Whitney sees a shift P95 does not.
 /// </summary>
-public sealed class VerdictLabTests(VerdictLabFixture lab) : IClassFixture<VerdictLabFixture>
+public sealed class VerdictLabTests(VerdictLab lab) : IClassFixture<VerdictLab>
 {
     private static CheckResult Check(IReadOnlyList<CheckResult> results, string name) => results.Single(r => r.Check == name);
 
@@ -90,12 +62,12 @@ public sealed class VerdictLabTests(VerdictLabFixture lab) : IClassFixture<Verdi
     [Fact]
     public async Task ABaselineOverlappingAnEarlierIncidentIsRefusedAndTheSequentialVerdictDecidesEarly()
     {
-        EnvironmentConfig environment = lab.Environment();
-        DateTimeOffset goodSince = await lab.DeployAsync("good-1.5.1");
+        EnvironmentConfig environment = lab.MetricsEnvironment();
+        DateTimeOffset goodSince = await lab.ServingAsync("good-1.5.1");
         await Task.Delay(TimeSpan.FromSeconds(22));   // the good window before the first incident
 
         // Incident 1: bad-5xx serves. The sequential test fails it once the minimum is in, not after a fixed window.
-        DateTimeOffset firstIncident = await lab.DeployAsync("bad-5xx");
+        DateTimeOffset firstIncident = await lab.ServingAsync("bad-5xx");
         var (failed, failedAt) = await UntilDecided(environment, firstIncident, BaselineHistory.None, firstIncident);
         Assert.True(failed.Verdict == Verdict.Fail, $"{failed.Verdict}: {failed.Summary}");
         double failedAfter = double.Parse(failed.Evidence["requests"], System.Globalization.CultureInfo.InvariantCulture);
@@ -105,7 +77,7 @@ public sealed class VerdictLabTests(VerdictLabFixture lab) : IClassFixture<Verdi
         await Task.Delay(TimeSpan.FromSeconds(4));
 
         // Rolled back: the good build serves again, and the incident is recorded until then.
-        DateTimeOffset rolledBack = await lab.DeployAsync("good-1.5.1");
+        DateTimeOffset rolledBack = await lab.ServingAsync("good-1.5.1");
         var history = new BaselineHistory(new[] { new BaselineExclusion(new TimeWindow(firstIncident, rolledBack.AddSeconds(1)), "incident INC-VERDICT-1") });
         var (passed, passedAt) = await UntilDecided(environment, rolledBack, history, rolledBack);
         Assert.True(passed.Verdict == Verdict.Pass, $"{passed.Verdict}: {passed.Summary}");
@@ -142,15 +114,15 @@ public sealed class VerdictLabTests(VerdictLabFixture lab) : IClassFixture<Verdi
     [Fact]
     public async Task TooLittleTrafficIsInconclusiveAndAShiftWithTheSameP95FailsMannWhitney()
     {
-        EnvironmentConfig environment = lab.Environment();
-        DateTimeOffset tailSince = await lab.DeployAsync("good-tail");
+        EnvironmentConfig environment = lab.MetricsEnvironment();
+        DateTimeOffset tailSince = await lab.ServingAsync("good-tail");
         await Task.Delay(TimeSpan.FromSeconds(24));
-        DateTimeOffset incident = await lab.DeployAsync("bad-shift");
+        DateTimeOffset incident = await lab.ServingAsync("bad-shift");
         var history = new BaselineHistory(new[] { new BaselineExclusion(new TimeWindow(tailSince.AddSeconds(-30), tailSince.AddSeconds(1)), "deploy of good-tail") });
 
         // Five seconds of traffic (~100 requests) against a minimum of 1000: every metric check is inconclusive, none passes.
         await Task.Delay(TimeSpan.FromSeconds(6));
-        IReadOnlyList<CheckResult> thin = await MetricChecks.RunAsync(lab.Environment(minRequests: 1000), incident, DateTimeOffset.UtcNow, history, DateTimeOffset.UtcNow.AddSeconds(-5), CancellationToken.None);
+        IReadOnlyList<CheckResult> thin = await MetricChecks.RunAsync(lab.MetricsEnvironment(minRequests: 1000), incident, DateTimeOffset.UtcNow, history, DateTimeOffset.UtcNow.AddSeconds(-5), CancellationToken.None);
         Assert.All(thin, r => Assert.True(r.Verdict == Verdict.Inconclusive && r.Summary.Contains("since the rollout converged (need 1000)", StringComparison.Ordinal), $"{r.Check}: {r.Verdict}: {r.Summary}"));
 
         await Task.Delay(TimeSpan.FromSeconds(8));
@@ -164,7 +136,7 @@ public sealed class VerdictLabTests(VerdictLabFixture lab) : IClassFixture<Verdi
         Assert.True(double.Parse(distribution.Evidence["n_current"], System.Globalization.CultureInfo.InvariantCulture) >= 50);
 
         // The healthy tail build against itself: no shift.
-        DateTimeOffset back = await lab.DeployAsync("good-tail");
+        DateTimeOffset back = await lab.ServingAsync("good-tail");
         await Task.Delay(TimeSpan.FromSeconds(10));
         var both = new BaselineHistory(history.Known.Append(new BaselineExclusion(new TimeWindow(incident, back.AddSeconds(1)), "incident bad-shift")).ToList());
         CheckResult same = Check(await MetricChecks.RunAsync(environment, incident, DateTimeOffset.UtcNow, both, back.AddSeconds(1), CancellationToken.None), "A.latency-distribution");
@@ -176,26 +148,26 @@ public sealed class VerdictLabTests(VerdictLabFixture lab) : IClassFixture<Verdi
     {
         // A good build long enough for a clean 20 s window, found as the finder finds it (under a loaded machine a
         // missed scrape can spoil one window; the next one serves). The same-time candidate 15 s later is exactly it.
-        await lab.DeployAsync("good-1.5.1");
+        await lab.ServingAsync("good-1.5.1");
         await Task.Delay(TimeSpan.FromSeconds(25));
         DateTime until = DateTime.UtcNow.AddSeconds(60);
         DateTimeOffset clean;
         while (true)
         {
             clean = DateTimeOffset.UtcNow;
-            CheckResult before = Check(await MetricChecks.RunAsync(lab.Environment(), clean, clean, BaselineHistory.None, null, CancellationToken.None), "A.error-ratio");
+            CheckResult before = Check(await MetricChecks.RunAsync(lab.MetricsEnvironment(), clean, clean, BaselineHistory.None, null, CancellationToken.None), "A.error-ratio");
             if (before.Evidence["baseline_reason"].StartsWith("the window just before the incident", StringComparison.Ordinal)) { break; }
             Assert.True(DateTime.UtcNow < until, "no clean window just before: " + before.Evidence["baseline_reason"]);
             await Task.Delay(TimeSpan.FromSeconds(5));
         }
         await Task.Delay(TimeSpan.FromSeconds(15));
         DateTimeOffset incident = clean.AddSeconds(15);
-        CheckResult offset = Check(await MetricChecks.RunAsync(lab.Environment(sameTimeOffset: "15s"), incident, incident, BaselineHistory.None, null, CancellationToken.None), "A.error-ratio");
+        CheckResult offset = Check(await MetricChecks.RunAsync(lab.MetricsEnvironment(sameTimeOffset: "15s"), incident, incident, BaselineHistory.None, null, CancellationToken.None), "A.error-ratio");
         Assert.True(offset.Evidence["baseline_reason"].StartsWith("same time 15s earlier", StringComparison.Ordinal), offset.Evidence["baseline_reason"]);
         Assert.Equal(TimeWindow.Utc(clean), offset.Evidence["baseline_to"]);
 
         // A week ago this lab did not exist: no traffic recorded, so the latest clean window serves instead.
-        CheckResult lastWeek = Check(await MetricChecks.RunAsync(lab.Environment(sameTimeOffset: "7d"), incident, incident, BaselineHistory.None, null, CancellationToken.None), "A.error-ratio");
+        CheckResult lastWeek = Check(await MetricChecks.RunAsync(lab.MetricsEnvironment(sameTimeOffset: "7d"), incident, incident, BaselineHistory.None, null, CancellationToken.None), "A.error-ratio");
         Assert.DoesNotContain("same time", lastWeek.Evidence["baseline_reason"]);
         Assert.Contains("refused: no traffic recorded", lastWeek.Evidence["baseline_reason"]);
     }

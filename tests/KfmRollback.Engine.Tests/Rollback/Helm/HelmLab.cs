@@ -1,56 +1,30 @@
-using KfmRollback.Engine.Adapters.GitOpsControllers;
 using KfmRollback.Engine.Adapters.Helm;
 using k8s;
 using k8s.Models;
 using KfmRollback.Engine.Configuration;
-using KfmRollback.Engine.Freeze;
 using KfmRollback.Engine.Rollback;
 using KfmRollback.Engine.Rollback.Helm;
-using KfmRollback.Engine.Tests.Configuration;
+using KfmRollback.Engine.Tests.Support;
 using KfmRollback.Lab;
 
 namespace KfmRollback.Engine.Tests.Rollback.Helm;
 
-/// <summary>An in-process lab with the seeded Helm release kfm/kfm-api, and the engine pointed at it.</summary>
-internal sealed class HelmLab : IAsyncDisposable
+/// <summary>The lab with its seeded Helm release kfm/kfm-api, and the engine pointed at it (environment "prod").</summary>
+internal static class HelmLab
 {
-    private readonly string _dir;
-
-    private HelmLab(LabHost host, string dir, EnvironmentConfig environment)
+    public static Task<EngineLab> StartAsync(int historyMax = 10) => EngineLab.StartAsync(new LabSetup
     {
-        Host = host;
-        _dir = dir;
-        Environment = environment;
-        Client = new Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(host.KubeconfigPath));
-        Store = new HelmReleaseStore(Client, "kfm");
-        Argo = new ControllerFreeze(new ArgoCdApplication(Client, "argocd", "kfm-api"), "prod");
-    }
+        Environment = c => c.Named("prod").Cluster("lease_duration: 1m").With("helm", $"{{ release: kfm-api, history_max: {historyMax} }}").Responder(),
+    });
 
-    public LabHost Host { get; }
-    public EnvironmentConfig Environment { get; }
-    public IKubernetes Client { get; }
-    public HelmReleaseStore Store { get; }
-    public IFreezeMechanism Argo { get; }
+    public static HelmReleaseStore Store(this EngineLab lab) => new(lab.Client, "kfm");
 
-    public static async Task<HelmLab> StartAsync(int historyMax = 10)
+    /// <summary>The mechanism with the environment's freezes (Argo CD), as the engine builds it.</summary>
+    public static HelmRollbackMechanism Mechanism(this EngineLab lab) => new(lab.Client, lab.Freezes().For(lab.Environment));
+
+    public static RollbackRequest Request(this EngineLab lab, RollbackTarget? target = null, bool wait = true) => new()
     {
-        string dir = Path.Combine(Path.GetTempPath(), "kfm-helm-tests", Guid.NewGuid().ToString("N")[..12]);
-        LabHost host = await LabHost.StartAsync(new LabOptions { OutDir = dir, TimeScale = 20, TrafficPerSecond = 0 });
-        string yaml = ConfigTestSupport.Minimal
-            .Replace("      namespace: kfm\n      deployment: kfm-api\n",
-                $"      kubeconfig_path: {host.KubeconfigPath}\n      namespace: kfm\n      deployment: kfm-api\n      container: api\n      lease_duration: 1m\n    helm:\n      release: kfm-api\n      history_max: {historyMax}\n");
-        EnvironmentConfig environment = ConfigTestSupport.Load(yaml).GetEnvironment("prod");
-        return new HelmLab(host, dir, environment);
-    }
-
-    /// <summary>Freezes Argo CD, as the runbook does before any cluster change.</summary>
-    public Task FreezeAsync() => Argo.FreezeAsync(new FreezeRequest("INC-1", "tester", "helm rollback test", DateTimeOffset.UtcNow), false, CancellationToken.None);
-
-    public HelmRollbackMechanism Mechanism() => new(Client, new[] { Argo });
-
-    public RollbackRequest Request(RollbackTarget? target = null, bool wait = true) => new()
-    {
-        Environment = Environment,
+        Environment = lab.Environment,
         Method = RollbackMethod.Helm,
         Actor = "tester",
         IncidentId = "INC-1",
@@ -60,10 +34,10 @@ internal sealed class HelmLab : IAsyncDisposable
     };
 
     /// <summary>Plan, then Apply, then (with Wait) Await, as the engine does.</summary>
-    public async Task<RollbackResult> RollBackAsync(RollbackTarget? target = null, bool wait = true)
+    public static async Task<RollbackResult> RollBackAsync(this EngineLab lab, RollbackTarget? target = null, bool wait = true)
     {
-        RollbackRequest request = Request(target, wait);
-        HelmRollbackMechanism mechanism = Mechanism();
+        RollbackRequest request = lab.Request(target, wait);
+        HelmRollbackMechanism mechanism = lab.Mechanism();
         MechanismPlan plan = await mechanism.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
         RollbackResult applied = await mechanism.ApplyAsync(request, plan, RollbackReporter.Silent, CancellationToken.None);
         return wait && applied.Outcome == RollbackOutcome.Succeeded
@@ -71,33 +45,25 @@ internal sealed class HelmLab : IAsyncDisposable
             : applied;
     }
 
-    public async Task<IReadOnlyDictionary<int, StoredRelease>> ReleasesAsync() =>
-        (await Store.HistoryAsync("kfm-api", CancellationToken.None)).ToDictionary(r => r.Version);
+    public static async Task<IReadOnlyDictionary<int, StoredRelease>> ReleasesAsync(this EngineLab lab) =>
+        (await lab.Store().HistoryAsync("kfm-api", CancellationToken.None)).ToDictionary(r => r.Version);
 
-    public async Task<V1Secret> SecretAsync(int version) =>
-        await Client.CoreV1.ReadNamespacedSecretAsync(HelmReleaseStore.SecretName("kfm-api", version), "kfm");
+    public static async Task<V1Secret> SecretAsync(this EngineLab lab, int version) =>
+        await lab.Client.CoreV1.ReadNamespacedSecretAsync(HelmReleaseStore.SecretName("kfm-api", version), "kfm");
 
-    public string Digest(string build) => Host.Images.Get(build).Digest;
-
-    public async Task<string> DeploymentImageAsync() =>
-        (await Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm")).Spec.Template.Spec.Containers[0].Image;
+    public static async Task<string> DeploymentImageAsync(this EngineLab lab) =>
+        (await lab.Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm")).Spec.Template.Spec.Containers[0].Image;
 
     /// <summary>What `helm upgrade` leaves: a new deployed revision rendering <paramref name="build"/>, the old one superseded.</summary>
-    public async Task UpgradeAsync(string build, int replicas = 3)
+    public static async Task UpgradeAsync(this EngineLab lab, string build, int replicas = 3)
     {
-        var releases = await ReleasesAsync();
+        var releases = await lab.ReleasesAsync();
         StoredRelease current = releases.Values.Last(r => r.Status == HelmStatus.Deployed);
         int version = releases.Keys.Max() + 1;
-        var record = HelmSeed.Record(version, HelmStatus.Deployed, "Upgrade complete", build, Host.Images.Get(build).Image,
+        var record = HelmSeed.Record(version, HelmStatus.Deployed, "Upgrade complete", build, lab.Host.Images.Get(build).Image,
             current.Release.FirstDeployed!.Value, DateTimeOffset.UtcNow, replicas);
-        await Store.CreateAsync(new HelmRelease(record), CancellationToken.None);
-        await Store.UpdateAsync(current, current.Release.WithStatus(HelmStatus.Superseded), CancellationToken.None);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        Client.Dispose();
-        await Host.DisposeAsync();
-        try { Directory.Delete(_dir, true); } catch (IOException) { }
+        HelmReleaseStore store = lab.Store();
+        await store.CreateAsync(new HelmRelease(record), CancellationToken.None);
+        await store.UpdateAsync(current, current.Release.WithStatus(HelmStatus.Superseded), CancellationToken.None);
     }
 }

@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Tests.Support;
 using KfmRollback.Engine.Adapters.Helm;
 using k8s;
 using KfmRollback.Engine.Core;
@@ -29,40 +30,38 @@ public sealed class HelmPreflightTests
           versions: [ { name: v1, served: true, storage: true, schema: { openAPIV3Schema: { type: object } } } ]
         """;
 
-    private static RollbackEngine Engine(HelmLab lab) =>
-        new(new RollbackMechanisms(_ => lab.Client, new FreezeMechanisms(_ => lab.Client, null)));
 
     /// <summary>Every release Secret's resourceVersion and the Deployment's: what "nothing written" compares.</summary>
     // The Deployment's generation, not its resourceVersion: the lab's controller writes its status at any time.
-    private static async Task<string> StateAsync(HelmLab lab) =>
+    private static async Task<string> StateAsync(EngineLab lab) =>
         string.Join(",", (await lab.ReleasesAsync()).Values.Select(r => $"{r.Version}:{r.ResourceVersion}")) + ";" +
         (await lab.Client.AppsV1.ReadNamespacedDeploymentAsync("kfm-api", "kfm")).Metadata.Generation;
 
     /// <summary>Writes revision 5 as helm would: <paramref name="status"/>, rendering <paramref name="build"/> plus <paramref name="extraManifest"/>.</summary>
-    private static async Task WriteRevisionAsync(HelmLab lab, string status, string build, string extraManifest = "", bool supersede = false)
+    private static async Task WriteRevisionAsync(EngineLab lab, string status, string build, string extraManifest = "", bool supersede = false)
     {
         var releases = await lab.ReleasesAsync();
         StoredRelease current = releases.Values.Last(r => r.Status == HelmStatus.Deployed);
         var record = HelmSeed.Record(5, status, status == HelmStatus.Deployed ? "Upgrade complete" : "Preparing upgrade", build,
             lab.Host.Images.Get(build).Image, current.Release.FirstDeployed!.Value, DateTimeOffset.UtcNow);
         record["manifest"] = record["manifest"]!.GetValue<string>() + extraManifest;
-        await lab.Store.CreateAsync(new HelmRelease(record), CancellationToken.None);
+        await lab.Store().CreateAsync(new HelmRelease(record), CancellationToken.None);
         if (supersede)
         {
-            await lab.Store.UpdateAsync(current, current.Release.WithStatus(HelmStatus.Superseded), CancellationToken.None);
+            await lab.Store().UpdateAsync(current, current.Release.WithStatus(HelmStatus.Superseded), CancellationToken.None);
         }
     }
 
     [Fact]
     public async Task A_release_stuck_in_pending_upgrade_is_refused_with_helms_remedy_and_nothing_is_written()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
+        await lab.FreezeAsync("INC-1");
         // An interrupted `helm upgrade` to the bad build: revision 5 stays pending-upgrade, revision 4 deployed.
         await WriteRevisionAsync(lab, HelmStatus.PendingUpgrade, "bad-5xx");
         string before = await StateAsync(lab);
 
-        var refused = await Assert.ThrowsAsync<KfmException>(() => Engine(lab).PlanAsync(lab.Request(), RollbackReporter.Silent, CancellationToken.None));
+        var refused = await Assert.ThrowsAsync<KfmException>(() => lab.RollbackEngine().PlanAsync(lab.Request(), RollbackReporter.Silent, CancellationToken.None));
 
         Assert.Equal("HelmReleasePending", refused.ErrorId);
         Assert.Equal(KfmErrorKind.ResourceBusy, refused.Kind);
@@ -76,13 +75,13 @@ public sealed class HelmPreflightTests
     [Fact]
     public async Task A_rollback_that_would_delete_a_crd_is_refused_and_other_deletions_are_named()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
+        await lab.FreezeAsync("INC-1");
         // Revision 5 (the bad build) added a CRD to the chart's templates; revision 4 does not render it.
         await WriteRevisionAsync(lab, HelmStatus.Deployed, "bad-5xx", Crd, supersede: true);
         string before = await StateAsync(lab);
 
-        var refused = await Assert.ThrowsAsync<KfmException>(() => Engine(lab).PlanAsync(lab.Request(), RollbackReporter.Silent, CancellationToken.None));
+        var refused = await Assert.ThrowsAsync<KfmException>(() => lab.RollbackEngine().PlanAsync(lab.Request(), RollbackReporter.Silent, CancellationToken.None));
 
         Assert.Equal("HelmRollbackDeletesCrd", refused.ErrorId);
         Assert.Contains("would delete CustomResourceDefinition datasetslices.kfm.example.org (in revision 5's manifest, not in 4's)", refused.Message);
@@ -93,10 +92,10 @@ public sealed class HelmPreflightTests
         // The same CRD kept by helm's resource policy is not deleted by a rollback; a ConfigMap the target
         // does not render is, and the refusal names it so.
         string kept = Crd.Replace("  name: datasetslices.kfm.example.org", "  name: datasetslices.kfm.example.org\n  annotations: { helm.sh/resource-policy: keep }");
-        await using HelmLab other = await HelmLab.StartAsync();
-        await other.FreezeAsync();
+        await using EngineLab other = await HelmLab.StartAsync();
+        await other.FreezeAsync("INC-1");
         await WriteRevisionAsync(other, HelmStatus.Deployed, "bad-5xx", kept + "\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kfm-api-extra\ndata: { a: b }\n", supersede: true);
-        var unsupported = await Assert.ThrowsAsync<KfmException>(() => Engine(other).PlanAsync(other.Request(), RollbackReporter.Silent, CancellationToken.None));
+        var unsupported = await Assert.ThrowsAsync<KfmException>(() => other.RollbackEngine().PlanAsync(other.Request(), RollbackReporter.Silent, CancellationToken.None));
         Assert.Equal("HelmRollbackUnsupportedChange", unsupported.ErrorId);
         Assert.Contains("ConfigMap kfm-api-extra (not in revision 4: helm rollback deletes it)", unsupported.Message);
     }

@@ -1,3 +1,4 @@
+using KfmRollback.Engine.Tests.Support;
 using KfmRollback.Engine.Adapters.Helm;
 using System.Text;
 using KfmRollback.Engine.Core;
@@ -20,8 +21,8 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task ReadsCurrentLastKnownGoodAndHistoryFromTheSeededReleases()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
-        var history = await lab.Store.HistoryAsync("kfm-api", CancellationToken.None);
+        await using EngineLab lab = await HelmLab.StartAsync();
+        var history = await lab.Store().HistoryAsync("kfm-api", CancellationToken.None);
 
         ApiRef reference = HelmReleaseRefs.Ref(history, lab.Environment, null);
         Assert.Equal(RefSource.Helm, reference.Source);
@@ -45,8 +46,8 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task PreviousRevisionWritesWhatHelmRollbackWrites()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
+        await lab.FreezeAsync("INC-1");
         var before = await lab.ReleasesAsync();
 
         RollbackResult result = await lab.RollBackAsync();
@@ -88,8 +89,8 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task ExplicitRevisionLikeHelmRollbackN()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
+        await lab.FreezeAsync("INC-1");
 
         RollbackResult result = await lab.RollBackAsync(new RollbackTarget(2, null));
 
@@ -104,8 +105,8 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task RepeatedRollbackGoesBackToTheRevisionBeforeAsHelmDoes()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
+        await lab.FreezeAsync("INC-1");
 
         Assert.Equal(RollbackOutcome.Succeeded, (await lab.RollBackAsync()).Outcome);
         // helm: previous = current.Version - 1, so a second rollback returns to revision 4's content.
@@ -123,8 +124,8 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task FailedRolloutMarksTheNewRevisionFailedAndKeepsTheCurrentDeployed()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
+        await lab.FreezeAsync("INC-1");
         lab.Host.Images.Mark(lab.Digest("good-1.5.0"), PodFailure.CrashLoopBackOff);
 
         RollbackResult result = await lab.RollBackAsync();
@@ -143,8 +144,8 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task HistoryMaxPrunesTheOldestRevisionsBeforeWritingAsHelmDoes()
     {
-        await using HelmLab lab = await HelmLab.StartAsync(historyMax: 3);
-        await lab.FreezeAsync();
+        await using EngineLab lab = await HelmLab.StartAsync(historyMax: 3);
+        await lab.FreezeAsync("INC-1");
 
         RollbackResult result = await lab.RollBackAsync(wait: false);
 
@@ -160,8 +161,8 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task RollsBackToAnUncompressedHelm30Revision()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
+        await lab.FreezeAsync("INC-1");
         Assert.False(HelmReleaseCodec.IsCompressed(Encoding.ASCII.GetString((await lab.SecretAsync(1)).Data["release"])));
 
         RollbackResult result = await lab.RollBackAsync(new RollbackTarget(1, null));
@@ -177,8 +178,8 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task DigestTargetPicksTheNewestRevisionRunningIt()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
+        await lab.FreezeAsync("INC-1");
 
         RollbackResult result = await lab.RollBackAsync(new RollbackTarget(null, lab.Digest("good-1.4.1")), wait: false);
 
@@ -189,8 +190,8 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task AChangeOutsideThePodTemplateIsRefusedAndNothingIsWritten()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
+        await lab.FreezeAsync("INC-1");
         await lab.UpgradeAsync("good-1.5.1", replicas: 5); // v5: same image, replicas 5
         var before = await lab.ReleasesAsync();
 
@@ -206,7 +207,7 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task UnfrozenArgoCdIsRefused()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
 
         var error = await Assert.ThrowsAsync<KfmException>(() => lab.Mechanism().PlanAsync(lab.Request(), RollbackReporter.Silent, CancellationToken.None));
 
@@ -217,8 +218,8 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task ARevisionWrittenAfterPlanningMakesApplyRefuse()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
+        await lab.FreezeAsync("INC-1");
         var mechanism = lab.Mechanism();
         var request = lab.Request(wait: false);
         MechanismPlan plan = await mechanism.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
@@ -236,8 +237,8 @@ public sealed class HelmRollbackLabTests
     [Fact]
     public async Task ConfigValuesNeverAppearInPlanResultOrErrors()
     {
-        await using HelmLab lab = await HelmLab.StartAsync();
-        await lab.FreezeAsync();
+        await using EngineLab lab = await HelmLab.StartAsync();
+        await lab.FreezeAsync("INC-1");
         var mechanism = lab.Mechanism();
         var request = lab.Request();
         MechanismPlan plan = await mechanism.PlanAsync(request, RollbackReporter.Silent, CancellationToken.None);
