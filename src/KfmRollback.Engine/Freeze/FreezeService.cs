@@ -59,7 +59,13 @@ public sealed class FreezeService
         // The reason is written onto controllers (annotations) and into kill-switch commits.
         _textSafety.EnsurePolicySafe(request.Reason, "-Reason");
         var states = new List<FreezeState>();
-        foreach (IFreezeMechanism mechanism in _mechanisms.For(environment, kinds))
+        IReadOnlyList<IFreezeMechanism> mechanisms = _mechanisms.For(environment, kinds);
+        if (freeze && !dryRun)
+        {
+            // Who asked, and when the freeze began: a run's freeze phase runs from here to the last mechanism frozen.
+            timeline("OPS", $"{TimelineFacts.FreezeRequestedPrefix}{environment.Name}: {string.Join(", ", mechanisms.Select(m => m.Target))}");
+        }
+        foreach (IFreezeMechanism mechanism in mechanisms)
         {
             FreezeState state = freeze
                 ? await mechanism.FreezeAsync(request, dryRun, cancellationToken).ConfigureAwait(false)

@@ -9,7 +9,7 @@ public static class SafetyPhases
     public const string Detect = "detect";
     /// <summary>Planning the run: from the plan's start to the plan recorded (run record <c>planned</c>).</summary>
     public const string Decide = "decide";
-    /// <summary>From the first to the last freeze this incident made or joined before the change went out.</summary>
+    /// <summary>From the freeze's request (its timeline entry) to the last freeze this incident made or joined before the change went out.</summary>
     public const string Freeze = "freeze";
     /// <summary>From the write-ahead record (<c>applying</c>) to the change sent (<c>applied</c>).</summary>
     public const string Apply = "apply";
@@ -89,9 +89,13 @@ public sealed record RunPhaseTimes
 
         // The freezes that count are the ones in force before the change went out.
         DateTimeOffset cutoff = applying?.At ?? DateTimeOffset.MaxValue;
-        List<TimelineEntry> freezes = TimelineFacts.Read(incident.Timeline).Entries
+        IReadOnlyList<TimelineEntry> timeline = TimelineFacts.Read(incident.Timeline).Entries;
+        List<TimelineEntry> freezes = timeline
             .Where(e => e.At <= cutoff && (e.Event.StartsWith(TimelineFacts.FrozePrefix, StringComparison.Ordinal) || e.Event.StartsWith(TimelineFacts.JoinedPrefix, StringComparison.Ordinal)))
             .ToList();
+        // The freeze began with the request that led to its first mechanism frozen (older journals have none: the first freeze).
+        DateTimeOffset? freezeStart = freezes.Count == 0 ? null
+            : timeline.LastOrDefault(e => e.At <= freezes[0].At && e.Event.StartsWith(TimelineFacts.FreezeRequestedPrefix, StringComparison.Ordinal))?.At ?? freezes[0].At;
 
         string id = incident.IncidentId, runId = run.RunId;
         var phases = new List<RunPhase>
@@ -100,7 +104,7 @@ public sealed record RunPhaseTimes
             new(id, runId, SafetyPhases.Decide, planned?.StartedAt ?? planned?.At, planned?.At, planned is null ? "no plan recorded" : null),
             freezes.Count == 0
                 ? new(id, runId, SafetyPhases.Freeze, null, null, "no freeze recorded before the change")
-                : new(id, runId, SafetyPhases.Freeze, freezes[0].At, freezes[^1].At),
+                : new(id, runId, SafetyPhases.Freeze, freezeStart, freezes[^1].At),
             new(id, runId, SafetyPhases.Apply, applying?.At, applied?.At, applied is null ? "the change is not recorded as sent" : null),
             new(id, runId, SafetyPhases.Converge, applied?.At, converged ? awaited!.CompletedAt ?? awaited.At : null,
                 awaited is null ? "the rollout was not awaited (Wait-KfmRollback)" : converged ? null : $"the rollout ended {awaited.Outcome}"),

@@ -20,6 +20,8 @@ public sealed record RecordedVerification(TimelineEntry Entry, IReadOnlyDictiona
 public sealed class TimelineFacts
 {
     // The event texts the steps write (Freeze/FreezeService, Rollback/*, Test-KfmRollback, *-KfmFailClosed).
+    /// <summary>Written when a freeze starts, before any mechanism is touched: the start of the run's freeze phase.</summary>
+    public const string FreezeRequestedPrefix = "Freeze requested for ";
     public const string FrozePrefix = "Froze ";
     public const string JoinedPrefix = "Joined the freeze of ";
     public const string ThawedPrefix = "Thawed ";
@@ -119,7 +121,8 @@ public sealed class TimelineFacts
         new[] { FrozePrefix, JoinedPrefix, ThawedPrefix, ReleasedPrefix }.Any(p => FreezeTarget(text, p) is not null)
         || IsRollbackApplied(text) || IsRolloutComplete(text) || IsRolloutFailed(text)
         || (text.StartsWith(VerifiedPrefix, StringComparison.Ordinal) && text.Contains(": A ", StringComparison.Ordinal))
-        || text.StartsWith(FailedClosedPrefix, StringComparison.Ordinal) || text.StartsWith(ServingAgainPrefix, StringComparison.Ordinal);
+        || text.StartsWith(FailedClosedPrefix, StringComparison.Ordinal) || text.StartsWith(ServingAgainPrefix, StringComparison.Ordinal)
+        || text.StartsWith(FreezeRequestedPrefix, StringComparison.Ordinal);
 
     /// <summary>
     /// Refuses a hand-written timeline event in the form a step records (a freeze, rollback, rollout,

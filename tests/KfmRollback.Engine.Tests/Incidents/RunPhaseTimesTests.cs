@@ -32,6 +32,7 @@ public sealed class RunPhaseTimesTests : IDisposable
         journal.Open(new IncidentRequest { IncidentId = "INC-21", Commander = "alice", Reason = "5xx after deploy", Environment = "prod", StartedAt = T0.AddSeconds(-60) }, "ops");
         if (freeze)
         {
+            journal.AppendTimeline("INC-21", "OPS", "Freeze requested for prod: argocd Application argocd/kfm-api, killswitch kfm-api", "ops", T0.AddSeconds(3));
             journal.AppendTimeline("INC-21", "OPS", "Froze argocd Application argocd/kfm-api (prod)", "ops", T0.AddSeconds(5));
             journal.AppendTimeline("INC-21", "OPS", "Froze killswitch kfm-api (prod)", "ops", T0.AddSeconds(6));
         }
@@ -63,7 +64,7 @@ public sealed class RunPhaseTimesTests : IDisposable
             Assert.Null(p.Note);
         }
         Span(SafetyPhases.Detect, -60, 0);
-        Span(SafetyPhases.Freeze, 5, 6);
+        Span(SafetyPhases.Freeze, 3, 6);
         Span(SafetyPhases.Decide, 8, 9);
         Span(SafetyPhases.Apply, 10, 11);
         Span(SafetyPhases.Converge, 11, 30);
@@ -83,6 +84,27 @@ public sealed class RunPhaseTimesTests : IDisposable
         Assert.Null(times.TimeToSafeFromApply);
         Assert.Equal("verification did not pass: not safe", times.TimeToSafeText);
         Assert.Null(RunPhaseTimes.Latest(Journal(verifiedOutcome: "Failed").Get("INC-21"), "staging"));
+    }
+
+    [Fact]
+    public void The_freeze_runs_from_the_request_that_led_to_the_first_freeze()
+    {
+        IncidentJournal journal = Journal(freeze: false);
+        // A request that froze nothing new (already held) long before, then the one that froze.
+        journal.AppendTimeline("INC-21", "OPS", "Freeze requested for prod: argocd Application argocd/kfm-api", "ops", T0.AddSeconds(1));
+        journal.AppendTimeline("INC-21", "OPS", "Freeze requested for prod: argocd Application argocd/kfm-api", "ops", T0.AddSeconds(4));
+        journal.AppendTimeline("INC-21", "OPS", "Froze argocd Application argocd/kfm-api (prod)", "ops", T0.AddSeconds(5));
+        RunPhase freeze = RunPhaseTimes.Latest(journal.Get("INC-21"), "prod")!.Phase(SafetyPhases.Freeze)!;
+        Assert.Equal((T0.AddSeconds(4), T0.AddSeconds(5)), (freeze.Start!.Value, freeze.End!.Value));
+    }
+
+    [Fact]
+    public void In_a_journal_written_before_freeze_requests_were_recorded_the_freeze_runs_from_the_first_freeze()
+    {
+        IncidentJournal older = Journal(freeze: false);
+        older.AppendTimeline("INC-21", "OPS", "Froze argocd Application argocd/kfm-api (prod)", "ops", T0.AddSeconds(5));
+        RunPhase old = RunPhaseTimes.Latest(older.Get("INC-21"), "prod")!.Phase(SafetyPhases.Freeze)!;
+        Assert.Equal((T0.AddSeconds(5), T0.AddSeconds(5)), (old.Start!.Value, old.End!.Value));
     }
 
     [Fact]

@@ -179,6 +179,7 @@ public sealed class StageClaimsTests
     [InlineData("GitOps rollback of prod: Succeeded")]
     [InlineData("Verified prod: A pass, B pass, C pass, D pass")]
     [InlineData("FAILED CLOSED prod (maintenance-flag, x): why")]
+    [InlineData("Freeze requested for prod: argocd Application argocd/kfm-api")]
     public void The_forms_the_steps_record_are_reserved_to_them(string text)
     {
         var e = Assert.Throws<KfmException>(() => TimelineFacts.EnsureNotStepEvent(text));
