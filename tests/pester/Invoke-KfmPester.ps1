@@ -24,9 +24,14 @@ $configuration.Output.Verbosity = 'Normal'
 $configuration.TestResult.Enabled = $true
 $configuration.TestResult.OutputFormat = 'NUnitXml'
 $configuration.TestResult.OutputPath = Join-Path $ResultsDir 'pester.xml'
+# Every test directory of this run (New-KfmTestDirectory, in this process and the pwsh children the tests
+# start) goes under one root, removed when the run ends: a run leaves nothing behind in the temp folder.
+$env:KFM_TEST_ROOT = Join-Path ([IO.Path]::GetTempPath()) ('kfm-pester-' + [Guid]::NewGuid().ToString('N').Substring(0, 8))
+New-Item -ItemType Directory -Path $env:KFM_TEST_ROOT | Out-Null
 $result = $null
 try { $result = Invoke-Pester -Configuration $configuration }
 catch { Write-Host "Pester failed after running: $($_.Exception.Message)" -ForegroundColor Red }
+finally { Remove-Item -LiteralPath $env:KFM_TEST_ROOT -Recurse -Force -ErrorAction SilentlyContinue }
 if ($null -eq $result) {
     # No result is never a pass: count the whole run as failed.
     [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } | ConvertTo-Json | Set-Content -Path $SummaryPath

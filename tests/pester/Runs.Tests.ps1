@@ -249,6 +249,13 @@ Describe 'The emergency pipeline (Cluster)' {
         Get-Generation $lab | Should -Be ($generation + 2) -Because 'one rollback patch (with the raise) and one restore, whoever sent them'
         (Get-KfmIncident INC-FAST-K -ConfigPath $config).Timeline.Event | Where-Object { $_ -like 'Restored the rollout strategy of kfm/kfm-api*run INC-FAST-K/lab/cluster#1*' } | Should -Not -BeNullOrEmpty
         (Get-Run $config 'INC-FAST-K').Phase | Should -Be 'awaited'
+
+        # The same -Fast command once more (a job restarted from its first line): nothing is raised or sent again.
+        $again = Invoke-Rollback $lab $config (& $fast 'INC-FAST-K')
+        $again.Outcome | Should -Be 'NoOp' -Because $again.Detail
+        $again.Detail | Should -Match '^already rolled back from '
+        Get-Generation $lab | Should -Be ($generation + 2) -Because 'a finished -Fast run sends neither its rollback nor its raise again'
+        (Get-KfmLabDeployment $lab).spec.strategy.rollingUpdate.maxSurge | Should -Be '25%'
     }
 
     It 'records Ctrl+C mid-wait after the patch, warns how to resume, exits non-zero, and the same command then finishes' {

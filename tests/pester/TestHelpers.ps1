@@ -27,7 +27,9 @@ function Invoke-KfmChildPwsh {
 }
 
 function New-KfmTestDirectory {
-    $path = Join-Path ([IO.Path]::GetTempPath()) ("kfm-test-" + [Guid]::NewGuid().ToString('N').Substring(0, 12))
+    # Under the run's root when Invoke-KfmPester set one (it removes the root at the end), else the temp folder.
+    $parent = if ($env:KFM_TEST_ROOT -and (Test-Path -LiteralPath $env:KFM_TEST_ROOT)) { $env:KFM_TEST_ROOT } else { [IO.Path]::GetTempPath() }
+    $path = Join-Path $parent ("kfm-test-" + [Guid]::NewGuid().ToString('N').Substring(0, 12))
     New-Item -ItemType Directory -Path $path | Out-Null
     $path
 }
