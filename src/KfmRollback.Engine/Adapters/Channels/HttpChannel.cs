@@ -4,9 +4,9 @@ using KfmRollback.Engine.Configuration;
 namespace KfmRollback.Engine.Adapters.Channels;
 
 /// <summary>
-/// What the HTTP channels share (Slack, Teams, PagerDuty): its <see cref="ChannelHttp"/> (retries, secrets, transport rule),
-/// its configured name, and a JSON POST. A channel file says only what its API takes and what counts
-/// as delivered.
+/// What the HTTP channels share (Slack, Teams, PagerDuty, Statuspage): its <see cref="ChannelHttp"/> (retries, secrets,
+/// transport rule), its configured name, and a JSON POST (Statuspage, which also PATCHes with its own header,
+/// sends through <see cref="Http"/> itself). A channel file says only what its API takes and what counts as delivered.
 /// </summary>
 internal abstract class HttpChannel : IUpdateChannel
 {

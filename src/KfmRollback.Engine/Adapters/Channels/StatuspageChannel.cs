@@ -14,23 +14,21 @@ namespace KfmRollback.Engine.Adapters.Channels;
 /// Statuses: identified, monitoring, resolved. Statuspage answers 201 (created, with the incident's
 /// <c>id</c>) or 200 (updated); 401/404/422 are final, 420/429 mean rate limited.
 /// </summary>
-internal sealed partial class StatuspageChannel : IUpdateChannel
+internal sealed partial class StatuspageChannel : HttpChannel
 {
     public const string PublicService = "https://api.statuspage.io/";
-    private readonly ChannelHttp _http;
 
-    public StatuspageChannel(ChannelHttp http) => _http = http;
-
-    public string Name => _http.Channel.Name;
-    public ChannelKind Kind => ChannelKind.Statuspage;
-
-    public void Dispose() => _http.Dispose();
-
-    public async Task<ChannelAnswer> PostAsync(ChannelMessage message, CancellationToken cancellationToken)
+    public StatuspageChannel(ChannelHttp http) : base(http)
     {
-        Uri baseUrl = _http.BaseUrl(PublicService);
-        string key = _http.Secret();
-        string pageId = _http.Channel.PageId!;
+    }
+
+    public override ChannelKind Kind => ChannelKind.Statuspage;
+
+    public override async Task<ChannelAnswer> PostAsync(ChannelMessage message, CancellationToken cancellationToken)
+    {
+        Uri baseUrl = Http.BaseUrl(PublicService);
+        string key = Http.Secret();
+        string pageId = Http.Channel.PageId!;
         bool create = message.ThreadId is null;
         if (!create && !IdRule().IsMatch(message.ThreadId!))
         {
@@ -47,7 +45,7 @@ internal sealed partial class StatuspageChannel : IUpdateChannel
             incident["name"] = message.Title;
         }
         var body = new JsonObject { ["incident"] = incident };
-        var (answer, attempts, error) = await _http.SendAsync(() =>
+        var (answer, attempts, error) = await Http.SendAsync(() =>
         {
             var request = new HttpRequestMessage(create ? HttpMethod.Post : HttpMethod.Patch, url) { Content = ChannelHttp.Json(body) };
             request.Headers.Authorization = new AuthenticationHeaderValue("OAuth", key);
@@ -76,7 +74,7 @@ internal sealed partial class StatuspageChannel : IUpdateChannel
     private async Task<ChannelHttpAnswer?> FindCreatedAsync(Uri baseUrl, string key, string pageId, ChannelMessage message, CancellationToken cancellationToken)
     {
         Uri url = new(baseUrl, $"v1/pages/{pageId}/incidents/unresolved");
-        var (answer, error) = await _http.AttemptAsync(() =>
+        var (answer, error) = await Http.AttemptAsync(() =>
         {
             var request = new HttpRequestMessage(HttpMethod.Get, url);
             request.Headers.Authorization = new AuthenticationHeaderValue("OAuth", key);
