@@ -128,6 +128,18 @@ public sealed class WaitStopTests
     }
 
     [Fact]
+    public void The_rate_is_the_one_counted_between_the_last_two_rounds_when_there_are_two()
+    {
+        var interval = TimeSpan.FromSeconds(5);
+        // 100 at 10 s, then 160 at 12 s: 30/s lately (13.3/s on average), 60 more needed: 2 s, not 4.5.
+        var previous = (Summary(Counting(100, 220)), TimeSpan.FromSeconds(10));
+        Assert.Equal(TimeSpan.FromSeconds(2), WaitingRules.NextRound(Summary(Counting(160, 220)), TimeSpan.FromSeconds(12), interval, previous));
+        // A previous round with no count (fewer than min_requests) leaves the average since the convergence.
+        var uncounted = (Summary(Check("A.error-ratio", Verdict.Inconclusive)), TimeSpan.FromSeconds(2));
+        Assert.Equal(TimeSpan.FromSeconds(1.5), WaitingRules.NextRound(Summary(Counting(80, 110)), TimeSpan.FromSeconds(4), interval, uncounted));
+    }
+
+    [Fact]
     public void Without_a_rate_yet_the_next_round_is_two_scrapes_away_and_before_convergence_the_interval()
     {
         var interval = TimeSpan.FromSeconds(5);
