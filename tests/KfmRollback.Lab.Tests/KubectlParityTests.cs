@@ -104,6 +104,32 @@ public class KubectlParityTests
     }
 
     [Fact]
+    public async Task ControllerPass_FromAReadBeforeANewTemplate_NeverCallsTheNewGenerationObserved()
+    {
+        // A controller pass reads a Deployment, then its template changes (here: to a build whose pods can never
+        // start, so its rollout can never complete). The deployment controller writes status with the object it
+        // synced (a stale write conflicts on resourceVersion), so observedGeneration never claims the new
+        // generation for the old template's counts: kubectl rollout status (and the module) would call a
+        // rollout done that has not started. Many Deployments make a pass long, which made this common.
+        await using var lab = await Lab.Start(argoAutoSync: false);
+        await lab.RolledOut();
+        var read = lab.Deployment();
+        (await lab.K("set", "image", "deployment/kfm-api", "-n", "kfm", "api=registry.kfm.local/kfm-api@sha256:" + new string('0', 64))).Ok();
+        var generation = lab.Deployment().Long("metadata.generation");
+        Assert.True(generation > read.Long("metadata.generation"));
+
+        lab.Host.Workloads.SyncDeployment(read);
+        var d = lab.Deployment();
+        if (d.Long("status.observedGeneration") >= generation)
+        {
+            Assert.True(d.Long("status.updatedReplicas") < d.Long("spec.replicas"),
+                $"status claims generation {generation} observed with the old template's counts: {d["status"]!.ToJsonString()}");
+        }
+        var r = (await lab.K("rollout", "status", "deployment/kfm-api", "-n", "kfm", "--watch=false")).Ok();
+        Assert.DoesNotContain("successfully rolled out", r.Out);
+    }
+
+    [Fact]
     public async Task RolloutStatus_ReportsProgressDeadlineExceeded_ForCrashLoop()
     {
         await using var lab = await Lab.Start(argoAutoSync: false);

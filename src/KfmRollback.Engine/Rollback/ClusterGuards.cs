@@ -9,9 +9,10 @@ namespace KfmRollback.Engine.Rollback;
 public static class ClusterGuards
 {
     /// <summary>Asks the apiserver for every permission first, so a rollback never stops half-way on a 403.</summary>
-    public static async Task EnsureAccessAsync(IKubernetes client, RollbackRequest request, IEnumerable<AccessRequirement> requirements, CancellationToken cancellationToken)
+    /// <param name="reviews">The operation's answers so far (a fleet asks a namespace's permissions once); null: ask.</param>
+    public static async Task EnsureAccessAsync(IKubernetes client, RollbackRequest request, IEnumerable<AccessRequirement> requirements, CancellationToken cancellationToken, AccessReviews? reviews = null)
     {
-        IReadOnlyList<AccessCheck> checks = await AccessPreflight.CheckAsync(client, request.Environment.Name, requirements, cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<AccessCheck> checks = await AccessPreflight.CheckAsync(client, request.Environment.Name, requirements, cancellationToken, reviews).ConfigureAwait(false);
         var denied = checks.Where(c => !c.Allowed).ToList();
         if (denied.Count > 0)
         {

@@ -19,6 +19,8 @@ public sealed class RollbackMechanisms
     private readonly FreezeMechanisms _freezes;
     private readonly IClock _clock;
     private readonly Func<RollbackMethod, EnvironmentConfig, IRollbackMechanism>? _only;
+    // One operation's access review answers: a fleet's environments in one namespace ask each permission once.
+    private readonly Adapters.Kubernetes.AccessReviews _reviews = new();
 
     public RollbackMechanisms(Func<EnvironmentConfig, IKubernetes> cluster, FreezeMechanisms freezes, IClock? clock = null)
     {
@@ -42,9 +44,9 @@ public sealed class RollbackMechanisms
 
     public IRollbackMechanism For(RollbackMethod method, EnvironmentConfig environment) => _only?.Invoke(method, environment) ?? method switch
     {
-        RollbackMethod.Cluster => new ClusterRollbackMechanism(_cluster(environment), _freezes.ClusterControllers(environment), _clock),
+        RollbackMethod.Cluster => new ClusterRollbackMechanism(_cluster(environment), _freezes.ClusterControllers(environment), _clock, _reviews),
         RollbackMethod.GitOps => new GitOpsRollbackMechanism(environment.Gitops, _clock, cluster: _cluster),
-        RollbackMethod.Helm => new HelmRollbackMechanism(_cluster(environment), _freezes.ClusterControllers(environment), _clock),
+        RollbackMethod.Helm => new HelmRollbackMechanism(_cluster(environment), _freezes.ClusterControllers(environment), _clock, _reviews),
         _ => throw new KfmException("RollbackMethodUnavailable", KfmErrorKind.NotInstalled,
             $"The {method} rollback mechanism is not available for environment '{environment.Name}'. Use -Method Cluster, GitOps or Helm.", method),
     };

@@ -99,6 +99,60 @@ public sealed class ClusterMechanismTests
     }
 
     [Fact]
+    public async Task A_fleet_asks_each_permission_of_a_namespace_once_and_every_environment_is_still_checked()
+    {
+        await using var lab = await EngineLab.StartAsync(EuFleet);
+        await FleetWaveTests.DeployTwiceAsync(lab, "kfm-api-eu");
+        int writes = Writes(lab).Count;
+        var reviews = new CountReviews();
+        k8s.IKubernetes client = lab.NewClient("lab", reviews);
+        var engine = new RollbackEngine(new RollbackMechanisms(_ => client, lab.Freezes()));
+        var requests = new[]
+        {
+            Request(lab, wait: true) with { Force = true, ForceReason = "drill" },
+            Request(lab, wait: true) with { Environment = lab.Config.GetEnvironment("kfm-api-eu"), Force = true, ForceReason = "drill" },
+        };
+        IReadOnlyList<FleetPlan> plans = await engine.PlanManyAsync(requests, 4, _ => RollbackReporter.Silent, CancellationToken.None);
+        Assert.All(plans, p => Assert.True(p.Plan is not null, p.Error?.Message));
+        // Both environments are in namespace kfm with one client: each permission is asked once, not once per environment.
+        int distinct = new ClusterRollbackMechanism(lab.Client, Array.Empty<IFreezeMechanism>()).Requirements(requests[0]).Distinct().Count();
+        Assert.Equal(distinct, reviews.Count);
+
+        // A denied permission refuses every environment of the fleet, the shared answer included.
+        var denied = new CountReviews(deny: "leases");
+        k8s.IKubernetes refused = lab.NewClient("lab", denied);
+        var refusing = new RollbackEngine(new RollbackMechanisms(_ => refused, lab.Freezes()));
+        plans = await refusing.PlanManyAsync(requests, 4, _ => RollbackReporter.Silent, CancellationToken.None);
+        Assert.All(plans, p => Assert.Equal("RollbackAccessDenied", p.Error?.ErrorId));
+        Assert.Equal(writes, Writes(lab).Count);
+    }
+
+    /// <summary>Counts the access reviews sent; with <c>deny</c>, answers "not allowed" for that resource as the apiserver would.</summary>
+    private sealed class CountReviews(string? deny = null) : DelegatingHandler
+    {
+        private int _count;
+        public int Count => _count;
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (!request.RequestUri!.AbsolutePath.EndsWith("/selfsubjectaccessreviews", StringComparison.Ordinal))
+            {
+                return await base.SendAsync(request, cancellationToken);
+            }
+            Interlocked.Increment(ref _count);
+            HttpResponseMessage response = await base.SendAsync(request, cancellationToken);
+            if (deny is null || !(await request.Content!.ReadAsStringAsync(cancellationToken)).Contains($"\"resource\":\"{deny}\"", StringComparison.Ordinal))
+            {
+                return response;
+            }
+            JsonObject review = JsonNode.Parse(await response.Content.ReadAsStringAsync(cancellationToken))!.AsObject();
+            review["status"] = new JsonObject { ["allowed"] = false, ["reason"] = "denied by the test" };
+            response.Content = new StringContent(review.ToJsonString(), System.Text.Encoding.UTF8, "application/json");
+            return response;
+        }
+    }
+
+    [Fact]
     public async Task A_fleet_is_refused_whole_when_one_environment_cannot_be_planned()
     {
         await using var lab = await EngineLab.StartAsync(EuFleet);
@@ -171,7 +225,7 @@ public sealed class FleetWaveTests
     }
 
     /// <summary>A second API Deployment with two revisions, which no controller manages.</summary>
-    private static async Task DeployTwiceAsync(EngineLab lab, string name)
+    internal static async Task DeployTwiceAsync(EngineLab lab, string name)
     {
         foreach (string build in new[] { "good-1.4.0", "good-1.4.1" })
         {

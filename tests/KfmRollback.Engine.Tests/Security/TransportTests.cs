@@ -93,6 +93,38 @@ public sealed class TransportTests : IDisposable
     }
 
     [Fact]
+    public void A_cluster_client_is_reused_only_while_its_kubeconfig_and_token_are_unchanged()
+    {
+        // A fleet asks for its client several times per environment; the kubeconfig is parsed once, and
+        // a rewritten kubeconfig (a rotated token of the same length) or a removed one is read again.
+        string path = Kubeconfig(true);
+        var cluster = new ClusterConfig { KubeconfigPath = path, Namespace = "kfm", Deployment = "kfm-api", AllowInsecureTls = true };
+        k8s.IKubernetes first = ClusterClientFactory.For(cluster);
+        Assert.Same(first, ClusterClientFactory.For(cluster));
+
+        DateTime written = File.GetLastWriteTimeUtc(path);
+        File.WriteAllText(path, File.ReadAllText(path).Replace("kubeconfig-token-value", "kubeconfig-token-VALUE", StringComparison.Ordinal));
+        File.SetLastWriteTimeUtc(path, written.AddSeconds(1));
+        k8s.IKubernetes rotated = ClusterClientFactory.For(cluster);
+        Assert.NotSame(first, rotated);
+        Assert.Same(rotated, ClusterClientFactory.For(cluster));
+
+        // A token from the environment is read on every ask: a new value, a client of its own.
+        var fromEnv = new ClusterConfig { KubeconfigPath = path, Namespace = "kfm", Deployment = "kfm-api", AllowInsecureTls = true, TokenEnv = "KFM_TEST_TRANSPORT_TOKEN" };
+        System.Environment.SetEnvironmentVariable("KFM_TEST_TRANSPORT_TOKEN", "token-one");
+        try
+        {
+            k8s.IKubernetes one = ClusterClientFactory.For(fromEnv);
+            System.Environment.SetEnvironmentVariable("KFM_TEST_TRANSPORT_TOKEN", "token-two");
+            Assert.NotSame(one, ClusterClientFactory.For(fromEnv));
+        }
+        finally { System.Environment.SetEnvironmentVariable("KFM_TEST_TRANSPORT_TOKEN", null); }
+
+        File.Delete(path);
+        Assert.Equal("KubeconfigNotFound", Assert.Throws<KfmException>(() => ClusterClientFactory.For(cluster)).ErrorId);
+    }
+
+    [Fact]
     public void The_receipt_records_insecure_tls_as_an_extension_field_and_stays_valid()
     {
         ReceiptInput Input(bool insecure) => new()

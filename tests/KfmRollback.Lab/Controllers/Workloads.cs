@@ -217,7 +217,8 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
     }
 
     // ------------------------------------------------------------ deployment controller
-    void SyncDeployment(JsonObject d)
+    /// <summary>One deployment controller pass over <paramref name="d"/> as it was read (public for tests of a pass from a stale read).</summary>
+    public void SyncDeployment(JsonObject d)
     {
         var ns = d.Ns(); var uid = d.Uid();
         var replicas = d.Long("spec.replicas") ?? 1;
@@ -311,8 +312,10 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
             var rev = Ann(newRs, RevisionAnn);
             if (rev != null && Ann(d, RevisionAnn) != rev)
             {
-                var updated = store.Mutate(D, ns, d.Name(), x => { Anns(x)[RevisionAnn] = rev; return true; });
-                if (updated != null) d = updated;
+                // Only on the spec this pass read: a newer template has its own new ReplicaSet and revision.
+                var synced = d.Long("metadata.generation") ?? 1;
+                var updated = store.Mutate(D, ns, d.Name(), x => { if ((x.Long("metadata.generation") ?? 1) != synced) return false; Anns(x)[RevisionAnn] = rev; return true; });
+                if (updated != null && (updated.Long("metadata.generation") ?? 1) == synced) d = updated;
             }
         }
 
@@ -433,6 +436,10 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
     {
         store.Mutate(D, d.Ns(), d.Name(), cur =>
         {
+            // The status of the spec this pass synced, as the deployment controller's UpdateStatus with the
+            // object's resourceVersion: a new spec since the read (a patch mid-pass) conflicts, and the next
+            // pass syncs it. Never observedGeneration = the new generation with the old template's counts.
+            if ((cur.Long("metadata.generation") ?? 1) != (d.Long("metadata.generation") ?? 1)) return false;
             var old = cur["status"] as JsonObject ?? new JsonObject();
             var st = (JsonObject)old.DeepClone();
             var total = all.Sum(r => StatusOf(r, "replicas"));

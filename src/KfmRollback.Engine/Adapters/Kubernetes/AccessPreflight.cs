@@ -24,14 +24,22 @@ public sealed record AccessCheck(string Environment, AccessRequirement Requireme
 /// </summary>
 public static class AccessPreflight
 {
-    public static async Task<IReadOnlyList<AccessCheck>> CheckAsync(IKubernetes client, string environment, IEnumerable<AccessRequirement> requirements, CancellationToken cancellationToken)
+    /// <param name="reviews">Answers already given in this operation (a fleet's environments share a namespace's permissions); null: ask every time.</param>
+    public static async Task<IReadOnlyList<AccessCheck>> CheckAsync(IKubernetes client, string environment, IEnumerable<AccessRequirement> requirements, CancellationToken cancellationToken,
+        AccessReviews? reviews = null)
     {
         // One review per permission, asked concurrently: a preflight should cost one round trip.
         AccessRequirement[] distinct = requirements.Distinct().ToArray();
-        return await Task.WhenAll(distinct.Select(r => CheckOneAsync(client, environment, r, cancellationToken))).ConfigureAwait(false);
+        return await Task.WhenAll(distinct.Select(async r =>
+        {
+            (bool allowed, string? reason) = reviews is null
+                ? await AskAsync(client, r, cancellationToken).ConfigureAwait(false)
+                : await reviews.AskAsync(client, r, () => AskAsync(client, r, cancellationToken)).ConfigureAwait(false);
+            return new AccessCheck(environment, r, allowed, reason);
+        })).ConfigureAwait(false);
     }
 
-    private static async Task<AccessCheck> CheckOneAsync(IKubernetes client, string environment, AccessRequirement requirement, CancellationToken cancellationToken)
+    private static async Task<(bool Allowed, string? Reason)> AskAsync(IKubernetes client, AccessRequirement requirement, CancellationToken cancellationToken)
     {
         var review = new V1SelfSubjectAccessReview
         {
@@ -53,11 +61,37 @@ public static class AccessPreflight
         try
         {
             V1SelfSubjectAccessReview answer = await client.AuthorizationV1.CreateSelfSubjectAccessReviewAsync(review, cancellationToken: cancellationToken).ConfigureAwait(false);
-            return new AccessCheck(environment, requirement, answer.Status?.Allowed == true, answer.Status?.Reason);
+            return (answer.Status?.Allowed == true, answer.Status?.Reason);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             throw KubernetesErrors.Wrap(ex, "Checking permissions (SelfSubjectAccessReview)");
+        }
+    }
+}
+
+/// <summary>
+/// The apiserver's answers to access reviews within one operation (one cmdlet call): a fleet of
+/// environments in one namespace asks each permission of each client once, not once per
+/// environment. A failed or cancelled question is asked again; nothing outlives the operation, so a
+/// later call sees RBAC as it is then.
+/// </summary>
+public sealed class AccessReviews
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(IKubernetes Client, AccessRequirement Requirement), Lazy<Task<(bool, string?)>>> _answers = new();
+
+    internal async Task<(bool Allowed, string? Reason)> AskAsync(IKubernetes client, AccessRequirement requirement, Func<Task<(bool, string?)>> ask)
+    {
+        var key = (client, requirement with { Why = string.Empty });
+        Lazy<Task<(bool, string?)>> answer = _answers.GetOrAdd(key, _ => new Lazy<Task<(bool, string?)>>(ask));
+        try
+        {
+            return await answer.Value.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            _answers.TryRemove(new KeyValuePair<(IKubernetes, AccessRequirement), Lazy<Task<(bool, string?)>>>(key, answer));
+            throw;
         }
     }
 }

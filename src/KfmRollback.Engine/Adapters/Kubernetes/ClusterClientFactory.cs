@@ -15,23 +15,60 @@ namespace KfmRollback.Engine.Adapters.Kubernetes;
 public static class ClusterClientFactory
 {
     private static readonly ConcurrentDictionary<string, IKubernetes> s_clients = new(StringComparer.Ordinal);
+    // The client a cluster section resolved to, while its kubeconfig file (path, size, write time) and
+    // token are unchanged: a fleet asks for its client several times per environment, and parsing the
+    // kubeconfig and loading its certificates each time cost about 1.5 ms of CPU per ask.
+    private static readonly ConcurrentDictionary<string, IKubernetes> s_resolved = new(StringComparer.Ordinal);
 
     public static IKubernetes For(ClusterConfig cluster)
     {
+        string? resolvedKey = ResolvedKey(cluster);
+        if (resolvedKey is not null && s_resolved.TryGetValue(resolvedKey, out IKubernetes? resolved))
+        {
+            return resolved;
+        }
         KubernetesClientConfiguration configuration = BuildConfiguration(cluster);
         string key = string.Join('\n', configuration.Host, configuration.CurrentContext ?? string.Empty,
             Fingerprint(configuration.AccessToken), Fingerprint(configuration.ClientCertificateData), cluster.InCluster);
-        return s_clients.GetOrAdd(key, _ => new k8s.Kubernetes(configuration));
+        IKubernetes client = s_clients.GetOrAdd(key, _ => new k8s.Kubernetes(configuration));
+        if (resolvedKey is not null)
+        {
+            s_resolved[resolvedKey] = client;
+        }
+        return client;
     }
 
     /// <summary>Drops cached clients, e.g. after a kubeconfig changed (tests start new labs).</summary>
     public static void Reset()
     {
+        s_resolved.Clear();
         foreach (IKubernetes client in s_clients.Values)
         {
             client.Dispose();
         }
         s_clients.Clear();
+    }
+
+    /// <summary>
+    /// What decides the client of a kubeconfig-based cluster section without parsing the file: its path,
+    /// size and last write, the context, the TLS allowance and the token (read afresh, so a rotated token
+    /// gets its client). Null (always built afresh) in-cluster or when the file is missing, so every
+    /// error BuildConfiguration gives still comes from it.
+    /// </summary>
+    private static string? ResolvedKey(ClusterConfig cluster)
+    {
+        if (cluster.InCluster)
+        {
+            return null;
+        }
+        string home = System.Environment.GetFolderPath(System.Environment.SpecialFolder.UserProfile);
+        string? path = cluster.ResolveKubeconfigPath(System.Environment.GetEnvironmentVariable("KUBECONFIG"), home);
+        var file = path is null ? null : new FileInfo(path);
+        if (file is not { Exists: true })
+        {
+            return null;
+        }
+        return string.Join('\n', file.FullName, file.Length, file.LastWriteTimeUtc.Ticks, cluster.Context ?? string.Empty, cluster.AllowInsecureTls, Fingerprint(ReadToken(cluster)));
     }
 
     public static KubernetesClientConfiguration BuildConfiguration(ClusterConfig cluster)

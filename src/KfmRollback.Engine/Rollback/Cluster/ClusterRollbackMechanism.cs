@@ -37,13 +37,16 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
     // Relaxed escaping for people (quotes as \" not \u0022); the same JSON as the compact text sent.
     private static readonly JsonSerializerOptions s_indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private readonly IKubernetes _client;
+    private readonly AccessReviews? _reviews;
     private readonly IReadOnlyList<IFreezeMechanism> _controllers;
     private readonly IClock _clock;
 
     /// <param name="controllers">The GitOps controllers that could revert a cluster change (Argo CD, Flux).</param>
-    public ClusterRollbackMechanism(IKubernetes client, IReadOnlyList<IFreezeMechanism> controllers, IClock? clock = null)
+    /// <param name="reviews">The operation's access review answers, shared by a fleet's environments; null: every plan asks.</param>
+    public ClusterRollbackMechanism(IKubernetes client, IReadOnlyList<IFreezeMechanism> controllers, IClock? clock = null, AccessReviews? reviews = null)
     {
         _client = client;
+        _reviews = reviews;
         _controllers = controllers;
         _clock = clock ?? SystemClock.Instance;
     }
@@ -78,7 +81,7 @@ public sealed class ClusterRollbackMechanism : IRollbackMechanism
 
     public async Task<MechanismPlan> PlanAsync(RollbackRequest request, RollbackReporter reporter, CancellationToken cancellationToken)
     {
-        await ClusterGuards.EnsureAccessAsync(_client, request, Requirements(request), cancellationToken).ConfigureAwait(false);
+        await ClusterGuards.EnsureAccessAsync(_client, request, Requirements(request), cancellationToken, _reviews).ConfigureAwait(false);
         await ClusterGuards.EnsureFrozenAsync(_controllers, request, reporter, cancellationToken).ConfigureAwait(false);
         DeploymentSnapshot snapshot = await ReadAsync(request, cancellationToken).ConfigureAwait(false);
         ClusterMechanismPlan plan = await BuildAsync(request, snapshot, _clock.UtcNow, configRestored: null, cancellationToken).ConfigureAwait(false);

@@ -22,15 +22,18 @@ namespace KfmRollback.Engine.Rollback.Helm;
 public sealed class HelmRollbackMechanism : IRollbackMechanism
 {
     private readonly IKubernetes _client;
+    private readonly AccessReviews? _reviews;
     private readonly IReadOnlyList<IFreezeMechanism> _controllers;
     private readonly IClock _clock;
     private const int PatchAttempts = 5;
     private RollbackLease? _lease;
 
     /// <param name="controllers">The GitOps controllers that could revert the change (FreezeMechanisms.ClusterControllers).</param>
-    public HelmRollbackMechanism(IKubernetes client, IReadOnlyList<IFreezeMechanism> controllers, IClock? clock = null)
+    /// <param name="reviews">The operation's access review answers, shared by a fleet's environments; null: every plan asks.</param>
+    public HelmRollbackMechanism(IKubernetes client, IReadOnlyList<IFreezeMechanism> controllers, IClock? clock = null, AccessReviews? reviews = null)
     {
         _client = client;
+        _reviews = reviews;
         _controllers = controllers;
         _clock = clock ?? SystemClock.Instance;
     }
@@ -68,7 +71,7 @@ public sealed class HelmRollbackMechanism : IRollbackMechanism
     {
         EnvironmentConfig environment = request.Environment;
         HelmConfig helm = HelmReleaseRefs.Require(environment);
-        await ClusterGuards.EnsureAccessAsync(_client, request, Requirements(request), cancellationToken).ConfigureAwait(false);
+        await ClusterGuards.EnsureAccessAsync(_client, request, Requirements(request), cancellationToken, _reviews).ConfigureAwait(false);
         await ClusterGuards.EnsureFrozenAsync(_controllers, request, reporter, cancellationToken).ConfigureAwait(false);
 
         IReadOnlyList<StoredRelease> history = await HelmReleaseRefs.Store(_client, environment).RequireHistoryAsync(helm.Release, cancellationToken).ConfigureAwait(false);
