@@ -28,7 +28,11 @@ function Start-KfmTestLab {
 
 function Stop-KfmTestLab {
     param($Lab)
-    if ($Lab) { Stop-KfmLabProcess $Lab.Process }
+    if ($Lab) {
+        Stop-KfmLabProcess $Lab.Process
+        # Its state, logs and Prometheus data go with it (benches and ad hoc runs have no run root that would).
+        Remove-Item -LiteralPath $Lab.Directory -Recurse -Force -ErrorAction SilentlyContinue
+    }
 }
 
 # Calls the lab's admin endpoints (faults, image marks, state).
