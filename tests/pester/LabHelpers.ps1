@@ -31,7 +31,7 @@ function Stop-KfmTestLab {
     if ($Lab) {
         Stop-KfmLabProcess $Lab.Process
         # Its state, logs and Prometheus data go with it (benches and ad hoc runs have no run root that would).
-        Remove-Item -LiteralPath $Lab.Directory -Recurse -Force -ErrorAction SilentlyContinue
+        if ($Lab.Directory) { Remove-Item -LiteralPath $Lab.Directory -Recurse -Force -ErrorAction SilentlyContinue }
     }
 }
 
