@@ -30,6 +30,7 @@ $ErrorActionPreference = 'Stop'
 $env:KFM_MODULE_PATH = (Resolve-Path $ModulePath).Path
 . (Join-Path $PSScriptRoot '../tests/pester/LabHelpers.ps1')
 Import-Module (Join-Path $env:KFM_MODULE_PATH 'KfmRollback.psd1')
+Add-Type -Path (Join-Path $PSScriptRoot 'BareHttpClientProbes.cs')
 if (-not (Get-Command wrk -ErrorAction SilentlyContinue)) { throw 'wrk is not installed: apt-get install -y wrk (build.ps1 -Task Bench installs it).' }
 
 # CPU seconds a process has used so far (user + system), from /proc.
@@ -86,6 +87,15 @@ try {
     $wrkRate = Get-WrkRate $url $token 10
     $labCpu = ((Get-CpuSeconds $lab.Process.Id) - $labCpu) * 1e6 / ($wrkRate * 10)
     Write-Host ('wrk: {0:N0} req/s; CPU per request: lab {1:N0} us' -f $wrkRate, $labCpu)
+
+    # The floor .NET sets: the same requests (the leak comparison's two paths, alternating) through a
+    # bare HttpClient with the module's handler settings and concurrency (the lab's plan: the defaults,
+    # 8 in flight, missing ids as kfm_probe_missing_<random>), nothing kept but the body.
+    $bareUrls = @($url, "$($lab.Facts.kfmApi.url)/api/v1/datasets/kfm_probe_missing_$([Guid]::NewGuid().ToString('N').Substring(0, 12))")
+    $null = [KfmRollback.Bench.BareHttpClientProbes]::RequestsPerSecond($bareUrls, $token, $probes, 8)
+    $bareRates = foreach ($round in 1..$Rounds) { [KfmRollback.Bench.BareHttpClientProbes]::RequestsPerSecond($bareUrls, $token, $probes, 8) }
+    $bareRate = Get-Median $bareRates
+    Write-Host ('bare HttpClient, same requests: median {0:N0} req/s; the module runs at {1:N3} of it' -f $bareRate, ($moduleRate / $bareRate))
 
     # What a script would write to compare two latency samples: status, latency and body per call.
     $headers = @{ Authorization = "Bearer $token" } + $probeHeaders
