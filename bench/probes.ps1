@@ -10,6 +10,10 @@
     the 0.8 below which they were worth their code.
     Every contender sends the same request (bearer token, a sampled W3C traceparent, User-Agent,
     Accept), so the lab does the same work for each, a trace span included.
+    A bare HttpClient on the same two paths, with the module's handler settings and concurrency
+    (BareHttpClientProbes.cs), is timed too and printed as a reference: the module's rate against it
+    is the module's own cost per probe; its rate against the loop is the most any HttpClient-based
+    prober reaches here.
 
 .DESCRIPTION
     All three share one warmed lab: wrk runs first untimed so the lab's own JIT is done before any
