@@ -71,11 +71,13 @@ public static class MetricChecks
     }
 
     /// <summary>
-    /// Whole seconds since the rollout converged (the sequential test's evidence grows with it, so it is not
-    /// capped: -Timeout bounds the wait); evaluation_window when the convergence is not known.
+    /// The time since the rollout converged, to the millisecond and at least a second (the sequential test's
+    /// evidence grows with it, so it is not capped: -Timeout bounds the wait); evaluation_window when the
+    /// convergence is not known. Not rounded to whole seconds: that dropped up to a second of the rolled-back
+    /// build's requests from every round, and so from the verdict's evidence.
     /// </summary>
     public static TimeSpan Window(PrometheusConfig prometheus, DateTimeOffset now, DateTimeOffset? since) =>
-        since is { } s ? TimeSpan.FromSeconds(Math.Max(1, Math.Floor((now - s).TotalSeconds))) : prometheus.EvaluationWindow;
+        since is { } s ? TimeSpan.FromMilliseconds(Math.Max(1000, Math.Floor((now - s).TotalMilliseconds))) : prometheus.EvaluationWindow;
 
     private static CheckResult ErrorCheck(EnvironmentConfig environment, PrometheusConfig prometheus, double requests, PromValue errors, PromValue baseRatio,
         BaselineChoice baseline, Dictionary<string, string> evidence)
