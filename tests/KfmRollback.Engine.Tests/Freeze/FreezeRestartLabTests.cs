@@ -2,7 +2,6 @@ using KfmRollback.Engine.Core;
 using KfmRollback.Engine.Freeze;
 using KfmRollback.Engine.Incidents;
 using KfmRollback.Engine.Rollback.Runs;
-using KfmRollback.Engine.Safety;
 using KfmRollback.Engine.Tests.Support;
 
 namespace KfmRollback.Engine.Tests.Freeze;
@@ -20,16 +19,11 @@ public sealed class FreezeRestartLabTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private sealed class AnyText : ITextSafety
-    {
-        public void EnsurePolicySafe(string? text, string field) { }
-    }
-
     [Fact]
     public async Task A_freeze_stopped_after_its_request_line_freezes_on_the_rerun_and_its_phase_starts_at_the_rerun()
     {
         await using var lab = await EngineLab.StartAsync();
-        var journal = new IncidentJournal(_dir.File("journal/incidents.ndjson"), new AnyText(), _clock);
+        var journal = new IncidentJournal(_dir.File("journal/incidents.ndjson"), new PolicySafeText(), _clock);
         journal.Open(new IncidentRequest { IncidentId = "INC-K", Commander = "alice", Reason = "5xx after deploy", Environment = lab.Environment.Name, StartedAt = T0.AddSeconds(-60) }, "ops");
         var freezes = new FreezeService(lab.Freezes(), new PolicySafeText(), _clock);
         var request = new FreezeRequest("INC-K", "alice", "5xx after deploy", T0);

@@ -54,9 +54,14 @@ public sealed class TransportTests : IDisposable
         finally { Environment.SetEnvironmentVariable("KFM_TRANSPORT_TEST_TOKEN", null); }
     }
 
-    private string Kubeconfig(bool insecure)
+    private string Kubeconfig(bool insecure) => Kubeconfig(insecure ? "insecure.kubeconfig" : "secure.kubeconfig",
+        insecure ? "insecure-skip-tls-verify: true" : "certificate-authority-data: " + Convert.ToBase64String("not a real ca"u8.ToArray()),
+        "token: kubeconfig-token-value");
+
+    /// <summary>A kubeconfig of one context (cluster c at 127.0.0.1:6443, user u) with the cluster's TLS line and the user's credential lines given.</summary>
+    private string Kubeconfig(string name, string clusterTls, params string[] userCredentials)
     {
-        string path = Path.Combine(_dir, insecure ? "insecure.kubeconfig" : "secure.kubeconfig");
+        string path = Path.Combine(_dir, name);
         File.WriteAllText(path, $"""
             apiVersion: v1
             kind: Config
@@ -64,11 +69,11 @@ public sealed class TransportTests : IDisposable
             - name: c
               cluster:
                 server: https://127.0.0.1:6443
-                {(insecure ? "insecure-skip-tls-verify: true" : "certificate-authority-data: " + Convert.ToBase64String("not a real ca"u8.ToArray()))}
+                {clusterTls}
             users:
             - name: u
               user:
-                token: kubeconfig-token-value
+            {string.Join("\n", userCredentials.Select(line => "    " + line))}
             contexts:
             - name: ctx
               context: {"{"}cluster: c, user: u{"}"}
@@ -142,25 +147,7 @@ public sealed class TransportTests : IDisposable
         (string certificate, string key) = NewCertificate("kfm-operator");
         File.WriteAllText(certPath, certificate);
         File.WriteAllText(keyPath, key);
-        string path = Path.Combine(_dir, "by-path.kubeconfig");
-        File.WriteAllText(path, $"""
-            apiVersion: v1
-            kind: Config
-            clusters:
-            - name: c
-              cluster:
-                server: https://127.0.0.1:6443
-                certificate-authority: ca.crt
-            users:
-            - name: u
-              user:
-                client-certificate: {certPath}
-                client-key: client.key
-            contexts:
-            - name: ctx
-              context: {"{"}cluster: c, user: u{"}"}
-            current-context: ctx
-            """);
+        string path = Kubeconfig("by-path.kubeconfig", "certificate-authority: ca.crt", $"client-certificate: {certPath}", "client-key: client.key");
         var cluster = new ClusterConfig { KubeconfigPath = path, Namespace = "kfm", Deployment = "kfm-api" };
         k8s.IKubernetes first = ClusterClientFactory.For(cluster);
         Assert.Same(first, ClusterClientFactory.For(cluster));
