@@ -36,12 +36,11 @@ public abstract class VerificationCmdlet : KfmEnvironmentCmdlet
         // The journal's incidents rule baseline windows out (checklist A compares against a verified-good window).
         BaselineHistory? history = sections.Contains(HealthChecks.SectionAsync) ? BaselineHistory.FromIncidents(OpenJournal(environment).ReadAll(), environment.Name) : null;
         var input = new ChecklistInput(EngineContext, environment, IncidentId, start, history, recordContractSnapshot);
-        Task<VerificationSummary> Round(ChecklistInput round, CancellationToken token) => VerificationRunner.RunAsync(round, sections, token);
         if (!Wait)
         {
-            return RunAsync(token => Round(input, token));
+            return RunAsync(token => VerificationRunner.RunAsync(input, sections, token));
         }
-        VerificationSummary last = RunAsync(token => VerificationRunner.WaitAsync(input, Round, Timeout, TimeSpan.FromSeconds(5),
+        VerificationSummary last = RunAsync(token => VerificationRunner.WaitAsync(input, sections, Timeout, TimeSpan.FromSeconds(5),
             (summary, left) => OnPipelineThread(() => WriteProgress(new ProgressRecord(2, $"Verifying {environment.Name}", Progress(summary, left)))), token));
         WriteProgress(new ProgressRecord(2, $"Verifying {environment.Name}", "done") { RecordType = ProgressRecordType.Completed });
         WarnNotPassing(last);

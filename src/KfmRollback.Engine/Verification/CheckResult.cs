@@ -39,6 +39,22 @@ public sealed record CheckResult
     public bool Settled { get; init; }
     /// <summary>For a check that did not pass: what would change its verdict, for the operator.</summary>
     public string? NextStep { get; init; }
+    /// <summary>
+    /// The typed figures a later round of a wait builds on; <see cref="Evidence"/> shows them to people and is
+    /// never read back. Null for a check that reads nothing a later round needs.
+    /// </summary>
+    public CheckReading? Reading { get; init; }
+}
+
+/// <summary>What a check read that the next round of a wait builds on (<see cref="ChecklistInput.Previous"/>, <see cref="WaitingRules.NextRound"/>).</summary>
+public sealed record CheckReading
+{
+    /// <summary>A.deployment-stable: the containers' restart count at the round's last read (the next round's earlier observation).</summary>
+    public int? Restarts { get; init; }
+    /// <summary>A.error-ratio: the requests counted in the window judged.</summary>
+    public double? Requests { get; init; }
+    /// <summary>A.error-ratio: the sequential 5xx test's outcome (<see cref="SequentialTest.Outcome.RequestsToPass"/> schedules a wait's next round).</summary>
+    public SequentialTest.Outcome? ErrorTest { get; init; }
 }
 
 /// <summary>The baseline window of checklist A's comparisons (kfm_integrity.baseline in the receipt).</summary>

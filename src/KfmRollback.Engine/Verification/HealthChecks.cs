@@ -56,22 +56,19 @@ public static class HealthChecks
         {
             ["rollout"] = rollout.Message,
             ["pods"] = second.Pods.Count.ToString(CultureInfo.InvariantCulture),
-            [RestartsKey] = $"{restartsBefore} -> {restartsAfter}",
+            ["restarts"] = $"{restartsBefore} -> {restartsAfter}",
         };
         (Verdict verdict, string summary) = podFailure is not null ? (Verdict.Fail, podFailure.Message)
             : rollout.Phase == RolloutPhase.Failed ? (Verdict.Fail, rollout.Message)
             : restartsAfter > restartsBefore ? (Verdict.Fail, $"restart counts rose from {restartsBefore} to {restartsAfter} while watching (crash loop)")
             : rollout.Phase == RolloutPhase.Waiting ? (Verdict.Inconclusive, $"the rollout has not finished: {rollout.Message}")
             : (Verdict.Pass, "rollout complete, no pod crash-looping, restart counts flat");
-        return Result(environment, "A.deployment-stable", verdict, summary, evidence);
+        return Result(environment, "A.deployment-stable", verdict, summary, evidence) with { Reading = new CheckReading { Restarts = restartsAfter } };
     }
 
-    private const string RestartsKey = "restarts";
-
-    /// <summary>The restart count a round's A.deployment-stable read last ("before -> after" in its evidence); null without one.</summary>
+    /// <summary>The restart count a round's A.deployment-stable read last (its <see cref="CheckReading.Restarts"/>); null without one.</summary>
     internal static int? RestartsSeen(VerificationSummary? round) =>
-        round?.Results.FirstOrDefault(r => r.Check == "A.deployment-stable")?.Evidence.TryGetValue(RestartsKey, out string? text) == true
-        && int.TryParse(text![(text.LastIndexOf('>') + 1)..].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int after) ? after : null;
+        round?.Results.FirstOrDefault(r => r.Check == "A.deployment-stable")?.Reading?.Restarts;
 
     private static int Restarts(IEnumerable<V1Pod> pods) =>
         pods.SelectMany(p => p.Status?.ContainerStatuses ?? new List<V1ContainerStatus>()).Sum(s => s.RestartCount);

@@ -86,7 +86,7 @@ public static class MetricChecks
         PrometheusThresholds limits = prometheus.Thresholds;
         if (!errors.HasValue)
         {
-            return HealthChecks.Result(environment, Check, Verdict.Inconclusive, $"5xx count unknown: {errors.Problem}", evidence);
+            return HealthChecks.Result(environment, Check, Verdict.Inconclusive, $"5xx count unknown: {errors.Problem}", evidence) with { Reading = new CheckReading { Requests = requests } };
         }
         bool compared = baseRatio.HasValue;
         double limit = compared ? Math.Min(limits.MaxErrorRatio, Math.Max(baseRatio.Value!.Value * (1 + limits.MaxErrorRatioIncrease), limits.ErrorRatioFloor)) : limits.MaxErrorRatio;
@@ -97,18 +97,20 @@ public static class MetricChecks
         evidence["limit"] = limit.ToString("0.####", CultureInfo.InvariantCulture);
         if (compared) { evidence["baseline_ratio"] = baseRatio.Value!.Value.ToString("0.####", CultureInfo.InvariantCulture); }
         test.AddTo(evidence);
+        var reading = new CheckReading { Requests = requests, ErrorTest = test };
         string counts = $"{evidence["errors"]} 5xx of {requests:0} requests ({ratio.ToString("P2", CultureInfo.InvariantCulture)})";
         if (test.Verdict == Verdict.Fail)
         {
-            return HealthChecks.Result(environment, Check, Verdict.Fail, $"{counts}: the sequential test puts the 5xx ratio at or above {limit.ToString("P2", CultureInfo.InvariantCulture)}", evidence);
+            return HealthChecks.Result(environment, Check, Verdict.Fail, $"{counts}: the sequential test puts the 5xx ratio at or above {limit.ToString("P2", CultureInfo.InvariantCulture)}", evidence) with { Reading = reading };
         }
         if (!compared)
         {
-            return NoBaseline(environment, Check, $"{counts}; no baseline to compare with: {baseRatio.Problem}", evidence);
+            return NoBaseline(environment, Check, $"{counts}; no baseline to compare with: {baseRatio.Problem}", evidence) with { Reading = reading };
         }
-        return test.Verdict == Verdict.Pass
+        return (test.Verdict == Verdict.Pass
             ? HealthChecks.Result(environment, Check, Verdict.Pass, $"{counts}: the sequential test shows it below {limit.ToString("P2", CultureInfo.InvariantCulture)} (baseline {baseRatio.Value!.Value.ToString("P2", CultureInfo.InvariantCulture)})", evidence)
-            : HealthChecks.Result(environment, Check, Verdict.Inconclusive, $"{counts}: not yet enough requests to tell it from {limit.ToString("P2", CultureInfo.InvariantCulture)} (sequential test undecided: it passes at {test.RequestsToPass} requests if no more 5xx come)", evidence);
+            : HealthChecks.Result(environment, Check, Verdict.Inconclusive, $"{counts}: not yet enough requests to tell it from {limit.ToString("P2", CultureInfo.InvariantCulture)} (sequential test undecided: it passes at {test.RequestsToPass} requests if no more 5xx come)", evidence))
+            with { Reading = reading };
     }
 
     /// <summary>A percentile within its absolute ceiling and within factor × baseline (never below 50 ms, so a near-zero baseline does not fail noise).</summary>

@@ -14,18 +14,16 @@ namespace KfmRollback.Engine.Verification;
 /// </summary>
 public static class SequentialTest
 {
-    /// <summary>The evidence key of <see cref="Outcome.RequestsToPass"/>.</summary>
-    public const string RequestsToPassKey = "sprt_requests_to_pass";
-
     /// <param name="RequestsToPass">
     /// The fewest requests in all (never fewer than <c>min_requests</c>) with which the test passes if no
     /// further 5xx comes: the evidence a clean build still needs, which <c>-Wait</c> schedules its next round by.
     /// </param>
     public sealed record Outcome(Verdict Verdict, double LogLikelihoodRatio, double PassBelow, double FailAbove, double P0, double P1, long RequestsToPass)
     {
+        /// <summary>The outcome as display text in a check's evidence (never read back: a wait reads <see cref="CheckResult.Reading"/>).</summary>
         public void AddTo(IDictionary<string, string> evidence)
         {
-            evidence[RequestsToPassKey] = RequestsToPass.ToString(CultureInfo.InvariantCulture);
+            evidence["sprt_requests_to_pass"] = RequestsToPass.ToString(CultureInfo.InvariantCulture);
             evidence["sprt_llr"] = LogLikelihoodRatio.ToString("0.###", CultureInfo.InvariantCulture);
             evidence["sprt_pass_at"] = PassBelow.ToString("0.###", CultureInfo.InvariantCulture);
             evidence["sprt_fail_at"] = FailAbove.ToString("0.###", CultureInfo.InvariantCulture);

@@ -79,8 +79,8 @@ public static class VerificationRunner
     /// passing), so the verdict starts then and the sequential 5xx test decides as soon as those requests
     /// suffice (docs/verification.md), not after a fixed evaluation window.
     /// </remarks>
-    /// <param name="round">One round (the caller's sections, <see cref="Summary"/>) for an input whose <see cref="ChecklistInput.Since"/> and <see cref="ChecklistInput.Now"/> this wait sets.</param>
-    public static async Task<VerificationSummary> WaitAsync(ChecklistInput input, Func<ChecklistInput, CancellationToken, Task<VerificationSummary>> round,
+    /// <param name="sections">The caller's sections, run as one round (<see cref="RunAsync"/>) on an input whose <see cref="ChecklistInput.Since"/> and <see cref="ChecklistInput.Now"/> this wait sets.</param>
+    public static async Task<VerificationSummary> WaitAsync(ChecklistInput input, IReadOnlyList<ChecklistSection> sections,
         TimeSpan timeout, TimeSpan interval, Action<VerificationSummary, TimeSpan>? progress, CancellationToken cancellationToken)
     {
         DateTime deadline = DateTime.UtcNow + timeout;
@@ -89,7 +89,7 @@ public static class VerificationRunner
         while (true)
         {
             DateTimeOffset started = input.Context.Clock.UtcNow;
-            VerificationSummary summary = await round(input with { Now = started, Since = converged, Previous = previous?.Round }, cancellationToken).ConfigureAwait(false);
+            VerificationSummary summary = await RunAsync(input with { Now = started, Since = converged, Previous = previous?.Round }, sections, cancellationToken).ConfigureAwait(false);
             bool justConverged = converged is null && summary.Results.Any(r => r.Check == "A.deployment-stable" && r.Verdict == Verdict.Pass);
             if (justConverged)
             {

@@ -50,28 +50,21 @@ public static class WaitingRules
             return interval;
         }
         TimeSpan seconds = twoScrapes;
-        if (Number(errors, "requests", out double requests) && requests > 0 && Number(errors, SequentialTest.RequestsToPassKey, out double needed))
+        if (errors.Reading is { Requests: { } requests and > 0, ErrorTest: { } test })
         {
             double rate = requests / window.TotalSeconds;
             if (previous is { SinceConverged: { } earlier } before && earlier > TimeSpan.Zero && earlier < window
-                && OpenErrorRatio(before.Round) is { } last && Number(last, "requests", out double lastRequests) && requests > lastRequests)
+                && OpenErrorRatio(before.Round)?.Reading?.Requests is { } lastRequests && requests > lastRequests)
             {
                 rate = (requests - lastRequests) / (window - earlier).TotalSeconds;
             }
-            seconds = TimeSpan.FromSeconds((needed - requests) / rate);
+            seconds = TimeSpan.FromSeconds((test.RequestsToPass - requests) / rate);
         }
         return seconds >= interval ? interval : seconds <= ShortestRound ? ShortestRound : seconds;
     }
 
     private static CheckResult? OpenErrorRatio(VerificationSummary round) =>
         round.Results.FirstOrDefault(r => r.Check == "A.error-ratio" && r.Verdict == Verdict.Inconclusive);
-
-    private static bool Number(CheckResult result, string key, out double value)
-    {
-        value = 0;
-        return result.Evidence.TryGetValue(key, out string? text)
-            && double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out value);
-    }
 
     /// <summary>The results with <see cref="CheckResult.Settled"/> and <see cref="CheckResult.NextStep"/> decided.</summary>
     public static IReadOnlyList<CheckResult> Apply(EnvironmentConfig environment, IReadOnlyList<CheckResult> results) =>

@@ -267,6 +267,8 @@ public sealed class ClusterCheckTests
         await new KfmRollback.Engine.Adapters.Kubernetes.RolloutWatcher(lab.Client, "kfm", "kfm-api").WaitAsync(null, TimeSpan.FromSeconds(60), CancellationToken.None);
         var settled = await KfmRollback.Engine.Verification.HealthChecks.DeploymentStableAsync(lab.Environment, lab.Client, CancellationToken.None);
         Assert.Equal(KfmRollback.Engine.Verification.Verdict.Pass, settled.Verdict);
+        // The count read is carried typed, for a wait's next round to compare with (the evidence text is for people).
+        Assert.Equal(0, settled.Reading?.Restarts);
 
         // Freeze Argo CD first, or its self-heal would put the good build back within seconds.
         await lab.FreezeAsync("INC-T");

@@ -54,9 +54,14 @@ public sealed class TransportTests : IDisposable
         finally { Environment.SetEnvironmentVariable("KFM_TRANSPORT_TEST_TOKEN", null); }
     }
 
-    private string Kubeconfig(bool insecure)
+    private string Kubeconfig(bool insecure) => Kubeconfig(insecure ? "insecure.kubeconfig" : "secure.kubeconfig",
+        insecure ? "insecure-skip-tls-verify: true" : "certificate-authority-data: " + Convert.ToBase64String("not a real ca"u8.ToArray()),
+        "token: kubeconfig-token-value");
+
+    /// <summary>A kubeconfig of one context (cluster c at 127.0.0.1:6443, user u) with the cluster's TLS line and the user's credential lines given.</summary>
+    private string Kubeconfig(string name, string clusterTls, params string[] userCredentials)
     {
-        string path = Path.Combine(_dir, insecure ? "insecure.kubeconfig" : "secure.kubeconfig");
+        string path = Path.Combine(_dir, name);
         File.WriteAllText(path, $"""
             apiVersion: v1
             kind: Config
@@ -64,11 +69,11 @@ public sealed class TransportTests : IDisposable
             - name: c
               cluster:
                 server: https://127.0.0.1:6443
-                {(insecure ? "insecure-skip-tls-verify: true" : "certificate-authority-data: " + Convert.ToBase64String("not a real ca"u8.ToArray()))}
+                {clusterTls}
             users:
             - name: u
               user:
-                token: kubeconfig-token-value
+            {string.Join("\n", userCredentials.Select(line => "    " + line))}
             contexts:
             - name: ctx
               context: {"{"}cluster: c, user: u{"}"}
@@ -122,6 +127,65 @@ public sealed class TransportTests : IDisposable
 
         File.Delete(path);
         Assert.Equal("KubeconfigNotFound", Assert.Throws<KfmException>(() => ClusterClientFactory.For(cluster)).ErrorId);
+    }
+
+    /// <summary>A self-signed certificate and its key as PEM (a new one per call: a rotation).</summary>
+    private static (string Certificate, string Key) NewCertificate(string subject)
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest($"CN={subject}", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        return (certificate.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem());
+    }
+
+    [Fact]
+    public void A_certificate_the_kubeconfig_names_by_path_rotated_under_it_gets_a_new_client()
+    {
+        // kubectl's layout: the kubeconfig names its CA and client certificate and key by path (relative to its folder or absolute).
+        string caPath = Path.Combine(_dir, "ca.crt"), certPath = Path.Combine(_dir, "client.crt"), keyPath = Path.Combine(_dir, "client.key");
+        File.WriteAllText(caPath, NewCertificate("kfm-ca").Certificate);
+        (string certificate, string key) = NewCertificate("kfm-operator");
+        File.WriteAllText(certPath, certificate);
+        File.WriteAllText(keyPath, key);
+        string path = Kubeconfig("by-path.kubeconfig", "certificate-authority: ca.crt", $"client-certificate: {certPath}", "client-key: client.key");
+        var cluster = new ClusterConfig { KubeconfigPath = path, Namespace = "kfm", Deployment = "kfm-api" };
+        k8s.IKubernetes first = ClusterClientFactory.For(cluster);
+        Assert.Same(first, ClusterClientFactory.For(cluster));
+
+        // The client certificate and key rotated (new content, new write time); the kubeconfig untouched.
+        (string rotatedCertificate, string rotatedKey) = NewCertificate("kfm-operator");
+        DateTime written = File.GetLastWriteTimeUtc(certPath);
+        File.WriteAllText(certPath, rotatedCertificate);
+        File.WriteAllText(keyPath, rotatedKey);
+        File.SetLastWriteTimeUtc(certPath, written.AddSeconds(1));
+        File.SetLastWriteTimeUtc(keyPath, written.AddSeconds(1));
+        k8s.IKubernetes rotated = ClusterClientFactory.For(cluster);
+        Assert.NotSame(first, rotated);
+        Assert.Same(rotated, ClusterClientFactory.For(cluster));
+
+        // The CA, named relative to the kubeconfig's folder, rotated the same way.
+        File.WriteAllText(caPath, NewCertificate("kfm-ca-2").Certificate);
+        File.SetLastWriteTimeUtc(caPath, File.GetLastWriteTimeUtc(caPath).AddSeconds(1));
+        k8s.IKubernetes newCa = ClusterClientFactory.For(cluster);
+        Assert.NotSame(rotated, newCa);
+        Assert.Same(newCa, ClusterClientFactory.For(cluster));
+
+        // A referenced file deleted: the next ask fails as a first ask does (a clear error naming the file), not with the old client.
+        File.Delete(certPath);
+        var missing = Assert.Throws<KfmException>(() => ClusterClientFactory.For(cluster));
+        Assert.Equal("KubeconfigFileNotFound", missing.ErrorId);
+        Assert.Equal(KfmErrorKind.ObjectNotFound, missing.Kind);
+        Assert.Contains(certPath, missing.Message);
+        Assert.Contains("client-certificate", missing.Message);
+        ClusterClientFactory.Reset();
+        var fresh = Assert.Throws<KfmException>(() => ClusterClientFactory.For(cluster));
+        Assert.Equal(missing.ErrorId, fresh.ErrorId);
+        Assert.Equal(missing.Message, fresh.Message);
+
+        // A token from the environment replaces the kubeconfig user: its missing certificate does not matter.
+        System.Environment.SetEnvironmentVariable("KFM_TEST_TRANSPORT_CERT_TOKEN", "token-one");
+        try { Assert.NotNull(ClusterClientFactory.For(new ClusterConfig { KubeconfigPath = path, Namespace = "kfm", Deployment = "kfm-api", TokenEnv = "KFM_TEST_TRANSPORT_CERT_TOKEN" })); }
+        finally { System.Environment.SetEnvironmentVariable("KFM_TEST_TRANSPORT_CERT_TOKEN", null); }
     }
 
     [Fact]

@@ -70,7 +70,7 @@ public sealed class VerdictLabTests(VerdictLab lab) : IClassFixture<VerdictLab>
         DateTimeOffset firstIncident = await lab.ServingAsync("bad-5xx");
         var (failed, failedAt) = await UntilDecided(environment, firstIncident, BaselineHistory.None, firstIncident);
         Assert.True(failed.Verdict == Verdict.Fail, $"{failed.Verdict}: {failed.Summary}");
-        double failedAfter = double.Parse(failed.Evidence["requests"], System.Globalization.CultureInfo.InvariantCulture);
+        double failedAfter = failed.Reading?.Requests ?? -1;
         // Never before min_requests (40); decided well inside the fixed 60 s window (1200 requests at 20/s). The bound
         // is loose because the requests counted are those when the poll ran, and a loaded machine polls late.
         Assert.InRange(failedAfter, 40, 600);
@@ -81,7 +81,7 @@ public sealed class VerdictLabTests(VerdictLab lab) : IClassFixture<VerdictLab>
         var history = new BaselineHistory(new[] { new BaselineExclusion(new TimeWindow(firstIncident, rolledBack.AddSeconds(1)), "incident INC-VERDICT-1") });
         var (passed, passedAt) = await UntilDecided(environment, rolledBack, history, rolledBack);
         Assert.True(passed.Verdict == Verdict.Pass, $"{passed.Verdict}: {passed.Summary}");
-        double passedAfter = double.Parse(passed.Evidence["requests"], System.Globalization.CultureInfo.InvariantCulture);
+        double passedAfter = passed.Reading?.Requests ?? -1;
         // At a 2 % limit a clean build passes after about 295 requests (each 5xx of the changeover adds ~70), never before min_requests.
         Assert.True(passedAfter >= 290, $"passed after {passedAfter} requests: {passed.Summary}");
         Assert.True(passedAt - rolledBack < environment.Prometheus.EvaluationWindow, $"passed after {passedAt - rolledBack}, not before the fixed window would have ended: {passed.Summary}");

@@ -106,15 +106,28 @@ public sealed class WaitStopTests
         Assert.EndsWith("and 2 more", many, StringComparison.Ordinal);
     }
 
+    /// <summary>An open 5xx check with <paramref name="requests"/> counted and <paramref name="toPass"/> needed (typed, as MetricChecks reads them).</summary>
     private static CheckResult Counting(double requests, long toPass) => Check("A.error-ratio", Verdict.Inconclusive) with
     {
         Section = CheckSection.Health,
-        Evidence = new Dictionary<string, string>
-        {
-            ["requests"] = requests.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            [SequentialTest.RequestsToPassKey] = toPass.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        },
+        Reading = new CheckReading { Requests = requests, ErrorTest = new SequentialTest.Outcome(Verdict.Inconclusive, 0, -2.8, 2.8, 0.01, 0.02, toPass) },
     };
+
+    [Fact]
+    public void The_schedule_and_the_restart_watch_read_the_typed_figures_not_the_evidence_text()
+    {
+        var interval = TimeSpan.FromSeconds(5);
+        // Evidence reworded for people (thousands separators, arrows, words): the typed readings decide, as before.
+        var reworded = new Dictionary<string, string> { ["requests"] = "1,000 requests", ["sprt_requests_to_pass"] = "about 1.3k", ["restarts"] = "3 → 5 (2 containers)" };
+        CheckResult errors = Counting(100, 130) with { Evidence = reworded };
+        Assert.Equal(TimeSpan.FromSeconds(3), WaitingRules.NextRound(Summary(errors), TimeSpan.FromSeconds(10), interval));
+        CheckResult stable = Check("A.deployment-stable", Verdict.Pass) with { Section = CheckSection.Health, Evidence = reworded, Reading = new CheckReading { Restarts = 7 } };
+        Assert.Equal(7, HealthChecks.RestartsSeen(Summary(stable, errors)));
+        // Text alone, without the typed readings, schedules nothing and watches nothing: it is never parsed back.
+        var textOnly = new Dictionary<string, string> { ["requests"] = "100", ["sprt_requests_to_pass"] = "130", ["restarts"] = "0 -> 7" };
+        Assert.Equal(2 * WaitingRules.ShortestRound, WaitingRules.NextRound(Summary(errors with { Evidence = textOnly, Reading = null }), TimeSpan.FromSeconds(10), interval));
+        Assert.Null(HealthChecks.RestartsSeen(Summary(stable with { Evidence = textOnly, Reading = null })));
+    }
 
     [Fact]
     public void The_next_round_comes_when_the_sequential_test_should_have_its_requests()

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using k8s;
+using k8s.KubeConfigModels;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Core;
 
@@ -15,25 +16,51 @@ namespace KfmRollback.Engine.Adapters.Kubernetes;
 public static class ClusterClientFactory
 {
     private static readonly ConcurrentDictionary<string, IKubernetes> s_clients = new(StringComparer.Ordinal);
-    // The client a cluster section resolved to, while its kubeconfig file (path, size, write time) and
-    // token are unchanged: a fleet asks for its client several times per environment, and parsing the
-    // kubeconfig and loading its certificates each time cost about 1.5 ms of CPU per ask.
-    private static readonly ConcurrentDictionary<string, IKubernetes> s_resolved = new(StringComparer.Ordinal);
+    // The client a cluster section resolved to, while its kubeconfig file (path, size, write time), the
+    // files that kubeconfig names by path (client certificate and key, CA) and the token are unchanged: a
+    // fleet asks for its client several times per environment, and parsing the kubeconfig and loading its
+    // certificates each time cost about 1.5 ms of CPU per ask.
+    private static readonly ConcurrentDictionary<string, Resolved> s_resolved = new(StringComparer.Ordinal);
+
+    private sealed record Resolved(IKubernetes Client, IReadOnlyList<FileStamp> Files);
+
+    /// <summary>A file as last seen: its full path, size and last write (size -1 when it does not exist).</summary>
+    private readonly record struct FileStamp(string Path, long Length, long WriteTicks)
+    {
+        public static FileStamp Of(string path)
+        {
+            var file = new FileInfo(path);
+            return file.Exists ? new FileStamp(file.FullName, file.Length, file.LastWriteTimeUtc.Ticks) : new FileStamp(file.FullName, -1, 0);
+        }
+
+        public bool Unchanged => Of(Path) == this;
+
+        public override string ToString() => string.Join('\n', Path, Length, WriteTicks);
+    }
 
     public static IKubernetes For(ClusterConfig cluster)
     {
-        string? resolvedKey = ResolvedKey(cluster);
-        if (resolvedKey is not null && s_resolved.TryGetValue(resolvedKey, out IKubernetes? resolved))
+        (string Key, string Kubeconfig)? resolvedKey = ResolvedKey(cluster);
+        if (resolvedKey is { } known && s_resolved.TryGetValue(known.Key, out Resolved? resolved) && resolved.Files.All(f => f.Unchanged))
         {
-            return resolved;
+            return resolved.Client;
         }
+        // Stamped before the build reads them: a file rotated in between looks changed at the next ask, never current.
+        var referenced = resolvedKey is { } k ? ReferencedFiles(k.Kubeconfig, cluster.Context, clientCertificate: ReadToken(cluster) is null) : Array.Empty<(string Key, FileStamp Stamp)>();
+        if (referenced.FirstOrDefault(f => f.Stamp.Length < 0) is { Key: not null } gone)
+        {
+            throw new KfmException("KubeconfigFileNotFound", KfmErrorKind.ObjectNotFound,
+                $"The kubeconfig '{resolvedKey!.Value.Kubeconfig}' names '{gone.Stamp.Path}' as its {gone.Key}{(cluster.Context is null ? "" : $" (context '{cluster.Context}')")}, and that file does not exist. " +
+                $"Restore it, or point {gone.Key} at the current file (kubectl config set-credentials/set-cluster), then run again.", gone.Stamp.Path);
+        }
+        IReadOnlyList<FileStamp> files = referenced.Select(f => f.Stamp).ToList();
         KubernetesClientConfiguration configuration = BuildConfiguration(cluster);
         string key = string.Join('\n', configuration.Host, configuration.CurrentContext ?? string.Empty,
-            Fingerprint(configuration.AccessToken), Fingerprint(configuration.ClientCertificateData), cluster.InCluster);
+            Fingerprint(configuration.AccessToken), Fingerprint(configuration.ClientCertificateData), cluster.InCluster, string.Join('\n', files));
         IKubernetes client = s_clients.GetOrAdd(key, _ => new k8s.Kubernetes(configuration));
-        if (resolvedKey is not null)
+        if (resolvedKey is { } r)
         {
-            s_resolved[resolvedKey] = client;
+            s_resolved[r.Key] = new Resolved(client, files);
         }
         return client;
     }
@@ -52,10 +79,10 @@ public static class ClusterClientFactory
     /// <summary>
     /// What decides the client of a kubeconfig-based cluster section without parsing the file: its path,
     /// size and last write, the context, the TLS allowance and the token (read afresh, so a rotated token
-    /// gets its client). Null (always built afresh) in-cluster or when the file is missing, so every
-    /// error BuildConfiguration gives still comes from it.
+    /// gets its client), with the kubeconfig's path. Null (always built afresh) in-cluster or when the file
+    /// is missing, so every error BuildConfiguration gives still comes from it.
     /// </summary>
-    private static string? ResolvedKey(ClusterConfig cluster)
+    private static (string Key, string Kubeconfig)? ResolvedKey(ClusterConfig cluster)
     {
         if (cluster.InCluster)
         {
@@ -68,7 +95,38 @@ public static class ClusterClientFactory
         {
             return null;
         }
-        return string.Join('\n', file.FullName, file.Length, file.LastWriteTimeUtc.Ticks, cluster.Context ?? string.Empty, cluster.AllowInsecureTls, Fingerprint(ReadToken(cluster)));
+        return (string.Join('\n', file.FullName, file.Length, file.LastWriteTimeUtc.Ticks, cluster.Context ?? string.Empty, cluster.AllowInsecureTls, Fingerprint(ReadToken(cluster))),
+            file.FullName);
+    }
+
+    /// <summary>
+    /// The files the kubeconfig's context names by path (its cluster's certificate-authority, its user's
+    /// client-certificate and client-key unless a token replaces that user; relative ones from the kubeconfig's
+    /// folder, as kubectl reads them), stamped: a certificate rotated under an unchanged kubeconfig gets a new
+    /// client. None when the file cannot be read as a kubeconfig: BuildConfiguration then says why.
+    /// </summary>
+    private static (string Key, FileStamp Stamp)[] ReferencedFiles(string kubeconfig, string? context, bool clientCertificate)
+    {
+        K8SConfiguration config;
+        try { config = KubernetesClientConfiguration.LoadKubeConfig(new FileInfo(kubeconfig)); }
+        catch (Exception ex) when (ex is k8s.Exceptions.KubeConfigException or IOException or UnauthorizedAccessException or YamlDotNet.Core.YamlException)
+        {
+            return Array.Empty<(string, FileStamp)>();
+        }
+        string? name = context ?? config.CurrentContext;
+        ContextDetails? details = config.Contexts?.FirstOrDefault(c => c.Name == name)?.ContextDetails;
+        if (details is null)
+        {
+            return Array.Empty<(string, FileStamp)>();
+        }
+        ClusterEndpoint? endpoint = config.Clusters?.FirstOrDefault(c => c.Name == details.Cluster)?.ClusterEndpoint;
+        // A bearer token from cluster.token_env/token_file replaces the kubeconfig user (BuildConfiguration), so its files do not count.
+        UserCredentials? user = clientCertificate ? config.Users?.FirstOrDefault(u => u.Name == details.User)?.UserCredentials : null;
+        string folder = Path.GetDirectoryName(kubeconfig) ?? ".";
+        return new[] { ("certificate-authority", endpoint?.CertificateAuthority), ("client-certificate", user?.ClientCertificate), ("client-key", user?.ClientKey) }
+            .Where(named => !string.IsNullOrWhiteSpace(named.Item2))
+            .Select(named => (named.Item1, FileStamp.Of(Path.IsPathRooted(named.Item2) ? named.Item2! : Path.Combine(folder, named.Item2!))))
+            .ToArray();
     }
 
     public static KubernetesClientConfiguration BuildConfiguration(ClusterConfig cluster)

@@ -35,7 +35,7 @@ public sealed class TargetVerification(Func<RegistryConfig, IRegistryClient> reg
             return Result("target", PreflightVerdict.Skipped, "the plan targets no image digest (a configuration or policy change only)");
         }
         RegistryConfig? registry = environment.Registry;
-        string? repository = registry is null ? null : registry.RepositoryOf(plan.TargetImage);
+        string? repository = registry?.RepositoryOf(plan.TargetImage);
         string target = registry is null ? digest : $"{registry.Url.Authority}/{repository ?? "?"}@{digest}";
         PreflightCheck Refused(string id, KfmErrorKind kind, string saw, string advice, bool forceable = true) =>
             Result(target, PreflightVerdict.Failed, saw).Refuse(id, kind, advice, request, forceable);
