@@ -53,6 +53,8 @@ public sealed record CheckReading
     public int? Restarts { get; init; }
     /// <summary>A.error-ratio: the requests counted in the window judged.</summary>
     public double? Requests { get; init; }
+    /// <summary>A.error-ratio: the window those requests were counted over (it ends later than the round's start when the round waited for its evidence).</summary>
+    public TimeSpan? Window { get; init; }
     /// <summary>A.error-ratio: the sequential 5xx test's outcome (<see cref="SequentialTest.Outcome.RequestsToPass"/> schedules a wait's next round).</summary>
     public SequentialTest.Outcome? ErrorTest { get; init; }
 }

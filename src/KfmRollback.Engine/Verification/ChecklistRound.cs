@@ -18,6 +18,11 @@ public sealed record ChecklistInput(EngineContext Context, EnvironmentConfig Env
     public DateTimeOffset? Since { get; init; }
     /// <summary>In a wait, the round before this one (what it read stands as this round's earlier observation, as the restart counts do).</summary>
     public VerificationSummary? Previous { get; init; }
+    /// <summary>
+    /// In a wait, after the convergence: how long this round's metrics may wait for the requests the sequential
+    /// 5xx test still needs (<see cref="MetricChecks.RunAsync"/>); zero judges once, at <see cref="Now"/>.
+    /// </summary>
+    public TimeSpan EvidenceWait { get; init; }
 }
 
 /// <summary>

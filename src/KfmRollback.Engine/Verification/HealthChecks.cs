@@ -17,12 +17,13 @@ public static class HealthChecks
     /// <summary>Section A's round (Test-KfmApiHealth): the cluster of <see cref="ChecklistInput.Environment"/>, judged at the round's start.</summary>
     public static Task<IReadOnlyList<CheckResult>> SectionAsync(ChecklistInput input, CancellationToken cancellationToken) =>
         RunAsync(input.Context.Kubernetes(input.Environment), input.Environment, input.IncidentStart, input.Now, cancellationToken, input.History, input.Since,
-            RestartsSeen(input.Previous));
+            RestartsSeen(input.Previous), input.EvidenceWait, input.Context.Clock);
 
     /// <param name="history">Recorded incidents that rule baseline windows out (the deploys are read here).</param>
     /// <param name="since">When the rollout converged, if known: the metrics judge only the time since.</param>
     public static async Task<IReadOnlyList<CheckResult>> RunAsync(IKubernetes client, EnvironmentConfig environment, DateTimeOffset incidentStart, DateTimeOffset now,
-        CancellationToken cancellationToken, BaselineHistory? history = null, DateTimeOffset? since = null, int? restartsEarlier = null)
+        CancellationToken cancellationToken, BaselineHistory? history = null, DateTimeOffset? since = null, int? restartsEarlier = null,
+        TimeSpan evidenceWait = default, Core.IClock? clock = null)
     {
         var results = new List<CheckResult> { await DeploymentStableAsync(environment, client, cancellationToken, restartsEarlier).ConfigureAwait(false) };
         results.AddRange(await EndpointsAsync(environment, cancellationToken).ConfigureAwait(false));
@@ -30,7 +31,7 @@ public static class HealthChecks
         var deploys = deployments.ReplicaSets.Where(r => r.Metadata.CreationTimestamp is not null)
             .Select(r => (r.Metadata.Name, new DateTimeOffset(DateTime.SpecifyKind(r.Metadata.CreationTimestamp!.Value, DateTimeKind.Utc))));
         BaselineHistory known = (history ?? BaselineHistory.None).WithDeploys(deploys, environment.Prometheus.Baseline.DeploySettle);
-        results.AddRange(await MetricChecks.RunAsync(environment, incidentStart, now, known, since, cancellationToken).ConfigureAwait(false));
+        results.AddRange(await MetricChecks.RunAsync(environment, incidentStart, now, known, since, cancellationToken, evidenceWait, clock).ConfigureAwait(false));
         return results;
     }
 

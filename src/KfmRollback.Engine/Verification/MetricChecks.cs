@@ -2,6 +2,7 @@ using System.Globalization;
 using KfmRollback.Engine.Adapters.Prometheus;
 using KfmRollback.Engine.Configuration;
 using KfmRollback.Engine.Configuration.Binding;
+using KfmRollback.Engine.Core;
 
 namespace KfmRollback.Engine.Verification;
 
@@ -14,12 +15,68 @@ namespace KfmRollback.Engine.Verification;
 /// </summary>
 public static class MetricChecks
 {
+    /// <param name="evidenceWait">
+    /// In a wait, after the convergence: how long this call may wait for the requests the sequential 5xx test
+    /// still needs (<see cref="AwaitEvidenceAsync"/>). Zero judges once, at <paramref name="now"/>.
+    /// </param>
     public static async Task<IReadOnlyList<CheckResult>> RunAsync(EnvironmentConfig environment, DateTimeOffset incidentStart, DateTimeOffset now,
+        BaselineHistory history, DateTimeOffset? since, CancellationToken cancellationToken, TimeSpan evidenceWait = default, IClock? clock = null)
+    {
+        using var client = new PrometheusClient(environment.Prometheus);
+        IReadOnlyList<CheckResult> results = await JudgeAsync(environment, client, incidentStart, now, history, since, cancellationToken).ConfigureAwait(false);
+        return evidenceWait > TimeSpan.Zero && since is not null
+            ? await AwaitEvidenceAsync(environment, client, incidentStart, now, history, since.Value, results, evidenceWait, clock ?? SystemClock.Instance, cancellationToken).ConfigureAwait(false)
+            : results;
+    }
+
+    /// <summary>How often a round that waits for its evidence asks Prometheus for the request count.</summary>
+    public static readonly TimeSpan EvidencePoll = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// A round whose metrics only lack requests (the sequential test undecided, or fewer than min_requests, and
+    /// nothing failed) and whose missing requests should come within <paramref name="evidenceWait"/> at the rate
+    /// counted so far asks Prometheus for the count every <see cref="EvidencePoll"/> and judges again, over the
+    /// window up to then, the moment the count reaches what the test needs. So a clean build passes when its
+    /// evidence exists, not at the next round; the round's other sections run meanwhile, so their evidence is
+    /// no older than this wait. Without the requests in time, the round keeps its first judgement.
+    /// </summary>
+    private static async Task<IReadOnlyList<CheckResult>> AwaitEvidenceAsync(EnvironmentConfig environment, PrometheusClient client, DateTimeOffset incidentStart,
+        DateTimeOffset now, BaselineHistory history, DateTimeOffset since, IReadOnlyList<CheckResult> results, TimeSpan evidenceWait, IClock clock, CancellationToken cancellationToken)
+    {
+        PrometheusConfig prometheus = environment.Prometheus;
+        if (results.Any(r => r.Verdict == Verdict.Fail) || results.FirstOrDefault(r => r.Check == ErrorRatioCheck) is not { Verdict: Verdict.Inconclusive, Reading: { Requests: { } counted and > 0 } reading })
+        {
+            return results;
+        }
+        double needed = reading.ErrorTest is { } test ? (test.Verdict == Verdict.Inconclusive ? test.RequestsToPass : 0)
+            : counted < prometheus.Thresholds.MinRequests ? prometheus.Thresholds.MinRequests : 0;
+        TimeSpan window = Window(prometheus, now, since);
+        if (needed <= counted || TimeSpan.FromSeconds((needed - counted) / (counted / window.TotalSeconds)) > evidenceWait)
+        {
+            return results;
+        }
+        DateTimeOffset until = clock.UtcNow + evidenceWait;
+        while (clock.UtcNow + EvidencePoll <= until)
+        {
+            await Task.Delay(EvidencePoll, cancellationToken).ConfigureAwait(false);
+            DateTimeOffset at = clock.UtcNow;
+            PromValue count = await client.QueryAsync(prometheus.Render(prometheus.Queries.RequestCount, Window(prometheus, at, since)), at, cancellationToken).ConfigureAwait(false);
+            if (count.HasValue && count.Value >= needed)
+            {
+                return await JudgeAsync(environment, client, incidentStart, at, history, since, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        return results;
+    }
+
+    private const string ErrorRatioCheck = "A.error-ratio";
+
+    /// <summary>Every metric check, over the window that ends at <paramref name="now"/>.</summary>
+    private static async Task<IReadOnlyList<CheckResult>> JudgeAsync(EnvironmentConfig environment, PrometheusClient client, DateTimeOffset incidentStart, DateTimeOffset now,
         BaselineHistory history, DateTimeOffset? since, CancellationToken cancellationToken)
     {
         PrometheusConfig prometheus = environment.Prometheus;
         PrometheusThresholds limits = prometheus.Thresholds;
-        using var client = new PrometheusClient(prometheus);
         TimeSpan window = Window(prometheus, now, since);
         Task<PromValue> Ask(string template, TimeSpan w, DateTimeOffset at) => client.QueryAsync(prometheus.Render(template, w), at, cancellationToken);
 
@@ -57,13 +114,15 @@ public static class MetricChecks
             string why = requests.HasValue
                 ? $"only {requests.Value:0} requests in the last {windowText} (need {limits.MinRequests})"
                 : $"request count unknown: {requests.Problem}";
-            return new[] { "A.error-ratio", "A.p95-latency", "A.p99-latency", "A.latency-distribution" }
-                .Select(check => HealthChecks.Result(environment, check, Verdict.Inconclusive, why, Evidence())).ToList();
+            // The count read, when there is one, is what a wait schedules by (its evidence text is not read back).
+            var reading = requests.HasValue ? new CheckReading { Requests = requests.Value, Window = window } : null;
+            return new[] { ErrorRatioCheck, "A.p95-latency", "A.p99-latency", "A.latency-distribution" }
+                .Select(check => HealthChecks.Result(environment, check, Verdict.Inconclusive, why, Evidence()) with { Reading = check == ErrorRatioCheck ? reading : null }).ToList();
         }
         string requestsText = requests.Value!.Value.ToString("0", CultureInfo.InvariantCulture);
         return new[]
         {
-            ErrorCheck(environment, prometheus, requests.Value.Value, errorsQuery.Result, baseRatio, baseline, Evidence(requestsText)),
+            ErrorCheck(environment, prometheus, requests.Value.Value, window, errorsQuery.Result, baseRatio, baseline, Evidence(requestsText)),
             PercentileCheck(environment, "P95", p95Query.Result, baseP95, baseline, limits.MaxP95Ms, limits.P95Factor, Evidence(requestsText)),
             PercentileCheck(environment, "P99", p99Query.Result, baseP99, baseline, limits.MaxP99Ms, limits.P99Factor, Evidence(requestsText)),
             DistributionCheck(environment, prometheus.Statistics, bucketsQuery.Result, baseBuckets, baseline, Evidence(requestsText)),
@@ -79,14 +138,14 @@ public static class MetricChecks
     public static TimeSpan Window(PrometheusConfig prometheus, DateTimeOffset now, DateTimeOffset? since) =>
         since is { } s ? TimeSpan.FromMilliseconds(Math.Max(1000, Math.Floor((now - s).TotalMilliseconds))) : prometheus.EvaluationWindow;
 
-    private static CheckResult ErrorCheck(EnvironmentConfig environment, PrometheusConfig prometheus, double requests, PromValue errors, PromValue baseRatio,
+    private static CheckResult ErrorCheck(EnvironmentConfig environment, PrometheusConfig prometheus, double requests, TimeSpan window, PromValue errors, PromValue baseRatio,
         BaselineChoice baseline, Dictionary<string, string> evidence)
     {
-        const string Check = "A.error-ratio";
+        const string Check = ErrorRatioCheck;
         PrometheusThresholds limits = prometheus.Thresholds;
         if (!errors.HasValue)
         {
-            return HealthChecks.Result(environment, Check, Verdict.Inconclusive, $"5xx count unknown: {errors.Problem}", evidence) with { Reading = new CheckReading { Requests = requests } };
+            return HealthChecks.Result(environment, Check, Verdict.Inconclusive, $"5xx count unknown: {errors.Problem}", evidence) with { Reading = new CheckReading { Requests = requests, Window = window } };
         }
         bool compared = baseRatio.HasValue;
         double limit = compared ? Math.Min(limits.MaxErrorRatio, Math.Max(baseRatio.Value!.Value * (1 + limits.MaxErrorRatioIncrease), limits.ErrorRatioFloor)) : limits.MaxErrorRatio;
@@ -97,7 +156,7 @@ public static class MetricChecks
         evidence["limit"] = limit.ToString("0.####", CultureInfo.InvariantCulture);
         if (compared) { evidence["baseline_ratio"] = baseRatio.Value!.Value.ToString("0.####", CultureInfo.InvariantCulture); }
         test.AddTo(evidence);
-        var reading = new CheckReading { Requests = requests, ErrorTest = test };
+        var reading = new CheckReading { Requests = requests, Window = window, ErrorTest = test };
         string counts = $"{evidence["errors"]} 5xx of {requests:0} requests ({ratio.ToString("P2", CultureInfo.InvariantCulture)})";
         if (test.Verdict == Verdict.Fail)
         {

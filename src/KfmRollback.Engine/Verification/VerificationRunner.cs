@@ -89,7 +89,10 @@ public static class VerificationRunner
         while (true)
         {
             DateTimeOffset started = input.Context.Clock.UtcNow;
-            VerificationSummary summary = await RunAsync(input with { Now = started, Since = converged, Previous = previous?.Round }, sections, cancellationToken).ConfigureAwait(false);
+            // After the convergence a round's metrics may wait a little for their evidence, never past the timeout.
+            TimeSpan evidenceWait = converged is null ? TimeSpan.Zero : Min(WaitingRules.EvidenceWait, deadline - DateTime.UtcNow);
+            VerificationSummary summary = await RunAsync(input with { Now = started, Since = converged, Previous = previous?.Round, EvidenceWait = evidenceWait },
+                sections, cancellationToken).ConfigureAwait(false);
             bool justConverged = converged is null && summary.Results.Any(r => r.Check == "A.deployment-stable" && r.Verdict == Verdict.Pass);
             if (justConverged)
             {
@@ -115,6 +118,8 @@ public static class VerificationRunner
             }
         }
     }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 }
 
 /// <summary>The check a fleet runs on each environment of a wave after its bake time.</summary>

@@ -21,14 +21,29 @@ public static class WaitingRules
     public static readonly TimeSpan ShortestRound = TimeSpan.FromSeconds(1);
 
     /// <summary>
+    /// The longest a round's metrics wait, within the round, for the requests the sequential 5xx test still
+    /// needs (<see cref="ChecklistInput.EvidenceWait"/>): two scrapes, so an estimate that was a little early
+    /// still ends in the round that has the evidence.
+    /// </summary>
+    public static readonly TimeSpan EvidenceWait = 2 * ShortestRound;
+
+    /// <summary>
+    /// How long before the requests are expected a round starts: the round's other sections (probes, contract,
+    /// logs, traces) run while its metrics wait for the last requests, so the verdict comes when the evidence
+    /// does, not a round's length after it.
+    /// </summary>
+    public static readonly TimeSpan EvidenceLead = ShortestRound;
+
+    /// <summary>
     /// When to check again. In the round that first saw the rollout converged, the metrics still judged the
     /// window before it (the bad build's traffic), so the next round comes two scrapes later to judge the
     /// rolled-back build's own. While the sequential 5xx test then waits for requests, its next round is due
     /// when the requests it needs (<see cref="SequentialTest.Outcome.RequestsToPass"/>) should have arrived
     /// at the rate counted between the last two rounds (since the convergence, if this is the first to count),
-    /// so a clean build is passed about when its evidence exists rather than up to <paramref name="interval"/>
-    /// later; with no rate yet, two scrapes' time gives one. Never sooner than <see cref="ShortestRound"/>
-    /// nor later than <paramref name="interval"/>.
+    /// less <see cref="EvidenceLead"/>, and that round's metrics wait for the last of them
+    /// (<see cref="EvidenceWait"/>), so a clean build is passed when its evidence exists rather than up to
+    /// <paramref name="interval"/> later; with no rate yet, two scrapes' time gives one. Never sooner than
+    /// <see cref="ShortestRound"/> nor later than <paramref name="interval"/>.
     /// </summary>
     /// <param name="sinceConverged">Time from the convergence to this round's start (the window its counts cover); null before convergence.</param>
     /// <param name="previous">The round before, and its window since the convergence (null: none counted since).</param>
@@ -50,15 +65,18 @@ public static class WaitingRules
             return interval;
         }
         TimeSpan seconds = twoScrapes;
-        if (errors.Reading is { Requests: { } requests and > 0, ErrorTest: { } test })
+        if (errors.Reading is { Requests: { } requests and > 0, ErrorTest: { } test } reading)
         {
-            double rate = requests / window.TotalSeconds;
-            if (previous is { SinceConverged: { } earlier } before && earlier > TimeSpan.Zero && earlier < window
-                && OpenErrorRatio(before.Round)?.Reading?.Requests is { } lastRequests && requests > lastRequests)
+            // The window the count covers; it ends after this round's start when the round waited for its evidence.
+            TimeSpan counted = reading.Window ?? window;
+            double rate = requests / counted.TotalSeconds;
+            if (previous is { SinceConverged: { } earlier } before && OpenErrorRatio(before.Round)?.Reading is { Requests: { } lastRequests } last
+                && (last.Window ?? earlier) is var lastCounted && lastCounted > TimeSpan.Zero && lastCounted < counted && requests > lastRequests)
             {
-                rate = (requests - lastRequests) / (window - earlier).TotalSeconds;
+                rate = (requests - lastRequests) / (counted - lastCounted).TotalSeconds;
             }
-            seconds = TimeSpan.FromSeconds((test.RequestsToPass - requests) / rate);
+            // Counted from this round's start: the rest of the count's window, then the requests still needed, less the lead.
+            seconds = (counted - window) + TimeSpan.FromSeconds((test.RequestsToPass - requests) / rate) - EvidenceLead;
         }
         return seconds >= interval ? interval : seconds <= ShortestRound ? ShortestRound : seconds;
     }

@@ -112,6 +112,36 @@ public sealed class VerdictLabTests(VerdictLab lab) : IClassFixture<VerdictLab>
     }
 
     [Fact]
+    public async Task A_round_that_may_wait_for_its_evidence_passes_once_Prometheus_has_counted_what_the_test_needs()
+    {
+        EnvironmentConfig environment = lab.MetricsEnvironment();
+        await lab.ServingAsync("good-1.5.1");
+        await Task.Delay(TimeSpan.FromSeconds(22));   // a clean baseline window of the good build
+        DateTimeOffset converged = DateTimeOffset.UtcNow;
+
+        // Three seconds in (about 60 of the hundreds of requests the sequential test needs at 20/s): too far off for
+        // a two-second wait, so the round judges once, at its start, and stays inconclusive.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        DateTimeOffset early = DateTimeOffset.UtcNow;
+        CheckResult far = Check(await MetricChecks.RunAsync(environment, converged, early, BaselineHistory.None, converged, CancellationToken.None, TimeSpan.FromSeconds(2)), "A.error-ratio");
+        Assert.True(far.Verdict == Verdict.Inconclusive, $"{far.Verdict}: {far.Summary}");
+        Assert.Equal(MetricChecks.Window(environment.Prometheus, early, converged), far.Reading?.Window);
+
+        // Four seconds before the rest is due at the rate so far, it is due within an eight-second wait: the round asks
+        // Prometheus until the count is there and judges then, over the longer window, not inconclusive at its start.
+        double perSecond = far.Reading!.Requests!.Value / far.Reading.Window!.Value.TotalSeconds;
+        TimeSpan due = TimeSpan.FromSeconds(far.Reading.ErrorTest!.RequestsToPass / perSecond) - TimeSpan.FromSeconds(4);
+        await Task.Delay(converged + due - DateTimeOffset.UtcNow);
+        DateTimeOffset late = DateTimeOffset.UtcNow;
+        CheckResult atStart = Check(await MetricChecks.RunAsync(environment, converged, late, BaselineHistory.None, converged, CancellationToken.None), "A.error-ratio");
+        Assert.True(atStart.Verdict == Verdict.Inconclusive, $"without the wait the round judges at its start: {atStart.Verdict}: {atStart.Summary}");
+        CheckResult waited = Check(await MetricChecks.RunAsync(environment, converged, late, BaselineHistory.None, converged, CancellationToken.None, TimeSpan.FromSeconds(8)), "A.error-ratio");
+        Assert.True(waited.Verdict == Verdict.Pass, $"{waited.Verdict}: {waited.Summary}");
+        Assert.True(waited.Reading?.Window > MetricChecks.Window(environment.Prometheus, late, converged), $"judged over {waited.Reading?.Window}, not past the round's start");
+        Assert.True(waited.Reading?.Requests >= waited.Reading?.ErrorTest?.RequestsToPass, $"passed on {waited.Reading?.Requests} requests: {waited.Summary}");
+    }
+
+    [Fact]
     public async Task TooLittleTrafficIsInconclusiveAndAShiftWithTheSameP95FailsMannWhitney()
     {
         EnvironmentConfig environment = lab.MetricsEnvironment();

@@ -120,7 +120,7 @@ public sealed class WaitStopTests
         // Evidence reworded for people (thousands separators, arrows, words): the typed readings decide, as before.
         var reworded = new Dictionary<string, string> { ["requests"] = "1,000 requests", ["sprt_requests_to_pass"] = "about 1.3k", ["restarts"] = "3 → 5 (2 containers)" };
         CheckResult errors = Counting(100, 130) with { Evidence = reworded };
-        Assert.Equal(TimeSpan.FromSeconds(3), WaitingRules.NextRound(Summary(errors), TimeSpan.FromSeconds(10), interval));
+        Assert.Equal(TimeSpan.FromSeconds(3) - WaitingRules.EvidenceLead, WaitingRules.NextRound(Summary(errors), TimeSpan.FromSeconds(10), interval));
         CheckResult stable = Check("A.deployment-stable", Verdict.Pass) with { Section = CheckSection.Health, Evidence = reworded, Reading = new CheckReading { Restarts = 7 } };
         Assert.Equal(7, HealthChecks.RestartsSeen(Summary(stable, errors)));
         // Text alone, without the typed readings, schedules nothing and watches nothing: it is never parsed back.
@@ -133,8 +133,9 @@ public sealed class WaitStopTests
     public void The_next_round_comes_when_the_sequential_test_should_have_its_requests()
     {
         var interval = TimeSpan.FromSeconds(5);
-        // 100 requests in the 10 s since convergence, 130 needed: 30 more at 10/s is 3 s away.
-        Assert.Equal(TimeSpan.FromSeconds(3), WaitingRules.NextRound(Summary(Counting(100, 130)), TimeSpan.FromSeconds(10), interval));
+        // 100 requests in the 10 s since convergence, 130 needed: 30 more at 10/s is 3 s away, and the round
+        // starts the lead before it, so its other sections are done when its metrics have the requests.
+        Assert.Equal(TimeSpan.FromSeconds(2), WaitingRules.NextRound(Summary(Counting(100, 130)), TimeSpan.FromSeconds(10), interval));
         // Never later than the interval, never sooner than a scrape can bring anything new.
         Assert.Equal(interval, WaitingRules.NextRound(Summary(Counting(10, 290)), TimeSpan.FromSeconds(10), interval));
         Assert.Equal(WaitingRules.ShortestRound, WaitingRules.NextRound(Summary(Counting(289, 290)), TimeSpan.FromSeconds(10), interval));
@@ -144,12 +145,12 @@ public sealed class WaitStopTests
     public void The_rate_is_the_one_counted_between_the_last_two_rounds_when_there_are_two()
     {
         var interval = TimeSpan.FromSeconds(5);
-        // 100 at 10 s, then 160 at 12 s: 30/s lately (13.3/s on average), 60 more needed: 2 s, not 4.5.
-        var previous = (Summary(Counting(100, 220)), TimeSpan.FromSeconds(10));
-        Assert.Equal(TimeSpan.FromSeconds(2), WaitingRules.NextRound(Summary(Counting(160, 220)), TimeSpan.FromSeconds(12), interval, previous));
-        // A previous round with no count (fewer than min_requests) leaves the average since the convergence.
+        // 100 at 10 s, then 160 at 12 s: 30/s lately (13.3/s on average), 90 more needed: 3 s, not 6.75 (less the lead).
+        var previous = (Summary(Counting(100, 250)), TimeSpan.FromSeconds(10));
+        Assert.Equal(TimeSpan.FromSeconds(2), WaitingRules.NextRound(Summary(Counting(160, 250)), TimeSpan.FromSeconds(12), interval, previous));
+        // A previous round with no count (fewer than min_requests) leaves the average since the convergence: 20/s, 50 more.
         var uncounted = (Summary(Check("A.error-ratio", Verdict.Inconclusive)), TimeSpan.FromSeconds(2));
-        Assert.Equal(TimeSpan.FromSeconds(1.5), WaitingRules.NextRound(Summary(Counting(80, 110)), TimeSpan.FromSeconds(4), interval, uncounted));
+        Assert.Equal(TimeSpan.FromSeconds(1.5), WaitingRules.NextRound(Summary(Counting(80, 130)), TimeSpan.FromSeconds(4), interval, uncounted));
     }
 
     [Fact]
@@ -165,5 +166,19 @@ public sealed class WaitStopTests
         Assert.Equal(interval, WaitingRules.NextRound(Summary(Counting(100, 130)), null, interval));
         // A decided 5xx test leaves the other checks to the interval.
         Assert.Equal(interval, WaitingRules.NextRound(Summary(Counting(100, 130) with { Verdict = Verdict.Pass }), TimeSpan.FromSeconds(10), interval));
+    }
+
+    [Fact]
+    public void A_count_taken_after_the_rounds_start_is_read_over_its_own_window()
+    {
+        var interval = TimeSpan.FromSeconds(5);
+        // The round began 10 s after the convergence but its metrics waited and counted 110 over 11 s: 10/s, 40
+        // more needed is 4 s after the count, which ended 1 s after the round's start: 5 s, less the lead.
+        CheckResult waited = Counting(110, 150) with { Reading = Counting(110, 150).Reading! with { Window = TimeSpan.FromSeconds(11) } };
+        Assert.Equal(TimeSpan.FromSeconds(4), WaitingRules.NextRound(Summary(waited), TimeSpan.FromSeconds(10), interval));
+        // The rate between two rounds runs between the ends of their counts, not their starts: 60 in 2 s is 30/s.
+        CheckResult earlier = Counting(50, 150) with { Reading = Counting(50, 150).Reading! with { Window = TimeSpan.FromSeconds(9) } };
+        Assert.Equal(TimeSpan.FromSeconds(1) + TimeSpan.FromSeconds(40.0 / 30) - WaitingRules.EvidenceLead,
+            WaitingRules.NextRound(Summary(waited), TimeSpan.FromSeconds(10), interval, (Summary(earlier), TimeSpan.FromSeconds(8))));
     }
 }
