@@ -25,7 +25,8 @@ public sealed class Store(SimClock clock)
     readonly HashSet<string> _uids = new(StringComparer.Ordinal);
     readonly List<WatchEvent> _log = new();
     long _compactedRv = 1000;
-    readonly List<Channel<WatchEvent>> _subs = new();
+    /// <summary>Watch subscriptions with the resource type and namespace (null: all) each one wants.</summary>
+    readonly List<(ResourceType rt, string? ns, Channel<WatchEvent> ch)> _subs = new();
     const int MaxLog = 20000;
 
     public SimClock Clock => clock;
@@ -129,7 +130,9 @@ public sealed class Store(SimClock clock)
             _compactedRv = _log[cut - 1].Rv;
             _log.RemoveRange(0, cut);
         }
-        foreach (var s in _subs) s.Writer.TryWrite(ev);
+        // Only to the watches of this type and namespace: a watch is not woken by every change of the cluster.
+        foreach (var (srt, sns, ch) in _subs)
+            if (srt == rt && (string.IsNullOrEmpty(sns) || sns == ev.Ns)) ch.Writer.TryWrite(ev);
         Written?.Invoke(type, rt, obj);
     }
 
@@ -320,13 +323,13 @@ public sealed class Store(SimClock clock)
                 replay.AddRange(_log.Where(e => e.Rv > fromRv && e.Rt == rt && (string.IsNullOrEmpty(ns) || e.Ns == ns)));
             }
             var ch = Channel.CreateUnbounded<WatchEvent>();
-            _subs.Add(ch);
+            _subs.Add((rt, rt.Namespaced ? ns : null, ch));
             return (replay, ch.Reader, new Unsub(this, ch));
         }
     }
 
     sealed class Unsub(Store s, Channel<WatchEvent> ch) : IDisposable
     {
-        public void Dispose() { lock (s._lock) s._subs.Remove(ch); ch.Writer.TryComplete(); }
+        public void Dispose() { lock (s._lock) s._subs.RemoveAll(x => x.ch == ch); ch.Writer.TryComplete(); }
     }
 }
