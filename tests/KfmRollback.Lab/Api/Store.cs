@@ -122,7 +122,7 @@ public sealed class Store(SimClock clock)
 
     void Emit(string type, ResourceType rt, JsonObject obj)
     {
-        var ev = new WatchEvent(type, rt, obj.Ns(), obj.Name(), _rv, obj.Clone());
+        var ev = new WatchEvent(type, rt, obj.Ns(), obj.Name(), _rv, obj);
         _log.Add(ev);
         if (_log.Count > MaxLog)
         {
