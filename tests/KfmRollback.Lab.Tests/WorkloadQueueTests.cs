@@ -172,6 +172,31 @@ public class WorkloadQueueTests
         Assert.Single(store.List(Resources.Pods, "fleet"));   // the other Deployment's pod stays
     }
 
+    [Fact]
+    public async Task The_workers_roll_out_and_the_full_resync_catches_what_no_store_change_announced()
+    {
+        var clock = new SimClock(20);
+        var store = new Store(clock);
+        var catalogue = new ImageCatalogue();
+        var w = new Workloads(store, catalogue, new WorkloadOptions { PodStartSeconds = 2, ResyncPeriod = TimeSpan.FromMilliseconds(200) });
+        store.Create(Resources.Namespaces, J.Parse("""{"metadata":{"name":"fleet"}}"""));
+        var good = catalogue.Get("good-1.5.1");
+        CreateDeployment(store, "fleet", "api", good.Image, 2);
+        using var cts = new CancellationTokenSource();
+        var run = w.Start(cts.Token);
+        try
+        {
+            await Lab.Eventually(() => store.Get(Resources.Deployments, "fleet", "api")!.Long("status.availableReplicas") == 2, "the workers rolled the Deployment out");
+
+            // The image turns bad behind the controllers' back (no store change, as a registry losing a digest):
+            // only the periodic resync of every key makes the kubelet stand-in see it.
+            catalogue.Mark(good.Digest, PodFailure.ImagePullBackOff);
+            await Lab.Eventually(() => store.List(Resources.Pods, "fleet").All(p => p.Str("status.containerStatuses.0.state.waiting.reason") == "ImagePullBackOff"), "the resync saw the pulled digest");
+            Assert.Empty(w.Errors);
+        }
+        finally { cts.Cancel(); await run; }
+    }
+
     static string? Ann(JsonObject o, string key) => (o.At("metadata.annotations") as JsonObject)?[key]?.GetValue<string>();
 
     static (Store store, SimClock clock, Workloads w, string[] images) Controllers()
