@@ -113,10 +113,14 @@ public sealed class Workloads
         foreach (var ns in store.List(Resources.ResourceQuotas).Select(q => q.Ns()).Distinct()) yield return new(WorkKind.Quotas, ns, "");
     }
 
-    /// <summary>One full pass, synchronously: every key synced once, in the order GC, HPAs, Deployments, ReplicaSets, pods, quotas (a key a worker is syncing is left to it and queued again).</summary>
+    /// <summary>
+    /// One full pass, synchronously: every key synced once, in the order GC, HPAs, Deployments, ReplicaSets, pods,
+    /// quotas, each kind listed when its turn comes (so a ReplicaSet the Deployments' syncs created gets its pods in
+    /// the same pass); a key a worker is syncing is left to it and queued again.
+    /// </summary>
     public void Tick()
     {
-        foreach (var key in AllKeys().ToList())
+        foreach (var key in AllKeys())
         {
             if (!Queue.TryClaim(key)) continue;
             try { Sync(key); }
