@@ -15,6 +15,8 @@ public class ApiServerTests
     public async Task StalePut_Gets409ConflictStatus_WithExactMessage()
     {
         await using var lab = await Lab.Start(argoAutoSync: false);
+        // The seeded Deployment's first rollout writes its status until it completes: read the object after it.
+        await lab.RolledOut();
         var d = await lab.GetJson(Deploy);
         var stale = d.Str("metadata.resourceVersion");
         d.Meta().Obj("annotations")["x"] = "1";
@@ -35,6 +37,8 @@ public class ApiServerTests
     public async Task JsonPatch_TestOpFailure_Is422_AndNothingChanges()
     {
         await using var lab = await Lab.Start(argoAutoSync: false);
+        // The seeded Deployment's first rollout writes its status until it completes: read the object after it.
+        await lab.RolledOut();
         var before = await lab.GetJson(Deploy);
         var patch = "[{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\",\"value\":\"1\"},{\"op\":\"replace\",\"path\":\"/spec/replicas\",\"value\":1}]";
         var (code, st) = await lab.Send(HttpMethod.Patch, Deploy, patch, "application/json-patch+json");
@@ -52,6 +56,8 @@ public class ApiServerTests
     public async Task DryRunAll_ValidatesAndPersistsNothing()
     {
         await using var lab = await Lab.Start(argoAutoSync: false);
+        // The seeded Deployment's first rollout writes its status until it completes: read the object after it.
+        await lab.RolledOut();
         var rv = lab.Deployment().Str("metadata.resourceVersion");
         var (code, o) = await lab.Send(HttpMethod.Patch, Deploy + "?dryRun=All", "{\"spec\":{\"paused\":true}}", "application/strategic-merge-patch+json");
         Assert.Equal(200, code);

@@ -79,7 +79,7 @@ public sealed class LabHost : IAsyncDisposable
     PrometheusProcess? _prometheus;
     readonly CancellationTokenSource _stop = new();
     readonly SemaphoreSlim _wake = new(0);
-    Task? _loop, _traffic;
+    Task? _loop, _traffic, _workloads;
     readonly List<string> _loopErrors = new();
 
     static string Token() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
@@ -152,6 +152,7 @@ public sealed class LabHost : IAsyncDisposable
         await _kfm.StartAsync(ct);
         KfmApiPort = BoundPort(_kfm);
 
+        _workloads = Workloads.Start(_stop.Token);
         _loop = Task.Run(ControllerLoop);
         if (Options.TrafficPerSecond > 0) _traffic = Task.Run(() => KfmApi.DriveTraffic(KfmApiUrl, Options.TrafficPerSecond, _stop.Token));
 
@@ -187,7 +188,6 @@ public sealed class LabHost : IAsyncDisposable
             catch (OperationCanceledException) { break; }
             try
             {
-                Workloads.Tick();
                 ImageAutomation.Tick();
                 GitOps.Tick();
             }
@@ -284,6 +284,7 @@ public sealed class LabHost : IAsyncDisposable
                 await app.DisposeAsync();
             }
         try { if (_loop != null) await _loop; } catch (Exception) { }
+        try { if (_workloads != null) await _workloads; } catch (Exception) { }
         try { if (_traffic != null) await _traffic; } catch (Exception) { }
     }
 }

@@ -19,14 +19,25 @@ public sealed class Store(SimClock clock)
     readonly object _lock = new();
     long _rv = 1000;
     readonly Dictionary<string, SortedDictionary<string, JsonObject>> _objects = new();
+    /// <summary>Per resource type and namespace, its objects by name: a namespace's list (a controller's, kubectl -n) reads only that namespace.</summary>
+    readonly Dictionary<string, Dictionary<string, SortedDictionary<string, JsonObject>>> _byNamespace = new();
+    /// <summary>Uids of the stored objects (owner lookups of the garbage collector).</summary>
+    readonly HashSet<string> _uids = new(StringComparer.Ordinal);
     readonly List<WatchEvent> _log = new();
     long _compactedRv = 1000;
-    readonly List<Channel<WatchEvent>> _subs = new();
+    /// <summary>Watch subscriptions with the resource type and namespace (null: all) each one wants.</summary>
+    readonly List<(ResourceType rt, string? ns, Channel<WatchEvent> ch)> _subs = new();
     const int MaxLog = 20000;
 
     public SimClock Clock => clock;
     /// <summary>Raised (outside the lock) after every committed change.</summary>
     public event Action? Changed;
+    /// <summary>
+    /// Raised under the store lock for every committed change, in resourceVersion order, with the event type
+    /// (ADDED, MODIFIED, DELETED) and the stored object: the controllers' informer feed. A handler must be quick,
+    /// must not modify the object and must not write to the store.
+    /// </summary>
+    public event Action<string, ResourceType, JsonObject>? Written;
 
     /// <summary>Runs a read-modify-write under the store lock (the lock is re-entrant).</summary>
     public T WithLock<T>(Func<T> f) { lock (_lock) return f(); }
@@ -40,6 +51,21 @@ public sealed class Store(SimClock clock)
         return b;
     }
     static string K(string ns, string name) => ns + "/" + name;
+
+    void Put(ResourceType rt, string ns, string name, JsonObject o)
+    {
+        Bucket(rt)[K(ns, name)] = o;
+        if (!_byNamespace.TryGetValue(rt.Key, out var byNs)) _byNamespace[rt.Key] = byNs = new(StringComparer.Ordinal);
+        if (!byNs.TryGetValue(ns, out var inNs)) byNs[ns] = inNs = new(StringComparer.Ordinal);
+        inNs[name] = o;
+        if (o.Uid() is { Length: > 0 } uid) _uids.Add(uid);
+    }
+
+    void Remove(ResourceType rt, string ns, string name)
+    {
+        if (Bucket(rt).Remove(K(ns, name), out var o) && o.Uid() is { Length: > 0 } uid) _uids.Remove(uid);
+        if (_byNamespace.TryGetValue(rt.Key, out var byNs) && byNs.TryGetValue(ns, out var inNs) && inNs.Remove(name) && inNs.Count == 0) byNs.Remove(ns);
+    }
 
     public JsonObject? Get(ResourceType rt, string? ns, string name)
     {
@@ -56,8 +82,29 @@ public sealed class Store(SimClock clock)
         lock (_lock) return (ListNoLock(rt, ns).Select(o => o.Clone()).ToList(), _rv);
     }
 
-    IEnumerable<JsonObject> ListNoLock(ResourceType rt, string? ns) =>
-        Bucket(rt).Values.Where(o => string.IsNullOrEmpty(ns) || !rt.Namespaced || o.Ns() == ns);
+    /// <summary>The objects of one type (in one namespace) that <paramref name="match"/> accepts; it sees the stored objects, so it must not change them.</summary>
+    public List<JsonObject> List(ResourceType rt, string? ns, Func<JsonObject, bool> match)
+    {
+        lock (_lock) return ListNoLock(rt, ns).Where(match).Select(o => o.Clone()).ToList();
+    }
+
+    IEnumerable<JsonObject> ListNoLock(ResourceType rt, string? ns)
+    {
+        if (string.IsNullOrEmpty(ns) || !rt.Namespaced) return Bucket(rt).Values;
+        return _byNamespace.TryGetValue(rt.Key, out var byNs) && byNs.TryGetValue(ns, out var inNs) ? inNs.Values : [];
+    }
+
+    /// <summary>Objects with owner references none of whose owners exists any more (what the garbage collector deletes).</summary>
+    public List<(ResourceType rt, JsonObject obj)> Orphans()
+    {
+        var orphans = new List<(ResourceType, JsonObject)>();
+        lock (_lock)
+            foreach (var rt in Resources.All)
+                foreach (var o in Bucket(rt).Values)
+                    if (o.At("metadata.ownerReferences") is JsonArray { Count: > 0 } refs && refs.All(r => !_uids.Contains(r.Str("uid") ?? "")))
+                        orphans.Add((rt, o.Clone()));
+        return orphans;
+    }
 
     public JsonObject? FindByUid(string uid)
     {
@@ -70,16 +117,12 @@ public sealed class Store(SimClock clock)
 
     public bool UidExists(string uid)
     {
-        lock (_lock)
-            foreach (var b in _objects.Values)
-                foreach (var o in b.Values)
-                    if (o.Uid() == uid) return true;
-        return false;
+        lock (_lock) return _uids.Contains(uid);
     }
 
     void Emit(string type, ResourceType rt, JsonObject obj)
     {
-        var ev = new WatchEvent(type, rt, obj.Ns(), obj.Name(), _rv, obj.Clone());
+        var ev = new WatchEvent(type, rt, obj.Ns(), obj.Name(), _rv, obj);
         _log.Add(ev);
         if (_log.Count > MaxLog)
         {
@@ -87,7 +130,10 @@ public sealed class Store(SimClock clock)
             _compactedRv = _log[cut - 1].Rv;
             _log.RemoveRange(0, cut);
         }
-        foreach (var s in _subs) s.Writer.TryWrite(ev);
+        // Only to the watches of this type and namespace: a watch is not woken by every change of the cluster.
+        foreach (var (srt, sns, ch) in _subs)
+            if (srt == rt && (string.IsNullOrEmpty(sns) || sns == ev.Ns)) ch.Writer.TryWrite(ev);
+        Written?.Invoke(type, rt, obj);
     }
 
     void Notify() => Changed?.Invoke();
@@ -123,7 +169,7 @@ public sealed class Store(SimClock clock)
             if (dryRun) { meta.Remove("resourceVersion"); return obj.Clone(); }
             _rv++;
             meta["resourceVersion"] = _rv.ToString();
-            b[K(ns, name)] = obj.Clone();
+            Put(rt, ns, name, obj.Clone());
             Emit("ADDED", rt, obj);
             result = obj.Clone();
         }
@@ -175,7 +221,7 @@ public sealed class Store(SimClock clock)
             if (dryRun) return next;
             _rv++;
             next.Meta()["resourceVersion"] = _rv.ToString();
-            b[K(ns, name)] = next.Clone();
+            Put(rt, ns, name, next.Clone());
             Emit("MODIFIED", rt, next);
             result = next;
         }
@@ -212,14 +258,14 @@ public sealed class Store(SimClock clock)
             var key = K(rt.Namespaced ? ns ?? "" : "", name);
             if (!b.TryGetValue(key, out old!)) throw ApiException.NotFound(rt, name);
             if (dryRun) return old.Clone();
-            b.Remove(key);
+            Remove(rt, rt.Namespaced ? ns ?? "" : "", name);
             _rv++;
             old = old.Clone();
             old.Meta()["resourceVersion"] = _rv.ToString();
             Emit("DELETED", rt, old);
             if (rt == Resources.Namespaces)
                 foreach (var t in Resources.All.Where(t => t.Namespaced))
-                    foreach (var o in Bucket(t).Values.Where(o => o.Ns() == name).ToList())
+                    foreach (var o in ListNoLock(t, name).ToList())
                         cascade.Add((t, name, o.Name()));
         }
         foreach (var (t, n, nm) in cascade) { try { Delete(t, n, nm); } catch (ApiException) { } }
@@ -242,7 +288,7 @@ public sealed class Store(SimClock clock)
             next.Meta()["deletionGracePeriodSeconds"] = (long)Math.Ceiling(graceSeconds);
             _rv++;
             next.Meta()["resourceVersion"] = _rv.ToString();
-            b[key] = next.Clone();
+            Put(rt, rt.Namespaced ? ns ?? "" : "", name, next.Clone());
             Emit("MODIFIED", rt, next);
             result = next;
         }
@@ -277,13 +323,13 @@ public sealed class Store(SimClock clock)
                 replay.AddRange(_log.Where(e => e.Rv > fromRv && e.Rt == rt && (string.IsNullOrEmpty(ns) || e.Ns == ns)));
             }
             var ch = Channel.CreateUnbounded<WatchEvent>();
-            _subs.Add(ch);
+            _subs.Add((rt, rt.Namespaced ? ns : null, ch));
             return (replay, ch.Reader, new Unsub(this, ch));
         }
     }
 
     sealed class Unsub(Store s, Channel<WatchEvent> ch) : IDisposable
     {
-        public void Dispose() { lock (s._lock) s._subs.Remove(ch); ch.Writer.TryComplete(); }
+        public void Dispose() { lock (s._lock) s._subs.RemoveAll(x => x.ch == ch); ch.Writer.TryComplete(); }
     }
 }

@@ -11,14 +11,54 @@ public sealed class WorkloadOptions
     public double PodTerminationSeconds { get; set; } = 2;
     /// <summary>Simulated seconds between restarts of a crash-looping container.</summary>
     public double CrashRestartSeconds { get; set; } = 10;
+    /// <summary>
+    /// Workers syncing keys at once: kube-controller-manager's --concurrent-deployment-syncs (5), but no more than
+    /// the machine's cores, as the syncs share one store lock (more workers than cores measured slower at 1,000 Deployments).
+    /// </summary>
+    public int Workers { get; set; } = Math.Min(5, Environment.ProcessorCount);
+    /// <summary>Real time between full resyncs (every object queued again), the safety net under the events.</summary>
+    public TimeSpan ResyncPeriod { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>What a key of the workload controllers' queue syncs: one object, or one namespace's HPAs or quotas, or the garbage collector.</summary>
+public enum WorkKind { Deployment, ReplicaSet, Pod, Autoscalers, Quotas, Garbage }
+
+/// <summary>A key of the work queue: kind, namespace, name (namespace-wide kinds have no name).</summary>
+public readonly record struct WorkKey(WorkKind Kind, string Ns, string Name)
+{
+    public override string ToString() => $"{Kind}/{Ns}/{Name}";
 }
 
 /// <summary>
 /// Deployment, ReplicaSet, pod-lifecycle and garbage-collection controllers, following
 /// kubernetes pkg/controller/deployment (rolling update, revisions, conditions, cleanup).
+/// Event-driven like kube-controller-manager: every committed store change queues the keys it concerns
+/// (a Deployment; a ReplicaSet and its Deployment; a pod, its ReplicaSet and its namespace's quotas),
+/// syncs that must wait for the simulated clock (pod start, termination, crash restarts, minReadySeconds,
+/// progress deadlines) queue their key for that time, a failed sync is retried with a doubling delay, and
+/// a slow full resync queues every key as a safety net. <see cref="Start"/> runs the workers;
+/// <see cref="Tick"/> is one full synchronous pass (tests, /lab/tick, /lab/advance).
 /// </summary>
-public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOptions opts)
+public sealed class Workloads
 {
+    readonly Store store;
+    readonly ImageCatalogue images;
+    readonly WorkloadOptions opts;
+    /// <summary>The keys to sync; deduplicated while queued, never handed to two workers at once.</summary>
+    public WorkQueue<WorkKey> Queue { get; }
+    long _synced;
+    /// <summary>Syncs run so far (by workers, <see cref="RunQueued"/> and <see cref="Tick"/>).</summary>
+    public long Synced => Interlocked.Read(ref _synced);
+    /// <summary>Raised after each sync of a key (tests observe which keys a change made the controllers sync).</summary>
+    public event Action<WorkKey>? SyncedKey;
+
+    public Workloads(Store store, ImageCatalogue images, WorkloadOptions opts)
+    {
+        this.store = store; this.images = images; this.opts = opts;
+        Queue = new WorkQueue<WorkKey>(() => store.Clock.Now);
+        store.Written += OnWritten;
+    }
+
     static readonly ResourceType D = Resources.Deployments, RS = Resources.ReplicaSets, P = Resources.Pods;
     const string RevisionAnn = "deployment.kubernetes.io/revision";
     const string RevisionHistoryAnn = "deployment.kubernetes.io/revision-history";
@@ -34,14 +74,141 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
     /// <summary>Per ReplicaSet uid, the last refusal of a pod create already reported as an event.</summary>
     readonly Dictionary<string, string> _failedCreate = new();
 
+    // ------------------------------------------------------------ informers and work queue
+    static string? ControllerName(JsonObject o, string kind) =>
+        (o.At("metadata.ownerReferences") as JsonArray)?.FirstOrDefault(r => r.Bool("controller") && r.Str("kind") == kind).Str("name");
+
+    /// <summary>The informers' event handlers: the keys a committed change concerns (runs under the store lock).</summary>
+    void OnWritten(string type, ResourceType rt, JsonObject o)
+    {
+        var ns = o.Ns();
+        if (rt == D) { Queue.Add(new(WorkKind.Deployment, ns, o.Name())); Queue.Add(new(WorkKind.Autoscalers, ns, "")); }
+        else if (rt == RS)
+        {
+            Queue.Add(new(WorkKind.ReplicaSet, ns, o.Name()));
+            if (ControllerName(o, "Deployment") is { } d) Queue.Add(new(WorkKind.Deployment, ns, d));
+        }
+        else if (rt == P)
+        {
+            Queue.Add(new(WorkKind.Pod, ns, o.Name()));
+            if (ControllerName(o, "ReplicaSet") is { } rs) Queue.Add(new(WorkKind.ReplicaSet, ns, rs));
+            Queue.Add(new(WorkKind.Quotas, ns, ""));
+        }
+        else if (rt == Resources.HorizontalPodAutoscalers) Queue.Add(new(WorkKind.Autoscalers, ns, ""));
+        else if (rt == Resources.ResourceQuotas) Queue.Add(new(WorkKind.Quotas, ns, ""));
+        // The garbage collector: an owner deleted, or a dependent created whose owner does not exist.
+        if (type == "DELETED" || (type == "ADDED" && o.At("metadata.ownerReferences") is JsonArray { Count: > 0 }
+            && o.At("metadata.ownerReferences")!.AsArray().All(r => !store.UidExists(r.Str("uid") ?? ""))))
+            Queue.Add(new(WorkKind.Garbage, "", ""));
+    }
+
+    /// <summary>Every key there is (a full resync).</summary>
+    IEnumerable<WorkKey> AllKeys()
+    {
+        yield return new(WorkKind.Garbage, "", "");
+        foreach (var ns in store.List(Resources.HorizontalPodAutoscalers).Select(h => h.Ns()).Distinct()) yield return new(WorkKind.Autoscalers, ns, "");
+        foreach (var d in store.List(D)) yield return new(WorkKind.Deployment, d.Ns(), d.Name());
+        foreach (var rs in store.List(RS)) yield return new(WorkKind.ReplicaSet, rs.Ns(), rs.Name());
+        foreach (var p in store.List(P)) yield return new(WorkKind.Pod, p.Ns(), p.Name());
+        foreach (var ns in store.List(Resources.ResourceQuotas).Select(q => q.Ns()).Distinct()) yield return new(WorkKind.Quotas, ns, "");
+    }
+
+    /// <summary>
+    /// One full pass, synchronously: every key synced once, in the order GC, HPAs, Deployments, ReplicaSets, pods,
+    /// quotas, each kind listed when its turn comes (so a ReplicaSet the Deployments' syncs created gets its pods in
+    /// the same pass); a key a worker is syncing is left to it and queued again.
+    /// </summary>
     public void Tick()
     {
-        CollectGarbage();
-        foreach (var h in store.List(Resources.HorizontalPodAutoscalers)) Guard(() => SyncHpa(h));
-        foreach (var d in store.List(D)) Guard(() => SyncDeployment(d));
-        foreach (var rs in store.List(RS)) Guard(() => SyncReplicaSet(rs));
-        foreach (var p in store.List(P)) Guard(() => SyncPod(p));
-        foreach (var q in store.List(Resources.ResourceQuotas)) Guard(() => SyncQuota(q));
+        foreach (var key in AllKeys())
+        {
+            if (!Queue.TryClaim(key)) continue;
+            try { Sync(key); }
+            finally { Queue.Done(key); }
+        }
+    }
+
+    /// <summary>Syncs queued keys (and those whose simulated time has come) on the calling thread until none is left or <paramref name="max"/> syncs ran; returns how many ran.</summary>
+    public int RunQueued(int max = int.MaxValue)
+    {
+        var n = 0;
+        Queue.PromoteDue();
+        while (n < max && Queue.TryGet(out var key))
+        {
+            try { Sync(key); }
+            finally { Queue.Done(key); }
+            n++;
+            if (Queue.Count == 0) Queue.PromoteDue();
+        }
+        return n;
+    }
+
+    /// <summary>Runs <see cref="WorkloadOptions.Workers"/> workers, the simulated-time delays and the periodic resync until <paramref name="ct"/> is cancelled.</summary>
+    public Task Start(CancellationToken ct)
+    {
+        foreach (var key in AllKeys()) Queue.Add(key);
+        var tasks = new List<Task>();
+        for (var i = 0; i < Math.Max(1, opts.Workers); i++) tasks.Add(Task.Run(() => Worker(ct), CancellationToken.None));
+        tasks.Add(Task.Run(() => Timers(ct), CancellationToken.None));
+        return Task.WhenAll(tasks);
+    }
+
+    async Task Worker(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            while (!ct.IsCancellationRequested && Queue.TryGet(out var key))
+            {
+                try { Sync(key); }
+                finally { Queue.Done(key); }
+            }
+            await Queue.WaitAsync(TimeSpan.FromMilliseconds(50), ct);
+        }
+    }
+
+    async Task Timers(CancellationToken ct)
+    {
+        var resync = System.Diagnostics.Stopwatch.StartNew();
+        while (!ct.IsCancellationRequested)
+        {
+            try { await Task.Delay(10, ct); } catch (OperationCanceledException) { break; }
+            Queue.PromoteDue();
+            if (resync.Elapsed >= opts.ResyncPeriod)
+            {
+                resync.Restart();
+                try { foreach (var key in AllKeys()) Queue.Add(key); }
+                catch (Exception e) { lock (Errors) { if (Errors.Count < 50) Errors.Add(e.ToString()); } }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Syncs one key from the object as stored now. A sync that fails is queued again after a doubling delay
+    /// (an apiserver refusal such as a conflict or an exceeded quota is expected; anything else is also kept for /lab/state).
+    /// </summary>
+    void Sync(WorkKey key)
+    {
+        try
+        {
+            switch (key.Kind)
+            {
+                case WorkKind.Garbage: CollectGarbage(); break;
+                case WorkKind.Autoscalers: foreach (var h in store.List(Resources.HorizontalPodAutoscalers, key.Ns)) SyncHpa(h); break;
+                case WorkKind.Quotas: foreach (var q in store.List(Resources.ResourceQuotas, key.Ns)) SyncQuota(q); break;
+                case WorkKind.Deployment: if (store.Get(D, key.Ns, key.Name) is { } d) SyncDeployment(d); break;
+                case WorkKind.ReplicaSet: if (store.Get(RS, key.Ns, key.Name) is { } rs) SyncReplicaSet(rs); break;
+                case WorkKind.Pod: if (store.Get(P, key.Ns, key.Name) is { } p) SyncPod(p); break;
+            }
+            Queue.Forget(key);
+        }
+        catch (ApiException) { Queue.AddRateLimited(key); }
+        catch (Exception e)
+        {
+            lock (Errors) { if (Errors.Count < 50) Errors.Add(e.ToString()); }
+            Queue.AddRateLimited(key);
+        }
+        Interlocked.Increment(ref _synced);
+        SyncedKey?.Invoke(key);
     }
 
     /// <summary>The resource quota controller: status.hard follows spec.hard, status.used the namespace's pods.</summary>
@@ -55,12 +222,6 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
     /// <summary>Errors reconciling one object must not stop the others; they are kept for /lab/state.</summary>
     public List<string> Errors { get; } = new();
 
-    void Guard(Action a)
-    {
-        try { a(); }
-        catch (ApiException) { }
-        catch (Exception e) { lock (Errors) { if (Errors.Count < 50) Errors.Add(e.ToString()); } }
-    }
 
     // ------------------------------------------------------------ helpers
     public static long Rev(JsonObject rs) => RevFromAnn(rs);
@@ -195,25 +356,13 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
     // ------------------------------------------------------------ garbage collector
     void CollectGarbage()
     {
-        var uids = new HashSet<string>();
-        var owned = new List<(ResourceType, JsonObject)>();
-        foreach (var rt in Resources.All)
-            foreach (var o in store.List(rt))
+        foreach (var (rt, o) in store.Orphans())
+            try
             {
-                uids.Add(o.Uid());
-                if (o.At("metadata.ownerReferences") is JsonArray { Count: > 0 }) owned.Add((rt, o));
+                if (rt == P) { if (o.At("metadata.deletionTimestamp") == null) DeletePod(o); }
+                else store.Delete(rt, o.Ns(), o.Name());
             }
-        foreach (var (rt, o) in owned)
-        {
-            var refs = (JsonArray)o.At("metadata.ownerReferences")!;
-            if (refs.All(r => !uids.Contains(r.Str("uid") ?? "")))
-                try
-                {
-                    if (rt == P) { if (o.At("metadata.deletionTimestamp") == null) DeletePod(o); }
-                    else store.Delete(rt, o.Ns(), o.Name());
-                }
-                catch (ApiException) { }
-        }
+            catch (ApiException) { }
     }
 
     // ------------------------------------------------------------ deployment controller
@@ -224,7 +373,7 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
         var replicas = d.Long("spec.replicas") ?? 1;
         var paused = d.Bool("spec.paused");
         var template = d.At("spec.template") as JsonObject ?? new JsonObject();
-        var all = store.List(RS, ns).Where(rs => IsControlledBy(rs, uid)).ToList();
+        var all = store.List(RS, ns, rs => IsControlledBy(rs, uid));
         var newRs = all.FirstOrDefault(rs => EqualIgnoreHash(rs.At("spec.template"), template));
         var olds = all.Where(rs => !ReferenceEquals(rs, newRs)).ToList();
         var (surge, unavailable) = Limits(d, replicas);
@@ -337,13 +486,19 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
         }
 
         // Re-read what we changed, then status.
-        all = store.List(RS, ns).Where(rs => IsControlledBy(rs, uid)).ToList();
+        all = store.List(RS, ns, rs => IsControlledBy(rs, uid));
         newRs = newRs == null ? null : all.FirstOrDefault(r => r.Name() == newRs.Name());
         olds = all.Where(rs => newRs == null || rs.Name() != newRs.Name()).ToList();
         UpdateStatus(d, newRs, all, replicas, unavailable, createdName, paused);
 
         // History cleanup, only once the rollout is complete.
         var cur = store.Get(D, ns, d.Name());
+        // A rollout that has not progressed is checked again when its progressDeadlineSeconds runs out.
+        if (cur != null && !paused && cur.Long("spec.progressDeadlineSeconds") is > 0 and < int.MaxValue and var deadline
+            && (cur.At("status.conditions") as JsonArray)?.FirstOrDefault(c => c.Str("type") == "Progressing") is JsonObject pc
+            && pc.Str("reason") is not ("NewReplicaSetAvailable" or "ProgressDeadlineExceeded" or "DeploymentPaused")
+            && J.ParseTime(pc.Str("lastUpdateTime")) is { } last)
+            Queue.AddAt(new(WorkKind.Deployment, ns, d.Name()), last.AddSeconds(deadline).AddMilliseconds(1));
         if (cur != null && !paused && Complete(cur))
         {
             var limit = cur.Long("spec.revisionHistoryLimit") ?? 10;
@@ -528,8 +683,9 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
     void SyncReplicaSet(JsonObject rs)
     {
         var ns = rs.Ns(); var uid = rs.Uid();
-        var pods = store.List(P, ns).Where(p => IsControlledBy(p, uid) && p.At("metadata.deletionTimestamp") == null).ToList();
+        var pods = store.List(P, ns, p => IsControlledBy(p, uid) && p.At("metadata.deletionTimestamp") == null);
         var want = Spec(rs);
+        ApiException? refused = null;
         if (pods.Count < want)
         {
             var template = rs.At("spec.template") as JsonObject ?? new JsonObject();
@@ -550,15 +706,14 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
                 };
                 if (template.At("metadata.annotations") is JsonObject pa) pod.Meta()["annotations"] = pa.DeepClone();
                 pod.Obj("spec")["nodeName"] = "lab-node-1";
-                try { pods.Add(store.Create(P, pod)); created++; _failedCreate.Remove(uid); }
+                try { pods.Add(store.Create(P, pod)); created++; lock (_failedCreate) _failedCreate.Remove(uid); }
                 catch (ApiException e)
                 {
                     // As the replicaset controller: "Error creating: <the apiserver's refusal>" (a quota, a webhook), once per distinct refusal.
-                    if (_failedCreate.GetValueOrDefault(uid) != e.Message)
-                    {
-                        _failedCreate[uid] = e.Message;
-                        Event(rs, "Warning", "FailedCreate", $"Error creating: {e.Message}", "replicaset-controller");
-                    }
+                    bool report;
+                    lock (_failedCreate) { report = _failedCreate.GetValueOrDefault(uid) != e.Message; if (report) _failedCreate[uid] = e.Message; }
+                    if (report) Event(rs, "Warning", "FailedCreate", $"Error creating: {e.Message}", "replicaset-controller");
+                    refused = e;
                     break;
                 }
             }
@@ -573,6 +728,9 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
         var ready = pods.Count(PodReady);
         var minReady = rs.Long("spec.minReadySeconds") ?? 0;
         var available = pods.Count(p => PodReady(p) && (minReady == 0 || ReadySince(p) is { } t && t.AddSeconds(minReady) <= Now));
+        // A ready pod becomes available minReadySeconds after it turned ready: sync again then.
+        if (minReady > 0 && pods.Where(PodReady).Select(ReadySince).Where(t => t != null && t.Value.AddSeconds(minReady) > Now).Min() is { } first)
+            Queue.AddAt(new(WorkKind.ReplicaSet, ns, rs.Name()), first.AddSeconds(minReady));
         store.Mutate(RS, ns, rs.Name(), cur =>
         {
             var st = new JsonObject
@@ -585,6 +743,8 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
             cur["status"] = st;
             return true;
         }, statusOnly: true);
+        // A refused pod create is the sync's error, as the replicaset controller's: the key is retried with a doubling delay.
+        if (refused != null) throw refused;
     }
 
     static DateTimeOffset? ReadySince(JsonObject p) =>
@@ -596,15 +756,18 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
     // ------------------------------------------------------------ kubelet stand-in
     void SyncPod(JsonObject p)
     {
+        var key = new WorkKey(WorkKind.Pod, p.Ns(), p.Name());
         if (J.ParseTime(p.Str("metadata.deletionTimestamp")) is { } gone)
         {
             if (Now >= gone) store.Delete(P, p.Ns(), p.Name());
+            else Queue.AddAt(key, gone);
             return;   // a terminating pod keeps its last status
         }
         var created = J.ParseTime(p.Str("metadata.creationTimestamp")) ?? Now;
         var startedAt = created.AddSeconds(opts.PodStartSeconds);
         var now = Now;
         var started = now >= startedAt;
+        if (!started) Queue.AddAt(key, startedAt);
         var containers = (p.At("spec.containers") as JsonArray)?.OfType<JsonObject>().ToList() ?? [];
         var statuses = new JsonArray();
         var allReady = started && containers.Count > 0;
@@ -632,6 +795,7 @@ public sealed class Workloads(Store store, ImageCatalogue images, WorkloadOption
             {
                 var restarts = (long)Math.Floor((now - startedAt).TotalSeconds / Math.Max(0.1, opts.CrashRestartSeconds)) + 1;
                 var lastStart = startedAt.AddSeconds((restarts - 1) * opts.CrashRestartSeconds);
+                Queue.AddAt(key, startedAt.AddSeconds(restarts * Math.Max(0.1, opts.CrashRestartSeconds)));
                 cs["imageID"] = imageId;
                 cs["restartCount"] = restarts;
                 cs["state"] = new JsonObject
