@@ -25,7 +25,7 @@ public static class MetricChecks
         using var client = new PrometheusClient(environment.Prometheus);
         IReadOnlyList<CheckResult> results = await JudgeAsync(environment, client, incidentStart, now, history, since, cancellationToken).ConfigureAwait(false);
         return evidenceWait > TimeSpan.Zero && since is not null
-            ? await AwaitEvidenceAsync(environment, client, incidentStart, now, history, since.Value, results, evidenceWait, clock ?? SystemClock.Instance, cancellationToken).ConfigureAwait(false)
+            ? await AwaitEvidenceAsync(environment, client, incidentStart, history, since.Value, results, evidenceWait, clock ?? SystemClock.Instance, cancellationToken).ConfigureAwait(false)
             : results;
     }
 
@@ -41,16 +41,16 @@ public static class MetricChecks
     /// no older than this wait. Without the requests in time, the round keeps its first judgement.
     /// </summary>
     private static async Task<IReadOnlyList<CheckResult>> AwaitEvidenceAsync(EnvironmentConfig environment, PrometheusClient client, DateTimeOffset incidentStart,
-        DateTimeOffset now, BaselineHistory history, DateTimeOffset since, IReadOnlyList<CheckResult> results, TimeSpan evidenceWait, IClock clock, CancellationToken cancellationToken)
+        BaselineHistory history, DateTimeOffset since, IReadOnlyList<CheckResult> results, TimeSpan evidenceWait, IClock clock, CancellationToken cancellationToken)
     {
         PrometheusConfig prometheus = environment.Prometheus;
-        if (results.Any(r => r.Verdict == Verdict.Fail) || results.FirstOrDefault(r => r.Check == ErrorRatioCheck) is not { Verdict: Verdict.Inconclusive, Reading: { Requests: { } counted and > 0 } reading })
+        if (results.Any(r => r.Verdict == Verdict.Fail)
+            || results.FirstOrDefault(r => r.Check == ErrorRatioCheck) is not { Verdict: Verdict.Inconclusive, Reading: { Requests: { } counted and > 0, Window: { } window } reading })
         {
             return results;
         }
         double needed = reading.ErrorTest is { } test ? (test.Verdict == Verdict.Inconclusive ? test.RequestsToPass : 0)
             : counted < prometheus.Thresholds.MinRequests ? prometheus.Thresholds.MinRequests : 0;
-        TimeSpan window = Window(prometheus, now, since);
         if (needed <= counted || TimeSpan.FromSeconds((needed - counted) / (counted / window.TotalSeconds)) > evidenceWait)
         {
             return results;
@@ -69,7 +69,8 @@ public static class MetricChecks
         return results;
     }
 
-    private const string ErrorRatioCheck = "A.error-ratio";
+    /// <summary>The 5xx check's name, which a wait's schedule and stop rules look for.</summary>
+    internal const string ErrorRatioCheck = "A.error-ratio";
 
     /// <summary>Every metric check, over the window that ends at <paramref name="now"/>.</summary>
     private static async Task<IReadOnlyList<CheckResult>> JudgeAsync(EnvironmentConfig environment, PrometheusClient client, DateTimeOffset incidentStart, DateTimeOffset now,

@@ -105,7 +105,7 @@ public static class VerificationRunner
             previous = (summary, started - converged ?? TimeSpan.Zero);
             // The round that first saw the convergence judged the metrics over a window that may hold the bad
             // build's traffic: its pass is not the rolled-back build's, so the wait goes on to judge that.
-            bool judgedOnlyEarlierTraffic = justConverged && summary.Results.Any(r => r.Check == "A.error-ratio" && !r.Settled);
+            bool judgedOnlyEarlierTraffic = justConverged && summary.Results.Any(r => r.Check == MetricChecks.ErrorRatioCheck && !r.Settled);
             if ((NothingToWaitFor(summary) && !judgedOnlyEarlierTraffic) || left <= next)
             {
                 return summary;

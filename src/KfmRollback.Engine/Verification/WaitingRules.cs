@@ -82,7 +82,7 @@ public static class WaitingRules
     }
 
     private static CheckResult? OpenErrorRatio(VerificationSummary round) =>
-        round.Results.FirstOrDefault(r => r.Check == "A.error-ratio" && r.Verdict == Verdict.Inconclusive);
+        round.Results.FirstOrDefault(r => r.Check == MetricChecks.ErrorRatioCheck && r.Verdict == Verdict.Inconclusive);
 
     /// <summary>The results with <see cref="CheckResult.Settled"/> and <see cref="CheckResult.NextStep"/> decided.</summary>
     public static IReadOnlyList<CheckResult> Apply(EnvironmentConfig environment, IReadOnlyList<CheckResult> results) =>
@@ -124,7 +124,7 @@ public static class WaitingRules
                 : "the rollout has not finished: wait longer (-Timeout) or follow it with Wait-KfmRollback",
             _ when check.StartsWith("A.endpoint", StringComparison.Ordinal) =>
                 "the health endpoint does not answer 200: look at the pods and the API's logs; fail closed (Enable-KfmFailClosed) if it stays down",
-            "A.error-ratio" or "A.p95-latency" or "A.p99-latency" => failed
+            MetricChecks.ErrorRatioCheck or "A.p95-latency" or "A.p99-latency" => failed
                 ? $"still above baseline: if the rolled-back build had its evaluation window ({Configuration.Binding.DurationParser.Format(environment.Prometheus.EvaluationWindow)}) to itself, it does not restore health: roll back further (-ToRevision) or fail closed (Enable-KfmFailClosed)"
                 : "too little traffic (or no answer from Prometheus) in the evaluation window: wait longer (-Timeout), or check prometheus.url and the selector",
             _ when check.StartsWith("B.", StringComparison.Ordinal) => failed
